@@ -1,0 +1,43 @@
+# ledgerguard — the two commands in README.md are `make demo` and `make test`; both install what they need.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_HOME := $(CURDIR)/.cache/ansible-home
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint sanity unit integration molecule bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m ledgerguard.demo
+
+test: setup
+	@bash scripts/test.sh
+
+lint: setup
+	ruff check src plugins tests bench molecule
+	ruff format --check src plugins tests bench molecule
+	yamllint -s .
+	ansible-lint
+
+sanity: setup
+	bash scripts/sanity.sh
+
+unit: setup
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: setup
+	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+molecule: setup
+	bash scripts/molecule.sh
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf .cache tests/output .pytest_cache
