@@ -53,7 +53,7 @@ else
 fi
 TAG="$REPO:$VARIANT-$HASH"
 TARBALL="$IMAGES_DIR/ledgerguard-test-$VARIANT-$HASH.tar"
-mkdir -p "$IMAGES_DIR"
+mkdir -p "$IMAGES_DIR/debs"
 
 # The host's Debian mirror for $SUITE: first `deb` source (one-line or deb822 format) whose suite is $SUITE.
 debian_mirror() {

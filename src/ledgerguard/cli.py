@@ -1,8 +1,467 @@
-"""The ledgerguard command line (filled in by the CLI work)."""
+"""The ``ledgerguard`` command line: run the collection's playbooks through ansible-runner the way AWX does.
 
+Every playbook run gets a private data directory (``<runner dir>/<command>/``) with rotated artifacts and job
+events, ``suppress_env_files``, a scrubbed environment, live progress and a final summary. Secrets never travel on
+the command line, in environment variables or in ansible-runner's files: the restic password and the S3 keys are
+given as paths to 0600 files (``--password-file``, ``--s3-credentials-file``) and reach the playbooks as the
+variables ``ledgerguard_password_file`` / ``ledgerguard_s3_credentials_file``, read by the collection's action
+plugins on the controller.
+
+Exit codes: 0 success, 1 a step failed, 2 bad input, 3 a drill missed its targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import stat
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ledgerguard import __version__
+from ledgerguard.progress import Progress, format_duration
+from ledgerguard.runner import REPO_ROOT, PlaybookRun, run_playbook
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TARGETS_MISSED = 0, 1, 2, 3
+
+PLAYBOOKS = {
+    "incident": "incident_respond.yml",
+    "drill": "drill.yml",
+    "verify": "backup_verify.yml",
+    "freeze": "freeze.yml",
+    "thaw": "thaw.yml",
+}
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class BadInput(Exception):
+    """Raised for operator errors; main() prints the message and exits 2."""
+
+
+def default_runner_dir() -> Path:
+    env = os.environ.get("LEDGERGUARD_RUNNER_DIR")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/ledgerguard/runner")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "ledgerguard" / "runner"
+
+
+def check_secret_file(path: str | None, option: str) -> str | None:
+    """Absolute path of a secret file after checking it exists, is a regular file and is not group/other readable."""
+    if not path:
+        return None
+    p = Path(path).expanduser()
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise BadInput(f"{option} {path}: no such file; give the path of a file that holds the secret") from None
+    except OSError as exc:
+        raise BadInput(f"{option} {path}: cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInput(f"{option} {path} is not a regular file")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise BadInput(
+            f"{option} {path} has mode {mode:04o}: it holds a secret and must be readable by its owner only; "
+            f"run 'chmod 600 {path}' and retry"
+        )
+    if not os.access(p, os.R_OK):
+        raise BadInput(f"{option} {path} is not readable by this user")
+    return str(p.resolve())
+
+
+def parse_extra_vars(items: list[str]) -> dict[str, Any]:
+    """-e key=value (value read as YAML) or -e @file.yml|json, as ansible-playbook takes them."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if item.startswith("@"):
+            path = Path(item[1:]).expanduser()
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise BadInput(f"-e {item}: cannot read {path} ({exc.strerror})") from None
+            except yaml.YAMLError as exc:
+                raise BadInput(f"-e {item}: {path} is not YAML/JSON ({exc.__class__.__name__})") from None
+            if not isinstance(data, dict):
+                raise BadInput(f"-e {item}: {path} must hold a mapping of variables")
+            out.update(data)
+        elif item.lstrip().startswith("{"):
+            try:
+                data = json.loads(item)
+            except ValueError:
+                raise BadInput(f"-e {item!r}: not valid JSON") from None
+            out.update(data)
+        elif "=" in item:
+            key, _, value = item.partition("=")
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise BadInput(f"-e {item!r}: '{key}' is not a valid variable name")
+            try:
+                out[key] = yaml.safe_load(value) if value else ""
+            except yaml.YAMLError:
+                out[key] = value
+        else:
+            raise BadInput(f"-e {item!r}: expected key=value, a JSON object or @file")
+    return out
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must not be negative")
+    return value
+
+
+def duration(text: str) -> float:
+    """Seconds from '90', '90s', '15m', '4h', '2d'."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text or "")
+    if not m:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration such as 900, 15m, 4h or 1d")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def identifier(text: str) -> str:
+    if not ID_RE.match(text):
+        raise argparse.ArgumentTypeError(f"'{text}' must be 1-64 letters, digits, '.', '_' or '-'")
+    return text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# argument parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("run options (all playbook commands)")
+    g.add_argument("-i", "--inventory", help="inventory file or directory (default: ansible.cfg's, the demo)")
+    g.add_argument("-l", "--limit", help="limit the run to these hosts (ansible pattern)")
+    g.add_argument(
+        "--repository", help="restic repository (variable ledgerguard_repository; default $RESTIC_REPOSITORY)"
+    )
+    g.add_argument("--password-file", help="file (mode 0600) holding the restic repository password")
+    g.add_argument("--s3-credentials-file", help="AWS shared-credentials file (mode 0600) for an S3 repository")
+    g.add_argument("--s3-profile", help="profile of --s3-credentials-file to use (default: default)")
+    g.add_argument("--evidence-dir", help="evidence folder on this machine (variable ledgerguard_evidence_dir)")
+    g.add_argument(
+        "-e", "--extra-vars", action="append", default=[], metavar="VARS", help="key=value, JSON or @file (repeatable)"
+    )
+    g.add_argument("--private-data-dir", help="ansible-runner private data dir parent (default: %(default)s)")
+    g.add_argument("--rotate-artifacts", type=int, default=20, help="artifact directories kept per command (20)")
+    g.add_argument("--check", action="store_true", help="run in check mode (no changes)")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="more ansible output in the artifacts")
+    g.add_argument("--plain", action="store_true", help="plain log lines even on a terminal (as under cron/AWX)")
+    g.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout (no live progress)")
+
+    parser = argparse.ArgumentParser(
+        prog="ledgerguard",
+        description="Incident response and recovery drills for ledgerguard.recovery, run through ansible-runner.",
+        epilog="Exit codes: 0 success, 1 a step failed, 2 bad input, 3 a drill missed its targets.",
+    )
+    parser.add_argument("--version", action="version", version=f"ledgerguard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("incident", parents=[common], help="run the incident response (freeze ... restore ... report)")
+    p.add_argument("--incident-id", type=identifier, required=True, help="incident id (names the evidence folder)")
+    p.add_argument("--clients", help="comma-separated client ids affected (default: all of each host)")
+
+    p = sub.add_parser("drill", parents=[common], help="restore into a sandbox, verify, measure RTO / RPO")
+    p.add_argument("--snapshot", default="latest", help="latest (default), random, or a snapshot id")
+    p.add_argument("--window-days", type=positive_number, help="how far back a random snapshot may be (days)")
+    p.add_argument("--seed", help="seed for --snapshot random (reproducible choice)")
+    p.add_argument("--clients", help="comma-separated client ids to drill (default: all)")
+    p.add_argument("--sandbox", help="sandbox parent directory on the hosts (default /var/tmp/ledgerguard-drill)")
+    p.add_argument("--rto", type=duration, help="RTO target for every client (e.g. 30m); overrides inventory")
+    p.add_argument("--rpo", type=duration, help="RPO target for every client (e.g. 26h); overrides inventory")
+    p.add_argument("--min-throughput", type=positive_number, help="minimum restore throughput, bytes per second")
+    p.add_argument("--drill-id", type=identifier, help="name of this drill run (default drill-<UTC time>)")
+    p.add_argument("--keep-sandbox", action="store_true", help="keep the restored sandbox for inspection")
+    p.add_argument("--metrics-dir", help="node_exporter textfile directory for the drill metrics")
+
+    sub.add_parser("verify", parents=[common], help="verify the backups (restic check, freshness, coverage)")
+
+    for name, text in (("freeze", "stop writes on the affected hosts"), ("thaw", "undo a freeze")):
+        p = sub.add_parser(name, parents=[common], help=text)
+        p.add_argument("--incident-id", type=identifier, required=True, help="incident id the freeze belongs to")
+
+    p = sub.add_parser("timeline", help="incident timeline tools")
+    tsub = p.add_subparsers(dest="timeline_command", metavar="ACTION")
+    tsub.required = True
+    t = tsub.add_parser("verify", help="check the hash chain of an incident timeline")
+    t.add_argument("path", nargs="?", help="timeline.jsonl or the incident's evidence folder")
+    t.add_argument("--incident-id", type=identifier, help="find evidence/<id>/timeline.jsonl instead of PATH")
+    t.add_argument("--evidence-dir", help="evidence folder root (default: <checkout>/evidence)")
+    t.add_argument("--anchor", help="expected sha256 of the last line (e.g. from report.json)")
+    t.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("schedule", help="install or remove unattended drills and verification (systemd or cron)")
+    ssub = p.add_subparsers(dest="schedule_command", metavar="ACTION")
+    ssub.required = True
+    from ledgerguard import schedule as sched
+
+    sched.add_arguments(ssub.add_parser("install", help="write timers (or a cron file) and enable them"), install=True)
+    sched.add_arguments(ssub.add_parser("remove", help="disable and delete them"), install=False)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# playbook commands
+
+
+def playbook_extravars(args: argparse.Namespace) -> dict[str, Any]:
+    """The variables a run gets: connection paths (never secrets), evidence folder, command options, -e."""
+    extravars: dict[str, Any] = {}
+    password_file = check_secret_file(args.password_file, "--password-file")
+    if password_file is None and os.environ.get("RESTIC_PASSWORD_FILE"):
+        check_secret_file(os.environ["RESTIC_PASSWORD_FILE"], "RESTIC_PASSWORD_FILE")
+    s3_file = check_secret_file(args.s3_credentials_file, "--s3-credentials-file")
+    if args.repository:
+        if re.search(r"://[^/@\s]+:[^/@\s]+@", args.repository):
+            raise BadInput("--repository must not embed credentials (user:password@); use --s3-credentials-file")
+        extravars["ledgerguard_repository"] = args.repository
+    if password_file:
+        extravars["ledgerguard_password_file"] = password_file
+    if s3_file:
+        extravars["ledgerguard_s3_credentials_file"] = s3_file
+    if args.s3_profile:
+        extravars["ledgerguard_s3_profile"] = args.s3_profile
+    if args.evidence_dir:
+        extravars["ledgerguard_evidence_dir"] = str(Path(args.evidence_dir).expanduser().resolve())
+
+    cmd = args.command
+    if cmd in ("incident", "freeze", "thaw"):
+        extravars["ledgerguard_incident_id"] = args.incident_id
+    if cmd == "incident" and args.clients:
+        extravars["incident_clients"] = split_list(args.clients)
+    if cmd == "drill":
+        extravars.update(drill_vars(args))
+    extravars.update(parse_extra_vars(args.extra_vars))
+    return extravars
+
+
+def split_list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def drill_vars(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    snap = (args.snapshot or "latest").strip()
+    if snap in ("latest", "random"):
+        out["drill_snapshot_selection"] = snap
+    elif re.fullmatch(r"[0-9a-fA-F]{4,64}", snap):
+        out["drill_snapshot_id"] = snap
+    else:
+        raise BadInput(f"--snapshot {snap!r}: expected latest, random or a snapshot id (4-64 hex characters)")
+    if args.window_days is not None:
+        out["drill_random_window_days"] = args.window_days
+    if args.seed:
+        out["drill_random_seed"] = args.seed
+    if args.clients:
+        out["drill_clients"] = split_list(args.clients)
+    if args.sandbox:
+        if not args.sandbox.startswith("/"):
+            raise BadInput(f"--sandbox {args.sandbox!r} must be an absolute path on the hosts")
+        out["drill_sandbox_dir"] = args.sandbox
+    targets = {}
+    if args.rto is not None:
+        targets["rto_seconds"] = args.rto
+    if args.rpo is not None:
+        targets["rpo_seconds"] = args.rpo
+    if args.min_throughput is not None:
+        targets["min_throughput_bytes_per_second"] = args.min_throughput
+    if targets:
+        # Command-line targets replace the inventory's, for every client.
+        out["drill_targets"] = targets
+        out["drill_client_targets"] = {}
+    if args.drill_id:
+        out["drill_id"] = args.drill_id
+    if args.keep_sandbox:
+        out["drill_keep_sandbox"] = True
+    if args.metrics_dir:
+        out["drill_metrics_dir"] = args.metrics_dir
+    return out
+
+
+def resolve_inventory(inventory: str | None) -> str | None:
+    if not inventory:
+        return None
+    p = Path(inventory).expanduser()
+    if not p.exists():
+        raise BadInput(f"--inventory {inventory}: no such file or directory")
+    return str(p.resolve())
+
+
+def exit_code_for(status: str | None, rc: int | None, artifact_data: dict[str, Any], command: str) -> int:
+    """0 success, 1 a step failed, 3 a drill missed its targets (and nothing else went wrong)."""
+    drill = artifact_data.get("ledgerguard_drill") if isinstance(artifact_data, dict) else None
+    if command == "drill" and isinstance(drill, dict) and truthy(drill.get("targets_missed")):
+        if not truthy(drill.get("verification_failed")):
+            return EXIT_TARGETS_MISSED
+        return EXIT_FAILED
+    if status == "successful" and rc == 0:
+        return EXIT_OK
+    return EXIT_FAILED
+
+
+def truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "1")
+    return bool(value)
+
+
+def drill_lines(drill: dict[str, Any]) -> list[str]:
+    lines = []
+    verdict = "PASSED" if truthy(drill.get("passed")) else "FAILED"
+    lines.append(f"Drill {drill.get('drill_id')}: {verdict}")
+    for host, h in sorted((drill.get("hosts") or {}).items()):
+        rto, rpo = h.get("rto_seconds"), h.get("rpo_seconds")
+        lines.append(
+            f"  {host}: {'passed' if truthy(h.get('passed')) else 'FAILED'}, snapshot {h.get('snapshot')}, "
+            f"RTO {format_duration(float(rto)) if rto is not None else '-'}, "
+            f"RPO {format_duration(float(rpo)) if rpo is not None else '-'}, "
+            f"{h.get('files')} files / {h.get('bytes')} bytes"
+        )
+        for problem in h.get("problems") or []:
+            lines.append(f"    - {problem}")
+    if drill.get("evidence_dir"):
+        lines.append(f"Report: {drill['evidence_dir']}/report.html")
+    return lines
+
+
+def tail_text(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return f"  ({path} not found)"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return "\n".join("  " + line for line in text.rstrip().splitlines()[-lines:])
+
+
+def run_command(args: argparse.Namespace) -> int:
+    playbook = PLAYBOOKS[args.command]
+    if not (REPO_ROOT / "playbooks" / playbook).exists():
+        raise BadInput(f"playbook playbooks/{playbook} is not part of this installation ({REPO_ROOT})")
+    extravars = playbook_extravars(args)
+    inventory = resolve_inventory(args.inventory)
+    base = Path(args.private_data_dir).expanduser() if args.private_data_dir else default_runner_dir()
+    pdd = base / args.command
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    ident = f"{args.command}-{stamp}"
+    progress = Progress(
+        stream=sys.stdout,
+        tty=False if args.plain else None,
+        title=f"ledgerguard {args.command}: playbooks/{playbook} (run {ident})",
+        quiet=args.json,
+    )
+    run = PlaybookRun(
+        playbook=playbook,
+        private_data_dir=pdd,
+        inventory=inventory,
+        extravars=extravars,
+        limit=args.limit,
+        ident=ident,
+        check=args.check,
+        verbosity=args.verbose,
+        rotate_artifacts=max(1, args.rotate_artifacts),
+    )
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with progress:
+        runner = run_playbook(run, event_handler=progress)
+    artifact_data = progress.summary.artifact_data
+    code = exit_code_for(runner.status, runner.rc, artifact_data, args.command)
+    artifacts = pdd / "artifacts" / ident
+    extra: dict[str, Any] = {}
+    drill = artifact_data.get("ledgerguard_drill") if isinstance(artifact_data, dict) else None
+    if args.json:
+        out = progress.summary.as_dict()
+        out.update(command=args.command, status=runner.status, rc=runner.rc, exit_code=code, artifacts=str(artifacts))
+        print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+        return code
+    progress.print_summary(status=runner.status, rc=runner.rc, extra=None)
+    if code != EXIT_OK and not progress.summary.tasks:
+        # ansible-playbook stopped before the first task (syntax error, missing plugin): show why.
+        print("ansible-playbook output (last lines):")
+        print(tail_text(artifacts / "stdout", 25))
+    if isinstance(drill, dict):
+        print("\n".join(drill_lines(drill)))
+    extra["Artifacts"] = str(artifacts)
+    for key, value in extra.items():
+        print(f"{key}: {value}")
+    meaning = {0: "success", 1: "a step failed", 3: "the drill missed its targets"}[code]
+    print(f"ledgerguard {args.command}: exit {code} ({meaning})")
+    return code
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# timeline verify
+
+
+def timeline_verify(args: argparse.Namespace) -> int:
+    if args.path:
+        path = Path(args.path).expanduser()
+        if path.is_dir():
+            path = path / "timeline.jsonl"
+    elif args.incident_id:
+        root = Path(args.evidence_dir).expanduser() if args.evidence_dir else REPO_ROOT / "evidence"
+        path = root / args.incident_id / "timeline.jsonl"
+    else:
+        raise BadInput("timeline verify: give the timeline path (or the evidence folder) or --incident-id")
+    if not path.is_file():
+        raise BadInput(f"timeline verify: {path} does not exist")
+    collections = str(REPO_ROOT / ".collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    try:
+        from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain
+    except ImportError as exc:
+        raise BadInput(f"timeline verify needs the collection's timeline module ({exc})") from None
+    result = verify_chain(str(path), anchor=args.anchor)
+    if args.json:
+        print(json.dumps(dict(result, path=str(path)), ensure_ascii=False, indent=2))
+    elif result.get("ok"):
+        print(f"{path}: OK, {result.get('lines')} lines, chain intact (last sha256 {result.get('last_sha256')})")
+    else:
+        print(f"{path}: BROKEN at line {result.get('first_bad_line')} of {result.get('lines')}: {result.get('reason')}")
+    return EXIT_OK if result.get("ok") else EXIT_FAILED
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("ledgerguard: no subcommands yet", file=sys.stderr)
-    return 2
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 on bad input, 0 for --help / --version
+        return int(exc.code or 0)
+    try:
+        if args.command in PLAYBOOKS:
+            return run_command(args)
+        if args.command == "timeline":
+            return timeline_verify(args)
+        if args.command == "schedule":
+            from ledgerguard import schedule as sched
+
+            return sched.run(args)
+    except BadInput as exc:
+        print(f"ledgerguard: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("ledgerguard: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    parser.error(f"unknown command {args.command}")
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

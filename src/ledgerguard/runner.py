@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,15 @@ def project_env() -> dict[str, str]:
     }
 
 
+def tool_path(path: str | None) -> str:
+    """PATH with this interpreter's bin directory first when ansible-playbook is not otherwise found (a venv)."""
+    path = path or os.defpath
+    bindir = os.path.dirname(sys.executable)
+    if shutil.which("ansible-playbook", path=path) is None and os.path.exists(os.path.join(bindir, "ansible-playbook")):
+        return bindir + os.pathsep + path
+    return path
+
+
 def run_playbook(
     run: PlaybookRun,
     event_handler: Callable[[dict], bool] | None = None,
@@ -75,6 +86,7 @@ def run_playbook(
     if not os.path.isabs(playbook):
         playbook = str(REPO_ROOT / "playbooks" / playbook)
     env = scrubbed_environment()
+    env["PATH"] = tool_path(env.get("PATH"))
     env.update(project_env())
     env.update(extra_env or {})
     saved = dict(os.environ)

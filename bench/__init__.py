@@ -1,0 +1,4 @@
+"""ledgerguard benchmarks (``make bench`` = ``python -m bench``); not tests.
+
+Results go to bench/results and docs/benchmarks.md.
+"""

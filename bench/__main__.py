@@ -1,0 +1,98 @@
+"""Run every benchmark and write bench/results/*.json and docs/benchmarks.md (+ charts).
+
+Usage: python -m bench [--quick] [--only manifest,scaling,ledger,restore_point,restore_overhead,fleet] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+import time
+import traceback
+
+from bench import common, report
+
+ALL = ["manifest", "scaling", "ledger", "restore_point", "restore_overhead", "fleet"]
+
+
+def _restore_overhead(quick: bool) -> dict:
+    """bench/restore_overhead.py is the restic helper's: run it, then read the JSON it writes."""
+    script = common.REPO / "bench" / "restore_overhead.py"
+    if not script.exists():
+        return {"missing": "bench/restore_overhead.py does not exist yet"}
+    cmd = [common.PY, "-m", "bench.restore_overhead"] + (["--quick"] if quick else [])
+    proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True)
+    out = common.RESULTS / "restore_overhead.json"
+    if proc.returncode != 0:
+        return {"error": f"exit {proc.returncode}: {proc.stderr[-1500:]}"}
+    if not out.exists():
+        return {"error": "bench.restore_overhead ran but did not write bench/results/restore_overhead.json"}
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def _fleet(quick: bool, rounds: int) -> dict:
+    from bench import fleet_bench
+
+    return fleet_bench.run(quick, rounds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small trees and fewer rounds (about 3 minutes)")
+    ap.add_argument("--only", default=",".join(ALL), help="comma-separated subset of: " + ", ".join(ALL))
+    ap.add_argument("--rounds", type=int, default=0, help="alternating rounds per comparison (default 5, quick 3)")
+    ap.add_argument("--no-report", action="store_true", help="do not rewrite docs/benchmarks.md")
+    args = ap.parse_args(argv)
+    wanted = [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = sorted(set(wanted) - set(ALL))
+    if unknown:
+        ap.error(f"unknown benchmark(s) {unknown}; choose from {ALL}")
+    rounds = args.rounds or (3 if args.quick else 5)
+    common.WORK.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "rounds": rounds,
+        "machine": common.machine_facts(),
+        "load_average_start": common.load_average(),
+    }
+    from bench import ledger_bench, manifest_bench, restore_point_bench
+
+    jobs = {
+        "manifest": lambda: manifest_bench.mixed(args.quick, rounds),
+        "scaling": lambda: manifest_bench.scaling(args.quick, min(rounds, 3)),
+        "ledger": lambda: ledger_bench.run(args.quick, min(rounds, 3)),
+        "restore_point": lambda: {
+            "synthetic": restore_point_bench.synthetic(args.quick, rounds),
+            "restic": restore_point_bench.real_restic(args.quick),
+        },
+        "restore_overhead": lambda: _restore_overhead(args.quick),
+        "fleet": lambda: _fleet(args.quick, min(rounds, 3)),
+    }
+    failures = 0
+    for name in wanted:
+        print(f"[bench] {name} ...", flush=True)
+        started = time.monotonic()
+        try:
+            result = jobs[name]()
+        except Exception as exc:  # noqa: BLE001 - one failed benchmark must not lose the others' results
+            failures += 1
+            result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
+        result["bench_seconds"] = round(time.monotonic() - started, 1)
+        if name != "restore_overhead":  # that file belongs to bench/restore_overhead.py
+            common.save(name, result)
+        print(f"[bench] {name}: {result.get('error') or 'done'} in {result['bench_seconds']} s", flush=True)
+    meta["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    meta["load_average_end"] = common.load_average()
+    common.save("meta", meta)
+    if not args.no_report:
+        path = report.write()
+        print(f"[bench] wrote {path.relative_to(common.REPO)}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+# Copyright: (c) 2026, ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Build the incident report (the data behind report.json, report.md, report.html and the notices)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: incident_report
+short_description: Assemble the incident report from the incident record and every host's results
+version_added: "0.1.0"
+description:
+  - Computes the status, achieved RTO (declared to verified), the data-loss window per client (loss start, or
+    detection when the start is unknown, minus the restored snapshot's time), the files to review, the freeze window,
+    the timeline summary and the evidence files with their sha256.
+author: ledgerguard contributors
+positional: hosts, generated_at, evidence
+options:
+  _input:
+    description: The incident record (incident.json).
+    type: dict
+    required: true
+  hosts:
+    description: Per host, C(restore_results), C(freeze), C(thaw), C(state_snapshot), C(frozen_at), C(thawed_at).
+    type: dict
+    required: true
+  generated_at:
+    description: Report time (RFC 3339).
+    type: str
+  evidence:
+    description: The incident's evidence folder on the controller.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Build the report
+  ansible.builtin.set_fact:
+    report: "{{ incident_record | ledgerguard.recovery.incident_report(hosts, now(utc=true).isoformat(), evidence) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The report dictionary written as report.json.
+  type: dict
+"""
+
+import datetime
+import hashlib
+import json
+import os
+
+try:
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain
+except ImportError:  # pragma: no cover
+    verify_chain = None
+
+SKIP_EVIDENCE = ("SHA256SUMS", "SHA256SUMS.new", "report.json", "report.md", "report.html")
+
+
+def _ts(text):
+    if not text:
+        return None
+    value = str(text).strip().replace("Z", "+00:00")
+    if "." in value:
+        head, rest = value.split(".", 1)
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        value = "%s.%s%s" % (head, digits[:6], rest[len(digits) :])
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)
+
+
+def _duration(seconds):
+    if seconds is None:
+        return "unknown"
+    total = int(round(seconds))
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return "%s%d d %d h %02d min" % (sign, days, hours, minutes)
+    if hours:
+        return "%s%d h %02d min" % (sign, hours, minutes)
+    if minutes:
+        return "%s%d min %02d s" % (sign, minutes, secs)
+    return "%s%d s" % (sign, secs)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _evidence_files(evidence):
+    out = []
+    if not evidence or not os.path.isdir(evidence):
+        return out
+    for dirpath, dirnames, filenames in os.walk(evidence):
+        dirnames.sort()
+        for name in sorted(filenames):
+            rel = os.path.relpath(os.path.join(dirpath, name), evidence)
+            if rel in SKIP_EVIDENCE or rel == "timeline.jsonl":
+                continue
+            full = os.path.join(dirpath, name)
+            out.append({"path": rel, "sha256": _sha256(full), "size": os.path.getsize(full)})
+    return out
+
+
+def _timeline(evidence, limit=400):
+    path = os.path.join(evidence or "", "timeline.jsonl")
+    if not evidence or not os.path.exists(path):
+        return {"path": path, "lines": 0, "verified": None, "events": []}
+    check = verify_chain(path) if verify_chain else {"ok": None, "lines": 0, "last_sha256": None}
+    events = []
+    with open(path, encoding="utf-8") as handle:
+        for raw in handle:
+            try:
+                item = json.loads(raw)
+            except ValueError:
+                continue
+            if item.get("event") != "task" or item.get("status") == "skipped":
+                continue
+            events.append(
+                {
+                    k: item.get(k)
+                    for k in ("seq", "time", "host", "task", "status", "changed", "duration", "msg")
+                    if item.get(k) is not None
+                }
+            )
+    return {
+        "path": path,
+        "lines": check.get("lines"),
+        "verified": check.get("ok"),
+        "first_bad_line": check.get("first_bad_line"),
+        "sha256_at_report": check.get("last_sha256"),
+        "events": events[-limit:],
+        "events_truncated": len(events) > limit,
+    }
+
+
+def incident_report(record, hosts, generated_at=None, evidence=None):
+    """See DOCUMENTATION."""
+    record = dict(record or {})
+    generated = generated_at or datetime.datetime.now(datetime.timezone.utc).isoformat()
+    declared = _ts(record.get("declared_at"))
+    cutoff_text = record.get("loss_started") or record.get("detected_at")
+    cutoff = _ts(cutoff_text)
+    clients = []
+    host_rows = []
+    review = []
+    verified_at = None
+    problems = []
+    for host in sorted(hosts or {}):
+        data = hosts[host] or {}
+        results = list(data.get("restore_results") or [])
+        thaw = data.get("thaw") or {}
+        freeze = data.get("freeze") or {}
+        thaw_ok = bool(thaw) and not thaw.get("failed", False)
+        host_rows.append(
+            {
+                "host": host,
+                "frozen": bool(freeze) and not freeze.get("failed", False),
+                "freeze_targets": [t.get("name") or t.get("path") for t in freeze.get("targets", []) if isinstance(t, dict)],
+                "frozen_at": data.get("frozen_at") or "",
+                "thawed": thaw_ok,
+                "thawed_at": data.get("thawed_at") or "",
+                "thaw_msg": thaw.get("msg", "") if thaw.get("failed") else "",
+                "state_snapshot": data.get("state_snapshot") or {},
+                "bundle": "hosts/%s/" % host,
+                "failed_step": data.get("failed_step") or "",
+                "failed_msg": data.get("failed_msg") or "",
+                "clients": [r.get("id") for r in results],
+            }
+        )
+        if data.get("failed_step"):
+            problems.append("%s: %s failed: %s" % (host, data.get("failed_step"), data.get("failed_msg")))
+        if freeze and not thaw_ok:
+            problems.append("%s: the thaw did not succeed; writes may still be frozen" % host)
+        for result in results:
+            item = dict(result)
+            item["host"] = host
+            snap = item.get("snapshot") or {}
+            snap_time = _ts(snap.get("time"))
+            if snap_time and cutoff:
+                window = (cutoff - snap_time).total_seconds()
+                item["data_loss_window_seconds"] = round(window, 1)
+                item["data_loss_window"] = _duration(window)
+                item["data_loss_window_basis"] = "loss start" if record.get("loss_started") else "detection (start unknown)"
+            finished = _ts(item.get("finished"))
+            if item.get("status") == "ok" and finished and (verified_at is None or finished > verified_at):
+                verified_at = finished
+            for entry in item.get("kept_changed") or []:
+                review.append(dict(entry, client=item.get("id"), host=host, kind="changed after the snapshot"))
+            for entry in item.get("kept_new") or []:
+                review.append(dict(entry, client=item.get("id"), host=host, kind="created after the snapshot"))
+            if item.get("status") != "ok":
+                problems.append("%s/%s: %s" % (host, item.get("id"), item.get("msg", "failed")))
+            clients.append(item)
+    clients.sort(key=lambda c: (int(c.get("priority", 100)), str(c.get("host")), str(c.get("id"))))
+    ok = [c for c in clients if c.get("status") == "ok"]
+    if clients and len(ok) == len(clients) and not problems:
+        status = "restored"
+    elif ok:
+        status = "partial"
+    else:
+        status = "failed"
+    rto = (verified_at - declared).total_seconds() if (verified_at and declared and status == "restored") else None
+    windows = [c["data_loss_window_seconds"] for c in clients if "data_loss_window_seconds" in c]
+    summary = {
+        "status": status,
+        "clients_total": len(clients),
+        "clients_restored": len(ok),
+        "files_restored": sum(len(c.get("restored") or []) + len(c.get("replaced") or []) for c in ok),
+        "files_quarantined": sum(len(c.get("quarantined") or []) for c in clients),
+        "files_to_review": len(review),
+        "rto_seconds": round(rto, 1) if rto is not None else None,
+        "rto": _duration(rto) if rto is not None else "not reached",
+        "verified_at": verified_at.isoformat().replace("+00:00", "Z") if verified_at else None,
+        "max_data_loss_window_seconds": max(windows) if windows else None,
+        "max_data_loss_window": _duration(max(windows)) if windows else "unknown",
+        "all_thawed": all(h["thawed"] or not h["frozen"] for h in host_rows),
+    }
+    return {
+        "report_version": 1,
+        "generated_at": generated,
+        "incident": record,
+        "status": status,
+        "summary": summary,
+        "problems": problems,
+        "hosts": host_rows,
+        "clients": clients,
+        "files_to_review": review,
+        "timeline": _timeline(evidence),
+        "evidence": _evidence_files(evidence),
+        "notes": [
+            "Nothing was deleted: damaged files are in each client's quarantine folder, restored files are hard links "
+            "to the staging folder (remove staging only after review).",
+            "Customer notices in notices/ are drafts for a person to review and send; they are not legal advice.",
+        ],
+    }
+
+
+class FilterModule:
+    def filters(self):
+        return {"incident_report": incident_report}

@@ -1,0 +1,153 @@
+# Copyright: (c) 2026, ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Choose the restore point from damage assessments: the newest clean snapshot before the loss, or a pinned one."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: clean_restore_point
+short_description: Pick the newest clean snapshot before a loss (or an operator's pin) and say why
+version_added: "0.1.0"
+description:
+  - Takes the RV(ledgerguard.recovery.snapshot_damage#module:snapshots) list (or the whole module result) and returns
+    the chosen snapshot, why it was chosen, and every newer snapshot that was skipped with the reasons.
+  - Snapshots taken at or after O(loss_started) are skipped; snapshots whose assessment found damage are skipped; the
+    newest remaining clean snapshot wins. A O(pinned) ID wins over everything (its damage signs become warnings).
+author: ledgerguard contributors
+positional: loss_started, pinned
+options:
+  _input:
+    description: The snapshot assessments (list of dicts with id, short_id, time, clean, reasons, assessed).
+    type: raw
+    required: true
+  loss_started:
+    description: Earliest time the loss may have started (RFC 3339), or empty.
+    type: str
+  pinned:
+    description: A snapshot ID (or unique prefix) the operator pinned, or empty.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Choose the restore point for one client
+  ansible.builtin.set_fact:
+    point: "{{ damage.snapshots | ledgerguard.recovery.clean_restore_point(loss_started, pinned) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The choice.
+  type: dict
+  contains:
+    found: {description: Whether a restore point was found., type: bool}
+    chosen: {description: The chosen snapshot's assessment (empty when none)., type: dict}
+    why: {description: Why it was chosen, or why nothing was., type: str}
+    warnings: {description: Damage signs on a pinned snapshot., type: list, elements: str}
+    skipped: {description: Newer snapshots not used, each with id, short_id, time and reasons., type: list, elements: dict}
+"""
+
+import datetime
+
+from ansible.errors import AnsibleFilterError
+
+
+def _ts(text):
+    if not text:
+        return None
+    value = str(text).strip().replace("Z", "+00:00")
+    if "." in value:
+        head, rest = value.split(".", 1)
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        value = "%s.%s%s" % (head, digits[:6], rest[len(digits) :])
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise AnsibleFilterError("clean_restore_point: %r is not an RFC 3339 time (%s)" % (text, exc)) from exc
+    if when.tzinfo is None:
+        raise AnsibleFilterError("clean_restore_point: %r has no timezone; add one, e.g. +08:00 or Z" % text)
+    return when
+
+
+def _brief(item, reasons):
+    return {
+        "id": item.get("id"),
+        "short_id": item.get("short_id") or str(item.get("id", ""))[:8],
+        "time": item.get("time"),
+        "reasons": list(reasons),
+    }
+
+
+def clean_restore_point(assessments, loss_started=None, pinned=None):
+    """See DOCUMENTATION."""
+    if isinstance(assessments, dict):
+        assessments = assessments.get("snapshots", [])
+    if not isinstance(assessments, list):
+        raise AnsibleFilterError(
+            "clean_restore_point: expected a list of snapshot assessments, got %r" % type(assessments)
+        )
+    items = sorted(assessments, key=lambda s: _ts(s.get("time")) or datetime.datetime.min, reverse=True)
+    cutoff = _ts(loss_started)
+    skipped = []
+    if pinned:
+        wanted = str(pinned).lower()
+        matches = [s for s in items if str(s.get("id", "")).startswith(wanted)]
+        if len(matches) != 1:
+            return {
+                "found": False,
+                "chosen": {},
+                "why": "pinned snapshot %s %s among the %d snapshots assessed"
+                % (pinned, "is ambiguous" if matches else "was not found", len(items)),
+                "warnings": [],
+                "skipped": [],
+            }
+        chosen = matches[0]
+        warnings = (
+            ["pinned snapshot shows damage: %s" % r for r in chosen.get("reasons", [])]
+            if chosen.get("clean") is False
+            else []
+        )
+        for item in items:
+            if item is chosen:
+                break
+            skipped.append(_brief(item, ["the operator pinned %s" % chosen.get("short_id")]))
+        return {
+            "found": True,
+            "chosen": chosen,
+            "why": "pinned by the operator",
+            "warnings": warnings,
+            "skipped": skipped,
+        }
+    for item in items:
+        when = _ts(item.get("time"))
+        if item.get("after_cutoff"):
+            skipped.append(_brief(item, item.get("reasons") or ["taken after the loss began"]))
+            continue
+        if cutoff is not None and when is not None and when >= cutoff:
+            skipped.append(
+                _brief(item, ["taken at %s, after the loss may have started (%s)" % (item.get("time"), loss_started)])
+            )
+            continue
+        if not item.get("assessed", True):
+            continue
+        if item.get("clean"):
+            pred = (item.get("stats") or {}).get("predecessor")
+            why = "newest snapshot before the loss with no sign of damage"
+            if pred:
+                why += " (compared with %s)" % pred
+            if skipped:
+                why += "; %d newer snapshot%s skipped" % (len(skipped), "s" if len(skipped) > 1 else "")
+            return {"found": True, "chosen": item, "why": why, "warnings": [], "skipped": skipped}
+        skipped.append(_brief(item, item.get("reasons") or ["damage detected"]))
+    return {
+        "found": False,
+        "chosen": {},
+        "why": "no clean snapshot before the loss: %d snapshot%s assessed, all skipped"
+        % (len(items), "" if len(items) == 1 else "s"),
+        "warnings": [],
+        "skipped": skipped,
+    }
+
+
+class FilterModule:
+    def filters(self):
+        return {"clean_restore_point": clean_restore_point}

@@ -1,0 +1,395 @@
+# -*- coding: utf-8 -*-
+# Copyright: ledgerguard engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bookkeeping checks on restored voucher data (CSV files and SQLite ledgers), read-only.
+
+Checks, per source (one CSV file or one SQLite table):
+- ``unbalanced``: a voucher's debits do not equal its credits (借贷不平), in ``Decimal`` arithmetic.
+- ``gap``: voucher numbers of a period and voucher word (凭证字) are not consecutive from ``number_start``.
+- ``duplicate``: a voucher number reappears after other vouchers (two vouchers share a number).
+- ``bad_amount`` / ``bad_voucher_no``: a value that is not a number.
+- ``row_count``: the source holds fewer or more entry lines than the baseline says.
+Plus, per client: ``missing_source`` (declared or in the baseline but not found), ``unreadable`` (cannot be parsed),
+``integrity`` (SQLite ``PRAGMA integrity_check`` is not ``ok``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+LOGICAL_COLUMNS = ("period", "voucher_word", "voucher_no", "date", "memo", "account", "debit", "credit")
+REQUIRED_COLUMNS = ("voucher_no", "debit", "credit")
+
+# Header names accepted by default for each logical column (first match wins), Chinese exports first.
+CSV_DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "period": ("期间", "会计期间", "period"),
+    "voucher_word": ("凭证字", "voucher_word"),
+    "voucher_no": ("凭证号", "凭证编号", "voucher_no"),
+    "date": ("日期", "凭证日期", "date"),
+    "memo": ("摘要", "memo"),
+    "account": ("科目编码", "科目代码", "account_code", "account"),
+    "debit": ("借方金额", "借方", "debit"),
+    "credit": ("贷方金额", "贷方", "credit"),
+}
+SQLITE_DEFAULT_TABLE = "voucher_entries"
+SQLITE_DEFAULT_COLUMNS: dict[str, str] = {
+    "period": "period",
+    "voucher_word": "voucher_word",
+    "voucher_no": "voucher_no",
+    "date": "date",
+    "memo": "memo",
+    "account": "account_code",
+    "debit": "debit",
+    "credit": "credit",
+}
+
+_CURRENCY = re.compile(r"[,\s¥￥]|^RMB|^CNY", re.I)
+_VOUCHER_NO = re.compile(r"^\s*(?P<word>\D*?)[\s\-_第#]*(?P<num>\d+)\s*号?\s*$")
+_DATE = re.compile(r"^\s*(\d{4})[-/.年]?(\d{1,2})")
+
+
+class SourceError(Exception):
+    """A source cannot be read as vouchers (missing columns or table, bad encoding, not SQLite)."""
+
+
+def parse_amount(value: Any, scale: int = 0) -> Decimal:
+    """A money value as Decimal: '' / None -> 0; '1,234.50', '¥12.00' and '(12.00)' (negative) are accepted.
+
+    ``scale``: integers are in units of 10**-scale (e.g. 2 for amounts stored in cents). Floats go through
+    ``repr`` so 0.1 stays 0.1. Raises ValueError for anything else.
+    """
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, bool):
+        raise ValueError(f"not an amount: {value!r}")
+    if isinstance(value, int):
+        return Decimal(value).scaleb(-scale) if scale else Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, Decimal):
+        return value
+    text = str(value).strip()
+    if not text or text in ("-", "—"):
+        return Decimal(0)
+    negative = text.startswith("(") and text.endswith(")")
+    if negative:
+        text = text[1:-1]
+    text = _CURRENCY.sub("", text)
+    try:
+        amount = Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(f"not an amount: {value!r}") from exc
+    if not amount.is_finite():
+        raise ValueError(f"not an amount: {value!r}")
+    return -amount if negative else amount
+
+
+def split_voucher_no(value: Any, word: str = "") -> tuple[str, int]:
+    """('记', 7) from ('记-0007'), ('记字第7号'), (7, '记') or ('0007', '记'). Raises ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (word or "").strip(), value
+    match = _VOUCHER_NO.match(str(value if value is not None else ""))
+    if not match:
+        raise ValueError(f"not a voucher number: {value!r}")
+    parsed_word = match.group("word").replace("字", "").strip(" -_")
+    return (word or "").strip() or parsed_word, int(match.group("num"))
+
+
+def period_of(period: Any, date: Any) -> str:
+    """The accounting period: the period column if set, else YYYY-MM from the date ('' if neither)."""
+    text = str(period).strip() if period not in (None, "") else ""
+    if text:
+        match = _DATE.match(text)
+        return f"{match.group(1)}-{int(match.group(2)):02d}" if match and len(text) >= 6 else text
+    match = _DATE.match(str(date or ""))
+    return f"{match.group(1)}-{int(match.group(2)):02d}" if match else ""
+
+
+def format_voucher(word: str, number: int) -> str:
+    return f"{word}-{number}" if word else str(number)
+
+
+@dataclass
+class SourceResult:
+    """What one source held: counts and findings (each a dict with kind, detail and location fields)."""
+
+    source: str
+    kind: str
+    rows: int = 0
+    vouchers: int = 0
+    periods: list[str] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_rows(
+    rows: Iterable[tuple[int, dict[str, Any]]], source: str, kind: str, number_start: int | None = 1, scale: int = 0
+) -> SourceResult:
+    """Run the voucher checks over (line number, logical row) pairs of one source."""
+    result = SourceResult(source=source, kind=kind)
+    totals: dict[tuple[str, str, int], list[Decimal]] = {}
+    first_line: dict[tuple[str, str, int], int] = {}
+    duplicates: set[tuple[str, str, int]] = set()
+    last_key: tuple[str, str, int] | None = None
+
+    def finding(kind_: str, detail: str, **where: Any) -> None:
+        result.findings.append({"kind": kind_, "source": source, "detail": detail, **where})
+
+    for lineno, row in rows:
+        result.rows += 1
+        period = period_of(row.get("period"), row.get("date"))
+        try:
+            word, number = split_voucher_no(row.get("voucher_no"), str(row.get("voucher_word") or ""))
+        except ValueError:
+            finding(
+                "bad_voucher_no",
+                f"line {lineno}: voucher number {row.get('voucher_no')!r} is not a number",
+                line=lineno,
+                period=period,
+            )
+            continue
+        key = (period, word, number)
+        if key != last_key and key in totals and key not in duplicates:
+            duplicates.add(key)
+            finding(
+                "duplicate",
+                f"voucher {format_voucher(word, number)} of {period or 'no period'} appears again at line {lineno} "
+                f"after other vouchers (first at line {first_line[key]}): two vouchers share this number",
+                period=period,
+                voucher=format_voucher(word, number),
+                line=lineno,
+            )
+        last_key = key
+        sums = totals.setdefault(key, [Decimal(0), Decimal(0)])
+        first_line.setdefault(key, lineno)
+        for index, column in ((0, "debit"), (1, "credit")):
+            try:
+                sums[index] += parse_amount(row.get(column), scale)
+            except ValueError:
+                finding(
+                    "bad_amount",
+                    f"line {lineno}: {column} {row.get(column)!r} is not an amount",
+                    line=lineno,
+                    period=period,
+                    voucher=format_voucher(word, number),
+                )
+    result.vouchers = len(totals)
+    numbers: dict[tuple[str, str], list[int]] = {}
+    for (period, word, number), (debit, credit) in totals.items():
+        numbers.setdefault((period, word), []).append(number)
+        if debit != credit:
+            finding(
+                "unbalanced",
+                f"voucher {format_voucher(word, number)} of {period or 'no period'} does not balance: "
+                f"debit {debit:.2f} != credit {credit:.2f} (difference {debit - credit:.2f})",
+                period=period,
+                voucher=format_voucher(word, number),
+                line=first_line[(period, word, number)],
+                debit=f"{debit:.2f}",
+                credit=f"{credit:.2f}",
+                difference=f"{debit - credit:.2f}",
+            )
+    for (period, word), nums in sorted(numbers.items()):
+        present = set(nums)
+        low = number_start if number_start is not None else min(present)
+        missing = [n for n in range(low, max(present) + 1) if n not in present]
+        if missing:
+            finding(
+                "gap",
+                f"{period or 'no period'}{' ' + word if word else ''}: missing voucher numbers "
+                f"{compress_ranges(missing)} (found {len(present)} vouchers numbered up to {max(present)})",
+                period=period,
+                voucher_word=word,
+                missing=missing[:1000],
+                missing_count=len(missing),
+            )
+    result.periods = sorted({p for p, _w in numbers})
+    return result
+
+
+def compress_ranges(numbers: list[int]) -> str:
+    """'3, 7-9, 12' from [3, 7, 8, 9, 12] (sorted input)."""
+    parts: list[str] = []
+    start = prev = None
+    for n in numbers:
+        if start is None:
+            start = prev = n
+        elif n == prev + 1:
+            prev = n
+        else:
+            parts.append(f"{start}-{prev}" if prev != start else str(start))
+            start = prev = n
+    if start is not None:
+        parts.append(f"{start}-{prev}" if prev != start else str(start))
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------- CSV
+
+
+def detect_encoding(path: str, encoding: str) -> str:
+    """'utf-8-sig' for UTF-8 (BOM or not); with 'auto', 'gb18030' when the bytes are not UTF-8."""
+    if encoding.lower() not in ("auto", ""):
+        return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "gb18030"
+    return "utf-8-sig"
+
+
+def resolve_csv_columns(header: list[str], mapping: dict[str, str] | None) -> dict[str, int]:
+    """Logical column -> index in ``header``. ``mapping`` (logical -> header name) overrides the defaults."""
+    mapping = mapping or {}
+    clean = [h.strip().lstrip("\ufeff") for h in header]
+    out: dict[str, int] = {}
+    for logical in LOGICAL_COLUMNS:
+        candidates = (mapping[logical],) if logical in mapping else CSV_DEFAULT_COLUMNS[logical]
+        for name in candidates:
+            if name in clean:
+                out[logical] = clean.index(name)
+                break
+    missing = [c for c in REQUIRED_COLUMNS if c not in out]
+    if missing:
+        wanted = "; ".join(
+            f"{c}: {mapping[c]!r}" if c in mapping else f"{c}: one of {list(CSV_DEFAULT_COLUMNS[c])}" for c in missing
+        )
+        raise SourceError(f"header {clean} lacks required columns ({wanted}); map them with csv_columns")
+    if "period" not in out and "date" not in out:
+        raise SourceError(f"header {clean} has neither a period nor a date column; map one with csv_columns")
+    return out
+
+
+def read_csv(
+    path: str, mapping: dict[str, str] | None = None, encoding: str = "auto", delimiter: str = ","
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream (line number, logical row) from a voucher CSV file. Raises SourceError on bad input."""
+    enc = detect_encoding(path, encoding)
+    try:
+        with open(path, encoding=enc, newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                raise SourceError("the file is empty (no header line)")
+            columns = resolve_csv_columns(header, mapping)
+            for record in reader:
+                if not any(cell.strip() for cell in record):
+                    continue
+                row = {k: (record[i] if i < len(record) else "") for k, i in columns.items()}
+                yield reader.line_num, row
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"not valid {enc} text ({exc.reason} at byte {exc.start}); set csv_encoding") from exc
+    except csv.Error as exc:
+        raise SourceError(f"not valid CSV: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------------- SQLite
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def connect_ro(path: str) -> sqlite3.Connection:
+    """Open a SQLite file read-only (never creates or modifies it; works on read-only media)."""
+    if not os.path.isfile(path):
+        raise SourceError("no such file")
+    uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+    return sqlite3.connect(uri, uri=True)
+
+
+def read_sqlite(
+    conn: sqlite3.Connection, table: str, mapping: dict[str, str] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream (rowid, logical row) from the voucher table, in rowid order. Raises SourceError."""
+    columns = dict(SQLITE_DEFAULT_COLUMNS)
+    columns.update(mapping or {})
+    try:
+        found = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (table,))
+        if found.fetchone() is None:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            raise SourceError(f"no table {table!r} (tables: {tables}); set sqlite_table")
+        have = [r[1] for r in conn.execute(f"PRAGMA table_info({quote_ident(table)})")]
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"not a readable SQLite database: {exc}") from exc
+    selected = {k: v for k, v in columns.items() if v in have}
+    missing = [f"{c}: {columns[c]!r}" for c in REQUIRED_COLUMNS if c not in selected]
+    if missing:
+        raise SourceError(f"table {table!r} lacks columns {missing} (has {have}); map them with sqlite_columns")
+    if "period" not in selected and "date" not in selected:
+        raise SourceError(f"table {table!r} has neither a period nor a date column; map one with sqlite_columns")
+    keys = list(selected)
+    # Identifiers are quoted (quote_ident) and were checked against the schema above.
+    sql = f"SELECT {', '.join(quote_ident(selected[k]) for k in keys)} FROM {quote_ident(table)}"  # noqa: S608
+    try:
+        # rowid order is insertion order for a rowid table; views fall back to their natural order.
+        cursor = conn.execute(sql + " ORDER BY rowid")
+    except sqlite3.OperationalError:
+        cursor = conn.execute(sql)
+    try:
+        for index, values in enumerate(cursor, start=1):
+            yield index, dict(zip(keys, values, strict=True))
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"reading table {table!r} failed: {exc}") from exc
+
+
+def integrity_check(conn: sqlite3.Connection) -> list[str]:
+    """Problems reported by ``PRAGMA integrity_check`` (empty when the database is ok)."""
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    return [] if rows == ["ok"] else rows
+
+
+# --------------------------------------------------------------------------------------------------- baselines
+
+
+def compare_counts(counts: dict[str, int], baseline: dict[str, Any]) -> list[dict[str, Any]]:
+    """row_count / missing_source findings for one client's {source: rows} against its baseline."""
+    findings = []
+    for source, expected in sorted(baseline.items()):
+        try:
+            expected_rows = int(expected)
+        except (TypeError, ValueError):
+            findings.append(
+                {
+                    "kind": "bad_baseline",
+                    "source": source,
+                    "detail": f"baseline row count {expected!r} for {source} is not a whole number",
+                }
+            )
+            continue
+        if source not in counts:
+            findings.append(
+                {
+                    "kind": "missing_source",
+                    "source": source,
+                    "detail": f"{source} is in the baseline ({expected_rows} rows) but was not found",
+                }
+            )
+        elif counts[source] != expected_rows:
+            got = counts[source]
+            word = "fewer" if got < expected_rows else "more"
+            findings.append(
+                {
+                    "kind": "row_count",
+                    "source": source,
+                    "expected": expected_rows,
+                    "found": got,
+                    "detail": f"{source} has {got} rows, {abs(expected_rows - got)} {word} than the baseline's "
+                    f"{expected_rows}",
+                }
+            )
+    return findings

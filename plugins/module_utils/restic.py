@@ -1,0 +1,1077 @@
+# Copyright (c) ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The restic engine: a small, private wrapper around the restic binary.
+
+Everything here is a pure function or a small class that takes a *run* callable, so unit tests feed it output
+captured from a real restic (tests/unit/fixtures/restic/). Secrets reach restic only through its environment or a
+0600 password file that is removed afterwards; they never appear in argv, in a message or in a returned value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+# --------------------------------------------------------------------------------------------------------------------
+# Shared argument spec (documented by the doc fragment ledgerguard.recovery.restic)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def restic_argument_spec() -> dict[str, Any]:
+    """The options every restic module shares. Modules add their own with ``spec.update(...)``."""
+    return {
+        "repository": {"type": "str"},
+        "password": {"type": "str", "no_log": True},
+        "password_file": {"type": "path", "no_log": False},
+        "env": {"type": "dict", "no_log": True, "default": {}},
+        "restic_binary": {"type": "path"},
+        "cache_dir": {"type": "path"},
+        "timeout": {"type": "int", "default": 0},
+    }
+
+
+RESTIC_MUTUALLY_EXCLUSIVE = [("password", "password_file")]
+
+# Environment the restic child inherits from the module's own environment (nothing that can carry a repository
+# secret: RESTIC_PASSWORD*, AWS_* and friends come only from the module's options).
+INHERITED_ENV = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "TZ",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "XDG_CACHE_HOME",
+)
+
+# Names under which the caller's ``env`` option must not smuggle the password or the repository past us.
+RESERVED_ENV = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND", "RESTIC_REPOSITORY")
+
+CREDENTIALS_IN_URL = re.compile(r"^(?P<scheme>[a-z0-9]+:)?(?P<proto>https?://)(?P<userinfo>[^/@\s]+:[^/@\s]*)@", re.I)
+
+
+def url_embeds_credentials(repository: str) -> bool:
+    """True when a repository URL carries ``user:secret@`` (e.g. ``s3:https://key:secret@host/bucket``)."""
+    return bool(CREDENTIALS_IN_URL.match(repository or ""))
+
+
+def redact_repository(repository: str) -> str:
+    """The repository URL with any ``user:secret@`` replaced, safe to print."""
+    return CREDENTIALS_IN_URL.sub(lambda m: (m.group("scheme") or "") + m.group("proto") + "***@", repository or "")
+
+
+def backend_of(repository: str) -> str:
+    """The restic backend type named by a repository string: local, s3, sftp, rest, b2, azure, gs, swift, rclone."""
+    match = re.match(r"^([a-z0-9]+):", repository or "")
+    if match and match.group(1) in ("s3", "sftp", "rest", "b2", "azure", "gs", "swift", "rclone"):
+        return match.group(1)
+    return "local"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Running restic
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResticResult:
+    """What one restic invocation returned."""
+
+    argv: list[str]
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float = 0.0
+    timed_out: bool = False
+
+
+RunFunc = Callable[..., ResticResult]
+
+
+def subprocess_run(
+    argv: list[str], env: Mapping[str, str], timeout: float | None = None, cwd: str | None = None
+) -> ResticResult:
+    """Run restic with a clean environment; on timeout the whole process group is stopped (TERM, then KILL)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout or None)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _stop_group(proc)
+        out, err = proc.communicate()
+    return ResticResult(
+        argv=list(argv),
+        rc=proc.returncode if not timed_out else -int(signal.SIGTERM),
+        stdout=out.decode("utf-8", "replace"),
+        stderr=err.decode("utf-8", "replace"),
+        seconds=time.monotonic() - start,
+        timed_out=timed_out,
+    )
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """TERM the process group (restic removes its lock on TERM), KILL it if it does not exit within 15 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+
+
+def build_env(
+    repository: str,
+    password_file: str,
+    extra: Mapping[str, Any] | None = None,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The complete environment for a restic child: C locale, repository, password file, backend credentials."""
+    source = os.environ if base is None else base
+    env = {k: source[k] for k in INHERITED_ENV if k in source}
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    for key, value in (extra or {}).items():
+        if key in RESERVED_ENV:
+            raise ValueError(
+                f"env may not set {key}: pass the repository as 'repository' and the password as "
+                "'password' or 'password_file'"
+            )
+        env[str(key)] = str(value)
+    env.update({"LC_ALL": "C", "LANG": "C", "RESTIC_REPOSITORY": repository, "RESTIC_PASSWORD_FILE": password_file})
+    return env
+
+
+class PasswordFile:
+    """A 0600 temporary file holding the password, removed on exit (context manager).
+
+    When the caller already has a password file on this host, it is used as is and never removed.
+    """
+
+    def __init__(self, password: str | None = None, path: str | None = None, directory: str | None = None):
+        if password is None and not path:
+            raise ValueError("a restic password is needed: set password or password_file")
+        self._password = password
+        self._given = path
+        self._directory = directory
+        self.path = ""
+
+    def __enter__(self) -> PasswordFile:
+        if self._given:
+            self.path = self._given
+            return self
+        fd, self.path = tempfile.mkstemp(prefix="lg-restic-", dir=self._directory)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, (self._password or "").encode("utf-8"))
+        finally:
+            os.close(fd)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._given and self.path:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Version and feature detection
+# --------------------------------------------------------------------------------------------------------------------
+
+VERSION_RE = re.compile(r"restic\s+(\d+)\.(\d+)\.(\d+)")
+FLAG_RE = re.compile(r"^\s+(?:-\w,\s+)?(--[a-z0-9][a-z0-9-]*)", re.M)
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """``restic 0.14.0 compiled with go1.19.8 on linux/amd64`` -> (0, 14, 0)."""
+    match = VERSION_RE.search(text or "")
+    if not match:
+        raise ValueError(f"cannot read a restic version from {text.strip()[:200]!r}")
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def parse_help_flags(help_text: str) -> frozenset[str]:
+    """Every long flag (``--verify``, ``--dry-run``, ...) a ``restic <command> --help`` output lists."""
+    return frozenset(FLAG_RE.findall(help_text or ""))
+
+
+@dataclass(frozen=True)
+class ResticFeatures:
+    """What this restic binary can do, detected from ``restic version`` and ``restic <cmd> --help``."""
+
+    version: tuple[int, int, int]
+    restore_flags: frozenset[str] = frozenset()
+    check_flags: frozenset[str] = frozenset()
+    backup_flags: frozenset[str] = frozenset()
+
+    @property
+    def version_string(self) -> str:
+        return ".".join(str(p) for p in self.version)
+
+    @property
+    def distinct_exit_codes(self) -> bool:
+        """restic 0.17.0 added exit codes 10 (no repository), 11 (lock failed), 12 (wrong password)."""
+        return self.version >= (0, 17, 0)
+
+    @property
+    def restore_verify(self) -> bool:
+        return "--verify" in self.restore_flags
+
+    @property
+    def restore_dry_run(self) -> bool:
+        return "--dry-run" in self.restore_flags
+
+    @property
+    def check_read_data_subset(self) -> bool:
+        return "--read-data-subset" in self.check_flags
+
+    @property
+    def backup_dry_run(self) -> bool:
+        return "--dry-run" in self.backup_flags
+
+    @property
+    def retry_lock(self) -> bool:
+        return "--retry-lock" in self.restore_flags
+
+
+def detect_features(run: RunFunc, binary: str, env: Mapping[str, str], timeout: float = 30) -> ResticFeatures:
+    """Ask the binary itself: its version and the flags of the commands we use."""
+    res = run([binary, "version"], env=env, timeout=timeout)
+    if res.rc != 0:
+        raise ResticError(
+            "binary",
+            f"'{binary} version' failed with exit code {res.rc}: {(res.stderr or res.stdout).strip()[:300]}. "
+            "Check restic_binary points at a working restic.",
+        )
+    version = parse_version(res.stdout)
+    flags = {}
+    for command in ("restore", "check", "backup"):
+        out = run([binary, command, "--help"], env=env, timeout=timeout)
+        flags[command] = parse_help_flags(out.stdout + out.stderr)
+    return ResticFeatures(version, flags["restore"], flags["check"], flags["backup"])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Errors: restic's output -> a message an operator under stress understands
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class ResticError(Exception):
+    """A classified restic failure. ``kind`` is stable (tests and roles match on it), ``message`` is for people."""
+
+    def __init__(
+        self, kind: str, message: str, details: dict[str, Any] | None = None, result: ResticResult | None = None
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.details = details or {}
+        self.result = result
+
+
+LOCK_RE = re.compile(
+    r"repository is already locked (?P<exclusive>exclusively )?by PID (?P<pid>\d+) on (?P<host>\S+) "
+    r"by (?P<user>.+?) \(UID (?P<uid>\d+), GID (?P<gid>\d+)\)\s*\n\s*lock was created at (?P<created>[^(\n]+?)"
+    r"\s*\((?P<age>[^)]*) ago\)(?:\s*\n\s*storage ID (?P<storage_id>[0-9a-f]+))?",
+    re.M,
+)
+DIAL_RE = re.compile(r"dial tcp (?P<host>\[[^\]]+\]|[^\s:]+):(?P<port>\d+): (?P<reason>[^\n\"]+)")
+LOOKUP_RE = re.compile(r"dial tcp: lookup (?P<host>[^\s:]+)(?: on [^:]+:\d+)?: (?P<reason>[^\n\"]+)")
+URL_HOST_RE = re.compile(r"https?://(?P<host>\[[^\]]+\]|[^/:\s\"]+)(?::(?P<port>\d+))?")
+NO_SNAPSHOT_RE = re.compile(
+    r'(?:no matching ID found for prefix "(?P<id>[^"]+)"|no snapshot found|invalid id "(?P<id2>[^"]+)")'
+)
+NO_SPACE_RE = re.compile(r"(?P<line>[^\n]*no space left on device[^\n]*)", re.I)
+DENIED_RE = re.compile(
+    r"(?:(?:open|mkdir|write|lstat|stat|symlink|chmod|lchown|rename|create) (?P<path>/[^:\n]*): )?"
+    r"(?P<reason>permission denied|operation not permitted|read-only file system)",
+    re.I,
+)
+TIMEOUT_KINDS = ("timeout",)
+
+
+def _first_line(text: str) -> str:
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line:
+            return line
+    return ""
+
+
+def _restic_says(text: str) -> str:
+    """The most telling line of restic's output (the Fatal line when present), shortened."""
+    for line in (text or "").splitlines():
+        if line.startswith("Fatal:"):
+            return line[:400]
+    return _first_line(text)[:400]
+
+
+def parse_lock_holder(text: str) -> dict[str, Any] | None:
+    """Who holds the lock and since when, from restic's 'repository is already locked' message."""
+    match = LOCK_RE.search(text or "")
+    if not match:
+        return None
+    return {
+        "pid": int(match.group("pid")),
+        "host": match.group("host"),
+        "user": match.group("user"),
+        "uid": int(match.group("uid")),
+        "exclusive": bool(match.group("exclusive")),
+        "created": match.group("created").strip(),
+        "age": match.group("age").strip(),
+        "storage_id": match.group("storage_id") or "",
+    }
+
+
+def parse_unreachable(text: str, repository: str) -> dict[str, str] | None:
+    """Host, port and reason when restic could not connect to the backend."""
+    match = DIAL_RE.search(text or "")
+    if match:
+        return {"host": match.group("host").strip("[]"), "port": match.group("port"), "reason": match.group("reason")}
+    match = LOOKUP_RE.search(text or "")
+    if match:
+        host = match.group("host")
+        url = URL_HOST_RE.search(repository or "")
+        port = (url.group("port") if url and url.group("port") else "") if url else ""
+        return {"host": host, "port": port, "reason": match.group("reason")}
+    lowered = (text or "").lower()
+    for marker in (
+        "connection refused",
+        "i/o timeout",
+        "no route to host",
+        "network is unreachable",
+        "connection reset",
+    ):
+        if marker in lowered:
+            url = URL_HOST_RE.search(repository or "")
+            host = url.group("host").strip("[]") if url else ""
+            port = url.group("port") or "" if url else ""
+            return {"host": host, "port": port, "reason": marker}
+    return None
+
+
+def classify_error(
+    result: ResticResult,
+    repository: str,
+    features: ResticFeatures | None = None,
+    target: str | None = None,
+    snapshot: str | None = None,
+    action: str = "run restic",
+) -> ResticError:
+    """Turn a failed restic run into a ResticError whose message names the repository and what to do.
+
+    restic >= 0.17 has distinct exit codes (10 no repository, 11 lock failed, 12 wrong password); they win when the
+    binary is new enough. restic 0.14 exits 1 for everything, so the message text decides.
+    """
+    repo = redact_repository(repository)
+    text = (result.stderr or "") + "\n" + (result.stdout or "")
+    says = _restic_says(result.stderr) or _restic_says(result.stdout)
+    codes = features.distinct_exit_codes if features else False
+
+    if result.timed_out:
+        return ResticError(
+            "timeout",
+            f"restic did not finish ({action}) on repository {repo} within the timeout of {result.seconds:.0f} s and "
+            "was stopped. Raise 'timeout' (0 = no limit) or check whether the backend is slow or hanging.",
+            {"seconds": round(result.seconds, 1)},
+            result,
+        )
+
+    if (codes and result.rc == 12) or "wrong password or no key found" in text:
+        return ResticError(
+            "wrong_password",
+            f"Wrong password for restic repository {repo}: no key in the repository opens with the password given. "
+            "Check that ledgerguard_password_file (or password / password_file) holds this repository's password. "
+            "Nothing was changed.",
+            {},
+            result,
+        )
+
+    holder = parse_lock_holder(text)
+    if (codes and result.rc == 11) or holder or "repository is already locked" in text:
+        if holder:
+            who = (
+                f"restic PID {holder['pid']} on host {holder['host']} (user {holder['user']}), "
+                f"lock created at {holder['created']} ({holder['age']} ago)"
+                + (f", lock ID {holder['storage_id']}" if holder["storage_id"] else "")
+            )
+        else:
+            who = "another restic process (restic did not say which)"
+        return ResticError(
+            "locked",
+            f"Restic repository {repo} is locked by {who}. Wait for that process to finish; if it is no longer "
+            f"running, remove the stale lock with 'restic unlock' against {repo}, then retry.",
+            {"lock": holder or {}},
+            result,
+        )
+
+    unreachable = parse_unreachable(text, repository)
+    if unreachable:
+        where = unreachable["host"] + (f":{unreachable['port']}" if unreachable["port"] else "")
+        return ResticError(
+            "unreachable",
+            f"Cannot reach the backend of restic repository {repo}: {where} ({unreachable['reason']}). Check that the "
+            f"storage server at {where} is running and reachable from this host (network, firewall, endpoint URL), "
+            "then retry.",
+            dict(unreachable),
+            result,
+        )
+
+    if (
+        (codes and result.rc == 10)
+        or "Is there a repository at the following location?" in text
+        or ("unable to open config file" in text)
+    ):
+        return ResticError(
+            "repo_missing",
+            f"There is no restic repository at {repo} (restic says: {says}). Check the repository location (path or "
+            "bucket and prefix); to create a new repository there, run ledgerguard.recovery.restic_repository with "
+            "init: true.",
+            {},
+            result,
+        )
+
+    nosnap = NO_SNAPSHOT_RE.search(text)
+    if nosnap:
+        wanted = snapshot or nosnap.group("id") or nosnap.group("id2") or "latest"
+        return ResticError(
+            "snapshot_not_found",
+            f"Snapshot '{wanted}' was not found in restic repository {repo}. List the snapshots with "
+            "ledgerguard.recovery.restic_snapshots and pass an existing snapshot ID (or 'latest' with filters that "
+            "match a snapshot).",
+            {"snapshot": wanted},
+            result,
+        )
+
+    nospace = NO_SPACE_RE.search(text)
+    if nospace:
+        place = f"the restore target {target}" if target else "the local disk"
+        return ResticError(
+            "no_space",
+            f"Out of space on {place} while trying to {action} from restic repository {repo} "
+            f"(restic says: {nospace.group('line').strip()[:300]}). Free space there or choose a target on a "
+            "larger filesystem, then retry.",
+            {"target": target or ""},
+            result,
+        )
+
+    denied = DENIED_RE.search(text)
+    if denied:
+        path = (denied.group("path") or "").strip()
+        on_target = bool(target and path and (path == target or path.startswith(target.rstrip("/") + "/")))
+        if on_target or (target and not path):
+            return ResticError(
+                "permission_denied",
+                f"Permission denied writing to the restore target {target} ({path or 'target'}: "
+                f"{denied.group('reason')}) while restoring from restic repository {repo}. Give the user running the "
+                "task write access to the target (and remove any immutable attribute), or choose another target.",
+                {"path": path, "target": target or ""},
+                result,
+            )
+        return ResticError(
+            "permission_denied",
+            f"Permission denied ({path or 'path not named'}: {denied.group('reason')}) while trying to {action} with "
+            f"restic repository {repo}. Check the file permissions of that path for the user running the task.",
+            {"path": path},
+            result,
+        )
+
+    return ResticError(
+        "failed",
+        f"restic failed to {action} on repository {repo} (exit code {result.rc}): {says or 'no output'}",
+        {"rc": result.rc},
+        result,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Parsing restic output
+# --------------------------------------------------------------------------------------------------------------------
+
+RESTIC_TIME_RE = re.compile(
+    r"^(?P<base>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_time(value: str, name: str = "time", require_tz: bool = True) -> datetime:
+    """Parse an RFC 3339 / ISO 8601 timestamp (restic writes nanoseconds). A timezone is required by default."""
+    text = (value or "").strip()
+    match = RESTIC_TIME_RE.match(text)
+    if not match:
+        raise ValueError(
+            f"{name} {value!r} is not a timestamp; use ISO 8601 with a timezone, e.g. 2026-03-01T09:30:00+08:00 "
+            "or 2026-03-01T01:30:00Z"
+        )
+    tz = match.group("tz")
+    if not tz:
+        if require_tz:
+            raise ValueError(
+                f"{name} {value!r} has no timezone, so it is ambiguous; add one, e.g. "
+                f"{match.group('base').replace(' ', 'T')}+08:00 or {match.group('base').replace(' ', 'T')}Z"
+            )
+        tz = "+00:00"
+    if tz == "Z":
+        tz = "+00:00"
+    elif ":" not in tz:
+        tz = tz[:3] + ":" + tz[3:]
+    frac = (match.group("frac") or "")[:7]  # a dot and at most microseconds
+    return datetime.fromisoformat(match.group("base").replace(" ", "T") + frac + tz)
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")  # noqa: UP017 (targets may run Python < 3.11)
+
+
+def parse_json_lines(text: str) -> list[dict[str, Any]]:
+    """restic's line-delimited JSON (backup, ls); non-JSON lines are skipped."""
+    out = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def parse_json_document(text: str, what: str) -> Any:
+    """One JSON document (snapshots, find, stats, cat config); leading non-JSON lines are skipped."""
+    stripped = (text or "").strip()
+    start = min([i for i in (stripped.find("["), stripped.find("{")) if i >= 0], default=-1)
+    if start < 0:
+        raise ValueError(f"restic {what} gave no JSON output: {stripped[:200]!r}")
+    return json.loads(stripped[start:])
+
+
+@dataclass
+class Snapshot:
+    id: str
+    short_id: str
+    time: datetime
+    hostname: str
+    username: str
+    paths: list[str]
+    tags: list[str]
+    tree: str
+    parent: str = ""
+    raw_time: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "short_id": self.short_id,
+            "time": self.raw_time,
+            "time_utc": iso_utc(self.time),
+            "hostname": self.hostname,
+            "username": self.username,
+            "paths": list(self.paths),
+            "tags": list(self.tags),
+            "tree": self.tree,
+            "parent": self.parent,
+        }
+
+
+def snapshot_from_json(item: Mapping[str, Any]) -> Snapshot:
+    return Snapshot(
+        id=item["id"],
+        short_id=item.get("short_id") or item["id"][:8],
+        time=parse_time(item["time"], "snapshot time"),
+        hostname=item.get("hostname", ""),
+        username=item.get("username", ""),
+        paths=list(item.get("paths") or []),
+        tags=list(item.get("tags") or []),
+        tree=item.get("tree", ""),
+        parent=item.get("parent", "") or "",
+        raw_time=item["time"],
+    )
+
+
+def parse_snapshots(text: str) -> list[Snapshot]:
+    """``restic snapshots --json`` -> snapshots sorted oldest first."""
+    data = parse_json_document(text, "snapshots")
+    if data is None:
+        return []
+    if isinstance(data, dict):  # restic >= 0.15 with --group-by prints groups; we never ask for it, but be kind
+        data = [data]
+    snaps: list[Snapshot] = []
+    for item in data:
+        if "snapshots" in item:
+            snaps.extend(snapshot_from_json(s) for s in item["snapshots"])
+        else:
+            snaps.append(snapshot_from_json(item))
+    return sorted(snaps, key=lambda s: (s.time, s.id))
+
+
+def filter_snapshots(
+    snaps: Iterable[Snapshot],
+    hosts: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    paths: Iterable[str] = (),
+    before: datetime | None = None,
+    after: datetime | None = None,
+) -> list[Snapshot]:
+    """Snapshots of any of ``hosts``, carrying every tag in ``tags``, holding every path in ``paths``,
+    taken at or after ``after`` and strictly before ``before``."""
+    hosts, tags, paths = set(hosts), set(tags), {p.rstrip("/") or "/" for p in paths}
+    out = []
+    for snap in snaps:
+        if hosts and snap.hostname not in hosts:
+            continue
+        if tags and not tags.issubset(snap.tags):
+            continue
+        if paths and not paths.issubset({p.rstrip("/") or "/" for p in snap.paths}):
+            continue
+        if before is not None and not snap.time < before:
+            continue
+        if after is not None and not snap.time >= after:
+            continue
+        out.append(snap)
+    return out
+
+
+def parse_backup_summary(text: str) -> dict[str, Any]:
+    """The summary message of ``restic backup --json`` (status lines are skipped)."""
+    summary = None
+    errors = []
+    for msg in parse_json_lines(text):
+        kind = msg.get("message_type")
+        if kind == "summary":
+            summary = msg
+        elif kind == "error":
+            err = msg.get("error")
+            if isinstance(err, dict):
+                # restic 0.14 serialises Go's *PathError: {"Op": "open", "Path": ..., "Err": errno}
+                text = err.get("message") or f"{err.get('Op', '')} {err.get('Path', '')}: errno {err.get('Err', '?')}"
+            else:
+                text = str(err)
+            errors.append(f"{text.strip()} ({msg.get('item', '')})")
+    if summary is None:
+        raise ValueError("restic backup --json printed no summary message")
+    summary = {k: v for k, v in summary.items() if k != "message_type"}
+    summary["errors"] = errors
+    return summary
+
+
+@dataclass
+class TreeNode:
+    path: str
+    type: str
+    size: int = 0
+    mode: int = 0
+    mtime: str = ""
+    linktarget: str = ""
+
+
+@dataclass
+class Listing:
+    """``restic ls --json`` of one snapshot: the snapshot and its nodes (optionally under some paths)."""
+
+    snapshot: Snapshot | None
+    nodes: list[TreeNode] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[TreeNode]:
+        return [n for n in self.nodes if n.type == "file"]
+
+
+def parse_ls(text: str) -> Listing:
+    snapshot = None
+    nodes = []
+    for item in parse_json_lines(text):
+        kind = item.get("struct_type")
+        if kind == "snapshot" or (kind is None and "tree" in item and "paths" in item):
+            snapshot = snapshot_from_json(item)
+        elif kind == "node" or "path" in item:
+            nodes.append(
+                TreeNode(
+                    path=item["path"],
+                    type=item.get("type", ""),
+                    size=int(item.get("size") or 0),
+                    mode=int(item.get("mode") or 0),
+                    mtime=item.get("mtime", ""),
+                    linktarget=item.get("linktarget", ""),
+                )
+            )
+    return Listing(snapshot, nodes)
+
+
+def parse_find(text: str) -> dict[str, list[str]]:
+    """``restic find --json`` -> {snapshot id: [matching paths]}."""
+    data = parse_json_document(text, "find") if (text or "").strip() else []
+    out: dict[str, list[str]] = {}
+    for item in data or []:
+        out.setdefault(item["snapshot"], []).extend(m["path"] for m in item.get("matches") or [])
+    return out
+
+
+def parse_config(text: str) -> dict[str, Any]:
+    """``restic cat config`` -> id, version, chunker polynomial."""
+    data = parse_json_document(text, "cat config")
+    return {"id": data["id"], "version": int(data["version"])}
+
+
+CHECK_ERROR_RE = re.compile(
+    r"error|fatal|fail|invalid|damaged|missing|does not exist|not referenced|unused|mismatch|corrupt", re.I
+)
+CHECK_PROGRESS = (
+    "using temporary cache",
+    "create exclusive lock",
+    "load indexes",
+    "check all packs",
+    "check snapshots, trees and blobs",
+    "read all data",
+    "read group #",
+    "Fatal: repository contains errors",
+    "no errors were found",
+)
+
+
+def parse_check(result: ResticResult) -> dict[str, Any]:
+    """Text output of ``restic check`` -> ok, errors (the lines that report problems), packs read.
+
+    Retry noise ("Load(...) returned error, retrying after ...") is dropped; an indented detail line is joined to the
+    error line above it.
+    """
+    text = result.stdout + "\n" + result.stderr
+    errors: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("[") or line.startswith(CHECK_PROGRESS) or "retrying after" in line:
+            continue
+        if raw.startswith((" ", "\t")) and errors:
+            errors[-1] = f"{errors[-1]} {line}"
+        elif CHECK_ERROR_RE.search(line):
+            errors.append(line)
+    ok = result.rc == 0 and "no errors were found" in text
+    group = re.search(r"read group #(\d+) of (\d+) data packs \(out of total (\d+) packs in (\d+) groups\)", text)
+    subset = re.search(r"read (\d+) of (\d+) data packs", text)
+    read = {}
+    if group:
+        read = {"packs_read": int(group.group(2)), "packs_total": int(group.group(3))}
+    elif subset:
+        read = {"packs_read": int(subset.group(1)), "packs_total": int(subset.group(2))}
+    return {"ok": ok, "errors": errors if not ok else [], **read}
+
+
+SUBSET_RE = re.compile(
+    r"^(?:(?P<n>\d+)/(?P<t>\d+)|(?P<pct>\d+(?:\.\d+)?)%|(?P<size>\d+(?:\.\d+)?)(?P<unit>[kKmMgGtT]?))$"
+)
+
+
+def validate_read_data_subset(value: str) -> str:
+    """Accept 'n/t' (1 <= n <= t), 'x%' / 'x.y%' (0 < x <= 100) or a size like '500M'; return it normalised."""
+    text = str(value).strip()
+    match = SUBSET_RE.match(text)
+    problem = ""
+    if not match:
+        problem = "it is none of the three forms"
+    elif match.group("n") is not None:
+        n, t = int(match.group("n")), int(match.group("t"))
+        if not 1 <= n <= t:
+            problem = f"in n/t, n must be between 1 and t (got {n}/{t})"
+    elif match.group("pct") is not None:
+        pct = float(match.group("pct"))
+        if not 0 < pct <= 100:
+            problem = f"a percentage must be above 0 and at most 100 (got {pct:g}%)"
+    elif float(match.group("size")) <= 0:
+        problem = "a size must be above zero"
+    if problem:
+        raise ValueError(
+            f"read_data_subset {value!r} is not valid ({problem}); use a rolling part 'n/t' such as '1/7', a "
+            "percentage such as '5%' or '2.5%', or a size such as '500M' or '2G'"
+        )
+    return text
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The engine object a module uses
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class Restic:
+    """One repository, one binary, one password; runs restic and classifies its failures.
+
+    ``run`` is injected (default: subprocess_run) so tests can replay captured output. Features are detected once per
+    instance (one module run = one process) and cached on it.
+    """
+
+    def __init__(
+        self,
+        binary: str,
+        repository: str,
+        password_file: str,
+        env: Mapping[str, Any] | None = None,
+        cache_dir: str | None = None,
+        timeout: int = 0,
+        run: RunFunc = subprocess_run,
+        base_env: Mapping[str, str] | None = None,
+    ):
+        self.binary = binary
+        self.repository = repository
+        self.cache_dir = cache_dir
+        self.timeout = timeout or None
+        self._run = run
+        self.env = build_env(repository, password_file, env, base_env)
+        if cache_dir:
+            self.env["RESTIC_CACHE_DIR"] = cache_dir
+        self._features: ResticFeatures | None = None
+
+    @property
+    def features(self) -> ResticFeatures:
+        if self._features is None:
+            self._features = detect_features(self._run, self.binary, self.env)
+        return self._features
+
+    def argv(self, *args: str) -> list[str]:
+        argv = [self.binary]
+        if self.cache_dir:
+            argv += ["--cache-dir", self.cache_dir]
+        return argv + list(args)
+
+    def run(self, *args: str, timeout: int | None = None, cwd: str | None = None) -> ResticResult:
+        return self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd)
+
+    def must(
+        self, *args: str, action: str, target: str | None = None, snapshot: str | None = None, ok_rcs=(0,)
+    ) -> ResticResult:
+        """Run and raise a classified ResticError unless the exit code is in ok_rcs."""
+        result = self.run(*args)
+        if result.rc not in ok_rcs or result.timed_out:
+            raise classify_error(
+                result, self.repository, self.features, target=target, snapshot=snapshot, action=action
+            )
+        return result
+
+    # -- operations used by several modules ---------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return parse_config(self.must("cat", "config", action="read the repository config").stdout)
+
+    def snapshots(self) -> list[Snapshot]:
+        return parse_snapshots(self.must("snapshots", "--json", action="list snapshots").stdout)
+
+    def resolve_snapshot(self, wanted: str, hosts: Iterable[str] = (), tags: Iterable[str] = ()) -> Snapshot:
+        """The one snapshot meant by an ID (or unique prefix) or 'latest' (optionally of some hosts / with tags)."""
+        snaps = self.snapshots()
+        if wanted == "latest":
+            chosen = filter_snapshots(snaps, hosts=hosts, tags=tags)
+            if chosen:
+                return chosen[-1]
+        else:
+            matches = [s for s in snaps if s.id.startswith(wanted.lower())]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise ResticError(
+                    "snapshot_ambiguous",
+                    f"Snapshot ID prefix '{wanted}' matches {len(matches)} snapshots in restic repository "
+                    f"{redact_repository(self.repository)}; give more characters of the ID.",
+                    {"snapshot": wanted},
+                )
+        filters = ""
+        if wanted == "latest" and (list(hosts) or list(tags)):
+            filters = f" (filters: hosts={list(hosts)}, tags={list(tags)})"
+        raise ResticError(
+            "snapshot_not_found",
+            f"Snapshot '{wanted}'{filters} was not found in restic repository {redact_repository(self.repository)} "
+            f"({len(snaps)} snapshots there). List them with ledgerguard.recovery.restic_snapshots and pass an "
+            "existing snapshot ID (or 'latest' with filters that match a snapshot).",
+            {"snapshot": wanted, "snapshots_in_repository": len(snaps)},
+        )
+
+    def ls(
+        self, snapshot_id: str, paths: Iterable[str] = (), hosts: Iterable[str] = (), tags: Iterable[str] = ()
+    ) -> Listing:
+        """``restic ls --json`` of one snapshot (an ID, a unique prefix, or 'latest' of some hosts / with tags),
+        optionally only under ``paths``. Raises snapshot_not_found when restic matched no snapshot."""
+        args = ["ls", "--json"]
+        paths = list(paths)
+        if paths:
+            args.append("--recursive")  # without it, a directory filter lists only the directory's own entries
+        if snapshot_id == "latest":
+            for host in hosts:
+                args += ["--host", host]
+            if tags:
+                args += ["--tag", ",".join(tags)]
+        res = self.must(*args, snapshot_id, *paths, action="list the snapshot's files", snapshot=snapshot_id)
+        listing = parse_ls(res.stdout)
+        if listing.snapshot is None:
+            stderr = (
+                res.stderr
+                if NO_SNAPSHOT_RE.search(res.stderr or "")
+                else f'no matching ID found for prefix "{snapshot_id}"'
+            )
+            raise classify_error(
+                ResticResult(res.argv, 1, res.stdout, stderr),
+                self.repository,
+                self.features,
+                snapshot=snapshot_id,
+                action="list the snapshot's files",
+            )
+        return listing
+
+
+def restic_pattern(path: str) -> str:
+    """An exact path as a restic include/find pattern: glob characters are escaped."""
+    return re.sub(r"([\\*?\[])", r"\\\1", path)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Streaming (restic dump) and the module glue
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def stream_restic(
+    argv: list[str], env: Mapping[str, str], consume: Callable[[Any], Any], timeout: float | None = None
+) -> tuple[Any, ResticResult]:
+    """Run restic with stdout as a binary stream handed to ``consume``; returns (consume's value, result)."""
+    import threading
+
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(
+            argv,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            start_new_session=True,
+        )
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            _stop_group(proc)
+
+        timer = threading.Timer(timeout, expire) if timeout else None
+        if timer:
+            timer.start()
+        value = None
+        try:
+            value = consume(proc.stdout)
+            proc.stdout.read()  # drain whatever the consumer left
+        finally:
+            proc.stdout.close()
+            proc.wait()
+            if timer:
+                timer.cancel()
+        err_file.seek(0)
+        stderr = err_file.read().decode("utf-8", "replace")
+    result = ResticResult(list(argv), proc.returncode, "", stderr, time.monotonic() - start, expired.is_set())
+    return value, result
+
+
+def restic_from_module(module: Any) -> Restic:
+    """Build the engine from a module's shared options (binary discovery, password file, env, cache dir)."""
+    params = module.params
+    if not params.get("repository"):
+        module.fail_json(msg=NO_REPOSITORY_MESSAGE)
+    if url_embeds_credentials(params["repository"]):
+        module.fail_json(msg=CREDENTIALS_IN_URL_MESSAGE.format(repo=redact_repository(params["repository"])))
+    binary = params.get("restic_binary")
+    if binary:
+        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            module.fail_json(
+                msg=f"restic_binary {binary} is not an executable file on this host; install restic there or point "
+                "restic_binary at the right path."
+            )
+    else:
+        binary = module.get_bin_path("restic")
+        if not binary:
+            module.fail_json(
+                msg="restic was not found on PATH on this host; install it (Debian/Ubuntu: apt-get install restic) "
+                "or set restic_binary to its path."
+            )
+    if params.get("password") is None and not params.get("password_file"):
+        module.fail_json(
+            msg="No restic password for repository "
+            f"{redact_repository(params['repository'])}: set password or password_file on the task, or the variable "
+            "ledgerguard_password_file (a 0600 file on the controller)."
+        )
+    if params.get("password_file") and not os.path.isfile(params["password_file"]):
+        module.fail_json(msg=f"password_file {params['password_file']} does not exist on this host.")
+    return Restic(
+        binary=binary,
+        repository=params["repository"],
+        password_file="",
+        env=params.get("env") or {},
+        cache_dir=params.get("cache_dir"),
+        timeout=params.get("timeout") or 0,
+    )
+
+
+NO_REPOSITORY_MESSAGE = (
+    "No restic repository given: set the task option repository, the variable ledgerguard_repository, or "
+    "RESTIC_REPOSITORY in the controller's environment."
+)
+CREDENTIALS_IN_URL_MESSAGE = (
+    "The repository URL {repo} embeds credentials (user:secret@host). Remove them from the URL: give S3 keys "
+    "through the variable ledgerguard_s3_credentials_file (an AWS shared-credentials file, 0600, on the controller), "
+    "the task option env, or the controller's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, so they never appear in "
+    "logs, process lists or task results."
+)
+
+
+def run_module(module: Any, body: Callable[[Restic], dict[str, Any]]) -> None:
+    """Run ``body(restic)`` with the password in a 0600 temp file; turn ResticError / ValueError into fail_json."""
+    try:
+        restic = restic_from_module(module)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+        return
+    params = module.params
+    directory = getattr(module, "tmpdir", None)
+    try:
+        with PasswordFile(params.get("password"), params.get("password_file"), directory) as pwfile:
+            restic.env["RESTIC_PASSWORD_FILE"] = pwfile.path
+            result = body(restic)
+    except ResticError as exc:
+        fail: dict[str, Any] = {
+            "msg": exc.message,
+            "error_kind": exc.kind,
+            "repository": redact_repository(restic.repository),
+        }
+        if exc.details:
+            fail["error_details"] = exc.details
+        if exc.result is not None:
+            fail["rc"] = exc.result.rc
+            fail["stderr"] = exc.result.stderr[-4000:]
+        if restic._features is not None:
+            fail["restic_version"] = restic._features.version_string
+        module.fail_json(**fail)
+        return
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+        return
+    module.exit_json(**result)

@@ -1,0 +1,478 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: ledgerguard engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: file_manifest
+short_description: Build a sha256 manifest of a directory tree, or compare two manifests
+version_added: "0.1.0"
+description:
+  - C(operation=create) walks O(path) without following symlinks and records, for every entry, its path relative
+    to O(path), type, size, mode, uid, gid, mtime (nanoseconds; not for directories), the sha256 of regular files
+    and the target of symlinks. Files are hashed in parallel (worker processes by default).
+  - With O(dest) the manifest is streamed to that file, so memory does not grow with the number of files (it is
+    bounded by the largest single directory listing and a fixed window of in-flight hashing work). The file is only
+    replaced when its content changes, so writing the same manifest again reports C(changed=false).
+  - C(operation=compare) compares O(reference) with O(candidate) (a manifest file) or with the live tree at O(path),
+    by a sorted streaming merge, and reports missing, changed and extra entries (counts, bounded lists, and the full
+    lists in O(report)).
+  - "JSON lines format (O(format=json)): a header line C({\"ledgerguard_manifest\": 1, ...}) then one object per
+    entry with keys C(path), C(type) (file, dir, symlink, other), C(size), C(mode) (octal string), C(uid), C(gid),
+    C(mtime_ns), C(sha256) (files), C(target) (symlinks), C(error) (entry could not be read). Entries are sorted
+    by path components, compared as raw bytes."
+  - "Paths are stored as text: UTF-8 where the name is valid printable UTF-8; a backslash is written C(\\\\\\\\) and any
+    other byte (invalid UTF-8, control characters) C(\\\\xNN), so names that are not UTF-8 survive a round trip."
+  - "O(format=sha256sum) writes GNU coreutils C(sha256sum) lines for regular files only (no metadata); C(sha256sum -c)
+    run in O(path) accepts it. Both formats are accepted as O(reference) and O(candidate); a C(sha256sum) file in any
+    order is sorted on disk (bounded memory) before the merge. When either side is a C(sha256sum) file, only
+    regular files are compared."
+author:
+  - ledgerguard engineers
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is written in check mode; the manifest is computed and its digest compared with O(dest).
+  diff_mode:
+    support: none
+options:
+  operation:
+    description: Build a manifest (V(create)) or compare two (V(compare)).
+    type: str
+    choices: [create, compare]
+    default: create
+  path:
+    description:
+      - The tree to walk. Required for V(create). For V(compare), the live tree used as candidate when O(candidate)
+        is not given.
+    type: path
+  dest:
+    description:
+      - File to stream the manifest to (V(create)). It is excluded from the walk when it lies inside O(path).
+      - Without O(dest) the entries are returned in RV(entries), at most O(max_list) of them.
+    type: path
+  format:
+    description: Manifest format written to O(dest).
+    type: str
+    choices: [json, sha256sum]
+    default: json
+  exclude:
+    description: Shell patterns matched against the relative path and against the base name; matches are skipped.
+    type: list
+    elements: str
+    default: []
+  parallel:
+    description:
+      - How files are hashed. V(process) (default) uses forked worker processes, fastest here for many small
+        files (see docs/benchmarks.md); V(thread) uses threads (hashlib releases the GIL on large buffers);
+        V(none) hashes in the module process.
+    type: str
+    choices: [process, thread, none]
+    default: process
+  workers:
+    description: Number of hashing workers; V(0) means one per CPU available to the module.
+    type: int
+    default: 0
+  reference:
+    description: The expected manifest file (V(compare)), e.g. taken from the source before a backup.
+    type: path
+  candidate:
+    description: The manifest file to check against O(reference) (V(compare)). If omitted, O(path) is hashed live.
+    type: path
+  compare_fields:
+    description: Fields whose difference makes an entry C(changed). Fields absent from either side are not compared.
+    type: list
+    elements: str
+    choices: [type, size, mode, uid, gid, mtime_ns, sha256, target]
+    default: [type, size, sha256, target]
+  report:
+    description:
+      - 'File that receives every difference (V(compare)) as JSON lines C({"status": "missing|changed|extra",
+        "path": ..., "fields": [...]}), replaced only when its content changes.'
+    type: path
+  max_list:
+    description: Most paths returned in each list of the result (the counts are always exact).
+    type: int
+    default: 100
+  fail_on_differences:
+    description: Fail the task when V(compare) finds any difference (the result still carries them).
+    type: bool
+    default: false
+  file_mode:
+    description: Mode of the files written (O(dest), O(report)).
+    type: raw
+    default: "0640"
+notes:
+  - Directory mtimes are not recorded (they move whenever an entry is added or removed).
+  - Memory is bounded by the largest single directory of the tree (its sorted name list), not by the tree size.
+"""
+
+EXAMPLES = r"""
+- name: Record the manifest of a client's restored tree
+  ledgerguard.recovery.file_manifest:
+    path: /srv/restore/c001
+    dest: /var/lib/ledgerguard/manifests/c001.restored.jsonl
+
+- name: Compare it with the manifest taken from production before the backup
+  ledgerguard.recovery.file_manifest:
+    operation: compare
+    reference: /var/lib/ledgerguard/manifests/c001.source.jsonl
+    candidate: /var/lib/ledgerguard/manifests/c001.restored.jsonl
+    report: /var/lib/ledgerguard/manifests/c001.diff.jsonl
+    fail_on_differences: true
+
+- name: Check a restored tree directly against a sha256sum file
+  ledgerguard.recovery.file_manifest:
+    operation: compare
+    reference: /srv/backup-evidence/SHA256SUMS
+    path: /srv/restore/c001
+    compare_fields: [sha256]
+  register: drift
+"""
+
+RETURN = r"""
+operation:
+  description: The operation run.
+  returned: always
+  type: str
+  sample: create
+dest:
+  description: The manifest file (V(create) with O(dest)).
+  returned: when O(dest) is set
+  type: str
+  sample: /var/lib/ledgerguard/manifests/c001.jsonl
+format:
+  description: Manifest format.
+  returned: O(operation=create)
+  type: str
+  sample: json
+digest:
+  description: sha256 of the manifest bytes (what is, or in check mode would be, in O(dest)).
+  returned: O(operation=create)
+  type: str
+  sample: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
+manifest_bytes:
+  description: Size of the manifest in bytes.
+  returned: O(operation=create)
+  type: int
+  sample: 10240
+files:
+  description: Regular files recorded.
+  returned: O(operation=create)
+  type: int
+  sample: 20000
+dirs:
+  description: Directories recorded.
+  returned: O(operation=create)
+  type: int
+  sample: 40
+symlinks:
+  description: Symlinks recorded.
+  returned: O(operation=create)
+  type: int
+  sample: 2
+others:
+  description: Other entries (fifos, sockets, devices) recorded.
+  returned: O(operation=create)
+  type: int
+  sample: 0
+total_bytes:
+  description: Sum of the sizes of the regular files.
+  returned: O(operation=create)
+  type: int
+  sample: 1073741824
+errors:
+  description: Entries that could not be read (listed in RV(error_paths) and marked with C(error) in the manifest).
+  returned: O(operation=create)
+  type: int
+  sample: 0
+error_paths:
+  description: Escaped paths of unreadable entries with the error, at most O(max_list).
+  returned: O(operation=create)
+  type: list
+  elements: dict
+  sample: [{"path": "c001/locked.csv", "error": "Permission denied (errno 13)"}]
+entries:
+  description: The entries (as in the JSON format), when no O(dest) is given; at most O(max_list).
+  returned: O(operation=create) without O(dest)
+  type: list
+  elements: dict
+  sample: [{"path": "凭证/2024-03.csv", "type": "file", "size": 120, "sha256": "9f86d0..."}]
+entries_truncated:
+  description: Whether RV(entries) was cut at O(max_list).
+  returned: O(operation=create) without O(dest)
+  type: bool
+  sample: false
+seconds:
+  description: Wall time of the walk, hashing and comparison.
+  returned: always
+  type: float
+  sample: 1.84
+workers:
+  description: Hashing workers used.
+  returned: when a tree was hashed
+  type: int
+  sample: 2
+parallel:
+  description: Hashing mode used.
+  returned: when a tree was hashed
+  type: str
+  sample: process
+matched:
+  description: True when V(compare) found no difference.
+  returned: O(operation=compare)
+  type: bool
+  sample: false
+counts:
+  description: Exact counts of the comparison (C(reference), C(candidate) entries; C(missing), C(changed), C(extra)).
+  returned: O(operation=compare)
+  type: dict
+  sample: {"reference": 120, "candidate": 119, "missing": 1, "changed": 1, "extra": 0}
+differences:
+  description:
+    - Escaped paths per kind (C(missing), C(extra)), and C(changed) as C({path, fields}), each at most O(max_list).
+  returned: O(operation=compare)
+  type: dict
+  sample: {"missing": ["凭证/2024-02.csv"], "changed": [{"path": "ledger.sqlite", "fields": ["size", "sha256"]}],
+           "extra": []}
+truncated:
+  description: Whether any list in RV(differences) was cut at O(max_list).
+  returned: O(operation=compare)
+  type: bool
+  sample: false
+report:
+  description: The file holding every difference.
+  returned: O(operation=compare) with O(report)
+  type: str
+  sample: /var/lib/ledgerguard/manifests/c001.diff.jsonl
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import manifest as mf
+
+
+def _mode(module: AnsibleModule) -> int:
+    value = module.params["file_mode"]
+    try:
+        return int(str(value), 8) if not isinstance(value, int) else value
+    except ValueError:
+        module.fail_json(msg=f'file_mode {value!r} is not an octal mode: give it quoted, e.g. "0640".')
+    return 0o640
+
+
+def _tree_root(module: AnsibleModule, name: str = "path") -> bytes:
+    path = module.params[name]
+    if not path:
+        module.fail_json(msg=f"operation={module.params['operation']} needs '{name}': the directory tree to hash.")
+    if not os.path.isdir(path):
+        module.fail_json(msg=f"path {path!r} is not a directory: give the root of the tree to hash.")
+    return os.fsencode(os.path.abspath(path))
+
+
+def _check_parent(module: AnsibleModule, name: str) -> None:
+    target = module.params[name]
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        module.fail_json(msg=f"{name} {target!r}: directory {parent!r} does not exist; create it first.")
+
+
+def _skip_list(*paths: str | None) -> list[bytes]:
+    return [os.fsencode(os.path.abspath(p)) for p in paths if p]
+
+
+def run_create(module: AnsibleModule) -> dict:
+    p = module.params
+    root = _tree_root(module)
+    if p["dest"]:
+        _check_parent(module, "dest")
+    started = time.monotonic()
+    writer = mf.DigestWriter(p["dest"], module.check_mode)
+    stats = {"files": 0, "dirs": 0, "symlinks": 0, "others": 0, "errors": 0, "total_bytes": 0}
+    error_paths: list[dict] = []
+    entries: list[dict] = []
+    truncated = False
+    kinds = {"file": "files", "dir": "dirs", "symlink": "symlinks", "other": "others"}
+
+    def counted(records):
+        nonlocal truncated
+        for rec in records:
+            stats[kinds[rec["type"]]] += 1
+            if rec["type"] == "file":
+                stats["total_bytes"] += rec.get("size", 0)
+            if "error" in rec:
+                stats["errors"] += 1
+                if len(error_paths) < p["max_list"]:
+                    error_paths.append({"path": mf.escape_path(rec["path"]), "error": rec["error"]})
+            if not p["dest"]:
+                if len(entries) < p["max_list"]:
+                    entries.append(json.loads(mf.json_line(rec)))
+                else:
+                    truncated = True
+            yield rec
+
+    skip = _skip_list(p["dest"], writer.tmp_path)
+    try:
+        records = mf.hashed_entries(root, p["exclude"], skip, p["parallel"], p["workers"])
+        for chunk in mf.serialize(counted(records), p["format"]):
+            writer.write(chunk)
+        changed = writer.finish(_mode(module)) if p["dest"] else False
+    except OSError as exc:
+        writer.abort()
+        module.fail_json(msg=f"Building the manifest of {p['path']!r} failed: {exc}. Check the path and permissions.")
+    except BaseException:
+        writer.abort()
+        raise
+    result = {
+        "changed": changed,
+        "operation": "create",
+        "format": p["format"],
+        "digest": writer.digest.hexdigest(),
+        "manifest_bytes": writer.size,
+        "seconds": round(time.monotonic() - started, 3),
+        "workers": p["workers"] or mf.default_workers(),
+        "parallel": p["parallel"],
+        "error_paths": error_paths,
+        **stats,
+    }
+    if p["dest"]:
+        result["dest"] = p["dest"]
+    else:
+        result["entries"] = entries
+        result["entries_truncated"] = truncated
+    return result
+
+
+def _manifest_stream(module: AnsibleModule, name: str):
+    """(sorted records, format) of the manifest file named by option ``name``."""
+    path = module.params[name]
+    if not os.path.isfile(path):
+        module.fail_json(msg=f"{name} {path!r} is not a file: give a manifest written by file_manifest or sha256sum.")
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    if first.startswith(b"{") and b"ledgerguard_manifest" in first:
+        return mf.ordered(mf.read_manifest(path), f"{name} {path!r}"), "json"
+    if mf.is_sorted(mf.read_manifest(path)):
+        return mf.read_manifest(path), "sha256sum"
+    return mf.external_sort(mf.read_manifest(path), module.tmpdir), "sha256sum"
+
+
+def _files_only(records):
+    """A sha256sum manifest lists regular files only: compare only those on the other side."""
+    return (r for r in records if r.get("type") == "file")
+
+
+def run_compare(module: AnsibleModule) -> dict:
+    p = module.params
+    if not p["reference"]:
+        module.fail_json(msg="operation=compare needs 'reference': the expected manifest file.")
+    if p["report"]:
+        _check_parent(module, "report")
+    started = time.monotonic()
+    counts = {"reference": 0, "candidate": 0, "missing": 0, "changed": 0, "extra": 0}
+    lists: dict[str, list] = {"missing": [], "changed": [], "extra": []}
+    truncated = False
+    writer = mf.DigestWriter(p["report"], module.check_mode)
+    result: dict = {"operation": "compare"}
+
+    def count(records, side):
+        for rec in records:
+            counts[side] += 1
+            yield rec
+
+    try:
+        reference, ref_format = _manifest_stream(module, "reference")
+        cand_format = "json"
+        if p["candidate"]:
+            candidate, cand_format = _manifest_stream(module, "candidate")
+        else:
+            root = _tree_root(module)
+            skip = _skip_list(p["report"], writer.tmp_path, p["reference"])
+            candidate = mf.hashed_entries(root, p["exclude"], skip, p["parallel"], p["workers"])
+            result.update(workers=p["workers"] or mf.default_workers(), parallel=p["parallel"])
+        if ref_format == "sha256sum":
+            candidate = _files_only(candidate)
+        if cand_format == "sha256sum":
+            reference = _files_only(reference)
+        reference, candidate = count(reference, "reference"), count(candidate, "candidate")
+        for status, rec, fields in mf.merge_compare(reference, candidate, p["compare_fields"]):
+            counts[status] += 1
+            path = mf.escape_path(rec["path"])
+            line = {"status": status, "path": path}
+            if status == "changed":
+                line["fields"] = fields
+            writer.write((json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape"))
+            if len(lists[status]) < p["max_list"]:
+                lists[status].append({"path": path, "fields": fields} if status == "changed" else path)
+            else:
+                truncated = True
+        changed = writer.finish(_mode(module)) if p["report"] else False
+    except (OSError, ValueError) as exc:
+        writer.abort()
+        module.fail_json(msg=f"Comparing manifests failed: {exc}. Rebuild the manifest with file_manifest.")
+    except BaseException:
+        writer.abort()
+        raise
+    differences = counts["missing"] + counts["changed"] + counts["extra"]
+    result.update(
+        changed=changed,
+        matched=differences == 0,
+        counts=counts,
+        differences=lists,
+        truncated=truncated,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    if p["report"]:
+        result["report"] = p["report"]
+    if differences and p["fail_on_differences"]:
+        result["msg"] = (
+            f"{counts['missing']} missing, {counts['changed']} changed, {counts['extra']} extra entries compared with "
+            f"{p['reference']}; see 'differences'" + (f" and the full list in {p['report']}" if p["report"] else "")
+        )
+        module.fail_json(**result)
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "operation": {"type": "str", "choices": ["create", "compare"], "default": "create"},
+            "path": {"type": "path"},
+            "dest": {"type": "path"},
+            "format": {"type": "str", "choices": ["json", "sha256sum"], "default": "json"},
+            "exclude": {"type": "list", "elements": "str", "default": []},
+            "parallel": {"type": "str", "choices": ["process", "thread", "none"], "default": "process"},
+            "workers": {"type": "int", "default": 0},
+            "reference": {"type": "path"},
+            "candidate": {"type": "path"},
+            "compare_fields": {
+                "type": "list",
+                "elements": "str",
+                "choices": list(mf.COMPARABLE_FIELDS),
+                "default": list(mf.DEFAULT_COMPARE_FIELDS),
+            },
+            "report": {"type": "path"},
+            "max_list": {"type": "int", "default": 100},
+            "fail_on_differences": {"type": "bool", "default": False},
+            "file_mode": {"type": "raw", "default": "0640"},
+        },
+        supports_check_mode=True,
+    )
+    if module.params["workers"] < 0:
+        module.fail_json(msg=f"workers={module.params['workers']}: give 0 (one per CPU) or a positive number.")
+    if module.params["max_list"] < 0:
+        module.fail_json(msg=f"max_list={module.params['max_list']}: give 0 or a positive number.")
+    if module.params["operation"] == "create":
+        module.exit_json(**run_create(module))
+    module.exit_json(**run_compare(module))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+#!/usr/bin/python
+# Copyright (c) ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: restic_restore
+short_description: Restore a restic snapshot, or chosen paths of it, into a target directory
+description:
+  - Restores the whole snapshot, or only O(include_paths), into O(target) with C(restic restore), verified with
+    C(--verify) when the restic binary offers it (0.14 and later do).
+  - "B(Where files land:) a file or directory stored in the snapshot as C(/a/b/c) always lands at
+    C(<target>/a/b/c). Restoring O(include_paths=[/srv/ledgers/C001]) from a snapshot of C(/srv/ledgers) into
+    C(/restore) gives C(/restore/srv/ledgers/C001/...): the path as stored in the snapshot, once, under the target;
+    never C(/restore/srv/ledgers/srv/ledgers/C001) and never C(/restore/C001). RV(restored_paths) lists where each
+    selected path landed."
+  - "B(Idempotent:) before restoring, the target is compared with the selected part of the snapshot: every
+    directory, file and symlink must exist with the same type and size, and then every file must have the same
+    sha256 as in the snapshot (read with C(restic dump), nothing is written). When all match, nothing is restored and
+    RV(changed) is V(false)."
+  - Files in the target that are not in the snapshot are left alone (they are not deleted).
+version_added: 0.1.0
+author: ledgerguard contributors
+options:
+  snapshot:
+    description:
+      - Snapshot ID (full, or a unique prefix of at least 4 characters) or V(latest).
+      - With V(latest), O(hosts) and O(tags) choose among the snapshots.
+    type: str
+    required: true
+  target:
+    description:
+      - Absolute path of the directory to restore into; created when missing. See the landing rule above.
+    type: path
+    required: true
+  include_paths:
+    description:
+      - Absolute paths, as stored in the snapshot, to restore (directories are restored with everything below them).
+        Default is the whole snapshot.
+      - Each must exist in the snapshot, otherwise the task fails and names the paths the snapshot holds.
+    type: list
+    elements: path
+    default: []
+    aliases: [paths]
+  hosts:
+    description: With O(snapshot=latest), only consider snapshots of these hosts.
+    type: list
+    elements: str
+    default: []
+  tags:
+    description: With O(snapshot=latest), only consider snapshots carrying every one of these tags.
+    type: list
+    elements: str
+    default: []
+  verify:
+    description:
+      - Let restic read back and verify every restored file (C(restore --verify)) when the binary supports it.
+      - When it does not, a warning says so and RV(verified) is V(false).
+    type: bool
+    default: true
+  compare_content:
+    description:
+      - When the target already holds every file with the right size, compare sha256 of every file with the
+        snapshot before deciding whether to restore.
+      - V(false) trusts type and size only (faster on large targets, but a same-size corruption goes unnoticed).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - ledgerguard.recovery.restic
+attributes:
+  check_mode:
+    support: full
+    description:
+      - In check mode nothing is written (the target directory is not even created); RV(changed) says whether a
+        restore would happen and RV(comparison) why.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Restore client C001 from the chosen snapshot into staging
+  ledgerguard.recovery.restic_restore:
+    snapshot: "{{ restore_point.id }}"
+    target: /srv/staging/INC-2026-0042
+    include_paths:
+      - /srv/ledgers/C001
+  register: restored
+  # lands in /srv/staging/INC-2026-0042/srv/ledgers/C001
+
+- name: Restore the newest snapshot of web01 completely
+  ledgerguard.recovery.restic_restore:
+    snapshot: latest
+    hosts: [web01]
+    target: /srv/drill/sandbox
+"""
+
+RETURN = r"""
+snapshot_id:
+  description: Full ID of the snapshot restored (V(latest) resolved).
+  returned: success
+  type: str
+  sample: e5c57c8f2ab3b24032535430b2c1c6285b94a638368d329057f35a89aea232f4
+snapshot_time:
+  description: When that snapshot was taken (as restic recorded it).
+  returned: success
+  type: str
+  sample: "2026-11-26T18:01:25.106570565Z"
+snapshot_paths:
+  description: The paths the snapshot holds.
+  returned: success
+  type: list
+  elements: str
+target:
+  description: The target directory.
+  returned: success
+  type: str
+  sample: /srv/staging
+include_paths:
+  description: The paths selected (empty means the whole snapshot).
+  returned: success
+  type: list
+  elements: str
+restored_paths:
+  description: For each selected path (or each snapshot path for a whole restore), where it lands under the target.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"path": "/srv/ledgers/C001", "restored_to": "/srv/staging/srv/ledgers/C001"}]
+files:
+  description: Number of regular files in the selection (restored, or already in place).
+  returned: success
+  type: int
+  sample: 20000
+bytes:
+  description: Total size in bytes of those files.
+  returned: success
+  type: int
+  sample: 1073741824
+seconds:
+  description: Wall-clock seconds of the C(restic restore) command (0 when nothing was restored).
+  returned: success
+  type: float
+  sample: 12.5
+verified:
+  description: Whether restic verified the restored files (C(--verify)) and found them correct.
+  returned: success
+  type: bool
+comparison:
+  description:
+    - "How the target compared with the snapshot before the task: C(matches), C(content_checked), C(files_compared)
+      and the counts C(missing), C(wrong_type), C(wrong_size), C(wrong_content), with up to 20 C(examples)."
+  returned: success
+  type: dict
+restic_version:
+  description: The version of the restic binary used.
+  returned: success
+  type: str
+  sample: 0.14.0
+error_kind:
+  description:
+    - On failure, the class of the failure, for example C(snapshot_not_found), C(permission_denied), C(no_space),
+      C(wrong_password), C(locked), C(unreachable), C(repo_missing).
+  returned: failure
+  type: str
+"""
+
+import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import tempfile  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    RESTIC_MUTUALLY_EXCLUSIVE,
+    ResticError,
+    ResticResult,
+    classify_error,
+    redact_repository,
+    restic_argument_spec,
+    restic_pattern,
+    run_module,
+    stream_restic,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic_compare import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    compare_content,
+    compare_metadata,
+    hash_raw_stream,
+    hash_tar_stream,
+    landing_path,
+    selection_roots,
+    within,
+)
+
+
+def _prepare_target(target: str, repository: str, features) -> None:
+    """Create the target and prove it is writable, so a denied target fails before restic starts."""
+    try:
+        os.makedirs(target, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".lg-probe-", dir=target)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        path = exc.filename or target
+        fake = ResticResult([], 1, "", f"open {path}: {reason}")
+        if exc.errno is not None and exc.errno == 28:
+            fake = ResticResult([], 1, "", f"write {path}: no space left on device")
+        raise classify_error(fake, repository, features, target=target, action="restore") from None
+
+
+def main() -> None:
+    spec = restic_argument_spec()
+    spec.update(
+        snapshot={"type": "str", "required": True},
+        target={"type": "path", "required": True},
+        include_paths={"type": "list", "elements": "path", "default": [], "aliases": ["paths"]},
+        hosts={"type": "list", "elements": "str", "default": []},
+        tags={"type": "list", "elements": "str", "default": []},
+        verify={"type": "bool", "default": True},
+        compare_content={"type": "bool", "default": True},
+    )
+    module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    params = module.params
+
+    def body(restic):
+        target = params["target"]
+        if not os.path.isabs(target):
+            raise ValueError(f"target {target!r} is not an absolute path; give the full path of the restore directory")
+        target = os.path.normpath(target)
+        includes = []
+        for path in params["include_paths"]:
+            if not path.startswith("/"):
+                raise ValueError(
+                    f"include_paths entry {path!r} is not absolute; give the path as stored in the snapshot, e.g. "
+                    "/srv/ledgers/C001"
+                )
+            includes.append(os.path.normpath(path))
+        wanted = params["snapshot"].strip()
+        if wanted != "latest" and len(wanted) < 4:
+            raise ValueError(f"snapshot {wanted!r} is too short; give at least 4 characters of the ID, or 'latest'")
+        features = restic.features
+        listing = restic.ls(wanted, includes, params["hosts"], params["tags"])
+        snap = listing.snapshot
+        roots = selection_roots(listing, includes) if includes else []
+        root_paths = [r.path for r in roots]
+        nodes = [n for n in listing.nodes if not includes or within(n.path, root_paths)]
+        files = [n for n in nodes if n.type == "file"]
+        shown = root_paths or list(snap.paths)
+        base = {
+            "snapshot_id": snap.id,
+            "snapshot_time": snap.raw_time,
+            "snapshot_paths": list(snap.paths),
+            "target": target,
+            "include_paths": includes,
+            "restored_paths": [{"path": p, "restored_to": landing_path(target, p)} for p in shown],
+            "files": len(files),
+            "bytes": sum(n.size for n in files),
+            "restic_version": features.version_string,
+        }
+
+        # 1. compare: sizes and types first, then sha256 of every file against the snapshot (restic dump)
+        comparison = compare_metadata(listing, target, nodes)
+        if comparison.matches and files and params["compare_content"]:
+            expected: dict[str, str] = {}
+            for root in roots or [None]:
+                if root is not None and root.type == "file":
+                    argv, consume = restic.argv("dump", snap.id, root.path), hash_raw_stream
+                else:
+                    argv = restic.argv("dump", "--archive", "tar", snap.id, root.path if root else "/")
+                    consume = hash_tar_stream
+                value, res = stream_restic(argv, restic.env, consume, restic.timeout)
+                if res.rc != 0 or res.timed_out:
+                    raise classify_error(res, restic.repository, features, snapshot=snap.id, action="read the snapshot")
+                if root is not None and root.type == "file":
+                    expected[root.path] = value
+                else:
+                    expected.update(value)
+            compare_content(comparison, expected, files, target)
+        needed = not comparison.matches
+        result = dict(base, comparison=comparison.as_dict(), changed=needed, seconds=0.0, verified=False)
+        if not needed or module.check_mode:
+            return result
+
+        # 2. restore
+        if comparison.wrong_type:
+            raise ResticError(
+                "target_conflict",
+                f"The restore target {target} holds something of another type where snapshot {snap.short_id} has "
+                f"{comparison.wrong_type[:5]} (for example a directory where the snapshot has a file). Nothing was "
+                "restored. Move those entries away, or restore into an empty target.",
+                {"paths": comparison.wrong_type[:50]},
+            )
+        _prepare_target(target, restic.repository, features)
+        # restic 0.14 cannot replace an existing symlink ("file exists"); a symlink holds no data, so it is recreated
+        for node in nodes:
+            if node.type == "symlink" and os.path.islink(landing_path(target, node.path)):
+                os.unlink(landing_path(target, node.path))
+        args = ["restore", snap.id, "--target", target]
+        for path in includes:
+            args += ["--include", restic_pattern(path)]
+        verify = params["verify"] and features.restore_verify
+        if params["verify"] and not features.restore_verify:
+            module.warn(f"restic {features.version_string} has no 'restore --verify'; the restore is not verified")
+        if verify:
+            args.append("--verify")
+        res = restic.run(*args)
+        if res.rc != 0 or res.timed_out:
+            raise classify_error(
+                res, restic.repository, features, target=target, snapshot=snap.id, action=f"restore into {target}"
+            )
+        # 3. re-read: every selected path must be where the landing rule says
+        absent = [p for p in shown if not os.path.lexists(landing_path(target, p))]
+        if absent:
+            raise ResticError(
+                "restore_incomplete",
+                f"restic restored snapshot {snap.short_id} from {redact_repository(restic.repository)} into {target} "
+                f"without error, but {absent} did not land at {[landing_path(target, p) for p in absent]}. "
+                "Inspect the target and the snapshot with 'restic ls'.",
+                {"absent": absent},
+                res,
+            )
+        result.update(changed=True, seconds=round(res.seconds, 3), verified=bool(verify))
+        return result
+
+    run_module(module, body)
+
+
+if __name__ == "__main__":
+    main()

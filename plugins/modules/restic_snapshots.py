@@ -1,0 +1,227 @@
+#!/usr/bin/python
+# Copyright (c) ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: restic_snapshots
+short_description: List and filter restic snapshots, and find which snapshots contain a path
+description:
+  - Lists the snapshots of a restic repository (C(restic snapshots --json)), oldest first, filtered by host, tags,
+    paths and time.
+  - With O(contains_path), also tells which of the filtered snapshots contain that path (C(restic find)).
+  - Read-only; never changes anything.
+version_added: 0.1.0
+author: ledgerguard contributors
+options:
+  hosts:
+    description: Keep snapshots taken on any of these hosts.
+    type: list
+    elements: str
+    default: []
+    aliases: [host]
+  tags:
+    description: Keep snapshots that carry B(every) one of these tags.
+    type: list
+    elements: str
+    default: []
+  paths:
+    description: Keep snapshots whose backed-up paths include B(every) one of these absolute paths.
+    type: list
+    elements: path
+    default: []
+  before:
+    description:
+      - Keep snapshots taken strictly before this moment.
+      - ISO 8601 with a timezone, for example C(2026-03-01T09:30:00+08:00) or C(2026-03-01T01:30:00Z). A timestamp
+        without a timezone is refused, because it would silently mean different moments on different hosts.
+    type: str
+  after:
+    description:
+      - Keep snapshots taken at or after this moment. Same format as O(before); a timezone is required.
+    type: str
+  contains_path:
+    description:
+      - An absolute path as stored in the snapshots (file or directory). RV(containing) lists the filtered snapshots
+        that contain it, and each entry of RV(snapshots) gets C(contains_path) true or false.
+    type: path
+extends_documentation_fragment:
+  - ledgerguard.recovery.restic
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Snapshots of web01 tagged daily and C001, taken before the loss was noticed
+  ledgerguard.recovery.restic_snapshots:
+    hosts: [web01]
+    tags: [daily, C001]
+    before: "2026-03-01T09:30:00+08:00"
+  register: snaps
+
+- name: Which snapshots still hold client C001's ledger?
+  ledgerguard.recovery.restic_snapshots:
+    contains_path: /srv/ledgers/C001/2026.sqlite
+  register: holding
+
+- name: Restore from the newest snapshot that holds it
+  ledgerguard.recovery.restic_restore:
+    snapshot: "{{ holding.containing[-1] }}"
+    target: /srv/staging
+    include_paths: [/srv/ledgers/C001]
+  when: holding.containing | length > 0
+"""
+
+RETURN = r"""
+snapshots:
+  description: The snapshots that passed the filters, oldest first.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Full snapshot ID.
+      type: str
+      sample: e5c57c8f2ab3b24032535430b2c1c6285b94a638368d329057f35a89aea232f4
+    short_id:
+      description: First 8 characters of the ID.
+      type: str
+      sample: e5c57c8f
+    time:
+      description: When the snapshot was taken, as restic recorded it (with the backup host's offset).
+      type: str
+      sample: "2026-11-26T18:01:25.106570565Z"
+    time_utc:
+      description: The same moment in UTC, ISO 8601.
+      type: str
+      sample: "2026-11-26T18:01:25.106570Z"
+    hostname:
+      description: Host the snapshot was taken on.
+      type: str
+    username:
+      description: User that ran the backup.
+      type: str
+    paths:
+      description: The paths that were backed up.
+      type: list
+      elements: str
+    tags:
+      description: The snapshot's tags.
+      type: list
+      elements: str
+    tree:
+      description: ID of the snapshot's root tree.
+      type: str
+    parent:
+      description: ID of the parent snapshot, empty when none.
+      type: str
+    contains_path:
+      description: Whether the snapshot contains O(contains_path). Only when O(contains_path) is set.
+      type: bool
+count:
+  description: Number of snapshots returned.
+  returned: success
+  type: int
+  sample: 3
+total:
+  description: Number of snapshots in the repository before filtering.
+  returned: success
+  type: int
+  sample: 12
+latest:
+  description: The newest snapshot that passed the filters, or null when none did.
+  returned: success
+  type: dict
+containing:
+  description: IDs of the filtered snapshots that contain O(contains_path), oldest first.
+  returned: when O(contains_path) is set
+  type: list
+  elements: str
+restic_version:
+  description: The version of the restic binary used.
+  returned: success
+  type: str
+  sample: 0.14.0
+error_kind:
+  description: On failure, the class of the failure (see the restic doc fragment notes).
+  returned: failure
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    RESTIC_MUTUALLY_EXCLUSIVE,
+    filter_snapshots,
+    parse_find,
+    parse_time,
+    restic_argument_spec,
+    restic_pattern,
+    run_module,
+)
+
+
+def main() -> None:
+    spec = restic_argument_spec()
+    spec.update(
+        hosts={"type": "list", "elements": "str", "default": [], "aliases": ["host"]},
+        tags={"type": "list", "elements": "str", "default": []},
+        paths={"type": "list", "elements": "path", "default": []},
+        before={"type": "str"},
+        after={"type": "str"},
+        contains_path={"type": "path"},
+    )
+    module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    params = module.params
+
+    def body(restic):
+        before = parse_time(params["before"], "before") if params["before"] else None
+        after = parse_time(params["after"], "after") if params["after"] else None
+        if before and after and after >= before:
+            raise ValueError(
+                f"after ({params['after']}) is not earlier than before ({params['before']}): no snapshot can match"
+            )
+        for path in params["paths"] + ([params["contains_path"]] if params["contains_path"] else []):
+            if not path.startswith("/"):
+                raise ValueError(f"path {path!r} is not absolute; snapshots store absolute paths such as /srv/ledgers")
+        every = restic.snapshots()
+        chosen = filter_snapshots(every, params["hosts"], params["tags"], params["paths"], before, after)
+        items = [s.as_dict() for s in chosen]
+        result = {
+            "changed": False,
+            "snapshots": items,
+            "count": len(items),
+            "total": len(every),
+            "latest": items[-1] if items else None,
+            "restic_version": restic.features.version_string,
+        }
+        if params["contains_path"] is not None:
+            wanted = "/" + params["contains_path"].strip("/")
+            found = {}
+            if chosen:
+                args = ["find", "--json"]
+                for snap in chosen:
+                    args += ["--snapshot", snap.id]
+                res = restic.must(*args, restic_pattern(wanted), action=f"search the snapshots for {wanted}")
+                found = parse_find(res.stdout)
+            holders = set()
+            for sid, paths in found.items():
+                if any(p == wanted or p.startswith(wanted.rstrip("/") + "/") for p in paths):
+                    holders.add(sid)
+            for item in items:
+                item["contains_path"] = item["id"] in holders
+            result["containing"] = [i["id"] for i in items if i["contains_path"]]
+        return result
+
+    run_module(module, body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,329 @@
+#!/usr/bin/python
+# Copyright: ledgerguard engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: write_freeze
+short_description: Freeze and thaw writes on a host during an incident, with a registry and a watchdog
+version_added: "0.1.0"
+description:
+  - Stops further writes to the data of an affected host (I(state=frozen)) and gives them back (I(state=thawed)).
+  - Each target has a method. C(service) stops a systemd unit (thaw starts it only if it was running before).
+    C(remount_ro) remounts a filesystem read-only (thaw restores its previous mount options).
+    C(readonly_bind) bind-mounts a directory read-only over itself (thaw unmounts it).
+    C(fsfreeze) freezes a filesystem with the FIFREEZE ioctl, for short consistent windows only (thaw is FITHAW).
+    C(postgresql) sets C(default_transaction_read_only) with ALTER SYSTEM, reloads, and ends the sessions that hold
+    write transactions (thaw restores the previous value). C(mariadb) sets C(read_only) (thaw restores it).
+  - A registry on the host, C(<state_dir>/freeze/<incident>.json), records each target, its method, its previous
+    state and when it was frozen. Thaw undoes exactly what this incident did, in reverse order, and leaves alone
+    what was already stopped, read-only or frozen before. Freezing twice or thawing twice changes nothing.
+  - Freezing arms a watchdog on the host that thaws by itself after I(max_duration) (a transient systemd timer, or a
+    detached process on hosts without systemd). Thaw disarms it; I(extend=true) re-arms it with a new deadline.
+  - "Refuses: C(/) and the root filesystem, the filesystem that holds I(state_dir), a path that does not exist, a
+    unit that does not exist, and a target another incident holds."
+  - After freezing, the module proves that a write really fails and returns that proof.
+author:
+  - ledgerguard engineers
+attributes:
+  check_mode:
+    support: full
+    description: Reports the plan (targets, method, what is already frozen) and changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  incident:
+    description:
+      - The incident id that owns the freeze. It names the registry file and the watchdog unit.
+      - 1 to 128 letters, digits, C(_), C(.) or C(-), starting with a letter or digit.
+    type: str
+    required: true
+  state:
+    description:
+      - C(frozen) freezes every target in I(targets); C(thawed) thaws what this incident froze.
+    type: str
+    choices: [frozen, thawed]
+    default: frozen
+  targets:
+    description:
+      - What to freeze, in order (thaw goes in reverse order). Required with I(state=frozen).
+      - With I(state=thawed), only the listed targets are thawed; omitted or empty thaws everything the incident holds.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      method:
+        description: How to stop writes to this target.
+        type: str
+        required: true
+        choices: [service, remount_ro, readonly_bind, fsfreeze, postgresql, mariadb]
+      name:
+        description: A label for reports. Defaults to the method and the path, unit or database.
+        type: str
+      path:
+        description:
+          - Absolute path. For C(remount_ro) and C(fsfreeze), a mount point; for C(readonly_bind), a directory that
+            is not itself a mount point.
+        type: path
+      unit:
+        description: The systemd unit for C(service) (C(.service) is added when no suffix is given).
+        type: str
+      port:
+        description: The PostgreSQL port (default 5432).
+        type: int
+      socket_dir:
+        description: The PostgreSQL socket directory (psql C(-h)).
+        type: path
+      database:
+        description: The PostgreSQL database to connect to.
+        type: str
+        default: postgres
+      os_user:
+        description: The operating-system user psql runs as (through runuser when the module runs as root).
+        type: str
+        default: postgres
+      socket:
+        description: The MariaDB socket.
+        type: path
+      defaults_file:
+        description: A MariaDB option file with the login (client section).
+        type: path
+      login_user:
+        description: The MariaDB user (default, the client's own default, root through unix_socket on Debian).
+        type: str
+  max_duration:
+    description:
+      - Seconds after which the watchdog thaws the targets by itself if no thaw comes.
+    type: int
+    default: 14400
+  fsfreeze_max_duration:
+    description:
+      - Upper bound in seconds for C(fsfreeze) targets (a frozen filesystem blocks every writer, so keep it short).
+    type: int
+    default: 60
+  extend:
+    description:
+      - With I(state=frozen), move the deadline of every target this incident already holds to now plus
+        I(max_duration) and re-arm the watchdog.
+    type: bool
+    default: false
+  verify:
+    description:
+      - After freezing, prove that a write fails (a probe file gets EROFS, PostgreSQL refuses a write transaction,
+        a second FIFREEZE answers EBUSY, the unit is inactive, MariaDB reports read_only) and return the proof.
+    type: bool
+    default: true
+  state_dir:
+    description:
+      - The host's ledgerguard state directory; the registry lives in its C(freeze/) folder.
+    type: path
+    default: /var/lib/ledgerguard
+  watchdog_backend:
+    description:
+      - C(systemd) arms a transient timer with systemd-run; C(process) a detached sleeping process whose pid is
+        recorded; C(auto) uses systemd when it runs as the init system.
+    type: str
+    choices: [auto, systemd, process]
+    default: auto
+notes:
+  - C(fsfreeze) cannot read the frozen state of a filesystem without freezing it, so check mode cannot tell whether
+    a filesystem was frozen before; the freeze itself records it (FIFREEZE answering EBUSY).
+  - MariaDB C(read_only) does not stop accounts holding C(READ_ONLY ADMIN) (root has it); stop or restrict those.
+seealso:
+  - name: ledgerguard freeze runbook
+    description: docs/freeze.md in the collection.
+    link: https://example.invalid/ledgerguard/recovery/docs/freeze.md
+"""
+
+EXAMPLES = r"""
+- name: Freeze the bookkeeping data of this host for incident INC-2026-0042
+  ledgerguard.recovery.write_freeze:
+    incident: INC-2026-0042
+    state: frozen
+    max_duration: 7200
+    targets:
+      - method: service
+        unit: ledger-app.service
+      - method: readonly_bind
+        path: /srv/clients/acme
+      - method: remount_ro
+        path: /srv/archive
+      - method: postgresql
+  register: freeze
+
+- name: Give the writes back
+  ledgerguard.recovery.write_freeze:
+    incident: INC-2026-0042
+    state: thawed
+"""
+
+RETURN = r"""
+incident:
+  description: The incident id.
+  returned: always
+  type: str
+  sample: INC-2026-0042
+state:
+  description: The requested state.
+  returned: always
+  type: str
+  sample: frozen
+targets:
+  description:
+    - One entry per target, with its action (C(freeze), C(already_frozen), C(refreeze), C(left_alone) when it was
+      frozen before this incident; C(thaw), C(thawed), C(failed) when thawing), its previous state and its proof.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: readonly_bind /srv/clients/acme
+      method: readonly_bind
+      action: freeze
+      previous: {read_only: false, mount_point: false, holding_mount: /srv}
+      deadline: "2026-11-26T22:00:00Z"
+      proof: {kind: write_refused, errno: EROFS}
+plan:
+  description: With I(state=frozen), what the module found before acting (the same entries without proof).
+  returned: when state is frozen
+  type: list
+  elements: dict
+proof:
+  description: The verification proofs of the targets frozen by this run (see I(verify)).
+  returned: when state is frozen
+  type: list
+  elements: dict
+  sample:
+    - target: remount_ro /srv/archive
+      method: remount_ro
+      kind: write_refused
+      errno: EROFS
+      detail: "creating /srv/archive/.ledgerguard-freeze-probe-INC-1-0a1b2c3d failed: Read-only file system"
+watchdog:
+  description: The armed watchdog (kind C(systemd) with its unit, or C(process) with its pid), or null.
+  returned: always
+  type: dict
+  sample: {kind: systemd, unit: ledgerguard-thaw-INC-2026-0042-1, fires_at: "2026-11-26T22:00:00Z"}
+registry:
+  description: Path of the incident's registry on the host.
+  returned: when a registry exists
+  type: str
+  sample: /var/lib/ledgerguard/freeze/INC-2026-0042.json
+remaining:
+  description: With I(state=thawed), the targets the incident still holds (those not selected, or whose thaw failed).
+  returned: when state is thawed and a registry exists
+  type: list
+  elements: str
+"""
+
+import os  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import (  # noqa: E402
+    DEFAULT_FSFREEZE_MAX_DURATION,
+    DEFAULT_MAX_DURATION,
+    DEFAULT_STATE_DIR,
+    METHODS,
+    FreezeError,
+    Host,
+    apply_freeze,
+    apply_thaw,
+)
+
+TARGET_SPEC = {
+    "method": {"type": "str", "required": True, "choices": list(METHODS)},
+    "name": {"type": "str"},
+    "path": {"type": "path"},
+    "unit": {"type": "str"},
+    "port": {"type": "int"},
+    "socket_dir": {"type": "path"},
+    "database": {"type": "str", "default": "postgres"},
+    "os_user": {"type": "str", "default": "postgres"},
+    "socket": {"type": "path"},
+    "defaults_file": {"type": "path"},
+    "login_user": {"type": "str"},
+}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "incident": {"type": "str", "required": True},
+            "state": {"type": "str", "choices": ["frozen", "thawed"], "default": "frozen"},
+            "targets": {"type": "list", "elements": "dict", "options": TARGET_SPEC, "default": []},
+            "max_duration": {"type": "int", "default": DEFAULT_MAX_DURATION},
+            "fsfreeze_max_duration": {"type": "int", "default": DEFAULT_FSFREEZE_MAX_DURATION},
+            "extend": {"type": "bool", "default": False},
+            "verify": {"type": "bool", "default": True},
+            "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
+            "watchdog_backend": {"type": "str", "choices": ["auto", "systemd", "process"], "default": "auto"},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    module.run_command_environ_update = {"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"}
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        return module.run_command(argv)
+
+    def which(name: str) -> str | None:
+        return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
+
+    if os.geteuid() != 0 and not module.check_mode:
+        module.fail_json(
+            msg="write_freeze must run as root (mounts, systemd units, FIFREEZE and runuser need it): add become: true."
+        )
+
+    host = Host(run, state_dir=p["state_dir"], which=which)
+    result = {"incident": p["incident"], "state": p["state"]}
+    try:
+        if p["state"] == "frozen":
+            if not p["targets"]:
+                module.fail_json(
+                    msg="state=frozen needs at least one target in 'targets' (method plus path, unit or database); "
+                    "with the role, set write_freeze_targets for this host.",
+                    **result,
+                )
+            out = apply_freeze(
+                host,
+                p["incident"],
+                p["targets"],
+                max_duration=p["max_duration"],
+                fsfreeze_max_duration=p["fsfreeze_max_duration"],
+                verify=p["verify"],
+                extend=p["extend"],
+                check_mode=module.check_mode,
+                watchdog_backend=p["watchdog_backend"],
+            )
+        else:
+            out = apply_thaw(
+                host,
+                p["incident"],
+                p["targets"] or None,
+                check_mode=module.check_mode,
+                watchdog_backend=p["watchdog_backend"],
+            )
+    except FreezeError as exc:
+        result.update(exc.result)
+        result.pop("errors", None)
+        module.fail_json(msg=str(exc), **result)
+    except OSError as exc:
+        module.fail_json(msg=f"write_freeze for incident {p['incident']} failed on the host: {exc}", **result)
+    result.update(out)
+    errors = result.pop("errors", None)
+    if errors:
+        module.fail_json(
+            msg="thawing failed for: "
+            + "; ".join(errors)
+            + ". The failed targets stay in the registry and the watchdog stays armed; fix the cause and thaw again.",
+            **result,
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

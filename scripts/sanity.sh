@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# ansible-test sanity for the collection, offline.
+#
+#   scripts/sanity.sh                 the default set of tests (below)
+#   scripts/sanity.sh --test pep8     any ansible-test sanity arguments replace the default set
+#
+# ansible-test needs the collection in a real directory whose path ends in ansible_collections/ledgerguard/recovery
+# (a symlinked path is resolved and refused), so this copies the tracked and untracked-but-not-ignored files into
+# .cache/ansible_collections/ledgerguard/recovery and runs there. It bootstraps pip in its test virtualenvs with a
+# script it downloads from a host that is not reachable here; a stand-in in its cache runs `python -m ensurepip` and
+# then pip with the same arguments. Results land in .cache/ansible_collections/ledgerguard/recovery/tests/output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY_VERSION=3.11
+
+say() { printf 'sanity: %s\n' "$*"; }
+die() { printf 'sanity: ERROR: %s\n' "$*" >&2; exit 2; }
+
+[ -x .venv/bin/ansible-test ] || die "no .venv with ansible-test: run 'make setup' first"
+command -v git >/dev/null || die "git is needed to list the collection's files: apt-get install -y git"
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 || die "$ROOT is not a git checkout: ansible-test sanity needs the list of tracked files"
+
+# The tests. Left out: pslint (PowerShell: none here, no pwsh), shellcheck (the shellcheck binary is not a
+# dependency; scripts/ are outside the collection build anyway), changelog (needs antsibull-changelog, not in
+# requirements-dev.txt; changelog fragments are linted by yamllint).
+SKIP=(--skip-test pslint --skip-test shellcheck --skip-test changelog)
+
+CACHE="$ROOT/.cache"
+COLL="$CACHE/ansible_collections/ledgerguard/recovery"
+export HOME="$CACHE/home"            # ansible-test keeps its venvs and caches under ~/.ansible/test
+export ANSIBLE_HOME="${ANSIBLE_HOME:-$CACHE/ansible-home}"
+export PATH="$ROOT/.venv/bin:$PATH"
+unset ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS
+mkdir -p "$HOME" "$ANSIBLE_HOME"
+
+# pip bootstrap stand-in for ansible-test (it looks here before downloading get-pip-<version>.py).
+pip_version=$(grep -ohP "^\s+pip='\K[0-9.]+(?=')" .venv/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py |
+  head -n1 || true)
+pip_version=${pip_version:-24.2}
+get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+mkdir -p "$(dirname "$get_pip")"
+cat >"$get_pip.tmp" <<'PY'
+"""Offline stand-in for get-pip.py, written by scripts/sanity.sh: bootstrap pip with ensurepip, then let pip
+install what ansible-test asked for (pinned pip, setuptools, wheel) from the configured package index."""
+import subprocess
+import sys
+
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"])
+if args:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", *args])
+PY
+if cmp -s "$get_pip.tmp" "$get_pip"; then rm -f "$get_pip.tmp"; else mv "$get_pip.tmp" "$get_pip"; fi
+
+# The collection's files: what ansible-galaxy would build (galaxy.yml build_ignore applies: the CLI in src/, bench/,
+# scripts/, molecule/ are not collection content and are checked by ruff, yamllint and ansible-lint instead), plus
+# tests/, which ansible-test sanity covers in every collection.
+COLLECTION_FILES='
+import fnmatch, os, sys, yaml
+ignore = [p for p in yaml.safe_load(open("galaxy.yml"))["build_ignore"] if p.rstrip("/") != "tests"]
+for f in sys.stdin.buffer.read().decode().split("\0"):
+    if not f or not (os.path.lexists(f)):
+        continue
+    if any(fnmatch.fnmatch(f, p) or f.startswith(p.rstrip("/") + "/") for p in ignore):
+        continue
+    sys.stdout.buffer.write(f.encode() + b"\0")
+'
+# A fresh copy of the collection: tracked files plus untracked files that are not ignored, as they are on disk now.
+t0=$SECONDS
+rm -rf --one-file-system "$COLL"
+mkdir -p "$COLL"
+git ls-files -z --cached --others --exclude-standard | .venv/bin/python -c "$COLLECTION_FILES" |
+  tar --null --no-recursion -T - -cf - | tar -xf - -C "$COLL"
+# ansible-test asks git which files belong to the collection: give the copy the same list.
+git -C "$COLL" init -q
+git -C "$COLL" add -A
+say "copied $(git -C "$COLL" ls-files | wc -l) files to ${COLL#"$ROOT"/} in $((SECONDS - t0)) s"
+
+cd "$COLL"
+if [ $# -gt 0 ]; then
+  args=("$@")
+else
+  args=("${SKIP[@]}")
+fi
+t0=$SECONDS
+set +e
+ansible-test sanity --local --python "$PY_VERSION" --color no "${args[@]}"
+rc=$?
+set -e
+say "ansible-test sanity exited $rc in $((SECONDS - t0)) s (results: ${COLL#"$ROOT"/}/tests/output/)"
+exit "$rc"

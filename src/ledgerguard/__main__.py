@@ -1,0 +1,7 @@
+"""python -m ledgerguard: the ledgerguard command line."""
+
+import sys
+
+from ledgerguard.cli import main
+
+sys.exit(main())

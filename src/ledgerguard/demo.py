@@ -1,0 +1,271 @@
+"""`make demo`: a ransomware-and-deletion incident on this machine, answered by playbooks/incident_respond.yml.
+
+Everything lives under ``demo-run/<timestamp>/`` in the checkout (git-ignored): the clients' books, the host state
+folder, the evidence, the ansible-runner folder. The restic repository is in a bucket of the embedded S3 server
+(moto on 127.0.0.1). Steps:
+
+1. three clients' books (CSV vouchers, a SQLite ledger, scanned PDFs) from ``ledgerguard.sampledata``;
+2. three dated nightly snapshots (``restic backup --time``), with a little bookkeeping work between them;
+3. the incident: ransomware encrypts and renames client c001's files and drops a ransom note, client c002's folder
+   is deleted, the next nightly backup runs after the damage, and staff add a file for client c003 in the morning;
+4. the incident playbook through ansible-runner with live progress;
+5. checks: every file of the clean snapshot is back byte-identical, the post-snapshot file is kept, the damaged
+   files are in quarantine; a summary names the skipped snapshot and why, and the path of report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ledgerguard import sampledata
+from ledgerguard.embedded_s3 import EmbeddedS3
+from ledgerguard.runner import REPO_ROOT, PlaybookRun, run_playbook
+
+CLIENTS = [
+    {"id": "c001", "name": "杭州示例贸易有限公司", "priority": 10, "seed": 1},
+    {"id": "c002", "name": "宁波海风餐饮管理有限公司", "priority": 20, "seed": 2},
+    {"id": "c003", "name": "温州三江五金制品厂", "priority": 30, "seed": 3},
+]
+RANSOM_NOTE = "README_DECRYPT_FILES.txt"
+HOST = "localhost"
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+class Demo:
+    def __init__(self, base: Path):
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.root = (base / stamp).resolve()
+        self.books = self.root / "data" / "books"
+        self.state = self.root / "state"
+        self.evidence = self.root / "evidence"
+        self.expected = self.root / "expected"
+        self.secrets = self.root / "secrets"
+        self.s3 = EmbeddedS3(log_path=None)
+        self.repo = ""
+        self.password_file = self.secrets / "restic-password"
+        self.credentials_file = self.secrets / "s3-credentials"
+        self.clients: list[dict] = []
+
+    # -- set-up --------------------------------------------------------------------------------------------------
+    def restic(self, *args: str) -> subprocess.CompletedProcess:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"),
+            "LC_ALL": "C",
+            "RESTIC_REPOSITORY": self.repo,
+            "RESTIC_PASSWORD_FILE": str(self.password_file),
+            "RESTIC_CACHE_DIR": str(self.root / "restic-cache"),
+            **self.s3.env(),
+        }
+        return subprocess.run(["restic", *args], env=env, capture_output=True, text=True, check=True)
+
+    def backup(self, when: dt.datetime, label: str) -> str:
+        res = self.restic("backup", "--json", "--host", HOST, "--tag", "nightly", "--time", when.strftime("%Y-%m-%d %H:%M:%S"), str(self.books))
+        summary = [json.loads(x) for x in res.stdout.splitlines() if '"summary"' in x][-1]
+        short = summary["snapshot_id"][:8]
+        say(f"   snapshot {short}  {when:%Y-%m-%d %H:%M}  {label}")
+        return short
+
+    def setup(self) -> None:
+        for folder in (self.books, self.state, self.evidence, self.secrets):
+            folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.secrets, 0o700)
+        self.password_file.write_text(secrets.token_urlsafe(24) + "\n")
+        self.password_file.chmod(0o600)
+        self.s3.start()
+        env = self.s3.env()
+        self.credentials_file.write_text(
+            f"[default]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
+            f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\nregion = {env['AWS_DEFAULT_REGION']}\n"
+        )
+        self.credentials_file.chmod(0o600)
+        self.s3.create_bucket("ledgerguard-demo")
+        self.repo = self.s3.restic_url("ledgerguard-demo", "restic")
+        self.restic("init")
+        say(f"1. Embedded S3 on {self.s3.endpoint}, restic repository {self.repo}")
+        for spec in CLIENTS:
+            info = sampledata.make_client_tree(
+                self.books, spec["id"], spec["name"], periods=("2026-08", "2026-09"), vouchers_per_period=15,
+                pdfs=3, seed=spec["seed"],
+            )
+            client = dict(info["client"])
+            client["priority"] = spec["priority"]
+            self.clients.append(client)
+            say(f"   client {client['id']} {client['name']}: {info['files']} files in {client['root']}")
+
+    def history(self) -> None:
+        today = dt.datetime.now().replace(hour=2, minute=0, second=0, microsecond=0)
+        if today > dt.datetime.now():
+            today -= dt.timedelta(days=1)
+        self.today = today
+        say("2. Nightly backups")
+        self.backup(today - dt.timedelta(days=3), "nightly")
+        for client in self.clients:
+            sampledata.write_voucher_csv(Path(client["root"]) / "凭证" / "2026-10.csv", "2026-10", 10, 7)
+        self.backup(today - dt.timedelta(days=2), "nightly (October vouchers added)")
+        for client in self.clients:
+            sampledata.write_fake_pdf(Path(client["root"]) / "扫描件" / "记-0004.pdf", "Voucher 记-0004")
+        self.clean_id = self.backup(today - dt.timedelta(days=1), "nightly (last clean one)")
+        # What the clean snapshot holds, to check the restore against.
+        shutil.copytree(self.books, self.expected, symlinks=True)
+
+    def incident(self) -> None:
+        say("3. The incident")
+        victim = Path(self.clients[0]["root"])
+        count = 0
+        for path in sorted(p for p in victim.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            key = secrets.token_bytes(len(data) or 1)
+            path.write_bytes(bytes(a ^ b for a, b in zip(data, key, strict=False)) if data else key)
+            path.rename(path.with_name(path.name + ".locked"))
+            count += 1
+        (victim / RANSOM_NOTE).write_text(
+            "Your files are encrypted. Pay 2 BTC to recover them. 您的文件已被加密。\n", encoding="utf-8"
+        )
+        say(f"   ransomware encrypted and renamed {count} files of c001 and left {RANSOM_NOTE}")
+        shutil.rmtree(self.clients[1]["root"])
+        say(f"   the folder of c002 ({self.clients[1]['root']}) was deleted")
+        self.damaged_id = self.backup(self.today, "nightly, AFTER the damage")
+        extra = Path(self.clients[2]["root"]) / "凭证" / "2026-11-补录.csv"
+        sampledata.write_voucher_csv(extra, "2026-11", 3, 11)
+        self.new_file = extra
+        say(f"   this morning staff added {extra.relative_to(self.books)} for c003 (must be kept)")
+
+    # -- the playbook --------------------------------------------------------------------------------------------
+    def run(self):
+        say("4. playbooks/incident_respond.yml through ansible-runner")
+        extravars = {
+            "ledgerguard_repository": self.repo,
+            "ledgerguard_password_file": str(self.password_file),
+            "ledgerguard_s3_credentials_file": str(self.credentials_file),
+            "ledgerguard_state_dir": str(self.state),
+            "ledgerguard_evidence_dir": str(self.evidence),
+            "ledgerguard_clients": self.clients,
+            "incident_cause": "ransomware",
+            "incident_detected_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "incident_operator": "demo",
+            "incident_summary": "Ransomware encrypted c001's books; c002's folder was deleted (demo).",
+        }
+        handler = make_progress()
+        run = PlaybookRun(
+            playbook="incident_respond.yml",
+            private_data_dir=self.root / "runner",
+            inventory=str(REPO_ROOT / "inventories" / "demo" / "hosts.yml"),
+            extravars=extravars,
+        )
+        started = time.monotonic()
+        runner = run_playbook(run, event_handler=handler)
+        if hasattr(handler, "stop"):
+            handler.stop()
+        self.seconds = time.monotonic() - started
+        return runner
+
+    # -- checks --------------------------------------------------------------------------------------------------
+    def check(self, runner) -> int:
+        reports = sorted(self.evidence.glob("INC-*/report.json"))
+        if not reports:
+            say(f"FAILED: the playbook ended with status {runner.status} (rc {runner.rc}) and wrote no report")
+            return 1
+        report = json.loads(reports[-1].read_text(encoding="utf-8"))
+        problems = []
+        for client in self.clients[:2]:
+            rel = Path(client["root"]).relative_to(self.books)
+            want = tree_hashes(self.expected / rel)
+            got = tree_hashes(Path(client["root"]))
+            wrong = [p for p, h in want.items() if got.get(p) != h]
+            if wrong:
+                problems.append(f"{client['id']}: {len(wrong)} files differ from the clean snapshot, e.g. {wrong[0]}")
+        c3 = Path(self.clients[2]["root"])
+        want = tree_hashes(self.expected / c3.relative_to(self.books))
+        got = tree_hashes(c3)
+        if any(got.get(p) != h for p, h in want.items()):
+            problems.append("c003: files differ from the clean snapshot")
+        if not self.new_file.exists():
+            problems.append(f"c003: {self.new_file} created after the snapshot was not kept")
+        evidence = reports[-1].parent
+        say("")
+        say("5. Result")
+        say(f"   incident {report['incident']['incident_id']}: {report['status']}  (playbook {runner.status}, rc {runner.rc}, {self.seconds:.0f} s)")
+        say(f"   achieved RTO (declared -> verified): {report['summary']['rto']}")
+        for client in report["clients"]:
+            say(f"   {client['id']} {client['name']}: {client['status']}")
+            if client.get("status") == "ok":
+                snap = client["snapshot"]
+                say(f"      restored snapshot {snap['short_id']} ({snap['time']}): {client['why']}")
+                say(
+                    f"      {len(client['restored'])} files put back, {len(client['replaced'])} replaced, "
+                    f"{len(client['quarantined'])} quarantined, {len(client['kept_new']) + len(client['kept_changed'])} kept for review"
+                )
+            else:
+                say(f"      {client.get('msg')}")
+            for skipped in client.get("skipped", []):
+                say(f"      skipped {skipped['short_id']} ({skipped['time']}): {'; '.join(skipped['reasons'])}")
+        say(f"   every file of the clean snapshot byte-identical: {'yes' if not problems else 'NO'}")
+        for problem in problems:
+            say(f"   PROBLEM: {problem}")
+        say(f"   timeline: {evidence / 'timeline.jsonl'}")
+        say(f"   report:   {evidence / 'report.html'}")
+        return 0 if (not problems and report["status"] == "restored" and runner.rc == 0) else 1
+
+    def cleanup(self) -> None:
+        self.s3.stop()
+
+
+def make_progress():
+    """The live progress display of ledgerguard.progress when present, else a minimal one."""
+    try:
+        from ledgerguard.progress import Progress
+    except ImportError:  # pragma: no cover - only before the CLI work lands
+        return _minimal_progress
+    return Progress(title=None).start()
+
+
+def _minimal_progress(event: dict) -> bool:
+    if event.get("event") == "playbook_on_task_start":
+        print(f"   - {event.get('event_data', {}).get('task', '')}", flush=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ledgerguard.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default=str(REPO_ROOT / "demo-run"), help="folder for the demo's runs (git-ignored)")
+    args = parser.parse_args(argv)
+    base = Path(args.base).resolve()
+    if not str(base).startswith(str(REPO_ROOT.resolve()) + os.sep + "demo-run"):
+        print(f"refusing to run the demo outside {REPO_ROOT / 'demo-run'}", file=sys.stderr)
+        return 2
+    demo = Demo(base)
+    say(f"ledgerguard demo in {demo.root}")
+    try:
+        demo.setup()
+        demo.history()
+        demo.incident()
+        runner = demo.run()
+        return demo.check(runner)
+    finally:
+        demo.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

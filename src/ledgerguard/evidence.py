@@ -1,0 +1,548 @@
+"""Signed evidence packs: a manifest of every file in an evidence folder (sha256, size), signed with ed25519.
+
+``ledgerguard evidence keygen`` makes the firm's signing key, ``sign`` writes ``evidence-pack.json`` (the manifest)
+and ``evidence-pack.sig`` (the detached signature) into the folder, ``verify`` checks the signature against the
+firm's public key, every file's hash, files missing or added, and the hash chain of every ``timeline.jsonl``, and
+names each thing that fails.
+
+Exit codes of the commands: 0 verified / done, 1 verification failed, 2 bad input (missing or unreadable key, no
+such folder, a pack that cannot be signed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+try:
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain
+except ImportError:
+    sys.path.insert(0, str(REPO_ROOT / ".collections"))
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain
+
+MANIFEST_NAME = "evidence-pack.json"
+SIGNATURE_NAME = "evidence-pack.sig"
+PACK_FILES = (MANIFEST_NAME, SIGNATURE_NAME)
+FORMAT = "ledgerguard-evidence-pack"
+FORMAT_VERSION = 1
+TIMELINE_NAME = "timeline.jsonl"
+KEY_ENV = "LEDGERGUARD_EVIDENCE_KEY"
+PUBKEY_ENV = "LEDGERGUARD_EVIDENCE_PUBKEY"
+DEFAULT_KEY = Path("~/.config/ledgerguard/evidence-signing.key")
+CHUNK = 1 << 20
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class EvidenceError(Exception):
+    """Bad input to the evidence commands (exit code 2); the message names the path and what to do."""
+
+
+class EvidenceKeyError(EvidenceError):
+    """The signing or verification key is missing, unreadable or not an ed25519 key."""
+
+
+# ------------------------------------------------------------------------------------------------------------ keys
+
+
+def default_key_path() -> Path:
+    """The firm's signing key: $LEDGERGUARD_EVIDENCE_KEY, else ~/.config/ledgerguard/evidence-signing.key."""
+    return Path(os.environ.get(KEY_ENV) or DEFAULT_KEY).expanduser()
+
+
+def public_key_path_for(key_path: Path) -> Path:
+    return Path(str(key_path) + ".pub")
+
+
+def default_public_key_path() -> Path:
+    env = os.environ.get(PUBKEY_ENV)
+    return Path(env).expanduser() if env else public_key_path_for(default_key_path())
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """sha256 of the raw 32-byte public key, first 16 hex digits (printed by keygen, recorded in the manifest)."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _keygen_hint(path: Path) -> str:
+    return f"create one with `ledgerguard evidence keygen --key {path}` (it also writes {public_key_path_for(path)})"
+
+
+def keygen(key_path: Path | str | None = None, force: bool = False) -> dict[str, str]:
+    """Create an ed25519 signing key (PEM PKCS8, mode 0600) and its public key (``<key>.pub``, PEM)."""
+    path = Path(key_path).expanduser() if key_path else default_key_path()
+    pub = public_key_path_for(path)
+    if not force:
+        for existing in (path, pub):
+            if existing.exists():
+                raise EvidenceKeyError(
+                    f"{existing} already exists; refusing to overwrite a signing key (packs signed with it could no "
+                    "longer be checked against a new one). Pass --force to replace it, or choose another --key path"
+                )
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    pub_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    _atomic_write(path, pem, 0o600)
+    _atomic_write(pub, pub_pem, 0o644)
+    return {"key": str(path), "public_key": str(pub), "key_id": key_id(private.public_key())}
+
+
+def load_private_key(key_path: Path | str | None = None) -> Ed25519PrivateKey:
+    """Load the signing key; every failure is an EvidenceKeyError naming the path and the fix."""
+    path = Path(key_path).expanduser() if key_path else default_key_path()
+    try:
+        st = path.stat()
+    except FileNotFoundError as exc:
+        raise EvidenceKeyError(f"signing key {path} does not exist: {_keygen_hint(path)}") from exc
+    except PermissionError as exc:
+        raise EvidenceKeyError(f"signing key {path} cannot be read: permission denied on its folder") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise EvidenceKeyError(f"signing key {path} is not a regular file")
+    if st.st_mode & 0o077:
+        raise EvidenceKeyError(
+            f"signing key {path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
+            f"run `chmod 600 {path}`"
+        )
+    try:
+        data = path.read_bytes()
+    except PermissionError as exc:
+        raise EvidenceKeyError(f"signing key {path} cannot be read: permission denied; run as the key's owner") from exc
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise EvidenceKeyError(
+            f"signing key {path} is not an unencrypted PEM private key ({exc}); {_keygen_hint(path)}"
+        ) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise EvidenceKeyError(
+            f"signing key {path} is a {type(key).__name__}, not an ed25519 key; {_keygen_hint(path)}"
+        )
+    return key
+
+
+def load_public_key(pub_path: Path | str | None = None) -> Ed25519PublicKey:
+    path = Path(pub_path).expanduser() if pub_path else default_public_key_path()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise EvidenceKeyError(
+            f"public key {path} does not exist: pass the firm's public key with --public-key, or "
+            f"{_keygen_hint(Path(str(path)[:-4]) if str(path).endswith('.pub') else path)}"
+        ) from exc
+    except PermissionError as exc:
+        raise EvidenceKeyError(f"public key {path} cannot be read: permission denied") from exc
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise EvidenceKeyError(f"public key {path} is not a PEM public key ({exc})") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise EvidenceKeyError(f"public key {path} is a {type(key).__name__}, not an ed25519 key")
+    return key
+
+
+# ------------------------------------------------------------------------------------------------------- manifest
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", dir=str(path.parent))
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def walk_pack(folder: Path) -> tuple[list[str], list[str]]:
+    """Relative POSIX paths of the regular files under ``folder`` (sorted, pack files excluded), and symlinks."""
+    files: list[str] = []
+    links: list[str] = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        rel_root = Path(root).relative_to(folder)
+        for name in sorted(dirs):
+            if (Path(root) / name).is_symlink():
+                links.append((rel_root / name).as_posix())
+        for name in names:
+            rel = (rel_root / name).as_posix()
+            if rel in PACK_FILES:
+                continue
+            full = Path(root) / name
+            if full.is_symlink():
+                links.append(rel)
+            elif full.is_file():
+                files.append(rel)
+            else:
+                links.append(rel)  # sockets, fifos: not evidence
+    return sorted(files), sorted(links)
+
+
+def canonical_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def build_manifest(folder: Path, *, signer: str, kind: str, public_key: Ed25519PublicKey) -> dict[str, Any]:
+    files, odd = walk_pack(folder)
+    if odd:
+        raise EvidenceError(
+            f"evidence folder {folder} holds symlinks or special files, which cannot be evidence: {', '.join(odd)}; "
+            "replace them with copies of the files they point to"
+        )
+    entries = []
+    timelines = []
+    for rel in files:
+        digest, size = sha256_file(folder / rel)
+        entries.append({"path": rel, "sha256": digest, "size": size})
+        if Path(rel).name == TIMELINE_NAME:
+            chain = verify_chain(str(folder / rel))
+            if not chain["ok"]:
+                raise EvidenceError(
+                    f"{rel} in {folder}: the timeline hash chain is broken at line {chain['first_bad_line']} "
+                    f"({chain['reason']}); refusing to sign a tampered timeline"
+                )
+            timelines.append({"path": rel, "lines": chain["lines"], "last_sha256": chain["last_sha256"]})
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "pack": folder.name,
+        "kind": kind,
+        "created_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "signer": signer,
+        "algorithm": "ed25519",
+        "key_id": key_id(public_key),
+        "files": entries,
+        "timelines": timelines,
+    }
+
+
+def sign(
+    folder: Path | str, key_path: Path | str | None = None, *, signer: str | None = None, kind: str = "incident"
+) -> dict[str, Any]:
+    """Write ``evidence-pack.json`` and ``evidence-pack.sig`` into ``folder``; returns a summary."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EvidenceError(f"evidence folder {folder} does not exist or is not a directory")
+    private = load_private_key(key_path)
+    manifest = build_manifest(folder, signer=signer or _whoami(), kind=kind, public_key=private.public_key())
+    body = canonical_bytes(manifest)
+    signature = private.sign(body)
+    sig_doc = {
+        "algorithm": "ed25519",
+        "key_id": manifest["key_id"],
+        "manifest_sha256": hashlib.sha256(body).hexdigest(),
+        "signature": base64.b64encode(signature).decode("ascii"),
+    }
+    _atomic_write(folder / MANIFEST_NAME, body, 0o644)
+    _atomic_write(folder / SIGNATURE_NAME, (json.dumps(sig_doc, sort_keys=True, indent=1) + "\n").encode(), 0o644)
+    return {
+        "pack": str(folder),
+        "files": len(manifest["files"]),
+        "timelines": len(manifest["timelines"]),
+        "key_id": manifest["key_id"],
+        "manifest_sha256": sig_doc["manifest_sha256"],
+    }
+
+
+def _whoami() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.getuid())
+
+
+# --------------------------------------------------------------------------------------------------------- verify
+
+
+@dataclass
+class Problem:
+    kind: str
+    path: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    pack: str
+    ok: bool = False
+    key_id: str | None = None
+    signer: str | None = None
+    created_at: str | None = None
+    files_checked: int = 0
+    timelines_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, kind: str, path: str, detail: str) -> None:
+        self.problems.append(Problem(kind, path, detail))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pack": self.pack,
+            "ok": self.ok,
+            "key_id": self.key_id,
+            "signer": self.signer,
+            "created_at": self.created_at,
+            "files_checked": self.files_checked,
+            "timelines_checked": self.timelines_checked,
+            "problems": [str(p) for p in self.problems],
+        }
+
+
+def verify(folder: Path | str, public_key: Ed25519PublicKey | Path | str | None = None) -> VerifyReport:
+    """Check a pack: signature (against the firm's public key), every hash, missing/added files, timeline chains.
+
+    Never stops at the first problem: every file is checked so the report names all that fails.
+    """
+    folder = Path(folder)
+    report = VerifyReport(pack=str(folder))
+    if not folder.is_dir():
+        raise EvidenceError(f"evidence folder {folder} does not exist or is not a directory")
+    pub = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(public_key)
+    trusted_id = key_id(pub)
+    manifest_path = folder / MANIFEST_NAME
+    try:
+        body = manifest_path.read_bytes()
+    except FileNotFoundError:
+        report.add(
+            "manifest-missing", MANIFEST_NAME, f"no manifest: sign the pack with `ledgerguard evidence sign {folder}`"
+        )
+        return report
+    try:
+        manifest = json.loads(body.decode("utf-8"))
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} manifest")
+        entries = manifest["files"]
+    except (ValueError, KeyError, UnicodeDecodeError) as exc:
+        report.add("manifest-invalid", MANIFEST_NAME, f"cannot be read as a manifest: {exc}")
+        return report
+    report.key_id, report.signer, report.created_at = (
+        manifest.get("key_id"),
+        manifest.get("signer"),
+        manifest.get("created_at"),
+    )
+
+    _check_signature(folder, body, pub, trusted_id, manifest, report)
+
+    expected = {e["path"]: e for e in entries}
+    present, odd = walk_pack(folder)
+    for rel in odd:
+        report.add("file-added", rel, "symlink or special file not in the manifest")
+    for rel in present:
+        if rel not in expected:
+            report.add("file-added", rel, "file is not in the signed manifest")
+    for rel, entry in expected.items():
+        path = folder / rel
+        if not path.is_file() or path.is_symlink():
+            report.add("file-missing", rel, "listed in the manifest but not in the folder")
+            continue
+        try:
+            digest, size = sha256_file(path)
+        except OSError as exc:
+            report.add("file-unreadable", rel, str(exc))
+            continue
+        report.files_checked += 1
+        if digest != entry["sha256"]:
+            report.add(
+                "file-changed",
+                rel,
+                f"sha256 {digest} differs from the signed {entry['sha256']} (size {size}, signed {entry['size']})",
+            )
+    anchors = {t["path"]: t for t in manifest.get("timelines") or []}
+    timeline_paths = sorted({r for r in present if Path(r).name == TIMELINE_NAME} | set(anchors))
+    for rel in timeline_paths:
+        path = folder / rel
+        if not path.is_file():
+            continue  # already reported missing
+        anchor = anchors.get(rel, {}).get("last_sha256")
+        try:
+            chain = verify_chain(str(path), anchor=anchor)
+        except (OSError, UnicodeDecodeError) as exc:
+            report.add("timeline-broken", rel, f"cannot be read: {exc}")
+            continue
+        report.timelines_checked += 1
+        if not chain["ok"]:
+            report.add("timeline-broken", rel, f"line {chain['first_bad_line']}: {chain['reason']}")
+        elif rel in anchors and chain["lines"] != anchors[rel].get("lines"):
+            report.add("timeline-broken", rel, f"{chain['lines']} lines, the signed pack had {anchors[rel]['lines']}")
+    report.ok = not report.problems
+    return report
+
+
+def _check_signature(
+    folder: Path,
+    body: bytes,
+    pub: Ed25519PublicKey,
+    trusted_id: str,
+    manifest: dict[str, Any],
+    report: VerifyReport,
+) -> None:
+    try:
+        sig_doc = json.loads((folder / SIGNATURE_NAME).read_text(encoding="utf-8"))
+        signature = base64.b64decode(sig_doc["signature"], validate=True)
+    except FileNotFoundError:
+        report.add("signature-missing", SIGNATURE_NAME, "no signature file: the pack is not signed")
+        return
+    except (ValueError, KeyError, TypeError) as exc:
+        report.add("signature-invalid", SIGNATURE_NAME, f"cannot be read: {exc}")
+        return
+    if manifest.get("key_id") != trusted_id:
+        report.add(
+            "signature-invalid",
+            SIGNATURE_NAME,
+            f"signed with key {manifest.get('key_id')}, but the trusted public key is {trusted_id}",
+        )
+        return
+    try:
+        pub.verify(signature, body)
+    except InvalidSignature:
+        report.add(
+            "signature-invalid",
+            MANIFEST_NAME,
+            f"the ed25519 signature does not match the manifest (key {trusted_id}): the manifest or signature was "
+            "altered after signing",
+        )
+
+
+# ------------------------------------------------------------------------------------------------------------ CLI
+
+
+def _guard(func: Any) -> Any:
+    """Make a command self-contained: bad input prints one line to stderr and returns 2 (no traceback)."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except EvidenceError as exc:
+            print(f"ledgerguard evidence: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@_guard
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    out = keygen(args.key, force=args.force)
+    print(f"signing key: {out['key']} (0600, keep it secret and backed up offline)")
+    print(f"public key:  {out['public_key']} (give it to whoever verifies the packs)")
+    print(f"key id:      {out['key_id']}")
+    return EXIT_OK
+
+
+@_guard
+def _cmd_sign(args: argparse.Namespace) -> int:
+    out = sign(args.folder, args.key, signer=args.signer, kind=args.kind)
+    print(
+        f"signed {out['pack']}: {out['files']} files, {out['timelines']} timeline(s), key {out['key_id']}, "
+        f"manifest sha256 {out['manifest_sha256']}"
+    )
+    return EXIT_OK
+
+
+@_guard
+def _cmd_verify(args: argparse.Namespace) -> int:
+    pub = args.public_key
+    if pub is None and args.key is not None:
+        pub = public_key_path_for(Path(args.key).expanduser())
+    worst = EXIT_OK
+    results = []
+    for folder in args.folders:
+        report = verify(folder, pub)
+        results.append(report.as_dict())
+        if not args.json:
+            if report.ok:
+                print(
+                    f"OK {report.pack}: signature valid (key {report.key_id}, signer {report.signer}, "
+                    f"signed {report.created_at}), {report.files_checked} files, "
+                    f"{report.timelines_checked} timeline chain(s) intact"
+                )
+            else:
+                print(f"FAILED {report.pack}: {len(report.problems)} problem(s)")
+                for problem in report.problems:
+                    print(f"  {problem}")
+        if not report.ok:
+            worst = EXIT_FAILED
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=1))
+    return worst
+
+
+def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``evidence keygen|sign|verify`` on an argparse subparsers object; each sets ``func``."""
+    parser = subparsers.add_parser("evidence", help="sign and verify evidence packs (ed25519)")
+    sub = parser.add_subparsers(dest="evidence_command", required=True)
+    key_help = f"signing key (default ${KEY_ENV} or {DEFAULT_KEY})"
+
+    p = sub.add_parser("keygen", help="create the firm's ed25519 signing key and its .pub")
+    p.add_argument("--key", help=key_help)
+    p.add_argument("--force", action="store_true", help="replace an existing key")
+    p.set_defaults(func=_cmd_keygen)
+
+    p = sub.add_parser("sign", help="write evidence-pack.json and evidence-pack.sig into an evidence folder")
+    p.add_argument("folder", help="evidence folder, e.g. evidence/INC-20261126-001")
+    p.add_argument("--key", help=key_help)
+    p.add_argument("--signer", help="name recorded in the manifest (default: the current user)")
+    p.add_argument("--kind", default="incident", choices=("incident", "drill", "verify", "compliance", "other"))
+    p.set_defaults(func=_cmd_sign)
+
+    p = sub.add_parser("verify", help="check signature, hashes, missing/added files and timeline chains")
+    p.add_argument("folders", nargs="+", help="one or more evidence folders")
+    p.add_argument("--public-key", help=f"trusted public key (default ${PUBKEY_ENV} or <signing key>.pub)")
+    p.add_argument("--key", help="signing key whose .pub to trust (alternative to --public-key)")
+    p.add_argument("--json", action="store_true", help="print the results as a JSON list, one object per folder")
+    p.set_defaults(func=_cmd_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ledgerguard")
+    add_subparser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The drill playbook against a real restic repository: healthy drill, history and reports, sandbox refusal,
+damaged books found (ledger_verify, SQLite integrity) with a failure notification to a local webhook."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from ledgerguard import sampledata
+
+from conftest import failed_messages
+
+pytestmark = pytest.mark.slow
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def books(tmp_path, local_repo, restic_password_file, restic_cmd):
+    """Two clients' books under <tmp>/prod, backed up into a local restic repository."""
+
+    def make(damage: bool = False):
+        prod = tmp_path / "prod"
+        c1 = sampledata.make_client_tree(
+            prod, "c001", "杭州示例贸易有限公司", pdfs=2, unbalanced=[("2024-02", 7)] if damage else ()
+        )
+        c2 = sampledata.make_client_tree(prod, "c002", "宁波示例餐饮有限公司", pdfs=2, seed=2)
+        if damage:  # a torn write in the middle of c002's SQLite ledger
+            db = Path(c2["client"]["sqlite"][0])
+            raw = bytearray(db.read_bytes())
+            raw[4096 : 4096 + 64] = b"\xff" * 64
+            db.write_bytes(bytes(raw))
+        restic_cmd(local_repo, restic_password_file, "backup", "--host", "books1", str(prod))
+        clients = [
+            {"id": c["client"]["id"], "name": c["client"]["name"], "paths": c["client"]["paths"], "priority": 1}
+            for c in (c1, c2)
+        ]
+        return prod, clients
+
+    return make
+
+
+def drill_vars(tmp_path, local_repo, restic_password_file, **extra):
+    return {
+        "ledgerguard_repository": local_repo,
+        "ledgerguard_password_file": str(restic_password_file),
+        "ledgerguard_evidence_dir": str(tmp_path / "evidence"),
+        "drill_sandbox_dir": str(tmp_path / "sandbox"),
+        "drill_progress_interval": 0,
+        **extra,
+    }
+
+
+def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
+    tmp_path, books, local_repo, restic_password_file, localhost_inventory, playbook
+):
+    prod, clients = books()
+    before = tree_digest(prod)
+    state = tmp_path / "state"
+    inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
+    extravars = drill_vars(
+        tmp_path,
+        local_repo,
+        restic_password_file,
+        drill_metrics_dir=str(tmp_path / "textfile"),
+        drill_ledger_checks={"c001": {"csv": ["凭证"], "sqlite": ["账簿/ledger.sqlite"]}},
+        drill_targets={"rto_seconds": 600, "rpo_seconds": 3600},
+    )
+    for run_no, drill_id in enumerate(("drill-a", "drill-b"), start=1):
+        r = playbook("drill.yml", inventory=inv, extravars={**extravars, "drill_id": drill_id})
+        assert r.status == "successful", failed_messages(r)
+
+        history = [json.loads(line) for line in (state / "drills" / "history.jsonl").read_text().splitlines()]
+        assert [h["drill_id"] for h in history] == ["drill-a", "drill-b"][:run_no]
+    last = history[-1]
+    assert last["passed"] is True and last["host"] == "localhost" and last["selection"] == "latest"
+    assert [c["id"] for c in last["clients"]] == ["c001", "c002"]
+    c001 = last["clients"][0]
+    # The restored tree holds exactly the production files: counts and bytes measured by the manifest walk.
+    prod_c001 = [p for p in (prod / "c001").rglob("*") if p.is_file()]
+    assert c001["files"] == len(prod_c001) == 6
+    assert c001["bytes"] == sum(p.stat().st_size for p in prod_c001)
+    assert c001["checks"]["restore"]["verified"] is True
+    assert c001["checks"]["sqlite"] == {
+        "ok": True,
+        "files": [str(prod / "c001" / "账簿" / "ledger.sqlite")],
+        "problems": [],
+    }
+    assert c001["checks"]["ledger"]["ok"] is True and c001["checks"]["ledger"]["findings_count"] == 0
+    assert "ledger" not in last["clients"][1]["checks"]  # configured for c001 only
+    assert 0 < c001["rto_seconds"] < 600 and c001["rto_seconds"] == pytest.approx(
+        c001["restore_seconds"] + c001["verify_seconds"], abs=0.002
+    )
+    assert 0 < c001["rpo_seconds"] < 3600
+    assert c001["targets"] == {"rto_seconds": 600.0, "rpo_seconds": 3600.0, "min_throughput_bytes_per_second": None}
+
+    # Production untouched, sandbox gone.
+    assert tree_digest(prod) == before
+    assert list((tmp_path / "sandbox").iterdir()) == []
+
+    # Evidence: the history copy is byte-identical; reports in three formats; the HTML trend has both drills.
+    ev = tmp_path / "evidence" / "drill-b"
+    assert (ev / "hosts" / "localhost" / "history.jsonl").read_bytes() == (
+        state / "drills" / "history.jsonl"
+    ).read_bytes()
+    report = json.loads((ev / "report.json").read_text())
+    assert report["passed"] is True and report["hosts"][0]["drill_id"] == "drill-b"
+    md = (ev / "report.md").read_text()
+    assert "# Recovery drill drill-b: PASSED" in md and "| c001 | 杭州示例贸易有限公司 |" in md
+    html = (ev / "report.html").read_text()
+    assert html.count("<svg") == 2 and html.count("<circle") == 4  # RTO and RPO charts, two drills each
+    assert "<script" not in html and "cdn" not in html.lower()
+
+    # Prometheus textfile metrics.
+    prom = (tmp_path / "textfile" / "ledgerguard_drill.prom").read_text()
+    assert 'ledgerguard_drill_passed{host="localhost"} 1\n' in prom
+    assert 'ledgerguard_drill_rto_seconds{host="localhost",client="c001"} ' in prom
+    assert "# TYPE ledgerguard_drill_rpo_seconds gauge" in prom
+
+
+def test_sandbox_inside_production_is_refused_before_anything_runs(
+    tmp_path, books, local_repo, restic_password_file, localhost_inventory, playbook
+):
+    prod, clients = books()
+    before = tree_digest(prod)
+    state = tmp_path / "state"
+    inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
+    sandbox = prod / "c002" / "drill"
+    r = playbook(
+        "drill.yml",
+        inventory=inv,
+        extravars=drill_vars(tmp_path, local_repo, restic_password_file, drill_sandbox_dir=str(sandbox)),
+    )
+    assert r.status == "failed"
+    assert failed_messages(r) == [
+        f"drill_sandbox_dir '{sandbox}' is inside production path '{prod / 'c002'}' of client c002 "
+        "(宁波示例餐饮有限公司); "
+        "a drill must restore outside every path declared in ledgerguard_clients"
+    ]
+    assert tree_digest(prod) == before and not sandbox.exists()
+    assert not (state / "drills" / "history.jsonl").exists()
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_damaged_books_fail_the_drill_and_notify(
+    tmp_path, books, local_repo, restic_password_file, localhost_inventory, playbook
+):
+    prod, clients = books(damage=True)
+    state = tmp_path / "state"
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    Hook.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
+        r = playbook(
+            "drill.yml",
+            inventory=inv,
+            extravars=drill_vars(
+                tmp_path,
+                local_repo,
+                restic_password_file,
+                drill_id="drill-damaged",
+                drill_ledger_checks={"c001": {"csv": ["凭证"]}},
+                drill_notify_on_failure=True,
+                backup_verify_notify_webhooks=[{"url": f"http://127.0.0.1:{server.server_port}/hook"}],
+            ),
+        )
+    finally:
+        server.shutdown()
+    assert r.status == "failed"
+    (msg,) = failed_messages(r)
+    assert msg.startswith("Drill drill-damaged on localhost FAILED: c001: ledger; c002: sqlite")
+    assert "(targets missed: False, verification failed: True)" in msg
+    (rec,) = [json.loads(line) for line in (state / "drills" / "history.jsonl").read_text().splitlines()]
+    assert rec["passed"] is False and rec["verification_failed"] is True and rec["targets_missed"] is False
+    c001, c002 = rec["clients"]
+    assert c001["checks"]["ledger"]["ok"] is False
+    assert any("记-7" in f and "2024-02" in f for f in c001["checks"]["ledger"]["findings"])
+    assert c002["checks"]["sqlite"]["ok"] is False and c002["checks"]["sqlite"]["problems"]
+    # One notification for the run, naming the host and both problems.
+    assert len(Hook.received) == 1
+    text = json.dumps(Hook.received[0], ensure_ascii=False)
+    assert "drill-damaged" in text and "c001: ledger" in text and "c002: sqlite" in text
+    report = json.loads((tmp_path / "evidence" / "drill-damaged" / "report.json").read_text())
+    assert report["passed"] is False

@@ -1,0 +1,302 @@
+"""The incident path end to end: playbooks/incident_respond.yml through ansible-runner, real restic, moto S3.
+
+One incident covers the three scenarios at once (ransomware on c001, deletion of c002's folder, corruption of c003's
+ledger), with a nightly backup taken after the damage, a legitimate edit and a new file after the snapshot. The
+assertions read real state: bytes and sha256 of the live trees, the quarantine, the repository, the evidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledgerguard import sampledata
+from ledgerguard.runner import PlaybookRun, run_playbook
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / ".collections"))
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
+
+NAMES = {"c001": "杭州示例贸易有限公司", "c002": "宁波海风餐饮管理有限公司", "c003": "温州三江五金制品厂"}
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class Site:
+    """A host's books, a repository with dated snapshots, and the files the tests compare against."""
+
+    def __init__(self, base: Path, s3_server, bucket: str):
+        self.base = base
+        self.books = base / "books"
+        self.state = base / "state"
+        self.evidence = base / "evidence"
+        self.password_file = base / "restic-password"
+        self.password_file.write_text(secrets.token_hex(16) + "\n")
+        self.password_file.chmod(0o600)
+        env = s3_server.env()
+        self.credentials_file = base / "s3-credentials"
+        self.credentials_file.write_text(
+            f"[default]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
+            f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
+        )
+        self.credentials_file.chmod(0o600)
+        self.s3_env = env
+        self.s3_server = s3_server
+        self.repo = s3_server.restic_url(bucket, "restic")
+        self.clients = []
+        for n, cid in enumerate(NAMES, start=1):
+            info = sampledata.make_client_tree(
+                self.books, cid, NAMES[cid], periods=("2026-09", "2026-10"), vouchers_per_period=8, pdfs=2, seed=n
+            )
+            client = dict(info["client"], priority=10 * n)
+            self.clients.append(client)
+
+    def restic(self, *args: str, repo: str | None = None) -> subprocess.CompletedProcess:
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "LC_ALL": "C", **self.s3_env}
+        env.update({"RESTIC_REPOSITORY": repo or self.repo, "RESTIC_PASSWORD_FILE": str(self.password_file)})
+        return subprocess.run(["restic", *args], env=env, capture_output=True, text=True, check=True)
+
+    def backup(self, when: dt.datetime) -> str:
+        out = self.restic("backup", "--json", "--host", "localhost", "--time", when.strftime("%Y-%m-%d %H:%M:%S"), str(self.books))
+        return [json.loads(line) for line in out.stdout.splitlines() if '"summary"' in line][-1]["snapshot_id"]
+
+    def snapshots(self, *tags: str) -> list[dict]:
+        args = ["snapshots", "--json"] + [f"--tag={','.join(tags)}"] if tags else ["snapshots", "--json"]
+        return json.loads(self.restic(*args).stdout) or []
+
+    def root(self, cid: str) -> Path:
+        return self.books / cid
+
+    def extravars(self, **more) -> dict:
+        base = {
+            "ledgerguard_repository": self.repo,
+            "ledgerguard_password_file": str(self.password_file),
+            "ledgerguard_s3_credentials_file": str(self.credentials_file),
+            "ledgerguard_state_dir": str(self.state),
+            "ledgerguard_evidence_dir": str(self.evidence),
+            "incident_operator": "pytest",
+            "incident_detected_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            # The bundle's journal and process list are not what these tests check; keep them short.
+            "state_snapshot_journal_lines": 50,
+        }
+        base.update(more)
+        return base
+
+    def inventory(self, clients: list[dict] | None = None) -> Path:
+        inv = {
+            "all": {
+                "hosts": {
+                    "localhost": {
+                        "ansible_connection": "local",
+                        "ansible_python_interpreter": sys.executable,
+                        "ledgerguard_clients": clients if clients is not None else self.clients,
+                    }
+                }
+            }
+        }
+        path = self.base / "inventory.json"
+        path.write_text(json.dumps(inv, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    def run(self, name: str = "incident_respond.yml", handler=None, **extravars):
+        run = PlaybookRun(
+            playbook=name,
+            private_data_dir=self.base / "runner",
+            inventory=str(self.inventory()),
+            extravars=self.extravars(**extravars),
+        )
+        return run_playbook(run, event_handler=handler)
+
+
+def failed_msgs(runner) -> list[str]:
+    return [
+        str(ev["event_data"].get("res", {}).get("msg", ""))
+        for ev in runner.events
+        if ev.get("event") == "runner_on_failed" and not ev["event_data"].get("ignore_errors")
+    ]
+
+
+def evidence_dir(site: Site) -> Path:
+    found = sorted(site.evidence.glob("INC-*"))
+    assert found, f"no evidence folder in {site.evidence}"
+    return found[-1]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# One incident: ransomware (c001), deletion (c002), corruption (c003)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory, s3_server):
+    bucket = "lg-inc-" + secrets.token_hex(4)
+    s3_server.create_bucket(bucket)
+    site = Site(tmp_path_factory.mktemp("incident"), s3_server, bucket)
+    site.restic("init")
+    now = dt.datetime.now()
+    site.backup(now - dt.timedelta(days=2))
+    clean_id = site.backup(now - dt.timedelta(days=1))
+    clean = {cid: tree(site.root(cid)) for cid in NAMES}
+    # Ransomware on c001: encrypt, rename, drop a note.
+    before_attack = {}
+    for path in sorted(p for p in site.root("c001").rglob("*") if p.is_file()):
+        locked = path.with_name(path.name + ".locked")
+        path.write_bytes(os.urandom(max(path.stat().st_size, 256)))
+        path.rename(locked)
+        before_attack[str(locked)] = sha(locked)
+    note = site.root("c001") / "HOW_TO_DECRYPT.txt"
+    note.write_text("pay us\n")
+    before_attack[str(note)] = sha(note)
+    # Deletion of c002's folder.
+    shutil.rmtree(site.root("c002"))
+    # Corruption of c003's ledger (same size, random bytes).
+    ledger = site.root("c003") / "账簿" / "ledger.sqlite"
+    ledger.write_bytes(os.urandom(ledger.stat().st_size))
+    corrupted_sha = sha(ledger)
+    damaged_id = site.backup(now - dt.timedelta(minutes=30))
+    # After the nightly: a legitimate edit and a new file for c003 (both must be kept and listed for review).
+    edited = site.root("c003") / "凭证" / "2026-09.csv"
+    edited.write_text(edited.read_text(encoding="utf-8-sig") + "2026-09,记,99,2026-09-30,1,补录,1001,库存现金,1.00,\n", encoding="utf-8-sig")
+    new_file = site.root("c003") / "凭证" / "2026-11.csv"
+    sampledata.write_voucher_csv(new_file, "2026-11", 2, 5)
+    kept = {str(edited): sha(edited), str(new_file): sha(new_file)}
+    runner = site.run(incident_cause="ransomware", incident_summary="pytest: three scenarios in one incident")
+    return {
+        "site": site,
+        "runner": runner,
+        "clean": clean,
+        "clean_id": clean_id,
+        "damaged_id": damaged_id,
+        "quarantined": before_attack,
+        "corrupted_sha": corrupted_sha,
+        "kept": kept,
+        "evidence": evidence_dir(site),
+    }
+
+
+def test_playbook_succeeds(incident):
+    runner = incident["runner"]
+    assert runner.rc == 0, failed_msgs(runner)
+    report = json.loads((incident["evidence"] / "report.json").read_text(encoding="utf-8"))
+    assert report["status"] == "restored"
+    assert [c["id"] for c in report["clients"]] == ["c001", "c002", "c003"]  # priority order
+    assert [c["name"] for c in report["clients"]] == list(NAMES.values())
+
+
+@pytest.mark.parametrize("cid", ["c001", "c002"])
+def test_ransomware_and_deleted_clients_are_byte_identical(incident, cid):
+    root = incident["site"].root(cid)
+    assert tree(root) == incident["clean"][cid]
+
+
+def test_corrupted_ledger_restored_and_later_work_kept(incident):
+    root = incident["site"].root("c003")
+    now = tree(root)
+    for rel, digest in incident["clean"]["c003"].items():
+        if rel == "凭证/2026-09.csv":
+            continue  # edited after the snapshot: kept
+        assert now[rel] == digest, rel
+    for path, digest in incident["kept"].items():
+        assert sha(Path(path)) == digest, f"{path} was not kept as it was"
+
+
+def test_snapshot_with_damage_skipped_with_reasons(incident):
+    report = json.loads((incident["evidence"] / "report.json").read_text(encoding="utf-8"))
+    by_id = {c["id"]: c for c in report["clients"]}
+    for cid in ("c001", "c002", "c003"):
+        assert by_id[cid]["snapshot"]["id"] == incident["clean_id"], cid
+        assert [s["id"] for s in by_id[cid]["skipped"]] == [incident["damaged_id"]], cid
+    assert any("ransom note" in r for r in by_id["c001"]["skipped"][0]["reasons"])
+    assert any(".locked" in r for r in by_id["c001"]["skipped"][0]["reasons"])
+    assert any("vanished" in r for r in by_id["c002"]["skipped"][0]["reasons"])
+    assert any("encrypted or random" in r for r in by_id["c003"]["skipped"][0]["reasons"])
+    review = {f["path"] for f in report["files_to_review"]}
+    assert review == set(incident["kept"])
+
+
+def test_quarantine_holds_the_damaged_files(incident):
+    report = json.loads((incident["evidence"] / "report.json").read_text(encoding="utf-8"))
+    by_id = {c["id"]: c for c in report["clients"]}
+    moved = {q["path"]: Path(q["to"]) for c in by_id.values() for q in c["quarantined"]}
+    assert set(incident["quarantined"]) <= set(moved)
+    for path, digest in incident["quarantined"].items():
+        assert sha(moved[path]) == digest
+        assert not Path(path).exists()
+    ledger = str(incident["site"].root("c003") / "账簿" / "ledger.sqlite")
+    assert sha(moved[ledger]) == incident["corrupted_sha"]
+    assert "header" in next(q["reason"] for q in by_id["c003"]["quarantined"] if q["path"] == ledger)
+
+
+def test_pre_restore_snapshot_in_repository(incident):
+    site = incident["site"]
+    incident_id = incident["evidence"].name
+    snaps = site.snapshots(incident_id, "pre-restore")
+    assert len(snaps) == 1
+    assert snaps[0]["hostname"] == "localhost"
+    listed = site.restic("ls", "--json", "--recursive", snaps[0]["id"], str(site.root("c001"))).stdout
+    assert "HOW_TO_DECRYPT.txt" in listed  # the damaged state is what was kept
+
+
+def test_evidence_bundle_report_and_notices(incident):
+    ev = incident["evidence"]
+    bundle = ev / "hosts" / "localhost"
+    for name in ("mounts.txt", "df.txt", "services.txt", "processes.txt", "journal.txt", "SHA256SUMS"):
+        assert (bundle / name).is_file(), name
+    subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=bundle, check=True)
+    subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=ev, check=True)
+    for cid in NAMES:
+        zh = (ev / "notices" / f"{cid}.zh-CN.md").read_text(encoding="utf-8")
+        en = (ev / "notices" / f"{cid}.en.md").read_text(encoding="utf-8")
+        assert NAMES[cid] in zh and "第五十七条" in zh and "草稿" in zh
+        assert "Article 57" in en and "DRAFT" in en
+    html = (ev / "report.html").read_text(encoding="utf-8")
+    assert "杭州示例贸易有限公司" in html and incident["damaged_id"][:8] in html
+    report = json.loads((ev / "report.json").read_text(encoding="utf-8"))
+    assert report["summary"]["all_thawed"] is True
+    assert report["summary"]["rto_seconds"] > 0
+    assert report["hosts"][0]["thawed_at"]
+
+
+def test_writes_thawed_and_lock_released(incident):
+    site = incident["site"]
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(site.books) not in mounts
+    probe = site.root("c001") / "probe-after-thaw"
+    probe.write_text("ok")
+    probe.unlink()
+    assert not (site.state / "incident.lock").exists()
+
+
+def test_timeline_verifies_and_tampering_is_found(incident, tmp_path):
+    path = incident["evidence"] / "timeline.jsonl"
+    result = verify_chain(str(path))
+    assert result["ok"], result
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert result["lines"] == len(lines) > 20
+    first = json.loads(lines[0])
+    assert first["incident_id"] == incident["evidence"].name and first["operator"] == "pytest"
+    tampered = tmp_path / "timeline.jsonl"
+    record = json.loads(lines[9])
+    record["status"] = "ok" if record.get("status") != "ok" else "failed"
+    lines[9] = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    tampered.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bad = verify_chain(str(tampered))
+    assert bad["ok"] is False and bad["first_bad_line"] == 10, bad

@@ -1,0 +1,185 @@
+"""Unit tests of plugins/module_utils/drill.py: snapshot choice, sandbox safety, targets, records, trend chart."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import drill
+
+CLIENTS = [
+    {"id": "c001", "name": "杭州示例贸易有限公司", "paths": ["/srv/ledgers/c001"]},
+    {"id": "c002", "name": "宁波示例餐饮有限公司", "paths": ["/srv/ledgers/c002", "/data/c002-scans"]},
+]
+SNAPS = [
+    {"id": "a" * 64, "short_id": "aaaaaaaa", "time": "2026-11-01T02:00:00.123456789+08:00"},
+    {"id": "b" * 64, "short_id": "bbbbbbbb", "time": "2026-11-20T02:00:00.5Z"},
+    {"id": "c" * 64, "short_id": "cccccccc", "time": "2026-11-25T18:00:00Z"},
+]
+
+
+def test_parse_time_handles_restic_nanoseconds_and_offsets():
+    t = drill.parse_time("2026-11-01T02:00:00.123456789+08:00")
+    assert t.utcoffset().total_seconds() == 8 * 3600
+    assert t.microsecond == 123456
+    assert drill.snapshot_age_seconds("2026-11-25T18:00:00Z", "2026-11-26T00:00:00+00:00") == 6 * 3600
+    with pytest.raises(ValueError, match="not an ISO 8601 time"):
+        drill.parse_time("yesterday")
+
+
+def test_pick_latest_and_explicit():
+    assert drill.pick_snapshot(list(reversed(SNAPS)))["short_id"] == "cccccccc"
+    assert drill.pick_snapshot(SNAPS, snapshot_id="bbbb")["short_id"] == "bbbbbbbb"
+    with pytest.raises(ValueError, match="drill_snapshot_id 'dddd' is not among the 3 matching snapshots"):
+        drill.pick_snapshot(SNAPS, snapshot_id="dddd")
+    with pytest.raises(ValueError, match="no snapshot matching"):
+        drill.pick_snapshot([])
+
+
+def test_pick_random_stays_in_window_and_is_reproducible_with_a_seed():
+    now = "2026-11-26T00:00:00Z"
+    picks = {drill.pick_snapshot(SNAPS, "random", 10, now, seed=s)["short_id"] for s in range(40)}
+    assert picks == {"bbbbbbbb", "cccccccc"}  # the 1 Nov snapshot is 25 days old: outside a 10-day window
+    one = drill.pick_snapshot(SNAPS, "random", 30, now, seed="weekly-7")
+    assert all(drill.pick_snapshot(SNAPS, "random", 30, now, seed="weekly-7") == one for _ in range(5))
+    with pytest.raises(ValueError, match=r"no snapshot is younger than drill_random_window_days=0\.1"):
+        drill.pick_snapshot(SNAPS, "random", 0.1, now)
+    with pytest.raises(ValueError, match="drill_snapshot_selection 'oldest' is not one of latest, random"):
+        drill.pick_snapshot(SNAPS, "oldest")
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "message"),
+    [
+        ("/", "drill_sandbox_dir '/' is the root directory; a drill never restores onto /"),
+        (
+            "/srv/ledgers/c001/restore-test",
+            "drill_sandbox_dir '/srv/ledgers/c001/restore-test' is inside production path '/srv/ledgers/c001' of "
+            "client c001 (杭州示例贸易有限公司); "
+            "a drill must restore outside every path declared in ledgerguard_clients",
+        ),
+        (
+            "/data/c002-scans/",
+            "drill_sandbox_dir '/data/c002-scans' is inside production path '/data/c002-scans' of client c002 "
+            "(宁波示例餐饮有限公司); a drill must restore outside every path declared in ledgerguard_clients",
+        ),
+        (
+            "/srv/ledgers",
+            "drill_sandbox_dir '/srv/ledgers' contains production path '/srv/ledgers/c001' of client c001 "
+            "(杭州示例贸易有限公司); a drill must restore outside every path declared in ledgerguard_clients",
+        ),
+        (
+            "/etc/ledgerguard/drill",
+            "drill_sandbox_dir '/etc/ledgerguard/drill' is inside the system directory '/etc'; "
+            "use a dedicated directory such as /var/tmp/ledgerguard-drill",
+        ),
+        (
+            "/var/tmp",
+            "drill_sandbox_dir '/var/tmp' is the shared directory '/var/tmp' itself; "
+            "use a dedicated sub-directory such as /var/tmp/ledgerguard-drill",
+        ),
+        (
+            "relative/dir",
+            "drill_sandbox_dir 'relative/dir' is not an absolute path; "
+            "give an absolute directory such as /var/tmp/ledgerguard-drill",
+        ),
+    ],
+)
+def test_sandbox_refusals_have_exact_messages(sandbox, message):
+    assert drill.sandbox_problem(sandbox, CLIENTS) == message
+
+
+def test_sandbox_resolved_through_a_symlink_is_checked_too():
+    msg = drill.sandbox_problem("/var/tmp/innocent", CLIENTS, realpath="/srv/ledgers/c002/x")
+    assert msg.startswith("drill_sandbox_dir '/srv/ledgers/c002/x' (resolved from '/var/tmp/innocent') is inside")
+
+
+def test_safe_sandboxes_pass():
+    assert drill.sandbox_problem("/var/tmp/ledgerguard-drill", CLIENTS) is None
+    assert drill.sandbox_problem("/srv/ledgers-drill", CLIENTS) is None  # a sibling prefix is not "inside"
+    assert drill.sandbox_problem("/srv/x", CLIENTS, extra_forbidden=["/srv"]).startswith(
+        "drill_sandbox_dir '/srv/x' overlaps the protected path '/srv'"
+    )
+
+
+def test_targets_merge_and_evaluate():
+    targets = drill.merge_targets({"rto_seconds": 3600, "rpo_seconds": 86400}, {"rto_seconds": 60})
+    assert targets == {"rto_seconds": 60.0, "rpo_seconds": 86400.0, "min_throughput_bytes_per_second": None}
+    misses = drill.evaluate(
+        {"rto_seconds": 61.25, "rpo_seconds": 100, "throughput_bytes_per_second": 10.0},
+        {"rto_seconds": 60, "rpo_seconds": 86400, "min_throughput_bytes_per_second": 1000},
+    )
+    assert misses == [
+        "RTO 61.2s exceeds the target of 60s",
+        "throughput 10 B/s is below the target of 1000 B/s",
+    ]
+    assert drill.merge_targets({"rto_seconds": 0})["rto_seconds"] is None
+
+
+def test_client_result_and_record():
+    client = CLIENTS[0]
+    targets = drill.merge_targets({"rto_seconds": 10, "rpo_seconds": 3600})
+    ok = drill.client_result(
+        client, {"files": 7, "bytes": 7000, "seconds": 2.0}, 2.5, 1.5, 120, {"manifest": {"ok": True}}, targets
+    )
+    assert ok["rto_seconds"] == 4.0 and ok["throughput_bytes_per_second"] == 3500.0 and ok["passed"]
+    slow = drill.client_result(client, {"bytes": 10}, 9.0, 2.0, 7200, {"sqlite": {"ok": False}}, targets)
+    assert slow["misses"] == [
+        "RTO 11.0s exceeds the target of 10s",
+        "RPO 7200.0s (snapshot age) exceeds the target of 3600s",
+    ]
+    assert slow["failed_checks"] == ["sqlite"] and not slow["passed"]
+    rec = drill.drill_record({"drill_id": "d1", "host": "h1"}, [ok, slow])
+    assert rec["rto_seconds"] == 11.0 and rec["rpo_seconds"] == 7200.0
+    assert rec["targets_missed"] and rec["verification_failed"] and not rec["passed"]
+    assert rec["misses"][0] == "c001: RTO 11.0s exceeds the target of 10s"
+    assert drill.drill_record({}, [])["passed"] is False  # nothing restored is never a pass
+    summary = drill.summary(rec)
+    assert summary["problems"] == [
+        "c001: sqlite",
+        "c001: RTO 11.0s exceeds the target of 10s",
+        "c001: RPO 7200.0s (snapshot age) exceeds the target of 3600s",
+    ]
+
+
+def test_trend_svg_is_well_formed_and_draws_every_drill():
+    history = [
+        {"drill_id": f"d{i}", "started": f"2026-11-{i:02d}T02:00:00+00:00", "rto_seconds": 30 + i, "passed": i != 3}
+        for i in range(1, 6)
+    ]
+    svg = drill.trend_svg(history, "rto_seconds", "RTO <restore>", target=40)
+    root = ET.fromstring(svg)  # valid XML
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg"
+    assert len(root.findall(f"{ns}circle")) == 5
+    assert [c.get("fill") for c in root.findall(f"{ns}circle")].count("#c0392b") == 1  # the failed drill is red
+    points = root.find(f"{ns}polyline").get("points").split()
+    ys = [float(p.split(",")[1]) for p in points]
+    assert ys == sorted(ys, reverse=True)  # rising RTO: y decreases left to right
+    assert (
+        "RTO &lt;restore&gt;" in svg
+        and "<script" not in svg
+        and "http://" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    )
+    assert re.search(r"target 40s", svg)
+    assert "no drill recorded yet" in drill.trend_svg([], "rpo_seconds", "RPO")
+
+
+def test_metric_families_for_prometheus_filter():
+    rec = drill.drill_record(
+        {"host": "web1", "started": "2026-11-26T02:00:00+00:00"},
+        [drill.client_result(CLIENTS[0], {"bytes": 100, "seconds": 1}, 1, 1, 50, {}, drill.merge_targets())],
+    )
+    fams = {f["name"]: f for f in drill.metric_families(rec)}
+    assert fams["ledgerguard_drill_passed"]["samples"] == [{"labels": {"host": "web1"}, "value": 1}]
+    assert fams["ledgerguard_drill_last_run_timestamp_seconds"]["samples"][0]["value"] == 1795658400.0
+    assert fams["ledgerguard_drill_rto_seconds"]["samples"] == [
+        {"labels": {"host": "web1", "client": "c001"}, "value": 2.0}
+    ]
+
+
+def test_parse_history_skips_broken_lines():
+    text = '{"drill_id": "a"}\nnot json\n\n[1]\n{"drill_id": "b"}\n'
+    assert [h["drill_id"] for h in drill.parse_history(text)] == ["a", "b"]

@@ -1,0 +1,108 @@
+"""file_manifest run in-process: check mode, idempotence, compare, error texts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ledgerguard.recovery.plugins.modules import file_manifest
+
+
+def run(args: dict, capsys, check_mode: bool = False) -> dict:
+    if check_mode:
+        args = {**args, "_ansible_check_mode": True}
+    with patch_module_args(args), pytest.raises(SystemExit):
+        file_manifest.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "c001"
+    (root / "凭证").mkdir(parents=True)
+    (root / "凭证" / "2024-03.csv").write_text("期间,凭证号\n", encoding="utf-8-sig")
+    (root / "ledger.sqlite").write_bytes(os.urandom(4096))
+    os.symlink("凭证/2024-03.csv", root / "latest.csv")
+    return root
+
+
+def test_create_check_mode_then_apply_then_idempotent(tree, tmp_path, capsys):
+    dest = tmp_path / "out" / "m.jsonl"
+    dest.parent.mkdir()
+    args = {"path": str(tree), "dest": str(dest)}
+    checked = run(args, capsys, check_mode=True)
+    assert checked["changed"] is True and not dest.exists()
+    assert os.listdir(dest.parent) == []
+    first = run(args, capsys)
+    assert first["changed"] is True
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == first["digest"] == checked["digest"]
+    assert (first["files"], first["dirs"], first["symlinks"], first["errors"]) == (2, 1, 1, 0)
+    assert oct(dest.stat().st_mode & 0o777) == "0o640"
+    again = run(args, capsys)
+    assert again["changed"] is False and again["digest"] == first["digest"]
+    assert run(args, capsys, check_mode=True)["changed"] is False
+
+
+def test_dest_inside_tree_is_excluded_and_idempotent(tree, capsys):
+    args = {"path": str(tree), "dest": str(tree / "MANIFEST.jsonl"), "format": "sha256sum"}
+    assert run(args, capsys)["changed"] is True
+    assert b"MANIFEST" not in (tree / "MANIFEST.jsonl").read_bytes()
+    assert run(args, capsys)["changed"] is False
+
+
+def test_entries_without_dest_are_bounded(tree, capsys):
+    out = run({"path": str(tree), "max_list": 2}, capsys)
+    assert out["entries_truncated"] is True
+    assert [e["path"] for e in out["entries"]] == ["latest.csv", "ledger.sqlite"]
+    assert out["entries"][0]["target"] == "凭证/2024-03.csv"
+
+
+def test_compare_live_tree_and_report(tree, tmp_path, capsys):
+    ref = tmp_path / "ref.jsonl"
+    run({"path": str(tree), "dest": str(ref)}, capsys)
+    (tree / "ledger.sqlite").write_bytes(b"damaged")
+    (tree / "凭证" / "2024-03.csv").unlink()
+    (tree / "README_DECRYPT.txt").write_text("pay")
+    report = tmp_path / "diff.jsonl"
+    args = {"operation": "compare", "reference": str(ref), "path": str(tree), "report": str(report), "max_list": 1}
+    out = run(args, capsys)
+    assert out["changed"] is True and out["matched"] is False
+    assert out["counts"] == {"reference": 4, "candidate": 4, "missing": 1, "changed": 1, "extra": 1}
+    assert out["differences"] == {
+        "missing": ["凭证/2024-03.csv"],
+        "changed": [{"path": "ledger.sqlite", "fields": ["size", "sha256"]}],
+        "extra": ["README_DECRYPT.txt"],
+    }
+    lines = [json.loads(x) for x in report.read_text(encoding="utf-8").splitlines()]
+    assert [x["status"] for x in lines] == ["extra", "changed", "missing"]
+    assert run(args, capsys)["changed"] is False
+
+
+def test_compare_fail_on_differences_message(tree, tmp_path, capsys):
+    ref = tmp_path / "ref.sums"
+    run({"path": str(tree), "dest": str(ref), "format": "sha256sum"}, capsys)
+    (tree / "ledger.sqlite").write_bytes(b"x")
+    args = {"operation": "compare", "reference": str(ref), "path": str(tree), "fail_on_differences": True}
+    out = run(args, capsys)
+    assert out["failed"] is True
+    assert out["msg"] == f"0 missing, 1 changed, 0 extra entries compared with {ref}; see 'differences'"
+
+
+def test_missing_path_message(tmp_path, capsys):
+    out = run({"path": str(tmp_path / "nope")}, capsys)
+    assert out["msg"] == f"path {str(tmp_path / 'nope')!r} is not a directory: give the root of the tree to hash."
+
+
+def test_unsorted_json_reference_is_refused(tree, tmp_path, capsys):
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(
+        '{"ledgerguard_manifest": 1, "format": "json", "order": "components"}\n'
+        '{"path": "b", "type": "file"}\n{"path": "a", "type": "file"}\n'
+    )
+    out = run({"operation": "compare", "reference": str(ref), "candidate": str(ref)}, capsys)
+    assert out["failed"] is True
+    assert "is not in manifest order at 'a' (duplicate or unsorted)" in out["msg"]

@@ -1,0 +1,126 @@
+"""ledgerguard.progress: live progress from ansible-runner events, plain and TTY output, run summary."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from ledgerguard.progress import Progress, extract_progress, format_duration, progress_bar
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def ev(kind, **data):
+    return {"event": kind, "event_data": data}
+
+
+def feed(p: Progress, clock: Clock):
+    clock.t = 0
+    p(ev("playbook_on_start", playbook="drill.yml"))
+    p(ev("playbook_on_play_start", name="Recovery drill"))
+    p(ev("playbook_on_task_start", task="ledgerguard.recovery.drill : Restore", role="drill", task_uuid="t1"))
+    p(ev("runner_on_start", host="web1", task_uuid="t1"))
+    p(ev("runner_on_start", host="web2", task_uuid="t1"))
+    clock.t = 5
+    poll = json.dumps({"ledgerguard_progress": {"done": 512, "total": 1024, "unit": "bytes", "label": "restore c001"}})
+    p(ev("runner_retry", host="web1", task_uuid="t1", res={"stdout": poll, "attempts": 1, "retries": 10}))
+    clock.t = 12
+    p(ev("runner_on_ok", host="web1", task_uuid="t1", res={"changed": True}))
+    p(ev("runner_on_failed", host="web2", task_uuid="t1", res={"msg": "restic: wrong password\nsecond line"}))
+    p(ev("playbook_on_task_start", task="Optional", task_uuid="t2"))
+    clock.t = 13
+    p(ev("runner_on_failed", host="web1", task_uuid="t2", ignore_errors=True, res={"msg": "ignored one"}))
+    clock.t = 14
+    p(
+        ev(
+            "playbook_on_stats",
+            ok={"web1": 3},
+            changed={"web1": 1},
+            failures={"web2": 1},
+            dark={},
+            skipped={},
+            rescued={},
+            ignored={"web1": 1},
+            processed={"web1": 1, "web2": 1},
+            artifact_data={"ledgerguard_drill": {"passed": False}},
+        )
+    )
+
+
+def test_plain_output_is_timestamped_lines_without_control_characters():
+    out, clock = io.StringIO(), Clock()
+    p = Progress(stream=out, tty=False, clock=clock, title="ledgerguard drill")
+    feed(p, clock)
+    p.print_summary(status="failed", rc=2)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\r" not in text
+    lines = text.splitlines()
+    assert lines[0] == "[00:00:00] ledgerguard drill"
+    assert "[00:00:00] TASK drill : Restore" in lines
+    assert "[00:00:05]   progress restore c001 [############------------]  50.0% 512 B/1.0 KiB" in lines
+    assert "[00:00:12]   FAILED web2: restic: wrong password second line" in lines
+    assert "[00:00:13]   failed (ignored) web1: ignored one" in lines
+    assert "drill.yml: failed (rc 2) in 14.0s" in text
+    assert "  web2: ok=0 changed=0 failed=1 unreachable=0 skipped=0 rescued=0" in text
+    assert "  - drill : Restore on web2: restic: wrong password second line" in text
+    assert "ignored one" not in text.split("Failed steps:")[1]  # ignored failures are not "failed steps"
+
+
+def test_tty_output_keeps_one_status_line_and_a_line_per_task():
+    out, clock = io.StringIO(), Clock()
+    p = Progress(stream=out, tty=True, clock=clock)
+    feed(p, clock)
+    text = out.getvalue()
+    assert "\r\x1b[K[00:00:05] drill : Restore | hosts 0/2 done | restore c001 [############------------]" in text
+    assert "x drill : Restore (12.0s)\n" in text  # a host failed: the task line is marked x
+    assert "hosts 2/2 done, 1 failed" in text
+    assert "+ Optional (2.0s)\n" in text  # an ignored failure does not mark the task failed
+
+
+def test_summary_collects_tasks_failures_stats_and_artifacts():
+    clock = Clock()
+    p = Progress(stream=io.StringIO(), tty=False, clock=clock)
+    feed(p, clock)
+    s = p.summary.as_dict()
+    assert s["playbook"] == "drill.yml"
+    assert s["ok"] is False and s["failed_hosts"] == ["web2"] and s["hosts"] == ["web1", "web2"]
+    assert s["tasks"][0] == {
+        "name": "Restore",
+        "role": "drill",
+        "action": None,
+        "seconds": 12.0,
+        "hosts": {"web1": "ok", "web2": "failed"},
+    }
+    assert s["failures"][1] == {"task": "Optional", "host": "web1", "message": "ignored one", "ignored": True}
+    assert s["artifact_data"] == {"ledgerguard_drill": {"passed": False}}
+    assert s["host_stats"]["web1"]["ok"] == 3
+
+
+def test_handler_keeps_events_for_the_artifacts_and_survives_odd_events():
+    p = Progress(stream=io.StringIO(), tty=False)
+    assert p({"event": "verbose", "stdout": "x"}) is True
+    assert p({"event": "runner_on_ok", "event_data": None}) is True
+    assert Progress(stream=io.StringIO(), keep_events=False)({"event": "verbose"}) is False
+
+
+def test_no_log_results_show_the_censored_text_only():
+    out = io.StringIO()
+    p = Progress(stream=out, tty=False)
+    p(ev("playbook_on_task_start", task="Secret"))
+    p(ev("runner_on_failed", host="h", res={"censored": "the output has been hidden due to no_log"}))
+    assert "FAILED h: the output has been hidden due to no_log" in out.getvalue()
+
+
+def test_extract_progress_and_formatting():
+    assert extract_progress({"ledgerguard_progress": {"done": 5, "total": 10}})["total"] == 10.0
+    assert extract_progress({"stdout": "noise\n" + json.dumps({"ledgerguard_progress": {"done": 1}})})["total"] is None
+    assert extract_progress({"stdout": "{not json"}) is None
+    assert extract_progress("x") is None
+    assert progress_bar(0.5, 10) == "[#####-----]"
+    assert format_duration(75) == "1m15s" and format_duration(3723) == "1h02m03s" and format_duration(9.5) == "9.5s"
