@@ -129,6 +129,8 @@ def scaling(quick: bool, rounds: int) -> dict:
                 "files": n,
                 "sha256sum_seconds": round(median([x["seconds"] for x in s]), 3),
                 "file_manifest_seconds": round(median([x["seconds"] for x in fm]), 3),
+                "sha256sum_cpu_seconds": round(median([x["cpu_seconds"] for x in s]), 3),
+                "file_manifest_cpu_seconds": round(median([x["cpu_seconds"] for x in fm]), 3),
                 "file_manifest_max_rss_mib": round(max(x["max_rss_kib"] for x in fm) / 1024, 1),
                 "sha256sum_max_rss_mib": round(max(x["max_rss_kib"] for x in s) / 1024, 1),
                 "compare_seconds": round(median([x["seconds"] for x in cmp_]), 3),

@@ -6,9 +6,9 @@
 #
 # ansible-test needs the collection in a real directory whose path ends in ansible_collections/ledgerguard/recovery
 # (a symlinked path is resolved and refused), so this copies the tracked and untracked-but-not-ignored files into
-# .cache/ansible_collections/ledgerguard/recovery and runs there. It bootstraps pip in its test virtualenvs with a
+# .cache/sanity-run.XXXXXX/ansible_collections/ledgerguard/recovery (one per run) and runs there. It bootstraps pip in its test virtualenvs with a
 # script it downloads from a host that is not reachable here; a stand-in in its cache runs `python -m ensurepip` and
-# then pip with the same arguments. Results land in .cache/ansible_collections/ledgerguard/recovery/tests/output.
+# then pip with the same arguments. Results land in tests/output/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,7 +27,11 @@ git rev-parse --is-inside-work-tree >/dev/null 2>&1 || die "$ROOT is not a git c
 SKIP=(--skip-test pslint --skip-test shellcheck --skip-test changelog)
 
 CACHE="$ROOT/.cache"
-COLL="$CACHE/ansible_collections/ledgerguard/recovery"
+# Each run has its own copy (several engineers may run this in one checkout at once); it is removed at exit and the
+# results are copied to tests/output/ (git-ignored).
+RUN=$(mktemp -d "$CACHE/sanity-run.XXXXXX")
+trap 'rm -rf --one-file-system "$RUN"' EXIT
+COLL="$RUN/ansible_collections/ledgerguard/recovery"
 export HOME="$CACHE/home"            # ansible-test keeps its venvs and caches under ~/.ansible/test
 export ANSIBLE_HOME="${ANSIBLE_HOME:-$CACHE/ansible-home}"
 export PATH="$ROOT/.venv/bin:$PATH"
@@ -68,7 +72,6 @@ for f in sys.stdin.buffer.read().decode().split("\0"):
 '
 # A fresh copy of the collection: tracked files plus untracked files that are not ignored, as they are on disk now.
 t0=$SECONDS
-rm -rf --one-file-system "$COLL"
 mkdir -p "$COLL"
 git ls-files -z --cached --others --exclude-standard | .venv/bin/python -c "$COLLECTION_FILES" |
   tar --null --no-recursion -T - -cf - | tar -xf - -C "$COLL"
@@ -88,5 +91,9 @@ set +e
 ansible-test sanity --local --python "$PY_VERSION" --color no "${args[@]}"
 rc=$?
 set -e
-say "ansible-test sanity exited $rc in $((SECONDS - t0)) s (results: ${COLL#"$ROOT"/}/tests/output/)"
+if [ -d tests/output ]; then
+  mkdir -p "$ROOT/tests/output"
+  cp -a tests/output/. "$ROOT/tests/output/"
+fi
+say "ansible-test sanity exited $rc in $((SECONDS - t0)) s (results in tests/output/)"
 exit "$rc"

@@ -123,7 +123,7 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     # Shannon entropy (bits per byte) above which sampled content counts as encrypted/random.
     "entropy_bits": 7.2,
     # How many added/modified files to sample with `restic dump`, and how many bytes of each.
-    "sample_files": 8,
+    "sample_files": 4,
     "sample_bytes": 65536,
     # Fraction of sampled files with high entropy that makes the snapshot damaged.
     "entropy_ratio": 0.5,

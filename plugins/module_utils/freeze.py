@@ -1225,6 +1225,8 @@ def apply_thaw(
     actor: str = "module",
 ) -> dict:
     validate_incident(incident)
+    if not os.path.exists(registry_path(host.state_dir, incident)):
+        return {"changed": False, "targets": [], "errors": [], "watchdog": None}  # nothing frozen: touch nothing
     with registry_lock(host.state_dir) if not check_mode else contextlib.nullcontext():
         registry = load_registry(host.state_dir, incident)
         result: dict[str, Any] = {"changed": False, "targets": [], "errors": []}

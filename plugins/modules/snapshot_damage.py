@@ -54,7 +54,7 @@ options:
   thresholds:
     description:
       - Overrides of the detection thresholds C(max_file_drop) (0.3), C(max_bytes_drop) (0.5),
-        C(max_modified_ratio) (0.5), C(min_files) (4), C(entropy_bits) (7.2), C(sample_files) (8),
+        C(max_modified_ratio) (0.5), C(min_files) (4), C(entropy_bits) (7.2), C(sample_files) (4),
         C(sample_bytes) (65536), C(entropy_ratio) (0.5).
     type: dict
     default: {}

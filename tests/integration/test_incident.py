@@ -174,7 +174,10 @@ def incident(tmp_path_factory, s3_server):
     damaged_id = site.backup(now - dt.timedelta(minutes=30))
     # After the nightly: a legitimate edit and a new file for c003 (both must be kept and listed for review).
     edited = site.root("c003") / "凭证" / "2026-09.csv"
-    edited.write_text(edited.read_text(encoding="utf-8-sig") + "2026-09,记,99,2026-09-30,1,补录,1001,库存现金,1.00,\n", encoding="utf-8-sig")
+    text = edited.read_text(encoding="utf-8-sig").rstrip("\n") + "\n"
+    text += "2026-09,记,9,2026-09-30,1,补录 现金存入,1002,银行存款,1.00,\n"
+    text += "2026-09,记,9,2026-09-30,2,补录 现金存入,1001,库存现金,,1.00\n"
+    edited.write_text(text, encoding="utf-8-sig")
     new_file = site.root("c003") / "凭证" / "2026-11.csv"
     sampledata.write_voucher_csv(new_file, "2026-11", 2, 5)
     kept = {str(edited): sha(edited), str(new_file): sha(new_file)}

@@ -284,8 +284,8 @@ def test_errors(
 
     assert kind["Backend unreachable"] == "unreachable"
     assert (
-        f"Cannot reach the backend of restic repository {stopped_url}: 127.0.0.1:{stopped.port} (connect: connection refused)"
-        in msg["Backend unreachable"]
+        f"Cannot reach the backend of restic repository {stopped_url}: "
+        f"127.0.0.1:{stopped.port} (connect: connection refused)" in msg["Backend unreachable"]
     )
 
     assert kind["Snapshot not found"] == "snapshot_not_found"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,13 @@ def test_detect_features_runs_version_then_each_help_once():
 
 
 def test_build_env_is_clean_and_c_locale():
-    base = {"PATH": "/bin", "HOME": "/root", "RESTIC_PASSWORD": "leak", "AWS_SECRET_ACCESS_KEY": "leak", "LANG": "zh_CN"}
+    base = {
+        "PATH": "/bin",
+        "HOME": "/root",
+        "RESTIC_PASSWORD": "leak",
+        "AWS_SECRET_ACCESS_KEY": "leak",
+        "LANG": "zh_CN",
+    }
     env = r.build_env("s3:http://127.0.0.1:9/b", "/tmp/pw", {"AWS_ACCESS_KEY_ID": "k"}, base)
     assert env == {
         "PATH": "/bin",
@@ -111,7 +117,13 @@ def test_password_file_is_0600_and_removed(tmp_path):
 
 def test_argv_never_carries_the_password_and_names_the_cache_dir():
     engine = r.Restic("/usr/bin/restic", REPO, "/pw", cache_dir="/var/cache/lg", base_env={"PATH": "/bin"})
-    assert engine.argv("snapshots", "--json") == ["/usr/bin/restic", "--cache-dir", "/var/cache/lg", "snapshots", "--json"]
+    assert engine.argv("snapshots", "--json") == [
+        "/usr/bin/restic",
+        "--cache-dir",
+        "/var/cache/lg",
+        "snapshots",
+        "--json",
+    ]
     assert engine.env["RESTIC_CACHE_DIR"] == "/var/cache/lg"
     assert engine.env["RESTIC_PASSWORD_FILE"] == "/pw"
 
@@ -133,7 +145,13 @@ def test_credentials_in_url(url, embeds, redacted):
 
 @pytest.mark.parametrize(
     ("url", "backend"),
-    [("/srv/repo", "local"), ("s3:http://h/b", "s3"), ("sftp:u@h:/r", "sftp"), ("rest:http://h/", "rest"), ("C:/x", "local")],
+    [
+        ("/srv/repo", "local"),
+        ("s3:http://h/b", "s3"),
+        ("sftp:u@h:/r", "sftp"),
+        ("rest:http://h/", "rest"),
+        ("C:/x", "local"),
+    ],
 )
 def test_backend_of(url, backend):
     assert r.backend_of(url) == backend
@@ -152,7 +170,9 @@ def test_wrong_password():
 def test_repository_missing_local_and_s3():
     err = r.classify_error(captured("err_repo_missing"), "/WORK/nope", V014)
     assert err.kind == "repo_missing"
-    assert err.message.startswith("There is no restic repository at /WORK/nope (restic says: Fatal: unable to open config")
+    assert err.message.startswith(
+        "There is no restic repository at /WORK/nope (restic says: Fatal: unable to open config"
+    )
     assert "init: true" in err.message
     s3 = captured("err_s3_repo_missing")
     url = s3.stderr.strip().splitlines()[-1]
@@ -181,11 +201,20 @@ def test_backend_unreachable_names_host_and_port():
     err = r.classify_error(res, url, V014)
     assert err.kind == "unreachable"
     assert err.details == {"host": "127.0.0.1", "port": port, "reason": "connect: connection refused"}
-    assert f"Cannot reach the backend of restic repository {url}: 127.0.0.1:{port} (connect: connection refused)" in err.message
+    assert (
+        f"Cannot reach the backend of restic repository {url}: 127.0.0.1:{port} (connect: connection refused)"
+        in err.message
+    )
 
 
 def test_unreachable_by_name_lookup():
-    res = r.ResticResult([], 1, "", 'Fatal: Stat: Get "https://s3.example.invalid/b/": dial tcp: lookup s3.example.invalid on 127.0.0.53:53: no such host\n')
+    res = r.ResticResult(
+        [],
+        1,
+        "",
+        'Fatal: Stat: Get "https://s3.example.invalid/b/": '
+        "dial tcp: lookup s3.example.invalid on 127.0.0.53:53: no such host\n",
+    )
     err = r.classify_error(res, "s3:https://s3.example.invalid:9000/b", V014)
     assert err.kind == "unreachable" and err.details["host"] == "s3.example.invalid" and err.details["port"] == "9000"
 
@@ -213,9 +242,13 @@ def test_permission_denied_elsewhere_is_not_blamed_on_the_target():
 
 
 def test_out_of_space():
-    err = r.classify_error(captured("err_no_space"), REPO, V014, target="/WORK/small", action="restore into /WORK/small")
+    err = r.classify_error(
+        captured("err_no_space"), REPO, V014, target="/WORK/small", action="restore into /WORK/small"
+    )
     assert err.kind == "no_space"
-    assert err.message.startswith("Out of space on the restore target /WORK/small while trying to restore into /WORK/small")
+    assert err.message.startswith(
+        "Out of space on the restore target /WORK/small while trying to restore into /WORK/small"
+    )
     assert "no space left on device" in err.message
 
 
@@ -236,7 +269,9 @@ def test_distinct_exit_codes_of_restic_017(rc, kind):
 def test_unclassified_failure_quotes_restic():
     res = r.ResticResult([], 1, "", "Fatal: invalid pattern\n")
     err = r.classify_error(res, REPO, V014, action="list snapshots")
-    assert err.message == "restic failed to list snapshots on repository /WORK/repo (exit code 1): Fatal: invalid pattern"
+    assert (
+        err.message == "restic failed to list snapshots on repository /WORK/repo (exit code 1): Fatal: invalid pattern"
+    )
 
 
 def test_messages_redact_credentials():
@@ -253,7 +288,9 @@ def test_parse_snapshots_and_time():
     assert len(snaps) == 1
     snap = snaps[0]
     assert len(snap.id) == 64 and snap.short_id == snap.id[:8]
-    assert snap.hostname == "fixture-host" and snap.tags == ["daily", "C001"] and snap.paths == ["/WORK/src/srv/ledgers"]
+    assert (
+        snap.hostname == "fixture-host" and snap.tags == ["daily", "C001"] and snap.paths == ["/WORK/src/srv/ledgers"]
+    )
     assert snap.time.tzinfo is not None
     item = snap.as_dict()
     assert item["time_utc"].endswith("Z") and item["time"] == snap.raw_time
@@ -262,10 +299,10 @@ def test_parse_snapshots_and_time():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2026-11-26T18:01:25.106570565Z", datetime(2026, 11, 26, 18, 1, 25, 106570, tzinfo=timezone.utc)),
-        ("2026-03-01T09:30:00+08:00", datetime(2026, 3, 1, 1, 30, tzinfo=timezone.utc)),
-        ("2026-03-01 09:30:00+0800", datetime(2026, 3, 1, 1, 30, tzinfo=timezone.utc)),
-        ("2026-03-01T09:30:00.5-05:00", datetime(2026, 3, 1, 14, 30, 0, 500000, tzinfo=timezone.utc)),
+        ("2026-11-26T18:01:25.106570565Z", datetime(2026, 11, 26, 18, 1, 25, 106570, tzinfo=UTC)),
+        ("2026-03-01T09:30:00+08:00", datetime(2026, 3, 1, 1, 30, tzinfo=UTC)),
+        ("2026-03-01 09:30:00+0800", datetime(2026, 3, 1, 1, 30, tzinfo=UTC)),
+        ("2026-03-01T09:30:00.5-05:00", datetime(2026, 3, 1, 14, 30, 0, 500000, tzinfo=UTC)),
     ],
 )
 def test_parse_time(text, expected):
@@ -288,13 +325,16 @@ def _snap(sid, when, host="h1", tags=(), paths=("/srv/ledgers",)):
 
 
 def test_filter_snapshots():
-    t0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
     snaps = [
         _snap("a" * 64, t0, tags=("daily", "C001")),
         _snap("b" * 64, t0 + timedelta(hours=1), host="h2", tags=("daily",)),
         _snap("c" * 64, t0 + timedelta(hours=2), tags=("daily", "C001"), paths=("/srv/ledgers/C001",)),
     ]
-    ids = lambda found: [s.id[0] for s in found]  # noqa: E731
+
+    def ids(found):
+        return [s.id[0] for s in found]
+
     assert ids(r.filter_snapshots(snaps, hosts=["h1"])) == ["a", "c"]
     assert ids(r.filter_snapshots(snaps, tags=["daily", "C001"])) == ["a", "c"]
     assert ids(r.filter_snapshots(snaps, paths=["/srv/ledgers/C001/"])) == ["c"]
@@ -340,7 +380,7 @@ def test_parse_ls():
 
 def test_parse_find():
     found = r.parse_find(captured("find_json_dir").stdout)
-    (sid, paths), = found.items()
+    ((sid, paths),) = found.items()
     assert len(sid) == 64
     assert paths == ["/WORK/src/srv/ledgers/C001", "/WORK/src/srv/ledgers/C001/2026.csv"]
     assert r.parse_find(captured("find_json").stdout) == {}
@@ -417,7 +457,9 @@ def replay(mapping: dict[str, str]):
 
 def test_ls_of_unknown_snapshot_is_snapshot_not_found():
     # restic 0.14 'ls' exits 0 and only says "Ignoring" for an unknown ID
-    engine = r.Restic("restic", REPO, "/pw", run=replay({"version": "version", "ls": "err_snapshot_missing_ls"}), base_env={})
+    engine = r.Restic(
+        "restic", REPO, "/pw", run=replay({"version": "version", "ls": "err_snapshot_missing_ls"}), base_env={}
+    )
     with pytest.raises(r.ResticError) as exc:
         engine.ls("deadbeef")
     assert exc.value.kind == "snapshot_not_found"
@@ -430,12 +472,15 @@ def test_ls_of_paths_is_recursive_and_latest_takes_filters():
     listing = engine.ls("latest", ["/WORK/src/srv/ledgers/C001"], hosts=["web01"], tags=["daily", "C001"])
     assert listing.snapshot is not None
     assert run.calls[-1] == [
-        "restic", "ls", "--json", "--recursive", "--host", "web01", "--tag", "daily,C001", "latest", "/WORK/src/srv/ledgers/C001",
+        "restic", "ls", "--json", "--recursive", "--host", "web01", "--tag", "daily,C001",
+        "latest", "/WORK/src/srv/ledgers/C001",
     ]  # fmt: skip
 
 
 def test_must_raises_classified_error():
-    engine = r.Restic("restic", REPO, "/pw", run=replay({"version": "version", "snapshots": "err_wrong_password"}), base_env={})
+    engine = r.Restic(
+        "restic", REPO, "/pw", run=replay({"version": "version", "snapshots": "err_wrong_password"}), base_env={}
+    )
     with pytest.raises(r.ResticError) as exc:
         engine.snapshots()
     assert exc.value.kind == "wrong_password" and exc.value.result.rc == 1

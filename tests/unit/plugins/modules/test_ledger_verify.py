@@ -89,8 +89,8 @@ def test_unreadable_and_missing_sources(tmp_path, capsys):
         ({"clients": [{"id": "a"}, {"id": "a"}]}, "clients[1]: id 'a' is used twice; client ids must be unique."),
         (
             {"clients": [{"id": "a"}], "csv_columns": {"amount": "x"}},
-            "csv_columns has unknown keys ['amount']; allowed: ['period', 'voucher_word', 'voucher_no', 'date', 'memo', "
-            "'account', 'debit', 'credit'].",
+            "csv_columns has unknown keys ['amount']; allowed: ['period', 'voucher_word', 'voucher_no', 'date', "
+            "'memo', 'account', 'debit', 'credit'].",
         ),
     ],
 )

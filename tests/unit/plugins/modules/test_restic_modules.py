@@ -19,7 +19,7 @@ from ansible.module_utils.testing import patch_module_args
 FIX = Path(__file__).resolve().parents[3] / "unit" / "fixtures" / "restic"
 PASSWORD = "unit-test password 口令"
 
-STAND_IN = r'''#!{python}
+STAND_IN = r"""#!{python}
 import json, os, stat, sys
 fix, log, scenario = {fix!r}, {log!r}, json.load(open({scenario!r}))
 argv = sys.argv[1:]
@@ -33,13 +33,11 @@ if pw and os.path.exists(pw):
 with open(log, "a") as handle:
     handle.write(json.dumps(entry) + "\n")
 cmd = argv[0]
-name = scenario.get(cmd + (" --help" if "--help" in argv else ""), scenario.get(cmd))
-if name is None:
-    name = cmd + "_help" if "--help" in argv else cmd
+name = cmd + "_help" if "--help" in argv else scenario.get(cmd, cmd)
 for stream, ext in ((sys.stdout, "stdout"), (sys.stderr, "stderr")):
     stream.write(open(os.path.join(fix, name + "." + ext)).read())
 sys.exit(int(open(os.path.join(fix, name + ".rc")).read()))
-'''
+"""
 
 
 @pytest.fixture
@@ -120,8 +118,13 @@ def test_snapshots_filters_and_contains_path(fake_restic, capsys):
     scenario({"snapshots": "snapshots_json", "find": "find_json_dir"})
     result = run_module(
         "restic_snapshots",
-        base(binary, tags=["daily"], hosts=["fixture-host"], after="2000-01-01T00:00:00+08:00",
-             contains_path="/WORK/src/srv/ledgers/C001"),  # fmt: skip
+        base(
+            binary,
+            tags=["daily"],
+            hosts=["fixture-host"],
+            after="2000-01-01T00:00:00+08:00",
+            contains_path="/WORK/src/srv/ledgers/C001",
+        ),  # fmt: skip
         capsys,
     )
     (snap,) = result["snapshots"]
@@ -231,7 +234,9 @@ def test_restore_unknown_snapshot(fake_restic, capsys, tmp_path):
 
 def test_missing_binary_and_password(capsys, tmp_path):
     result = run_module(
-        "restic_snapshots", {"repository": "/r", "password": "long enough", "restic_binary": str(tmp_path / "no")}, capsys
+        "restic_snapshots",
+        {"repository": "/r", "password": "long enough", "restic_binary": str(tmp_path / "no")},
+        capsys,
     )
     assert result["msg"].startswith(f"restic_binary {tmp_path / 'no'} is not an executable file on this host")
     result = run_module("restic_snapshots", {"repository": "/r"}, capsys)
