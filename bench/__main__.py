@@ -33,10 +33,10 @@ def _restore_overhead(quick: bool) -> dict:
     return json.loads(out.read_text(encoding="utf-8"))
 
 
-def _fleet(quick: bool, rounds: int) -> dict:
+def _fleet(quick: bool, rounds: int, sizes: list[int] | None) -> dict:
     from bench import fleet_bench
 
-    return fleet_bench.run(quick, rounds)
+    return fleet_bench.run(quick, rounds, sizes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small trees and fewer rounds (about 3 minutes)")
     ap.add_argument("--only", default=",".join(ALL), help="comma-separated subset of: " + ", ".join(ALL))
     ap.add_argument("--rounds", type=int, default=0, help="alternating rounds per comparison (default 5, quick 3)")
+    ap.add_argument("--fleet-sizes", default="", help="host counts for the fleet run (default 1,4,16,32; quick 1,4,8)")
     ap.add_argument("--no-report", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = ap.parse_args(argv)
     wanted = [x.strip() for x in args.only.split(",") if x.strip()]
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown benchmark(s) {unknown}; choose from {ALL}")
     rounds = args.rounds or (3 if args.quick else 5)
+    fleet_sizes = [int(x) for x in args.fleet_sizes.split(",") if x.strip()] or None
     common.WORK.mkdir(parents=True, exist_ok=True)
     meta = {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             "restic": restore_point_bench.real_restic(args.quick),
         },
         "restore_overhead": lambda: _restore_overhead(args.quick),
-        "fleet": lambda: _fleet(args.quick, min(rounds, 3)),
+        "fleet": lambda: _fleet(args.quick, min(rounds, 3), fleet_sizes),
     }
     failures = 0
     for name in wanted:

@@ -34,13 +34,13 @@ def _restic(repo: Path, pw: Path, *args: str) -> None:
     subprocess.run(["restic", *args], env=env, capture_output=True, text=True, check=True)
 
 
-def run(quick: bool, rounds: int) -> dict:
+def run(quick: bool, rounds: int, sizes: list[int] | None = None) -> dict:
     from ledgerguard.runner import PlaybookRun, run_playbook
 
     playbook = REPO / "playbooks" / "incident_respond.yml"
     if not playbook.exists():
         return {"missing": "playbooks/incident_respond.yml does not exist"}
-    sizes = [1, 4, 8] if quick else [1, 4, 16, 32]
+    sizes = sizes or ([1, 4, 8] if quick else [1, 4, 16, 32])
     base = WORK / "fleet"
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
@@ -49,19 +49,19 @@ def run(quick: bool, rounds: int) -> dict:
     pw.chmod(0o600)
     repo = base / "repo"
     _restic(repo, pw, "init")
-    hosts = [f"h{i:02d}" for i in range(1, max(sizes) + 1)]
-    clients = {}
     when = (dt.datetime.now() - dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
-    for h in hosts:
-        info = sampledata.make_client_tree(
-            base / "hosts" / h / "books", "c001", periods=["2026-10"], vouchers_per_period=10, pdfs=2
-        )
-        clients[h] = info["client"]
-        _restic(repo, pw, "backup", "--host", h, "--tag", "nightly", "--time", when, clients[h]["root"])
     points = []
     for n in sizes:
-        for h in hosts[:n]:  # the loss, again before every run
-            shutil.rmtree(Path(clients[h]["root"]) / "凭证", ignore_errors=True)
+        # fresh host names per run, so no run sees another run's incident snapshots
+        hosts = [f"n{n:02d}-h{i:02d}" for i in range(1, n + 1)]
+        clients = {}
+        for h in hosts:
+            info = sampledata.make_client_tree(
+                base / "hosts" / h / "books", "c001", periods=["2026-10"], vouchers_per_period=10, pdfs=2
+            )
+            clients[h] = info["client"]
+            _restic(repo, pw, "backup", "--host", h, "--tag", "nightly", "--time", when, clients[h]["root"])
+            shutil.rmtree(Path(clients[h]["root"]) / "凭证")  # the loss
         run_dir = base / f"run-{n}"
         inventory = {
             "all": {
@@ -100,7 +100,7 @@ def run(quick: bool, rounds: int) -> dict:
         seconds = time.monotonic() - started
         tasks = sum(1 for e in runner.events if e.get("event") == "playbook_on_task_start")
         results = sum(1 for e in runner.events if e.get("event") in ("runner_on_ok", "runner_on_skipped"))
-        restored = sum(1 for h in hosts[:n] if (Path(clients[h]["root"]) / "凭证").is_dir())
+        restored = sum(1 for h in hosts if (Path(clients[h]["root"]) / "凭证").is_dir())
         points.append(
             {
                 "hosts": n,

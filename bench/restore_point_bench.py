@@ -119,9 +119,9 @@ def _restic(repo: str, pw: Path, *args: str, cwd: Path | None = None) -> subproc
 
 
 def real_restic(quick: bool) -> dict:
-    """snapshot_damage (mode=all) against a local repository of up to 40 snapshots, candidates cut by `before`."""
-    total = 12 if quick else 40
-    sizes = [4, 8, 12] if quick else [10, 20, 40]
+    """snapshot_damage (mode=all) against a local repository of up to 30 snapshots, candidates cut by `before`."""
+    total = 12 if quick else 30
+    sizes = [4, 8, 12] if quick else [10, 20, 30]
     base = WORK / "restore-point"
     marker = base / f"repo-{total}.done"
     repo, pw, data = base / f"repo-{total}", base / "password", base / "data"

@@ -6,9 +6,9 @@
 #
 # ansible-test needs the collection in a real directory whose path ends in ansible_collections/ledgerguard/recovery
 # (a symlinked path is resolved and refused), so this copies the tracked and untracked-but-not-ignored files into
-# .cache/sanity-run.XXXXXX/ansible_collections/ledgerguard/recovery (one per run) and runs there. It bootstraps pip in its test virtualenvs with a
-# script it downloads from a host that is not reachable here; a stand-in in its cache runs `python -m ensurepip` and
-# then pip with the same arguments. Results land in tests/output/.
+# .cache/sanity-run.XXXXXX/ansible_collections/ledgerguard/recovery (one per run) and runs there. ansible-test
+# bootstraps pip in its test virtualenvs with a script it downloads from a host that is not reachable here; a
+# stand-in in its cache runs `python -m ensurepip` and then pip with the same arguments. Results: tests/output/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -22,11 +22,11 @@ requirements:
   - enable with C(ANSIBLE_CALLBACKS_ENABLED=ledgerguard.recovery.timeline) (the C(ledgerguard) runner does)
 """
 
-import datetime
-import os
-import time
+import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import time  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible.plugins.callback import CallbackBase
+from ansible.plugins.callback import CallbackBase  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 try:
     from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import append
@@ -38,7 +38,7 @@ MAX_MSG = 500
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class CallbackModule(CallbackBase):
@@ -73,7 +73,7 @@ class CallbackModule(CallbackBase):
         try:
             append(self._path, record)
         except OSError as exc:
-            self._display.warning("ledgerguard timeline: cannot write %s: %s" % (self._path, exc))
+            self._display.warning(f"ledgerguard timeline: cannot write {self._path}: {exc}")
 
     def _activate(self, info):
         if self._path is not None or append is None or not isinstance(info, dict):
@@ -84,7 +84,7 @@ class CallbackModule(CallbackBase):
         try:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         except OSError as exc:
-            self._display.warning("ledgerguard timeline: cannot create %s: %s" % (os.path.dirname(path), exc))
+            self._display.warning(f"ledgerguard timeline: cannot create {os.path.dirname(path)}: {exc}")
             return
         self._path = path
         self._incident = info.get("incident_id")

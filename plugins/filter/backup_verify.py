@@ -335,27 +335,40 @@ def bv_spot_pick(
     ]
 
 
+def parse_sha256sum(text: str) -> dict[str, str]:
+    """``sha256sum --zero`` output (``<hex>  <path>\0`` records, names unescaped) -> {path: hex}."""
+    out: dict[str, str] = {}
+    for record in (text or "").split("\0"):
+        if len(record) > 66 and record[64:66] in ("  ", " *"):
+            out[record[66:]] = record[:64]
+    return out
+
+
 def bv_spot_check(
     samples: list[dict[str, Any]],
-    live: list[dict[str, Any]],
-    restored: list[dict[str, Any]],
+    hashes: str,
+    sandbox: str,
     snapshot: dict[str, Any] | None,
     restore: dict[str, Any] | None = None,
     max_mismatch: int = 0,
     subject: str = "",
 ) -> list[dict[str, Any]]:
-    """Compare sha256 of sampled files: restored from the newest snapshot vs live.
+    """Compare sha256 of the sampled live files with the same files restored from the newest snapshot.
 
-    ``live`` and ``restored`` are registered ``ansible.builtin.stat`` loops over the samples (same order). A live file
-    changed since the snapshot (mtime now newer) is tolerated and counted as ``changed_since``.
+    ``hashes`` is the output of ``sha256sum --zero`` over the live paths and ``<sandbox><path>``. Samples were picked
+    among files unchanged since the snapshot (``bv_spot_pick``), so a differing hash is a real divergence; a live file
+    that vanished meanwhile is tolerated and counted as ``changed_since``.
     """
-    return [dict(c, subject=subject) for c in _spot_check(samples, live, restored, snapshot, restore, max_mismatch)]
+    return [
+        dict(c, subject=subject)
+        for c in _spot_check(samples, parse_sha256sum(hashes), sandbox, snapshot, restore, max_mismatch)
+    ]
 
 
 def _spot_check(
     samples: list[dict[str, Any]],
-    live: list[dict[str, Any]],
-    restored: list[dict[str, Any]],
+    hashes: dict[str, str],
+    sandbox: str,
     snapshot: dict[str, Any] | None,
     restore: dict[str, Any] | None,
     max_mismatch: int,
@@ -364,26 +377,19 @@ def _spot_check(
         return [check("spot_check", "FAIL", "no snapshot to sample")]
     sid = snapshot.get("short_id")
     if restore and not restore.get("skipped") and (restore.get("failed") or "snapshot_id" not in restore):
-        return [
-            check(
-                "spot_check", "FAIL", f"test restore of {len(samples)} file(s) from {sid} failed: {restore.get('msg')}"
-            )
-        ]
+        reason = f"test restore of {len(samples)} file(s) from {sid} failed: {restore.get('msg')}"
+        return [check("spot_check", "FAIL", reason, snapshot=sid)]
     if not samples:
         return [check("spot_check", "WARN", f"no live file older than snapshot {sid} to sample", snapshot=sid)]
-    taken = _snap_time(snapshot).timestamp()
     matched, changed, mismatched, missing = [], [], [], []
-    for sample, lstat, rstat in zip(samples, live or [], restored or [], strict=False):
-        lst = (lstat or {}).get("stat") or {}
-        rst = (rstat or {}).get("stat") or {}
+    for sample in samples:
         path = sample["path"]
-        if not rst.get("exists"):
+        live, restored = hashes.get(path), hashes.get(sandbox.rstrip("/") + path)
+        if restored is None:
             missing.append(path)
-        elif lst.get("exists") and max(float(lst.get("mtime", 0)), float(lst.get("ctime", 0))) >= taken:
+        elif live is None:
             changed.append(path)
-        elif not lst.get("exists"):
-            changed.append(path)
-        elif lst.get("checksum") == rst.get("checksum"):
+        elif live == restored:
             matched.append(path)
         else:
             mismatched.append(path)
@@ -395,6 +401,7 @@ def _spot_check(
         "mismatched": mismatched,
         "missing_in_restore": missing,
         "restore_seconds": (restore or {}).get("seconds"),
+        "restore_verified": (restore or {}).get("verified"),
     }
     if missing:
         reason = f"{len(missing)} sampled file(s) did not come back from snapshot {sid}: {', '.join(missing[:3])}"

@@ -40,7 +40,9 @@ EXAMPLES = r"""
     that: __errors | length == 0
     fail_msg: "{{ __errors | join('; ') }}"
   vars:
-    __errors: "{{ ledgerguard_clients | ledgerguard.recovery.incident_input_errors(incident_clients, incident_paths, inventory_hostname) }}"
+    __errors: >-
+      {{ ledgerguard_clients
+         | ledgerguard.recovery.incident_input_errors(incident_clients, incident_paths, inventory_hostname) }}
 """
 
 RETURN = r"""
@@ -50,11 +52,11 @@ _value:
   elements: str
 """
 
-import datetime
-import posixpath
-import re
+import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import posixpath  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 ID_RE = re.compile(r"^INC-[0-9]{8}-[0-9]{3}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -69,10 +71,24 @@ def _path_problem(path):
     if any(part == ".." for part in text.split("/")):
         return "contains '..'"
     if posixpath.normpath(text) != text.rstrip("/") and text != "/":
-        return "is not normalised (write %s)" % posixpath.normpath(text)
+        return f"is not normalised (write {posixpath.normpath(text)})"
     if text.rstrip("/") == "" or text == "/":
         return "is the root directory"
     return None
+
+
+def _system_problem(path):
+    """A sentence when a declared client path is (or lies in) a system directory, else None."""
+    norm = posixpath.normpath(str(path))
+    if norm in SYSTEM_DIRS or any(norm == t or norm.startswith(t + "/") for t in SYSTEM_TREES):
+        return "is a system directory (a restore there could overwrite the operating system)"
+    return None
+
+
+# Client data may not live in (or be) these: a restore would swap files of the operating system.
+SYSTEM_DIRS = ("/home", "/opt", "/srv", "/var", "/var/lib", "/mnt", "/media", "/tmp", "/root")  # noqa: S108
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin")
+SYSTEM_TREES += ("/sys", "/usr")
 
 
 def _under(path, root):
@@ -88,8 +104,9 @@ def incident_id_error(value):
     text = str(value)
     if not ID_RE.match(text):
         return (
-            "incident id %r is not valid: use INC-YYYYMMDD-NNN (e.g. INC-20261126-001); it names folders, so '/', "
-            "'..' and other characters are refused" % text
+            f"incident id {text!r} is not valid: use INC-YYYYMMDD-NNN (e.g. INC-20261126-001); it names folders, "
+            "so '/', "
+            "'..' and other characters are refused"
         )
     return None
 
@@ -99,11 +116,12 @@ def parse_time(value, name="time"):
     text = str(value).strip()
     match = TIME_RE.match(text)
     if not match:
-        raise ValueError("%s %r is not a date and time; write it as 2026-11-26T08:30:00+08:00" % (name, text))
+        raise ValueError(f"{name} {text!r} is not a date and time; write it as 2026-11-26T08:30:00+08:00")
     if not match.group("tz"):
         raise ValueError(
-            "%s %r has no timezone, so it is ambiguous; add one, e.g. %s+08:00 or %sZ"
-            % (name, text, text.replace(" ", "T"), text.replace(" ", "T"))
+            "{} {!r} has no timezone, so it is ambiguous; add one, e.g. {}+08:00 or {}Z".format(
+                name, text, text.replace(" ", "T"), text.replace(" ", "T")
+            )
         )
     norm = text.replace(" ", "T").replace("Z", "+00:00")
     tz = match.group("tz")
@@ -112,15 +130,15 @@ def parse_time(value, name="time"):
     if "." in norm:
         head, rest = norm.split(".", 1)
         digits = "".join(ch for ch in rest if ch.isdigit())
-        norm = "%s.%s%s" % (head, digits[:6], rest[len(digits) :])
+        norm = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
         return datetime.datetime.fromisoformat(norm)
     except ValueError as exc:
-        raise ValueError("%s %r is not a valid date and time (%s)" % (name, text, exc)) from exc
+        raise ValueError(f"{name} {text!r} is not a valid date and time ({exc})") from exc
 
 
 def _iso(when):
-    return when.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return when.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def incident_time(value, name="time"):
@@ -136,7 +154,7 @@ def incident_time(value, name="time"):
 def incident_time_errors(detected_at, loss_started, now=None):
     """Problems with the detection and loss-start times (future, no timezone, order)."""
     errors = []
-    current = datetime.datetime.now(datetime.timezone.utc) if now in (None, "") else parse_time(now, "now")
+    current = datetime.datetime.now(datetime.UTC) if now in (None, "") else parse_time(now, "now")
     parsed = {}
     for name, value in (("incident_detected_at", detected_at), ("incident_loss_started", loss_started)):
         if value in (None, ""):
@@ -148,67 +166,80 @@ def incident_time_errors(detected_at, loss_started, now=None):
             continue
         if when > current + datetime.timedelta(seconds=60):
             errors.append(
-                "%s %s is in the future (controller clock: %s); give the time the loss was %s"
-                % (name, value, _iso(current), "detected" if name == "incident_detected_at" else "first possible")
+                "{} {} is in the future (controller clock: {}); give the time the loss was {}".format(
+                    name, value, _iso(current), "detected" if name == "incident_detected_at" else "first possible"
+                )
             )
         parsed[name] = when
     if len(parsed) == 2 and parsed["incident_loss_started"] > parsed["incident_detected_at"]:
         errors.append(
-            "incident_loss_started %s is after incident_detected_at %s; the loss cannot start after it was detected"
-            % (loss_started, detected_at)
+            f"incident_loss_started {loss_started} is after incident_detected_at {detected_at}; the loss cannot start "
+            "after it was detected"
         )
     return errors
 
 
+def _as_list(value):
+    """A list from a list or a comma-separated string (``-e incident_clients=c001,c002``)."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value)
+
+
 def incident_input_errors(clients, selected=None, paths=None, host="this host", incident_id=None, cause="unknown"):
     """See DOCUMENTATION."""
+    selected, paths = _as_list(selected), _as_list(paths)
     errors = []
     problem = incident_id_error(incident_id)
     if problem:
         errors.append(problem)
     if cause not in CAUSES:
-        errors.append("incident_cause %r is not one of %s" % (cause, ", ".join(CAUSES)))
+        errors.append("incident_cause {!r} is not one of {}".format(cause, ", ".join(CAUSES)))
     if not isinstance(clients, list) or not clients:
         return errors + [
-            "host %s declares no clients: set ledgerguard_clients (list of {id, name, paths, priority}) in its "
-            "inventory" % host
+            f"host {host} declares no clients: set ledgerguard_clients (list of {{id, name, paths, priority}}) in its "
+            "inventory"
         ]
     declared = {}
     for index, client in enumerate(clients):
         if not isinstance(client, dict):
-            errors.append("host %s: ledgerguard_clients[%d] is not a mapping" % (host, index))
+            errors.append(f"host {host}: ledgerguard_clients[{index}] is not a mapping")
             continue
         cid = str(client.get("id", ""))
         if not CLIENT_ID_RE.match(cid) or ".." in cid:
             errors.append(
-                "host %s: client id %r is not valid: use letters, digits, '.', '_' or '-' (no '/', no '..', at most "
-                "64 characters); it names folders" % (host, cid)
+                f"host {host}: client id {cid!r} is not valid: use letters, digits, '.', '_' or '-' (no '/', "
+                "no '..', at most "
+                "64 characters); it names folders"
             )
             continue
         if cid in declared:
-            errors.append("host %s: client id %r is declared twice in ledgerguard_clients" % (host, cid))
+            errors.append(f"host {host}: client id {cid!r} is declared twice in ledgerguard_clients")
         if not client.get("name"):
-            errors.append("host %s: client %s has no name" % (host, cid))
+            errors.append(f"host {host}: client {cid} has no name")
         cpaths = client.get("paths") or []
         if not isinstance(cpaths, list) or not cpaths:
-            errors.append("host %s: client %s declares no paths" % (host, cid))
+            errors.append(f"host {host}: client {cid} declares no paths")
         for cpath in cpaths if isinstance(cpaths, list) else []:
-            bad = _path_problem(cpath)
+            bad = _path_problem(cpath) or _system_problem(cpath)
             if bad:
-                errors.append("host %s: client %s path %r %s" % (host, cid, cpath, bad))
+                errors.append(f"host {host}: client {cid} path {cpath!r} {bad}")
         priority = client.get("priority", 100)
         if isinstance(priority, bool) or not isinstance(priority, int):
-            errors.append("host %s: client %s priority %r is not an integer" % (host, cid, priority))
+            errors.append(f"host {host}: client {cid} priority {priority!r} is not an integer")
         declared[cid] = client
     chosen = []
     for cid in selected or []:
         text = str(cid)
         if "/" in text or ".." in text or not CLIENT_ID_RE.match(text):
-            errors.append("client id %r is not valid: '/', '..' and other path characters are refused" % text)
+            errors.append(f"client id {text!r} is not valid: '/', '..' and other path characters are refused")
         elif text not in declared:
             errors.append(
-                "unknown client %r on host %s: declared clients are %s (ledgerguard_clients)"
-                % (text, host, ", ".join(sorted(declared)) or "none")
+                "unknown client {!r} on host {}: declared clients are {} (ledgerguard_clients)".format(
+                    text, host, ", ".join(sorted(declared)) or "none"
+                )
             )
         else:
             chosen.append(declared[text])
@@ -217,15 +248,14 @@ def incident_input_errors(clients, selected=None, paths=None, host="this host", 
     for path in paths or []:
         bad = _path_problem(str(path))
         if bad:
-            errors.append("path %r %s" % (str(path), bad))
+            errors.append(f"path {str(path)!r} {bad}")
             continue
         if not any(_under(str(path), cp) for c in chosen for cp in c.get("paths") or []):
             errors.append(
-                "path %s is outside the declared paths of the selected clients on host %s (%s)"
-                % (
+                "path {} is outside the declared paths of the selected clients on host {} ({})".format(
                     path,
                     host,
-                    "; ".join("%s: %s" % (c.get("id"), ", ".join(c.get("paths") or [])) for c in chosen) or "none",
+                    "; ".join("{}: {}".format(c.get("id"), ", ".join(c.get("paths") or [])) for c in chosen) or "none",
                 )
             )
     return errors
@@ -237,7 +267,7 @@ def incident_host_errors(wanted, inventory_hosts):
         wanted = [h.strip() for h in wanted.split(",") if h.strip()]
     known = set(inventory_hosts or [])
     return [
-        "host %r is not in the inventory (known hosts: %s)" % (h, ", ".join(sorted(known)) or "none")
+        "host {!r} is not in the inventory (known hosts: {})".format(h, ", ".join(sorted(known)) or "none")
         for h in wanted or []
         if h not in known
     ]
@@ -245,6 +275,7 @@ def incident_host_errors(wanted, inventory_hosts):
 
 def incident_select_clients(clients, selected=None, paths=None):
     """The selected clients in restore order (priority, then id), each with the paths to restore."""
+    selected, paths = _as_list(selected), _as_list(paths)
     chosen = [c for c in clients or [] if not selected or str(c.get("id")) in [str(s) for s in selected]]
     out = []
     for client in chosen:
@@ -267,17 +298,17 @@ def incident_next_id(existing, date):
     """The next INC-<date>-NNN after the ids in ``existing`` (folder names)."""
     date = str(date)
     if not re.match(r"^[0-9]{8}$", date):
-        raise AnsibleFilterError("incident_next_id: date %r is not YYYYMMDD" % date)
+        raise AnsibleFilterError(f"incident_next_id: date {date!r} is not YYYYMMDD")
     numbers = [0]
     for name in existing or []:
         base = posixpath.basename(str(name).rstrip("/"))
-        match = re.match(r"^INC-%s-([0-9]{3})$" % date, base)
+        match = re.match(rf"^INC-{date}-([0-9]{{3}})$", base)
         if match:
             numbers.append(int(match.group(1)))
     nxt = max(numbers) + 1
     if nxt > 999:
-        raise AnsibleFilterError("incident_next_id: more than 999 incidents on %s; give ledgerguard_incident_id" % date)
-    return "INC-%s-%03d" % (date, nxt)
+        raise AnsibleFilterError(f"incident_next_id: more than 999 incidents on {date}; give ledgerguard_incident_id")
+    return f"INC-{date}-{nxt:03d}"
 
 
 def incident_duration(seconds):
@@ -292,12 +323,12 @@ def incident_duration(seconds):
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return "%s%d d %d h %02d min" % (sign, days, hours, minutes)
+        return f"{sign}{days} d {hours} h {minutes:02d} min"
     if hours:
-        return "%s%d h %02d min" % (sign, hours, minutes)
+        return f"{sign}{hours} h {minutes:02d} min"
     if minutes:
-        return "%s%d min %02d s" % (sign, minutes, secs)
-    return "%s%d s" % (sign, secs)
+        return f"{sign}{minutes} min {secs:02d} s"
+    return f"{sign}{secs} s"
 
 
 def incident_epoch(value):

@@ -43,10 +43,10 @@ _value:
   type: dict
 """
 
-import datetime
-import hashlib
-import json
-import os
+import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import hashlib  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import json  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 try:
     from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain
@@ -63,12 +63,12 @@ def _ts(text):
     if "." in value:
         head, rest = value.split(".", 1)
         digits = "".join(ch for ch in rest if ch.isdigit())
-        value = "%s.%s%s" % (head, digits[:6], rest[len(digits) :])
+        value = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
         when = datetime.datetime.fromisoformat(value)
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
 
 
 def _duration(seconds):
@@ -81,12 +81,12 @@ def _duration(seconds):
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return "%s%d d %d h %02d min" % (sign, days, hours, minutes)
+        return f"{sign}{days} d {hours} h {minutes:02d} min"
     if hours:
-        return "%s%d h %02d min" % (sign, hours, minutes)
+        return f"{sign}{hours} h {minutes:02d} min"
     if minutes:
-        return "%s%d min %02d s" % (sign, minutes, secs)
-    return "%s%d s" % (sign, secs)
+        return f"{sign}{minutes} min {secs:02d} s"
+    return f"{sign}{secs} s"
 
 
 def _sha256(path):
@@ -147,7 +147,7 @@ def _timeline(evidence, limit=400):
 def incident_report(record, hosts, generated_at=None, evidence=None):
     """See DOCUMENTATION."""
     record = dict(record or {})
-    generated = generated_at or datetime.datetime.now(datetime.timezone.utc).isoformat()
+    generated = generated_at or datetime.datetime.now(datetime.UTC).isoformat()
     declared = _ts(record.get("declared_at"))
     cutoff_text = record.get("loss_started") or record.get("detected_at")
     cutoff = _ts(cutoff_text)
@@ -166,22 +166,45 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
             {
                 "host": host,
                 "frozen": bool(freeze) and not freeze.get("failed", False),
-                "freeze_targets": [t.get("name") or t.get("path") for t in freeze.get("targets", []) if isinstance(t, dict)],
+                "freeze_targets": [
+                    t.get("name") or t.get("path") for t in freeze.get("targets", []) if isinstance(t, dict)
+                ],
                 "frozen_at": data.get("frozen_at") or "",
                 "thawed": thaw_ok,
                 "thawed_at": data.get("thawed_at") or "",
                 "thaw_msg": thaw.get("msg", "") if thaw.get("failed") else "",
                 "state_snapshot": data.get("state_snapshot") or {},
-                "bundle": "hosts/%s/" % host,
+                "bundle": f"hosts/{host}/",
                 "failed_step": data.get("failed_step") or "",
                 "failed_msg": data.get("failed_msg") or "",
                 "clients": [r.get("id") for r in results],
             }
         )
+        if data.get("in_play") is False:
+            # The host dropped out of the run (unreachable, or failed outside the recovery block): every selected
+            # client without a result is listed as not done, so the report never reads as complete.
+            done_ids = {r.get("id") for r in results}
+            not_done = [c for c in data.get("selected") or [] if isinstance(c, dict) and c.get("id") not in done_ids]
+            host_rows[-1]["not_done"] = [c.get("id") for c in not_done]
+            problems.append(
+                f"{host}: not done: the host dropped out of the run (unreachable, or failed before its clients were "
+                f"restored); clients not restored: {', '.join(str(c.get('id')) for c in not_done) or 'none'}. "
+                "Its write freeze is released by the host's watchdog; re-run the incident with the same id for it."
+            )
+            for c in not_done:
+                results.append(
+                    {
+                        "id": c.get("id"),
+                        "name": c.get("name", ""),
+                        "priority": c.get("priority", 100),
+                        "status": "not_done",
+                        "msg": f"not done: host {host} dropped out of the run (unreachable or failed)",
+                    }
+                )
         if data.get("failed_step"):
-            problems.append("%s: %s failed: %s" % (host, data.get("failed_step"), data.get("failed_msg")))
+            problems.append("{}: {} failed: {}".format(host, data.get("failed_step"), data.get("failed_msg")))
         if freeze and not thaw_ok:
-            problems.append("%s: the thaw did not succeed; writes may still be frozen" % host)
+            problems.append(f"{host}: the thaw did not succeed; writes may still be frozen")
         for result in results:
             item = dict(result)
             item["host"] = host
@@ -191,7 +214,9 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
                 window = (cutoff - snap_time).total_seconds()
                 item["data_loss_window_seconds"] = round(window, 1)
                 item["data_loss_window"] = _duration(window)
-                item["data_loss_window_basis"] = "loss start" if record.get("loss_started") else "detection (start unknown)"
+                item["data_loss_window_basis"] = (
+                    "loss start" if record.get("loss_started") else "detection (start unknown)"
+                )
             finished = _ts(item.get("finished"))
             if item.get("status") == "ok" and finished and (verified_at is None or finished > verified_at):
                 verified_at = finished
@@ -200,7 +225,7 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
             for entry in item.get("kept_new") or []:
                 review.append(dict(entry, client=item.get("id"), host=host, kind="created after the snapshot"))
             if item.get("status") != "ok":
-                problems.append("%s/%s: %s" % (host, item.get("id"), item.get("msg", "failed")))
+                problems.append("{}/{}: {}".format(host, item.get("id"), item.get("msg", "failed")))
             clients.append(item)
     clients.sort(key=lambda c: (int(c.get("priority", 100)), str(c.get("host")), str(c.get("id"))))
     ok = [c for c in clients if c.get("status") == "ok"]

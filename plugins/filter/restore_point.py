@@ -43,12 +43,15 @@ _value:
     chosen: {description: The chosen snapshot's assessment (empty when none)., type: dict}
     why: {description: Why it was chosen, or why nothing was., type: str}
     warnings: {description: Damage signs on a pinned snapshot., type: list, elements: str}
-    skipped: {description: Newer snapshots not used, each with id, short_id, time and reasons., type: list, elements: dict}
+    skipped:
+      description: Newer snapshots not used, each with id, short_id, time and reasons.
+      type: list
+      elements: dict
 """
 
-import datetime
+import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 
 def _ts(text):
@@ -58,13 +61,13 @@ def _ts(text):
     if "." in value:
         head, rest = value.split(".", 1)
         digits = "".join(ch for ch in rest if ch.isdigit())
-        value = "%s.%s%s" % (head, digits[:6], rest[len(digits) :])
+        value = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
         when = datetime.datetime.fromisoformat(value)
     except ValueError as exc:
-        raise AnsibleFilterError("clean_restore_point: %r is not an RFC 3339 time (%s)" % (text, exc)) from exc
+        raise AnsibleFilterError(f"clean_restore_point: {text!r} is not an RFC 3339 time ({exc})") from exc
     if when.tzinfo is None:
-        raise AnsibleFilterError("clean_restore_point: %r has no timezone; add one, e.g. +08:00 or Z" % text)
+        raise AnsibleFilterError(f"clean_restore_point: {text!r} has no timezone; add one, e.g. +08:00 or Z")
     return when
 
 
@@ -83,7 +86,7 @@ def clean_restore_point(assessments, loss_started=None, pinned=None):
         assessments = assessments.get("snapshots", [])
     if not isinstance(assessments, list):
         raise AnsibleFilterError(
-            "clean_restore_point: expected a list of snapshot assessments, got %r" % type(assessments)
+            f"clean_restore_point: expected a list of snapshot assessments, got {type(assessments)!r}"
         )
     items = sorted(assessments, key=lambda s: _ts(s.get("time")) or datetime.datetime.min, reverse=True)
     cutoff = _ts(loss_started)
@@ -95,21 +98,21 @@ def clean_restore_point(assessments, loss_started=None, pinned=None):
             return {
                 "found": False,
                 "chosen": {},
-                "why": "pinned snapshot %s %s among the %d snapshots assessed"
-                % (pinned, "is ambiguous" if matches else "was not found", len(items)),
+                "why": f"pinned snapshot {pinned} {'is ambiguous' if matches else 'was not found'} among the "
+                f"{len(items)} snapshots assessed",
                 "warnings": [],
                 "skipped": [],
             }
         chosen = matches[0]
         warnings = (
-            ["pinned snapshot shows damage: %s" % r for r in chosen.get("reasons", [])]
+            [f"pinned snapshot shows damage: {r}" for r in chosen.get("reasons", [])]
             if chosen.get("clean") is False
             else []
         )
         for item in items:
             if item is chosen:
                 break
-            skipped.append(_brief(item, ["the operator pinned %s" % chosen.get("short_id")]))
+            skipped.append(_brief(item, ["the operator pinned {}".format(chosen.get("short_id"))]))
         return {
             "found": True,
             "chosen": chosen,
@@ -124,7 +127,9 @@ def clean_restore_point(assessments, loss_started=None, pinned=None):
             continue
         if cutoff is not None and when is not None and when >= cutoff:
             skipped.append(
-                _brief(item, ["taken at %s, after the loss may have started (%s)" % (item.get("time"), loss_started)])
+                _brief(
+                    item, ["taken at {}, after the loss may have started ({})".format(item.get("time"), loss_started)]
+                )
             )
             continue
         if not item.get("assessed", True):
@@ -133,16 +138,16 @@ def clean_restore_point(assessments, loss_started=None, pinned=None):
             pred = (item.get("stats") or {}).get("predecessor")
             why = "newest snapshot before the loss with no sign of damage"
             if pred:
-                why += " (compared with %s)" % pred
+                why += f" (compared with {pred})"
             if skipped:
-                why += "; %d newer snapshot%s skipped" % (len(skipped), "s" if len(skipped) > 1 else "")
+                why += f"; {len(skipped)} newer snapshot{'s' if len(skipped) > 1 else ''} skipped"
             return {"found": True, "chosen": item, "why": why, "warnings": [], "skipped": skipped}
         skipped.append(_brief(item, item.get("reasons") or ["damage detected"]))
     return {
         "found": False,
         "chosen": {},
-        "why": "no clean snapshot before the loss: %d snapshot%s assessed, all skipped"
-        % (len(items), "" if len(items) == 1 else "s"),
+        "why": f"no clean snapshot before the loss: {len(items)} snapshot{'' if len(items) == 1 else 's'} assessed, "
+        "all skipped",
         "warnings": [],
         "skipped": skipped,
     }

@@ -273,7 +273,7 @@ def pick_samples(diff: dict[str, Any], limit: int) -> list[str]:
 
 
 def _pct(value: float) -> str:
-    return "%d%%" % round(value * 100)
+    return f"{round(value * 100)}%"
 
 
 def assess(
@@ -298,38 +298,35 @@ def assess(
     notes = sorted(p for p in current.get("listing", {}) if is_ransom_note(p, ransom_patterns))
     if notes:
         reasons.append(
-            "ransom note%s present: %s"
-            % ("s" if len(notes) > 1 else "", ", ".join(posixpath.basename(n) for n in notes[:3]))
+            "ransom note{} present: {}".format(
+                "s" if len(notes) > 1 else "", ", ".join(posixpath.basename(n) for n in notes[:3])
+            )
         )
     encrypted = sorted(p for p in current.get("listing", {}) if ransom_extension(p, ransom_extensions))
     if encrypted:
         exts = sorted({ransom_extension(p, ransom_extensions) or "" for p in encrypted})
+        plural = "s" if len(encrypted) > 1 else ""
+        ext_plural = "s" if len(exts) > 1 else ""
         reasons.append(
-            "%d file%s with ransomware extension%s %s (e.g. %s)"
-            % (
-                len(encrypted),
-                "s" if len(encrypted) > 1 else "",
-                "s" if len(exts) > 1 else "",
-                ", ".join(exts),
-                posixpath.basename(encrypted[0]),
-            )
+            f"{len(encrypted)} file{plural} with ransomware extension{ext_plural} {', '.join(exts)} "
+            f"(e.g. {posixpath.basename(encrypted[0])})"
         )
     if previous is not None:
         for root in current.get("roots_missing", []):
             if root in previous.get("roots_present", []):
-                reasons.append("client folder %s vanished (present in the previous snapshot)" % root)
+                reasons.append(f"client folder {root} vanished (present in the previous snapshot)")
         prev_files = int(previous.get("files", 0))
         cur_files = int(current.get("files", 0))
         if prev_files >= limits["min_files"] and prev_files > 0:
             drop = (prev_files - cur_files) / prev_files
             if drop >= limits["max_file_drop"]:
-                reasons.append("file count fell by %s (%d -> %d)" % (_pct(drop), prev_files, cur_files))
+                reasons.append(f"file count fell by {_pct(drop)} ({prev_files} -> {cur_files})")
         prev_bytes = int(previous.get("bytes", 0))
         cur_bytes = int(current.get("bytes", 0))
         if prev_files >= limits["min_files"] and prev_bytes > 0:
             drop = (prev_bytes - cur_bytes) / prev_bytes
             if drop >= limits["max_bytes_drop"]:
-                reasons.append("data size fell by %s (%d -> %d bytes)" % (_pct(drop), prev_bytes, cur_bytes))
+                reasons.append(f"data size fell by {_pct(drop)} ({prev_bytes} -> {cur_bytes} bytes)")
         if diff is not None and prev_files >= limits["min_files"]:
             touched = len(diff.get("modified", [])) + len(
                 [p for p in diff.get("removed", []) if not under(p, diff.get("removed_dirs", []))]
@@ -337,15 +334,14 @@ def assess(
             ratio = touched / prev_files
             if touched >= limits["min_files"] and ratio >= limits["max_modified_ratio"]:
                 reasons.append(
-                    "%d of %d files (%s) modified or replaced since the previous snapshot"
-                    % (touched, prev_files, _pct(ratio))
+                    f"{touched} of {prev_files} files ({_pct(ratio)}) modified or replaced since the previous snapshot"
                 )
     if entropy:
         high = sorted(p for p, bits in entropy.items() if bits >= limits["entropy_bits"])
         if high and len(high) / len(entropy) >= limits["entropy_ratio"]:
             reasons.append(
-                "%d of %d sampled changed files look encrypted or random (entropy >= %.1f bits/byte, e.g. %s)"
-                % (len(high), len(entropy), limits["entropy_bits"], posixpath.basename(high[0]))
+                f"{len(high)} of {len(entropy)} sampled changed files look encrypted or random "
+                f"(entropy >= {limits['entropy_bits']:.1f} bits/byte, e.g. {posixpath.basename(high[0])})"
             )
     return (not reasons, reasons)
 
@@ -367,14 +363,14 @@ def file_damage(
         return "ransom note name"
     ext = ransom_extension(path, ransom_extensions)
     if ext:
-        return "ransomware extension %s" % ext
+        return f"ransomware extension {ext}"
     if current is None:
         return None
     lower = name.lower()
     for suffix, magic in MAGIC.items():
         if lower.endswith(suffix) and len(current) >= len(magic) and not current.startswith(magic):
             if original is None or original.startswith(magic):
-                return "file header is not %s any more" % suffix.lstrip(".")
+                return "file header is not {} any more".format(suffix.lstrip("."))
     if original is not None and len(original) > 0 and len(current) == 0:
         return "truncated to 0 bytes"
     if entropy_exempt(path):
@@ -382,7 +378,7 @@ def file_damage(
     bits = shannon_entropy(current)
     if bits >= entropy_bits:
         if original is None or shannon_entropy(original) < entropy_bits:
-            return "content looks encrypted or random (entropy %.2f bits/byte)" % bits
+            return f"content looks encrypted or random (entropy {bits:.2f} bits/byte)"
     if original is not None and _is_text(original) and not _is_text(current):
         return "text file no longer decodes as text"
     return None

@@ -328,7 +328,7 @@ def trend_svg(
             f'<text x="{pad_l}" y="{pad_t + plot_h / 2:.0f}" font-size="12">no drill recorded yet</text></svg>'
         )
         return "".join(parts)
-    top = max([v for _, v, _ in points] + ([float(target)] if target else []))
+    top = max([v for _label, v, _ok in points] + ([float(target)] if target else []))
     ymax = _nice_ceiling(top * 1.1)
 
     def x_of(i: int) -> float:
@@ -355,7 +355,7 @@ def trend_svg(
             f'<text x="{pad_l + plot_w}" y="{y - 4:.1f}" font-size="10" text-anchor="end" fill="#c60">'
             f"target {_fmt_seconds(float(target))}</text>"
         )
-    path = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, (_, v, _) in enumerate(points))
+    path = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, (_label, v, _ok) in enumerate(points))
     parts.append(f'<polyline fill="none" stroke="#2463a6" stroke-width="2" points="{path}"/>')
     for i, (label, v, ok) in enumerate(points):
         color = "#2a8a3e" if ok else "#c0392b"

@@ -116,7 +116,7 @@ def parse_mountinfo(text: str) -> list[Mount]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        left, _, right = line.partition(" - ")
+        left, _sep, right = line.partition(" - ")
         lf = left.split()
         rf = right.split()
         if len(lf) < 6 or len(rf) < 2:
@@ -722,14 +722,14 @@ def psql_argv(host: Host, rec: dict, *sql: str) -> list[str]:
 
 def pg_state(host: Host, rec: dict) -> tuple[str, str]:
     out = host.must(psql_argv(host, rec, PG_STATE_SQL), "reading default_transaction_read_only")
-    current, _, auto = out.strip().partition("|")
+    current, _sep, auto = out.strip().partition("|")
     return current.strip(), auto.strip()
 
 
 def pg_wait(host: Host, rec: dict, want_on: bool, timeout: float = 10.0) -> None:
     end = time.monotonic() + timeout
     while True:
-        current, _ = pg_state(host, rec)
+        current = pg_state(host, rec)[0]
         if pg_bool(current) == want_on:
             return
         if time.monotonic() > end:
@@ -1012,7 +1012,7 @@ def watchdog_armed(host: Host, registry: dict) -> bool:
         systemctl = host.which("systemctl")
         if not systemctl:
             return False
-        rc, out, _ = host.run([systemctl, "is-active", info["timer"]])
+        out = host.run([systemctl, "is-active", info["timer"]])[1]
         return out.strip() in ("active", "activating")
     pid = int(info.get("pid") or 0)
     return pid > 1 and _proc_start_time(pid) == info.get("start_time")
@@ -1345,4 +1345,4 @@ def watchdog_main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(watchdog_main())
+    raise SystemExit(watchdog_main())

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -36,6 +37,7 @@ def restic_argument_spec() -> dict[str, Any]:
         "restic_binary": {"type": "path"},
         "cache_dir": {"type": "path"},
         "timeout": {"type": "int", "default": 0},
+        "stale_lock_age": {"type": "int", "default": 1800},
     }
 
 
@@ -350,6 +352,49 @@ def parse_lock_holder(text: str) -> dict[str, Any] | None:
         "age": match.group("age").strip(),
         "storage_id": match.group("storage_id") or "",
     }
+
+
+LOCK_CREATED_RE = re.compile(r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:\.\d+)?\s*(Z|[+-]\d\d:?\d\d)?")
+
+
+def lock_age_seconds(created: str, now: datetime | None = None) -> float | None:
+    """Seconds since restic's 'lock was created at 2026-11-26 18:40:01.12 +0000 UTC'; None when unreadable."""
+    match = LOCK_CREATED_RE.search(created or "")
+    if not match:
+        return None
+    zone = (match.group(2) or "+0000").replace("Z", "+0000").replace(":", "")
+    try:
+        when = datetime.strptime(match.group(1).replace("T", " ") + " " + zone, "%Y-%m-%d %H:%M:%S %z")
+    except ValueError:
+        return None
+    moment = now or datetime.now(timezone.utc)  # noqa: UP017 (managed hosts may run Python < 3.11)
+    return (moment - when).total_seconds()
+
+
+GO_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
+GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def go_duration_seconds(text: str) -> float | None:
+    """restic's lock age, a Go duration such as ``1h2m3.5s`` or ``250ms`` -> seconds; None when unreadable."""
+    text = (text or "").strip()
+    parts = GO_DURATION_RE.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * GO_UNITS[u] for n, u in parts)
+
+
+def pid_alive(pid: int) -> bool:
+    """True unless the process is provably gone on this host (a PID we may not signal counts as alive)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def parse_unreachable(text: str, repository: str) -> dict[str, str] | None:
@@ -836,8 +881,11 @@ class Restic:
         timeout: int = 0,
         run: RunFunc = subprocess_run,
         base_env: Mapping[str, str] | None = None,
+        stale_lock_age: int = 1800,
     ):
         self.binary = binary
+        self.stale_lock_age = stale_lock_age
+        self.removed_locks: list[dict[str, Any]] = []
         self.repository = repository
         self.cache_dir = cache_dir
         self.timeout = timeout or None
@@ -860,7 +908,45 @@ class Restic:
         return argv + list(args)
 
     def run(self, *args: str, timeout: int | None = None, cwd: str | None = None) -> ResticResult:
-        return self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd)
+        result = self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd)
+        if result.rc != 0 and not result.timed_out and args and args[0] != "unlock":
+            holder = parse_lock_holder(result.stderr + "\n" + result.stdout)
+            if holder and self._remove_stale_lock(holder):
+                result = self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd)
+        return result
+
+    def _remove_stale_lock(self, holder: dict[str, Any]) -> bool:
+        """Remove a lock only when it is provably stale: held by a process of THIS host that no longer exists, and
+        older than ``stale_lock_age`` seconds. Live locks, locks of other hosts and young locks are never touched.
+        ``restic unlock`` (without --remove-all) removes only locks restic itself also judges stale."""
+        age = go_duration_seconds(holder.get("age", ""))
+        if age is None:
+            age = lock_age_seconds(holder.get("created", ""))
+        if (
+            self.stale_lock_age <= 0
+            or holder.get("host") != socket.gethostname()
+            or pid_alive(int(holder["pid"]))
+            or age is None
+            or age < self.stale_lock_age
+        ):
+            return False
+        res = self._run(self.argv("unlock"), env=self.env, timeout=self.timeout)
+        if res.rc != 0:
+            return False
+        self.removed_locks.append(
+            {
+                "pid": holder["pid"],
+                "host": holder["host"],
+                "user": holder.get("user", ""),
+                "created": holder.get("created", ""),
+                "age_seconds": int(age),
+                "storage_id": holder.get("storage_id", ""),
+                "removed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),  # noqa: UP017
+                "why": f"holder PID {holder['pid']} no longer runs on {holder['host']} and the lock is "
+                f"{int(age)} s old (threshold {self.stale_lock_age} s)",
+            }
+        )
+        return True
 
     def must(
         self, *args: str, action: str, target: str | None = None, snapshot: str | None = None, ok_rcs=(0,)
@@ -1028,6 +1114,7 @@ def restic_from_module(module: Any) -> Restic:
         env=params.get("env") or {},
         cache_dir=params.get("cache_dir"),
         timeout=params.get("timeout") or 0,
+        stale_lock_age=1800 if params.get("stale_lock_age") is None else params["stale_lock_age"],
     )
 
 
@@ -1074,4 +1161,8 @@ def run_module(module: Any, body: Callable[[Restic], dict[str, Any]]) -> None:
     except ValueError as exc:
         module.fail_json(msg=str(exc))
         return
+    if restic.removed_locks:
+        result["stale_locks_removed"] = restic.removed_locks
+        for lock in restic.removed_locks:
+            module.warn(f"Removed a stale restic lock from {redact_repository(restic.repository)}: {lock['why']}")
     module.exit_json(**result)

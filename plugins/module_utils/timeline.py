@@ -81,28 +81,28 @@ def verify_lines(lines: list[str], anchor: str | None = None) -> dict[str, Any]:
         try:
             record = json.loads(line)
         except ValueError:
-            return _bad(index, len(lines), "line %d is not valid JSON" % index)
+            return _bad(index, len(lines), f"line {index} is not valid JSON")
         if not isinstance(record, dict) or "sha256" not in record or "prev_sha256" not in record:
-            return _bad(index, len(lines), "line %d has no sha256/prev_sha256 fields" % index)
+            return _bad(index, len(lines), f"line {index} has no sha256/prev_sha256 fields")
         if record["prev_sha256"] != prev_line_hash:
             # This line says the previous one had another hash: the previous line (or the order) was altered.
             culprit = index - 1 if index > 1 else 1
             return _bad(
                 culprit,
                 len(lines),
-                "line %d: prev_sha256 does not match the sha256 of line %d: line %d was altered, removed or reordered"
-                % (index, index - 1, culprit),
+                f"line {index}: prev_sha256 does not match the sha256 of line {index - 1}: line {culprit} was "
+                "altered, removed or reordered",
             )
         body = {k: v for k, v in record.items() if k != "sha256"}
         if sha256_text(canonical(body)) != record["sha256"]:
-            return _bad(index, len(lines), "line %d: its content does not match its own sha256" % index)
+            return _bad(index, len(lines), f"line {index}: its content does not match its own sha256")
         prev_line_hash = sha256_text(line)
     if anchor and anchor != prev_line_hash:
         return _bad(
             len(lines),
             len(lines),
-            "line %d: the last line's sha256 %s differs from the anchor %s recorded in the report"
-            % (len(lines), prev_line_hash, anchor),
+            f"line {len(lines)}: the last line's sha256 {prev_line_hash} differs from the anchor {anchor} recorded "
+            "in the report",
         )
     return {"ok": True, "lines": len(lines), "first_bad_line": None, "reason": "", "last_sha256": prev_line_hash}
 

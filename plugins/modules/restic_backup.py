@@ -13,7 +13,7 @@ description:
   - If some files could not be read, restic still makes a snapshot (exit code 3); the task then succeeds with
     warnings that list them, unless O(fail_on_unreadable=true).
 version_added: 0.1.0
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 options:
   paths:
     description: Absolute paths on the managed host to back up. Each must exist.
@@ -47,8 +47,11 @@ attributes:
         mode and RV(summary) shows what would be stored; RV(snapshot_id) is empty.
   diff_mode:
     support: none
+    description: No diff is produced.
   platform:
+    support: full
     platforms: posix
+    description: Runs restic on the managed host (Linux, BSD, macOS).
 """
 
 EXAMPLES = r"""

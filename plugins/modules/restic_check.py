@@ -13,7 +13,7 @@ description:
   - C(restic check) takes an exclusive lock, so it fails (with a message naming the lock holder) while a backup runs.
   - Never changes the repository's data; the task never reports a change.
 version_added: 0.1.0
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 options:
   read_data:
     description:
@@ -42,8 +42,11 @@ attributes:
     description: C(restic check) is read-only, so it runs the same in check mode.
   diff_mode:
     support: none
+    description: No diff is produced.
   platform:
+    support: full
     platforms: posix
+    description: Runs restic on the managed host (Linux, BSD, macOS).
 """
 
 EXAMPLES = r"""

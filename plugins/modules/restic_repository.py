@@ -14,7 +14,7 @@ description:
     re-initialised, and a repository that cannot be opened for another reason (wrong password, backend unreachable,
     lock) is never initialised either; the task fails with the reason.
 version_added: 0.1.0
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 options:
   init:
     description:
@@ -27,11 +27,14 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: In check mode nothing is initialised; RV(changed) says whether an initialisation would happen.
+    description: In check mode nothing is initialised; the task's C(changed) says whether an init would happen.
   diff_mode:
     support: none
+    description: No diff is produced.
   platform:
+    support: full
     platforms: posix
+    description: Runs restic on the managed host (Linux, BSD, macOS).
 """
 
 EXAMPLES = r"""

@@ -18,10 +18,10 @@ description:
   - "B(Idempotent:) before restoring, the target is compared with the selected part of the snapshot: every
     directory, file and symlink must exist with the same type and size, and then every file must have the same
     sha256 as in the snapshot (read with C(restic dump), nothing is written). When all match, nothing is restored and
-    RV(changed) is V(false)."
+    the task's C(changed) is V(false)."
   - Files in the target that are not in the snapshot are left alone (they are not deleted).
 version_added: 0.1.0
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 options:
   snapshot:
     description:
@@ -72,12 +72,15 @@ attributes:
   check_mode:
     support: full
     description:
-      - In check mode nothing is written (the target directory is not even created); RV(changed) says whether a
-        restore would happen and RV(comparison) why.
+      - In check mode nothing is written (the target directory is not even created); the task's C(changed) says
+        whether a restore would happen and RV(comparison) why.
   diff_mode:
     support: none
+    description: No diff is produced.
   platform:
+    support: full
     platforms: posix
+    description: Runs restic on the managed host (Linux, BSD, macOS).
 """
 
 EXAMPLES = r"""
@@ -194,6 +197,43 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic_compar
 )
 
 
+# The restore target may never be one of these, nor lie below the ones in SYSTEM_TREES (a restore there would
+# overwrite the operating system).
+SYSTEM_DIRS = ("/", "/home", "/opt", "/srv", "/var", "/var/lib", "/mnt", "/media", "/tmp", "/root")  # noqa: S108
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin")
+SYSTEM_TREES += ("/sys", "/usr")
+
+
+def _system_target(target: str) -> bool:
+    """True when target is / or a system directory (or lies below /etc, /usr, /proc, ...)."""
+    return target in SYSTEM_DIRS or any(target == t or target.startswith(t + "/") for t in SYSTEM_TREES)
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"
+
+
+def _space_needed(target: str, files) -> tuple[int, int]:
+    """(bytes the restore still has to write, bytes free on the target's filesystem) for the selected files."""
+    needed = 0
+    for node in files:
+        try:
+            have = os.lstat(landing_path(target, node.path)).st_size
+        except OSError:
+            have = 0
+        needed += max(node.size - have, 0)
+    probe = target
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    st = os.statvfs(probe)
+    return needed, st.f_bavail * st.f_frsize
+
+
 def _prepare_target(target: str, repository: str, features) -> None:
     """Create the target and prove it is writable, so a denied target fails before restic starts."""
     try:
@@ -229,6 +269,12 @@ def main() -> None:
         if not os.path.isabs(target):
             raise ValueError(f"target {target!r} is not an absolute path; give the full path of the restore directory")
         target = os.path.normpath(target)
+        if _system_target(target):
+            raise ValueError(
+                f"target {target} is the root or a system directory; restoring there could overwrite the operating "
+                "system or other data. Nothing was restored. Give an empty directory of its own, e.g. "
+                "/srv/restore/<incident>"
+            )
         includes = []
         for path in params["include_paths"]:
             if not path.startswith("/"):
@@ -292,6 +338,17 @@ def main() -> None:
                 "restored. Move those entries away, or restore into an empty target.",
                 {"paths": comparison.wrong_type[:50]},
             )
+        needed, free = _space_needed(target, files)
+        if needed > free:
+            raise ResticError(
+                "no_space",
+                f"Out of space on the restore target {target} while trying to restore into {target} from restic "
+                f"repository {redact_repository(restic.repository)} (no space left on device: snapshot "
+                f"{snap.short_id} needs {needed} bytes ({_human(needed)}) there but the filesystem has {free} bytes "
+                f"({_human(free)}) free). Nothing was restored. Free at least {_human(needed - free)} there or choose "
+                "a target on a larger filesystem, then retry.",
+                {"target": target, "needed_bytes": needed, "free_bytes": free},
+            )
         _prepare_target(target, restic.repository, features)
         # restic 0.14 cannot replace an existing symlink ("file exists"); a symlink holds no data, so it is recreated
         for node in nodes:
@@ -307,9 +364,13 @@ def main() -> None:
             args.append("--verify")
         res = restic.run(*args)
         if res.rc != 0 or res.timed_out:
-            raise classify_error(
+            error = classify_error(
                 res, restic.repository, features, target=target, snapshot=snap.id, action=f"restore into {target}"
             )
+            if error.kind == "no_space":
+                error.message += f" The restore needed {needed} bytes ({_human(needed)}); {_human(free)} were free."
+                error.details.update(needed_bytes=needed, free_bytes=free)
+            raise error
         # 3. re-read: every selected path must be where the landing rule says
         absent = [p for p in shown if not os.path.lexists(landing_path(target, p))]
         if absent:

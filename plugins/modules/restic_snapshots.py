@@ -13,7 +13,7 @@ description:
   - With O(contains_path), also tells which of the filtered snapshots contain that path (C(restic find)).
   - Read-only; never changes anything.
 version_added: 0.1.0
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 options:
   hosts:
     description: Keep snapshots taken on any of these hosts.
@@ -54,8 +54,11 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: No diff is produced.
   platform:
+    support: full
     platforms: posix
+    description: Runs restic on the managed host (Linux, BSD, macOS).
 """
 
 EXAMPLES = r"""

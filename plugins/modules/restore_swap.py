@@ -91,7 +91,12 @@ quarantined:
   returned: always
   type: list
   elements: dict
-  sample: [{"path": "/srv/books/c001/a.csv.locked", "to": "/q/srv/books/c001/a.csv.locked", "reason": "ransomware extension .locked", "sha256": "ab12...", "size": 10}]
+  sample:
+    - path: /srv/books/c001/a.csv.locked
+      to: /q/srv/books/c001/a.csv.locked
+      reason: ransomware extension .locked
+      sha256: ab12...
+      size: 10
 kept_changed:
   description: Files changed after the snapshot that do not look damaged; kept, the snapshot's version is in staging.
   returned: always
@@ -121,17 +126,17 @@ verified:
   type: bool
 """
 
-import ctypes
-import datetime
-import errno
-import hashlib
-import os
-import shutil
-import stat
+import ctypes  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import errno  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import hashlib  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import shutil  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import stat  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import file_damage, read_sample
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import file_damage, read_sample  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 16384
@@ -154,10 +159,10 @@ def _parse_time(text: str) -> float:
         head, rest = text.split(".", 1)
         frac = "".join(ch for ch in rest if ch.isdigit())
         tz = rest[len(frac) :]
-        text = "%s.%s%s" % (head, frac[:6], tz)
+        text = f"{head}.{frac[:6]}{tz}"
     when = datetime.datetime.fromisoformat(text)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
+        when = when.replace(tzinfo=datetime.UTC)
     return when.timestamp()
 
 
@@ -186,10 +191,10 @@ def _detach(mounts: list[str]) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, "unshare(CLONE_NEWNS): %s" % os.strerror(err))
+        raise OSError(err, f"unshare(CLONE_NEWNS): {os.strerror(err)}")
     if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, "mount --make-rprivate /: %s" % os.strerror(err))
+        raise OSError(err, f"mount --make-rprivate /: {os.strerror(err)}")
     for mount_point in mounts:
         # A path may carry several stacked read-only mounts; detach until it is writable.
         for _attempt in range(8):
@@ -197,7 +202,7 @@ def _detach(mounts: list[str]) -> None:
                 break
             if libc.umount2(mount_point.encode("utf-8"), MNT_DETACH) != 0:
                 err = ctypes.get_errno()
-                raise OSError(err, "umount2(%s): %s" % (mount_point, os.strerror(err)))
+                raise OSError(err, f"umount2({mount_point}): {os.strerror(err)}")
 
 
 class Swapper:
@@ -252,7 +257,7 @@ class Swapper:
         if not self.check:
             os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
             if os.path.lexists(target):
-                target = "%s.%d" % (target, int(os.path.getmtime(live)))
+                target = f"{target}.{int(os.path.getmtime(live))}"
                 entry["to"] = target
             try:
                 os.rename(live, target)
@@ -285,8 +290,9 @@ class Swapper:
         staged_root = self.staged(root)
         if not os.path.isdir(staged_root):
             self.module.fail_json(
-                msg="restore_swap: %s was not found in staging (%s): the snapshot does not hold this client path; "
-                "restore the snapshot into staging first or check the client's paths" % (root, staged_root),
+                msg=f"restore_swap: {root} was not found in staging ({staged_root}): the snapshot does not hold this "
+                "client path; "
+                "restore the snapshot into staging first or check the client's paths",
                 **self.result,
             )
         snapshot_files = set()
@@ -373,14 +379,14 @@ class Swapper:
             if not ok:
                 self.result["verified"] = False
                 self.module.fail_json(
-                    msg="restore_swap: %s does not match the snapshot's version %s after the swap; the damaged "
-                    "original is in %s" % (live, source, self.params["quarantine"]),
+                    msg="restore_swap: {} does not match the snapshot's version {} after the swap; the damaged "
+                    "original is in {}".format(live, source, self.params["quarantine"]),
                     **self.result,
                 )
 
 
 def _iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def main() -> None:
@@ -399,27 +405,27 @@ def main() -> None:
     paths = [os.path.normpath(p) for p in module.params["paths"]]
     for path in paths + [module.params["staging"], module.params["quarantine"]]:
         if not os.path.isabs(path):
-            module.fail_json(msg="restore_swap: %r is not an absolute path; give absolute paths" % path)
+            module.fail_json(msg=f"restore_swap: {path!r} is not an absolute path; give absolute paths")
     try:
         swapper = Swapper(module)
     except ValueError as exc:
         module.fail_json(
-            msg="restore_swap: snapshot_time %r is not an RFC 3339 time (%s)" % (module.params["snapshot_time"], exc)
+            msg="restore_swap: snapshot_time {!r} is not an RFC 3339 time ({})".format(
+                module.params["snapshot_time"], exc
+            )
         )
     if module.params["detach_readonly_mounts"] and not module.check_mode:
         mounts = _readonly_mounts(paths)
         if mounts:
             if os.geteuid() != 0:
                 module.fail_json(
-                    msg="restore_swap: %s is mounted read-only (write freeze?) and detaching it in a private "
-                    "namespace needs root; run with become: true or thaw first" % ", ".join(mounts)
+                    msg="restore_swap: {} is mounted read-only (write freeze?) and detaching it in a private "
+                    "namespace needs root; run with become: true or thaw first".format(", ".join(mounts))
                 )
             try:
                 _detach(mounts)
             except OSError as exc:
-                module.fail_json(
-                    msg="restore_swap: cannot write beneath the read-only freeze of %s: %s" % (mounts, exc)
-                )
+                module.fail_json(msg=f"restore_swap: cannot write beneath the read-only freeze of {mounts}: {exc}")
             swapper.result["detached_mounts"] = mounts
     try:
         for path in paths:
@@ -427,8 +433,9 @@ def main() -> None:
         swapper.verify()
     except OSError as exc:
         module.fail_json(
-            msg="restore_swap: %s failed: %s; nothing was deleted, moved files are in %s"
-            % (exc.filename or "swap", exc.strerror or exc, module.params["quarantine"]),
+            msg="restore_swap: {} failed: {}; nothing was deleted, moved files are in {}".format(
+                exc.filename or "swap", exc.strerror or exc, module.params["quarantine"]
+            ),
             **swapper.result,
         )
     result = swapper.result

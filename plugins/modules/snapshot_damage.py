@@ -59,7 +59,7 @@ options:
     type: dict
     default: {}
   ransom_note_patterns:
-    description: Extra shell patterns of ransom-note file names (matched case-insensitively), added to the built-in list.
+    description: Extra shell patterns of ransom-note file names (case-insensitive), added to the built-in list.
     type: list
     elements: str
     default: []
@@ -115,7 +115,9 @@ snapshots:
       assessed: true
       after_cutoff: false
       clean: false
-      reasons: ["ransom note present: README_DECRYPT.txt", "12 of 12 files (100%) modified or replaced since the previous snapshot"]
+      reasons:
+        - "ransom note present: README_DECRYPT.txt"
+        - "12 of 12 files (100%) modified or replaced since the previous snapshot"
       stats: {files: 13, bytes: 40960, added: 13, removed: 12, modified: 0, sampled: 8, predecessor: 2210d446}
 clean:
   description: IDs of the assessed snapshots found clean, newest first.
@@ -124,11 +126,11 @@ clean:
   elements: str
 """
 
-import subprocess
+import subprocess  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import (
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
     DEFAULT_THRESHOLDS,
     RANSOM_EXTENSIONS,
     RANSOM_NOTE_PATTERNS,
@@ -140,7 +142,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import
     shannon_entropy,
     under,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
     PasswordFile,
     Restic,
@@ -246,7 +248,7 @@ def run_module(module: AnsibleModule) -> dict:
         try:
             before = parse_time(params["before"], "before")
         except ValueError as exc:
-            module.fail_json(msg="snapshot_damage: %s" % exc)
+            module.fail_json(msg=f"snapshot_damage: {exc}")
     binary = params["restic_binary"] or module.get_bin_path("restic", required=True)
     if not params.get("password") and not params.get("password_file"):
         module.fail_json(
@@ -275,16 +277,12 @@ def run_module(module: AnsibleModule) -> dict:
             wanted = params["snapshot"].lower()
             matches = [i for i, s in enumerate(history) if s.id.startswith(wanted)]
             if len(matches) != 1:
+                state = "is ambiguous" if matches else "was not found"
+                where = f" on host {params['host']}" if params["host"] else ""
                 module.fail_json(
-                    msg="snapshot_damage: snapshot %r %s among the %d snapshots of %s%s; list them with "
-                    "ledgerguard.recovery.restic_snapshots and pin an existing ID"
-                    % (
-                        params["snapshot"],
-                        "is ambiguous" if matches else "was not found",
-                        len(history),
-                        ", ".join(assessor.paths),
-                        " on host %s" % params["host"] if params["host"] else "",
-                    )
+                    msg=f"snapshot_damage: snapshot {params['snapshot']!r} {state} among the {len(history)} snapshots "
+                    f"of {', '.join(assessor.paths)}{where}; list them with ledgerguard.recovery.restic_snapshots and "
+                    "pin an existing ID"
                 )
             index = matches[0]
             out.append(assessor.assess(history[index], history[index - 1] if index > 0 else None))
@@ -302,7 +300,7 @@ def run_module(module: AnsibleModule) -> dict:
                         "assessed": False,
                         "after_cutoff": True,
                         "clean": None,
-                        "reasons": ["taken at %s, not before %s" % (iso_utc(snap.time), iso_utc(before))],
+                        "reasons": [f"taken at {iso_utc(snap.time)}, not before {iso_utc(before)}"],
                         "stats": {},
                     }
                 )
@@ -333,8 +331,9 @@ def main() -> None:
     unknown = set(module.params["thresholds"] or {}) - set(DEFAULT_THRESHOLDS)
     if unknown:
         module.fail_json(
-            msg="snapshot_damage: unknown threshold(s) %s; known: %s"
-            % (", ".join(sorted(unknown)), ", ".join(sorted(DEFAULT_THRESHOLDS)))
+            msg="snapshot_damage: unknown threshold(s) {}; known: {}".format(
+                ", ".join(sorted(unknown)), ", ".join(sorted(DEFAULT_THRESHOLDS))
+            )
         )
     try:
         result = run_module(module)

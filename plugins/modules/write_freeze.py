@@ -26,15 +26,18 @@ description:
     unit that does not exist, and a target another incident holds."
   - After freezing, the module proves that a write really fails and returns that proof.
 author:
-  - ledgerguard engineers
+  - ledgerguard engineers (@ledgerguard)
 attributes:
   check_mode:
     support: full
     description: Reports the plan (targets, method, what is already frozen) and changes nothing.
   diff_mode:
     support: none
+    description: The plan and the registry entries say what changes; there is no diff.
   platform:
+    support: full
     platforms: posix
+    description: Linux hosts (mountinfo, FIFREEZE, systemd or a detached watchdog process).
 options:
   incident:
     description:
@@ -185,7 +188,13 @@ targets:
       action: freeze
       previous: {read_only: false, mount_point: false, holding_mount: /srv}
       deadline: "2026-11-26T22:00:00Z"
-      proof: {kind: write_refused, errno: EROFS}
+      msg:
+  description: With I(state=thawed), when nothing was left to thaw, says so and who thawed each target and when.
+  returned: when a thaw changed nothing
+  type: str
+  sample: "Nothing to thaw: every target of incident INC-1 on this host was already thawed (readonly_bind /srv/c
+    thawed by watchdog at 2026-11-26T10:00:00Z)."
+proof: {kind: write_refused, errno: EROFS}
 plan:
   description: With I(state=frozen), what the module found before acting (the same entries without proof).
   returned: when state is frozen
@@ -232,6 +241,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import
     Host,
     apply_freeze,
     apply_thaw,
+    load_registry,
 )
 
 TARGET_SPEC = {
@@ -322,7 +332,27 @@ def main() -> None:
             + ". The failed targets stay in the registry and the watchdog stays armed; fix the cause and thaw again.",
             **result,
         )
+    if p["state"] == "thawed" and not result.get("changed") and not module.check_mode:
+        result["msg"] = _nothing_to_thaw(p["state_dir"], p["incident"])
     module.exit_json(**result)
+
+
+def _nothing_to_thaw(state_dir: str, incident: str) -> str:
+    """Say why a thaw changed nothing: no freeze was recorded, or who thawed the targets and when."""
+    try:
+        registry = load_registry(state_dir, incident)
+    except FreezeError:
+        registry = None
+    if not registry:
+        return f"Nothing to thaw: incident {incident} froze nothing on this host (no registry in {state_dir}/freeze)."
+    released = registry.get("released") or []
+    if not released:
+        return f"Nothing to thaw: incident {incident} holds no frozen target on this host."
+    done = "; ".join(
+        f"{r.get('label', r.get('method'))} thawed by {r.get('thawed_by', '?')} at {r.get('thawed_at', '?')}"
+        for r in released
+    )
+    return f"Nothing to thaw: every target of incident {incident} on this host was already thawed ({done})."
 
 
 if __name__ == "__main__":

@@ -95,9 +95,15 @@ import_tarball() { # $1 tarball
 
 tag_alias() {
   podman tag "$TAG" "$REPO:$VARIANT"
+  # Images of older recipes of this variant are unreachable by hash: drop them (one still in use by a container stays).
+  podman images --format '{{.Repository}}:{{.Tag}}' "$REPO" | grep -E "^$REPO:$VARIANT-[0-9a-f]{12}\$" |
+    grep -vx "$TAG" | xargs -r podman rmi >/dev/null 2>&1 || true
   echo "$REPO:$VARIANT"
 }
 
+# One build per variant at a time (several scenarios or engineers may start at once); the others wait, then find it.
+exec 9>"$IMAGES_DIR/.build-$VARIANT.lock"
+flock 9
 if podman image exists "$TAG"; then
   say "$TAG is present"
   tag_alias
@@ -166,8 +172,8 @@ chroot "$ROOTFS" apt-get clean
 rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/var/log/*.log \
   "$ROOTFS"/var/cache/debconf/*-old
 say "root filesystem ready in $((SECONDS - t0)) s ($(du -sm "$ROOTFS" | cut -f1) MB)"
-tar --numeric-owner --xattrs --acls -C "$ROOTFS" -cf "$TARBALL.part" .
-mv "$TARBALL.part" "$TARBALL"
+tar --numeric-owner --xattrs --acls -C "$ROOTFS" -cf "$WORK/rootfs.tar" .
+mv "$WORK/rootfs.tar" "$TARBALL"
 # Keep only the newest tarball of this variant: older recipes are unreachable by hash.
 find "$IMAGES_DIR" -maxdepth 1 -name "ledgerguard-test-$VARIANT-*.tar" ! -name "$(basename "$TARBALL")" -delete
 import_tarball "$TARBALL"

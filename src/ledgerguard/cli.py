@@ -100,7 +100,7 @@ def parse_extra_vars(items: list[str]) -> dict[str, Any]:
                 raise BadInput(f"-e {item!r}: not valid JSON") from None
             out.update(data)
         elif "=" in item:
-            key, _, value = item.partition("=")
+            key, _sep, value = item.partition("=")
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise BadInput(f"-e {item!r}: '{key}' is not a valid variable name")
             try:
@@ -207,10 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schedule", help="install or remove unattended drills and verification (systemd or cron)")
     ssub = p.add_subparsers(dest="schedule_command", metavar="ACTION")
     ssub.required = True
+    from ledgerguard import evidence
     from ledgerguard import schedule as sched
 
     sched.add_arguments(ssub.add_parser("install", help="write timers (or a cron file) and enable them"), install=True)
     sched.add_arguments(ssub.add_parser("remove", help="disable and delete them"), install=False)
+    evidence.add_subparser(sub)
     return parser
 
 
@@ -453,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             from ledgerguard import schedule as sched
 
             return sched.run(args)
+        if args.command == "evidence":
+            return int(args.func(args))
     except BadInput as exc:
         print(f"ledgerguard: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

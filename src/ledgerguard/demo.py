@@ -81,7 +81,17 @@ class Demo:
         return subprocess.run(["restic", *args], env=env, capture_output=True, text=True, check=True)
 
     def backup(self, when: dt.datetime, label: str) -> str:
-        res = self.restic("backup", "--json", "--host", HOST, "--tag", "nightly", "--time", when.strftime("%Y-%m-%d %H:%M:%S"), str(self.books))
+        res = self.restic(
+            "backup",
+            "--json",
+            "--host",
+            HOST,
+            "--tag",
+            "nightly",
+            "--time",
+            when.strftime("%Y-%m-%d %H:%M:%S"),
+            str(self.books),
+        )
         summary = [json.loads(x) for x in res.stdout.splitlines() if '"summary"' in x][-1]
         short = summary["snapshot_id"][:8]
         say(f"   snapshot {short}  {when:%Y-%m-%d %H:%M}  {label}")
@@ -106,8 +116,13 @@ class Demo:
         say(f"1. Embedded S3 on {self.s3.endpoint}, restic repository {self.repo}")
         for spec in CLIENTS:
             info = sampledata.make_client_tree(
-                self.books, spec["id"], spec["name"], periods=("2026-08", "2026-09"), vouchers_per_period=15,
-                pdfs=3, seed=spec["seed"],
+                self.books,
+                spec["id"],
+                spec["name"],
+                periods=("2026-08", "2026-09"),
+                vouchers_per_period=15,
+                pdfs=3,
+                seed=spec["seed"],
             )
             client = dict(info["client"])
             client["priority"] = spec["priority"]
@@ -163,7 +178,7 @@ class Demo:
             "ledgerguard_evidence_dir": str(self.evidence),
             "ledgerguard_clients": self.clients,
             "incident_cause": "ransomware",
-            "incident_detected_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "incident_detected_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "incident_operator": "demo",
             "incident_summary": "Ransomware encrypted c001's books; c002's folder was deleted (demo).",
         }
@@ -206,7 +221,10 @@ class Demo:
         evidence = reports[-1].parent
         say("")
         say("5. Result")
-        say(f"   incident {report['incident']['incident_id']}: {report['status']}  (playbook {runner.status}, rc {runner.rc}, {self.seconds:.0f} s)")
+        say(
+            f"   incident {report['incident']['incident_id']}: {report['status']}  "
+            f"(playbook {runner.status}, rc {runner.rc}, {self.seconds:.0f} s)"
+        )
         say(f"   achieved RTO (declared -> verified): {report['summary']['rto']}")
         for client in report["clients"]:
             say(f"   {client['id']} {client['name']}: {client['status']}")
@@ -215,7 +233,8 @@ class Demo:
                 say(f"      restored snapshot {snap['short_id']} ({snap['time']}): {client['why']}")
                 say(
                     f"      {len(client['restored'])} files put back, {len(client['replaced'])} replaced, "
-                    f"{len(client['quarantined'])} quarantined, {len(client['kept_new']) + len(client['kept_changed'])} kept for review"
+                    f"{len(client['quarantined'])} quarantined, "
+                    f"{len(client['kept_new']) + len(client['kept_changed'])} kept for review"
                 )
             else:
                 say(f"      {client.get('msg')}")

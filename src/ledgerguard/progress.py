@@ -422,6 +422,9 @@ class Progress:
             )
             word = "UNREACHABLE" if status == "unreachable" else ("failed (ignored)" if ignored else "FAILED")
             self._line(f"  {word} {host}: {msg}" if msg else f"  {word} {host}")
+        elif status == "ok" and task is not None and (task.action or "").endswith("debug") and res.get("msg"):
+            # debug messages are meant for the operator: show them (single line).
+            self._line(f"  {host}: {' '.join(str(res['msg']).split())[:MAX_MSG]}")
         elif not self.tty and status == "ok" and res.get("changed"):
             self._line(f"  changed {host}")
         self._render_status()

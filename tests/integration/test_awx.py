@@ -71,7 +71,7 @@ def test_schedules_are_valid_awx_rrules_in_shanghai_time(awx_vars):
         assert not ("COUNT=" in rrule and "UNTIL=" in rrule)
         runs = rrulestr(rule.replace(" RRULE:", "\nRRULE:"), forceset=True)
         nxt = [runs.after(after)]
-        for _ in range(2):
+        for _step in range(2):
             nxt.append(runs.after(nxt[-1]))
         weekday, hour, minute, days = expected[job]
         for when in nxt:

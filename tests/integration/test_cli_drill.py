@@ -21,7 +21,7 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
     full_env.update(env or {})
     full_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
-    return subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=full_env, timeout=300)
+    return subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=full_env, timeout=300, check=False)
 
 
 def client_books(tmp_path: Path) -> tuple[Path, list[dict]]:

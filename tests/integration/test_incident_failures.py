@@ -93,7 +93,7 @@ def site(tmp_path, s3_server):
 # Bad input: refused before anything is touched, with the exact reason
 # ----------------------------------------------------------------------------------------------------------------------
 
-LATER = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+LATER = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 BAD_INPUT = [
     (
@@ -155,7 +155,7 @@ def test_s3_lost_mid_restore_then_locked_then_rerun(site, s3_server):
 
     def cut_s3_at_restore(event: dict) -> bool:
         task = event.get("event_data", {}).get("task", "")
-        if event.get("event") == "playbook_on_task_start" and task.startswith("Restore snapshot"):
+        if event.get("event") == "playbook_on_task_start" and task.startswith("Restore the chosen snapshot into staging"):
             proxy.stop()
         return True
 

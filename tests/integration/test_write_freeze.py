@@ -95,7 +95,7 @@ class Lab:
                     fcntl.ioctl(fd, fz.FITHAW, 0)
                 os.close(fd)
         prefix = str(self.root) + "/"
-        for _ in range(3):
+        for _attempt in range(3):
             mounts = [
                 m
                 for m in fz.parse_mountinfo(Path("/proc/self/mountinfo").read_text())

@@ -28,14 +28,14 @@ def test_no_command_and_unknown_options_are_bad_input(capsys):
     assert run(capsys)[0] == 2
     assert run(capsys, "drill", "--no-such-option")[0] == 2
     assert run(capsys, "schedule")[0] == 2
-    code, _, err = run(capsys, "freeze")
+    code, _out, err = run(capsys, "freeze")
     assert code == 2 and "--incident-id" in err
 
 
 def test_help_and_version_exit_0(capsys):
-    code, out, _ = run(capsys, "--version")
+    code, out, _err = run(capsys, "--version")
     assert code == 0 and out.startswith("ledgerguard ")
-    code, out, _ = run(capsys, "--help")
+    code, out, _err = run(capsys, "--help")
     flat = " ".join(out.split())
     assert code == 0 and "Exit codes: 0 success, 1 a step failed, 2 bad input, 3 a drill missed its targets." in flat
     for sub in ("incident", "drill", "verify", "freeze", "thaw", "timeline", "schedule"):
@@ -55,25 +55,25 @@ def test_password_file_readable_by_others_is_refused(capsys, secret, tmp_path):
 
 def test_missing_and_non_regular_secret_files(capsys, tmp_path):
     missing = tmp_path / "nope"
-    code, _, err = run(capsys, "verify", "--s3-credentials-file", str(missing))
+    code, _out, err = run(capsys, "verify", "--s3-credentials-file", str(missing))
     assert code == 2
     assert err == (
         f"ledgerguard: --s3-credentials-file {missing}: no such file; give the path of a file that holds the secret\n"
     )
-    code, _, err = run(capsys, "verify", "--password-file", str(tmp_path))
+    code, _out, err = run(capsys, "verify", "--password-file", str(tmp_path))
     assert code == 2 and err == f"ledgerguard: --password-file {tmp_path} is not a regular file\n"
 
 
 def test_bad_values_are_bad_input(capsys, secret):
     assert run(capsys, "drill", "--rto", "soon")[0] == 2
     assert run(capsys, "freeze", "--incident-id", "../etc")[0] == 2
-    code, _, err = run(capsys, "drill", "--snapshot", "yesterday", "--password-file", str(secret))
+    code, _out, err = run(capsys, "drill", "--snapshot", "yesterday", "--password-file", str(secret))
     assert code == 2 and "--snapshot 'yesterday': expected latest, random or a snapshot id" in err
-    code, _, err = run(capsys, "drill", "--repository", "s3:https://key:secret@s3.example/b")
+    code, _out, err = run(capsys, "drill", "--repository", "s3:https://key:secret@s3.example/b")
     assert code == 2 and "must not embed credentials" in err
-    code, _, err = run(capsys, "drill", "-i", "/nonexistent/inventory.yml")
+    code, _out, err = run(capsys, "drill", "-i", "/nonexistent/inventory.yml")
     assert code == 2 and err == "ledgerguard: --inventory /nonexistent/inventory.yml: no such file or directory\n"
-    code, _, err = run(capsys, "drill", "--sandbox", "relative")
+    code, _out, err = run(capsys, "drill", "--sandbox", "relative")
     assert code == 2 and "--sandbox 'relative' must be an absolute path" in err
 
 
@@ -154,18 +154,18 @@ def test_timeline_verify_exit_codes(capsys, tmp_path):
     path.parent.mkdir()
     for i in range(3):
         append(str(path), {"step": i, "msg": f"event {i}"})
-    code, out, _ = run(capsys, "timeline", "verify", str(path.parent))
+    code, out, _err = run(capsys, "timeline", "verify", str(path.parent))
     assert code == 0 and ": OK, 3 lines, chain intact" in out
-    code, out, _ = run(
+    code, out, _err = run(
         capsys, "timeline", "verify", "--incident-id", "INC-1", "--evidence-dir", str(tmp_path), "--json"
     )
     assert code == 0 and json.loads(out)["ok"] is True
     lines = path.read_text().splitlines()
     lines[1] = lines[1].replace("event 1", "event X")
     path.write_text("\n".join(lines) + "\n")
-    code, out, _ = run(capsys, "timeline", "verify", str(path))
+    code, out, _err = run(capsys, "timeline", "verify", str(path))
     assert code == 1 and "BROKEN at line 2 of 3" in out
-    code, _, err = run(capsys, "timeline", "verify", str(tmp_path / "missing.jsonl"))
+    code, _out, err = run(capsys, "timeline", "verify", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "does not exist" in err
 
 

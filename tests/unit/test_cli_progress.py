@@ -124,3 +124,11 @@ def test_extract_progress_and_formatting():
     assert extract_progress("x") is None
     assert progress_bar(0.5, 10) == "[#####-----]"
     assert format_duration(75) == "1m15s" and format_duration(3723) == "1h02m03s" and format_duration(9.5) == "9.5s"
+
+
+def test_debug_messages_are_shown_to_the_operator():
+    out = io.StringIO()
+    p = Progress(stream=out, tty=False)
+    p(ev("playbook_on_task_start", task="Show the plan", task_action="ansible.builtin.debug"))
+    p(ev("runner_on_ok", host="books1", res={"msg": "Check mode: would restore\nsnapshot 4f3a9c01"}))
+    assert "  books1: Check mode: would restore snapshot 4f3a9c01\n" in out.getvalue()

@@ -81,7 +81,7 @@ def test_a_calendar_systemd_rejects_fails_the_install(tmp_path, capsys):
 
 
 def test_cron_backend_writes_one_file_with_both_jobs(tmp_path, capsys, secrets_files):
-    pw, _, inv = secrets_files
+    pw, _s3, inv = secrets_files
     cron = tmp_path / "cron.d" / "ledgerguard"
     argv = ["schedule", "install", "--backend", "cron", "--cron-file", str(cron), "--log-dir", str(tmp_path / "log"),
             "-i", str(inv), "--password-file", str(pw), "--drill-args", "--rto 30m"]  # fmt: skip
@@ -102,7 +102,7 @@ def test_cron_backend_writes_one_file_with_both_jobs(tmp_path, capsys, secrets_f
 
 
 def test_schedule_bad_input(tmp_path, capsys, secrets_files):
-    pw, _, _ = secrets_files
+    pw, _s3, _inv = secrets_files
     pw.chmod(0o640)
     code = cli.main(
         ["schedule", "install", "--backend", "systemd", "--unit-dir", str(tmp_path), "--password-file", str(pw)]

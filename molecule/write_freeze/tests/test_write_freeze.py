@@ -296,42 +296,43 @@ def test_watchdog_thaws_without_a_controller(host):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (
-            {"targets": [{"method": "remount_ro", "path": "/"}]},
-            "target 1 (remount_ro /): refusing to freeze '/': a read-only or frozen root filesystem stops the host",
-        ),
-        (
-            {"targets": [{"method": "fsfreeze", "path": "/srv/data"}], "state_dir": "/srv/data/ledgerguard"},
-            "target fsfreeze /srv/data: refusing to freeze /srv/data: it is the filesystem that holds the state "
-            "directory /srv/data/ledgerguard, where the freeze registry and the watchdog live",
-        ),
-        (
-            {"targets": [{"method": "readonly_bind", "path": "/srv/data/clients/nobody"}]},
-            "target 1 (readonly_bind /srv/data/clients/nobody): path /srv/data/clients/nobody does not exist on "
-            "this host.",
-        ),
-        (
-            {"targets": [{"method": "service", "unit": "no-such-ledger-app"}]},
-            "target service no-such-ledger-app.service: the systemd unit no-such-ledger-app.service does not exist "
-            "on this host (LoadState=not-found).",
-        ),
-        (
-            {"targets": [{"method": "remount_ro", "path": "/srv/data/clients"}]},
-            "target remount_ro /srv/data/clients: /srv/data/clients is not a mount point;",
-        ),
-    ],
-    ids=["root", "state-dir-filesystem", "missing-path", "missing-unit", "not-a-mount-point"],
-)
-def test_refusals(host, args, message):
-    archive_before = mount_options(host, "/srv/data")
-    result = module({"incident": "INC-MOL-3", **args})
-    assert result.get("failed") is True
-    assert result["msg"].startswith(message), result["msg"]
-    assert mount_options(host, "/srv/data") == archive_before
+REFUSALS = {
+    "root": "target 1 (remount_ro /): refusing to freeze '/': a read-only or frozen root filesystem stops the host",
+    "state-dir-filesystem": "target fsfreeze /srv/data: refusing to freeze /srv/data: it is the filesystem that "
+    "holds the state directory /srv/data/ledgerguard, where the freeze registry and the watchdog live",
+    "missing-path": "target 1 (readonly_bind /srv/data/clients/nobody): path /srv/data/clients/nobody does not "
+    "exist on this host.",
+    "missing-unit": "target service no-such-ledger-app.service: the systemd unit no-such-ledger-app.service does "
+    "not exist on this host (LoadState=not-found).",
+    "not-a-mount-point": "target remount_ro /srv/data/clients: /srv/data/clients is not a mount point;",
+}
+
+
+@pytest.fixture(scope="module")
+def refusals(host):
+    """Run molecule/write_freeze/refusals.yml once; map case id -> the module's result."""
+    data_before = mount_options(host, "/srv/data")
+    argv = [
+        "ansible-playbook",
+        "-i",
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        str(Path(__file__).parents[1] / "refusals.yml"),
+    ]
+    proc = subprocess.run(argv, env=ansible_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    results = task(host_results(proc.stdout), "Try each refused freeze")["results"]
+    assert mount_options(host, "/srv/data") == data_before
     assert not host.file("/var/lib/ledgerguard/freeze/INC-MOL-3.json").exists
+    assert not host.file("/srv/data/ledgerguard/freeze/INC-MOL-3.json").exists
+    return {r["item"]["id"]: r for r in results}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_refusals(refusals, case):
+    result = refusals[case]
+    assert result["failed_when_result"] is False  # refused: the playbook's failed_when turns a refusal into success
+    assert result["changed"] is False
+    assert result["msg"].startswith(REFUSALS[case]), result["msg"]
 
 
 def test_refusal_when_another_incident_holds_the_target(host):

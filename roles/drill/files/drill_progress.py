@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ledgerguard engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Report the progress of a running drill restore (run by the drill role through ansible.builtin.script).

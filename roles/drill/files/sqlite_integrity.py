@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ledgerguard engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run SQLite's PRAGMA integrity_check on restored files, read-only (run by the drill role via ansible.builtin.script).

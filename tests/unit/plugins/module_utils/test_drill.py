@@ -43,7 +43,7 @@ def test_pick_random_stays_in_window_and_is_reproducible_with_a_seed():
     picks = {drill.pick_snapshot(SNAPS, "random", 10, now, seed=s)["short_id"] for s in range(40)}
     assert picks == {"bbbbbbbb", "cccccccc"}  # the 1 Nov snapshot is 25 days old: outside a 10-day window
     one = drill.pick_snapshot(SNAPS, "random", 30, now, seed="weekly-7")
-    assert all(drill.pick_snapshot(SNAPS, "random", 30, now, seed="weekly-7") == one for _ in range(5))
+    assert all(drill.pick_snapshot(SNAPS, "random", 30, now, seed="weekly-7") == one for _try in range(5))
     with pytest.raises(ValueError, match=r"no snapshot is younger than drill_random_window_days=0\.1"):
         drill.pick_snapshot(SNAPS, "random", 0.1, now)
     with pytest.raises(ValueError, match="drill_snapshot_selection 'oldest' is not one of latest, random"):

@@ -380,7 +380,7 @@ def test_parse_ls():
 
 def test_parse_find():
     found = r.parse_find(captured("find_json_dir").stdout)
-    ((sid, paths),) = found.items()
+    [(sid, paths)] = list(found.items())
     assert len(sid) == 64
     assert paths == ["/WORK/src/srv/ledgers/C001", "/WORK/src/srv/ledgers/C001/2026.csv"]
     assert r.parse_find(captured("find_json").stdout) == {}

@@ -87,7 +87,7 @@ def test_metadata_differences(tmp_path):
 def test_hash_tar_stream_of_real_restic_dump():
     data = (FIX / "dump_c001.tar").read_bytes()
     hashes = c.hash_tar_stream(io.BytesIO(data))
-    ((path, digest),) = hashes.items()
+    [(path, digest)] = list(hashes.items())
     assert path.startswith("/") and path.endswith("/srv/ledgers/C001/2026.csv")
     assert digest == hashlib.sha256(b"voucher,debit,credit\n1,100,100\n").hexdigest()
     raw = (FIX / "dump_2026.csv").read_bytes()

@@ -1,0 +1,234 @@
+"""Bad and hostile input (issue 7): each is refused with a clear error before anything changes, or, for data that
+is merely unusual (non-UTF-8 and 255-byte file names), restored faithfully.
+
+Real playbooks through ansible-runner, real restic, the moto S3 server; assertions on bytes and sha256 of the trees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+from test_incident import evidence_dir, failed_msgs, sha, tree
+from test_incident_failures import site  # noqa: F401 (pytest fixture)
+
+from conftest import failed_messages
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
+
+RELIABILITY = Path(__file__).resolve().parent / "reliability"
+
+
+def untouched(site) -> dict:  # noqa: F811
+    return {cid: tree(site.root(cid)) for cid in ("c001", "c002", "c003")}
+
+
+def assert_nothing_touched(site, before: dict) -> None:  # noqa: F811
+    assert untouched(site) == before
+    assert not site.evidence.exists() or not any(site.evidence.iterdir())
+    assert not (site.state / "incident.lock").exists()
+    assert not (site.state / "freeze").exists() or not any((site.state / "freeze").iterdir())
+    assert site.snapshots() == [] or all("pre-restore" not in (s.get("tags") or []) for s in site.snapshots())
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Refused before anything is touched (ids/paths with '..' and ids in general are in test_incident_failures.py)
+# ----------------------------------------------------------------------------------------------------------------------
+
+BAD = [
+    (
+        "path-dotdot",
+        {"incident_clients": ["c001"], "incident_paths": ["{c001}/../c002"]},
+        "path '{c001}/../c002' contains '..'",
+    ),
+    (
+        "time-malformed",
+        {"incident_detected_at": "2026-13-45T25:00:00Z"},
+        "incident_detected_at '2026-13-45T25:00:00Z' is not a valid date and time",
+    ),
+    (
+        "time-words",
+        {"incident_loss_started": "yesterday evening"},
+        "incident_loss_started 'yesterday evening' is not a date and time; write it as 2026-11-26T08:30:00+08:00",
+    ),
+    (
+        "time-no-zone",
+        {"incident_detected_at": "2026-11-20T08:00:00"},
+        "incident_detected_at '2026-11-20T08:00:00' has no timezone, so it is ambiguous",
+    ),
+    (
+        "time-order",
+        {"incident_loss_started": "2026-11-20T08:00:00Z", "incident_detected_at": "2026-11-19T08:00:00Z"},
+        "incident_loss_started 2026-11-20T08:00:00Z is after incident_detected_at 2026-11-19T08:00:00Z",
+    ),
+    (
+        "repository-credentials",
+        {"ledgerguard_repository": "s3:http://AKIARELIABILITY:hunter2-s3cr3t@127.0.0.1:9/bucket/restic"},
+        "the restic repository URL embeds credentials (user:secret@host)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_incident_input_refused(site, extra, message):  # noqa: F811
+    before = untouched(site)
+    extra = {
+        k: ([p.replace("{c001}", str(site.root("c001"))) for p in v] if k == "incident_paths" else v)
+        for k, v in extra.items()
+    }
+    runner = site.run(**extra)
+    assert runner.rc != 0
+    message = message.replace("{c001}", str(site.root("c001")))
+    msgs = failed_msgs(runner)
+    assert any(message in m and "nothing was touched" in m for m in msgs), msgs
+    assert_nothing_touched(site, before)
+    if "hunter2-s3cr3t" in json.dumps(extra):
+        # The refused secret is not repeated by any message, event, artifact or evidence file (the operator's own
+        # input file env/extravars is the only place it is, because the operator wrote it there).
+        for path in (site.base / "runner").rglob("*"):
+            if path.is_file() and path.name != "extravars":
+                assert b"hunter2-s3cr3t" not in path.read_bytes(), path
+
+
+def test_client_path_in_a_system_directory_refused(site):  # noqa: F811
+    before = untouched(site)
+    site.clients = [dict(site.clients[0], paths=["/etc"]), *site.clients[1:]]
+    runner = site.run(incident_clients=["c001"])
+    assert runner.rc != 0
+    msgs = " | ".join(failed_msgs(runner))
+    assert "client c001 path '/etc' is a system directory" in msgs and "nothing was touched" in msgs, msgs
+    assert_nothing_touched(site, before)
+
+
+def test_unknown_pinned_snapshot_changes_no_data(site):  # noqa: F811
+    site.backup(dt.datetime.now() - dt.timedelta(days=1))
+    (site.root("c001") / "凭证" / "2026-09.csv").unlink()
+    before = untouched(site)
+    runner = site.run(incident_clients=["c001"], incident_pinned_snapshots={"c001": "deadbeef"})
+    assert runner.rc != 0
+    report = json.loads((evidence_dir(site) / "report.json").read_text(encoding="utf-8"))
+    client = report["clients"][0]
+    assert client["status"] == "failed"
+    assert "pinned snapshot deadbeef was not found among the 1 snapshots assessed" in client["msg"]
+    assert untouched(site) == before  # nothing restored, swapped or quarantined
+    assert report["summary"]["all_thawed"] is True
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# restic_restore refuses / and system directories as its target (module level: the drill and restore playbooks)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_restore_into_root_or_system_directory_refused(
+    tmp_path, playbook, localhost_inventory, local_repo, restic_password_file, restic_cmd
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("x\n")
+    restic_cmd(local_repo, restic_password_file, "backup", str(data))
+    inventory = localhost_inventory(
+        {"ledgerguard_repository": local_repo, "ledgerguard_password_file": str(restic_password_file)}
+    )
+    etc_before = sorted(os.listdir("/etc"))
+    targets = ["/", "/etc", "/usr/lib/ledgerguard", "/var", "/proc/1"]
+    runner = playbook(str(RELIABILITY / "restore_targets.yml"), inventory=inventory, extravars={"targets": targets})
+    assert runner.rc == 0, failed_messages(runner)
+    results = {}
+    for ev in runner.events:
+        if ev.get("event") == "runner_item_on_ok" and ev["event_data"].get("task") == "Try to restore into the target":
+            res = ev["event_data"]["res"]
+            results[res["item"]] = res
+    assert sorted(results) == sorted(targets)
+    for target in targets:
+        res = results[target]
+        assert res.get("changed") is False and "snapshot_id" not in res
+        assert res["msg"].startswith(f"target {target} is the root or a system directory"), res["msg"]
+        assert "Nothing was restored" in res["msg"]
+    assert sorted(os.listdir("/etc")) == etc_before
+    assert not Path("/usr/lib/ledgerguard").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Symlinks that point out of the client's folder: restored as links, never followed out
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_symlinks_pointing_out_are_not_followed(site, tmp_path):  # noqa: F811
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "sentinel.txt").write_text("must stay exactly like this\n")
+    c001 = site.root("c001")
+    (c001 / "link-etc").symlink_to("/etc")
+    (c001 / "link-up").symlink_to("../../outside")
+    (c001 / "link-file").symlink_to(str(outside / "sentinel.txt"))
+    site.backup(dt.datetime.now() - dt.timedelta(days=1))
+    clean = tree(c001)
+    outside_before = tree(outside)
+    # The attack: the folder 凭证 is replaced by a symlink to a folder outside the client's folder, so a restore that
+    # follows it would write the vouchers there; and a snapshot symlink is deleted.
+    vouchers = c001 / "凭证"
+    for f in vouchers.iterdir():
+        f.unlink()
+    vouchers.rmdir()
+    vouchers.symlink_to(outside)
+    (c001 / "link-file").unlink()
+    runner = site.run(incident_clients=["c001"], incident_cause="unknown")
+    assert runner.rc == 0, failed_msgs(runner)
+    assert tree(outside) == outside_before  # nothing written through a link
+    assert sorted(p.name for p in outside.iterdir()) == ["sentinel.txt"]
+    assert vouchers.is_dir() and not vouchers.is_symlink()
+    for name, target in (
+        ("link-etc", "/etc"),
+        ("link-up", "../../outside"),
+        ("link-file", str(outside / "sentinel.txt")),
+    ):
+        assert (c001 / name).is_symlink() and os.readlink(c001 / name) == target
+    restored = {k: v for k, v in tree(c001).items() if not k.startswith(("link-",))}
+    assert restored == {k: v for k, v in clean.items() if not k.startswith(("link-",))}
+    # The attacker's link went to quarantine as a link (not the folder it pointed at).
+    ev = evidence_dir(site)
+    quarantined = [p for p in site.books.glob(f".ledgerguard-{ev.name}/quarantine/c001/**/凭证")]
+    assert quarantined and all(p.is_symlink() and os.readlink(p) == str(outside) for p in quarantined)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Non-UTF-8 and 255-byte file names: restored faithfully
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_odd_file_names_restored_faithfully(site):  # noqa: F811
+    c001 = os.fsencode(site.root("c001"))
+    names = [
+        b"\xff\xfe\xb0 invoice (latin-1 \xe9t\xe9).csv",  # not UTF-8
+        b"a" * 251 + b".csv",  # 255 bytes, the ext4 limit
+        ("凭" * 83 + "ab.pdf").encode("utf-8"),  # 83 x 3 + 6 = 255 bytes of UTF-8
+    ]
+    assert [len(n) for n in names[1:]] == [255, 255]
+    odd_dir = os.path.join(c001, b"\xc3\x28-bad-utf8-dir")
+    os.mkdir(odd_dir)
+    contents = {}
+    for i, name in enumerate(names):
+        for folder in (c001, odd_dir):
+            path = os.path.join(folder, name)
+            data = secrets.token_bytes(1000 + i) + name
+            with open(path, "wb") as fh:
+                fh.write(data)
+            contents[path] = data
+    site.backup(dt.datetime.now() - dt.timedelta(days=1))
+    clean = tree(site.root("c001"))
+    for path in contents:
+        os.unlink(path)
+    os.rmdir(odd_dir)
+    runner = site.run(incident_clients=["c001"], incident_cause="deleted")
+    assert runner.rc == 0, failed_msgs(runner)
+    for path, data in contents.items():
+        with open(path, "rb") as fh:
+            assert fh.read() == data, path
+    assert tree(site.root("c001")) == clean
+    report = json.loads((evidence_dir(site) / "report.json").read_text(encoding="utf-8"))
+    assert report["status"] == "restored"
+    assert sha(evidence_dir(site) / "report.json")

@@ -1,0 +1,258 @@
+"""Reliability of the repository side (issue 7): stale and live restic locks, concurrent restores, lost packs.
+
+Real restic processes hold the locks (a backup reading a pipe that never ends, killed with SIGKILL to leave a stale
+lock; one run in its own UTS namespace to hold a lock "from another host"). The modules run through real playbooks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ledgerguard.runner import project_env, tool_path
+
+RELIABILITY = Path(__file__).resolve().parent / "reliability"
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def make_data(root: Path, files: int = 20, size: int = 40_000) -> Path:
+    for i in range(files):
+        path = root / f"c{i % 3:03d}" / f"凭证-{i:04d}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(size) + f"row {i}\n".encode())
+    return root
+
+
+def restic_env(repo: str, password_file: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "LC_ALL": "C",
+        "RESTIC_REPOSITORY": repo,
+        "RESTIC_PASSWORD_FILE": str(password_file),
+    }
+
+
+def hold_lock(repo: str, password_file: Path, other_host: str | None = None) -> subprocess.Popen:
+    """A real restic process holding a (non-exclusive) lock: a backup reading a pipe that never ends."""
+    argv = ["restic", "backup", "--stdin", "--stdin-filename", "held.txt"]
+    if other_host:
+        argv = ["unshare", "--uts", "sh", "-c", f'hostname {other_host} && exec "$@"', "sh", *argv]
+    before = set((Path(repo) / "locks").iterdir())
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=restic_env(repo, password_file),
+    )
+    for _ in range(200):
+        if set((Path(repo) / "locks").iterdir()) - before:
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("restic did not take its lock")
+
+
+def run_module_play(playbook, inventory, name: str, **extravars):
+    runner = playbook(str(RELIABILITY / name), inventory=inventory, extravars=extravars)
+    out = {}
+    for ev in runner.events:
+        if ev.get("event") in ("runner_on_ok", "runner_on_failed"):
+            out[ev["event_data"]["task"]] = ev["event_data"]["res"]
+    return runner, out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Stale lock vs live lock
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_live_lock_is_never_broken_stale_lock_removed_only_when_provably_stale(
+    tmp_path, playbook, localhost_inventory, local_repo, restic_password_file
+):
+    locks = Path(local_repo) / "locks"
+    inventory = localhost_inventory(
+        {"ledgerguard_repository": local_repo, "ledgerguard_password_file": str(restic_password_file)}
+    )
+    me = socket.gethostname()
+
+    # 1. A live lock (its holder runs): the exclusive check stops, names the holder, and the lock stays.
+    live = hold_lock(local_repo, restic_password_file)
+    try:
+        _, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=1)
+        failed = res["Check the repository"]
+        assert failed["error_kind"] == "locked"
+        assert f"is locked by restic PID {live.pid} on host {me}" in failed["msg"]
+        assert "stale_locks_removed" not in failed
+        assert live.poll() is None, "the holder must not be disturbed"
+        assert len(list(locks.iterdir())) == 1
+    finally:
+        live.send_signal(signal.SIGKILL)
+        live.wait(timeout=10)
+    # The holder is gone (SIGKILL: restic could not remove its lock). The lock is now stale but young.
+    assert len(list(locks.iterdir())) == 1
+    _, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=3600)
+    young = res["Check the repository"]
+    assert young["error_kind"] == "locked" and f"PID {live.pid}" in young["msg"]
+    assert len(list(locks.iterdir())) == 1, "a young lock is never removed"
+
+    # 2. Old enough and its holder provably gone: removed, recorded, and the check runs.
+    time.sleep(2.5)
+    runner, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=2)
+    ok = res["Check the repository"]
+    assert "error_kind" not in ok, ok.get("msg")
+    assert ok["ok"] is True
+    [removed] = ok["stale_locks_removed"]
+    assert removed["pid"] == live.pid and removed["host"] == me and removed["age_seconds"] >= 2
+    assert removed["why"].startswith(f"holder PID {live.pid} no longer runs on {me}")
+    assert any("Removed a stale restic lock" in w for w in ok.get("warnings", []))
+    assert list(locks.iterdir()) == []
+
+    # 3. A lock held from another host (its PID means nothing here) is never removed, however old.
+    other = hold_lock(local_repo, restic_password_file, other_host="books-elsewhere")
+    other.send_signal(signal.SIGKILL)
+    other.wait(timeout=10)
+    time.sleep(2.5)
+    _, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=1)
+    foreign = res["Check the repository"]
+    assert foreign["error_kind"] == "locked"
+    assert "on host books-elsewhere" in foreign["msg"]
+    assert len(list(locks.iterdir())) == 1
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Two restores from one repository at the same time, to two hosts
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_two_concurrent_restores_from_one_repository(tmp_path, local_repo, restic_password_file, restic_cmd):
+    data = make_data(tmp_path / "data", files=60, size=200_000)
+    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books01", str(data))
+    env = {k: v for k, v in os.environ.items() if "PASSWORD" not in k and "SECRET" not in k}
+    env.update(project_env())
+    env["PATH"] = tool_path(env.get("PATH"))
+    procs = {}
+    for host in ("books-a", "books-b"):
+        inv = tmp_path / f"{host}.json"
+        inv.write_text(
+            json.dumps(
+                {
+                    "all": {
+                        "hosts": {
+                            host: {
+                                "ansible_connection": "local",
+                                "ansible_python_interpreter": sys.executable,
+                                "ledgerguard_repository": local_repo,
+                                "ledgerguard_password_file": str(restic_password_file),
+                                "target": str(tmp_path / host),
+                            }
+                        }
+                    }
+                }
+            )
+        )
+        procs[host] = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "-i",
+                str(inv),
+                str(RELIABILITY / "restore_one.yml"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    # Both restics run at the same moment (sampled from the process table).
+    overlap = 0
+    while any(p.poll() is None for p in procs.values()):
+        restores = 0
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = cmdline.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if args[0].endswith(b"restic") and b"restore" in args and any(str(tmp_path).encode() in a for a in args):
+                restores += 1
+        overlap = max(overlap, restores)
+        time.sleep(0.05)
+    outputs = {h: p.communicate()[0] for h, p in procs.items()}
+    for host, proc in procs.items():
+        assert proc.returncode == 0, outputs[host]
+    assert overlap == 2, "the two restores did not run at the same time"
+    for host in ("books-a", "books-b"):
+        assert tree(tmp_path / host / str(data).lstrip("/")) == tree(data)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# A pack file lost or corrupted
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def new_packs(repo: str, before: set[Path]) -> list[Path]:
+    return sorted(
+        (p for p in (Path(repo) / "data").rglob("*") if p.is_file() and p not in before),
+        key=lambda p: -p.stat().st_size,
+    )
+
+
+@pytest.mark.parametrize("fault", ["deleted", "corrupted"])
+def test_lost_pack_found_by_verification_and_restore_fails_clearly(
+    tmp_path, fault, playbook, localhost_inventory, local_repo, restic_password_file, restic_cmd
+):
+    data = make_data(tmp_path / "data", files=6, size=30_000)
+    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books01", str(data))
+    old_tree = tree(data)
+    packs_before = set(p for p in (Path(local_repo) / "data").rglob("*") if p.is_file())
+    (data / "c000" / "新增-2026-11.csv").write_bytes(os.urandom(3 * 1024 * 1024))
+    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books01", str(data))
+    snaps = json.loads(restic_cmd(local_repo, restic_password_file, "snapshots", "--json").stdout)
+    old_id, new_id = snaps[0]["id"], snaps[1]["id"]
+    victim = new_packs(local_repo, packs_before)[0]  # the biggest new pack: the new file's data
+    if fault == "deleted":
+        victim.unlink()
+    else:
+        victim.chmod(0o644)
+        raw = bytearray(victim.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        victim.write_bytes(bytes(raw))
+    inventory = localhost_inventory(
+        {"ledgerguard_repository": local_repo, "ledgerguard_password_file": str(restic_password_file)}
+    )
+    runner, res = run_module_play(
+        playbook,
+        inventory,
+        "pack_fault.yml",
+        new_id=new_id,
+        old_id=old_id,
+        new_target=str(tmp_path / "restore-new"),
+        old_target=str(tmp_path / "restore-old"),
+        read_data=fault == "corrupted",
+    )
+    check = res["Verify the repository"]
+    assert check["ok"] is False
+    assert any(victim.name in e for e in check["errors"]), check["errors"]
+    new = res["Restore the snapshot that needs the pack"]
+    assert new["error_kind"] == "repository_damaged", new
+    assert new["msg"].startswith(f"Snapshot {new_id[:8]} cannot be restored from restic repository {local_repo}:")
+    assert "Run restic check" in new["msg"]
+    old = res["Restore the older snapshot"]
+    assert not old.get("failed"), old.get("msg")
+    assert tree(tmp_path / "restore-old" / str(data).lstrip("/")) == old_tree

@@ -1,0 +1,166 @@
+"""No secret leaks (issue 7): the incident, the drill and verification through the ledgerguard CLI, with a known
+restic password and known S3 keys, while the process table is sampled; then every file the runs wrote is searched.
+
+The S3 keys reach the CLI the way AWX injects them (controller environment) for the incident and as a 0600
+credentials file for the drill; the password always as a 0600 file. restic itself must get the S3 keys through its
+environment (that is how restic reads them), so /proc/<restic>/environ holding them is expected and not a leak; the
+password may be in no process's environment at all (restic reads it from a 0600 file that is removed afterwards).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_incident import Site, tree
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
+LEDGERGUARD = [sys.executable, "-m", "ledgerguard"]
+
+
+class ProcessWatch(threading.Thread):
+    """Samples /proc/*/cmdline (and the environment) every 20 ms while the runs go, looking for the secrets."""
+
+    def __init__(self, needles: dict[str, bytes], env_needles: dict[str, bytes]):
+        super().__init__(daemon=True)
+        self.needles = needles
+        self.env_needles = env_needles
+        self.stop = threading.Event()
+        self.found: list[str] = []
+        self.samples = 0
+        self.restic_seen = 0
+
+    def run(self) -> None:
+        me = os.getpid()
+        while not self.stop.is_set():
+            for proc in Path("/proc").glob("[0-9]*"):
+                if int(proc.name) == me:
+                    continue
+                try:
+                    cmdline = (proc / "cmdline").read_bytes()
+                    environ = (proc / "environ").read_bytes()
+                except OSError:
+                    continue
+                if cmdline.split(b"\0")[0].endswith(b"restic"):
+                    self.restic_seen += 1
+                for what, value in self.needles.items():
+                    if value in cmdline:
+                        self.found.append(f"{what} in the command line of PID {proc.name}: {cmdline[:200]!r}")
+                for what, value in self.env_needles.items():
+                    if value in environ:
+                        self.found.append(f"{what} in the environment of PID {proc.name}: {cmdline[:200]!r}")
+            self.samples += 1
+            time.sleep(0.02)
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
+    full.update(env)
+    full["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+    return subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=full, timeout=900)
+
+
+def test_no_secret_in_any_file_or_process(tmp_path, s3_server):
+    start = time.time()
+    password = "lg-rel-pw-" + secrets.token_hex(12)
+    access_key = "AKIALGREL" + secrets.token_hex(6).upper()
+    secret_key = "lgRelSecret/" + secrets.token_urlsafe(24)
+    bucket = "lg-rel-sec-" + secrets.token_hex(4)
+    s3_server.create_bucket(bucket)
+    site = Site(tmp_path, s3_server, bucket)
+    site.password_file.write_text(password + "\n")
+    site.s3_env = {**site.s3_env, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    site.credentials_file.write_text(
+        f"[default]\naws_access_key_id = {access_key}\naws_secret_access_key = {secret_key}\n"
+    )
+    site.restic("init")
+    site.backup(dt.datetime.now() - dt.timedelta(days=1))
+    clean = tree(site.root("c001"))
+    (site.root("c001") / "凭证" / "2026-09.csv").unlink()
+    inventory = site.inventory()
+    runner_dir, evidence, state = tmp_path / "runner", site.evidence, site.state
+    common = ["--plain", "-i", str(inventory), "--repository", site.repo, "--evidence-dir", str(evidence),
+              "--private-data-dir", str(runner_dir), "-v",
+              "-e", f"ledgerguard_state_dir={state}", "-e", "incident_operator=pytest"]  # fmt: skip
+    watch = ProcessWatch(
+        {
+            "restic password": password.encode(),
+            "S3 access key": access_key.encode(),
+            "S3 secret key": secret_key.encode(),
+        },
+        {"restic password": password.encode()},
+    )
+    watch.start()
+    try:
+        # The incident, with the S3 keys in the controller's environment (as AWX injects them).
+        incident = cli(
+            "incident", *common, "--password-file", str(site.password_file), "--incident-id", "INC-20261126-077",
+            "--clients", "c001",
+            env={"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key,
+                 "AWS_DEFAULT_REGION": "us-east-1"},
+        )  # fmt: skip
+        assert incident.returncode == 0, incident.stdout[-3000:] + incident.stderr
+        assert tree(site.root("c001")) == clean
+        # The drill and the verification, with the credentials file.
+        drill = cli(
+            "drill", *common, "--password-file", str(site.password_file),
+            "--s3-credentials-file", str(site.credentials_file), "--sandbox", str(tmp_path / "sandbox"),
+            "--drill-id", "drill-rel", env={},
+        )  # fmt: skip
+        assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr
+        verify = cli(
+            "verify", *common, "--password-file", str(site.password_file),
+            "--s3-credentials-file", str(site.credentials_file), env={},
+        )  # fmt: skip
+        assert verify.returncode in (0, 1), verify.stdout[-3000:] + verify.stderr
+    finally:
+        watch.stop.set()
+        watch.join(timeout=10)
+    assert watch.restic_seen > 0, "the process table was never sampled while restic ran"
+    assert watch.found == []
+
+    needles = {
+        "restic password": password.encode(),
+        "S3 access key": access_key.encode(),
+        "S3 secret key": secret_key.encode(),
+    }
+    inputs = {site.password_file, site.credentials_file}
+    # What the runs wrote: this test's folders (runner private data dirs, evidence, state, books, sandbox), the
+    # module temp dirs and restic's cache under HOME, and anything new directly in /tmp (other tests' pytest folders
+    # excepted).
+    roots = [tmp_path, Path.home() / ".ansible", Path.home() / ".cache" / "restic"]
+    roots += [
+        p
+        for p in Path("/tmp").iterdir()  # noqa: S108
+        if not p.name.startswith("pytest-of-") and p.lstat().st_mtime >= start - 1
+    ]
+    scanned, leaks = 0, []
+    seen: set[Path] = set()
+    for root in roots:
+        for path in ([root] if root.is_file() else root.rglob("*")) if root.exists() else []:
+            try:
+                if path in seen or path in inputs or not path.is_file() or path.is_symlink():
+                    continue
+                st = path.stat()
+                if st.st_mtime < start - 1 or st.st_size > 64 * 1024 * 1024:
+                    continue
+                seen.add(path)
+                data = path.read_bytes()
+            except OSError:
+                continue
+            scanned += 1
+            leaks += [f"{what} in {path}" for what, value in needles.items() if value in data]
+    outputs = incident.stdout + incident.stderr + drill.stdout + drill.stderr + verify.stdout + verify.stderr
+    leaks += [f"{what} in the CLI output" for what, value in needles.items() if value.decode() in outputs]
+    assert leaks == []
+    # Evidence, timeline, reports, ansible-runner artifacts of three runs, drill history.
+    assert scanned > 150
+    assert (evidence / "INC-20261126-077" / "timeline.jsonl").exists()
+    assert (evidence / "INC-20261126-077" / "report.json").exists()
