@@ -9,6 +9,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,27 +28,37 @@ def module_env() -> dict[str, str]:
     return env
 
 
-def measure(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | Path | None = None) -> dict:
-    """Run ``cmd``; return wall seconds and the peak RSS (KiB) of the largest process in its tree (wait4).
+TIME = "/usr/bin/time"
 
-    stdout is kept (small: module results), stderr is discarded unless the run fails.
+
+def measure(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | Path | None = None) -> dict:
+    """Run ``cmd``; return wall seconds, CPU seconds and the peak RSS (KiB) of the largest process in its tree.
+
+    GNU time runs the command: its wait4 reports the maximum RSS over the command and every process it waited for.
+    (Measured from this process instead, a child would carry the benchmark interpreter's RSS from before its exec.)
+    stdout is returned (small: module results); stderr is shown only if the run fails.
     """
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # read before wait4 so a full pipe cannot block the child (stderr is small; stdout is a module result)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(map(str, cmd))} exited {proc.returncode}: {err.decode(errors='replace')[-2000:]}"
+    if not os.path.exists(TIME):
+        raise RuntimeError(f"{TIME} is needed to measure peak memory: apt-get install -y time")
+    fd, stats = tempfile.mkstemp(prefix="time-", suffix=".txt")
+    os.close(fd)
+    try:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [TIME, "-o", stats, "-f", "%e %U %S %M", *cmd], env=env, cwd=cwd, capture_output=True, check=False
         )
+        seconds = time.perf_counter() - started
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}: {err}")
+        _wall, user, system, rss = Path(stats).read_text().split()[-4:]
+    finally:
+        os.unlink(stats)
     return {
         "seconds": seconds,
-        "cpu_seconds": usage.ru_utime + usage.ru_stime,
-        "max_rss_kib": usage.ru_maxrss,
-        "stdout": out,
+        "cpu_seconds": float(user) + float(system),
+        "max_rss_kib": int(rss),
+        "stdout": proc.stdout,
     }
 
 

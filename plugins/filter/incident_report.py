@@ -161,11 +161,12 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
         results = list(data.get("restore_results") or [])
         thaw = data.get("thaw") or {}
         freeze = data.get("freeze") or {}
-        thaw_ok = bool(thaw) and not thaw.get("failed", False)
+        frozen = bool(freeze.get("targets")) and not freeze.get("failed", False)
+        thaw_ok = bool(thaw) and not thaw.get("failed", False) and not thaw.get("skipped", False)
         host_rows.append(
             {
                 "host": host,
-                "frozen": bool(freeze) and not freeze.get("failed", False),
+                "frozen": frozen,
                 "freeze_targets": [
                     t.get("name") or t.get("path") for t in freeze.get("targets", []) if isinstance(t, dict)
                 ],
@@ -199,11 +200,20 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
                         "priority": c.get("priority", 100),
                         "status": "not_done",
                         "msg": f"not done: host {host} dropped out of the run (unreachable or failed)",
+                        "failed_task": "host dropped out of the run",
+                        "paths": c.get("restore_paths") or c.get("paths") or [],
+                        "snapshot": {},
+                        "skipped": [],
+                        "why": "",
+                        "quarantine": "",
+                        "quarantined": [],
+                        "restored": [],
+                        "replaced": [],
                     }
                 )
         if data.get("failed_step"):
             problems.append("{}: {} failed: {}".format(host, data.get("failed_step"), data.get("failed_msg")))
-        if freeze and not thaw_ok:
+        if frozen and not thaw_ok:
             problems.append(f"{host}: the thaw did not succeed; writes may still be frozen")
         for result in results:
             item = dict(result)

@@ -17,10 +17,11 @@ short_description: Render metrics in the Prometheus text exposition format for n
 version_added: 0.1.0
 description:
   - Takes a list of metric families and returns the text that node_exporter's textfile collector reads from a
-    C(*.prom) file: C(# HELP) and C(# TYPE) lines, then one line per sample, ending with a newline.
-  - A family is a mapping with C(name), C(help), C(type) (C(gauge) by default; C(counter), C(untyped)) and
-    C(samples), a list of C({labels: {...}, value: number}). A mapping without C(samples) is one sample of its
-    C(name) (with optional C(labels), C(value)); samples of the same name are merged into one family, in input order.
+    C(*.prom) file, that is C(# HELP) and C(# TYPE) lines, then one line per sample, ending with a newline.
+  - A family is a mapping with C(name), C(help), C(type) (C(gauge) by default, or C(counter), C(untyped)) and
+    C(samples), a list of mappings with C(labels) (a mapping of label names to values) and C(value) (a number).
+    A mapping without C(samples) is one sample of its C(name) (with optional C(labels) and C(value)); samples of the
+    same name are merged into one family, in input order.
   - Label values are escaped (backslash, double quote, newline), so Chinese client names and Windows paths are safe.
     Names that are not valid metric or label names fail with a message naming them.
   - Values may be numbers, booleans (1/0), C(None) (skipped) or the strings C(NaN), C(+Inf), C(-Inf).

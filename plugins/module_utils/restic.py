@@ -318,6 +318,13 @@ DENIED_RE = re.compile(
     r"(?P<reason>permission denied|operation not permitted|read-only file system)",
     re.I,
 )
+# restore: "ignoring error for /d/b: StreamPack: open .../data/64/6446...: no such file or directory",
+# "ignoring error for /d/b: ciphertext verification failed" (a pack lost or damaged in the repository).
+IGNORED_RE = re.compile(r"ignoring error for (?P<path>/[^\n]*?): (?P<reason>[^\n]+)")
+DAMAGE_RE = re.compile(
+    r"StreamPack|ciphertext verification failed|pack [0-9a-f]+ not found|not found in index|unexpected EOF|"
+    r"invalid data returned|[Cc]hecksum|hash mismatch|specified key does not exist|NoSuchKey|Decrypt",
+)
 TIMEOUT_KINDS = ("timeout",)
 
 
@@ -526,6 +533,21 @@ def classify_error(
             f"(restic says: {nospace.group('line').strip()[:300]}). Free space there or choose a target on a "
             "larger filesystem, then retry.",
             {"target": target or ""},
+            result,
+        )
+
+    damaged = [m for m in IGNORED_RE.finditer(text) if DAMAGE_RE.search(m.group("reason"))]
+    if damaged:
+        paths = sorted({m.group("path") for m in damaged})
+        short = (snapshot or "")[:8] or "?"
+        return ResticError(
+            "repository_damaged",
+            f"Snapshot {short} cannot be restored from restic repository {repo}: data it needs is missing or damaged "
+            f"in the repository ({len(paths)} file(s), e.g. {', '.join(paths[:3])}; restic says: "
+            f"{damaged[0].group('reason').strip()[:300]}). The files restic could not verify must not be used. Run "
+            "restic check --read-data to see the damage, and restore an older snapshot that does not need the lost "
+            "data (the incident path moves to one by itself).",
+            {"paths": paths[:50], "snapshot": snapshot or ""},
             result,
         )
 

@@ -62,7 +62,7 @@ def parse_s3_repository(repository: str) -> dict[str, str]:
     path = parts.path.strip("/")
     if not parts.netloc or not path:
         raise RepositoryURLError(f"repository '{repository}' names no bucket: expected s3:https://host/bucket[/prefix]")
-    bucket, _, prefix = path.partition("/")
+    bucket, _sep, prefix = path.partition("/")
     return {"endpoint_url": f"{parts.scheme}://{parts.netloc}", "bucket": bucket, "prefix": prefix}
 
 

@@ -137,6 +137,7 @@ import stat  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import file_damage, read_sample  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.manifest import escape_path  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 16384
@@ -300,7 +301,10 @@ class Swapper:
             dirnames.sort()
             rel_dir = os.path.relpath(dirpath, staged_root)
             live_dir = root if rel_dir == "." else os.path.join(root, rel_dir)
-            if os.path.lexists(live_dir) and not os.path.isdir(live_dir):
+            if os.path.islink(live_dir):
+                # Never write through a link: it may point out of the client's folder (e.g. to /etc).
+                self.move_to_quarantine(live_dir, "a symbolic link stands where the snapshot has a directory")
+            elif os.path.lexists(live_dir) and not os.path.isdir(live_dir):
                 self.move_to_quarantine(live_dir, "a file stands where the snapshot has a directory")
             names = list(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
             for name in sorted(names):
@@ -385,12 +389,36 @@ class Swapper:
                 )
 
 
+def _text(value):
+    """Ansible results must be valid UTF-8: a non-UTF-8 file name is returned in file_manifest's reversible escaped
+    form (each undecodable byte as \\xNN), so the swap of such files is reported instead of failing the task."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return escape_path(os.fsencode(value))
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_text(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _text(v) for k, v in value.items()}
+    return value
+
+
+class _Module(AnsibleModule):
+    def exit_json(self, **kwargs):
+        super().exit_json(**_text(kwargs))
+
+    def fail_json(self, msg, **kwargs):
+        super().fail_json(msg=_text(msg), **_text(kwargs))
+
+
 def _iso(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = _Module(
         argument_spec={
             "paths": {"type": "list", "elements": "path", "required": True},
             "staging": {"type": "path", "required": True},

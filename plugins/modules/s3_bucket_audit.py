@@ -23,7 +23,7 @@ description:
     unusable (not an C(s3:) repository, boto3 missing).
   - The same-named action plugin resolves O(repository) and O(env) on the controller like the restic modules do
     (task argument, then C(ledgerguard_repository) / C(ledgerguard_s3_credentials_file), then the controller's
-    C(RESTIC_REPOSITORY) and C(AWS_*) environment). Run it with C(delegate_to: localhost) when managed hosts lack boto3.
+    C(RESTIC_REPOSITORY) and C(AWS_*) environment). Delegate it to C(localhost) when managed hosts lack boto3.
 author:
   - ledgerguard engineers
 requirements:

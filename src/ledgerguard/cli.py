@@ -282,9 +282,8 @@ def drill_vars(args: argparse.Namespace) -> dict[str, Any]:
     if args.min_throughput is not None:
         targets["min_throughput_bytes_per_second"] = args.min_throughput
     if targets:
-        # Command-line targets replace the inventory's, for every client.
-        out["drill_targets"] = targets
-        out["drill_client_targets"] = {}
+        # Command-line targets win over the inventory's, for every client; targets not given keep their values.
+        out["drill_target_overrides"] = targets
     if args.drill_id:
         out["drill_id"] = args.drill_id
     if args.keep_sandbox:

@@ -48,6 +48,12 @@ def test_drill_missing_its_rto_exits_3(tmp_path, local_repo, restic_password_fil
     assert "\x1b" not in out  # --plain: no terminal control characters
     record = json.loads((tmp_path / "state" / "drills" / "history.jsonl").read_text())
     assert record["targets_missed"] is True and record["verification_failed"] is False
+    # --rto wins for every client; the RPO target keeps its role default (26 h).
+    assert record["clients"][0]["targets"] == {
+        "rto_seconds": 0.01,
+        "rpo_seconds": 93600.0,
+        "min_throughput_bytes_per_second": None,
+    }
     # The run's artifacts are where AWX would keep them: job events, status, rc; no env/ files.
     (artifacts,) = (tmp_path / "runner" / "drill" / "artifacts").iterdir()
     assert (artifacts / "status").read_text() == "failed"

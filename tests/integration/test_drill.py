@@ -77,12 +77,17 @@ def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
         drill_ledger_checks={"c001": {"csv": ["凭证"], "sqlite": ["账簿/ledger.sqlite"]}},
         drill_targets={"rto_seconds": 600, "rpo_seconds": 3600},
     )
-    for run_no, drill_id in enumerate(("drill-a", "drill-b"), start=1):
-        r = playbook("drill.yml", inventory=inv, extravars={**extravars, "drill_id": drill_id})
-        assert r.status == "successful", failed_messages(r)
-
-        history = [json.loads(line) for line in (state / "drills" / "history.jsonl").read_text().splitlines()]
-        assert [h["drill_id"] for h in history] == ["drill-a", "drill-b"][:run_no]
+    # A drill from last week is already on record: the new one is appended and both are charted.
+    history_file = state / "drills" / "history.jsonl"
+    history_file.parent.mkdir(parents=True)
+    previous = {"kind": "drill", "drill_id": "drill-a", "host": "localhost", "passed": False,
+                "started": "2026-11-19T02:00:00+00:00", "finished": "2026-11-19T02:04:00+00:00",
+                "rto_seconds": 240.0, "rpo_seconds": 30000.0, "clients": []}  # fmt: skip
+    history_file.write_text(json.dumps(previous) + "\n")
+    r = playbook("drill.yml", inventory=inv, extravars={**extravars, "drill_id": "drill-b"})
+    assert r.status == "successful", failed_messages(r)
+    history = [json.loads(line) for line in history_file.read_text().splitlines()]
+    assert [h["drill_id"] for h in history] == ["drill-a", "drill-b"]
     last = history[-1]
     assert last["passed"] is True and last["host"] == "localhost" and last["selection"] == "latest"
     assert [c["id"] for c in last["clients"]] == ["c001", "c002"]
@@ -120,6 +125,7 @@ def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
     assert "# Recovery drill drill-b: PASSED" in md and "| c001 | 杭州示例贸易有限公司 |" in md
     html = (ev / "report.html").read_text()
     assert html.count("<svg") == 2 and html.count("<circle") == 4  # RTO and RPO charts, two drills each
+    assert html.count('fill="#c0392b"') == 2 and html.count('fill="#2a8a3e"') == 2  # last week's failed, today passed
     assert "<script" not in html and "cdn" not in html.lower()
 
     # Prometheus textfile metrics.

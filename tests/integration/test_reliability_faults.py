@@ -291,3 +291,71 @@ def test_controller_killed_while_frozen(tmp_path, s3_server):
     assert res["changed"] is False
     assert res["msg"].startswith(f"Nothing to thaw: every target of incident {incident_id} on this host was already")
     assert "thawed by watchdog" in res["msg"] and str(site.root("c001")) in res["msg"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# A pack the newest clean snapshot needs is damaged or lost: the restore point moves to an older intact snapshot
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["corrupted", "deleted"])
+def test_damaged_pack_moves_restore_point_to_older_snapshot(tmp_path, s3_server, fault):
+    site = Site(tmp_path, s3_server, "unused")
+    site.repo = str(tmp_path / "repo")  # a local repository: the test edits its pack files directly
+    site.restic("init")
+    now = dt.datetime.now()
+    older = site.backup(now - dt.timedelta(days=2))
+    older_tree = tree(site.root("c001"))
+    packs_before = {p for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file()}
+    extra = site.root("c001") / "扫描件" / "2026-11-补充.pdf"
+    extra.write_bytes(b"%PDF-1.4\n" + os.urandom(2 * 1024 * 1024))
+    newer = site.backup(now - dt.timedelta(days=1))
+    new_packs = sorted(
+        (p for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file() and p not in packs_before),
+        key=lambda p: p.stat().st_size,
+    )
+    victim = new_packs[-1]  # the new file's data
+    if fault == "deleted":
+        victim.unlink()
+    else:
+        victim.chmod(0o644)
+        raw = bytearray(victim.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        victim.write_bytes(bytes(raw))
+    lost = site.root("c001") / "凭证" / "2026-09.csv"
+    lost.unlink()
+
+    if fault == "deleted":
+        # The quick check before the restore finds the lost pack and stops the incident, naming it.
+        stopped = site.run(incident_clients=["c001"], incident_cause="deleted")
+        assert stopped.rc != 0
+        msgs = " | ".join(failed_msgs(stopped))
+        assert victim.name[:8] in msgs, msgs
+        assert not lost.exists()
+        incident_id = evidence_dir(site).name
+        # The operator decides to go on without the check: the restore of the newer snapshot fails on the lost
+        # pack and the restore point moves to the older, intact snapshot.
+        runner = site.run(
+            incident_clients=["c001"], incident_cause="deleted", incident_backup_check=False,
+            ledgerguard_incident_id=incident_id,
+        )  # fmt: skip
+    else:
+        # A damaged pack passes the quick check (no data is read); restic restore --verify finds it.
+        runner = site.run(incident_clients=["c001"], incident_cause="deleted")
+    assert runner.rc == 0, failed_msgs(runner)
+    report = json.loads((evidence_dir(site) / "report.json").read_text(encoding="utf-8"))
+    [client] = report["clients"]
+    assert client["status"] == "ok"
+    assert client["snapshot"]["id"] == older_id(site, older)
+    [unusable] = [s for s in client["skipped"] if s["id"] == older_id(site, newer)]
+    assert unusable["reasons"][0].startswith(f"Snapshot {newer[:8]} cannot be restored from restic repository")
+    assert "was skipped: the repository lost data it needs" in client["why"]
+    assert sha(lost) == older_tree["凭证/2026-09.csv"]
+    assert sha(extra)  # the newer file was never lost: it stayed in place
+    for rel, digest in older_tree.items():
+        assert sha(site.root("c001") / rel) == digest
+
+
+def older_id(site: Site, short_or_full: str) -> str:
+    [snap] = [s for s in site.snapshots() if s["id"].startswith(short_or_full)]
+    return snap["id"]

@@ -8,7 +8,6 @@ snapshots in one shared repository (restic --host). Real playbooks, real restic.
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import hashlib
 import json
 import os
@@ -169,7 +168,7 @@ def test_host_unreachable_mid_run(tmp_path, local_repo, restic_password_file):
         return True
 
     try:
-        runner = fleet.run(handler=lose_the_host, write_freeze_max_duration=90)
+        runner = fleet.run(handler=lose_the_host, write_freeze_max_duration=150)
         assert cut, "the host was never cut off"
         unreachable = {ev["event_data"]["host"] for ev in runner.events if ev.get("event") == "runner_on_unreachable"}
         assert unreachable == {lost}
@@ -189,12 +188,16 @@ def test_host_unreachable_mid_run(tmp_path, local_repo, restic_password_file):
         assert row["not_done"] == ["c001"]
         # Nothing lost on the unreachable host: its damaged tree is as it was, and its watchdog thaws it.
         assert (fleet.root(lost) / "凭证" / "2026-10.csv").exists() is False
-        assert try_write(fleet.root(lost)) == errno.EROFS
-        registry = json.loads(next((fleet.state(lost) / "freeze").glob("INC-*.json")).read_text())
-        deadline = max(t["deadline"] for t in registry["targets"])
+        # No thaw could reach it: its watchdog thaws it by the deadline (maybe already, on a slow machine).
+        registry_path = next((fleet.state(lost) / "freeze").glob("INC-*.json"))
+        registry = json.loads(registry_path.read_text())
+        deadline = max([t["deadline"] for t in registry["targets"]] or [time.time()])
         while time.time() < deadline + 30 and try_write(fleet.root(lost)) != 0:
             time.sleep(1)
         assert try_write(fleet.root(lost)) == 0, "the watchdog did not thaw the unreachable host"
+        registry = json.loads(registry_path.read_text())
+        assert registry["targets"] == [] and [r["thawed_by"] for r in registry["released"]] == ["watchdog"]
+        assert row["thawed"] is False  # the report does not claim a thaw it could not do
         assert {k: v for k, v in tree(fleet.root(lost)).items()} == {
             k: v for k, v in clean[lost].items() if k != "凭证/2026-10.csv"
         }

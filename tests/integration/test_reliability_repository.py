@@ -256,3 +256,41 @@ def test_lost_pack_found_by_verification_and_restore_fails_clearly(
     old = res["Restore the older snapshot"]
     assert not old.get("failed"), old.get("msg")
     assert tree(tmp_path / "restore-old" / str(data).lstrip("/")) == old_tree
+
+
+def test_stale_lock_rules_without_a_repository():
+    """The rule itself, with restic's real message replayed: unlock only for a gone PID of this host, old enough."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import Restic, ResticResult
+
+    me = socket.gethostname()
+    dead = 4_000_000  # above pid_max: no such process
+    cases = [
+        (me, dead, "1h2m3.5s", 1800, True),  # provably stale
+        (me, dead, "5m0s", 1800, False),  # too young
+        (me, os.getpid(), "2h0m0s", 1800, False),  # holder alive
+        ("books-elsewhere", dead, "9h0m0s", 1800, False),  # another host: its PID means nothing here
+        (me, dead, "9h0m0s", 0, False),  # removal switched off
+    ]
+    for host, pid, age, threshold, removed in cases:
+        calls = []
+        locked = (
+            f"unable to create lock in backend: repository is already locked by PID {pid} on {host} by root "
+            f"(UID 0, GID 0)\nlock was created at 2026-11-26 10:00:00 ({age} ago)\nstorage ID 0123abcd\n"
+        )
+
+        def run(argv, env, timeout=None, cwd=None, calls=calls, locked=locked):
+            calls.append(argv[1])
+            if argv[1] == "unlock":
+                return ResticResult(argv, 0, "successfully removed locks\n", "")
+            if argv[1] == "check" and "unlock" not in calls:
+                return ResticResult(argv, 1, "", locked)
+            return ResticResult(argv, 0, "no errors were found\n", "")
+
+        restic = Restic("restic", "/srv/repo", "/dev/null", run=run, stale_lock_age=threshold)
+        result = restic.run("check")
+        assert (calls == ["check", "unlock", "check"]) is removed, (host, pid, age, calls)
+        assert (result.rc == 0) is removed
+        assert bool(restic.removed_locks) is removed
+        if removed:
+            assert restic.removed_locks[0]["pid"] == dead and restic.removed_locks[0]["age_seconds"] == 3723

@@ -99,6 +99,14 @@ def test_no_secret_in_any_file_or_process(tmp_path, s3_server):
     )
     watch.start()
     try:
+        # The drill (before the incident: the books are damaged after) and later the verification, with the
+        # credentials file.
+        drill = cli(
+            "drill", *common, "--password-file", str(site.password_file),
+            "--s3-credentials-file", str(site.credentials_file), "--sandbox", str(tmp_path / "sandbox"),
+            "--drill-id", "drill-rel", env={},
+        )  # fmt: skip
+        assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr
         # The incident, with the S3 keys in the controller's environment (as AWX injects them).
         incident = cli(
             "incident", *common, "--password-file", str(site.password_file), "--incident-id", "INC-20261126-077",
@@ -108,13 +116,6 @@ def test_no_secret_in_any_file_or_process(tmp_path, s3_server):
         )  # fmt: skip
         assert incident.returncode == 0, incident.stdout[-3000:] + incident.stderr
         assert tree(site.root("c001")) == clean
-        # The drill and the verification, with the credentials file.
-        drill = cli(
-            "drill", *common, "--password-file", str(site.password_file),
-            "--s3-credentials-file", str(site.credentials_file), "--sandbox", str(tmp_path / "sandbox"),
-            "--drill-id", "drill-rel", env={},
-        )  # fmt: skip
-        assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr
         verify = cli(
             "verify", *common, "--password-file", str(site.password_file),
             "--s3-credentials-file", str(site.credentials_file), env={},

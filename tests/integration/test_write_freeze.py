@@ -398,8 +398,8 @@ def test_watchdog_thaws_when_no_thaw_comes(lab, tmp_path, run_freeze):
     hosts = {
         "h1": {
             "write_freeze_state_dir": state,
-            "write_freeze_max_duration": 14,
-            "write_freeze_fsfreeze_max_duration": 8,
+            "write_freeze_max_duration": 16,
+            "write_freeze_fsfreeze_max_duration": 10,
             "write_freeze_targets": [
                 {"method": "fsfreeze", "path": str(xfs)},
                 {"method": "readonly_bind", "path": str(ext4 / "clients" / "c")},

@@ -98,8 +98,12 @@ def test_extravars_carry_paths_never_secrets(secret, tmp_path):
     assert ev["ledgerguard_password_file"] == str(secret) and ev["ledgerguard_s3_credentials_file"] == str(s3)
     assert ev["drill_snapshot_selection"] == "random" and ev["drill_random_window_days"] == 14
     assert ev["drill_clients"] == ["c1", "c2"]
-    assert ev["drill_targets"] == {"rto_seconds": 1800, "rpo_seconds": 93600, "min_throughput_bytes_per_second": 1000}
-    assert ev["drill_client_targets"] == {}
+    assert ev["drill_target_overrides"] == {
+        "rto_seconds": 1800,
+        "rpo_seconds": 93600,
+        "min_throughput_bytes_per_second": 1000,
+    }
+    assert "drill_targets" not in ev and "drill_client_targets" not in ev
     assert ev["drill_trend_points"] == 12 and ev["ledgerguard_clients"][0]["name"] == "客户一"
     blob = json.dumps(ev)
     assert "s3cr3t-value" not in blob and "AKIAEXAMPLE" not in blob

@@ -253,8 +253,8 @@ def test_watchdog_thaws_without_a_controller(host):
     out = module(
         {
             "incident": incident,
-            "max_duration": 9,
-            "fsfreeze_max_duration": 4,
+            "max_duration": 12,
+            "fsfreeze_max_duration": 6,
             "targets": [
                 {"method": "fsfreeze", "path": "/srv/archive"},
                 {"method": "readonly_bind", "path": "/srv/data/clients/acme"},
@@ -310,7 +310,7 @@ REFUSALS = {
 
 @pytest.fixture(scope="module")
 def refusals(host):
-    """Run molecule/write_freeze/refusals.yml once; map case id -> the module's result."""
+    """Run molecule/write_freeze/refusals.yml once; its task results by task name (and the cases by id)."""
     data_before = mount_options(host, "/srv/data")
     argv = [
         "ansible-playbook",
@@ -319,37 +319,34 @@ def refusals(host):
         str(Path(__file__).parents[1] / "refusals.yml"),
     ]
     proc = subprocess.run(argv, env=ansible_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
-    results = task(host_results(proc.stdout), "Try each refused freeze")["results"]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    results = host_results(proc.stdout)
     assert mount_options(host, "/srv/data") == data_before
     assert not host.file("/var/lib/ledgerguard/freeze/INC-MOL-3.json").exists
     assert not host.file("/srv/data/ledgerguard/freeze/INC-MOL-3.json").exists
-    return {r["item"]["id"]: r for r in results}
+    out = {r["task"]: r for r in results}
+    out["cases"] = {r["item"]["id"]: r for r in task(results, "Try each refused freeze")["results"]}
+    return out
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
 def test_refusals(refusals, case):
-    result = refusals[case]
+    result = refusals["cases"][case]
     assert result["failed_when_result"] is False  # refused: the playbook's failed_when turns a refusal into success
     assert result["changed"] is False
     assert result["msg"].startswith(REFUSALS[case]), result["msg"]
 
 
-def test_refusal_when_another_incident_holds_the_target(host):
-    held = module({"incident": "INC-MOL-2", "targets": [{"method": "readonly_bind", "path": "/srv/data/clients"}]})
-    assert held["changed"] is True
-    try:
-        result = module(
-            {"incident": "INC-MOL-3", "targets": [{"method": "readonly_bind", "path": "/srv/data/clients/beta"}]}
-        )
-        assert result.get("failed") is True
-        assert result["msg"].startswith(
-            "target readonly_bind /srv/data/clients/beta: incident INC-MOL-2 already holds readonly_bind "
-            "/srv/data/clients (frozen "
-        )
-        assert result["msg"].endswith("Thaw incident INC-MOL-2 first, or continue the work under that incident.")
-        assert sh(host, "findmnt --mountpoint /srv/data/clients/beta").rc != 0
-    finally:
-        thawed = module({"incident": "INC-MOL-2", "state": "thawed"})
-    assert thawed["changed"] is True
+def test_refusal_when_another_incident_holds_the_target(host, refusals):
+    assert refusals["Hold the clients folder under another incident"]["changed"] is True
+    result = refusals["Try to freeze a folder inside it under a second incident"]
+    assert result["failed_when_result"] is False and result["changed"] is False
+    assert result["msg"].startswith(
+        "target beta under INC-MOL-3: incident INC-MOL-2 already holds readonly_bind /srv/data/clients (frozen "
+    )
+    assert result["msg"].endswith("Thaw incident INC-MOL-2 first, or continue the work under that incident.")
+    released = refusals["Thaw the other incident again"]
+    assert released["changed"] is True
+    assert [(t["name"], t["action"]) for t in released["targets"]] == [("readonly_bind /srv/data/clients", "thawed")]
+    assert sh(host, "findmnt --mountpoint /srv/data/clients").rc != 0
     assert sh(host, "touch /srv/data/clients/beta/after-refusal").rc == 0
