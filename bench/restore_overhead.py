@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -70,10 +71,20 @@ def tree_size(root: Path) -> tuple[int, int]:
     return files, size
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of the last timed command and everything it started
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    cpu0 = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
+    CPU.append(_children_cpu() - cpu0)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}")
     return seconds, proc.stdout
@@ -159,6 +170,7 @@ def median(values: list[float]) -> float:
 def run_backend(name: str, contenders: Contenders, rounds: int, expect: tuple[int, int], playbook: bool) -> dict:
     names = ["module", "restic"] + (["playbook"] if playbook else [])
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     for rnd in range(rounds):
         order = names if rnd % 2 == 0 else list(reversed(names))
         for contender in order:
@@ -169,9 +181,18 @@ def run_backend(name: str, contenders: Contenders, rounds: int, expect: tuple[in
             if got != expect:
                 raise RuntimeError(f"{contender} restored {got} (files, bytes), expected {expect}")
             times[contender].append(round(seconds, 3))
+            cpu[contender].append(round(CPU[-1], 3))
             shutil.rmtree(target, ignore_errors=True)
             print(f"  [{name}] round {rnd + 1}/{rounds} {contender}: {seconds:.2f} s", file=sys.stderr)
     result = {"runs": times, "median_seconds": {n: median(v) for n, v in times.items()}}
+    result["cpu_runs"] = cpu
+    result["median_cpu_seconds"] = {n: median(v) for n, v in cpu.items()}
+    result["cpu_ratio_module_to_restic"] = round(
+        result["median_cpu_seconds"]["module"] / result["median_cpu_seconds"]["restic"], 4
+    )
+    # rounds are pairs run back to back, so the per-round difference cancels most of the machine's load drift
+    paired = [m - r for m, r in zip(times["module"], times["restic"], strict=True)]
+    result["median_paired_difference_seconds"] = median(paired)
     result["ratio_module_to_restic"] = round(result["median_seconds"]["module"] / result["median_seconds"]["restic"], 4)
     result["overhead_percent"] = round((result["ratio_module_to_restic"] - 1) * 100, 2)
     result["overhead_seconds"] = round(result["median_seconds"]["module"] - result["median_seconds"]["restic"], 3)
@@ -258,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         result["median_restic_seconds"] = local["median_seconds"]["restic"]
         result["ratio"] = local["ratio_module_to_restic"]
         result["overhead_percent"] = local["overhead_percent"]
+        result["median_paired_difference_seconds"] = local["median_paired_difference_seconds"]
+        result["cpu_ratio"] = local["cpu_ratio_module_to_restic"]
         result["target_overhead_percent"] = 5
         result["meets_target"] = local["overhead_percent"] < 5
         result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -17,7 +17,7 @@ description:
     C(ledgerguard_timeline) with C(path), C(incident_id) and C(operator). Events seen before that are buffered and
     written first; events of runs that never name an incident are dropped.
   - Task results are never written (they may hold data); only a failed task's C(msg), unless the task is C(no_log).
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 requirements:
   - enable with C(ANSIBLE_CALLBACKS_ENABLED=ledgerguard.recovery.timeline) (the C(ledgerguard) runner does)
 """

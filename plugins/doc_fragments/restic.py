@@ -60,11 +60,11 @@ options:
     default: 0
   stale_lock_age:
     description:
-      - When restic finds the repository locked, the lock is removed (C(restic unlock), which removes only stale locks)
-        and the command retried once, but only when the lock is provably stale - its holder is a process on this
-        host that no longer exists - and the lock is older than this many seconds. Each removal is returned in
+      - "When restic finds the repository locked, the lock is removed (C(restic unlock), which removes only stale
+        locks) and the command retried once, but only when the lock is provably stale - its holder is a process on
+        this host that no longer exists - and the lock is older than this many seconds. Each removal is returned in
         C(stale_locks_removed) and shown as a warning. Live locks and locks of other hosts are never removed: the
-        task fails and names the holder. V(0) never removes a lock.
+        task fails and names the holder. V(0) never removes a lock."
     type: int
     default: 1800
 notes:

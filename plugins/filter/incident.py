@@ -13,7 +13,7 @@ description:
     incident id, the times and the cause, and returns one sentence per problem.
   - The same file provides C(incident_time) (RFC 3339 -> UTC), C(incident_next_id), C(incident_select_clients),
     C(incident_duration) and C(incident_host_errors).
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 positional: selected, paths, host
 options:
   _input:

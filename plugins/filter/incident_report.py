@@ -12,7 +12,7 @@ description:
   - Computes the status, achieved RTO (declared to verified), the data-loss window per client (loss start, or
     detection when the start is unknown, minus the restored snapshot's time), the files to review, the freeze window,
     the timeline summary and the evidence files with their sha256.
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 positional: hosts, generated_at, evidence
 options:
   _input:

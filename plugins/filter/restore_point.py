@@ -13,7 +13,7 @@ description:
     the chosen snapshot, why it was chosen, and every newer snapshot that was skipped with the reasons.
   - Snapshots taken at or after O(loss_started) are skipped; snapshots whose assessment found damage are skipped; the
     newest remaining clean snapshot wins. A O(pinned) ID wins over everything (its damage signs become warnings).
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 positional: loss_started, pinned
 options:
   _input:

@@ -20,6 +20,10 @@ description:
     sha256 as in the snapshot (read with C(restic dump), nothing is written). When all match, nothing is restored and
     the task's C(changed) is V(false)."
   - Files in the target that are not in the snapshot are left alone (they are not deleted).
+  - "Before restic writes, the target is created and probed for write access, and the space still to write is
+    compared with the free space. With a full snapshot ID and an empty or absent target there is nothing to compare:
+    the restore starts at once and the listing runs alongside it; a full disk is then reported from restic's own
+    error."
 version_added: 0.1.0
 author: ledgerguard contributors (@ledgerguard)
 options:
@@ -332,7 +336,7 @@ def main() -> None:
                 worker.join()
             fast_res = box["res"]
             if fast_res.rc != 0 or fast_res.timed_out:
-                raise classify_error(
+                error = classify_error(
                     fast_res,
                     restic.repository,
                     features,
@@ -340,6 +344,15 @@ def main() -> None:
                     snapshot=wanted,
                     action=f"restore into {target}",
                 )
+                if error.kind == "no_space" and not isinstance(listed, ResticError):
+                    size = sum(n.size for n in listed.files)
+                    st = os.statvfs(target)
+                    error.message += (
+                        f" The selection holds {size} bytes ({_human(size)}); the target's filesystem has "
+                        f"{_human(st.f_blocks * st.f_frsize)} in all. The files restored so far are still in {target}."
+                    )
+                    error.details.update(needed_bytes=size, total_bytes=st.f_blocks * st.f_frsize)
+                raise error
             if isinstance(listed, ResticError):
                 raise listed
             listing = listed

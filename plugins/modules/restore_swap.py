@@ -25,7 +25,7 @@ description:
   - When the live paths are behind a read-only bind mount (the C(readonly_bind) write freeze), the module detaches
     those mounts in its own private mount namespace only (root), so its writes go to the real directory while
     every other process keeps the read-only view until the thaw.
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 options:
   paths:
     description: Absolute live paths (client folders) to swap.
@@ -59,9 +59,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: In check mode the plan is computed and returned; nothing is moved or linked.
+    description: In check mode the plan is computed and returned; nothing is moved or linked.
   diff_mode:
     support: none
+    description: No diff is produced.
 notes:
   - Staging and live paths must be on the same filesystem (hard links).
 """

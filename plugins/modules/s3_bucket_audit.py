@@ -25,7 +25,7 @@ description:
     (task argument, then C(ledgerguard_repository) / C(ledgerguard_s3_credentials_file), then the controller's
     C(RESTIC_REPOSITORY) and C(AWS_*) environment). Delegate it to C(localhost) when managed hosts lack boto3.
 author:
-  - ledgerguard engineers
+  - ledgerguard engineers (@ledgerguard)
 requirements:
   - boto3
 options:
@@ -83,6 +83,7 @@ attributes:
     description: The module only reads; check mode returns the same audit.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
 """
 
 EXAMPLES = r"""

@@ -20,7 +20,7 @@ description:
   - The connection settings (repository, password, backend credentials) resolve on the controller like the other
     restic modules (task options, then C(ledgerguard_repository), C(ledgerguard_password_file),
     C(ledgerguard_s3_credentials_file), then the controller environment).
-author: ledgerguard contributors
+author: ledgerguard contributors (@ledgerguard)
 extends_documentation_fragment:
   - ledgerguard.recovery.restic
 options:
@@ -71,9 +71,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Read-only; runs the same in check mode.
+    description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: No diff is produced.
 """
 
 EXAMPLES = r"""

@@ -1,10 +1,11 @@
 """No secret leaks (issue 7): the incident, the drill and verification through the ledgerguard CLI, with a known
 restic password and known S3 keys, while the process table is sampled; then every file the runs wrote is searched.
 
-The S3 keys reach the CLI the way AWX injects them (controller environment) for the incident and as a 0600
-credentials file for the drill; the password always as a 0600 file. restic itself must get the S3 keys through its
-environment (that is how restic reads them), so /proc/<restic>/environ holding them is expected and not a leak; the
-password may be in no process's environment at all (restic reads it from a 0600 file that is removed afterwards).
+The S3 keys reach the CLI as a 0600 credentials file (for the incident they are also in the CLI's own environment,
+as AWX would inject them, to prove the CLI does not pass them on); the password always as a 0600 file. restic itself
+must get the S3 keys through its environment (that is how restic reads them), so /proc/<restic>/environ holding them
+is expected and not a leak; the password may be in no process's environment at all (restic reads it from a 0600 file
+that is removed afterwards).
 """
 
 from __future__ import annotations
@@ -107,10 +108,11 @@ def test_no_secret_in_any_file_or_process(tmp_path, s3_server):
             "--drill-id", "drill-rel", env={},
         )  # fmt: skip
         assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr
-        # The incident, with the S3 keys in the controller's environment (as AWX injects them).
+        # The incident, with the S3 keys also in the CLI's environment (the CLI never hands such variables to
+        # ansible-runner, which would write them to its artifacts; the keys travel as the 0600 file).
         incident = cli(
             "incident", *common, "--password-file", str(site.password_file), "--incident-id", "INC-20261126-077",
-            "--clients", "c001",
+            "--clients", "c001", "--s3-credentials-file", str(site.credentials_file),
             env={"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key,
                  "AWS_DEFAULT_REGION": "us-east-1"},
         )  # fmt: skip

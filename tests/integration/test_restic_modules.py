@@ -330,6 +330,7 @@ def test_out_of_space(tmp_path, playbook, localhost_inventory, local_repo, resti
     """Restoring 3 MiB into a 1 MiB tmpfs (needs root to mount it)."""
     src = make_tree(tmp_path / "data")
     restic_cmd(local_repo, restic_password_file, "backup", str(src))
+    snapshot_id = json.loads(restic_cmd(local_repo, restic_password_file, "snapshots", "--json").stdout)[0]["id"]
     small = tmp_path / "small"
     small.mkdir()
     if (
@@ -344,7 +345,7 @@ def test_out_of_space(tmp_path, playbook, localhost_inventory, local_repo, resti
         runner = playbook(
             str(PLAYBOOKS / "restic_no_space.yml"),
             inventory=inventory,
-            extravars={"small_target": str(small)},
+            extravars={"small_target": str(small), "snapshot_id": snapshot_id},
         )
         res = task_results(runner)
         failed = res["Target out of space"]
@@ -355,7 +356,14 @@ def test_out_of_space(tmp_path, playbook, localhost_inventory, local_repo, resti
         )
         assert "no space left on device" in failed["msg"] and "Nothing was restored." in failed["msg"]
         assert failed["error_details"]["needed_bytes"] > failed["error_details"]["free_bytes"]
-        assert list(small.iterdir()) == []
+        # the second case only takes restic's own path because the first left the target empty
+        during = res["Target runs out of space during the restore"]
+        assert during["_failed"] and during["error_kind"] == "no_space"
+        assert during["msg"].startswith(
+            f"Out of space on the restore target {small} while trying to restore into {small} from restic repository "
+            f"{local_repo} (restic says: "
+        )
+        assert "no space left on device" in during["msg"] and "The files restored so far are still in" in during["msg"]
     finally:
         subprocess.run(["umount", str(small)], check=True)
     shutil.rmtree(small)
