@@ -809,7 +809,8 @@ def parse_config(text: str) -> dict[str, Any]:
 
 
 CHECK_ERROR_RE = re.compile(
-    r"error|fatal|fail|invalid|damaged|missing|does not exist|does not match|not referenced|unused|mismatch|corrupt", re.I
+    r"error|fatal|fail|invalid|damaged|missing|does not exist|does not match|not referenced|unused|mismatch|corrupt",
+    re.I,
 )
 CHECK_PROGRESS = (
     "using temporary cache",
