@@ -227,7 +227,27 @@ def _restore_overhead(res: dict | None) -> list[str]:
     out = ["## Restore overhead: `restic_restore` against plain `restic restore`", ""]
     if p := _problem(res, "restore_overhead"):
         return out + [p]
-    out += ["Measured by `bench/restore_overhead.py` (its own JSON, `bench/results/restore_overhead.json`):", ""]
+    out += [
+        "Measured by `bench/restore_overhead.py` (`bench/results/restore_overhead.json`): "
+        f"{res.get('description', '')}. "
+        f"Snapshot of {res.get('files', '?'):,} files, {_mib(res.get('bytes', 0))} (scale {res.get('scale', '?')} of "
+        f"the 1 GiB / 20,000 files case), {res.get('rounds', '?')} rounds, load average before "
+        f"{res.get('load_average_before')}.",
+        "",
+    ]
+    backends = res.get("backends")
+    if isinstance(backends, dict) and backends:
+        out += ["| backend | module median s | restic median s | overhead |", "|---|---:|---:|---:|"]
+        for name, b in backends.items():
+            med = b.get("median_seconds", {})
+            out.append(
+                f"| {name} | {med.get('module', '?')} | {med.get('restic', '?')} | {b.get('overhead_percent', '?')} % |"
+            )
+        out.append("")
+        if "target_overhead_percent" in res:
+            verdict = "met" if res.get("meets_target") else "**missed**"
+            out += [f"Target: under {res['target_overhead_percent']} % ({verdict} in this run).", ""]
+        return out
     out += ["| figure | value |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in _flat(res) if k != "bench_seconds"]
     return out + [""]
@@ -360,6 +380,11 @@ def _overhead_text(ro: dict | None) -> str:
         return "not run"
     if "missing" in ro or "error" in ro:
         return "not measured (see below)"
+    if isinstance(ro.get("overhead_percent"), int | float):
+        return (
+            f"{ro['overhead_percent']} % (median {ro.get('median_module_seconds')} s against "
+            f"{ro.get('median_restic_seconds')} s; {ro.get('files', '?'):,} files)"
+        )
     for k, v in _flat(ro):
         if "overhead" in k.lower() and isinstance(v, int | float):
             return f"{k} = {v}"

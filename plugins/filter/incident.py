@@ -129,7 +129,7 @@ def parse_time(value, name="time"):
         norm = norm[: -len(tz)] + tz[:3] + ":" + tz[3:]
     if "." in norm:
         head, rest = norm.split(".", 1)
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = re.match(r"\d*", rest).group(0)
         norm = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
         return datetime.datetime.fromisoformat(norm)

@@ -50,6 +50,7 @@ _value:
 """
 
 import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
@@ -60,7 +61,7 @@ def _ts(text):
     value = str(text).strip().replace("Z", "+00:00")
     if "." in value:
         head, rest = value.split(".", 1)
-        digits = "".join(ch for ch in rest if ch.isdigit())
+        digits = re.match(r"\d*", rest).group(0)
         value = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
         when = datetime.datetime.fromisoformat(value)

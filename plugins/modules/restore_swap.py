@@ -129,6 +129,7 @@ verified:
 
 import ctypes  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import errno  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import hashlib  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
@@ -159,7 +160,7 @@ def _parse_time(text: str) -> float:
     # restic prints nanoseconds; Python takes microseconds.
     if "." in text:
         head, rest = text.split(".", 1)
-        frac = "".join(ch for ch in rest if ch.isdigit())
+        frac = re.match(r"\d*", rest).group(0)
         tz = rest[len(frac) :]
         text = f"{head}.{frac[:6]}{tz}"
     when = datetime.datetime.fromisoformat(text)

@@ -250,6 +250,7 @@ class MemoryWatch(threading.Thread):
             time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_incident_across_20_hosts(tmp_path, local_repo, restic_password_file):
     fleet = Fleet(tmp_path, 20, restic_password_file, local_repo)
     fleet.backup_all(dt.datetime.now() - dt.timedelta(days=1))

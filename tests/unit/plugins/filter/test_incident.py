@@ -93,3 +93,7 @@ def test_next_id_and_hosts_and_duration():
         "1 h 05 min",
         "1 d 1 h 00 min",
     ]
+
+
+def test_fractional_times_keep_their_zone():
+    assert f.incident_time("2026-11-26T09:00:00.123456789+08:00") == "2026-11-26T01:00:00.123456Z"

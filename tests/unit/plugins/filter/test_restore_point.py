@@ -85,3 +85,11 @@ def test_nothing_clean():
 def test_time_without_timezone_refused():
     with pytest.raises(AnsibleFilterError, match="has no timezone"):
         clean_restore_point(HISTORY, "2026-11-25 01:00:00")
+
+
+def test_fractional_restic_times_with_zone():
+    """restic prints nanoseconds; the zone after them must survive the parse."""
+    history = [snap("c", "2026-11-25T02:00:00.070923123Z"), snap("b", "2026-11-24T02:00:00.5+08:00")]
+    got = clean_restore_point(history, "2026-11-25T09:30:00.250+08:00")
+    assert got["chosen"]["id"] == "bbbbbbbb"  # c at 02:00Z is after 01:30Z
+    assert [s["id"] for s in got["skipped"]] == ["cccccccc"]
