@@ -126,6 +126,8 @@ class ResticActionBase(ActionBase):
     """Base of every ledgerguard.recovery.restic_* action plugin: resolve the connection, run the module."""
 
     TRANSFERS_FILES = False
+    # Long restores run with `async`/`poll` so callers can show progress while they wait.
+    _supports_async = True
     _VARIABLES = ("ledgerguard_repository", "ledgerguard_password_file", "ledgerguard_s3_credentials_file")
     _OPTIONAL = ("ledgerguard_s3_profile",)
 
@@ -145,5 +147,10 @@ class ResticActionBase(ActionBase):
             result.update(failed=True, msg=exc.message)
             return result
         module_name = self._task.resolved_action or self._task.action
-        result.update(self._execute_module(module_name=module_name, module_args=module_args, task_vars=task_vars))
+        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
+        result.update(
+            self._execute_module(
+                module_name=module_name, module_args=module_args, task_vars=task_vars, wrap_async=wrap_async
+            )
+        )
         return result

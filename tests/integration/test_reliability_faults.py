@@ -309,8 +309,13 @@ def test_damaged_pack_moves_restore_point_to_older_snapshot(tmp_path, s3_server,
     older = site.backup(now - dt.timedelta(days=2))
     older_tree = tree(site.root("c001"))
     packs_before = {p for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file()}
-    extra = site.root("c001") / "扫描件" / "2026-11-补充.pdf"
-    extra.write_bytes(b"%PDF-1.4\n" + os.urandom(2 * 1024 * 1024))
+    # New work after the older snapshot (plain text, so the swap keeps it in place as legitimate new work).
+    extra = site.root("c001") / "扫描件" / "2026-11-补充说明.txt"
+    rows = [
+        f"{n},{secrets.randbelow(10**12)},{secrets.randbelow(10**6)}.{secrets.randbelow(100):02d}"
+        for n in range(80_000)
+    ]
+    extra.write_text("\n".join(rows) + "\n", encoding="utf-8")
     newer = site.backup(now - dt.timedelta(days=1))
     new_packs = sorted(
         (p for p in (tmp_path / "repo" / "data").rglob("*") if p.is_file() and p not in packs_before),
