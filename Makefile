@@ -19,8 +19,8 @@ test: setup
 	@bash scripts/test.sh
 
 lint: setup
-	ruff check src plugins tests bench molecule
-	ruff format --check src plugins tests bench molecule
+	ruff check src plugins tests bench molecule scripts
+	ruff format --check src plugins tests bench molecule scripts
 	yamllint -s .
 	ansible-lint
 

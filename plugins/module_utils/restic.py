@@ -328,6 +328,14 @@ DAMAGE_RE = re.compile(
 TIMEOUT_KINDS = ("timeout",)
 
 
+def _shorten(line: str, limit: int) -> str:
+    """A long restic line cut in the middle, so both its start and its reason (at the end) stay readable."""
+    if len(line) <= limit:
+        return line
+    head = limit // 3
+    return f"{line[:head]} ... {line[-(limit - head - 5) :]}"
+
+
 def _first_line(text: str) -> str:
     for line in (text or "").splitlines():
         line = line.strip()
@@ -530,7 +538,7 @@ def classify_error(
         return ResticError(
             "no_space",
             f"Out of space on {place} while trying to {action} from restic repository {repo} "
-            f"(restic says: {nospace.group('line').strip()[:300]}). Free space there or choose a target on a "
+            f"(restic says: {_shorten(nospace.group('line').strip(), 300)}). Free space there or choose a target on a "
             "larger filesystem, then retry.",
             {"target": target or ""},
             result,

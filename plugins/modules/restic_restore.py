@@ -36,6 +36,8 @@ options:
   target:
     description:
       - Absolute path of the directory to restore into; created when missing. See the landing rule above.
+      - C(/) and system directories (C(/etc), C(/usr), C(/proc), ... and C(/var), C(/srv), C(/home) themselves) are
+        refused before anything is written.
     type: path
     required: true
   include_paths:

@@ -188,13 +188,13 @@ targets:
       action: freeze
       previous: {read_only: false, mount_point: false, holding_mount: /srv}
       deadline: "2026-11-26T22:00:00Z"
-      msg:
+      proof: {kind: write_refused, errno: EROFS}
+msg:
   description: With I(state=thawed), when nothing was left to thaw, says so and who thawed each target and when.
   returned: when a thaw changed nothing
   type: str
   sample: "Nothing to thaw: every target of incident INC-1 on this host was already thawed (readonly_bind /srv/c
     thawed by watchdog at 2026-11-26T10:00:00Z)."
-proof: {kind: write_refused, errno: EROFS}
 plan:
   description: With I(state=frozen), what the module found before acting (the same entries without proof).
   returned: when state is frozen
