@@ -87,6 +87,7 @@ def run(quick: bool, rounds: int, sizes: list[int] | None = None) -> dict:
             "incident_operator": "bench",
             "incident_summary": f"fleet benchmark, {n} hosts",
         }
+        load_before = [round(x, 1) for x in os.getloadavg()]
         started = time.monotonic()
         runner = run_playbook(
             PlaybookRun(
@@ -110,6 +111,8 @@ def run(quick: bool, rounds: int, sizes: list[int] | None = None) -> dict:
                 "task_results": results,
                 "status": runner.status,
                 "restored_hosts": restored,
+                "load_average_before": load_before,
+                "load_average_after": [round(x, 1) for x in os.getloadavg()],
             }
         )
         if runner.status != "successful":

@@ -422,7 +422,8 @@ def _row(
     evidence_zh: str,
     **extra: Any,
 ) -> dict[str, Any]:
-    assert status in STATUSES, status
+    if status not in STATUSES:
+        raise ValueError(f"checklist status {status!r} is not one of {sorted(STATUSES)}")
     row = {
         "id": row_id,
         "requirement": {"zh": requirement_zh, "en": requirement_en},

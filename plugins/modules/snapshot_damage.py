@@ -98,13 +98,35 @@ snapshots:
   type: list
   elements: dict
   contains:
-    id: {description: Full snapshot ID., type: str, returned: always}
-    short_id: {description: Short snapshot ID., type: str, returned: always}
-    time: {description: Snapshot time (UTC, RFC 3339)., type: str, returned: always}
-    assessed: {description: Whether the snapshot was compared with its predecessor., type: bool, returned: always}
-    after_cutoff: {description: Taken at or after O(before) (not a candidate)., type: bool, returned: always}
-    clean: {description: No sign of damage (null when not assessed)., type: bool, returned: always}
-    reasons: {description: Each sign of damage found, one sentence each., type: list, elements: str, returned: always}
+    id:
+      description: Full snapshot ID.
+      type: str
+      returned: always
+    short_id:
+      description: Short snapshot ID.
+      type: str
+      returned: always
+    time:
+      description: Snapshot time in UTC (RFC 3339).
+      type: str
+      returned: always
+    assessed:
+      description: Whether the snapshot was compared with its predecessor.
+      type: bool
+      returned: always
+    after_cutoff:
+      description: Taken at or after O(before), so not a candidate.
+      type: bool
+      returned: always
+    clean:
+      description: No sign of damage (null when not assessed).
+      type: bool
+      returned: always
+    reasons:
+      description: Each sign of damage found, one sentence each.
+      type: list
+      elements: str
+      returned: always
     stats:
       description: Files and bytes under the paths, files added/removed/modified against the predecessor, sampled files.
       type: dict
@@ -126,8 +148,6 @@ clean:
   type: list
   elements: str
 """
-
-import subprocess  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
@@ -154,24 +174,23 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
 )
 
 
-def dump_sample(restic: Restic, snapshot_id: str, path: str, size: int, timeout: float = 120) -> bytes | None:
-    """The first ``size`` bytes of ``path`` in a snapshot (binary-safe; None when restic cannot dump it)."""
-    argv = restic.argv("dump", snapshot_id, path)
-    try:
-        proc = subprocess.Popen(
-            argv, env=dict(restic.env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
-    except OSError:
+MAX_SAMPLE_FILE = 8 * 1024 * 1024
+
+
+def dump_sample(module: AnsibleModule, restic: Restic, snapshot_id: str, path: str, size: int) -> bytes | None:
+    """The first ``size`` bytes of ``path`` in a snapshot (binary-safe; None when restic cannot dump it).
+
+    Only files up to MAX_SAMPLE_FILE are sampled (the caller checks): ``restic dump`` has no range option.
+    """
+    rc, out, _err = module.run_command(
+        restic.argv("dump", snapshot_id, path),
+        environ_update=dict(restic.env),
+        binary_data=True,
+        encoding=None,
+    )
+    if rc != 0:
         return None
-    try:
-        data = proc.stdout.read(size) if proc.stdout else b""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=timeout)
-        if proc.stdout:
-            proc.stdout.close()
-    return data
+    return out[:size]
 
 
 class Assessor:
@@ -211,9 +230,10 @@ class Assessor:
         if diff is not None:
             listing = current.get("listing", {})
             for path in pick_samples(diff, int(self.limits["sample_files"])):
-                if int(listing.get(path, {}).get("size", 0)) < 64:
-                    continue  # too small to judge
-                data = dump_sample(self.restic, snap.id, path, int(self.limits["sample_bytes"]))
+                size = int(listing.get(path, {}).get("size", 0))
+                if size < 64 or size > MAX_SAMPLE_FILE:
+                    continue  # too small to judge, or too large to dump just for a sample
+                data = dump_sample(self.module, self.restic, snap.id, path, int(self.limits["sample_bytes"]))
                 if data:
                     entropy[path] = round(shannon_entropy(data), 3)
         clean, reasons = assess(previous, current, diff, entropy, self.limits, self.patterns, self.extensions)

@@ -155,7 +155,9 @@ def test_s3_lost_mid_restore_then_locked_then_rerun(site, s3_server):
 
     def cut_s3_at_restore(event: dict) -> bool:
         task = event.get("event_data", {}).get("task", "")
-        if event.get("event") == "playbook_on_task_start" and task.startswith("Restore the chosen snapshot into staging"):
+        if event.get("event") == "playbook_on_task_start" and task.startswith(
+            "Restore the chosen snapshot into staging"
+        ):
             proxy.stop()
         return True
 
