@@ -17,6 +17,16 @@ def _load(name: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def _all_results() -> list[dict]:
+    out = []
+    for path in sorted(RESULTS.glob("*.json")):
+        try:
+            out.append(json.loads(path.read_text(encoding="utf-8")))
+        except ValueError:
+            continue
+    return out
+
+
 def _problem(res: dict | None, what: str) -> str | None:
     if res is None:
         return f"_Not run: no `bench/results/{what}.json`._\n"
@@ -48,6 +58,10 @@ def _machine(meta: dict) -> list[str]:
         f"| Run | {meta['started']} to {meta.get('finished', '?')} UTC, {'--quick, ' if meta['quick'] else ''}"
         f"{meta['rounds']} alternating rounds, medians |",
         f"| Load average (1, 5, 15 min) | start {meta['load_average_start']}, end {meta.get('load_average_end')} |",
+        "",
+        "Commands: "
+        + "; ".join(sorted({f"`{r['command']}` ({r.get('finished', '?')})" for r in _all_results() if "command" in r}))
+        + ".",
         "",
         "The machine is shared (other jobs may run at the same time): every comparison alternates its contenders "
         "round by round and reports medians, so a disturbance hits both sides.",

@@ -105,7 +105,10 @@ def localhost_inventory(tmp_path):
 
 @pytest.fixture
 def playbook(tmp_path):
-    """Run a playbook through ansible-runner; returns the Runner. Usage: playbook('x.yml', inventory=..., extravars=...)."""
+    """Run a playbook through ansible-runner; returns the Runner.
+
+    Usage: playbook('x.yml', inventory=..., extravars=...).
+    """
 
     def go(name: str, **kw):
         run = PlaybookRun(playbook=name, private_data_dir=kw.pop("private_data_dir", tmp_path / "runner"), **kw)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 # moto accepts any credentials; these fixed ones only make the demo reproducible. Never real secrets.
 DEMO_ACCESS_KEY = "ledgerguard-demo-access"
-DEMO_SECRET_KEY = "ledgerguard-demo-secret-key"
+DEMO_SECRET_KEY = "ledgerguard-demo-secret-key"  # noqa: S105 (a fixed key for the local moto server only)
 DEMO_REGION = "us-east-1"
 
 

@@ -219,7 +219,7 @@ def _cli(*args, env=None):
     full_env = {**os.environ, **(env or {})}
     full_env["PYTHONPATH"] = str(REPO_ROOT / "src")
     return subprocess.run(
-        [sys.executable, "-m", "ledgerguard.evidence", *args], capture_output=True, text=True, env=full_env
+        [sys.executable, "-m", "ledgerguard.evidence", *args], capture_output=True, text=True, env=full_env, check=False
     )
 
 
