@@ -273,8 +273,7 @@ def _fleet(res: dict | None) -> list[str]:
     if p := _problem(res, "fleet"):
         return out + [p]
     out += [
-        res.get("description", ""),
-        f"forks {res.get('forks', 8)}, one run per size.",
+        res.get("description", "").strip() + f" Forks {res.get('forks', 8)}, one run per size.",
         "",
         "| hosts | wall s | s per host | tasks started | task results | hosts restored | load average before, after |",
         "|---:|---:|---:|---:|---:|---:|---|",
@@ -444,9 +443,13 @@ def _summary(results: dict[str, dict | None]) -> list[str]:
     ro = results.get("restore_overhead")
     out.append(f"| restore overhead vs `restic restore` | < 5 % | {_overhead_text(ro)} |")
     fl = results.get("fleet")
-    out.append(
-        f"| fleet 1/4/16/32 hosts | scaling shown | {'see below' if fl and 'points' in fl else 'not measured'} |"
-    )
+    if fl and fl.get("points"):
+        text = "; ".join(
+            f"{p['hosts']}: {p['seconds']:.0f} s ({p['seconds_per_host']:.1f} s/host)" for p in fl["points"]
+        )
+    else:
+        text = "not measured"
+    out.append(f"| fleet, hosts (forks 8) | scaling shown | {text} |")
     return out + [""]
 
 
@@ -458,7 +461,8 @@ def _overhead_text(ro: dict | None) -> str:
     if isinstance(ro.get("overhead_percent"), int | float):
         return (
             f"{ro['overhead_percent']} % (median {ro.get('median_module_seconds')} s against "
-            f"{ro.get('median_restic_seconds')} s; {ro.get('files', '?'):,} files)"
+            f"{ro.get('median_restic_seconds')} s; {ro.get('files', '?'):,} files, scale {ro.get('scale', '?')}, "
+            f"backends: {', '.join(ro.get('backends', {}) or ['?'])})"
         )
     for k, v in _flat(ro):
         if "overhead" in k.lower() and isinstance(v, int | float):

@@ -310,7 +310,7 @@ def hashed_entries(
             results = iter(future.result() if future is not None else ())
             for rec in recs:
                 if _needs_hash(rec):
-                    got = next(results)
+                    got = next(results, (None, "the hashing worker returned no result for this file"))
                     if got[0] is not None:
                         rec["size"], rec["mode"], rec["uid"], rec["gid"], rec["mtime_ns"] = got[1:]
                         rec["sha256"] = got[0]
@@ -361,7 +361,7 @@ def json_line(rec: dict[str, Any]) -> str:
         if key not in rec:
             continue
         value = rec[key]
-        if key in _INT_FIELDS and type(value) is int:
+        if key in _INT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
             parts.append(f',"{key}":{value}')
         else:
             parts.append(f',"{key}":{_TEXT(value)}')

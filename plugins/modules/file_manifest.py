@@ -30,14 +30,14 @@ description:
     run in O(path) accepts it. Both formats are accepted as O(reference) and O(candidate); a C(sha256sum) file in any
     order is sorted on disk (bounded memory) before the merge. When either side is a C(sha256sum) file, only
     regular files are compared."
-author:
-  - ledgerguard engineers
+author: ledgerguard contributors (@ledgerguard)
 attributes:
   check_mode:
     support: full
-    details: Nothing is written in check mode; the manifest is computed and its digest compared with O(dest).
+    description: Nothing is written in check mode; the manifest is computed and its digest compared with O(dest).
   diff_mode:
     support: none
+    description: No diff is produced.
 options:
   operation:
     description: Build a manifest (V(create)) or compare two (V(compare)).

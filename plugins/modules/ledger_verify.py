@@ -25,14 +25,14 @@ description:
   - "SQLite sources: table O(sqlite_table) with columns named by O(sqlite_columns); money stored as TEXT decimals,
     REAL, or INTEGER in units of 10^-O(sqlite_amount_scale)."
   - Nothing is ever written; the module always reports C(changed=false).
-author:
-  - ledgerguard engineers
+author: ledgerguard contributors (@ledgerguard)
 attributes:
   check_mode:
     support: full
-    details: Read-only; runs the same checks in check mode.
+    description: Read-only; runs the same checks in check mode.
   diff_mode:
     support: none
+    description: No diff is produced.
 options:
   clients:
     description:
@@ -189,7 +189,7 @@ def _expand(entries: list, root: str | None, suffix: str | None) -> tuple[list[s
     found: list[str] = []
     unmatched: list[str] = []
     for entry in entries:
-        path = os.path.expanduser(str(entry))
+        path = str(entry)
         if root and not os.path.isabs(path):
             path = os.path.join(root, path)
         if os.path.isdir(path) and suffix:
@@ -217,7 +217,7 @@ def _source_name(path: str, root: str | None) -> str:
 def check_client(module: AnsibleModule, client: dict, baseline: dict) -> dict:
     p = module.params
     root = client.get("root")
-    root = os.path.abspath(os.path.expanduser(root)) if root else None
+    root = os.path.abspath(root) if root else None
     findings: list[dict] = []
     sources: list[dict] = []
     counts: dict[str, int] = {}
