@@ -39,7 +39,7 @@ class Proxy:
     def _accept(self, sock: socket.socket) -> None:
         while True:
             try:
-                client, _ = sock.accept()
+                client, _peer = sock.accept()
             except OSError:
                 return
             try:
@@ -126,7 +126,7 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("extra", "message"), BAD_INPUT, ids=[m[:30] for _, m in BAD_INPUT])
+@pytest.mark.parametrize(("extra", "message"), BAD_INPUT, ids=[case[1][:30] for case in BAD_INPUT])
 def test_bad_input_refused_before_anything_is_touched(site, extra, message):
     before = {cid: tree(site.root(cid)) for cid in ("c001", "c002", "c003")}
     runner = site.run(**extra)

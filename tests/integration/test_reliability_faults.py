@@ -149,7 +149,7 @@ def loop_filesystem(image: Path, mountpoint: Path, size_mib: int):
     finally:
         for point in sorted(mounted_below(mountpoint), key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-        for line in subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout.splitlines():
+        for line in subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=False).stdout.splitlines():
             if str(image) in line:
                 subprocess.run(["losetup", "-d", line.split(":")[0]], capture_output=True, check=False)
 

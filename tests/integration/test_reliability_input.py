@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from test_incident import evidence_dir, failed_msgs, sha, tree
-from test_incident_failures import site  # noqa: F401 (pytest fixture)
+from test_incident_failures import site  # noqa: F401 (pytest fixture)  # pylint: disable=unused-import
 
 from conftest import failed_messages
 
@@ -108,7 +108,7 @@ def test_cli_refuses_repository_url_with_credentials(tmp_path):
         [sys.executable, "-m", "ledgerguard", "incident", "--plain", "--incident-id", "INC-20261126-009",
          "--repository", "s3:http://AKIARELIABILITY:hunter2-s3cr3t@127.0.0.1:9/bucket/restic",
          "--private-data-dir", str(tmp_path / "runner"), "--evidence-dir", str(tmp_path / "evidence")],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     assert res.returncode == 2
     assert (
@@ -216,7 +216,7 @@ def test_symlinks_pointing_out_are_not_followed(site, tmp_path):  # noqa: F811
     assert restored == {k: v for k, v in clean.items() if not k.startswith(("link-",))}
     # The attacker's link went to quarantine as a link (not the folder it pointed at).
     ev = evidence_dir(site)
-    quarantined = [p for p in site.books.glob(f".ledgerguard-{ev.name}/quarantine/c001/**/凭证")]
+    quarantined = list(site.books.glob(f".ledgerguard-{ev.name}/quarantine/c001/**/凭证"))
     assert quarantined and all(p.is_symlink() and os.readlink(p) == str(outside) for p in quarantined)
 
 

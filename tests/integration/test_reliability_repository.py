@@ -7,6 +7,7 @@ lock; one run in its own UTS namespace to hold a lock "from another host"). The 
 from __future__ import annotations
 
 import hashlib
+import functools
 import json
 import os
 import signal
@@ -62,7 +63,7 @@ def hold_lock(repo: str, password_file: Path, other_host: str | None = None) -> 
         stderr=subprocess.DEVNULL,
         env=restic_env(repo, password_file),
     )
-    for _ in range(200):
+    for _attempt in range(200):
         if set((Path(repo) / "locks").iterdir()) - before:
             return proc
         time.sleep(0.05)
@@ -96,7 +97,7 @@ def test_live_lock_is_never_broken_stale_lock_removed_only_when_provably_stale(
     # 1. A live lock (its holder runs): the exclusive check stops, names the holder, and the lock stays.
     live = hold_lock(local_repo, restic_password_file)
     try:
-        _, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=1)
+        _runner, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=1)
         failed = res["Check the repository"]
         assert failed["error_kind"] == "locked"
         assert f"is locked by restic PID {live.pid} on host {me}" in failed["msg"]
@@ -108,7 +109,7 @@ def test_live_lock_is_never_broken_stale_lock_removed_only_when_provably_stale(
         live.wait(timeout=10)
     # The holder is gone (SIGKILL: restic could not remove its lock). The lock is now stale but young.
     assert len(list(locks.iterdir())) == 1
-    _, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=3600)
+    _runner, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=3600)
     young = res["Check the repository"]
     assert young["error_kind"] == "locked" and f"PID {live.pid}" in young["msg"]
     assert len(list(locks.iterdir())) == 1, "a young lock is never removed"
@@ -130,7 +131,7 @@ def test_live_lock_is_never_broken_stale_lock_removed_only_when_provably_stale(
     other.send_signal(signal.SIGKILL)
     other.wait(timeout=10)
     time.sleep(2.5)
-    _, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=1)
+    _runner, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=1)
     foreign = res["Check the repository"]
     assert foreign["error_kind"] == "locked"
     assert "on host books-elsewhere" in foreign["msg"]
@@ -261,7 +262,7 @@ def test_lost_pack_found_by_verification_and_restore_fails_clearly(
 def test_stale_lock_rules_without_a_repository():
     """The rule itself, with restic's real message replayed: unlock only for a gone PID of this host, old enough."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".collections"))
-    from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import Restic, ResticResult
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import Restic
 
     me = socket.gethostname()
     dead = 4_000_000  # above pid_max: no such process
@@ -279,14 +280,7 @@ def test_stale_lock_rules_without_a_repository():
             f"(UID 0, GID 0)\nlock was created at 2026-11-26 10:00:00 ({age} ago)\nstorage ID 0123abcd\n"
         )
 
-        def run(argv, env, timeout=None, cwd=None, calls=calls, locked=locked):
-            calls.append(argv[1])
-            if argv[1] == "unlock":
-                return ResticResult(argv, 0, "successfully removed locks\n", "")
-            if argv[1] == "check" and "unlock" not in calls:
-                return ResticResult(argv, 1, "", locked)
-            return ResticResult(argv, 0, "no errors were found\n", "")
-
+        run = functools.partial(_fake_locked_restic, calls, locked)
         restic = Restic("restic", "/srv/repo", "/dev/null", run=run, stale_lock_age=threshold)
         result = restic.run("check")
         assert (calls == ["check", "unlock", "check"]) is removed, (host, pid, age, calls)
@@ -294,3 +288,16 @@ def test_stale_lock_rules_without_a_repository():
         assert bool(restic.removed_locks) is removed
         if removed:
             assert restic.removed_locks[0]["pid"] == dead and restic.removed_locks[0]["age_seconds"] == 3723
+
+
+def _fake_locked_restic(calls, locked, argv, env, timeout=None, cwd=None):
+    """A restic stand-in for the stale-lock decision: 'check' is locked until 'unlock' has run."""
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import ResticResult
+
+    del env, timeout, cwd
+    calls.append(argv[1])
+    if argv[1] == "unlock":
+        return ResticResult(argv, 0, "successfully removed locks\n", "")
+    if argv[1] == "check" and "unlock" not in calls:
+        return ResticResult(argv, 1, "", locked)
+    return ResticResult(argv, 0, "no errors were found\n", "")

@@ -65,7 +65,7 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
     full.update(env)
     full["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
-    return subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=full, timeout=900)
+    return subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=full, timeout=900, check=False)
 
 
 def test_no_secret_in_any_file_or_process(tmp_path, s3_server):
