@@ -31,7 +31,7 @@ unit: setup
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
 integration: setup
-	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 4 --dist loadfile tests/integration $(PYTEST_ARGS)
 
 molecule: setup
 	bash scripts/molecule.sh

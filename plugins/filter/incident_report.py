@@ -44,10 +44,16 @@ _value:
 """
 
 import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import hashlib  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import json  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+
+from ansible_collections.ledgerguard.recovery.plugins.filter.incident import (  # noqa: E402
+    incident_duration,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
+    parse_time,
+)
 
 try:
     from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain
@@ -60,34 +66,14 @@ SKIP_EVIDENCE = ("SHA256SUMS", "SHA256SUMS.new", "report.json", "report.md", "re
 def _ts(text):
     if not text:
         return None
-    value = str(text).strip().replace("Z", "+00:00")
-    if "." in value:
-        head, rest = value.split(".", 1)
-        digits = re.match(r"\d*", rest).group(0)
-        value = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
-        when = datetime.datetime.fromisoformat(value)
+        return parse_time(str(text), require_tz=False)
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
 
 
 def _duration(seconds):
-    if seconds is None:
-        return "unknown"
-    total = int(round(seconds))
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days} d {hours} h {minutes:02d} min"
-    if hours:
-        return f"{sign}{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{sign}{minutes} min {secs:02d} s"
-    return f"{sign}{secs} s"
+    return "unknown" if seconds is None else incident_duration(seconds)
 
 
 def _sha256(path):

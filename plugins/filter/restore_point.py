@@ -50,26 +50,21 @@ _value:
 """
 
 import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
+    parse_time,
+)
 
 
 def _ts(text):
     if not text:
         return None
-    value = str(text).strip().replace("Z", "+00:00")
-    if "." in value:
-        head, rest = value.split(".", 1)
-        digits = re.match(r"\d*", rest).group(0)
-        value = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
-        when = datetime.datetime.fromisoformat(value)
+        return parse_time(str(text), "clean_restore_point time")
     except ValueError as exc:
-        raise AnsibleFilterError(f"clean_restore_point: {text!r} is not an RFC 3339 time ({exc})") from exc
-    if when.tzinfo is None:
-        raise AnsibleFilterError(f"clean_restore_point: {text!r} has no timezone; add one, e.g. +08:00 or Z")
-    return when
+        raise AnsibleFilterError(f"clean_restore_point: {exc}") from exc
 
 
 def _brief(item, reasons):

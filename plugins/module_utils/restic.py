@@ -489,7 +489,9 @@ def classify_error(
         return ResticError(
             "locked",
             f"Restic repository {repo} is locked by {who}. Wait for that process to finish; if it is no longer "
-            f"running, remove the stale lock with 'restic unlock' against {repo}, then retry.",
+            f"running, remove the stale lock with 'restic unlock' against {repo}, then retry (or set "
+            "ledgerguard_stale_lock_age to a number of seconds: a lock whose holder process on this host is gone and "
+            "that is older than that is then removed and recorded).",
             {"lock": holder or {}},
             result,
         )

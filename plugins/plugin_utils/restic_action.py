@@ -129,7 +129,7 @@ class ResticActionBase(ActionBase):
     # Long restores run with `async`/`poll` so callers can show progress while they wait.
     _supports_async = True
     _VARIABLES = ("ledgerguard_repository", "ledgerguard_password_file", "ledgerguard_s3_credentials_file")
-    _OPTIONAL = ("ledgerguard_s3_profile",)
+    _OPTIONAL = ("ledgerguard_s3_profile", "ledgerguard_stale_lock_age")
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
@@ -146,6 +146,8 @@ class ResticActionBase(ActionBase):
         except AnsibleActionFail as exc:
             result.update(failed=True, msg=exc.message)
             return result
+        if "stale_lock_age" not in module_args and "ledgerguard_stale_lock_age" in variables:
+            module_args["stale_lock_age"] = int(variables["ledgerguard_stale_lock_age"])
         module_name = self._task.resolved_action or self._task.action
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         result.update(

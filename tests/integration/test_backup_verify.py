@@ -408,7 +408,7 @@ def test_corrupted_pack_is_found(tmp_path, local_repo, restic_password_file, res
     data_check = next(c for c in report["repositories"][0]["checks"] if c["check"] == "data")
     assert data_check["status"] == "FAIL"
     assert data_check["reason"].startswith("restic check --read-data-subset=1/1 failed:")
-    assert "repository contains errors" in data_check["reason"]
+    assert "Pack ID does not match" in data_check["reason"]
     assert data_check["details"]["errors"]
     # A failed read does not advance the rolling position.
     state = json.loads(next((tmp_path / "evidence" / "state" / "backup_verify").glob("rolling-*.json")).read_text())
