@@ -59,4 +59,4 @@ if [ "$(readlink "$link" 2>/dev/null)" != "$ROOT" ]; then
   ln -s "$ROOT" "$link"
   say "linked $link -> $ROOT"
 fi
-say "ready (restic $(restic version | awk '{print $2}'), $(.venv/bin/ansible --version | head -1))"
+say "ready (restic $(restic version | awk '{print $2}'), ansible-core $(.venv/bin/python -c "from ansible.release import __version__ as v; print(v)"))"
