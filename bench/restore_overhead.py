@@ -34,6 +34,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+
+from bench.common import TIME  # noqa: E402
+
 MODULE = REPO / "plugins" / "modules" / "restic_restore.py"
 RESULTS = REPO / "bench" / "results"
 FULL_FILES = 20_000
@@ -79,12 +82,19 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+RSS: list[int] = []  # peak RSS (KiB) of the largest process of the last timed command's tree (GNU time)
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     cpu0 = _children_cpu()
+    fd, stats = tempfile.mkstemp(prefix="time-", suffix=".txt")
+    os.close(fd)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run([TIME, "-o", stats, "-f", "%M", *cmd], env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     CPU.append(_children_cpu() - cpu0)
+    RSS.append(int(Path(stats).read_text().split()[-1]))
+    os.unlink(stats)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}")
     return seconds, proc.stdout
@@ -171,6 +181,7 @@ def run_backend(name: str, contenders: Contenders, rounds: int, expect: tuple[in
     names = ["module", "restic"] + (["playbook"] if playbook else [])
     times: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
+    rss: dict[str, list[int]] = {n: [] for n in names}
     for rnd in range(rounds):
         order = names if rnd % 2 == 0 else list(reversed(names))
         for contender in order:
@@ -182,10 +193,13 @@ def run_backend(name: str, contenders: Contenders, rounds: int, expect: tuple[in
                 raise RuntimeError(f"{contender} restored {got} (files, bytes), expected {expect}")
             times[contender].append(round(seconds, 3))
             cpu[contender].append(round(CPU[-1], 3))
+            rss[contender].append(RSS[-1])
             shutil.rmtree(target, ignore_errors=True)
             print(f"  [{name}] round {rnd + 1}/{rounds} {contender}: {seconds:.2f} s", file=sys.stderr)
     result = {"runs": times, "median_seconds": {n: median(v) for n, v in times.items()}}
     result["cpu_runs"] = cpu
+    # the largest single process of each contender's tree (module: max of the module's Python and its restic)
+    result["peak_rss_mib"] = {n: round(max(v) / 1024, 1) for n, v in rss.items()}
     result["median_cpu_seconds"] = {n: median(v) for n, v in cpu.items()}
     result["cpu_ratio_module_to_restic"] = round(
         result["median_cpu_seconds"]["module"] / result["median_cpu_seconds"]["restic"], 4
