@@ -338,7 +338,11 @@ def _memory(results: dict[str, dict | None]) -> list[str]:
     ro = results.get("restore_overhead") or {}
     rss = [(k, v) for k, v in _flat(ro) if "rss" in k.lower()]
     if rss:
-        out += [f"| restic_restore | restore-overhead case ({k}) | {v} |" for k, v in rss]
+        label = {"module": "restic_restore", "restic": "plain `restic restore` (for comparison)"}
+        out += [
+            f"| {label.get(k.rsplit('.', 1)[-1], k)} | 1 GiB / 20,000 files, largest process of the run | {v} MiB |"
+            for k, v in rss
+        ]
     else:
         out += ["", "`restic_restore`: `bench/restore_overhead.py` does not record peak memory (not measured here)."]
     out += [""]
