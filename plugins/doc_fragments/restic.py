@@ -8,6 +8,14 @@ class ModuleDocFragment:
     # The options every ledgerguard.recovery.restic_* module shares (argspec: module_utils/restic.py
     # restic_argument_spec).
     DOCUMENTATION = r"""
+attributes:
+  diff_mode:
+    support: none
+    description: No diff is produced.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs restic on the managed host (Linux, BSD, macOS).
 options:
   repository:
     description:

@@ -45,13 +45,6 @@ attributes:
     description:
       - In check mode no snapshot is made. When restic supports C(backup --dry-run) (0.14 and later), it runs in dry-run
         mode and RV(summary) shows what would be stored; RV(snapshot_id) is empty.
-  diff_mode:
-    support: none
-    description: No diff is produced.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs restic on the managed host (Linux, BSD, macOS).
 """
 
 EXAMPLES = r"""

@@ -28,13 +28,6 @@ attributes:
   check_mode:
     support: full
     description: In check mode nothing is initialised; the task's C(changed) says whether an init would happen.
-  diff_mode:
-    support: none
-    description: No diff is produced.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs restic on the managed host (Linux, BSD, macOS).
 """
 
 EXAMPLES = r"""

@@ -80,13 +80,6 @@ attributes:
     description:
       - In check mode nothing is written (the target directory is not even created); the task's C(changed) says
         whether a restore would happen and RV(comparison) why.
-  diff_mode:
-    support: none
-    description: No diff is produced.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs restic on the managed host (Linux, BSD, macOS).
 """
 
 EXAMPLES = r"""

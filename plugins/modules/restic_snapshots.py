@@ -52,13 +52,6 @@ attributes:
   check_mode:
     support: full
     description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: No diff is produced.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs restic on the managed host (Linux, BSD, macOS).
 """
 
 EXAMPLES = r"""

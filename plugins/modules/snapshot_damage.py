@@ -72,9 +72,6 @@ attributes:
   check_mode:
     support: full
     description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: No diff is produced.
 """
 
 EXAMPLES = r"""
