@@ -125,3 +125,12 @@ def failed_messages(runner) -> list[str]:
             res = ev.get("event_data", {}).get("res", {})
             out.append(str(res.get("msg", "")))
     return out
+
+
+def task_result(runner, task: str) -> dict:
+    """The result of the task named ``task`` in a runner's events (ok or failed)."""
+    for ev in runner.events:
+        data = ev.get("event_data", {})
+        if ev.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("task") == task:
+            return data["res"]
+    raise AssertionError(f"no result for task {task!r}")

@@ -26,12 +26,7 @@ class ActionModule(ResticActionBase):
         task_vars = task_vars or {}
         result = super(ResticActionBase, self).run(tmp, task_vars)
         del tmp
-        variables = {}
-        for name in self._VARIABLES + self._OPTIONAL:
-            if name in task_vars:
-                value = self._templar.template(task_vars[name])
-                if value not in (None, ""):
-                    variables[name] = value
+        variables = self._connection_variables(task_vars)
         args = dict(self._task.args)
         try:
             if args.get("bucket") and not args.get("repository") and not variables.get("ledgerguard_repository"):

@@ -131,16 +131,21 @@ class ResticActionBase(ActionBase):
     _VARIABLES = ("ledgerguard_repository", "ledgerguard_password_file", "ledgerguard_s3_credentials_file")
     _OPTIONAL = ("ledgerguard_s3_profile", "ledgerguard_stale_lock_age")
 
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
+    def _connection_variables(self, task_vars: dict[str, Any]) -> dict[str, Any]:
+        """The ledgerguard_* connection variables that are set (templated, empty ones left out)."""
         variables = {}
         for name in self._VARIABLES + self._OPTIONAL:
             if name in task_vars:
                 value = self._templar.template(task_vars[name])
                 if value not in (None, ""):
                     variables[name] = value
+        return variables
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        variables = self._connection_variables(task_vars)
         try:
             module_args = resolve_connection(dict(self._task.args), variables, os.environ)
         except AnsibleActionFail as exc:

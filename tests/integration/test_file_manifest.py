@@ -8,19 +8,11 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import failed_messages
+from conftest import failed_messages, task_result
 
 from ledgerguard import sampledata
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
-
-
-def task_result(runner, task: str) -> dict:
-    for ev in runner.events:
-        data = ev.get("event_data", {})
-        if ev.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("task") == task:
-            return data["res"]
-    raise AssertionError(f"no result for task {task!r}")
 
 
 def client_tree(tmp_path: Path) -> Path:

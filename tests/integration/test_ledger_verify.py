@@ -5,19 +5,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from conftest import failed_messages
+from conftest import failed_messages, task_result
 
 from ledgerguard import sampledata
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
-
-
-def task_result(runner, task: str) -> dict:
-    for ev in runner.events:
-        data = ev.get("event_data", {})
-        if ev.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("task") == task:
-            return data["res"]
-    raise AssertionError(f"no result for task {task!r}")
 
 
 def digests(root: Path) -> dict[str, str]:
