@@ -26,6 +26,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.notify import
     response_ok,
     webhook_request,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import is_manifest_snapshot
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import RetentionPolicyError, lint_policy
 
 RANK = {"OK": 0, "WARN": 1, "FAIL": 2}
@@ -99,8 +100,12 @@ def _client_label(client: dict[str, Any]) -> str:
 
 
 def host_snapshots(snapshots: list[dict[str, Any]], host: str | None = None) -> list[dict[str, Any]]:
-    """The snapshots of ``host`` (all when empty), oldest first."""
-    snaps = [s for s in snapshots or [] if not host or s.get("hostname") == host]
+    """The data snapshots of ``host`` (all when empty), oldest first; backup-time manifest snapshots never count."""
+    snaps = [
+        s
+        for s in snapshots or []
+        if (not host or s.get("hostname") == host) and not is_manifest_snapshot(s.get("tags"))
+    ]
     return sorted(snaps, key=_snap_time)
 
 

@@ -12,6 +12,14 @@ description:
   - Computes the status, achieved RTO (declared to verified), the data-loss window per client (loss start, or
     detection when the start is unknown, minus the restored snapshot's time), the files to review, the freeze window,
     the timeline summary and the evidence files with their sha256.
+  - Gives every client its own C(cause) (ransomware, deleted, corruption or unknown) with its C(source), which is
+    C(detected) from the damage its restore found (skipped snapshots' reasons, a pinned snapshot's warnings,
+    quarantine reasons, missing files put back), else C(declared) (the incident's O(_input.cause)) or
+    C(undetermined) (nothing found, cause declared unknown). The mapping lives in module_utils/cause.py.
+  - Carries the repository damage the incident's check found (a host's C(repository_damage), with the lost packs, what
+    restic said, the snapshots that need them) as C(repository_damage), and C(summary.repository_damaged). Damage does
+    not change the status (the clients restored from older intact snapshots are restored), but the repository needs
+    repair before the next backup is trusted.
 author: ledgerguard contributors (@ledgerguard)
 positional: hosts, generated_at, evidence
 options:
@@ -50,6 +58,9 @@ import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible_collections.ledgerguard.recovery.plugins.filter.incident import (  # noqa: E402
     incident_duration,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.cause import (  # noqa: E402
+    client_cause,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
     parse_time,
@@ -143,8 +154,11 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
     review = []
     verified_at = None
     problems = []
+    repository_damage = {}
     for host in sorted(hosts or {}):
         data = hosts[host] or {}
+        if data.get("repository_damage") and not repository_damage:
+            repository_damage = dict(data["repository_damage"])
         results = list(data.get("restore_results") or [])
         thaw = data.get("thaw") or {}
         freeze = data.get("freeze") or {}
@@ -205,6 +219,8 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
         for result in results:
             item = dict(result)
             item["host"] = host
+            # Each client's own cause, from what its restore found; the incident's declared cause is the fallback.
+            item["cause"] = client_cause(item, record.get("cause"))
             snap = item.get("snapshot") or {}
             snap_time = _ts(snap.get("time"))
             if snap_time and cutoff:
@@ -247,7 +263,28 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
         "max_data_loss_window_seconds": max(windows) if windows else None,
         "max_data_loss_window": _duration(max(windows)) if windows else "unknown",
         "all_thawed": all(h["thawed"] or not h["frozen"] for h in host_rows),
+        "repository_damaged": bool(repository_damage),
     }
+    if repository_damage:
+        skipped_by_damage = {}
+        for client in clients:
+            for snap in client.get("skipped") or []:
+                if isinstance(snap, dict) and snap.get("unusable"):
+                    skipped_by_damage.setdefault(snap.get("short_id") or str(snap.get("id"))[:8], []).append(
+                        "{}/{}".format(client.get("host"), client.get("id"))
+                    )
+        repository_damage["skipped_by_clients"] = skipped_by_damage
+        # The incident's own pre-restore snapshot often needs the lost data too (restic deduplicates unchanged files).
+        damaged = []
+        for snap in repository_damage.get("damaged_snapshots") or []:
+            snap = dict(snap)
+            snap["pre_restore_of"] = [
+                h["host"]
+                for h in host_rows
+                if snap.get("short_id") and (h.get("state_snapshot") or {}).get("short_id") == snap.get("short_id")
+            ]
+            damaged.append(snap)
+        repository_damage["damaged_snapshots"] = damaged
     return {
         "report_version": 1,
         "generated_at": generated,
@@ -255,6 +292,7 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
         "status": status,
         "summary": summary,
         "problems": problems,
+        "repository_damage": repository_damage,
         "hosts": host_rows,
         "clients": clients,
         "files_to_review": review,

@@ -12,7 +12,9 @@ description:
   - Takes the RV(ledgerguard.recovery.snapshot_damage#module:snapshots) list (or the whole module result) and returns
     the chosen snapshot, why it was chosen, and every newer snapshot that was skipped with the reasons.
   - Snapshots taken at or after O(loss_started) are skipped; snapshots whose assessment found damage are skipped; the
-    newest remaining clean snapshot wins. A O(pinned) ID wins over everything (its damage signs become warnings).
+    newest remaining clean snapshot wins. A O(pinned) ID wins over everything (its damage signs become warnings),
+    except a pinned snapshot the repository cannot restore (C(unusable), e.g. it needs a lost pack); then nothing is
+    chosen and RV(_value.why) names the snapshot and the lost pack.
 author: ledgerguard contributors (@ledgerguard)
 positional: loss_started, pinned
 options:
@@ -54,6 +56,7 @@ import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
+    is_manifest_snapshot,
     parse_time,
 )
 
@@ -68,12 +71,16 @@ def _ts(text):
 
 
 def _brief(item, reasons):
-    return {
+    out = {
         "id": item.get("id"),
         "short_id": item.get("short_id") or str(item.get("id", ""))[:8],
         "time": item.get("time"),
         "reasons": list(reasons),
     }
+    if item.get("unusable"):
+        out["unusable"] = True
+        out["lost_packs"] = list(item.get("lost_packs") or [])
+    return out
 
 
 def clean_restore_point(assessments, loss_started=None, pinned=None):
@@ -84,6 +91,8 @@ def clean_restore_point(assessments, loss_started=None, pinned=None):
         raise AnsibleFilterError(
             f"clean_restore_point: expected a list of snapshot assessments, got {type(assessments)!r}"
         )
+    # A backup-time manifest snapshot is never a restore point (snapshot_damage leaves them out already).
+    assessments = [s for s in assessments if not is_manifest_snapshot(s.get("tags"))]
     items = sorted(assessments, key=lambda s: _ts(s.get("time")) or datetime.datetime.min, reverse=True)
     cutoff = _ts(loss_started)
     skipped = []
@@ -100,6 +109,19 @@ def clean_restore_point(assessments, loss_started=None, pinned=None):
                 "skipped": [],
             }
         chosen = matches[0]
+        if chosen.get("unusable"):
+            packs = ", ".join(chosen.get("lost_packs") or []) or "not named by restic"
+            return {
+                "found": False,
+                "chosen": {},
+                "why": "pinned snapshot {} ({}) cannot be restored: the repository lost data it needs (lost pack: {}): "
+                "{}. Pin another snapshot, or remove the pin to let the restore point move to an older intact "
+                "snapshot".format(
+                    chosen.get("short_id"), chosen.get("time"), packs, "; ".join(chosen.get("reasons") or [])
+                ),
+                "warnings": [],
+                "skipped": [_brief(chosen, chosen.get("reasons") or [])],
+            }
         warnings = (
             [f"pinned snapshot shows damage: {r}" for r in chosen.get("reasons", [])]
             if chosen.get("clean") is False

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import posixpath
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 # Names ransomware leaves behind (matched case-insensitively against the file name).
@@ -130,11 +131,17 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
 }
 
 
-def parse_json_lines(text: str) -> list[dict[str, Any]]:
-    """Parse restic's JSON-lines output; lines that are not JSON objects are skipped."""
-    out: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        line = line.strip()
+def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:
+    """restic's JSON-lines output, one object at a time (a listing of many files is never held as parsed objects all
+    at once); lines that are not JSON objects are skipped. Lines end at "\\n" only (restic writes one object per
+    line; a file name may hold U+0085, unescaped by restic, where ``str.splitlines`` would split)."""
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = end
+        line = text[start:stop].strip()
+        start = stop + 1
         if not line.startswith("{"):
             continue
         try:
@@ -142,8 +149,12 @@ def parse_json_lines(text: str) -> list[dict[str, Any]]:
         except ValueError:
             continue
         if isinstance(item, dict):
-            out.append(item)
-    return out
+            yield item
+
+
+def parse_json_lines(text: str) -> list[dict[str, Any]]:
+    """Parse restic's JSON-lines output; lines that are not JSON objects are skipped."""
+    return list(iter_json_lines(text))
 
 
 def normalise_root(path: str) -> str:
@@ -161,7 +172,7 @@ def under(path: str, roots: list[str]) -> bool:
     return False
 
 
-def ls_summary(nodes: list[dict[str, Any]], roots: list[str]) -> dict[str, Any]:
+def ls_summary(nodes: Iterable[dict[str, Any]], roots: list[str]) -> dict[str, Any]:
     """Count files and bytes under ``roots`` in a ``restic ls --json`` listing; note which roots exist."""
     files = 0
     size = 0

@@ -17,6 +17,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import is_manifest_snapshot
+
 # Directories a drill sandbox may never be, nor be inside of (restoring there would overwrite the system).
 SYSTEM_DIRS: tuple[str, ...] = (
     "/bin",
@@ -79,7 +81,11 @@ def pick_snapshot(
     seed: Any = None,
     snapshot_id: str = "",
 ) -> dict[str, Any]:
-    """Choose the drill's snapshot; raise ValueError with an operator-facing message when none fits."""
+    """Choose the drill's snapshot; raise ValueError with an operator-facing message when none fits.
+
+    Backup-time manifest snapshots (tag ``ledgerguard-manifest``, see module_utils/restic.py) are never drilled.
+    """
+    snapshots = [s for s in snapshots or [] if not is_manifest_snapshot(s.get("tags"))]
     if not snapshots:
         raise ValueError(
             "the repository has no snapshot matching the drill's filters (host, tags, paths); nothing to restore"

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -105,16 +105,52 @@ class ResticResult:
 RunFunc = Callable[..., ResticResult]
 
 
+def plain_stderr(text: str) -> str:
+    """restic's stderr with its JSON error lines (restic >= 0.17 with --json) turned back into the plain text that
+    restic 0.14 prints: ``exit_error`` becomes ``Fatal: <message>``, ``error`` becomes ``error (<during>) for <item>:
+    <message>``. Everything else is kept as it was, so one classifier reads every version."""
+    if '"message_type"' not in (text or ""):
+        return text
+    lines = []
+    for line in text.splitlines():
+        record = None
+        if line.startswith("{") and '"message_type"' in line:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+        if not isinstance(record, dict):
+            lines.append(line)
+        elif record.get("message_type") == "exit_error":
+            lines.append(f"Fatal: {record.get('message', '')}")
+        elif record.get("message_type") == "error":
+            error = record.get("error")
+            message = error.get("message", "") if isinstance(error, dict) else str(error or "")
+            during = f" ({record['during']})" if record.get("during") else ""
+            item = f" for {record['item']}" if record.get("item") else ""
+            lines.append(f"error{during}{item}: {message}")
+        else:
+            lines.append(line)
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
+
 def subprocess_run(
-    argv: list[str], env: Mapping[str, str], timeout: float | None = None, cwd: str | None = None
+    argv: list[str],
+    env: Mapping[str, str],
+    timeout: float | None = None,
+    cwd: str | None = None,
+    stdin: Any = None,
 ) -> ResticResult:
-    """Run restic with a clean environment; on timeout the whole process group is stopped (TERM, then KILL)."""
+    """Run restic with a clean environment; on timeout the whole process group is stopped (TERM, then KILL).
+
+    ``stdin`` is an open binary file restic reads (``backup --stdin``); default: no input.
+    """
     start = time.monotonic()
     proc = subprocess.Popen(
         argv,
         env=dict(env),
         cwd=cwd,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -130,7 +166,7 @@ def subprocess_run(
         argv=list(argv),
         rc=proc.returncode if not timed_out else -int(signal.SIGTERM),
         stdout=out.decode("utf-8", "replace"),
-        stderr=err.decode("utf-8", "replace"),
+        stderr=plain_stderr(err.decode("utf-8", "replace")),
         seconds=time.monotonic() - start,
         timed_out=timed_out,
     )
@@ -323,8 +359,20 @@ DENIED_RE = re.compile(
 IGNORED_RE = re.compile(r"ignoring error for (?P<path>/[^\n]*?): (?P<reason>[^\n]+)")
 DAMAGE_RE = re.compile(
     r"StreamPack|ciphertext verification failed|pack [0-9a-f]+ not found|not found in index|unexpected EOF|"
-    r"invalid data returned|[Cc]hecksum|hash mismatch|specified key does not exist|NoSuchKey|Decrypt",
+    r"invalid data returned|[Cc]hecksum|hash mismatch|specified key does not exist|NoSuchKey|Decrypt|"
+    r"<data/[0-9a-f]+>|/data/[0-9a-f]{2}/[0-9a-f]{64}",
 )
+# A pack file restic named: "<data/3233b4dd99>" (a short prefix) or ".../data/32/3233b4dd...(64 hex)".
+PACK_NAME_RE = re.compile(r"<data/(?P<short>[0-9a-f]{6,64})>|/data/[0-9a-f]{2}/(?P<full>[0-9a-f]{64})")
+# restic could not read a pack at all (deleted from a local repository, a missing object on S3): ls, diff, dump, find
+# or restore stop with it, e.g. "ReadFull(<data/3233b4dd99>): open .../data/32/3233...: no such file or directory".
+PACK_MISSING_RE = re.compile(r"no such file or directory|does not exist|NoSuchKey|specified key does not exist")
+# restic check: "pack 3233b4dd...: does not exist", "pack 3233b4dd...: unexpected file size ...", and after a data read
+# "Pack ID does not match, want 3233b4dd..., got ..." (a bit-flipped pack) / "pack 3233b4dd... contains 1 errors".
+CHECK_PACK_RE = re.compile(
+    r"Pack ID does not match, want (?P<want>[0-9a-f]{8,64})|\b[Pp]ack (?P<id>[0-9a-f]{8,64})\b:?\s*(?P<reason>.*)"
+)
+CHECK_TREE_RE = re.compile(r"^error for tree (?P<tree>[0-9a-f]{6,64}):\s*(?P<reason>.*)")
 TIMEOUT_KINDS = ("timeout",)
 
 
@@ -350,6 +398,70 @@ def _restic_says(text: str) -> str:
         if line.startswith("Fatal:"):
             return line[:400]
     return _first_line(text)[:400]
+
+
+def packs_named(text: str) -> list[str]:
+    """The pack IDs (full, or the prefix restic printed) named in restic's output, in order, once each."""
+    out: list[str] = []
+    for match in PACK_NAME_RE.finditer(text or ""):
+        pack = match.group("full") or match.group("short")
+        if any(p.startswith(pack) for p in out):
+            continue
+        out = [p for p in out if not pack.startswith(p)] + [pack]
+    return out
+
+
+def _missing_pack_line(text: str) -> str:
+    """The first line saying a pack file could not be read because it is gone (retry notices are skipped)."""
+    for line in (text or "").splitlines():
+        if "retrying after" in line:
+            continue
+        if PACK_NAME_RE.search(line) and PACK_MISSING_RE.search(line):
+            return line.strip()
+    return ""
+
+
+def lost_packs_from_check(errors: Iterable[str]) -> list[dict[str, Any]]:
+    """The packs a ``restic check`` reported missing or damaged: [{id, reason, trees}], once each, in order.
+
+    ``errors`` are parse_check's lines. A pack "not referenced in any index" holds no data a snapshot needs, so it is
+    not counted. Trees restic could not load ("error for tree cc4b0684: ReadFull(<data/fbfe2e0a5f>) ...") are
+    attached to their pack (the prefix restic printed is matched against the full IDs).
+    """
+    packs: dict[str, dict[str, Any]] = {}
+    trees: list[tuple[str, str]] = []
+    for line in errors:
+        tree = CHECK_TREE_RE.match(line)
+        if tree:
+            for pack in packs_named(tree.group("reason")) or [""]:
+                trees.append((tree.group("tree"), pack))
+            continue
+        match = CHECK_PACK_RE.search(line)
+        if not match or "not referenced in any index" in line:
+            continue
+        pack = match.group("want") or match.group("id")
+        entry = packs.setdefault(pack, {"id": pack, "reason": "", "trees": []})
+        entry["reason"] = entry["reason"] or _shorten(line.strip(), 300)
+    for tree, prefix in trees:
+        owner = next((p for p in packs.values() if prefix and p["id"].startswith(prefix)), None)
+        if owner is None and prefix:
+            owner = packs.setdefault(prefix, {"id": prefix, "reason": f"tree {tree} cannot be loaded", "trees": []})
+        if owner is not None and tree not in owner["trees"]:
+            owner["trees"].append(tree)
+    return list(packs.values())
+
+
+def parse_find_objects(text: str) -> dict[str, list[str]]:
+    """``restic find --json --pack/--blob/--tree`` (a flat list of objects) -> {snapshot id: [paths]}."""
+    data = parse_json_document(text, "find") if (text or "").strip() else []
+    out: dict[str, list[str]] = {}
+    for item in data or []:
+        if not isinstance(item, dict) or not item.get("snapshot"):
+            continue
+        paths = out.setdefault(item["snapshot"], [])
+        if item.get("path") and item["path"] not in paths:
+            paths.append(item["path"])
+    return out
 
 
 def parse_lock_holder(text: str) -> dict[str, Any] | None:
@@ -437,6 +549,61 @@ def parse_unreachable(text: str, repository: str) -> dict[str, str] | None:
             port = url.group("port") or "" if url else ""
             return {"host": host, "port": port, "reason": marker}
     return None
+
+
+BACKEND_URL_RE = re.compile(
+    r"^(?P<scheme>s3|rest):(?:(?P<proto>https?)://)?(?P<host>\[[^\]]+\]|[^/:\s]+)(?::(?P<port>\d+))?(?:/|$)"
+)
+PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def backend_address(repository: str) -> tuple[str, int] | None:
+    """(host, port) of an s3: or rest: repository's endpoint; None for other backends (local, sftp, rclone...)."""
+    match = BACKEND_URL_RE.match(repository or "")
+    if not match:
+        return None
+    port = match.group("port")
+    if port:
+        return match.group("host").strip("[]"), int(port)
+    # restic's s3 backend speaks https unless the URL says http; rest: URLs always carry their scheme.
+    return match.group("host").strip("[]"), 80 if match.group("proto") == "http" else 443
+
+
+def probe_backend(
+    repository: str, env: Mapping[str, str] | None = None, attempts: int = 3, timeout: float = 5.0, pause: float = 1.0
+) -> ResticError | None:
+    """Open (and close) one TCP connection to the repository's endpoint before restic runs.
+
+    restic >= 0.16 retries an unreachable backend for many minutes before it gives up; an operator in an incident
+    needs the clear "cannot reach" at once. Skipped when a proxy is configured (the proxy decides reachability) and
+    for backends without a network endpoint of their own. ``attempts`` connects, ``pause`` seconds apart, ride out a
+    server restart."""
+    address = backend_address(repository)
+    if address is None or any((env or {}).get(k) or os.environ.get(k) for k in PROXY_ENV):
+        return None
+    host, port = address
+    reason = ""
+    for attempt in range(attempts):
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return None
+        except socket.gaierror as exc:
+            reason = f"lookup {host}: {exc.strerror or exc}"
+            break  # a name that does not resolve will not resolve a second later
+        except TimeoutError:
+            reason = "i/o timeout"
+        except OSError as exc:
+            reason = "connect: " + (exc.strerror or str(exc)).lower()
+        if attempt + 1 < attempts:
+            time.sleep(pause)
+    where = f"{host}:{port}"
+    repo = redact_repository(repository)
+    return ResticError(
+        "unreachable",
+        f"Cannot reach the backend of restic repository {repo}: {where} ({reason}). Check that the storage server "
+        f"at {where} is running and reachable from this host (network, firewall, endpoint URL), then retry.",
+        {"host": host, "port": str(port), "reason": reason, "attempts": str(attempts)},
+    )
 
 
 def classify_error(
@@ -550,14 +717,31 @@ def classify_error(
     if damaged:
         paths = sorted({m.group("path") for m in damaged})
         short = (snapshot or "")[:8] or "?"
+        packs = packs_named(" ".join(m.group("reason") for m in damaged))
+        lost = f"; pack(s) missing or damaged: {', '.join(packs[:5])}" if packs else ""
         return ResticError(
             "repository_damaged",
             f"Snapshot {short} cannot be restored from restic repository {repo}: data it needs is missing or damaged "
             f"in the repository ({len(paths)} file(s), e.g. {', '.join(paths[:3])}; restic says: "
-            f"{damaged[0].group('reason').strip()[:300]}). The files restic could not verify must not be used. Run "
-            "restic check --read-data to see the damage, and restore an older snapshot that does not need the lost "
-            "data (the incident path moves to one by itself).",
-            {"paths": paths[:50], "snapshot": snapshot or ""},
+            f"{_shorten(damaged[0].group('reason').strip(), 300)}{lost}). The files restic could not verify must not "
+            "be used. Run restic check --read-data to see the damage, and restore an older snapshot that does not "
+            "need the lost data (the incident path moves to one by itself).",
+            {"paths": paths[:50], "snapshot": snapshot or "", "packs": packs},
+            result,
+        )
+
+    missing = _missing_pack_line(text)
+    if missing:
+        packs = packs_named(missing)
+        what = f"snapshot {snapshot[:8]}" if snapshot else "it"
+        return ResticError(
+            "repository_damaged",
+            f"restic could not {action} in restic repository {repo}: pack {', '.join(packs) or '(not named)'}, which "
+            f"{what} needs, is missing from the repository (restic says: {_shorten(missing, 300)}). "
+            + (f"Snapshot {snapshot[:8]} cannot be used. " if snapshot else "")
+            + "Run restic check to see the damage, and use an older snapshot that does not need the lost pack (the "
+            "incident path moves to one by itself).",
+            {"packs": packs, "snapshot": snapshot or ""},
             result,
         )
 
@@ -628,18 +812,34 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")  # noqa: UP017 (targets may run Python < 3.11)
 
 
-def parse_json_lines(text: str) -> list[dict[str, Any]]:
-    """restic's line-delimited JSON (backup, ls); non-JSON lines are skipped."""
-    out = []
-    for line in (text or "").splitlines():
-        line = line.strip()
+def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:
+    """restic's line-delimited JSON (backup, ls), one object at a time; non-JSON lines are skipped.
+
+    The parsed objects are never all held at once: ``restic ls --json`` of 20,000 files is 20,000 dicts of a dozen
+    fields each (about 2 KiB apiece), which a list keeps alive together (about 40 MiB). Lines end at "\\n" only:
+    restic writes one object per line, and a file name may hold U+0085 (NEL), which restic's JSON leaves unescaped
+    and ``str.splitlines`` would split at.
+    """
+    text = text or ""
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = end
+        line = text[start:stop].strip()
+        start = stop + 1
         if not line.startswith("{"):
             continue
         try:
-            out.append(json.loads(line))
+            yield json.loads(line)
         except ValueError:
             continue
-    return out
+
+
+def parse_json_lines(text: str) -> list[dict[str, Any]]:
+    """restic's line-delimited JSON (backup, ls) as a list; non-JSON lines are skipped (long output: iterate over
+    ``iter_json_lines`` instead)."""
+    return list(iter_json_lines(text))
 
 
 def parse_json_document(text: str, what: str) -> Any:
@@ -649,6 +849,18 @@ def parse_json_document(text: str, what: str) -> Any:
     if start < 0:
         raise ValueError(f"restic {what} gave no JSON output: {stripped[:200]!r}")
     return json.loads(stripped[start:])
+
+
+# Backup-time manifests (module_utils/backup_manifest.py) live in the same repository as stdin snapshots carrying
+# MANIFEST_TAG and MANIFEST_FOR_TAG_PREFIX + <data snapshot id>. This is the one test of "is this a manifest snapshot";
+# every listing that chooses restore points, checks freshness / coverage, assesses damage or drills uses it.
+MANIFEST_TAG = "ledgerguard-manifest"
+MANIFEST_FOR_TAG_PREFIX = "ledgerguard-manifest-for="
+
+
+def is_manifest_snapshot(tags: Iterable[str] | None) -> bool:
+    """True for a backup-time manifest snapshot (by its tags), which is never a restore point."""
+    return any(t == MANIFEST_TAG or str(t).startswith(MANIFEST_FOR_TAG_PREFIX) for t in tags or ())
 
 
 @dataclass
@@ -785,7 +997,7 @@ class Listing:
 def parse_ls(text: str) -> Listing:
     snapshot = None
     nodes = []
-    for item in parse_json_lines(text):
+    for item in iter_json_lines(text):  # one parsed object at a time: only the TreeNodes stay
         kind = item.get("struct_type")
         if kind == "snapshot" or (kind is None and "tree" in item and "paths" in item):
             snapshot = snapshot_from_json(item)
@@ -940,12 +1152,16 @@ class Restic:
             argv += ["--cache-dir", self.cache_dir]
         return argv + list(args)
 
-    def run(self, *args: str, timeout: int | None = None, cwd: str | None = None) -> ResticResult:
-        result = self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd)
+    def run(self, *args: str, timeout: int | None = None, cwd: str | None = None, stdin: Any = None) -> ResticResult:
+        """Run restic once (twice when a provably stale lock was removed). ``stdin``: an open, seekable binary file."""
+        extra = {} if stdin is None else {"stdin": stdin}
+        result = self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd, **extra)
         if result.rc != 0 and not result.timed_out and args and args[0] != "unlock":
             holder = parse_lock_holder(result.stderr + "\n" + result.stdout)
             if holder and self._remove_stale_lock(holder):
-                result = self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd)
+                if stdin is not None:
+                    stdin.seek(0)
+                result = self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd, **extra)
         return result
 
     def _remove_stale_lock(self, holder: dict[str, Any]) -> bool:
@@ -997,8 +1213,11 @@ class Restic:
     def config(self) -> dict[str, Any]:
         return parse_config(self.must("cat", "config", action="read the repository config").stdout)
 
-    def snapshots(self) -> list[Snapshot]:
-        return parse_snapshots(self.must("snapshots", "--json", action="list snapshots").stdout)
+    def snapshots(self, manifests: bool = False) -> list[Snapshot]:
+        """The repository's snapshots, oldest first. Backup-time manifest snapshots (``is_manifest_snapshot``) are
+        left out unless ``manifests`` is true: they are never restore points, freshness or coverage evidence."""
+        snaps = parse_snapshots(self.must("snapshots", "--json", action="list snapshots").stdout)
+        return snaps if manifests else [s for s in snaps if not is_manifest_snapshot(s.tags)]
 
     def resolve_snapshot(self, wanted: str, hosts: Iterable[str] = (), tags: Iterable[str] = ()) -> Snapshot:
         """The one snapshot meant by an ID (or unique prefix) or 'latest' (optionally of some hosts / with tags)."""
@@ -1045,6 +1264,10 @@ class Restic:
                 args += ["--tag", ",".join(tags)]
         res = self.must(*args, snapshot_id, *paths, action="list the snapshot's files", snapshot=snapshot_id)
         listing = parse_ls(res.stdout)
+        if snapshot_id == "latest" and listing.snapshot is not None and is_manifest_snapshot(listing.snapshot.tags):
+            # restic's own 'latest' does not know manifest snapshots: take the newest data snapshot instead.
+            chosen = self.resolve_snapshot("latest", hosts, tags)
+            return self.ls(chosen.id, paths)
         if listing.snapshot is None:
             stderr = (
                 res.stderr
@@ -1106,7 +1329,7 @@ def stream_restic(
             if timer:
                 timer.cancel()
         err_file.seek(0)
-        stderr = err_file.read().decode("utf-8", "replace")
+        stderr = plain_stderr(err_file.read().decode("utf-8", "replace"))
     result = ResticResult(list(argv), proc.returncode, "", stderr, time.monotonic() - start, expired.is_set())
     return value, result
 
@@ -1173,6 +1396,9 @@ def run_module(module: Any, body: Callable[[Restic], dict[str, Any]]) -> None:
     params = module.params
     directory = getattr(module, "tmpdir", None)
     try:
+        unreachable = probe_backend(restic.repository, restic.env)
+        if unreachable is not None:
+            raise unreachable
         with PasswordFile(params.get("password"), params.get("password_file"), directory) as pwfile:
             restic.env["RESTIC_PASSWORD_FILE"] = pwfile.path
             result = body(restic)

@@ -30,25 +30,48 @@ description:
     run in O(path) accepts it. Both formats are accepted as O(reference) and O(candidate); a C(sha256sum) file in any
     order is sorted on disk (bounded memory) before the merge. When either side is a C(sha256sum) file, only
     regular files are compared."
+  - "C(operation=compare_backup) compares a tree restored from restic O(snapshot) into O(path) (landing rule of
+    restic_restore: C(/a/b) lands at C(<path>/a/b)) with that snapshot's B(backup-time manifest), recorded at backup
+    time by restic_backup C(manifest=true) or C(ledgerguard manifest record) and stored in the same repository as a
+    stdin snapshot tagged C(ledgerguard-manifest-for=<snapshot ID>). The manifest is read with C(restic dump); only
+    its entries under O(include_paths) are compared. Each regular file of the manifest is C(identical) (same sha256),
+    C(changed_since_manifest) (sha256 differs and so do size or mtime: it changed between the backup and the
+    manifest; also a manifest file the snapshot does not hold), C(differing) (sha256 differs while size and mtime
+    are equal: the restored copy is not what was backed up) or C(missing) (the snapshot holds it but the restore
+    lacks it). Restored files the manifest lacks are C(not_in_manifest). Without a manifest C(backup_manifest.found)
+    is V(false) and nothing is compared. The restic connection options follow the collection's secrets contract
+    (action plugin); they are used by this operation only."
 author: ledgerguard contributors (@ledgerguard)
 attributes:
   check_mode:
     support: full
-    description: Nothing is written in check mode; the manifest is computed and its digest compared with O(dest).
-  diff_mode:
-    support: none
-    description: No diff is produced.
+    description:
+      - Nothing is written in check mode; the manifest is computed and its digest compared with O(dest).
+      - V(compare_backup) only reads (the repository and the tree) and runs the same in check mode.
 options:
   operation:
-    description: Build a manifest (V(create)) or compare two (V(compare)).
+    description:
+      - Build a manifest (V(create)), compare two (V(compare)), or compare a restored tree with the backup-time
+        manifest of the restic snapshot it came from (V(compare_backup)).
     type: str
-    choices: [create, compare]
+    choices: [create, compare, compare_backup]
     default: create
   path:
     description:
       - The tree to walk. Required for V(create). For V(compare), the live tree used as candidate when O(candidate)
-        is not given.
+        is not given. For V(compare_backup), the restore target the snapshot was restored into.
     type: path
+  snapshot:
+    description: V(compare_backup) only. Full ID (or a unique prefix of at least 8 characters) of the restored data
+      snapshot.
+    type: str
+  include_paths:
+    description:
+      - V(compare_backup) only. Absolute paths as stored in the snapshot that were restored; only the manifest
+        entries under them are compared. Default is every path the snapshot backed up.
+    type: list
+    elements: path
+    default: []
   dest:
     description:
       - File to stream the manifest to (V(create)). It is excluded from the walk when it lies inside O(path).
@@ -98,13 +121,19 @@ options:
     type: int
     default: 100
   fail_on_differences:
-    description: Fail the task when V(compare) finds any difference (the result still carries them).
+    description:
+      - Fail the task when V(compare) finds any difference (the result still carries them).
+      - With V(compare_backup), fail when a file is C(differing) or C(missing) (C(changed_since_manifest) and
+        C(not_in_manifest) never fail); the message names the snapshot, the manifest, the target and up to
+        O(max_list) paths.
     type: bool
     default: false
   file_mode:
     description: Mode of the files written (O(dest), O(report)).
     type: raw
     default: "0640"
+extends_documentation_fragment:
+  - ledgerguard.recovery.restic
 notes:
   - Directory mtimes are not recorded (they move whenever an entry is added or removed).
   - Memory is bounded by the largest single directory of the tree (its sorted name list), not by the tree size.
@@ -123,6 +152,15 @@ EXAMPLES = r"""
     candidate: /var/lib/ledgerguard/manifests/c001.restored.jsonl
     report: /var/lib/ledgerguard/manifests/c001.diff.jsonl
     fail_on_differences: true
+
+- name: Before the swap, compare a client's staging tree with the snapshot's backup-time manifest
+  ledgerguard.recovery.file_manifest:
+    operation: compare_backup
+    snapshot: "{{ chosen_snapshot_id }}"
+    path: /srv/books/.ledgerguard-INC-20260301-001/staging/c001
+    include_paths: [/srv/books/c001]
+    fail_on_differences: true
+  register: backup_check
 
 - name: Check a restored tree directly against a sha256sum file
   ledgerguard.recovery.file_manifest:
@@ -243,6 +281,27 @@ truncated:
   returned: O(operation=compare)
   type: bool
   sample: false
+backup_manifest:
+  description:
+    - The comparison with the backup-time manifest (V(compare_backup)). Paths are absolute, as stored in the
+      snapshot.
+    - C(found) (a manifest snapshot exists for O(snapshot)), C(snapshot), C(manifest_snapshot), C(manifest_short_id),
+      C(manifest_time), C(compared), and when compared the counts C(files) (manifest files under O(include_paths)),
+      C(identical), C(changed_since_manifest), C(missing), C(differing), C(not_in_manifest), the lists
+      C(changed_since_manifest_paths), C(missing_paths), C(differing_paths), C(not_in_manifest_paths) (at most
+      O(max_list) each; C(differing) and C(changed_since_manifest) entries are C({path, why})), C(identical_all)
+      (nothing missing or differing) and C(seconds).
+  returned: O(operation=compare_backup)
+  type: dict
+  sample: {"found": true, "compared": true, "snapshot": "e5c57c8f...", "manifest_snapshot": "9b2f5c1a...",
+           "files": 62, "identical": 61, "changed_since_manifest": 1, "missing": 0, "differing": 0,
+           "not_in_manifest": 0, "identical_all": true,
+           "changed_since_manifest_paths": [{"path": "/srv/books/c003/凭证/2026-11.csv",
+                                             "why": "size and mtime_ns differ from the manifest"}]}
+problem:
+  description: One sentence naming the snapshot, the manifest, the target and the differing / missing paths.
+  returned: O(operation=compare_backup) when a file is C(differing) or C(missing)
+  type: str
 report:
   description: The file holding every difference.
   returned: O(operation=compare) with O(report)
@@ -257,6 +316,15 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import manifest as mf
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import (
+    compare_with_backup_manifest,
+    problem_text,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (
+    RESTIC_MUTUALLY_EXCLUSIVE,
+    restic_argument_spec,
+    run_module,
+)
 
 
 def _mode(module: AnsibleModule) -> int:
@@ -440,10 +508,55 @@ def run_compare(module: AnsibleModule) -> dict:
     return result
 
 
+def run_compare_backup(module: AnsibleModule) -> None:
+    p = module.params
+    if not p["snapshot"]:
+        module.fail_json(msg="operation=compare_backup needs 'snapshot': the full ID of the restored data snapshot.")
+    if not p["path"] or not os.path.isdir(p["path"]):
+        module.fail_json(
+            msg=f"operation=compare_backup: path {p['path']!r} is not a directory; give the target the snapshot was "
+            "restored into."
+        )
+    for inc in p["include_paths"]:
+        if not inc.startswith("/"):
+            module.fail_json(msg=f"include_paths entry {inc!r} is not absolute; give it as stored in the snapshot.")
+
+    def body(restic) -> dict:
+        got = compare_with_backup_manifest(
+            restic,
+            p["snapshot"].strip().lower(),
+            p["path"],
+            p["include_paths"],
+            p["exclude"],
+            p["parallel"],
+            p["workers"],
+            module.tmpdir,
+            p["max_list"],
+        )
+        result = {"changed": False, "operation": "compare_backup", "backup_manifest": got}
+        result["matched"] = bool(got.get("identical_all", True))
+        problem = problem_text(got, p["path"])
+        if problem:
+            result["problem"] = problem
+        if problem and p["fail_on_differences"]:
+            result["msg"] = (
+                f"{problem[0].upper()}{problem[1:]} Do not let it replace the originals. Run 'restic check "
+                "--read-data' on the repository, then restore an older snapshot, or inspect the manifest with "
+                f"'restic dump {got['manifest_short_id']} /ledgerguard-manifest-{got['snapshot'][:8]}.jsonl'."
+            )
+            module.fail_json(**result)
+        return result
+
+    run_module(module, body)
+
+
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "operation": {"type": "str", "choices": ["create", "compare"], "default": "create"},
+    spec = restic_argument_spec()
+    spec.update(
+        {
+            "operation": {"type": "str", "choices": ["create", "compare", "compare_backup"], "default": "create"},
+            "snapshot": {"type": "str"},
+            "include_paths": {"type": "list", "elements": "path", "default": []},
             "path": {"type": "path"},
             "dest": {"type": "path"},
             "format": {"type": "str", "choices": ["json", "sha256sum"], "default": "json"},
@@ -462,13 +575,16 @@ def main() -> None:
             "max_list": {"type": "int", "default": 100},
             "fail_on_differences": {"type": "bool", "default": False},
             "file_mode": {"type": "raw", "default": "0640"},
-        },
-        supports_check_mode=True,
+        }
     )
+    module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     if module.params["workers"] < 0:
         module.fail_json(msg=f"workers={module.params['workers']}: give 0 (one per CPU) or a positive number.")
     if module.params["max_list"] < 0:
         module.fail_json(msg=f"max_list={module.params['max_list']}: give 0 or a positive number.")
+    if module.params["operation"] == "compare_backup":
+        run_compare_backup(module)
+        return
     if module.params["operation"] == "create":
         module.exit_json(**run_create(module))
     module.exit_json(**run_compare(module))

@@ -37,6 +37,20 @@ options:
     description: Fail when restic could not read some source files (the incomplete snapshot is still made).
     type: bool
     default: false
+  manifest:
+    description:
+      - After the data snapshot, record its B(backup-time manifest) - the sha256, size and mtime of every file of
+        O(paths), hashed on this host - and store it in the same repository as a separate stdin snapshot tagged
+        C(ledgerguard-manifest) and C(ledgerguard-manifest-for=<data snapshot ID>), with the same host and time.
+      - The restore role compares a restored tree with it before the swap (file_manifest C(operation=compare_backup)).
+        Snapshot listings that choose restore points, check freshness or coverage, assess damage or drill ignore
+        manifest snapshots.
+      - A file that changes between the backup and the manifest is later reported as changed since the manifest
+        (its size or mtime differs), not as damage, so recording after the backup is safe on a live tree.
+      - Default V(false) because recording reads every backed-up file a second time (as much read I/O as a first
+        backup) and adds a snapshot; turn it on for the nightly backups whose restores you want checked end to end.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ledgerguard.recovery.restic
 attributes:
@@ -45,6 +59,7 @@ attributes:
     description:
       - In check mode no snapshot is made. When restic supports C(backup --dry-run) (0.14 and later), it runs in dry-run
         mode and RV(summary) shows what would be stored; RV(snapshot_id) is empty.
+      - In check mode no manifest is recorded either; RV(manifest) says so.
 """
 
 EXAMPLES = r"""
@@ -53,6 +68,13 @@ EXAMPLES = r"""
     paths: [/srv/ledgers]
     tags: [incident, "{{ ledgerguard_incident_id }}"]
   register: backup
+
+- name: Nightly backup of the books with its backup-time manifest (checked by the restore role before a swap)
+  ledgerguard.recovery.restic_backup:
+    paths: [/srv/ledgers]
+    tags: [nightly]
+    manifest: true
+  register: nightly
 
 - name: Show the snapshot
   ansible.builtin.debug:
@@ -100,6 +122,20 @@ restic_version:
   returned: success
   type: str
   sample: 0.14.0
+manifest:
+  description:
+    - The backup-time manifest recorded with O(manifest=true) - C(recorded) (false in check mode),
+      C(manifest_snapshot_id), C(manifest_short_id), C(files), C(bytes), C(errors) (files that could not be read),
+      C(manifest_bytes), C(digest) (sha256 of the manifest file) and C(seconds).
+  returned: when O(manifest=true)
+  type: dict
+  sample: {"recorded": true, "manifest_snapshot_id": "9b2f5c...", "manifest_short_id": "9b2f5c1a", "files": 62,
+           "bytes": 204810, "errors": 0, "manifest_bytes": 15872, "digest": "5e8848...", "seconds": 0.42}
+manifest_snapshot_id:
+  description: Full ID of the manifest snapshot; empty in check mode and when O(manifest=false).
+  returned: success
+  type: str
+  sample: 9b2f5c1a3c0e4d6f8a9b0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f7
 error_kind:
   description: On failure, the class of the failure (see the restic doc fragment notes).
   returned: failure
@@ -110,6 +146,9 @@ import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    record_manifest,
+)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
     ResticError,
@@ -128,6 +167,7 @@ def main() -> None:
         host={"type": "str"},
         exclude={"type": "list", "elements": "str", "default": []},
         fail_on_unreadable={"type": "bool", "default": False},
+        manifest={"type": "bool", "default": False},
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     params = module.params
@@ -157,6 +197,9 @@ def main() -> None:
             "host": params["host"] or "",
             "restic_version": restic.features.version_string,
         }
+        base["manifest_snapshot_id"] = ""
+        if params["manifest"]:
+            base["manifest"] = {"recorded": False}
         if module.check_mode:
             if not restic.features.backup_dry_run:
                 restic.config()  # at least prove the repository opens
@@ -175,9 +218,10 @@ def main() -> None:
             ) from None
         short = summary.get("snapshot_id", "")
         full = short
+        made = None
         for snap in restic.snapshots():
-            if snap.id.startswith(short):
-                full = snap.id
+            if short and snap.id.startswith(short):
+                full, made = snap.id, snap
                 break
         if res.rc == 3:
             unreadable = summary.get("errors") or ["(restic did not list them)"]
@@ -191,6 +235,20 @@ def main() -> None:
                 )
             for line in unreadable[:20]:
                 module.warn(f"restic could not read: {line}")
+        if params["manifest"]:
+            if made is None:
+                raise ResticError(
+                    "failed",
+                    f"Snapshot {short} was made in {restic.repository} but restic does not list it, so its backup-time "
+                    "manifest was not recorded; list the snapshots and record it with 'ledgerguard manifest record'.",
+                    {"snapshot_id": full},
+                    res,
+                )
+            recorded = record_manifest(restic, made, params["exclude"], tmpdir=module.tmpdir)
+            keys = ("manifest_snapshot_id", "manifest_short_id", "files", "bytes", "errors", "manifest_bytes")
+            base["manifest"] = {"recorded": recorded["changed"], **{k: recorded.get(k) for k in keys}}
+            base["manifest"].update(digest=recorded.get("digest", ""), seconds=recorded.get("seconds", 0.0))
+            base["manifest_snapshot_id"] = recorded["manifest_snapshot_id"]
         return dict(
             base, changed=True, snapshot_id=full, short_id=full[:8], summary=summary, seconds=round(res.seconds, 3)
         )

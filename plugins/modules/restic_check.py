@@ -34,6 +34,14 @@ options:
       - Failures to run the check at all (wrong password, lock, unreachable backend) always fail the task.
     type: bool
     default: true
+  locate_snapshots:
+    description:
+      - When the check reports pack files missing or damaged, ask restic which snapshots need them
+        (C(restic find --json --pack <id>) per pack, which works from the index even when the pack file is gone, and
+        the snapshots whose root tree restic could not load) and return them in RV(damaged_snapshots).
+      - Read-only. A failure of this search is returned in RV(locate_errors) and never fails the task.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ledgerguard.recovery.restic
 attributes:
@@ -79,6 +87,10 @@ packs_total:
   description: Number of pack files in the repository, when restic reports it.
   returned: when restic reports it
   type: int
+repository:
+  description: The repository checked (any credentials in the URL redacted).
+  returned: success
+  type: str
 seconds:
   description: Wall-clock duration of the check.
   returned: success
@@ -88,6 +100,35 @@ restic_version:
   returned: success
   type: str
   sample: 0.14.0
+lost_packs:
+  description:
+    - The pack files the check reported missing or damaged, each with its C(id) (as restic printed it), restic's
+      C(reason) and the C(trees) restic could not load from it. A pack only "not referenced in any index" is not
+      listed (no snapshot needs its data).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - id: 88338adcb6eb2e7e59a1f178cd2fdc2af3cc3a607c212fa4911d001289dbca47
+      reason: "pack 88338adcb6eb2e7e59a1f178cd2fdc2af3cc3a607c212fa4911d001289dbca47: does not exist"
+      trees: []
+damaged_snapshots:
+  description:
+    - With O(locate_snapshots), the snapshots that need a lost pack, oldest first, each with C(id), C(short_id),
+      C(time), C(packs) (the lost packs it needs), C(paths) (up to 20 files that need them) and C(reasons) (one
+      sentence naming the pack and what restic said).
+  returned: success
+  type: list
+  elements: dict
+located:
+  description: With O(locate_snapshots), whether restic could tell, for every lost pack, which snapshots need it.
+  returned: success
+  type: bool
+locate_errors:
+  description: With O(locate_snapshots), why the search for the snapshots that need a lost pack failed, if it did.
+  returned: success
+  type: list
+  elements: str
 error_kind:
   description:
     - On failure, the class of the failure; C(check_failed) when the check ran and found errors.
@@ -100,13 +141,99 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modu
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
     ResticError,
+    Restic,
     classify_error,
+    iso_utc,
+    lost_packs_from_check,
     parse_check,
+    parse_find_objects,
     redact_repository,
     restic_argument_spec,
     run_module,
     validate_read_data_subset,
 )
+
+
+MAX_PACKS_LOCATED = 20
+
+
+def locate(restic: Restic, lost: list[dict]) -> tuple[bool, list[str], list[dict]]:
+    """Which snapshots need the lost packs: (every pack located, errors, snapshots oldest first)."""
+    if not lost:
+        return True, [], []
+    errors: list[str] = []
+    needs: dict[str, dict] = {}
+
+    def note(snapshot_id: str, pack: dict, paths: list[str], what: str) -> None:
+        entry = needs.setdefault(snapshot_id, {"packs": [], "paths": [], "reasons": []})
+        if pack["id"] not in entry["packs"]:
+            entry["packs"].append(pack["id"])
+            entry["reasons"].append(
+                f"needs pack {pack['id']}, which the repository lost ({what}; restic check: {pack['reason']})"
+            )
+        entry["paths"] += [p for p in paths if p not in entry["paths"]][: 20 - len(entry["paths"])]
+
+    for pack in lost[:MAX_PACKS_LOCATED]:
+        # restic find --pack takes a full ID, or the 8-character short form of a pack file that still exists.
+        res = restic.run("find", "--json", "--pack", pack["id"] if len(pack["id"]) == 64 else pack["id"][:8])
+        if res.rc != 0 or res.timed_out:
+            err = classify_error(
+                res, restic.repository, restic.features, action=f"find the snapshots needing pack {pack['id']}"
+            )
+            errors.append(err.message)
+            continue
+        try:
+            found = parse_find_objects(res.stdout)
+        except ValueError as exc:
+            errors.append(f"restic find --pack {pack['id']} gave output that is not JSON: {exc}")
+            continue
+        for snapshot_id, paths in found.items():
+            count = len(paths)
+            note(
+                snapshot_id, pack, paths, f"{count} file(s) of it hold data from that pack, e.g. {', '.join(paths[:3])}"
+            )
+    if len(lost) > MAX_PACKS_LOCATED:
+        errors.append(f"only the first {MAX_PACKS_LOCATED} of {len(lost)} lost packs were searched")
+    try:
+        snapshots = restic.snapshots()
+    except ResticError as exc:
+        errors.append(exc.message)
+        snapshots = []
+    by_id = {s.id: s for s in snapshots}
+    for pack in lost:
+        for tree in pack.get("trees") or []:
+            for snap in snapshots:
+                if snap.tree.startswith(tree):
+                    note(snap.id, pack, [], f"its root tree {tree} is in that pack")
+    out = []
+    for snapshot_id, entry in needs.items():
+        snap = by_id.get(snapshot_id)
+        out.append(
+            {
+                "id": snapshot_id,
+                "short_id": snap.short_id if snap else snapshot_id[:8],
+                "time": iso_utc(snap.time) if snap else "",
+                "packs": entry["packs"],
+                "paths": entry["paths"],
+                "reasons": entry["reasons"],
+            }
+        )
+    out.sort(key=lambda s: (s["time"], s["id"]))
+    # A lost tree that is no snapshot's root tree cannot be traced to its snapshots here (restic find --pack matches
+    # file data only); such a snapshot fails when it is listed or restored, and the restore role moves past it.
+    untraced = [
+        f"{tree} (pack {pack['id'][:12]})"
+        for pack in lost
+        for tree in pack.get("trees") or []
+        if not any(snap.tree.startswith(tree) for snap in snapshots)
+    ]
+    if untraced:
+        errors.append(
+            "restic cannot tell which snapshots need the lost tree(s) "
+            + ", ".join(untraced[:10])
+            + "; a snapshot that needs one fails when it is listed or restored"
+        )
+    return not errors, errors, out
 
 
 def main() -> None:
@@ -115,6 +242,7 @@ def main() -> None:
         read_data={"type": "bool", "default": False},
         read_data_subset={"type": "str"},
         fail_on_error={"type": "bool", "default": True},
+        locate_snapshots={"type": "bool", "default": False},
     )
     module = AnsibleModule(
         argument_spec=spec,
@@ -142,7 +270,7 @@ def main() -> None:
         # A run that could not even start (password, lock, backend, timeout) is a failure of its own kind.
         if res.rc != 0 or res.timed_out:
             err = classify_error(res, restic.repository, restic.features, action="check the repository")
-            if err.kind != "failed":
+            if err.kind not in ("failed", "repository_damaged"):
                 raise err
             if not parsed["errors"]:
                 parsed["errors"] = [line.strip() for line in res.stderr.splitlines() if line.strip()][-10:]
@@ -151,12 +279,24 @@ def main() -> None:
             "ok": parsed["ok"],
             "errors": parsed["errors"],
             "read_data": read,
+            "repository": redact_repository(restic.repository),
             "seconds": round(res.seconds, 3),
             "restic_version": restic.features.version_string,
         }
         for key in ("packs_read", "packs_total"):
             if key in parsed:
                 result[key] = parsed[key]
+        result["lost_packs"] = lost_packs_from_check(parsed["errors"]) if not parsed["ok"] else []
+        if params["locate_snapshots"]:
+            located, errors, snapshots = locate(restic, result["lost_packs"])
+            result.update(located=located, locate_errors=errors, damaged_snapshots=snapshots)
+        if not parsed["ok"] and not params["fail_on_error"]:
+            packs = ", ".join(p["id"] for p in result["lost_packs"][:5]) or "none named"
+            module.warn(
+                f"restic check found {len(parsed['errors'])} problem(s) in repository "
+                f"{redact_repository(restic.repository)} (lost or damaged packs: {packs}): "
+                f"{'; '.join(parsed['errors'][:3])}"
+            )
         if not parsed["ok"] and params["fail_on_error"]:
             raise ResticError(
                 "check_failed",

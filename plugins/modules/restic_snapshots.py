@@ -41,6 +41,13 @@ options:
     description:
       - Keep snapshots taken at or after this moment. Same format as O(before); a timezone is required.
     type: str
+  include_manifests:
+    description:
+      - Also list backup-time manifest snapshots (tag C(ledgerguard-manifest), written by restic_backup
+        C(manifest=true) or C(ledgerguard manifest record)). By default they are left out, because they are never
+        restore points, freshness or coverage evidence; RV(total) then counts data snapshots only.
+    type: bool
+    default: false
   contains_path:
     description:
       - An absolute path as stored in the snapshots (file or directory). RV(containing) lists the filtered snapshots
@@ -127,7 +134,8 @@ count:
   type: int
   sample: 3
 total:
-  description: Number of snapshots in the repository before filtering.
+  description: Number of snapshots in the repository before filtering (without manifest snapshots unless
+    O(include_manifests=true)).
   returned: success
   type: int
   sample: 12
@@ -173,6 +181,7 @@ def main() -> None:
         before={"type": "str"},
         after={"type": "str"},
         contains_path={"type": "path"},
+        include_manifests={"type": "bool", "default": False},
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     params = module.params
@@ -187,7 +196,7 @@ def main() -> None:
         for path in params["paths"] + ([params["contains_path"]] if params["contains_path"] else []):
             if not path.startswith("/"):
                 raise ValueError(f"path {path!r} is not absolute; snapshots store absolute paths such as /srv/ledgers")
-        every = restic.snapshots()
+        every = restic.snapshots(manifests=params["include_manifests"])
         chosen = filter_snapshots(every, params["hosts"], params["tags"], params["paths"], before, after)
         items = [s.as_dict() for s in chosen]
         result = {

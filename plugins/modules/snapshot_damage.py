@@ -68,6 +68,18 @@ options:
     type: list
     elements: str
     default: []
+  unusable:
+    description:
+      - Snapshots already known to be unusable, e.g. because they need a pack file the repository lost (the
+        RV(ledgerguard.recovery.restic_check#module:damaged_snapshots) of a check with
+        O(ledgerguard.recovery.restic_check#module:locate_snapshots)). Each is a dict with C(id) and C(reasons).
+      - They are returned with RV(snapshots[].clean=false), RV(snapshots[].unusable=true) and those reasons, without
+        being read, so the search goes on to older snapshots.
+      - A snapshot whose file listing fails because the repository lost a pack it needs is treated the same way
+        (its reason is restic's error), and its successor is compared with the next older readable snapshot.
+    type: list
+    elements: dict
+    default: []
 attributes:
   check_mode:
     support: full
@@ -128,6 +140,15 @@ snapshots:
       description: Files and bytes under the paths, files added/removed/modified against the predecessor, sampled files.
       type: dict
       returned: always
+    unusable:
+      description: The repository lost data this snapshot needs (given in O(unusable), or its listing failed so).
+      type: bool
+      returned: always
+    lost_packs:
+      description: The lost packs an unusable snapshot needs, when known.
+      type: list
+      elements: str
+      returned: always
   sample:
     - id: 9e3556b60f7f1177cd26a96c4a0e32c5ee50c7f6091216a4b61fed84040e0878
       short_id: 9e3556b6
@@ -154,6 +175,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import
     RANSOM_NOTE_PATTERNS,
     assess,
     diff_summary,
+    iter_json_lines,
     ls_summary,
     parse_json_lines,
     pick_samples,
@@ -200,24 +222,72 @@ class Assessor:
         self.patterns = tuple(RANSOM_NOTE_PATTERNS) + tuple(module.params["ransom_note_patterns"])
         self.extensions = tuple(RANSOM_EXTENSIONS) + tuple(e.lower() for e in module.params["ransom_extensions"])
         self._ls_cache: dict[str, dict] = {}
+        self.unreadable: dict[str, ResticError] = {}
+        self.known_unusable: dict[str, dict] = {}
+        for item in module.params["unusable"] or []:
+            if isinstance(item, dict) and item.get("id"):
+                self.known_unusable[str(item["id"])] = item
 
     def summary(self, snapshot_id: str) -> dict:
+        if snapshot_id in self.unreadable:
+            raise self.unreadable[snapshot_id]
         if snapshot_id not in self._ls_cache:
-            listing = self.restic.must(
-                "ls",
-                "--json",
-                "--recursive",
-                snapshot_id,
-                *self.paths,
-                action="list the snapshot's files",
-                snapshot=snapshot_id,
-            )
-            self._ls_cache[snapshot_id] = ls_summary(parse_json_lines(listing.stdout), self.paths)
+            try:
+                listing = self.restic.must(
+                    "ls",
+                    "--json",
+                    "--recursive",
+                    snapshot_id,
+                    *self.paths,
+                    action="list the snapshot's files",
+                    snapshot=snapshot_id,
+                )
+            except ResticError as exc:
+                if exc.kind == "repository_damaged":
+                    self.unreadable[snapshot_id] = exc  # a lost tree pack: restic retries for ~45 s, only once
+                raise
+            self._ls_cache[snapshot_id] = ls_summary(iter_json_lines(listing.stdout), self.paths)
         return self._ls_cache[snapshot_id]
+
+    def forget(self, snapshot_id: str) -> None:
+        """Drop a listing no later assessment needs (they go from newest to oldest, each against an older one), so
+        at most two listings are held however many snapshots are examined."""
+        self._ls_cache.pop(snapshot_id, None)
+
+    def readable_predecessor(self, history: list, index: int):
+        """The newest snapshot older than history[index] whose listing works (None when there is none)."""
+        for older in range(index - 1, -1, -1):
+            candidate = history[older]
+            try:
+                self.summary(candidate.id)
+            except ResticError as exc:
+                if exc.kind != "repository_damaged":
+                    raise
+                continue
+            return candidate
+        return None
 
     def diff(self, older: str, newer: str) -> dict:
         res = self.restic.must("diff", "--json", older, newer, action="compare two snapshots", snapshot=newer)
         return diff_summary(parse_json_lines(res.stdout), self.paths)
+
+    def unusable_item(self, snap, reasons: list[str], packs: list[str]) -> dict:
+        return snapshot_item(snap, reasons, clean=False, unusable=True, lost_packs=packs)
+
+    def assess_or_unusable(self, history: list, index: int) -> dict:
+        """The assessment of history[index], or an unusable item when the repository lost data it needs."""
+        snap = history[index]
+        known = self.known_unusable.get(snap.id)
+        if known is not None:
+            reasons = [str(r) for r in known.get("reasons") or []] or ["the repository lost data this snapshot needs"]
+            return self.unusable_item(snap, reasons, [str(p) for p in known.get("packs") or []])
+        try:
+            self.summary(snap.id)
+            return self.assess(snap, self.readable_predecessor(history, index))
+        except ResticError as exc:
+            if exc.kind != "repository_damaged":
+                raise
+            return self.unusable_item(snap, [exc.message], list(exc.details.get("packs") or []))
 
     def assess(self, snap, predecessor) -> dict:
         current = self.summary(snap.id)
@@ -245,18 +315,34 @@ class Assessor:
             "max_entropy": max(entropy.values()) if entropy else None,
             "roots_missing": current["roots_missing"],
         }
-        return {
-            "id": snap.id,
-            "short_id": snap.short_id,
-            "time": iso_utc(snap.time),
-            "hostname": snap.hostname,
-            "tags": list(snap.tags),
-            "assessed": True,
-            "after_cutoff": False,
-            "clean": clean,
-            "reasons": reasons,
-            "stats": stats,
-        }
+        return snapshot_item(snap, reasons, clean=clean, stats=stats)
+
+
+def snapshot_item(
+    snap,
+    reasons: list[str],
+    clean: bool | None,
+    assessed: bool = True,
+    after_cutoff: bool = False,
+    unusable: bool = False,
+    lost_packs: list[str] | None = None,
+    stats: dict | None = None,
+) -> dict:
+    """One entry of the returned ``snapshots`` list (see RETURN)."""
+    return {
+        "id": snap.id,
+        "short_id": snap.short_id,
+        "time": iso_utc(snap.time),
+        "hostname": snap.hostname,
+        "tags": list(snap.tags),
+        "assessed": assessed,
+        "after_cutoff": after_cutoff,
+        "clean": clean,
+        "unusable": unusable,
+        "lost_packs": lost_packs or [],
+        "reasons": reasons,
+        "stats": stats or {},
+    }
 
 
 def run_module(module: AnsibleModule) -> dict:
@@ -302,28 +388,23 @@ def run_module(module: AnsibleModule) -> dict:
                     f"of {', '.join(assessor.paths)}{where}; list them with ledgerguard.recovery.restic_snapshots and "
                     "pin an existing ID"
                 )
-            index = matches[0]
-            out.append(assessor.assess(history[index], history[index - 1] if index > 0 else None))
+            out.append(assessor.assess_or_unusable(history, matches[0]))
             return {"snapshots": out, "clean": [s["id"] for s in out if s["clean"]]}
         for index in range(len(history) - 1, -1, -1):
             snap = history[index]
             if before is not None and not snap.time < before:
                 out.append(
-                    {
-                        "id": snap.id,
-                        "short_id": snap.short_id,
-                        "time": iso_utc(snap.time),
-                        "hostname": snap.hostname,
-                        "tags": list(snap.tags),
-                        "assessed": False,
-                        "after_cutoff": True,
-                        "clean": None,
-                        "reasons": [f"taken at {iso_utc(snap.time)}, not before {iso_utc(before)}"],
-                        "stats": {},
-                    }
+                    snapshot_item(
+                        snap,
+                        [f"taken at {iso_utc(snap.time)}, not before {iso_utc(before)}"],
+                        clean=None,
+                        assessed=False,
+                        after_cutoff=True,
+                    )
                 )
                 continue
-            item = assessor.assess(snap, history[index - 1] if index > 0 else None)
+            item = assessor.assess_or_unusable(history, index)
+            assessor.forget(snap.id)
             out.append(item)
             if item["clean"] and params["mode"] == "until_clean":
                 break
@@ -343,6 +424,7 @@ def main() -> None:
             "thresholds": {"type": "dict", "default": {}},
             "ransom_note_patterns": {"type": "list", "elements": "str", "default": []},
             "ransom_extensions": {"type": "list", "elements": "str", "default": []},
+            "unusable": {"type": "list", "elements": "dict", "default": []},
         }
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)

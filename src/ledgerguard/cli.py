@@ -204,6 +204,33 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--anchor", help="expected sha256 of the last line (e.g. from report.json)")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    p = sub.add_parser("manifest", help="backup-time manifests for your own restic backups")
+    msub = p.add_subparsers(dest="manifest_command", metavar="ACTION")
+    msub.required = True
+    m = msub.add_parser(
+        "record",
+        help="hash what a snapshot backed up and store it in the repository (run right after the backup)",
+        description="Record the backup-time manifest of a restic snapshot: sha256, size and mtime of every file of "
+        "the snapshot's paths, hashed on this host now, stored in the same repository as a stdin snapshot tagged "
+        "ledgerguard-manifest and ledgerguard-manifest-for=<snapshot id>. The incident restore compares restored "
+        "files with it before they replace the originals. Run it on the backed-up host right after each backup "
+        "(e.g. 'restic backup ... && ledgerguard manifest record --snapshot latest --host $(hostname)'). The "
+        "repository password and S3 keys are read from files or the environment, never from the command line.",
+    )
+    m.add_argument("--snapshot", required=True, help="snapshot id (or unique prefix) or 'latest'")
+    m.add_argument("--host", action="append", default=[], help="with --snapshot latest: only this host (repeatable)")
+    m.add_argument("--tag", action="append", default=[], help="with --snapshot latest: only snapshots with this tag")
+    m.add_argument("--repository", help="restic repository (default $RESTIC_REPOSITORY)")
+    m.add_argument(
+        "--password-file", help="file (mode 0600) with the repository password (default $RESTIC_PASSWORD_FILE)"
+    )
+    m.add_argument("--s3-credentials-file", help="AWS shared-credentials file (0600); default the AWS_* environment")
+    m.add_argument("--s3-profile", default="default", help="profile of --s3-credentials-file (default: default)")
+    m.add_argument("--cache-dir", help="restic cache directory (default $RESTIC_CACHE_DIR or restic's own)")
+    m.add_argument("--exclude", action="append", default=[], help="shell pattern of files to leave out (repeatable)")
+    m.add_argument("--force", action="store_true", help="record again even when the snapshot has a manifest")
+    m.add_argument("--json", action="store_true", help="print the result as JSON")
+
     p = sub.add_parser("schedule", help="install or remove unattended drills and verification (systemd or cron)")
     ssub = p.add_subparsers(dest="schedule_command", metavar="ACTION")
     ssub.required = True
@@ -437,6 +464,95 @@ def timeline_verify(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# manifest record
+
+
+AWS_INI_KEYS = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "aws_session_token": "AWS_SESSION_TOKEN",
+    "region": "AWS_DEFAULT_REGION",
+}
+
+
+def s3_env(credentials_file: str | None, profile: str) -> dict[str, str]:
+    """Backend credentials for restic: from an AWS shared-credentials file (0600), else from the AWS_* environment."""
+    import configparser
+
+    if not credentials_file:
+        return {v: os.environ[v] for v in AWS_INI_KEYS.values() if os.environ.get(v)}
+    path = check_secret_file(credentials_file, "--s3-credentials-file")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise BadInput(f"--s3-credentials-file {credentials_file} is not an AWS credentials INI file ({exc})") from None
+    if not parser.has_section(profile):
+        raise BadInput(f"--s3-credentials-file {credentials_file} has no [{profile}] profile")
+    env = {
+        name: parser.get(profile, key).strip() for key, name in AWS_INI_KEYS.items() if parser.has_option(profile, key)
+    }
+    if not env.get("AWS_ACCESS_KEY_ID") or not env.get("AWS_SECRET_ACCESS_KEY"):
+        raise BadInput(f"--s3-credentials-file {credentials_file} [{profile}] lacks the access key id or secret")
+    return env
+
+
+def manifest_record(args: argparse.Namespace) -> int:
+    """``ledgerguard manifest record``: the same code as restic_backup manifest=true (module_utils/backup_manifest)."""
+    import shutil
+
+    collections = str(REPO_ROOT / ".collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_manifest as bm
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import restic as rs
+
+    repository = args.repository or os.environ.get("RESTIC_REPOSITORY")
+    if not repository:
+        raise BadInput("manifest record: give --repository or set RESTIC_REPOSITORY")
+    if rs.url_embeds_credentials(repository):
+        raise BadInput("--repository must not embed credentials (user:password@); use --s3-credentials-file")
+    source = args.password_file or os.environ.get("RESTIC_PASSWORD_FILE")
+    if not source:
+        raise BadInput("manifest record: give --password-file (a 0600 file) or set RESTIC_PASSWORD_FILE")
+    password_file = check_secret_file(source, "--password-file" if args.password_file else "RESTIC_PASSWORD_FILE")
+    binary = shutil.which("restic")
+    if not binary:
+        raise BadInput("restic was not found on PATH; install it (Debian/Ubuntu: apt-get install restic)")
+    engine = rs.Restic(
+        binary,
+        repository,
+        password_file or "",
+        env=s3_env(args.s3_credentials_file, args.s3_profile),
+        cache_dir=args.cache_dir or os.environ.get("RESTIC_CACHE_DIR") or None,
+    )
+    where = rs.redact_repository(repository)
+    try:
+        snap = engine.resolve_snapshot(args.snapshot.strip(), hosts=args.host, tags=args.tag)
+        result = bm.record_manifest(engine, snap, args.exclude, force=args.force)
+    except rs.ResticError as exc:
+        print(f"ledgerguard manifest record: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as exc:
+        raise BadInput(f"manifest record: {exc}") from None
+    result.update(repository=where, snapshot_short_id=snap.short_id, snapshot_time=snap.raw_time)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    elif result["existing"]:
+        print(
+            f"snapshot {snap.short_id} already has backup-time manifest {result['manifest_short_id']} in {where}; "
+            "nothing recorded (--force records it again)"
+        )
+    else:
+        print(
+            f"recorded backup-time manifest {result['manifest_short_id']} for snapshot {snap.short_id} "
+            f"({snap.raw_time}) in {where}: {result['files']} files, {result['bytes']} bytes, "
+            f"{result['errors']} unreadable, sha256 {result['digest'][:16]}..."
+        )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -450,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_command(args)
         if args.command == "timeline":
             return timeline_verify(args)
+        if args.command == "manifest":
+            return manifest_record(args)
         if args.command == "schedule":
             from ledgerguard import schedule as sched
 

@@ -5,18 +5,22 @@ folder, the evidence, the ansible-runner folder. The restic repository is in a b
 (moto on 127.0.0.1). Steps:
 
 1. three clients' books (CSV vouchers, a SQLite ledger, scanned PDFs) from ``ledgerguard.sampledata``;
-2. three dated nightly snapshots (``restic backup --time``), with a little bookkeeping work between them;
+2. three dated nightly snapshots (``restic backup --time``), with a little bookkeeping work between them, each
+   followed by ``ledgerguard manifest record`` (the backup-time manifest a firm's own nightly job records);
 3. the incident: ransomware encrypts and renames client c001's files and drops a ransom note, client c002's folder
    is deleted, the next nightly backup runs after the damage, and staff add a file for client c003 in the morning;
 4. the incident playbook through ansible-runner with live progress;
 5. checks: every file of the clean snapshot is back byte-identical, the post-snapshot file is kept, the damaged
-   files are in quarantine; a summary names the skipped snapshot and why, and the path of report.html.
+   files are in quarantine, each restore was compared with its snapshot's backup-time manifest before the swap; a
+   summary names the skipped snapshot and why, and the path of report.html.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import hashlib
 import json
 import os
@@ -95,7 +99,22 @@ class Demo:
         summary = [json.loads(x) for x in res.stdout.splitlines() if '"summary"' in x][-1]
         short = summary["snapshot_id"][:8]
         say(f"   snapshot {short}  {when:%Y-%m-%d %H:%M}  {label}")
+        self.record_manifest(short)
         return short
+
+    def record_manifest(self, snapshot: str) -> None:
+        """What a firm adds after its nightly `restic backup`: `ledgerguard manifest record` (same code path)."""
+        from ledgerguard import cli
+
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["manifest", "record", "--snapshot", snapshot, "--repository", self.repo]
+        argv += ["--password-file", str(self.password_file), "--s3-credentials-file", str(self.credentials_file)]
+        argv += ["--cache-dir", str(self.root / "restic-cache")]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(argv)
+        if code != 0:
+            raise RuntimeError(f"ledgerguard manifest record failed (exit {code}): {err.getvalue().strip()}")
+        say(f"      ledgerguard manifest record: {out.getvalue().strip()}")
 
     def setup(self) -> None:
         for folder in (self.books, self.state, self.evidence, self.secrets):
@@ -219,6 +238,7 @@ class Demo:
         if not self.new_file.exists():
             problems.append(f"c003: {self.new_file} created after the snapshot was not kept")
         evidence = reports[-1].parent
+        manifest_problems: list[str] = []
         say("")
         say("5. Result")
         say(
@@ -238,14 +258,29 @@ class Demo:
                 )
             else:
                 say(f"      {client.get('msg')}")
+            bm = client.get("backup_manifest") or {}
+            if bm.get("compared"):
+                verdict = "all files identical" if bm.get("identical_all") else "DISAGREES"
+                say(
+                    f"      backup-time manifest {bm.get('manifest_short_id')} compared before the swap: {verdict} "
+                    f"({bm.get('identical')} of {bm.get('files')} identical, {bm.get('changed_since_manifest')} "
+                    f"changed between backup and manifest, {bm.get('missing')} missing, "
+                    f"{bm.get('differing')} differing)"
+                )
+                if not bm.get("identical_all"):
+                    manifest_problems.append(f"{client['id']}: the restore disagrees with the backup-time manifest")
+            else:
+                say("      backup-time manifest: not compared (none recorded for the snapshot)")
+                manifest_problems.append(f"{client['id']}: no backup-time manifest comparison")
             for skipped in client.get("skipped", []):
                 say(f"      skipped {skipped['short_id']} ({skipped['time']}): {'; '.join(skipped['reasons'])}")
         say(f"   every file of the clean snapshot byte-identical: {'yes' if not problems else 'NO'}")
-        for problem in problems:
+        for problem in problems + manifest_problems:
             say(f"   PROBLEM: {problem}")
         say(f"   timeline: {evidence / 'timeline.jsonl'}")
         say(f"   report:   {evidence / 'report.html'}")
-        return 0 if (not problems and report["status"] == "restored" and runner.rc == 0) else 1
+        failed = problems or manifest_problems or report["status"] != "restored" or runner.rc != 0
+        return 1 if failed else 0
 
     def cleanup(self) -> None:
         self.s3.stop()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import manifest
 from ledgerguard import sampledata
 
 from conftest import failed_messages
@@ -177,6 +178,14 @@ def test_damaged_books_fail_the_drill_and_notify(
 ):
     prod, clients = books(damage=True)
     state = tmp_path / "state"
+    # c001's reference manifest (drill_manifest_reference) from the production tree, with one sha256 altered: the
+    # drill's manifest check must report that file as changed.
+    records = list(manifest.hashed_entries(str(prod / "c001").encode(), parallel="thread", workers=1))
+    altered = next(r for r in records if r["type"] == "file")
+    altered["sha256"] = "0" * 64
+    reference = state / "manifests" / "c001.source.jsonl"
+    reference.parent.mkdir(parents=True)
+    reference.write_bytes(b"".join(manifest.serialize(records, "json")))
     server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
     Hook.received = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -199,12 +208,16 @@ def test_damaged_books_fail_the_drill_and_notify(
         server.shutdown()
     assert r.status == "failed"
     (msg,) = failed_messages(r)
-    assert msg.startswith("Drill drill-damaged on localhost FAILED: c001: ledger; c002: sqlite")
+    assert msg.startswith("Drill drill-damaged on localhost FAILED: c001: ledger; c001: manifest; c002: sqlite")
     assert "(targets missed: False, verification failed: True)" in msg
     (rec,) = [json.loads(line) for line in (state / "drills" / "history.jsonl").read_text().splitlines()]
     assert rec["passed"] is False and rec["verification_failed"] is True and rec["targets_missed"] is False
     c001, c002 = rec["clients"]
     assert c001["checks"]["ledger"]["ok"] is False
+    assert c001["checks"]["manifest"]["ok"] is False
+    assert (c001["checks"]["manifest"]["changed"], c001["checks"]["manifest"]["missing"]) == (1, 0)
+    assert c001["checks"]["manifest"]["reference"] == str(reference)
+    assert c002["checks"]["manifest"]["ok"] is True and c002["checks"]["manifest"]["reference"] is None
     assert any("记-7" in f and "2024-02" in f for f in c001["checks"]["ledger"]["findings"])
     assert c002["checks"]["sqlite"]["ok"] is False and c002["checks"]["sqlite"]["problems"]
     # One notification for the run, naming the host and both problems.

@@ -118,12 +118,13 @@ class Site:
         path.write_text(json.dumps(inv, ensure_ascii=False), encoding="utf-8")
         return path
 
-    def run(self, name: str = "incident_respond.yml", handler=None, **extravars):
+    def run(self, name: str = "incident_respond.yml", handler=None, check: bool = False, **extravars):
         run = PlaybookRun(
             playbook=name,
             private_data_dir=self.base / "runner",
             inventory=str(self.inventory()),
             extravars=self.extravars(**extravars),
+            check=check,
         )
         return run_playbook(run, event_handler=handler)
 
@@ -134,6 +135,38 @@ def failed_msgs(runner) -> list[str]:
         for ev in runner.events
         if ev.get("event") == "runner_on_failed" and not ev["event_data"].get("ignore_errors")
     ]
+
+
+def changed_counts(runner) -> dict[str, int]:
+    """The recap's changed count per host."""
+    stats = [ev["event_data"] for ev in runner.events if ev.get("event") == "playbook_on_stats"]
+    assert stats, "no playbook_on_stats event"
+    return dict(stats[-1].get("changed") or {})
+
+
+def task_msgs(runner, task: str) -> list:
+    return [
+        ev["event_data"].get("res", {}).get("msg")
+        for ev in runner.events
+        if ev.get("event") == "runner_on_ok" and ev["event_data"].get("task") == task
+    ]
+
+
+def artifacts(runner) -> dict:
+    stats = [ev["event_data"] for ev in runner.events if ev.get("event") == "playbook_on_stats"]
+    return dict(stats[-1].get("artifact_data") or {}) if stats else {}
+
+
+def host_state(site: Site) -> dict:
+    """What a dry run must leave alone: the books (sha256 of every file), the state folder, mounts, evidence."""
+    return {
+        "books": tree(site.books),
+        "dirs": sorted(str(p.relative_to(site.books)) for p in site.books.rglob("*") if p.is_dir()),
+        "state_exists": site.state.exists(),
+        "evidence": sorted(str(p) for p in site.evidence.rglob("*")) if site.evidence.exists() else [],
+        "books_mounted": str(site.books) in Path("/proc/self/mountinfo").read_text(),
+        "snapshots": sorted(s["id"] for s in site.snapshots()),
+    }
 
 
 def evidence_dir(site: Site) -> Path:
@@ -147,6 +180,25 @@ def evidence_dir(site: Site) -> Path:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+def attack(site: Site) -> tuple[dict[str, str], str]:
+    """The damage of the three scenarios: ransomware encrypts and renames c001's files and drops a note, c002's folder
+    is deleted, c003's ledger is overwritten with random bytes of the same size. Returns the sha256 of every file the
+    ransomware left (path -> sha256) and the corrupted ledger's sha256."""
+    before_attack = {}
+    for path in sorted(p for p in site.root("c001").rglob("*") if p.is_file()):
+        locked = path.with_name(path.name + ".locked")
+        path.write_bytes(os.urandom(max(path.stat().st_size, 256)))
+        path.rename(locked)
+        before_attack[str(locked)] = sha(locked)
+    note = site.root("c001") / "HOW_TO_DECRYPT.txt"
+    note.write_text("pay us\n")
+    before_attack[str(note)] = sha(note)
+    shutil.rmtree(site.root("c002"))
+    ledger = site.root("c003") / "账簿" / "ledger.sqlite"
+    ledger.write_bytes(os.urandom(ledger.stat().st_size))
+    return before_attack, sha(ledger)
+
+
 @pytest.fixture(scope="module")
 def incident(tmp_path_factory, s3_server):
     bucket = "lg-inc-" + secrets.token_hex(4)
@@ -157,22 +209,7 @@ def incident(tmp_path_factory, s3_server):
     site.backup(now - dt.timedelta(days=2))
     clean_id = site.backup(now - dt.timedelta(days=1))
     clean = {cid: tree(site.root(cid)) for cid in NAMES}
-    # Ransomware on c001: encrypt, rename, drop a note.
-    before_attack = {}
-    for path in sorted(p for p in site.root("c001").rglob("*") if p.is_file()):
-        locked = path.with_name(path.name + ".locked")
-        path.write_bytes(os.urandom(max(path.stat().st_size, 256)))
-        path.rename(locked)
-        before_attack[str(locked)] = sha(locked)
-    note = site.root("c001") / "HOW_TO_DECRYPT.txt"
-    note.write_text("pay us\n")
-    before_attack[str(note)] = sha(note)
-    # Deletion of c002's folder.
-    shutil.rmtree(site.root("c002"))
-    # Corruption of c003's ledger (same size, random bytes).
-    ledger = site.root("c003") / "账簿" / "ledger.sqlite"
-    ledger.write_bytes(os.urandom(ledger.stat().st_size))
-    corrupted_sha = sha(ledger)
+    before_attack, corrupted_sha = attack(site)
     damaged_id = site.backup(now - dt.timedelta(minutes=30))
     # After the nightly: a legitimate edit and a new file for c003 (both must be kept and listed for review).
     edited = site.root("c003") / "凭证" / "2026-09.csv"
@@ -183,8 +220,23 @@ def incident(tmp_path_factory, s3_server):
     new_file = site.root("c003") / "凭证" / "2026-11.csv"
     sampledata.write_voucher_csv(new_file, "2026-11", 2, 5)
     kept = {str(edited): sha(edited), str(new_file): sha(new_file)}
+    # The dry run first: it must change nothing and name the restore points it would use.
+    before_dry = host_state(site)
+    dry = site.run(check=True, incident_cause="ransomware", incident_summary="pytest: dry run")
+    after_dry = host_state(site)
     runner = site.run(incident_cause="ransomware", incident_summary="pytest: three scenarios in one incident")
+    ev = evidence_dir(site)
+    closed_before = {p.name: sha(p) for p in (ev / "report.json", ev / "incident.json", ev / "timeline.jsonl")}
+    # The same incident again once it is closed: nothing to do, nothing changed.
+    rerun = site.run(ledgerguard_incident_id=ev.name, incident_cause="ransomware")
+    closed_after = {p.name: sha(p) for p in (ev / "report.json", ev / "incident.json", ev / "timeline.jsonl")}
     return {
+        "dry": dry,
+        "before_dry": before_dry,
+        "after_dry": after_dry,
+        "rerun": rerun,
+        "closed_before": closed_before,
+        "closed_after": closed_after,
         "site": site,
         "runner": runner,
         "clean": clean,
@@ -306,3 +358,106 @@ def test_timeline_verifies_and_tampering_is_found(incident, tmp_path):
     tampered.write_text("\n".join(lines) + "\n", encoding="utf-8")
     bad = verify_chain(str(tampered))
     assert bad["ok"] is False and bad["first_bad_line"] == 10, bad
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Each client's own cause in the notices and the report (detected from what its restore found)
+# ----------------------------------------------------------------------------------------------------------------------
+
+CAUSE_LINES = {
+    ("ransomware", "en"): "- Cause (preliminary): ransomware encrypted or altered some files.",
+    ("deleted", "en"): "- Cause (preliminary): files or folders were deleted.",
+    ("ransomware", "zh-CN"): "- 原因（初步判断）：勒索软件加密、篡改了部分文件。",
+    ("deleted", "zh-CN"): "- 原因（初步判断）：部分文件或文件夹被删除。",
+}
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+@pytest.mark.parametrize(("cid", "cause"), [("c001", "ransomware"), ("c002", "deleted")])
+def test_notice_gives_the_clients_own_detected_cause(incident, cid, cause, lang):
+    # The operator declared "ransomware" for the whole incident; c002's folder was deleted, and its notice says so.
+    text = (incident["evidence"] / "notices" / f"{cid}.{lang}.md").read_text(encoding="utf-8")
+    assert CAUSE_LINES[(cause, lang)] in text, text
+    other = "deleted" if cause == "ransomware" else "ransomware"
+    assert CAUSE_LINES[(other, lang)] not in text
+    basis = {
+        ("c001", "en"): "  Basis: detected by our restore checks in your records: a ransom note, files renamed and "
+        "encrypted",
+        ("c002", "en"): "  Basis: detected by our restore checks in your records: your records folder had disappeared",
+        ("c001", "zh-CN"): "  判断依据：我方恢复检查时在贵司资料中检测到：勒索信、文件被改名并加密",
+        ("c002", "zh-CN"): "  判断依据：我方恢复检查时在贵司资料中检测到：贵司资料文件夹整体消失",
+    }[(cid, lang)]
+    assert basis in text, text
+
+
+def test_report_names_each_clients_cause_and_its_source(incident):
+    report = json.loads((incident["evidence"] / "report.json").read_text(encoding="utf-8"))
+    assert report["incident"]["cause"] == "ransomware"  # what the operator declared
+    causes = {c["id"]: c["cause"] for c in report["clients"]}
+    assert (causes["c001"]["cause"], causes["c001"]["source"]) == ("ransomware", "detected")
+    assert causes["c001"]["evidence"][0].startswith(f"snapshot {incident['damaged_id'][:8]}: ransom note present:")
+    assert (causes["c002"]["cause"], causes["c002"]["source"]) == ("deleted", "detected")
+    assert any("vanished" in e for e in causes["c002"]["evidence"])
+    assert all(c["declared"] == "ransomware" for c in causes.values())
+    md = (incident["evidence"] / "report.md").read_text(encoding="utf-8")
+    assert "- Cause: **deleted** — detected by the restore: snapshot " in md
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The dry run (--check) before the incident: nothing changed, the plan names the restore points
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_dry_run_changes_nothing(incident):
+    dry = incident["dry"]
+    assert dry.rc == 0, failed_msgs(dry)
+    before, after = incident["before_dry"], incident["after_dry"]
+    assert after["books"] == before["books"]  # sha256 of every damaged (and intact) file unchanged
+    assert after["dirs"] == before["dirs"] and "c002" not in after["dirs"]  # nothing restored, no work folder
+    assert after["state_exists"] is False  # no lock, no freeze registry, no closed marker: no state folder at all
+    assert after["books_mounted"] is False  # no freeze bind mount left behind
+    assert after["snapshots"] == before["snapshots"]  # no pre-restore (or any) snapshot written
+    assert after["evidence"] == []  # no evidence folder, no timeline: the incident id is still free
+
+
+def test_dry_run_plan_names_the_chosen_and_skipped_snapshots(incident):
+    dry = incident["dry"]
+    clean8, damaged8 = incident["clean_id"][:8], incident["damaged_id"][:8]
+    lines = task_msgs(dry, "Show the plan of this host (dry run, nothing was changed)")
+    assert len(lines) == 1, lines
+    text = "\n".join(lines[0])
+    assert text.startswith("Dry run of incident INC-") and "nothing was changed" in text
+    for cid in NAMES:
+        assert f"client {cid} ({NAMES[cid]}): restore {clean8} into staging, verify, swap into place" in text, text
+    assert f"  would skip {damaged8} (" in text and "ransom note present" in text and "vanished" in text
+    plan = artifacts(dry)["ledgerguard_plan"]
+    assert [(p["id"], p["status"], p["snapshot"]["short_id"]) for p in plan] == [
+        (cid, "planned", clean8) for cid in NAMES
+    ]
+    assert all([s["short_id"] for s in p["skipped"]] == [damaged8] for p in plan)
+    assert {p["id"]: p["cause"]["cause"] for p in plan}["c002"] == "deleted"
+    assert artifacts(dry)["ledgerguard_dry_run"] is True
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Re-running the incident once it is closed: nothing to do, changed=0
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_closed_incident_rerun_is_a_no_op(incident):
+    rerun = incident["rerun"]
+    incident_id = incident["evidence"].name
+    assert rerun.rc == 0, failed_msgs(rerun)
+    assert changed_counts(rerun) == {}, changed_counts(rerun)
+    msgs = task_msgs(rerun, "Say that the incident is closed on this host")
+    assert len(msgs) == 1, msgs
+    assert (
+        msgs[0].startswith(f"Incident {incident_id} closed at 20")
+        and " on localhost (clients c001, c002, c003)" in msgs[0]
+    )
+    assert "nothing to do; use a new incident id to respond again" in msgs[0]
+    assert incident["closed_after"] == incident["closed_before"]  # report, record and timeline untouched
+    marker = json.loads((incident["site"].state / "incidents" / incident_id / "closed.json").read_text())
+    assert marker["incident_id"] == incident_id and marker["host"] == "localhost"
+    assert [c["id"] for c in marker["clients"]] == ["c001", "c002", "c003"]
+    assert all(c["status"] == "ok" and c["snapshot"] == incident["clean_id"][:8] for c in marker["clients"])

@@ -350,36 +350,108 @@ def test_damaged_pack_moves_restore_point_to_older_snapshot(tmp_path, s3_server,
         victim.write_bytes(bytes(raw))
     lost = site.root("c001") / "凭证" / "2026-09.csv"
     lost.unlink()
+    extra_sha = sha(extra)
 
     if fault == "deleted":
-        # The quick check before the restore finds the lost pack and stops the incident, naming it.
-        stopped = site.run(incident_clients=["c001"], incident_cause="deleted")
-        assert stopped.rc != 0
-        msgs = " | ".join(failed_msgs(stopped))
-        assert victim.name[:8] in msgs, msgs
+        # A pin on the snapshot that needs the lost pack: the client fails naming the snapshot and the pack; nothing
+        # was restored (the lost file is still lost), writes thawed.
+        pinned = site.run(
+            incident_clients=["c001"], incident_cause="deleted", incident_pinned_snapshots={"c001": newer}
+        )
+        assert pinned.rc != 0
+        msgs = " | ".join(failed_msgs(pinned))
+        assert (
+            f"pinned snapshot {newer[:8]} " in msgs
+            and f"cannot be restored: the repository lost data it needs (lost pack: {victim.name})" in msgs
+        ), msgs
         assert not lost.exists()
+        assert sha(extra) == extra_sha  # the newer work is untouched
+        report = json.loads((evidence_dir(site) / "report.json").read_text(encoding="utf-8"))
+        assert report["clients"][0]["status"] == "failed" and report["summary"]["all_thawed"] is True
         incident_id = evidence_dir(site).name
-        # The operator decides to go on without the check: the restore of the newer snapshot fails on the lost
-        # pack and the restore point moves to the older, intact snapshot.
-        runner = site.run(
-            incident_clients=["c001"], incident_cause="deleted", incident_backup_check=False,
-            ledgerguard_incident_id=incident_id,
-        )  # fmt: skip
+        # Without the pin, and with the quick check left on (incident_backup_check defaults to true): the check finds
+        # the deleted pack, restic find --pack names the snapshot that needs it, that snapshot is skipped before the
+        # choice (no restore attempt, no 45 s of restic retries) and the older intact one is restored.
+        runner = site.run(incident_clients=["c001"], incident_cause="deleted", ledgerguard_incident_id=incident_id)
     else:
         # A damaged pack passes the quick check (no data is read); restic restore --verify finds it.
         runner = site.run(incident_clients=["c001"], incident_cause="deleted")
     assert runner.rc == 0, failed_msgs(runner)
-    report = json.loads((evidence_dir(site) / "report.json").read_text(encoding="utf-8"))
+    ev = evidence_dir(site)
+    report = json.loads((ev / "report.json").read_text(encoding="utf-8"))
     [client] = report["clients"]
     assert client["status"] == "ok"
     assert client["snapshot"]["id"] == older_id(site, older)
     [unusable] = [s for s in client["skipped"] if s["id"] == older_id(site, newer)]
-    assert unusable["reasons"][0].startswith(f"Snapshot {newer[:8]} cannot be restored from restic repository")
-    assert "was skipped: the repository lost data it needs" in client["why"]
+    if fault == "deleted":
+        assert unusable["unusable"] is True and unusable["lost_packs"] == [victim.name]
+        assert unusable["reasons"][0].startswith(f"needs pack {victim.name}, which the repository lost (")
+        assert f"restic check: pack {victim.name}: does not exist" in unusable["reasons"][0]
+        assert "newer snapshot" in client["why"] and "skipped" in client["why"]
+        # The report shows the repository damage first: the lost pack, what restic said, the skipped snapshot.
+        damage = report["repository_damage"]
+        assert report["summary"]["repository_damaged"] is True
+        assert [p["id"] for p in damage["lost_packs"]] == [victim.name]
+        assert damage["errors"] == [f"pack {victim.name}: does not exist"]
+        # restic also names the incident's own pre-restore snapshots: restic deduplicates, so the untouched newer file
+        # in them refers to the same lost data (the damaged state kept for forensics lacks that file's content).
+        pre_restore = {s["id"] for s in site.snapshots("pre-restore")}
+        assert pre_restore and {s["id"] for s in damage["damaged_snapshots"]} == {older_id(site, newer)} | pre_restore
+        assert damage["located"] is True and damage["skipped_by_clients"] == {newer[:8]: ["localhost/c001"]}
+        md = (ev / "report.md").read_text(encoding="utf-8")
+        assert md.index("## Repository damage") < md.index("## Clients")
+        assert f"Lost pack `{victim.name}`" in md and f"Snapshot `{newer[:8]}`" in md
+        assert "skipped for localhost/c001" in md
+        assert "Repository damage" in (ev / "report.html").read_text(encoding="utf-8")
+        # No restore of the newer snapshot was even tried.
+        restores = [
+            ev_["event_data"]["res"]
+            for ev_ in runner.events
+            if ev_.get("event") in ("runner_on_ok", "runner_on_failed")
+            and ev_["event_data"].get("task", "").startswith("Restore the chosen snapshot into staging")
+        ]
+        assert len(restores) == 1 and not restores[0].get("failed")
+    else:
+        assert unusable["reasons"][0].startswith(f"Snapshot {newer[:8]} cannot be restored from restic repository")
+        assert "was skipped: the repository lost data it needs" in client["why"]
+        assert not report["repository_damage"] and report["summary"]["repository_damaged"] is False
     assert sha(lost) == older_tree["凭证/2026-09.csv"]
     assert sha(extra)  # the newer file was never lost: it stayed in place
     for rel, digest in older_tree.items():
         assert sha(site.root("c001") / rel) == digest
+
+
+def test_s3_lost_at_the_repository_check_stops_with_the_endpoint(tmp_path, s3_server):
+    """A check that cannot run is not repository damage: the incident stops there with restic's classified message."""
+    site, proxy = proxied_site(tmp_path, s3_server, "lg-rel-chk-")
+    site.backup(dt.datetime.now() - dt.timedelta(days=1))
+    victim = site.root("c001") / "凭证" / "2026-09.csv"
+    victim.unlink()
+    damaged = tree(site.root("c001"))
+    check_task = "Check the repository before trusting it (quick pass, no data read)"
+
+    def cut_s3_at_check(event: dict) -> bool:
+        if event.get("event") == "playbook_on_task_start" and event.get("event_data", {}).get("task") == check_task:
+            proxy.stop()
+        return True
+
+    try:
+        runner = site.run(handler=cut_s3_at_check, incident_clients=["c001"], incident_cause="deleted")
+    finally:
+        proxy.stop()
+    assert runner.rc != 0
+    failed = [ev["event_data"] for ev in runner.events if ev.get("event") == "runner_on_failed"]
+    assert [f["task"] for f in failed][0] == check_task, [f["task"] for f in failed]
+    msg = failed[0]["res"]["msg"]
+    assert msg.startswith(f"Cannot reach the backend of restic repository {site.repo}: 127.0.0.1:{proxy.port} ("), msg
+    report = json.loads((evidence_dir(site) / "report.json").read_text(encoding="utf-8"))
+    assert report["status"] == "failed"
+    [host] = report["hosts"]
+    assert host["failed_step"] == check_task and host["failed_msg"] == msg
+    assert not report["repository_damage"]
+    assert report["summary"]["all_thawed"] is True
+    assert tree(site.root("c001")) == damaged  # nothing restored or swapped
+    assert not any(site.books.glob(".ledgerguard-*/staging/*"))
 
 
 def older_id(site: Site, short_or_full: str) -> str:

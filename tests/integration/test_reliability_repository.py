@@ -250,6 +250,14 @@ def test_lost_pack_found_by_verification_and_restore_fails_clearly(
     check = res["Verify the repository"]
     assert check["ok"] is False
     assert any(victim.name in e for e in check["errors"]), check["errors"]
+    # The check names the lost pack, and restic find --pack (from the index, even with the pack file gone) names the
+    # one snapshot that needs it.
+    assert [p["id"] for p in check["lost_packs"]] == [victim.name]
+    assert check["located"] is True and check["locate_errors"] == []
+    [needs] = check["damaged_snapshots"]
+    assert needs["id"] == new_id and needs["packs"] == [victim.name]
+    assert needs["paths"] == [str(data / "c000" / "新增-2026-11.csv")]
+    assert needs["reasons"][0].startswith(f"needs pack {victim.name}, which the repository lost (1 file(s) of it")
     new = res["Restore the snapshot that needs the pack"]
     assert new["error_kind"] == "repository_damaged", new
     assert new["msg"].startswith(f"Snapshot {new_id[:8]} cannot be restored from restic repository {local_repo}:")
@@ -257,6 +265,46 @@ def test_lost_pack_found_by_verification_and_restore_fails_clearly(
     old = res["Restore the older snapshot"]
     assert not old.get("failed"), old.get("msg")
     assert tree(tmp_path / "restore-old" / str(data).lstrip("/")) == old_tree
+
+
+def test_lost_tree_pack_makes_the_snapshot_unusable_and_the_older_one_is_assessed(
+    tmp_path, playbook, localhost_inventory, local_repo, restic_password_file, restic_cmd
+):
+    data = make_data(tmp_path / "data", files=6, size=30_000)
+    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books01", str(data))
+    packs_before = set(p for p in (Path(local_repo) / "data").rglob("*") if p.is_file())
+    (data / "c001" / "新增-2026-11.csv").write_bytes(os.urandom(200_000))
+    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books01", str(data))
+    snaps = json.loads(restic_cmd(local_repo, restic_password_file, "snapshots", "--json").stdout)
+    old_id, new_id = snaps[0]["id"], snaps[1]["id"]
+    victim = new_packs(local_repo, packs_before)[-1]  # the smallest new pack: the new snapshot's trees
+    blobs = restic_cmd(local_repo, restic_password_file, "list", "blobs").stdout
+    victim.unlink()
+    assert f"tree {snaps[1]['tree']}" in blobs
+    inventory = localhost_inventory(
+        {"ledgerguard_repository": local_repo, "ledgerguard_password_file": str(restic_password_file)}
+    )
+    _runner, res = run_module_play(
+        playbook, inventory, "tree_pack_fault.yml", data_path=str(data), cache_dir=str(tmp_path / "empty-cache")
+    )
+    check = res["Check the repository and locate the snapshots that need lost packs"]
+    assert check["ok"] is False
+    [lost] = check["lost_packs"]
+    assert lost["id"] == victim.name and snaps[1]["tree"][:8] in lost["trees"]
+    [needs] = check["damaged_snapshots"]
+    assert needs["id"] == new_id
+    assert f"its root tree {snaps[1]['tree'][:8]} is in that pack" in needs["reasons"][0]
+    damage = res["Assess the snapshots of the data"]
+    assert not damage.get("failed"), damage.get("msg")
+    newest, older = damage["snapshots"]
+    assert newest["id"] == new_id and newest["unusable"] is True and newest["clean"] is False
+    assert newest["lost_packs"] == [victim.name]
+    assert newest["reasons"][0].startswith(
+        f"restic could not list the snapshot's files in restic repository {local_repo}: pack {victim.name}, which "
+        f"snapshot {new_id[:8]} needs, is missing from the repository"
+    )
+    assert older["id"] == old_id and older["clean"] is True and older["unusable"] is False
+    assert damage["clean"] == [old_id]
 
 
 def test_stale_lock_rules_without_a_repository():

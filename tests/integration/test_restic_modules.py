@@ -228,7 +228,9 @@ def held_lock(local_repo, restic_password_file, tmp_path):
         proc.wait(timeout=0.1) if proc.poll() is not None else __import__("time").sleep(0.1)
     assert any(locks.iterdir()), "restic did not take its lock"
     yield proc
+    # restic 0.14 exits on TERM; restic >= 0.17 first waits for its stdin to end, so close it too.
     proc.send_signal(signal.SIGTERM)
+    proc.stdin.close()
     proc.wait(timeout=30)
 
 

@@ -60,3 +60,17 @@ def test_notices_and_timeline(lang):
     lines = (evidence() / "timeline.jsonl").read_text(encoding="utf-8").splitlines()
     hosts = {json.loads(line).get("host") for line in lines}
     assert {"ledgerguard-incident-a", "ledgerguard-incident-b"} <= hosts
+
+
+def test_incident_recorded_as_closed(host):
+    marker = host.file(f"/var/lib/ledgerguard/incidents/{INCIDENT}/closed.json")
+    assert marker.exists and marker.mode == 0o600
+    closed = json.loads(marker.content_string)
+    assert closed["incident_id"] == INCIDENT and closed["host"] == host.backend.get_hostname()
+    assert all(c["status"] == "ok" for c in closed["clients"])
+
+
+def test_closed_rerun_left_one_run_in_the_record():
+    # The idempotence step re-ran the closed incident: it ended before declaring, so the record lists one run.
+    record = json.loads((evidence() / "incident.json").read_text(encoding="utf-8"))
+    assert len(record["runs"]) == 1

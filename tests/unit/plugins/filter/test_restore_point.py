@@ -93,3 +93,26 @@ def test_fractional_restic_times_with_zone():
     got = clean_restore_point(history, "2026-11-25T09:30:00.250+08:00")
     assert got["chosen"]["id"] == "bbbbbbbb"  # c at 02:00Z is after 01:30Z
     assert [s["id"] for s in got["skipped"]] == ["cccccccc"]
+
+
+def test_unusable_snapshot_is_skipped_and_a_pin_on_it_fails_naming_the_pack():
+    lost = "88338adcb6eb2e7e59a1f178cd2fdc2af3cc3a607c212fa4911d001289dbca47"
+    reason = f"needs pack {lost}, which the repository lost (restic check: pack {lost}: does not exist)"
+    unusable = dict(snap("e", "2026-11-26T03:00:00Z", clean=False, reasons=[reason]), unusable=True, lost_packs=[lost])
+    got = clean_restore_point([unusable, *HISTORY])
+    assert got["found"] and got["chosen"]["id"] == "cccccccc"
+    assert got["skipped"][0] == {
+        "id": "eeeeeeee",
+        "short_id": "eeeeeeee",
+        "time": "2026-11-26T03:00:00Z",
+        "reasons": [reason],
+        "unusable": True,
+        "lost_packs": [lost],
+    }
+    pinned = clean_restore_point([unusable, *HISTORY], None, "eeee")
+    assert pinned["found"] is False and pinned["chosen"] == {}
+    assert pinned["why"] == (
+        f"pinned snapshot eeeeeeee (2026-11-26T03:00:00Z) cannot be restored: the repository lost data it needs "
+        f"(lost pack: {lost}): {reason}. Pin another snapshot, or remove the pin to let the restore point move to an "
+        "older intact snapshot"
+    )

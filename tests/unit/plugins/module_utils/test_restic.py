@@ -406,7 +406,12 @@ def test_parse_check_damaged_repository():
     assert parsed["errors"][0].startswith("pack ") and parsed["errors"][0].endswith(": does not exist")
     assert parsed["errors"][1].startswith("error for tree ") and "ReadFull(<data/" in parsed["errors"][1]
     assert not any("retrying after" in e for e in parsed["errors"])
-    assert r.classify_error(res, REPO, V014).kind == "failed"
+    # The check ran; its output names a tree it could not load from a missing pack: repository damage, not "failed".
+    assert r.classify_error(res, REPO, V014).kind == "repository_damaged"
+    [lost] = r.lost_packs_from_check(parsed["errors"])
+    assert lost["id"] == "fbfe2e0a5f072d6092a30a72b9528df62ed28071bcef42736b89f5cee1314667"
+    assert lost["reason"] == f"pack {lost['id']}: does not exist"
+    assert lost["trees"] == ["cc4b0684"]
 
 
 @pytest.mark.parametrize("value", ["1/7", "7/7", "5%", "2.5%", "100%", "500M", "2G", "1024", "1.5t"])
@@ -507,3 +512,83 @@ def test_stream_restic_hands_stdout_to_the_consumer():
         ["sh", "-c", "printf abc; echo oops >&2; exit 3"], {"PATH": os.environ["PATH"]}, lambda s: s.read()
     )
     assert value == b"abc" and res.rc == 3 and res.stderr == "oops\n"
+
+
+# -- a pack file lost from the repository (fixtures/restic/capture_lost_pack.sh) ---------------------------------------
+
+
+def test_check_lost_data_pack_names_the_pack():
+    res = captured("check_lost_data_pack")
+    assert res.rc == 1
+    parsed = r.parse_check(res)
+    assert parsed["ok"] is False
+    [lost] = r.lost_packs_from_check(parsed["errors"])
+    assert len(lost["id"]) == 64 and lost["trees"] == []
+    assert lost["reason"] == f"pack {lost['id']}: does not exist"
+    # restic_check accepts this as "the check ran and found errors" (it raises only for other kinds)
+    assert r.classify_error(res, REPO, V014).kind in ("failed", "repository_damaged")
+
+
+def test_lost_packs_from_check_after_a_data_read_and_unreferenced_packs():
+    want = "88338adcb6eb2e7e59a1f178cd2fdc2af3cc3a607c212fa4911d001289dbca47"
+    errors = [
+        f"Pack ID does not match, want {want}, got 8bc07ea4e78d5ea43677a4e0e19730ea23fa7fe7c9cbd9cd1b610af12d4c7b2f",
+        "pack 0123abcd: not referenced in any index",
+    ]
+    assert r.lost_packs_from_check(errors) == [{"id": want, "reason": errors[0], "trees": []}]
+
+
+def test_find_pack_lists_the_snapshots_that_need_a_deleted_pack():
+    res = captured("find_pack_json")
+    assert res.rc == 0
+    assert "some pack files are missing from the repository, getting their blobs from the repository index" in (
+        res.stderr
+    )
+    found = r.parse_find_objects(res.stdout)
+    [(snapshot, paths)] = list(found.items())
+    assert len(snapshot) == 64
+    assert paths == ["/WORK/src/srv/ledgers/C001/scan-2026-11.pdf"]
+    assert r.parse_find_objects("") == {}
+
+
+def test_restore_of_a_snapshot_whose_data_pack_was_deleted_is_repository_damaged():
+    res = captured("restore_lost_data_pack")
+    pack = r.lost_packs_from_check(r.parse_check(captured("check_lost_data_pack"))["errors"])[0]["id"]
+    err = r.classify_error(res, REPO, V014, target="/WORK/out", snapshot="ad807ca474f6", action="restore")
+    assert err.kind == "repository_damaged"
+    assert err.details["packs"] == [pack]
+    assert err.details["paths"] == ["/WORK/src/srv/ledgers/C001/scan-2026-11.pdf"]
+    assert err.message == (
+        f"Snapshot ad807ca4 cannot be restored from restic repository {REPO}: data it needs is missing or damaged in "
+        "the repository (1 file(s), e.g. /WORK/src/srv/ledgers/C001/scan-2026-11.pdf; restic says: StreamPack: open "
+        f"/WORK/repo/data/{pack[:2]}/{pack}: no such file or directory; pack(s) missing or damaged: {pack}). The "
+        "files restic could not verify must not be used. Run restic check --read-data to see the damage, and restore "
+        "an older snapshot that does not need the lost data (the incident path moves to one by itself)."
+    )
+
+
+def test_listing_or_restoring_a_snapshot_whose_tree_pack_was_deleted_is_repository_damaged():
+    ls = r.classify_error(
+        captured("ls_lost_tree_pack"), REPO, V014, snapshot="ad807ca474f6", action="list the snapshot's files"
+    )
+    assert ls.kind == "repository_damaged"
+    [pack] = ls.details["packs"]
+    assert len(pack) == 64
+    assert ls.message.startswith(
+        f"restic could not list the snapshot's files in restic repository {REPO}: pack {pack}, which snapshot "
+        f"ad807ca4 needs, is missing from the repository (restic says: open /WORK/repo-tree/data/{pack[:2]}/{pack}: "
+        "no such file or directory). Snapshot ad807ca4 cannot be used."
+    )
+    restore = r.classify_error(
+        captured("restore_lost_tree_pack"), REPO, V014, target="/WORK/out", snapshot="ad807ca474f6", action="restore"
+    )
+    assert restore.kind == "repository_damaged"
+    assert restore.details["packs"] == [pack[:10]] or restore.details["packs"] == [pack]
+    assert restore.message.startswith(f"Snapshot ad807ca4 cannot be restored from restic repository {REPO}:")
+
+
+def test_packs_named_keeps_the_full_id_over_its_prefix():
+    full = "3233b4dd99179ad98e53c57475ccbe032b3e79594c5a853f6964a82e58413db4"
+    text = f"ReadFull(<data/3233b4dd99>): open /r/data/32/{full}: no such file or directory"
+    assert r.packs_named(text) == [full]
+    assert r.packs_named("ReadFull(<data/3233b4dd99>)") == ["3233b4dd99"]

@@ -1,0 +1,416 @@
+# Copyright (c) ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Backup-time manifests: record one next to a data snapshot, find it, and compare a restored tree with it.
+
+A backup-time manifest is the sha256 manifest (module_utils/manifest.py, JSON lines format) of the paths a data
+snapshot backed up, taken on the backed-up host right after the backup, and stored in the SAME restic repository as
+a stdin snapshot:
+
+    restic backup --stdin --stdin-filename ledgerguard-manifest-<short id>.jsonl --host <data snapshot host>
+        --time <data snapshot time> --tag ledgerguard-manifest --tag ledgerguard-manifest-for=<data snapshot full id>
+
+Paths in the manifest are the absolute paths as stored in the snapshot without the leading ``/`` (``srv/books/c001/
+a.csv``), so after ``restic restore --target T`` a file lands at ``T/<manifest path>``.
+
+Race safety. The files may change between the backup and the manifest. Every entry carries size and mtime_ns, and
+restic restores both exactly, so at compare time a file whose sha256 differs AND whose size or mtime differs from
+the entry changed between the backup and the manifest: it is counted as ``changed_since_manifest`` (not an error).
+Only a file whose content differs while size and mtime are equal (``differing``), or a file the manifest holds that
+the snapshot also holds but the restore lacks (``missing``), means the restored copy is not what was backed up.
+A manifest entry the snapshot does not hold (created after the backup, or excluded from it) is also
+``changed_since_manifest``; a restored file the manifest lacks (deleted after the backup) is ``not_in_manifest``.
+
+Snapshot listings elsewhere leave these snapshots out through ``restic.is_manifest_snapshot``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import manifest as mf
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (
+    MANIFEST_FOR_TAG_PREFIX,
+    MANIFEST_TAG,
+    Restic,
+    ResticError,
+    Snapshot,
+    classify_error,
+    is_manifest_snapshot,
+    parse_backup_summary,
+    redact_repository,
+    stream_restic,
+)
+
+__all__ = [
+    "MANIFEST_TAG",
+    "MANIFEST_FOR_TAG_PREFIX",
+    "is_manifest_snapshot",
+    "manifest_tags",
+    "manifest_for",
+    "find_manifests",
+    "record_manifest",
+    "compare_records",
+    "compare_with_backup_manifest",
+]
+
+
+def manifest_tags(snapshot_id: str) -> list[str]:
+    """The tags of the manifest snapshot of data snapshot ``snapshot_id`` (a full ID; restic tags hold no comma)."""
+    if not snapshot_id or "," in snapshot_id:
+        raise ValueError(f"snapshot id {snapshot_id!r} cannot be used in a restic tag")
+    return [MANIFEST_TAG, MANIFEST_FOR_TAG_PREFIX + snapshot_id]
+
+
+def manifest_for(snap: Snapshot) -> str:
+    """The data snapshot ID a manifest snapshot belongs to ('' when it is not a manifest snapshot)."""
+    for tag in snap.tags:
+        if tag.startswith(MANIFEST_FOR_TAG_PREFIX):
+            return tag[len(MANIFEST_FOR_TAG_PREFIX) :]
+    return ""
+
+
+def find_manifests(snapshots: Iterable[Snapshot], snapshot_id: str) -> list[Snapshot]:
+    """Manifest snapshots recorded for data snapshot ``snapshot_id``, oldest first (the last is the one to use)."""
+    return [s for s in snapshots if is_manifest_snapshot(s.tags) and manifest_for(s) == snapshot_id]
+
+
+def stdin_filename(snapshot_id: str) -> str:
+    return f"ledgerguard-manifest-{snapshot_id[:8]}.jsonl"
+
+
+# --------------------------------------------------------------------------------------------------- the trees
+
+
+def roots(paths: Iterable[str]) -> list[bytes]:
+    """Absolute paths as raw relative manifest paths (no leading /), in merge order, nested ones dropped."""
+    rels = sorted({os.fsencode(os.path.normpath(p)).strip(b"/") for p in paths}, key=mf.sort_key)
+    out: list[bytes] = []
+    for rel in rels:
+        if any(rel == o or rel.startswith(o + b"/") or not o for o in out):
+            continue
+        out.append(rel)
+    return out
+
+
+def tree_records(
+    base: bytes,
+    rels: list[bytes],
+    exclude: Iterable[str] = (),
+    parallel: str = "process",
+    workers: int = 0,
+    skip: Iterable[bytes] = (),
+) -> Iterator[dict[str, Any]]:
+    """Hashed records of ``base/<rel>`` for each rel (in merge order), paths prefixed with the rel.
+
+    A rel that is a regular file gives one record; one that does not exist gives none.
+    """
+    exclude = list(exclude)
+    for rel in rels:
+        full = os.path.join(base, rel) if rel else base
+        if os.path.islink(full) or not os.path.exists(full):
+            continue
+        if os.path.isdir(full):
+            for rec in mf.hashed_entries(full, exclude, skip, parallel, workers):
+                rec["path"] = rel + b"/" + rec["path"] if rel else rec["path"]
+                yield rec
+        else:
+            got = mf.hash_file(full)
+            rec: dict[str, Any] = {"path": rel, "type": "file"}
+            if got[0] is None:
+                rec.update(size=0, error=got[1])
+            else:
+                rec["sha256"] = got[0]
+                rec["size"], rec["mode"], rec["uid"], rec["gid"], rec["mtime_ns"] = got[1:]
+            yield rec
+
+
+def _header(snap: Snapshot, paths: list[str]) -> bytes:
+    head = {
+        "ledgerguard_manifest": mf.MANIFEST_VERSION,
+        "format": "json",
+        "order": "components",
+        "kind": "backup",
+        "snapshot": snap.id,
+        "hostname": snap.hostname,
+        "snapshot_time": snap.raw_time,
+        "paths": paths,
+        "recorded_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),  # noqa: UP017 (Python < 3.11)
+    }
+    return (json.dumps(head, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def write_manifest(records: Iterable[dict[str, Any]], handle: IO[bytes], header: bytes) -> dict[str, Any]:
+    """Write header + one JSON line per record; return counts (files, bytes, errors) and the sha256 of the bytes."""
+    import hashlib
+
+    digest = hashlib.sha256(header)
+    handle.write(header)
+    stats = {"files": 0, "bytes": 0, "errors": 0, "manifest_bytes": len(header)}
+    for rec in records:
+        line = mf.json_line(rec).encode("utf-8", "surrogateescape")
+        handle.write(line)
+        digest.update(line)
+        stats["manifest_bytes"] += len(line)
+        if rec.get("type") == "file":
+            stats["files"] += 1
+            stats["bytes"] += int(rec.get("size") or 0)
+        if "error" in rec:
+            stats["errors"] += 1
+    stats["digest"] = digest.hexdigest()
+    return stats
+
+
+def _restic_time(snap: Snapshot) -> str:
+    """The data snapshot's time in restic's --time layout, in this host's local time (restic parses it so)."""
+    return snap.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+# --------------------------------------------------------------------------------------------------- recording
+
+
+def record_manifest(
+    restic: Restic,
+    snap: Snapshot,
+    exclude: Iterable[str] = (),
+    parallel: str = "process",
+    workers: int = 0,
+    tmpdir: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Hash the paths ``snap`` backed up (on this host, now) and store the manifest as a stdin snapshot.
+
+    Idempotent: when a manifest snapshot for ``snap`` exists already, nothing is recorded (``changed`` false)
+    unless ``force``. Raises ValueError when a backed-up path is not on this host, ResticError when restic fails.
+    """
+    if is_manifest_snapshot(snap.tags):
+        raise ValueError(f"snapshot {snap.short_id} is itself a manifest snapshot; give the data snapshot's ID")
+    existing = find_manifests(restic.snapshots(manifests=True), snap.id)
+    if existing and not force:
+        last = existing[-1]
+        return {
+            "changed": False,
+            "snapshot_id": snap.id,
+            "manifest_snapshot_id": last.id,
+            "manifest_short_id": last.short_id,
+            "existing": True,
+        }
+    absent = [p for p in snap.paths if not os.path.lexists(p)]
+    if absent:
+        raise ValueError(
+            f"snapshot {snap.short_id} backed up {', '.join(absent)}, which does not exist on this host; record the "
+            "manifest on the host that was backed up, right after the backup"
+        )
+    started = time.monotonic()
+    with tempfile.TemporaryFile(dir=tmpdir) as handle:
+        records = tree_records(b"/", roots(snap.paths), exclude, parallel, workers)
+        stats = write_manifest(records, handle, _header(snap, list(snap.paths)))
+        handle.flush()
+        handle.seek(0)
+        args = ["backup", "--json", "--stdin", "--stdin-filename", stdin_filename(snap.id), "--host", snap.hostname]
+        args += ["--time", _restic_time(snap)]
+        for tag in manifest_tags(snap.id):
+            args += ["--tag", tag]
+        res = restic.run(*args, stdin=handle)
+    action = f"store the backup-time manifest of snapshot {snap.short_id}"
+    if res.rc != 0 or res.timed_out:
+        raise classify_error(res, restic.repository, restic.features, action=action)
+    try:
+        short = parse_backup_summary(res.stdout + "\n" + res.stderr).get("snapshot_id", "")
+    except ValueError:
+        raise classify_error(res, restic.repository, restic.features, action=action) from None
+    full = next((s.id for s in restic.snapshots(manifests=True) if short and s.id.startswith(short)), short)
+    return {
+        "changed": True,
+        "snapshot_id": snap.id,
+        "manifest_snapshot_id": full,
+        "manifest_short_id": full[:8],
+        "existing": False,
+        "files": stats["files"],
+        "bytes": stats["bytes"],
+        "errors": stats["errors"],
+        "manifest_bytes": stats["manifest_bytes"],
+        "digest": stats["digest"],
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+# --------------------------------------------------------------------------------------------------- comparing
+
+
+def _shown(path: bytes) -> str:
+    """A manifest path as the operator knows it: absolute, as stored in the snapshot (escaped when not UTF-8)."""
+    return "/" + mf.escape_path(path)
+
+
+def _under(path: bytes, prefixes: list[bytes]) -> bool:
+    return any(not p or path == p or path.startswith(p + b"/") for p in prefixes)
+
+
+def compare_records(
+    reference: Iterable[dict[str, Any]],
+    candidate: Iterable[dict[str, Any]],
+    in_snapshot: Callable[[list[bytes]], set[bytes]] | None = None,
+    max_list: int = 20,
+) -> dict[str, Any]:
+    """Classify every regular file of the manifest (``reference``) against the restored tree (``candidate``).
+
+    Both streams must be in merge order. ``in_snapshot(paths)`` returns the paths (of those given) that the data
+    snapshot holds; manifest files missing from the restore that it does not hold were created after the backup.
+    Result: counts ``files`` (manifest files), ``identical``, ``changed_since_manifest``, ``missing``,
+    ``differing``, ``not_in_manifest``, and bounded escaped path lists ``*_paths``; ``identical_all`` is true when
+    nothing is ``missing`` or ``differing``.
+    """
+    counts = dict.fromkeys(
+        ("files", "identical", "changed_since_manifest", "missing", "differing", "not_in_manifest"), 0
+    )
+    lists: dict[str, list[Any]] = {k: [] for k in ("changed_since_manifest", "missing", "differing", "not_in_manifest")}
+    absent: list[bytes] = []
+
+    def note(kind: str, value: Any) -> None:
+        counts[kind] += 1
+        if len(lists[kind]) < max_list:
+            lists[kind].append(value)
+
+    ref_it = (r for r in reference if r.get("type") == "file" and "sha256" in r)
+    cand_it = (c for c in candidate if c.get("type") != "dir")
+    ref, cand = next(ref_it, None), next(cand_it, None)
+    while ref is not None or cand is not None:
+        if cand is None or (ref is not None and mf.sort_key(ref["path"]) < mf.sort_key(cand["path"])):
+            counts["files"] += 1
+            absent.append(ref["path"])
+            ref = next(ref_it, None)
+            continue
+        if ref is None or mf.sort_key(cand["path"]) < mf.sort_key(ref["path"]):
+            if cand.get("type") == "file":
+                note("not_in_manifest", _shown(cand["path"]))
+            cand = next(cand_it, None)
+            continue
+        counts["files"] += 1
+        path = _shown(ref["path"])
+        if cand.get("type") != "file" or "error" in cand or "sha256" not in cand:
+            why = cand.get("error") or f"restored as a {cand.get('type')}, backed up as a file"
+            note("differing", {"path": path, "why": why})
+        elif cand["sha256"] == ref.get("sha256"):
+            counts["identical"] += 1
+        elif cand.get("size") != ref.get("size") or cand.get("mtime_ns") != ref.get("mtime_ns"):
+            moved = [f for f in ("size", "mtime_ns") if cand.get(f) != ref.get(f)]
+            note("changed_since_manifest", {"path": path, "why": f"{' and '.join(moved)} differ from the manifest"})
+        else:
+            note("differing", {"path": path, "why": "sha256 differs while size and mtime are equal"})
+        ref, cand = next(ref_it, None), next(cand_it, None)
+    return _finish(counts, lists, absent, in_snapshot, max_list)
+
+
+def _finish(
+    counts: dict[str, int],
+    lists: dict[str, list[Any]],
+    absent: list[bytes],
+    in_snapshot: Callable[[list[bytes]], set[bytes]] | None,
+    max_list: int,
+) -> dict[str, Any]:
+    held = in_snapshot(absent) if (absent and in_snapshot is not None) else set(absent)
+    for path in absent:
+        kind = "missing" if path in held else "changed_since_manifest"
+        counts[kind] += 1
+        if len(lists[kind]) < max_list:
+            text = _shown(path)
+            lists[kind].append(
+                text if kind == "missing" else {"path": text, "why": "in the manifest but not in the snapshot"}
+            )
+    out: dict[str, Any] = dict(counts)
+    for kind, values in lists.items():
+        out[f"{kind}_paths"] = values
+    out["identical_all"] = counts["missing"] == 0 and counts["differing"] == 0
+    return out
+
+
+def problem_text(result: dict[str, Any], target: str) -> str:
+    """One sentence naming what disagrees (for a failure message); '' when nothing is missing or differing."""
+    if not result.get("compared") or result.get("identical_all"):
+        return ""
+    shown = [d["path"] + f" ({d['why']})" for d in result["differing_paths"]]
+    shown += [f"{p} (missing)" for p in result["missing_paths"]]
+    more = result["differing"] + result["missing"] - len(shown)
+    return (
+        f"the files restored from snapshot {result['snapshot'][:8]} into {target} disagree with the snapshot's "
+        f"backup-time manifest {result['manifest_short_id']}: {result['differing']} file(s) differ in content "
+        f"although size and mtime are equal and {result['missing']} file(s) the snapshot holds are missing - "
+        f"{', '.join(shown)}{f' and {more} more' if more > 0 else ''}. The restored copy is not what was backed up."
+    )
+
+
+def dump_manifest(restic: Restic, manifest: Snapshot, dest: IO[bytes]) -> None:
+    """Stream the manifest file stored in ``manifest`` (a stdin snapshot) into ``dest`` with restic dump."""
+    if not manifest.paths:
+        raise ValueError(f"manifest snapshot {manifest.short_id} holds no file")
+    argv = restic.argv("dump", manifest.id, manifest.paths[0])
+    _value, res = stream_restic(argv, restic.env, lambda out: shutil.copyfileobj(out, dest, 1 << 20), restic.timeout)
+    if res.rc != 0 or res.timed_out:
+        raise classify_error(
+            res, restic.repository, restic.features, snapshot=manifest.id, action="read the backup-time manifest"
+        )
+
+
+def compare_with_backup_manifest(
+    restic: Restic,
+    snapshot_id: str,
+    target: str,
+    include_paths: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    parallel: str = "process",
+    workers: int = 0,
+    tmpdir: str | None = None,
+    max_list: int = 20,
+) -> dict[str, Any]:
+    """Compare the tree restored from ``snapshot_id`` into ``target`` with the snapshot's backup-time manifest.
+
+    Only the manifest entries under ``include_paths`` (absolute, as stored in the snapshot; default: every path the
+    manifest covers) are compared. Returns ``found`` false (and ``compared`` false) when no manifest was recorded.
+    """
+    every = restic.snapshots(manifests=True)
+    data = [s for s in every if s.id == snapshot_id or (len(snapshot_id) >= 8 and s.id.startswith(snapshot_id))]
+    if len(data) != 1 or is_manifest_snapshot(data[0].tags):
+        raise ResticError(
+            "snapshot_not_found",
+            f"Data snapshot '{snapshot_id}' was not found in restic repository {redact_repository(restic.repository)}"
+            f" ({len(every)} snapshots there); give the full ID of the snapshot that was restored.",
+            {"snapshot": snapshot_id},
+        )
+    snap = data[0]
+    found = find_manifests(every, snap.id)
+    base: dict[str, Any] = {"found": bool(found), "snapshot": snap.id, "compared": False}
+    if not found:
+        return base
+    manifest = found[-1]
+    base.update(manifest_snapshot=manifest.id, manifest_short_id=manifest.short_id, manifest_time=manifest.raw_time)
+    wanted = roots(include_paths) if include_paths else roots(snap.paths)
+    started = time.monotonic()
+    with tempfile.NamedTemporaryFile(dir=tmpdir, suffix=".jsonl") as handle:
+        dump_manifest(restic, manifest, handle)
+        handle.flush()
+        handle.seek(0)
+        first = handle.readline()
+        if not (first.startswith(b"{") and b"ledgerguard_manifest" in first):
+            raise ValueError(
+                f"manifest snapshot {manifest.short_id} does not hold a ledgerguard manifest (first line "
+                f"{first[:80]!r}); record it again with ledgerguard manifest record or restic_backup manifest=true"
+            )
+        name = f"manifest snapshot {manifest.short_id}"
+        reference = (r for r in mf.ordered(mf.read_manifest(handle.name), name) if _under(r["path"], wanted))
+        candidate = tree_records(os.fsencode(os.path.abspath(target)), wanted, exclude, parallel, workers)
+
+        def in_snapshot(paths: list[bytes]) -> set[bytes]:
+            listing = restic.ls(snap.id, ["/" + os.fsdecode(w) for w in wanted])
+            held = {os.fsencode(n.path).strip(b"/") for n in listing.files}
+            return {p for p in paths if p in held}
+
+        result = compare_records(reference, candidate, in_snapshot, max_list)
+    base.update(result, compared=True, seconds=round(time.monotonic() - started, 3))
+    return base
