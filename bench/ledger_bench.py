@@ -8,27 +8,34 @@ from bench.common import WORK, median, run_module
 from ledgerguard import sampledata
 
 PERIODS = [f"2024-{m:02d}" for m in range(1, 13)]
+SIZES = [500, 2000, 8000]  # vouchers per month
+
+
+def client_tree(per_period: int) -> dict:
+    """One client's year with ``per_period`` vouchers a month (built once under .cache/bench/ledger): its client."""
+    root = WORK / "ledger" / f"v{per_period}"
+    marker = WORK / "ledger" / f"v{per_period}.done"
+    if not marker.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        info = sampledata.make_client_tree(
+            root,
+            "c001",
+            periods=PERIODS,
+            vouchers_per_period=per_period,
+            pdfs=0,
+            unbalanced=[("2024-06", 7)],
+            missing=[("2024-09", 11)],
+        )
+        marker.write_text(repr(info["baseline"]))
+    return {"id": "c001", "root": str(root / "c001"), "csv": ["凭证"], "sqlite": ["账簿/ledger.sqlite"]}
 
 
 def run(quick: bool, rounds: int) -> dict:
-    sizes = [100, 500, 2000] if quick else [500, 2000, 8000]
+    sizes = [100, 500, 2000] if quick else SIZES
     points = []
     for per_period in sizes:
         root = WORK / "ledger" / f"v{per_period}"
-        marker = WORK / "ledger" / f"v{per_period}.done"
-        if not marker.exists():
-            shutil.rmtree(root, ignore_errors=True)
-            info = sampledata.make_client_tree(
-                root,
-                "c001",
-                periods=PERIODS,
-                vouchers_per_period=per_period,
-                pdfs=0,
-                unbalanced=[("2024-06", 7)],
-                missing=[("2024-09", 11)],
-            )
-            marker.write_text(repr(info["baseline"]))
-        client = {"id": "c001", "root": str(root / "c001"), "csv": ["凭证"], "sqlite": ["账簿/ledger.sqlite"]}
+        client = client_tree(per_period)
         runs = [
             run_module("ledger_verify", {"clients": [client], "fail_on_findings": False}, root.parent)
             for _ in range(rounds)

@@ -7,6 +7,10 @@ N times with each contender, alternating the order every round, into a fresh emp
 - ``module``: ``plugins/modules/restic_restore.py`` run as its own process with the arguments the action plugin
   would send (``password`` in the args, ``verify: true``), exactly as the AnsiballZ payload runs it;
 - ``restic``: ``restic restore <id> --target T --verify`` with the same environment;
+- ``incident``: what the incident path (``roles/restore``) does to restore and verify one client: ``restic_restore``
+  as above, then ``file_manifest`` hashing the restored tree into a manifest file (the role compares its file count
+  and bytes with the snapshot's before anything is swapped); the verification-cost target is under 1.3 times the
+  plain ``restic restore --verify`` (``--no-incident`` leaves it out);
 - ``playbook`` (``--playbook``): ``ansible-playbook`` of one ``restic_restore`` task, to show Ansible's own fixed cost.
 
 Every restored tree is checked (file count and bytes) before its time is accepted. Prints a JSON summary (medians and
@@ -23,7 +27,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -35,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from bench.common import TIME  # noqa: E402
+from bench.common import measure, measure_module  # noqa: E402
 
 MODULE = REPO / "plugins" / "modules" / "restic_restore.py"
 RESULTS = REPO / "bench" / "results"
@@ -75,34 +78,33 @@ def tree_size(root: Path) -> tuple[int, int]:
 
 
 CPU: list[float] = []  # CPU seconds (user + system) of the last timed command and everything it started
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 RSS: list[int] = []  # peak RSS (KiB) of the largest process of the last timed command's tree (GNU time)
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    cpu0 = _children_cpu()
-    fd, stats = tempfile.mkstemp(prefix="time-", suffix=".txt")
-    os.close(fd)
-    start = time.perf_counter()
-    proc = subprocess.run([TIME, "-o", stats, "-f", "%M", *cmd], env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
-    CPU.append(_children_cpu() - cpu0)
-    RSS.append(int(Path(stats).read_text().split()[-1]))
-    os.unlink(stats)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}")
-    return seconds, proc.stdout
+    """bench.common.measure (GNU time), keeping the CPU seconds and peak RSS of the run in CPU and RSS."""
+    res = measure(cmd, env=env)
+    CPU.append(res["cpu_seconds"])
+    RSS.append(res["max_rss_kib"])
+    return res["seconds"], res["stdout"].decode("utf-8", "replace")
+
+
+def module_env() -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(REPO / ".collections"),
+        "LC_ALL": "C.UTF-8",
+    }
 
 
 class Contenders:
-    def __init__(self, work: Path, repo: str, password_file: Path, snapshot: str, extra_env: dict[str, str]):
+    def __init__(
+        self, work: Path, repo: str, password_file: Path, snapshot: str, extra_env: dict[str, str], source: Path
+    ):
         self.work, self.repo, self.password_file, self.snapshot = work, repo, password_file, snapshot
+        self.source = str(source)  # the backed-up path: restic lands it at <target><source>
+        self.manifest_files = 0
         self.extra_env = extra_env
         self.env = restic_env(repo, password_file, extra_env)
 
@@ -121,21 +123,25 @@ class Contenders:
             "_ansible_no_log": False,
             "_ansible_tmpdir": str(self.work),
         }
-        args_file = self.work / "module-args.json"
-        fd = os.open(args_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", "/root"),
-            "PYTHONPATH": str(REPO / ".collections"),
-            "LC_ALL": "C.UTF-8",
-        }
-        seconds, out = timed([sys.executable, str(MODULE), str(args_file)], env)
-        result = json.loads(out[out.index("{") :])
-        if result.get("failed") or not result.get("changed"):
-            raise RuntimeError(f"restic_restore did not restore: {result.get('msg', result)}")
-        return seconds
+        res = measure_module(MODULE, args, self.work, env=module_env())
+        CPU.append(res["cpu_seconds"])
+        RSS.append(res["max_rss_kib"])
+        if not res["result"].get("changed"):
+            raise RuntimeError(f"restic_restore did not restore: {res['result'].get('msg', res['result'])}")
+        return res["seconds"]
+
+    def incident(self, target: Path) -> float:
+        """restic_restore, then file_manifest of the restored tree into a manifest file (as roles/restore does)."""
+        seconds = self.module(target)
+        cpu, rss = CPU.pop(), RSS.pop()
+        dest = self.work / "restored.jsonl"
+        dest.unlink(missing_ok=True)
+        args = {"path": str(target) + self.source, "dest": str(dest), "file_mode": "0600"}
+        res = measure_module("file_manifest", args, self.work, env=module_env())
+        CPU.append(cpu + res["cpu_seconds"])
+        RSS.append(max(rss, res["max_rss_kib"]))
+        self.manifest_files = res["result"]["files"]
+        return seconds + res["seconds"]
 
     def playbook(self, target: Path) -> float:
         book = self.work / "restore.yml"
@@ -177,8 +183,10 @@ def median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
 
-def run_backend(name: str, contenders: Contenders, rounds: int, expect: tuple[int, int], playbook: bool) -> dict:
-    names = ["module", "restic"] + (["playbook"] if playbook else [])
+def run_backend(
+    name: str, contenders: Contenders, rounds: int, expect: tuple[int, int], playbook: bool, incident: bool = True
+) -> dict:
+    names = ["module", "restic"] + (["incident"] if incident else []) + (["playbook"] if playbook else [])
     times: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
     rss: dict[str, list[int]] = {n: [] for n in names}
@@ -191,6 +199,8 @@ def run_backend(name: str, contenders: Contenders, rounds: int, expect: tuple[in
             got = tree_size(target)
             if got != expect:
                 raise RuntimeError(f"{contender} restored {got} (files, bytes), expected {expect}")
+            if contender == "incident" and contenders.manifest_files != expect[0]:
+                raise RuntimeError(f"file_manifest hashed {contenders.manifest_files} files, expected {expect[0]}")
             times[contender].append(round(seconds, 3))
             cpu[contender].append(round(CPU[-1], 3))
             rss[contender].append(RSS[-1])
@@ -210,6 +220,12 @@ def run_backend(name: str, contenders: Contenders, rounds: int, expect: tuple[in
     result["ratio_module_to_restic"] = round(result["median_seconds"]["module"] / result["median_seconds"]["restic"], 4)
     result["overhead_percent"] = round((result["ratio_module_to_restic"] - 1) * 100, 2)
     result["overhead_seconds"] = round(result["median_seconds"]["module"] - result["median_seconds"]["restic"], 3)
+    if incident:
+        # issue 8's verification cost: restore + verify of the incident path against 'restic restore --verify'
+        per_round = [i / r for i, r in zip(times["incident"], times["restic"], strict=True)]
+        med = result["median_seconds"]
+        result["verification_ratio"] = round(med["incident"] / med["restic"], 4)
+        result["verification_ratio_per_round"] = [round(x, 3) for x in per_round]
     return result
 
 
@@ -220,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="--scale 0.05 --rounds 3")
     ap.add_argument("--s3", action="store_true", help="also measure against an S3 repository on an embedded moto")
     ap.add_argument("--playbook", action="store_true", help="also time ansible-playbook running the same restore")
+    ap.add_argument(
+        "--no-incident",
+        action="store_true",
+        help="leave out the incident path's restore + verify (restic_restore, then file_manifest of the tree)",
+    )
     ap.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temp dir in .cache/bench)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -276,13 +297,15 @@ def main(argv: list[str] | None = None) -> int:
                         ["restic", "snapshots", "--json"], env=env, capture_output=True, text=True, check=True
                     ).stdout
                 )
-                contenders = Contenders(work, repo, password_file, snaps[0]["id"], extra)
+                contenders = Contenders(work, repo, password_file, snaps[0]["id"], extra, src)
                 # one warm-up restore each, not timed: caches (restic's and the page cache) are equally warm after
                 for warm in ("restic", "module"):
                     target = work / f"target-{warm}"
                     getattr(contenders, warm)(target)
                     shutil.rmtree(target)
-                res = run_backend(name, contenders, args.rounds, (expect[0], expect[1]), args.playbook)
+                res = run_backend(
+                    name, contenders, args.rounds, (expect[0], expect[1]), args.playbook, not args.no_incident
+                )
                 res["backup_seconds"] = round(backup_seconds, 2)
                 result["backends"][name] = res
         finally:
@@ -297,8 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         result["cpu_ratio"] = local["cpu_ratio_module_to_restic"]
         result["target_overhead_percent"] = 5
         result["meets_target"] = local["overhead_percent"] < 5
+        if "verification_ratio" in local:
+            result["verification_ratio"] = local["verification_ratio"]
+            result["median_incident_seconds"] = local["median_seconds"]["incident"]
+            result["target_verification_ratio"] = 1.3
+            result["meets_verification_target"] = local["verification_ratio"] < 1.3
         result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         result["bench_seconds"] = round(time.perf_counter() - started, 1)
+        result["command"] = "python -m bench.restore_overhead " + " ".join(argv if argv is not None else sys.argv[1:])
+        result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

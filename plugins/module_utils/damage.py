@@ -10,12 +10,17 @@ feed them captured data. The module ``snapshot_damage`` runs restic and calls th
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 import os
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
+
+# restic's JSON lines are read in one place; re-exported here for the damage checks and snapshot_damage.
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: F401
+    iter_json_lines,
+    parse_json_lines,
+)
 
 # Names ransomware leaves behind (matched case-insensitively against the file name).
 RANSOM_NOTE_PATTERNS: tuple[str, ...] = (
@@ -129,32 +134,6 @@ DEFAULT_THRESHOLDS: dict[str, Any] = {
     # Fraction of sampled files with high entropy that makes the snapshot damaged.
     "entropy_ratio": 0.5,
 }
-
-
-def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:
-    """restic's JSON-lines output, one object at a time (a listing of many files is never held as parsed objects all
-    at once); lines that are not JSON objects are skipped. Lines end at "\\n" only (restic writes one object per
-    line; a file name may hold U+0085, unescaped by restic, where ``str.splitlines`` would split)."""
-    start, end = 0, len(text)
-    while start < end:
-        stop = text.find("\n", start)
-        if stop < 0:
-            stop = end
-        line = text[start:stop].strip()
-        start = stop + 1
-        if not line.startswith("{"):
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(item, dict):
-            yield item
-
-
-def parse_json_lines(text: str) -> list[dict[str, Any]]:
-    """Parse restic's JSON-lines output; lines that are not JSON objects are skipped."""
-    return list(iter_json_lines(text))
 
 
 def normalise_root(path: str) -> str:

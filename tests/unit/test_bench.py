@@ -1,0 +1,142 @@
+"""The benchmark harness's own parsing and measuring helpers: bench/common.py, bench/module_host.py, bench/report.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from bench import common, report  # noqa: E402
+
+
+def test_parse_time_output_plain():
+    assert common.parse_time_output("12.34 3.50 0.25 20480\n") == {
+        "wall_seconds": 12.34,
+        "cpu_seconds": 3.75,
+        "max_rss_kib": 20480,
+    }
+
+
+def test_parse_time_output_after_a_note():
+    # GNU time writes "Command exited with non-zero status N" before the figures when the command fails
+    text = "Command exited with non-zero status 1\n0.01 0.00 0.00 1536\n"
+    assert common.parse_time_output(text)["max_rss_kib"] == 1536
+
+
+def test_parse_time_output_rejects_short_output():
+    with pytest.raises(ValueError, match="does not end with"):
+        common.parse_time_output("1.0 2.0\n")
+
+
+def test_parse_module_output_skips_noise_before_the_result():
+    assert common.parse_module_output('warning: something\n{"changed": true, "files": 3}\n') == {
+        "changed": True,
+        "files": 3,
+    }
+
+
+def test_parse_module_output_without_json():
+    with pytest.raises(ValueError, match="no JSON result"):
+        common.parse_module_output("Traceback (most recent call last):\n  boom\n")
+
+
+def test_parse_rss_report():
+    assert common.parse_rss_report('{"module_kib": 30000, "children_kib": 0}') == {
+        "module_kib": 30000,
+        "children_kib": 0,
+    }
+    with pytest.raises(ValueError, match="children_kib is not a non-negative integer"):
+        common.parse_rss_report('{"module_kib": 30000}')
+    with pytest.raises(ValueError, match="module_kib"):
+        common.parse_rss_report('{"module_kib": -1, "children_kib": 5}')
+
+
+@pytest.mark.skipif(not Path(common.TIME).exists(), reason="GNU time (/usr/bin/time) is not installed")
+def test_measure_module_splits_module_and_child_memory(tmp_path):
+    """A real module process: 48 MiB held by the module itself, 96 MiB by a child it waits for."""
+    module = tmp_path / "memory_probe.py"
+    module.write_text(
+        textwrap.dedent(
+            f"""
+            import subprocess
+            from ansible.module_utils.basic import AnsibleModule
+
+            def main():
+                module = AnsibleModule(argument_spec={{"mib": {{"type": "int"}}, "child_mib": {{"type": "int"}}}})
+                held = bytearray(module.params["mib"] << 20)
+                held[::4096] = b"x" * len(held[::4096])  # touch every page
+                code = "b = bytearray({{0}} << 20); b[::4096] = b'x' * len(b[::4096])"
+                code = code.format(module.params["child_mib"])
+                subprocess.run([{sys.executable!r}, "-c", code], check=True)
+                module.exit_json(changed=False, held=len(held))
+
+            if __name__ == "__main__":
+                main()
+            """
+        )
+    )
+    res = common.measure_module(module, {"mib": 48, "child_mib": 96}, tmp_path)
+    assert res["result"]["held"] == 48 << 20
+    assert 48 * 1024 <= res["module_rss_kib"] < 96 * 1024
+    assert res["children_rss_kib"] >= 96 * 1024
+    assert res["max_rss_kib"] >= res["children_rss_kib"]
+    assert not list(tmp_path.glob("*.args.json")), "the args file (it may hold a password) must be removed"
+
+
+@pytest.mark.skipif(not Path(common.TIME).exists(), reason="GNU time (/usr/bin/time) is not installed")
+def test_measure_module_raises_with_the_module_message(tmp_path):
+    module = tmp_path / "failing.py"
+    module.write_text(
+        "from ansible.module_utils.basic import AnsibleModule\n"
+        "AnsibleModule(argument_spec={}).fail_json(msg='target /srv/x is not empty')\n"
+    )
+    with pytest.raises(RuntimeError, match="target /srv/x is not empty"):
+        common.measure_module(module, {}, tmp_path)
+
+
+def _run(scale: float, rows: list[tuple[str, float]]) -> dict:
+    return {
+        "scale": scale,
+        "rows": [
+            {"label": label, "module": label.split()[0], "module_rss_mib": rss, "children_rss_mib": 0.0}
+            for label, rss in rows
+        ],
+    }
+
+
+def test_largest_runs_and_growth():
+    quick = _run(0.02, [("restic_restore", 26.0)])
+    quarter = _run(0.25, [("restic_restore", 34.0), ("file_manifest", 27.0)])
+    full = _run(1.0, [("restic_restore", 50.0), ("file_manifest", 27.2), ("write_freeze", 26.7)])
+    big, small = report._largest_runs({"runs": {"0.02": quick, "0.25": quarter, "1.0": full}})
+    assert big is full and small is quarter
+    assert report.grown(big, small) == [("restic_restore", 34.0, 50.0)]
+    assert report.grown(big, None) == []
+    assert report._largest_runs({"runs": {}}) == (None, None)
+    # the only smaller run is far smaller than an eighth: no comparison rather than a misleading one
+    assert report._largest_runs({"runs": {"0.02": quick, "1.0": full}}) == (full, None)
+
+
+def test_verification_text():
+    res = {
+        "verification_ratio": 1.21,
+        "median_incident_seconds": 12.1,
+        "median_restic_seconds": 10.0,
+        "target_verification_ratio": 1.3,
+        "meets_verification_target": True,
+    }
+    text = " ".join(report._verification(res))
+    assert "**1.21x**" in text and "12.1 s against 10.0 s" in text and "met in this run" in text
+    assert "not measured" in " ".join(report._verification({}))
+
+
+def test_module_host_usage_message():
+    proc = subprocess.run([sys.executable, str(common.MODULE_HOST)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "RSS_OUT MODULE_PATH ARGS_FILE" in proc.stderr
