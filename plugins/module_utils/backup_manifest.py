@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -128,6 +128,15 @@ def tree_records(
             else:
                 rec["sha256"] = got[0]
                 rec["size"], rec["mode"], rec["uid"], rec["gid"], rec["mtime_ns"] = got[1:]
+            yield rec
+
+
+def manifest_records(rels: list[bytes], manifests: Mapping[bytes, str]) -> Iterator[dict[str, Any]]:
+    """Records of manifests already written of ``base/<rel>`` (file_manifest operation=create, one per rel), paths
+    prefixed with the rel as ``tree_records`` does: the same stream without hashing the tree a second time."""
+    for rel in rels:
+        for rec in mf.ordered(mf.read_manifest(manifests[rel]), manifests[rel]):
+            rec["path"] = rel + b"/" + rec["path"] if rel and rec["path"] else rel or rec["path"]
             yield rec
 
 
@@ -368,12 +377,25 @@ def compare_with_backup_manifest(
     workers: int = 0,
     tmpdir: str | None = None,
     max_list: int = 20,
+    candidate_manifests: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Compare the tree restored from ``snapshot_id`` into ``target`` with the snapshot's backup-time manifest.
 
     Only the manifest entries under ``include_paths`` (absolute, as stored in the snapshot; default: every path the
     manifest covers) are compared. Returns ``found`` false (and ``compared`` false) when no manifest was recorded.
+    ``candidate_manifests``: manifests already written of ``target/<include path>``, one per ``include_paths``
+    entry in the same order; the restored files are then read from them instead of being hashed again.
     """
+    include_paths, candidate_manifests = list(include_paths), list(candidate_manifests)
+    if candidate_manifests and len(candidate_manifests) != len(include_paths):
+        raise ValueError(
+            f"candidates holds {len(candidate_manifests)} manifests for {len(include_paths)} include_paths; "
+            "give one manifest of the restored tree per include_paths entry, in the same order"
+        )
+    given = {
+        os.fsencode(os.path.normpath(include_paths[i])).strip(b"/"): candidate_manifests[i]
+        for i in range(len(candidate_manifests))
+    }
     every = restic.snapshots(manifests=True)
     data = [s for s in every if s.id == snapshot_id or (len(snapshot_id) >= 8 and s.id.startswith(snapshot_id))]
     if len(data) != 1 or is_manifest_snapshot(data[0].tags):
@@ -404,7 +426,10 @@ def compare_with_backup_manifest(
             )
         name = f"manifest snapshot {manifest.short_id}"
         reference = (r for r in mf.ordered(mf.read_manifest(handle.name), name) if _under(r["path"], wanted))
-        candidate = tree_records(os.fsencode(os.path.abspath(target)), wanted, exclude, parallel, workers)
+        if given and all(rel in given for rel in wanted):
+            candidate = manifest_records(wanted, given)
+        else:
+            candidate = tree_records(os.fsencode(os.path.abspath(target)), wanted, exclude, parallel, workers)
 
         def in_snapshot(paths: list[bytes]) -> set[bytes]:
             listing = restic.ls(snap.id, ["/" + os.fsdecode(w) for w in wanted])

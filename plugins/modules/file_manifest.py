@@ -102,6 +102,14 @@ options:
   reference:
     description: The expected manifest file (V(compare)), e.g. taken from the source before a backup.
     type: path
+  candidates:
+    description:
+      - For V(compare_backup), manifests already written (V(create), json format) of the restored tree, one per
+        O(include_paths) entry in the same order, each of O(path) joined with that entry. The restored files are then
+        read from them instead of being hashed a second time. Without them the tree is hashed.
+    type: list
+    elements: path
+    default: []
   candidate:
     description: The manifest file to check against O(reference) (V(compare)). If omitted, O(path) is hashed live.
     type: path
@@ -532,6 +540,7 @@ def run_compare_backup(module: AnsibleModule) -> None:
             p["workers"],
             module.tmpdir,
             p["max_list"],
+            p["candidates"],
         )
         result = {"changed": False, "operation": "compare_backup", "backup_manifest": got}
         result["matched"] = bool(got.get("identical_all", True))
@@ -565,6 +574,7 @@ def main() -> None:
             "workers": {"type": "int", "default": 0},
             "reference": {"type": "path"},
             "candidate": {"type": "path"},
+            "candidates": {"type": "list", "elements": "path", "default": []},
             "compare_fields": {
                 "type": "list",
                 "elements": "str",

@@ -127,6 +127,27 @@ def test_tree_records_match_a_real_tree(tmp_path):
     assert mf.is_sorted(out)
 
 
+def test_manifest_records_read_the_same_stream_as_hashing_the_tree(tmp_path):
+    """The restore role passes the manifests it already wrote (candidates) instead of hashing staging again."""
+    base = tmp_path / "stage"
+    for rel, data in (("srv/b/c001/凭证/2026-10.csv", b"v\n"), ("srv/b/c001/z.pdf", b"%PDF"), ("srv/b/c002/a", b"a")):
+        (base / rel).parent.mkdir(parents=True, exist_ok=True)
+        (base / rel).write_bytes(data)
+    rels = bm.roots(["/srv/b/c002", "/srv/b/c001"])
+    written = {}
+    for rel in rels:
+        dest = tmp_path / (rel.decode().replace("/", "_") + ".jsonl")
+        records = mf.hashed_entries(os.fsencode(base) + b"/" + rel, parallel="none")
+        dest.write_bytes(b"".join(mf.serialize(records, "json")))
+        written[rel] = str(dest)
+    hashed = [x for x in bm.tree_records(os.fsencode(base), rels, (), "none") if x["type"] == "file"]
+    read = [x for x in bm.manifest_records(rels, written) if x["type"] == "file"]
+    fields = ("path", "size", "mtime_ns", "sha256")
+    assert [[x[f] for f in fields] for x in read] == [[x[f] for f in fields] for x in hashed]
+    assert mf.is_sorted(read) and len(read) == 3
+    assert {x["path"] for x in read} == {b"srv/b/c001/z.pdf", "srv/b/c001/凭证/2026-10.csv".encode(), b"srv/b/c002/a"}
+
+
 def test_write_manifest_is_read_back_by_read_manifest(tmp_path):
     snap = r.Snapshot(DATA_ID, DATA_ID[:8], datetime(2026, 11, 26, 2, tzinfo=UTC), "web01", "u", ["/srv/b"], [], "t")
     snap.raw_time = "2026-11-26T02:00:00Z"
