@@ -156,7 +156,7 @@ def manifest_incident(tmp_path_factory, s3_server):
             stdin=handle, env=env, check=True, capture_output=True,
         )  # fmt: skip
     # The damage: ransomware on c001, c002's folder deleted, c003's ledger corrupted; the nightly after it.
-    before_attack, _ = attack(site)
+    before_attack = attack(site)[0]
     damaged_id = site.backup(now - dt.timedelta(minutes=30))
     damaged_manifest = record(site, damaged_id)
     runner = site.run(incident_cause="ransomware", incident_summary="pytest: backup-time manifests")
