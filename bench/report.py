@@ -474,7 +474,7 @@ def _profiles(mm: dict | None) -> list[str]:
         "- `snapshot_damage` kept the summary of every snapshot it had listed (about 8 MiB per snapshot of "
         "20,000 files) for the whole run, so `mode: all` over many snapshots grew without bound; it now drops a "
         "snapshot's summary once the next older one is assessed (at most two are held), and parses listings "
-        "line by line (`module_utils/damage.py` `iter_json_lines`).",
+        "line by line (`module_utils/restic.py` `iter_json_lines`).",
         "",
         "| module | input | before (module process) | after |",
         "|---|---|---:|---:|",

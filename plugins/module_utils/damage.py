@@ -16,12 +16,6 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
-# restic's JSON lines are read in one place; re-exported here for the damage checks and snapshot_damage.
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: F401
-    iter_json_lines,
-    parse_json_lines,
-)
-
 # Names ransomware leaves behind (matched case-insensitively against the file name).
 RANSOM_NOTE_PATTERNS: tuple[str, ...] = (
     "*readme*decrypt*",

@@ -175,14 +175,14 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import
     RANSOM_NOTE_PATTERNS,
     assess,
     diff_summary,
-    iter_json_lines,
     ls_summary,
-    parse_json_lines,
     pick_samples,
     shannon_entropy,
     under,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+    iter_json_lines,
+    parse_json_lines,
     RESTIC_MUTUALLY_EXCLUSIVE,
     PasswordFile,
     Restic,

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils import damage
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import damage, restic
 
 ROOT = "/srv/books/c001"
 
@@ -29,7 +29,7 @@ def summary(nodes):
 
 def test_parse_json_lines_skips_noise():
     text = 'scan...\n{"a": 1}\n[1,2]\n{"b": 2}\nnot json {\n'
-    assert damage.parse_json_lines(text) == [{"a": 1}, {"b": 2}]
+    assert restic.parse_json_lines(text) == [{"a": 1}, {"b": 2}]
 
 
 def test_ls_summary_counts_only_under_roots():
@@ -172,7 +172,7 @@ def test_real_restic_fixture_listing_parses():
     if not os.path.exists(fixture):
         pytest.skip("restic fixtures not captured")
     with open(fixture, encoding="utf-8") as handle:
-        nodes = damage.parse_json_lines(handle.read())
+        nodes = restic.parse_json_lines(handle.read())
     files = [n for n in nodes if n.get("type") == "file"]
     assert files, "fixture has files"
     roots = sorted({os.path.dirname(files[0]["path"])})
