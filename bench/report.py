@@ -696,15 +696,6 @@ def _summary(results: dict[str, dict | None]) -> list[str]:
             f"| manifest memory, {a['files']:,} -> {b['files']:,} files | bounded | "
             f"{a['file_manifest_max_rss_mib']} -> {b['file_manifest_max_rss_mib']} MiB |"
         )
-    fl = results.get("fleet")
-    if fl and fl.get("points"):
-        series = {
-            "wall seconds": [(p["hosts"], p["seconds"]) for p in fl["points"]],
-            "seconds per host": [(p["hosts"], p["seconds_per_host"]) for p in fl["points"]],
-        }
-        (IMG / "fleet.svg").write_text(
-            line_chart("Incident playbook vs hosts (forks 8)", series, "hosts", "seconds"), encoding="utf-8"
-        )
     rp = results.get("restore_point")
     if rp and "synthetic" in rp and "points" in rp["synthetic"]:
         a, b = rp["synthetic"]["points"][0], rp["synthetic"]["points"][-1]
