@@ -575,9 +575,10 @@ def probe_backend(
     """Open (and close) one TCP connection to the repository's endpoint before restic runs.
 
     restic >= 0.16 retries an unreachable backend for many minutes before it gives up; an operator in an incident
-    needs the clear "cannot reach" at once. Skipped when a proxy is configured (the proxy decides reachability) and
-    for backends without a network endpoint of their own. ``attempts`` connects, ``pause`` seconds apart, ride out a
-    server restart."""
+    needs the clear "cannot reach" at once. ``Restic.run`` calls it before an engine's first restic run, so every
+    user of the engine (modules, the CLI) gets it. Skipped when a proxy is configured (the proxy decides
+    reachability) and for backends without a network endpoint of their own. ``attempts`` connects, ``pause`` seconds
+    apart, ride out a server restart."""
     address = backend_address(repository)
     if address is None or any((env or {}).get(k) or os.environ.get(k) for k in PROXY_ENV):
         return None
@@ -1131,6 +1132,7 @@ class Restic:
         self.binary = binary
         self.stale_lock_age = stale_lock_age
         self.removed_locks: list[dict[str, Any]] = []
+        self._backend_probed = False
         self.repository = repository
         self.cache_dir = cache_dir
         self.timeout = timeout or None
@@ -1153,7 +1155,15 @@ class Restic:
         return argv + list(args)
 
     def run(self, *args: str, timeout: int | None = None, cwd: str | None = None, stdin: Any = None) -> ResticResult:
-        """Run restic once (twice when a provably stale lock was removed). ``stdin``: an open, seekable binary file."""
+        """Run restic once (twice when a provably stale lock was removed). ``stdin``: an open, seekable binary file.
+
+        The first run of an engine probes the backend's endpoint (``probe_backend``) and raises the ``unreachable``
+        ResticError at once when nothing answers, instead of waiting out newer restic's minutes of retries."""
+        if not self._backend_probed:
+            self._backend_probed = True
+            unreachable = probe_backend(self.repository, self.env)
+            if unreachable is not None:
+                raise unreachable
         extra = {} if stdin is None else {"stdin": stdin}
         result = self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd, **extra)
         if result.rc != 0 and not result.timed_out and args and args[0] != "unlock":
@@ -1396,9 +1406,6 @@ def run_module(module: Any, body: Callable[[Restic], dict[str, Any]]) -> None:
     params = module.params
     directory = getattr(module, "tmpdir", None)
     try:
-        unreachable = probe_backend(restic.repository, restic.env)
-        if unreachable is not None:
-            raise unreachable
         with PasswordFile(params.get("password"), params.get("password_file"), directory) as pwfile:
             restic.env["RESTIC_PASSWORD_FILE"] = pwfile.path
             result = body(restic)

@@ -76,3 +76,25 @@ def test_json_error_lines_of_newer_restic_read_like_restic_014():
         "plain line stays\n"
     )
     assert r.plain_stderr("Fatal: wrong password or no key found\n") == "Fatal: wrong password or no key found\n"
+
+
+def test_the_engine_probes_once_before_its_first_run_and_never_starts_restic_against_a_dead_endpoint():
+    calls = []
+
+    def fake(argv, env, timeout=None, cwd=None, **_):
+        calls.append(argv)
+        return r.ResticResult(argv, 0, "[]", "")
+
+    port = _free_port()
+    dead = r.Restic("restic", f"s3:http://127.0.0.1:{port}/b", "/pw", run=fake, base_env={})
+    with pytest.raises(r.ResticError) as err:
+        dead.run("snapshots", "--json")
+    assert err.value.kind == "unreachable" and f"127.0.0.1:{port} (connect: connection refused)" in err.value.message
+    assert calls == []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        alive = r.Restic("restic", f"s3:http://127.0.0.1:{server.getsockname()[1]}/b", "/pw", run=fake, base_env={})
+        alive.run("snapshots", "--json")
+    alive.run("snapshots", "--json")  # probed once: the listener is gone now, the engine does not ask again
+    assert [c[1] for c in calls] == ["snapshots", "snapshots"]
