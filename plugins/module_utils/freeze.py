@@ -90,9 +90,24 @@ def registry_path(state_dir: str, incident: str) -> str:
     return os.path.join(registry_dir(state_dir), f"{validate_incident(incident)}.json")
 
 
-def unescape_mount(value: str) -> str:
-    """Undo the octal escapes of /proc/self/mountinfo (space, tab, newline, backslash)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), value)
+def unescape_mount(value: bytes | str) -> str:
+    """One field of /proc/self/mountinfo as a path: the kernel escapes space, tab, newline and backslash as octal
+    (``\\040``) and leaves every other byte as it is, so the field is undone as bytes and then decoded the way the
+    filesystem encodes names (``os.fsdecode``: UTF-8, with undecodable bytes such as a Latin-1 or GBK name kept as
+    surrogates, so the result still names the same mount point)."""
+    if isinstance(value, str):
+        value = os.fsencode(value)
+    return os.fsdecode(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8) & 0xFF]), value))
+
+
+MOUNTINFO = "/proc/self/mountinfo"
+
+
+def read_mounts(path: str = MOUNTINFO) -> list[Mount]:
+    """The mount table, read as bytes (mount points need not be UTF-8). The one reader of the collection: the freeze,
+    the watchdog and the swap all use it."""
+    with open(path, "rb") as fh:
+        return parse_mountinfo(fh.read())
 
 
 @dataclass
@@ -111,12 +126,15 @@ class Mount:
         return "ro" in self.options
 
 
-def parse_mountinfo(text: str) -> list[Mount]:
+def parse_mountinfo(text: bytes | str) -> list[Mount]:
+    """Parse the mount table; ``text`` is best given as bytes (``read_mounts``)."""
+    if isinstance(text, str):
+        text = os.fsencode(text)
     mounts = []
     for line in text.splitlines():
         if not line.strip():
             continue
-        left, _sep, right = line.partition(" - ")
+        left, _sep, right = line.partition(b" - ")
         lf = left.split()
         rf = right.split()
         if len(lf) < 6 or len(rf) < 2:
@@ -127,10 +145,10 @@ def parse_mountinfo(text: str) -> list[Mount]:
                 parent_id=int(lf[1]),
                 root=unescape_mount(lf[3]),
                 mountpoint=unescape_mount(lf[4]),
-                options=lf[5].split(","),
-                fstype=rf[0],
+                options=os.fsdecode(lf[5]).split(","),
+                fstype=os.fsdecode(rf[0]),
                 source=unescape_mount(rf[1]),
-                super_options=rf[2].split(",") if len(rf) > 2 else [],
+                super_options=os.fsdecode(rf[2]).split(",") if len(rf) > 2 else [],
             )
         )
     return mounts
@@ -374,8 +392,7 @@ class Host:
 
     # -- mounts ----------------------------------------------------------------------------------------------------
     def mounts(self) -> list[Mount]:
-        with open("/proc/self/mountinfo", encoding="utf-8") as fh:
-            return parse_mountinfo(fh.read())
+        return read_mounts()
 
     def systemd_running(self) -> bool:
         return os.path.isdir("/run/systemd/system")
