@@ -60,7 +60,7 @@ class Demo:
     def __init__(self, base: Path):
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.root = (base / stamp).resolve()
-        self.books = self.root / "data" / "books"
+        self.books = self.root / "data" / "客户账套"
         self.state = self.root / "state"
         self.evidence = self.root / "evidence"
         self.expected = self.root / "expected"
