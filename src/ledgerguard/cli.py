@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import sys
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,35 +79,78 @@ def check_secret_file(path: str | None, option: str) -> str | None:
     return str(p.resolve())
 
 
-def parse_extra_vars(items: list[str]) -> dict[str, Any]:
-    """-e key=value (value read as YAML) or -e @file.yml|json, as ansible-playbook takes them."""
-    out: dict[str, Any] = {}
+@dataclass
+class ExtraVars:
+    """What -e gave: inline variables (key=value, JSON) and variable files passed through by path.
+
+    ``file_keys`` are the names the files define (read here only to check them, e.g. for an incident id); the files'
+    values are never copied into ``values``, so a secret in a file never reaches ansible-playbook's command line or
+    ansible-runner's artifacts.
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    file_values: dict[str, Any] = field(default_factory=dict)
+
+
+def read_vars_file(item: str) -> tuple[str, dict[str, Any]]:
+    """Check an ``-e @file`` (exists, regular, a YAML/JSON mapping); return its absolute path and its variables."""
+    path = Path(item[1:]).expanduser()
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise BadInput(f"-e {item}: {path} does not exist; give the path of a YAML or JSON variables file") from None
+    except OSError as exc:
+        raise BadInput(f"-e {item}: cannot read {path} ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise BadInput(f"-e {item}: {path} is not a regular file; give a YAML or JSON variables file")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StringTimesLoader)  # noqa: S506 - safe loader
+    except OSError as exc:
+        raise BadInput(f"-e {item}: cannot read {path} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"-e {item}: {path} is not UTF-8 text; save it as UTF-8 YAML or JSON") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"-e {item}: {path} is not YAML/JSON ({exc.__class__.__name__}); fix the file") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"-e {item}: {path} must hold a mapping of variables (name: value)")
+    return str(path.resolve()), data
+
+
+class _StringTimesLoader(yaml.SafeLoader):
+    """A safe loader that keeps dates and times as the strings they were written as (as Ansible does)."""
+
+
+_StringTimesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_extra_vars(items: list[str]) -> ExtraVars:
+    """-e key=value (the value stays a string, as ansible-playbook keeps it), -e JSON object, or -e @file.yml|json
+    (checked here, then passed to ansible-playbook by path)."""
+    out = ExtraVars()
     for item in items or []:
         if item.startswith("@"):
-            path = Path(item[1:]).expanduser()
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise BadInput(f"-e {item}: cannot read {path} ({exc.strerror})") from None
-            except yaml.YAMLError as exc:
-                raise BadInput(f"-e {item}: {path} is not YAML/JSON ({exc.__class__.__name__})") from None
-            if not isinstance(data, dict):
-                raise BadInput(f"-e {item}: {path} must hold a mapping of variables")
-            out.update(data)
+            path, data = read_vars_file(item)
+            out.files.append(path)
+            out.file_values.update(data)
         elif item.lstrip().startswith("{"):
             try:
                 data = json.loads(item)
             except ValueError:
-                raise BadInput(f"-e {item!r}: not valid JSON") from None
-            out.update(data)
+                raise BadInput(
+                    f'-e {item!r}: not valid JSON; give a JSON object such as \'{{"name": "value"}}\''
+                ) from None
+            if not isinstance(data, dict):
+                raise BadInput(f"-e {item!r}: a JSON value must be an object of variables")
+            out.values.update(data)
         elif "=" in item:
             key, _sep, value = item.partition("=")
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-                raise BadInput(f"-e {item!r}: '{key}' is not a valid variable name")
-            try:
-                out[key] = yaml.safe_load(value) if value else ""
-            except yaml.YAMLError:
-                out[key] = value
+                raise BadInput(f"-e {item!r}: '{key}' is not a valid variable name (letters, digits, '_')")
+            out.values[key] = value
         else:
             raise BadInput(f"-e {item!r}: expected key=value, a JSON object or @file")
     return out
@@ -172,7 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("incident", parents=[common], help="run the incident response (freeze ... restore ... report)")
-    p.add_argument("--incident-id", type=identifier, required=True, help="incident id (names the evidence folder)")
+    p.add_argument(
+        "--incident-id",
+        type=identifier,
+        help="incident id (names the evidence folder); default: a new INC-<YYYYMMDD>-NNN, printed first",
+    )
     p.add_argument("--clients", help="comma-separated client ids affected (default: all of each host)")
 
     p = sub.add_parser("drill", parents=[common], help="restore into a sandbox, verify, measure RTO / RPO")
@@ -247,8 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
 # playbook commands
 
 
-def playbook_extravars(args: argparse.Namespace) -> dict[str, Any]:
-    """The variables a run gets: connection paths (never secrets), evidence folder, command options, -e."""
+def playbook_extravars(args: argparse.Namespace, extra: ExtraVars | None = None) -> dict[str, Any]:
+    """The variables a run gets: connection paths (never secrets), evidence folder, command options, inline -e.
+
+    Variable files (-e @file) are not read into it: they go to ansible-playbook by path (``ExtraVars.files``).
+    """
+    if extra is None:
+        extra = parse_extra_vars(args.extra_vars)
     extravars: dict[str, Any] = {}
     password_file = check_secret_file(args.password_file, "--password-file")
     if password_file is None and os.environ.get("RESTIC_PASSWORD_FILE"):
@@ -268,14 +321,55 @@ def playbook_extravars(args: argparse.Namespace) -> dict[str, Any]:
         extravars["ledgerguard_evidence_dir"] = str(Path(args.evidence_dir).expanduser().resolve())
 
     cmd = args.command
-    if cmd in ("incident", "freeze", "thaw"):
+    if cmd in ("incident", "freeze", "thaw") and args.incident_id:
         extravars["ledgerguard_incident_id"] = args.incident_id
     if cmd == "incident" and args.clients:
         extravars["incident_clients"] = split_list(args.clients)
     if cmd == "drill":
         extravars.update(drill_vars(args))
-    extravars.update(parse_extra_vars(args.extra_vars))
+    extravars.update(extra.values)
     return extravars
+
+
+def incident_id_given(extravars: dict[str, Any], extra: ExtraVars) -> bool:
+    return bool(str(extravars.get("ledgerguard_incident_id") or extra.file_values.get("ledgerguard_incident_id") or ""))
+
+
+def evidence_root(extravars: dict[str, Any], extra: ExtraVars) -> Path:
+    """Where the playbook keeps evidence folders: ledgerguard_evidence_dir, else <checkout>/evidence."""
+    given = extravars.get("ledgerguard_evidence_dir") or extra.file_values.get("ledgerguard_evidence_dir")
+    return Path(str(given)).expanduser().resolve() if given else (REPO_ROOT / "evidence").resolve()
+
+
+def new_incident_id(root: Path, reserve: bool = True) -> str:
+    """The next ``INC-<YYYYMMDD>-NNN`` under ``root`` (the playbook's own format and numbering, controller local
+    date). With ``reserve`` its evidence folder is created exclusively (mode 0700), so two operators starting at the
+    same moment get different ids."""
+    today = datetime.now().strftime("%Y%m%d")  # noqa: DTZ005 - the playbook numbers by the controller's local date
+    for _attempt in range(1000):
+        try:
+            existing = [p.name for p in root.iterdir()] if root.is_dir() else []
+        except OSError as exc:
+            raise BadInput(f"evidence folder {root} cannot be read ({exc.strerror}); give --evidence-dir") from None
+        numbers = [0] + [int(m.group(1)) for n in existing if (m := re.fullmatch(rf"INC-{today}-([0-9]{{3}})", n))]
+        number = max(numbers) + 1
+        if number > 999:
+            raise BadInput(f"more than 999 incidents on {today} in {root}; give --incident-id")
+        incident_id = f"INC-{today}-{number:03d}"
+        if not reserve:
+            return incident_id
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.mkdir(root / incident_id, 0o700)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise BadInput(
+                f"cannot create the evidence folder {root / incident_id} ({exc.strerror}); "
+                "give --evidence-dir with a writable folder"
+            ) from None
+        return incident_id
+    raise BadInput(f"could not reserve a new incident id in {root}; give --incident-id")
 
 
 def split_list(text: str) -> list[str]:
@@ -379,8 +473,14 @@ def run_command(args: argparse.Namespace) -> int:
     playbook = PLAYBOOKS[args.command]
     if not (REPO_ROOT / "playbooks" / playbook).exists():
         raise BadInput(f"playbook playbooks/{playbook} is not part of this installation ({REPO_ROOT})")
-    extravars = playbook_extravars(args)
+    extra = parse_extra_vars(args.extra_vars)
+    extravars = playbook_extravars(args, extra)
     inventory = resolve_inventory(args.inventory)
+    if args.command == "incident" and not incident_id_given(extravars, extra):
+        # The operator should not have to invent an id under stress: the same INC-<date>-NNN the playbook would give.
+        extravars["ledgerguard_incident_id"] = new_incident_id(evidence_root(extravars, extra), reserve=not args.check)
+        print(f"Incident id: {extravars['ledgerguard_incident_id']}", file=sys.stderr if args.json else sys.stdout)
+        sys.stdout.flush()
     base = Path(args.private_data_dir).expanduser() if args.private_data_dir else default_runner_dir()
     pdd = base / args.command
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -396,6 +496,7 @@ def run_command(args: argparse.Namespace) -> int:
         private_data_dir=pdd,
         inventory=inventory,
         extravars=extravars,
+        extravars_files=extra.files,
         limit=args.limit,
         ident=ident,
         check=args.check,
@@ -580,6 +681,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ledgerguard: interrupted", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the top-level guard: one line, never a traceback
+        print(
+            f"ledgerguard {args.command}: stopped by an unexpected error: {exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}; check the input, re-run with -v, "
+            "and report it if it persists",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     parser.error(f"unknown command {args.command}")
     return EXIT_BAD_INPUT
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import sys
 from collections.abc import Callable, Iterable
@@ -18,15 +19,49 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Environment variables that may carry a secret; they are never handed to ansible-runner, which writes its whole
-# environment to artifacts/<ident>/command.
-SECRET_ENV = re.compile(r"(PASSWORD|SECRET|TOKEN|ACCESS_KEY|CREDENTIAL(?!S_FILE)|PRIVATE_KEY)", re.I)
+# The environment ansible-runner gets is an allow-list: ansible-runner writes its whole environment into
+# artifacts/<ident>/command, and every process it starts can be read by its owner in /proc/<pid>/environ. Anything not
+# named here (RESTIC_PASSWORD, B2_ACCOUNT_KEY, AZURE_ACCOUNT_KEY, MYSQL_PWD, SSHPASS, AWS_SECRET_ACCESS_KEY, ...) is
+# dropped; secrets reach the playbooks only as paths to 0600 files. URL credentials in what is kept are masked.
+ALLOWED_ENV = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR", "PWD",
+        "SSH_AUTH_SOCK", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
+        "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME",
+        "RESTIC_REPOSITORY", "RESTIC_PASSWORD_FILE", "RESTIC_CACHE_DIR", "RESTIC_CACERT",
+        "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    }
+)  # fmt: skip
+ALLOWED_ENV_PREFIXES = ("LC_", "ANSIBLE_", "LEDGERGUARD_")
+# Even under an allowed prefix, a name that says it holds a secret is dropped (ANSIBLE_BECOME_PASS, ...), except
+# the *_FILE variables that only name a file.
+SECRET_ENV = re.compile(r"(PASS|PWD|SECRET|TOKEN|ACCESS_KEY|ACCOUNT_KEY|CREDENTIAL(?!S_FILE)|PRIVATE_KEY|AUTH)", re.I)
+
+
+def mask_url_credentials(text: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host``: the collection's one masking helper
+    (``plugins/module_utils/redact.py``)."""
+    collections = str(REPO_ROOT / ".collections")
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.redact import mask_url_credentials as mask
+
+    return mask(text or "")
+
+
+def env_allowed(name: str) -> bool:
+    if name in ALLOWED_ENV:
+        return True
+    if name.startswith(ALLOWED_ENV_PREFIXES):
+        return name.endswith("_FILE") or not SECRET_ENV.search(name)
+    return False
 
 
 def scrubbed_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of the environment without variables whose names say they hold a secret."""
+    """The allowed part of the environment (see ALLOWED_ENV), with credentials embedded in URLs masked."""
     env = dict(os.environ if base is None else base)
-    return {k: v for k, v in env.items() if not SECRET_ENV.search(k) or k.endswith("_FILE")}
+    return {k: mask_url_credentials(v) for k, v in env.items() if env_allowed(k)}
 
 
 @dataclass
@@ -35,6 +70,9 @@ class PlaybookRun:
     private_data_dir: Path
     inventory: str | Path | None = None
     extravars: dict[str, Any] = field(default_factory=dict)
+    # Variable files (-e @file) passed through by path: their content (secrets, often) never reaches ansible-runner's
+    # command line or artifacts. Given before `extravars`, so `extravars` win on a clash.
+    extravars_files: list[str] = field(default_factory=list)
     limit: str | None = None
     ident: str | None = None
     forks: int | None = None
@@ -78,6 +116,8 @@ def run_playbook(
     pdd.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(pdd, 0o700)
     args = list(cmdline)
+    for path in run.extravars_files:
+        args += ["-e", shlex.quote("@" + str(path))]
     if run.check:
         args.append("--check")
     if run.tags:
