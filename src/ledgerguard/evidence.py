@@ -192,27 +192,45 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def walk_pack(folder: Path) -> tuple[list[str], list[str]]:
-    """Relative POSIX paths of the regular files under ``folder`` (sorted, pack files excluded), and symlinks."""
+def walk_pack(folder: Path) -> tuple[list[str], list[str], list[str]]:
+    """Relative POSIX paths of the regular files under ``folder`` (sorted, pack files excluded), of symlinks and
+    special files, and the walk errors (``"<path>: <reason>"``) -- a folder that cannot be listed is an error, never
+    skipped: what it hides cannot be checked."""
     files: list[str] = []
     links: list[str] = []
-    for root, dirs, names in os.walk(folder, followlinks=False):
+    errors: list[str] = []
+
+    def failed(exc: OSError) -> None:
+        where = exc.filename if exc.filename is not None else folder
+        try:
+            where = Path(os.fsdecode(where)).relative_to(folder).as_posix() or "."
+        except ValueError:
+            where = os.fsdecode(where)
+        errors.append(f"{where}: {exc.strerror or exc}")
+
+    for root, dirs, names in os.walk(folder, onerror=failed, followlinks=False):
         rel_root = Path(root).relative_to(folder)
         for name in sorted(dirs):
-            if (Path(root) / name).is_symlink():
-                links.append((rel_root / name).as_posix())
+            rel = (rel_root / name).as_posix()
+            try:
+                if stat.S_ISLNK(os.lstat(Path(root) / name).st_mode):
+                    links.append(rel)
+            except OSError as exc:
+                errors.append(f"{rel}: {exc.strerror or exc}")
         for name in names:
             rel = (rel_root / name).as_posix()
             if rel in PACK_FILES:
                 continue
-            full = Path(root) / name
-            if full.is_symlink():
-                links.append(rel)
-            elif full.is_file():
+            try:
+                mode = os.lstat(Path(root) / name).st_mode
+            except OSError as exc:
+                errors.append(f"{rel}: {exc.strerror or exc}")
+                continue
+            if stat.S_ISREG(mode):
                 files.append(rel)
             else:
-                links.append(rel)  # sockets, fifos: not evidence
-    return sorted(files), sorted(links)
+                links.append(rel)  # symlinks, sockets, fifos, devices: not evidence
+    return sorted(files), sorted(links), sorted(errors)
 
 
 def canonical_bytes(manifest: dict[str, Any]) -> bytes:
@@ -220,7 +238,12 @@ def canonical_bytes(manifest: dict[str, Any]) -> bytes:
 
 
 def build_manifest(folder: Path, *, signer: str, kind: str, public_key: Ed25519PublicKey) -> dict[str, Any]:
-    files, odd = walk_pack(folder)
+    files, odd, errors = walk_pack(folder)
+    if errors:
+        raise EvidenceError(
+            f"evidence folder {folder} cannot be read completely: {'; '.join(errors)}; make every folder readable "
+            "and retry (an unreadable folder cannot be signed)"
+        )
     if odd:
         raise EvidenceError(
             f"evidence folder {folder} holds symlinks or special files, which cannot be evidence: {', '.join(odd)}; "
@@ -366,7 +389,10 @@ def verify(folder: Path | str, public_key: Ed25519PublicKey | Path | str | None 
     _check_signature(folder, body, pub, trusted_id, manifest, report)
 
     expected = {e["path"]: e for e in entries}
-    present, odd = walk_pack(folder)
+    present, odd, errors = walk_pack(folder)
+    for error in errors:
+        rel, _sep, reason = error.rpartition(": ")
+        report.add("folder-unreadable", rel, f"cannot be listed ({reason}): what it holds cannot be checked")
     for rel in odd:
         report.add("file-added", rel, "symlink or special file not in the manifest")
     for rel in present:

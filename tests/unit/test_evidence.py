@@ -253,3 +253,47 @@ def test_cli_missing_key_exit_2_without_traceback(pack, tmp_path):
         f"`ledgerguard evidence keygen --key {tmp_path / 'absent.key'}` (it also writes {tmp_path / 'absent.key'}.pub)"
     )
     assert "Traceback" not in res.stderr
+
+
+def _plant_beyond_path_max(folder):
+    """A folder whose path is longer than PATH_MAX (made with directory fds): listing it fails even for root
+    (ENAMETOOLONG), which is what a chmod 000 folder does for other users."""
+    name = "d" * 250
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(18):
+            os.mkdir(name, 0o700, dir_fd=fd)
+            nxt = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        planted = os.open("planted.txt", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd)
+        os.write(planted, b"added after signing")
+        os.close(planted)
+    finally:
+        os.close(fd)
+
+
+def test_unreadable_folder_fails_verify_and_sign_naming_it(pack, key):
+    evidence.sign(pack, key)
+    _plant_beyond_path_max(pack / "hosts")
+    report = evidence.verify(pack, evidence.public_key_path_for(key))
+    assert not report.ok
+    unreadable = [p for p in report.problems if p.kind == "folder-unreadable"]
+    assert unreadable and unreadable[0].path.startswith("hosts/ddd")
+    assert "cannot be listed" in str(unreadable[0])
+    with pytest.raises(evidence.EvidenceError, match=r"cannot be read completely: hosts/ddd"):
+        evidence.sign(pack, key)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 folder")
+def test_chmod_000_folder_fails_verify(pack, key):
+    evidence.sign(pack, key)
+    locked = pack / "hosts" / "locked"
+    locked.mkdir()
+    (locked / "planted.txt").write_text("x")
+    locked.chmod(0)
+    try:
+        report = evidence.verify(pack, evidence.public_key_path_for(key))
+    finally:
+        locked.chmod(0o700)
+    assert ("folder-unreadable", "hosts/locked") in _kinds(report)
