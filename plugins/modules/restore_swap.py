@@ -19,12 +19,24 @@ description:
     live file that is not in the snapshot and does not look damaged is kept and listed in RV(kept_new). Damaged new
     files (ransom notes, encrypted copies) go to quarantine.
   - Restored files are hard links to the staged files (same filesystem), so owner, group, mode and times restic
-    restored stay intact, no data is copied, and the staging tree stays complete (a second run changes nothing).
-  - Nothing is ever deleted. Quarantine moves are renames on the same filesystem (a copy and unlink only when the
-    quarantine is on another filesystem).
+    restored stay intact and no data is copied. Restore each run into a fresh staging folder (the restore role does):
+    restic rewrites files in place, and a staging file already linked into the live tree must never be rewritten.
+  - On another filesystem the staged file is copied to a temporary name in the live folder, C(fsync)-ed, and only
+    then given its name, so a full disk or a kill never leaves a truncated file under the live name.
+  - The live tree is walked with directory file descriptors (C(O_DIRECTORY|O_NOFOLLOW)); every move, link and
+    creation is relative to a folder already opened, never by path, so a folder swapped for a symbolic link while the
+    module runs cannot make it write elsewhere. No symbolic link is followed in O(paths), O(staging) or
+    O(quarantine) (give real paths). Only regular files are read (C(lstat), then C(O_NOFOLLOW|O_NONBLOCK), confirmed
+    with C(fstat)); FIFOs, devices and sockets are never opened.
+  - Nothing is ever deleted or replaced. Quarantine moves are renames that never replace an existing name (an
+    earlier quarantined file keeps its name; the new one gets C(.1), C(.2), ...); across filesystems a copy as above,
+    then the original is unlinked.
+  - Each move to quarantine is first written to the journal C(<quarantine>/.ledgerguard-journal.jsonl). Files an
+    earlier, interrupted run moved are returned in RV(quarantined_earlier), so a resumed run still reports them.
   - When the live paths are behind a read-only bind mount (the C(readonly_bind) write freeze), the module detaches
     those mounts in its own private mount namespace only (root), so its writes go to the real directory while
-    every other process keeps the read-only view until the thaw.
+    every other process keeps the read-only view until the thaw. The mount table is read as bytes (Chinese and
+    other non-ASCII mount points are recognised).
 author: ledgerguard contributors (@ledgerguard)
 options:
   paths:
@@ -59,20 +71,20 @@ options:
 attributes:
   check_mode:
     support: full
-    description: In check mode the plan is computed and returned; nothing is moved or linked.
+    description: In check mode the plan is computed and returned; nothing is moved, linked or created.
   diff_mode:
     support: none
     description: No diff is produced.
 notes:
-  - Staging and live paths must be on the same filesystem (hard links).
+  - Staging and live paths should be on the same filesystem (hard links); otherwise files are copied.
 """
 
 EXAMPLES = r"""
 - name: Swap the restored books of client c001 into place
   ledgerguard.recovery.restore_swap:
     paths: [/srv/books/c001]
-    staging: /srv/books/.ledgerguard/INC-20261126-001/staging/c001
-    quarantine: /srv/books/.ledgerguard/INC-20261126-001/quarantine/c001
+    staging: /srv/books/.ledgerguard-INC-20261126-001/staging/c001/20261126T0930Z-1a2b3c
+    quarantine: /srv/books/.ledgerguard-INC-20261126-001/quarantine/c001
     snapshot_time: "2026-11-24T02:00:00Z"
 """
 
@@ -88,7 +100,7 @@ replaced:
   type: list
   elements: str
 quarantined:
-  description: Every file moved to quarantine, with why and its sha256.
+  description: Every file this run moved to quarantine, with why, and for regular files the sha256 and size.
   returned: always
   type: list
   elements: dict
@@ -98,13 +110,28 @@ quarantined:
       reason: ransomware extension .locked
       sha256: ab12...
       size: 10
+quarantined_earlier:
+  description:
+    - Files an earlier run moved to quarantine (read back from the quarantine journal) that are still there, in the
+      form of RV(quarantined); a run resumed after a kill reports them with its own.
+  returned: always
+  type: list
+  elements: dict
 kept_changed:
   description: Files changed after the snapshot that do not look damaged; kept, the snapshot's version is in staging.
   returned: always
   type: list
   elements: dict
 kept_new:
-  description: Files created after the snapshot that do not look damaged; kept for review.
+  description:
+    - Entries created after the snapshot that do not look damaged; kept for review. Entries that are not regular
+      files (a FIFO, a device, a symbolic link) carry C(type) and are never opened.
+  returned: always
+  type: list
+  elements: dict
+skipped:
+  description: Entries of the snapshot that are not put in place because they are not files, links or folders (a FIFO
+    or device node restic restored), with why.
   returned: always
   type: list
   elements: dict
@@ -122,37 +149,34 @@ detached_mounts:
   type: list
   elements: str
 verified:
-  description: After the swap, every restored or replaced file has the snapshot's sha256 (always true in check mode).
+  description:
+    - Every restored or replaced file is the snapshot's (the same inode as the staged file, or a copy with its
+      sha256); always true in check mode.
   returned: always
   type: bool
 """
 
 import ctypes  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import errno  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-import hashlib  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import json  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-import shutil  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import stat  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import file_damage, read_sample  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import safe_fs  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import file_damage  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import read_mounts  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.manifest import escape_path  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+MOUNTINFO = "/proc/self/mountinfo"
+JOURNAL = ".ledgerguard-journal.jsonl"
 
 
 def _parse_time(text: str) -> float:
@@ -169,25 +193,19 @@ def _parse_time(text: str) -> float:
     return when.timestamp()
 
 
+def _within(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
 def _readonly_mounts(paths: list[str]) -> list[str]:
-    """Mount points at or under ``paths`` that are mounted read-only (deepest first)."""
-    found = []
+    """Mount points at or under ``paths`` that are mounted read-only (deepest first). The mount table is read as
+    bytes by the collection's one reader (freeze.read_mounts), so Chinese and non-UTF-8 mount points match."""
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
-            for line in handle:
-                fields = line.split()
-                if len(fields) < 6:
-                    continue
-                mount_point = fields[4].encode("utf-8").decode("unicode_escape")
-                options = fields[5].split(",")
-                if "ro" not in options:
-                    continue
-                for path in paths:
-                    if mount_point == path or mount_point.startswith(path.rstrip("/") + "/"):
-                        found.append(mount_point)
+        mounts = read_mounts(MOUNTINFO)
     except OSError:
         return []
-    return sorted(set(found), key=len, reverse=True)
+    found = {m.mountpoint for m in mounts if m.read_only for p in paths if _within(m.mountpoint, p)}
+    return sorted(found, key=len, reverse=True)
 
 
 def _detach(mounts: list[str]) -> None:
@@ -203,192 +221,432 @@ def _detach(mounts: list[str]) -> None:
         for _attempt in range(8):
             if mount_point not in _readonly_mounts([mount_point]):
                 break
-            if libc.umount2(mount_point.encode("utf-8"), MNT_DETACH) != 0:
+            if libc.umount2(os.fsencode(mount_point), MNT_DETACH) != 0:
                 err = ctypes.get_errno()
                 raise OSError(err, f"umount2({mount_point}): {os.strerror(err)}")
 
 
+def _kind(st: os.stat_result) -> str:
+    return safe_fs.file_kind(st.st_mode)
+
+
+def _article(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
 class Swapper:
+    """One swap: the live trees walked with directory descriptors, the quarantine and its journal."""
+
     def __init__(self, module: AnsibleModule):
         self.module = module
         self.params = module.params
         self.check = module.check_mode
         self.snapshot_ts = _parse_time(self.params["snapshot_time"])
+        self.staging = os.path.normpath(self.params["staging"])
+        self.quarantine_root = os.path.normpath(self.params["quarantine"])
         self.result = {
             "restored": [],
             "replaced": [],
             "quarantined": [],
+            "quarantined_earlier": [],
             "kept_changed": [],
             "kept_new": [],
+            "skipped": [],
             "unchanged": 0,
             "bytes": 0,
             "detached_mounts": [],
             "verified": True,
         }
-        self.placed: list[tuple[str, str]] = []
+        # Live paths moved to quarantine by this run (set membership: the sweep checks every live entry against it).
+        self.quarantined_paths: set[str] = set()
+        self.earlier: list[dict] = []
+        self._qdir: tuple[str, int] | None = None
+        self._journal: int | None = None
 
-    # -- helpers -------------------------------------------------------------------------------------------------
-    def staged(self, live: str) -> str:
-        return os.path.join(self.params["staging"], live.lstrip("/"))
-
-    def quarantine_path(self, live: str) -> str:
-        return os.path.join(self.params["quarantine"], live.lstrip("/"))
-
-    def ensure_dirs(self, live_dir: str) -> None:
-        """Create missing live directories, copying mode/owner from staging."""
-        missing = []
-        cur = live_dir
-        while not os.path.lexists(cur):
-            missing.append(cur)
-            cur = os.path.dirname(cur)
-        for path in reversed(missing):
-            if self.check:
-                continue
-            os.mkdir(path, 0o700)
-            source = self.staged(path)
-            if os.path.isdir(source):
-                st = os.stat(source)
-                os.chown(path, st.st_uid, st.st_gid)
-                os.chmod(path, stat.S_IMODE(st.st_mode))
-
-    def move_to_quarantine(self, live: str, reason: str) -> None:
-        target = self.quarantine_path(live)
-        entry = {"path": live, "to": target, "reason": reason}
-        if os.path.isfile(live) and not os.path.islink(live):
-            entry["sha256"] = _sha256(live)
-            entry["size"] = os.path.getsize(live)
-        if not self.check:
-            os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-            if os.path.lexists(target):
-                target = f"{target}.{int(os.path.getmtime(live))}"
-                entry["to"] = target
+    # -- quarantine and its journal ------------------------------------------------------------------------------
+    def read_journal(self) -> None:
+        """Entries an earlier run wrote before its moves; kept when the quarantined file is still there."""
+        try:
+            qfd = safe_fs.open_path(self.quarantine_root)
+        except FileNotFoundError:
+            return
+        try:
             try:
-                os.rename(live, target)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                shutil.move(live, target)
+                fd, _st = safe_fs.open_regular(JOURNAL, qfd)
+            except FileNotFoundError:
+                return
+            with os.fdopen(fd, "rb") as handle:
+                lines = handle.read().splitlines()
+            seen = set()
+            for line in lines:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a kill
+                to = entry.get("to", "")
+                if not isinstance(entry, dict) or to in seen or not _within(to, self.quarantine_root):
+                    continue
+                rel = os.path.relpath(to, self.quarantine_root)
+                try:
+                    os.stat(rel, dir_fd=qfd, follow_symlinks=False)
+                except OSError:
+                    continue  # written before a move that never happened
+                seen.add(to)
+                entry.pop("time", None)
+                self.earlier.append(entry)
+        finally:
+            os.close(qfd)
+
+    def quarantine_dir(self, live_dir: str) -> int:
+        """The descriptor of the quarantine folder for ``live_dir`` (created, no link followed); one is cached."""
+        path = os.path.join(self.quarantine_root, live_dir.lstrip("/"))
+        if self._qdir and self._qdir[0] == path:
+            return self._qdir[1]
+        fd = safe_fs.make_path(path)
+        self.close_qdir()
+        self._qdir = (path, fd)
+        return fd
+
+    def close_qdir(self) -> None:
+        if self._qdir:
+            os.close(self._qdir[1])
+            self._qdir = None
+
+    def journal(self, entry: dict) -> None:
+        if self._journal is None:
+            qfd = safe_fs.make_path(self.quarantine_root)
+            try:
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                self._journal = os.open(JOURNAL, flags, 0o600, dir_fd=qfd)
+            finally:
+                os.close(qfd)
+        line = dict(entry, time=_iso(datetime.datetime.now(datetime.UTC).timestamp()))
+        os.write(self._journal, (json.dumps(_text(line), ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        self.close_qdir()
+        if self._journal is not None:
+            os.fsync(self._journal)
+            os.close(self._journal)
+            self._journal = None
+
+    def move_to_quarantine(self, ld: int | None, name: str, live: str, reason: str, st, digest=None) -> None:
+        """Move the entry ``name`` of the live folder ``ld`` to the quarantine, never replacing anything there."""
+        qdir_path = os.path.join(self.quarantine_root, os.path.dirname(live).lstrip("/"))
+        entry = {"path": live, "to": os.path.join(qdir_path, name), "reason": reason}
+        if stat.S_ISREG(st.st_mode):
+            if digest is None and ld is not None:
+                try:
+                    fd, fst = safe_fs.open_regular(name, ld)
+                    try:
+                        digest, _sample = safe_fs.sha256_fd(fd)
+                    finally:
+                        os.close(fd)
+                    st = fst
+                except safe_fs.NotRegularFile:
+                    digest = None
+            if digest:
+                entry["sha256"] = digest
+                entry["size"] = st.st_size
+        else:
+            entry["type"] = _kind(st)
+        if not self.check:
+            qd = self.quarantine_dir(os.path.dirname(live))
+            for _attempt in range(8):
+                qname = safe_fs.free_name(qd, name)
+                entry["to"] = os.path.join(qdir_path, qname)
+                self.journal(entry)
+                try:
+                    safe_fs.rename_noreplace(ld, name, qd, qname)
+                    break
+                except FileExistsError:
+                    continue
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    self.copy_across(ld, name, qd, qname, live)
+                    break
+        self.quarantined_paths.add(live)
         self.result["quarantined"].append(entry)
 
-    def place(self, live: str, source: str) -> None:
+    def copy_across(self, ld: int, name: str, qd: int, qname: str, live: str) -> None:
+        st = os.stat(name, dir_fd=ld, follow_symlinks=False)
+        if stat.S_ISREG(st.st_mode):
+            safe_fs.copy_file(ld, name, qd, qname)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=ld), qname, dir_fd=qd)
+        else:
+            raise OSError(
+                errno.EXDEV,
+                f"the quarantine is on another filesystem and {_article(_kind(st))} cannot be copied there; "
+                "put the work folder on the client's filesystem",
+                live,
+            )
+        os.unlink(name, dir_fd=ld)
+
+    # -- putting the snapshot's version in place ----------------------------------------------------------------
+    def place(self, sd: int, ld: int | None, name: str, live: str, sst: os.stat_result) -> None:
         if not self.check:
-            self.ensure_dirs(os.path.dirname(live))
             try:
-                os.link(source, live, follow_symlinks=False)
+                os.link(name, name, src_dir_fd=sd, dst_dir_fd=ld, follow_symlinks=False)
+                lst = os.stat(name, dir_fd=ld, follow_symlinks=False)
+                ok = (lst.st_dev, lst.st_ino) == (sst.st_dev, sst.st_ino)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
-                # Staging on another filesystem: copy, keeping owner and mode.
-                shutil.copy2(source, live, follow_symlinks=False)
-                st = os.lstat(source)
-                os.lchown(live, st.st_uid, st.st_gid)
-        else:
-            self.ensure_dirs(os.path.dirname(live))
-        self.placed.append((live, source))
-        if not os.path.islink(source):
-            self.result["bytes"] += os.path.getsize(source)
+                ok = self.copy_in(sd, ld, name, sst)
+            if not ok:
+                self.result["verified"] = False
+                raise OSError(errno.EIO, "is not the snapshot's version after the swap", live)
+        self.result["bytes"] += sst.st_size if stat.S_ISREG(sst.st_mode) else 0
+
+    def copy_in(self, sd: int, ld: int, name: str, sst: os.stat_result) -> bool:
+        """Staging on another filesystem: a copy under a temporary name, fsync-ed, then given the name."""
+        if stat.S_ISLNK(sst.st_mode):
+            os.symlink(os.readlink(name, dir_fd=sd), name, dir_fd=ld)
+            os.chown(name, sst.st_uid, sst.st_gid, dir_fd=ld, follow_symlinks=False)
+            return os.readlink(name, dir_fd=ld) == os.readlink(name, dir_fd=sd)
+        safe_fs.copy_file(sd, name, ld, name)
+        return self.digest(ld, name) == self.digest(sd, name)
+
+    @staticmethod
+    def digest(dfd: int, name: str, sample_bytes: int = 0) -> tuple[str, bytes] | str:
+        fd, _st = safe_fs.open_regular(name, dfd)
+        try:
+            found = safe_fs.sha256_fd(fd, sample_bytes)
+        finally:
+            os.close(fd)
+        return found if sample_bytes else found[0]
+
+    def make_live_dir(self, ld: int, name: str, sst: os.stat_result) -> int:
+        """Create the folder ``name`` in ``ld`` with the staged folder's owner and mode; returns its descriptor."""
+        os.mkdir(name, 0o700, dir_fd=ld)
+        fd = safe_fs.open_dir(name, ld)
+        os.fchown(fd, sst.st_uid, sst.st_gid)
+        os.fchmod(fd, stat.S_IMODE(sst.st_mode))
+        return fd
 
     # -- the walk ------------------------------------------------------------------------------------------------
     def swap_path(self, root: str) -> None:
-        staged_root = self.staged(root)
-        if not os.path.isdir(staged_root):
+        staged_root = os.path.join(self.staging, root.lstrip("/"))
+        try:
+            sd = safe_fs.open_path(staged_root)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OSError(
+                    exc.errno, "is a symbolic link; the swap follows no links, give the real path", exc.filename
+                ) from None
             self.module.fail_json(
                 msg=f"restore_swap: {root} was not found in staging ({staged_root}): the snapshot does not hold this "
-                "client path; "
-                "restore the snapshot into staging first or check the client's paths",
+                "client path; restore the snapshot into staging first or check the client's paths",
                 **self.result,
             )
-        snapshot_files = set()
-        for dirpath, dirnames, filenames in os.walk(staged_root):
-            dirnames.sort()
-            rel_dir = os.path.relpath(dirpath, staged_root)
-            live_dir = root if rel_dir == "." else os.path.join(root, rel_dir)
-            if os.path.islink(live_dir):
-                # Never write through a link: it may point out of the client's folder (e.g. to /etc).
-                self.move_to_quarantine(live_dir, "a symbolic link stands where the snapshot has a directory")
-            elif os.path.lexists(live_dir) and not os.path.isdir(live_dir):
-                self.move_to_quarantine(live_dir, "a file stands where the snapshot has a directory")
-            names = list(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-            for name in sorted(names):
-                source = os.path.join(dirpath, name)
-                live = os.path.join(live_dir, name)
-                snapshot_files.add(live)
-                self.swap_file(live, source)
-        self.sweep_new(root, snapshot_files)
+        try:
+            ld = self.open_live_root(root)
+            try:
+                self.walk(sd, ld, root)
+            finally:
+                if ld is not None:
+                    os.close(ld)
+        finally:
+            os.close(sd)
 
-    def swap_file(self, live: str, source: str) -> None:
-        if not os.path.lexists(live):
-            self.place(live, source)
+    def open_live_root(self, root: str) -> int | None:
+        """Open the client folder from ``/`` with no link followed; missing folders are created like staging's."""
+        fd = safe_fs.open_path("/")
+        cur = "/"
+        parts = [p for p in root.split("/") if p]
+        try:
+            for i, part in enumerate(parts):
+                path = os.path.join(cur, part)
+                st = safe_fs.lstat(part, fd)
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    nfd = safe_fs.open_dir(part, fd)
+                elif st is not None and i < len(parts) - 1:
+                    raise OSError(
+                        errno.ENOTDIR,
+                        f"is {_article(_kind(st))}, not a folder (above the client folder {root}); the swap follows no "
+                        "links, give the real path",
+                        path,
+                    )
+                else:
+                    if st is not None:
+                        self.move_to_quarantine(
+                            fd, part, path, f"{_article(_kind(st))} stands where the snapshot has the client folder", st
+                        )
+                    if self.check:
+                        os.close(fd)
+                        return None
+                    nfd = self.make_live_dir(fd, part, os.stat(os.path.join(self.staging, path.lstrip("/"))))
+                os.close(fd)
+                fd, cur = nfd, path
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def walk(self, sd: int, ld: int | None, live_dir: str) -> None:
+        names = sorted(os.listdir(sd))
+        in_snapshot = set(names)
+        for name in names:
+            live = os.path.join(live_dir, name)
+            try:
+                sst = os.stat(name, dir_fd=sd, follow_symlinks=False)
+                if stat.S_ISDIR(sst.st_mode):
+                    child_sd = safe_fs.open_dir(name, sd)
+                    try:
+                        child_ld = self.live_subdir(ld, name, live, sst)
+                        try:
+                            self.walk(child_sd, child_ld, live)
+                        finally:
+                            if child_ld is not None:
+                                os.close(child_ld)
+                    finally:
+                        os.close(child_sd)
+                else:
+                    self.swap_entry(sd, ld, name, live, sst)
+            except OSError as exc:
+                if not getattr(exc, "live_path", None):
+                    exc.live_path = live
+                raise
+        if ld is None:
+            return
+        for name in sorted(os.listdir(ld)):
+            live = os.path.join(live_dir, name)
+            if name in in_snapshot or live in self.quarantined_paths or name.startswith(safe_fs.TEMP_PREFIX):
+                continue
+            try:
+                self.sweep(ld, name, live)
+            except OSError as exc:
+                if not getattr(exc, "live_path", None):
+                    exc.live_path = live
+                raise
+
+    def live_subdir(self, ld: int | None, name: str, live: str, sst: os.stat_result) -> int | None:
+        if ld is None:
+            return None
+        lst = safe_fs.lstat(name, ld)
+        if lst is not None and stat.S_ISDIR(lst.st_mode):
+            try:
+                return safe_fs.open_dir(name, ld)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                lst = safe_fs.lstat(name, ld)  # swapped for a link or a file since the lstat
+        if lst is not None:
+            # Never write through a link: it may point out of the client's folder (e.g. to /etc).
+            self.move_to_quarantine(
+                ld, name, live, f"{_article(_kind(lst))} stands where the snapshot has a directory", lst
+            )
+        if self.check:
+            return None
+        return self.make_live_dir(ld, name, sst)
+
+    def swap_entry(self, sd: int, ld: int | None, name: str, live: str, sst: os.stat_result) -> None:
+        if not (stat.S_ISREG(sst.st_mode) or stat.S_ISLNK(sst.st_mode)):
+            self.result["skipped"].append(
+                {
+                    "path": live,
+                    "type": _kind(sst),
+                    "reason": f"the snapshot holds {_article(_kind(sst))} here; not put in place",
+                }
+            )
+            return
+        lst = safe_fs.lstat(name, ld) if ld is not None else None
+        if lst is None:
+            self.place(sd, ld, name, live, sst)
             self.result["restored"].append(live)
             return
-        if os.path.islink(source) or os.path.islink(live):
-            if os.path.islink(source) and os.path.islink(live) and os.readlink(source) == os.readlink(live):
-                self.result["unchanged"] += 1
-                return
-            self.move_to_quarantine(live, "differs from the snapshot's symbolic link")
-            self.place(live, source)
-            self.result["replaced"].append(live)
+        if stat.S_ISLNK(sst.st_mode) or stat.S_ISLNK(lst.st_mode):
+            if stat.S_ISLNK(sst.st_mode) and stat.S_ISLNK(lst.st_mode):
+                if os.readlink(name, dir_fd=sd) == os.readlink(name, dir_fd=ld):
+                    self.result["unchanged"] += 1
+                    return
+            self.replace(sd, ld, name, live, sst, lst, "differs from the snapshot's symbolic link")
             return
-        if os.path.isdir(live):
-            self.move_to_quarantine(live, "a directory stands where the snapshot has a file")
-            self.place(live, source)
-            self.result["replaced"].append(live)
+        if not stat.S_ISREG(lst.st_mode):
+            what = _article(_kind(lst))
+            self.replace(sd, ld, name, live, sst, lst, f"{what} stands where the snapshot has a file")
             return
-        if os.path.samefile(live, source) or _sha256(live) == _sha256(source):
+        if (lst.st_dev, lst.st_ino) == (sst.st_dev, sst.st_ino):
             self.result["unchanged"] += 1
             return
         size = self.params["sample_bytes"]
-        reason = file_damage(live, read_sample(live, size), read_sample(source, size), self.params["entropy_bits"])
-        if reason is None and os.path.getmtime(live) <= self.snapshot_ts:
+        try:
+            live_sha, live_sample = self.digest(ld, name, max(size, 1))
+        except safe_fs.NotRegularFile:
+            lst = os.stat(name, dir_fd=ld, follow_symlinks=False)
+            self.replace(sd, ld, name, live, sst, lst, f"{_article(_kind(lst))} stands where the snapshot has a file")
+            return
+        staged_sha, staged_sample = self.digest(sd, name, max(size, 1))
+        if live_sha == staged_sha:
+            self.result["unchanged"] += 1
+            return
+        reason = file_damage(live, live_sample[:size], staged_sample[:size], self.params["entropy_bits"])
+        if reason is None and lst.st_mtime <= self.snapshot_ts:
             reason = "content differs from the snapshot but the file was not modified after it (silent corruption)"
         if reason is None:
             self.result["kept_changed"].append(
                 {
                     "path": live,
-                    "mtime": _iso(os.path.getmtime(live)),
-                    "snapshot_version": source,
-                    "sha256": _sha256(live),
+                    "mtime": _iso(lst.st_mtime),
+                    "snapshot_version": os.path.join(self.staging, live.lstrip("/")),
+                    "sha256": live_sha,
                 }
             )
             return
-        self.move_to_quarantine(live, reason)
-        self.place(live, source)
+        self.replace(sd, ld, name, live, sst, lst, reason, live_sha)
+
+    def replace(self, sd, ld, name, live, sst, lst, reason, digest=None) -> None:
+        self.move_to_quarantine(ld, name, live, reason, lst, digest)
+        self.place(sd, ld, name, live, sst)
         self.result["replaced"].append(live)
 
-    def sweep_new(self, root: str, snapshot_files: set[str]) -> None:
-        if not os.path.isdir(root):
+    def sweep(self, ld: int, name: str, live: str) -> None:
+        """An entry of the live tree that the snapshot does not hold: kept for review unless it looks damaged."""
+        st = safe_fs.lstat(name, ld)
+        if st is None:
             return
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                live = os.path.join(dirpath, name)
-                if live in snapshot_files or any(live == q["path"] for q in self.result["quarantined"]):
-                    continue
-                reason = file_damage(
-                    live, read_sample(live, self.params["sample_bytes"]), None, self.params["entropy_bits"]
-                )
-                if reason:
-                    self.move_to_quarantine(live, reason)
-                else:
-                    self.result["kept_new"].append(
-                        {"path": live, "mtime": _iso(os.path.getmtime(live)), "size": os.path.getsize(live)}
-                    )
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                fd = safe_fs.open_dir(name, ld)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                return self.sweep(ld, name, live)  # swapped for something else: judge that
+            try:
+                for child in sorted(os.listdir(fd)):
+                    child_live = os.path.join(live, child)
+                    if child_live not in self.quarantined_paths and not child.startswith(safe_fs.TEMP_PREFIX):
+                        self.sweep(fd, child, child_live)
+            finally:
+                os.close(fd)
+            return None
+        sample = None
+        digest = None
+        if stat.S_ISREG(st.st_mode):
+            try:
+                fd, st = safe_fs.open_regular(name, ld)
+                try:
+                    digest, sample = safe_fs.sha256_fd(fd, max(self.params["sample_bytes"], 1))
+                    sample = sample[: self.params["sample_bytes"]]
+                finally:
+                    os.close(fd)
+            except safe_fs.NotRegularFile:
+                st = os.stat(name, dir_fd=ld, follow_symlinks=False)
+        reason = file_damage(live, sample, None, self.params["entropy_bits"])
+        if reason:
+            self.move_to_quarantine(ld, name, live, reason, st, digest)
+            return None
+        entry = {"path": live, "mtime": _iso(st.st_mtime), "size": st.st_size}
+        if not stat.S_ISREG(st.st_mode):
+            entry["type"] = _kind(st)
+        self.result["kept_new"].append(entry)
+        return None
 
-    def verify(self) -> None:
-        if self.check:
-            return
-        for live, source in self.placed:
-            if os.path.islink(source):
-                ok = os.path.islink(live) and os.readlink(live) == os.readlink(source)
-            else:
-                ok = os.path.isfile(live) and _sha256(live) == _sha256(source)
-            if not ok:
-                self.result["verified"] = False
-                self.module.fail_json(
-                    msg="restore_swap: {} does not match the snapshot's version {} after the swap; the damaged "
-                    "original is in {}".format(live, source, self.params["quarantine"]),
-                    **self.result,
-                )
+    def finish(self) -> None:
+        mine = {q["to"] for q in self.result["quarantined"]}
+        self.result["quarantined_earlier"] = [e for e in self.earlier if e.get("to") not in mine]
 
 
 def _text(value):
@@ -458,14 +716,18 @@ def main() -> None:
                 module.fail_json(msg=f"restore_swap: cannot write beneath the read-only freeze of {mounts}: {exc}")
             swapper.result["detached_mounts"] = mounts
     try:
-        for path in paths:
-            swapper.swap_path(path)
-        swapper.verify()
+        try:
+            swapper.read_journal()
+            for path in paths:
+                swapper.swap_path(path)
+        finally:
+            swapper.close()
+            swapper.finish()
     except OSError as exc:
+        where = getattr(exc, "live_path", None) or exc.filename or "the swap"
         module.fail_json(
-            msg="restore_swap: {} failed: {}; nothing was deleted, moved files are in {}".format(
-                exc.filename or "swap", exc.strerror or exc, module.params["quarantine"]
-            ),
+            msg="restore_swap: {} failed: {}; nothing was deleted, moved files are in {} (see {}), re-run to "
+            "finish".format(where, exc.strerror or exc, module.params["quarantine"], JOURNAL),
             **swapper.result,
         )
     result = swapper.result
