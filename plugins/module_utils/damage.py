@@ -16,6 +16,8 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.manifest import open_regular
+
 # Names ransomware leaves behind (matched case-insensitively against the file name).
 RANSOM_NOTE_PATTERNS: tuple[str, ...] = (
     "*readme*decrypt*",
@@ -383,9 +385,17 @@ def _is_text(data: bytes) -> bool:
 
 
 def read_sample(path: str, size: int) -> bytes | None:
-    """The first ``size`` bytes of a local file (None if it cannot be read)."""
+    """The first ``size`` bytes of a local regular file (None if it cannot be read or is not a regular file).
+
+    Opened with ``manifest.open_regular``: a FIFO, device node, socket or symlink is never opened (a FIFO would block
+    the incident, a device could be acted on); one swapped in after the check neither blocks nor is read.
+    """
     try:
-        with open(path, "rb") as handle:
+        fd = open_regular(path)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb", buffering=0) as handle:
             return handle.read(size)
     except OSError:
         return None

@@ -221,10 +221,19 @@ symlinks:
   type: int
   sample: 2
 others:
-  description: Other entries (fifos, sockets, devices) recorded.
+  description:
+    - Other entries (fifos, sockets, devices) recorded. They are never opened or hashed (a FIFO would block, a
+      device could be acted on); each is listed in RV(special_paths).
   returned: O(operation=create)
   type: int
   sample: 0
+special_paths:
+  description:
+    - Escaped paths of the fifos, sockets and device nodes found (not hashed, never opened), at most O(max_list).
+  returned: O(operation=create)
+  type: list
+  elements: dict
+  sample: [{"path": "c001/pipe", "kind": "fifo"}]
 total_bytes:
   description: Sum of the sizes of the regular files.
   returned: O(operation=create)
@@ -373,6 +382,7 @@ def run_create(module: AnsibleModule) -> dict:
     writer = mf.DigestWriter(p["dest"], module.check_mode)
     stats = {"files": 0, "dirs": 0, "symlinks": 0, "others": 0, "errors": 0, "total_bytes": 0}
     error_paths: list[dict] = []
+    special_paths: list[dict] = []
     entries: list[dict] = []
     truncated = False
     kinds = {"file": "files", "dir": "dirs", "symlink": "symlinks", "other": "others"}
@@ -383,6 +393,12 @@ def run_create(module: AnsibleModule) -> dict:
             stats[kinds[rec["type"]]] += 1
             if rec["type"] == "file":
                 stats["total_bytes"] += rec.get("size", 0)
+            if rec["type"] == "other" and len(special_paths) < p["max_list"]:
+                try:
+                    kind = mf.file_kind(os.lstat(os.path.join(root, rec["path"])).st_mode)
+                except OSError:
+                    kind = "gone"
+                special_paths.append({"path": mf.escape_path(rec["path"]), "kind": kind})
             if "error" in rec:
                 stats["errors"] += 1
                 if len(error_paths) < p["max_list"]:
@@ -416,6 +432,7 @@ def run_create(module: AnsibleModule) -> dict:
         "workers": p["workers"] or mf.default_workers(),
         "parallel": p["parallel"],
         "error_paths": error_paths,
+        "special_paths": special_paths,
         **stats,
     }
     if p["dest"]:

@@ -106,3 +106,31 @@ def test_unsorted_json_reference_is_refused(tree, tmp_path, capsys):
     out = run({"operation": "compare", "reference": str(ref), "candidate": str(ref)}, capsys)
     assert out["failed"] is True
     assert "is not in manifest order at 'a' (duplicate or unsorted)" in out["msg"]
+
+
+def test_fifo_and_device_are_reported_never_opened(tree, tmp_path, capsys):
+    """Issue 13 item 7: a FIFO (and a device node, as root) in the tree: the manifest finishes, lists them as
+    special entries, hashes the rest, and the FIFO's blocked writer is never released (it was never opened)."""
+    import stat
+    import threading
+
+    os.mkfifo(tree / "凭证" / "pipe")
+    if os.geteuid() == 0:
+        os.mknod(tree / "zero", 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+    opened = threading.Event()
+
+    def writer():
+        os.close(os.open(tree / "凭证" / "pipe", os.O_WRONLY))
+        opened.set()
+
+    threading.Thread(target=writer, daemon=True).start()
+    try:
+        out = run({"path": str(tree), "dest": str(tmp_path / "m.jsonl"), "parallel": "thread"}, capsys)
+        kinds = {e["path"]: e["kind"] for e in out["special_paths"]}
+        assert kinds["凭证/pipe"] == "fifo" and out["files"] == 2
+        if os.geteuid() == 0:
+            assert kinds["zero"] == "character device" and out["others"] == 2
+        assert not opened.wait(0.3)
+    finally:
+        if not opened.is_set():
+            os.close(os.open(tree / "凭证" / "pipe", os.O_RDONLY | os.O_NONBLOCK))
