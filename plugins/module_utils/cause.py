@@ -14,8 +14,8 @@ Rules (first match wins, strongest first):
   (high entropy);
 - deleted: a client folder vanished, a mass drop of files or bytes, or files missing from the live folder that the
   restore put back;
-- corruption: a mass of modified files, or damaged files (broken header, truncated, no longer text, silent corruption)
-  without any encryption sign;
+- corruption: a mass of modified files, or damaged files (broken header, truncated, no longer text, silent corruption,
+  a file or ledger that fails its format's validator, see module_utils/validators.py) without any encryption sign;
 - nothing detected: the operator's declared cause (source ``declared``), or ``unknown`` (source ``undetermined``).
 """
 
@@ -36,9 +36,13 @@ _RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("ransomware", "ransom_extension", re.compile(r"^\d+ files? with ransomware extensions? ")),
     ("ransomware", "encrypted_content", re.compile(r"sampled changed files look encrypted or random")),
     ("deleted", "folder_vanished", re.compile(r"^client folder .* vanished")),
+    ("deleted", "folder_vanished", re.compile(r"^client folder .* is missing from this snapshot")),
     ("deleted", "files_dropped", re.compile(r"^file count fell by ")),
     ("deleted", "files_dropped", re.compile(r"^data size fell by ")),
     ("corruption", "mass_modified", re.compile(r"files \(\d+%\) modified or replaced since the previous snapshot$")),
+    # snapshot_damage's content validation (module_utils/validators): a file that passed in an older snapshot, or a
+    # declared ledger, fails its format's validator
+    ("corruption", "damaged_files", re.compile(r" fails validation in this snapshot: ")),
     # restore_swap quarantine reasons (module_utils/damage.file_damage, restore_swap)
     ("ransomware", "ransom_note", re.compile(r"^ransom note name$")),
     ("ransomware", "ransom_extension", re.compile(r"^ransomware extension ")),
@@ -47,6 +51,8 @@ _RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("corruption", "damaged_files", re.compile(r"^truncated to 0 bytes$")),
     ("corruption", "damaged_files", re.compile(r"^text file no longer decodes as text$")),
     ("corruption", "damaged_files", re.compile(r"\(silent corruption\)$")),
+    # restore_swap with validators.changed_file_verdict: the live file fails, the snapshot's version passes
+    ("corruption", "damaged_files", re.compile(r"^corrupt: .*; the snapshot's version passes$")),
 )
 
 # Sign keys (for notices in other languages): ransom_note, ransom_extension, encrypted_content, folder_vanished,

@@ -66,6 +66,9 @@ class Verdict:
     checker: str
     format: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", " ".join(str(self.reason).split()))  # one line, whatever the checker said
+
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 

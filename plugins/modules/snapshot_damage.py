@@ -13,8 +13,14 @@ description:
   - For the snapshots of one client's paths (optionally of one host, taken before a time), compares each candidate
     with its predecessor and flags signs of damage, newest first.
   - Signs of damage are a sharp fall in file count or data size, a mass of modified or replaced files, ransom-note
-    file names, ransomware file extensions, a client folder that vanished, and changed files whose content (sampled
-    with C(restic dump)) looks encrypted or random.
+    file names, ransomware file extensions, a client folder that vanished, changed files whose content (sampled
+    with C(restic dump)) looks encrypted or random, and changed files (and the client's declared ledgers) that fail
+    their format's validator (SQLite, CSV ledger, PDF, OOXML, OLE2, Access, JPEG, PNG) while the older version passed.
+  - A snapshot in which the client's folder is absent is never clean (it cannot be this client's restore point).
+  - Damage persists. Each candidate is compared with the newest snapshot known to be clean, not only with its
+    predecessor, so the snapshots that still carry damage which arrived earlier (the same encrypted or corrupt files,
+    the same missing folder) are damaged too. With O(mode=until_clean) the walk goes on O(lookback) snapshots past
+    the first one that looks clean against its predecessor, to find damage that arrived earlier.
   - Uses C(restic snapshots --json), C(restic ls --json), C(restic diff --json) and C(restic dump). It is read-only
     and never changes the repository.
   - The connection settings (repository, password, backend credentials) resolve on the controller like the other
@@ -51,11 +57,42 @@ options:
     type: str
     choices: [until_clean, all]
     default: until_clean
+  lookback:
+    description:
+      - With O(mode=until_clean), how many older snapshots are assessed past the first candidate that looks clean
+        against its predecessor, to find damage that arrived earlier and persists (a deletion or an encryption seen
+        days later). V(0) trusts the predecessor comparison alone.
+    type: int
+    default: 7
+  validate:
+    description:
+      - Run the file validators (module_utils/validators.py) on the changed files of each candidate (and on the
+        older version of a file that fails) and on the client's declared ledgers. Files are read with
+        C(restic dump) into a private temporary folder; at most O(thresholds.validate_files) files per snapshot and
+        only files up to O(thresholds.validate_max_bytes) bytes.
+    type: bool
+    default: true
+  ledger:
+    description:
+      - The client's declared books (C(ledgerguard_clients[].ledger)) used by the CSV and SQLite validators, e.g.
+        C({csv: {columns: {...}, encoding: gbk, delimiter: ","}, sqlite: {table: ..., columns: {...}},
+        amount_scale: 2}).
+    type: dict
+    default: {}
+  ledger_paths:
+    description:
+      - The client's ledger files or folders (absolute, as backed up: the client's C(csv) and C(sqlite) entries).
+        Files under them are validated in every candidate, changed or not (a snapshot whose ledgers fail is not
+        clean); a verdict is cached per file version, so an unchanged ledger is read once.
+    type: list
+    elements: path
+    default: []
   thresholds:
     description:
       - Overrides of the detection thresholds C(max_file_drop) (0.3), C(max_bytes_drop) (0.5),
         C(max_modified_ratio) (0.5), C(min_files) (4), C(entropy_bits) (7.2), C(sample_files) (4),
-        C(sample_bytes) (65536), C(entropy_ratio) (0.5).
+        C(sample_bytes) (65536), C(entropy_ratio) (0.5), C(validate_files) (32), C(validate_max_bytes)
+        (67108864).
     type: dict
     default: {}
   ransom_note_patterns:
@@ -137,8 +174,16 @@ snapshots:
       elements: str
       returned: always
     stats:
-      description: Files and bytes under the paths, files added/removed/modified against the predecessor, sampled files.
+      description:
+        - Files and bytes under the paths, files added/removed/modified against the snapshot it was compared with
+          (C(predecessor): the newest clean one when damage persists, see C(compared_with)), sampled files,
+          validated files.
       type: dict
+      returned: always
+    validated:
+      description: The files validated in this snapshot, each with C(path), C(status), C(reason) and C(checker).
+      type: list
+      elements: dict
       returned: always
     unusable:
       description: The repository lost data this snapshot needs (given in O(unusable), or its listing failed so).
@@ -167,6 +212,12 @@ clean:
   elements: str
 """
 
+import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import posixpath  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
@@ -191,6 +242,11 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     parse_time,
     restic_argument_spec,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import validators  # noqa: E402
+
+
+# Thresholds of the content validation (accepted in ``thresholds`` beside damage.DEFAULT_THRESHOLDS).
+VALIDATION_THRESHOLDS = {"validate_files": 32, "validate_max_bytes": 64 * 1024 * 1024}
 
 
 MAX_SAMPLE_FILE = 8 * 1024 * 1024
@@ -217,13 +273,18 @@ class Assessor:
         self.module = module
         self.restic = restic
         self.paths = [p.rstrip("/") or "/" for p in module.params["paths"]]
-        self.limits = dict(DEFAULT_THRESHOLDS)
+        self.limits = {**DEFAULT_THRESHOLDS, **VALIDATION_THRESHOLDS}
         self.limits.update(module.params["thresholds"] or {})
         self.patterns = tuple(RANSOM_NOTE_PATTERNS) + tuple(module.params["ransom_note_patterns"])
         self.extensions = tuple(RANSOM_EXTENSIONS) + tuple(e.lower() for e in module.params["ransom_extensions"])
         self._ls_cache: dict[str, dict] = {}
         self.unreadable: dict[str, ResticError] = {}
         self.known_unusable: dict[str, dict] = {}
+        self.validate = bool(module.params.get("validate", True))
+        self.ledger = module.params.get("ledger") or {}
+        self.ledger_paths = [p.rstrip("/") or "/" for p in module.params.get("ledger_paths") or []]
+        self._verdicts: dict[tuple, validators.Verdict] = {}
+        self._tmpdir: str | None = None
         for item in module.params["unusable"] or []:
             if isinstance(item, dict) and item.get("id"):
                 self.known_unusable[str(item["id"])] = item
@@ -271,6 +332,94 @@ class Assessor:
         res = self.restic.must("diff", "--json", older, newer, action="compare two snapshots", snapshot=newer)
         return diff_summary(parse_json_lines(res.stdout), self.paths)
 
+    # -- content validation ---------------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def is_ledger(self, path: str) -> bool:
+        return bool(self.ledger_paths) and under(path, self.ledger_paths)
+
+    def verdict_of(self, snapshot_id: str, path: str, node: dict) -> validators.Verdict:
+        """The validator's verdict on one file of a snapshot, read with ``restic dump`` into a private folder (cached
+        per file version: path, size and mtime)."""
+        key = (path, node.get("size"), node.get("mtime"))
+        if key in self._verdicts:
+            return self._verdicts[key]
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="ledgerguard-validate-")
+            os.chmod(self._tmpdir, 0o700)
+        dest = os.path.join(self._tmpdir, "f" + os.path.splitext(posixpath.basename(path))[1])
+        try:
+            with open(dest, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                res = subprocess.run(  # noqa: S603 (argv built by Restic.argv, no shell)
+                    self.restic.argv("dump", snapshot_id, path),
+                    env=self.restic.env,
+                    stdout=handle,
+                    stderr=subprocess.PIPE,
+                    timeout=self.restic.timeout or 600,
+                    check=False,
+                )
+            if res.returncode != 0:
+                verdict = validators.Verdict(validators.UNKNOWN, "restic dump could not read it", "restic dump")
+            else:
+                verdict = validators.validate(dest, self.ledger)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            verdict = validators.Verdict(validators.UNKNOWN, f"could not be read for validation ({exc})", "restic dump")
+        finally:
+            try:
+                os.unlink(dest)
+            except OSError:
+                pass
+        self._verdicts[key] = verdict
+        return verdict
+
+    def content_signs(self, snap, reference, current: dict, previous: dict | None, diff: dict | None):
+        """Validator findings: (reasons, validated entries) for the changed files and the declared ledgers."""
+        if not self.validate:
+            return [], []
+        listing = current.get("listing", {})
+        old_listing = (previous or {}).get("listing", {})
+        limit = int(self.limits["validate_files"])
+        max_bytes = int(self.limits["validate_max_bytes"])
+        ledgers = [p for p in sorted(listing) if self.is_ledger(p)]
+        changed = []
+        if diff is not None:
+            changed = [
+                p
+                for p in list(diff.get("modified", [])) + list(diff.get("added", []))
+                if p in listing and (validators.formats_for(p) or self.is_ledger(p))
+            ]
+        targets = list(dict.fromkeys(ledgers + changed))[: max(limit, len(ledgers))]
+        reasons, validated = [], []
+        for path in targets:
+            node = listing[path]
+            if int(node.get("size") or 0) > max_bytes:
+                continue
+            verdict = self.verdict_of(snap.id, path, node)
+            validated.append({"path": path, **verdict.as_dict()})
+            if verdict.status != validators.INVALID:
+                continue
+            old = old_listing.get(path)
+            old_verdict = None
+            if old is not None and reference is not None and int(old.get("size") or 0) <= max_bytes:
+                same = path not in (diff or {}).get("modified", []) and (old.get("size"), old.get("mtime")) == (
+                    node.get("size"),
+                    node.get("mtime"),
+                )
+                old_verdict = verdict if same else self.verdict_of(reference.id, path, old)
+            if old_verdict is not None and old_verdict.status == validators.VALID:
+                reasons.append(
+                    f"{path} fails validation in this snapshot: {verdict.reason} ({verdict.checker}); "
+                    f"it passed in snapshot {reference.short_id}"
+                )
+            elif self.is_ledger(path):
+                reasons.append(f"ledger {path} fails validation in this snapshot: {verdict.reason} ({verdict.checker})")
+        return reasons, validated
+
     def unusable_item(self, snap, reasons: list[str], packs: list[str]) -> dict:
         return snapshot_item(snap, reasons, clean=False, unusable=True, lost_packs=packs)
 
@@ -289,7 +438,9 @@ class Assessor:
                 raise
             return self.unusable_item(snap, [exc.message], list(exc.details.get("packs") or []))
 
-    def assess(self, snap, predecessor) -> dict:
+    def assess(self, snap, predecessor, carried_from=None) -> dict:
+        """Assess ``snap`` against ``predecessor`` (its predecessor, or the newest clean snapshot before it when
+        ``carried_from``, the first damaged snapshot since that one, is given)."""
         current = self.summary(snap.id)
         previous = self.summary(predecessor.id) if predecessor is not None else None
         diff = self.diff(predecessor.id, snap.id) if predecessor is not None else None
@@ -304,6 +455,19 @@ class Assessor:
                 if data:
                     entropy[path] = round(shannon_entropy(data), 3)
         clean, reasons = assess(previous, current, diff, entropy, self.limits, self.patterns, self.extensions)
+        for root in current.get("roots_missing", []):
+            if not any(r.startswith(f"client folder {root} vanished") for r in reasons):
+                reasons.append(
+                    f"client folder {root} is missing from this snapshot (it cannot be this client's restore point)"
+                )
+        found, validated = self.content_signs(snap, predecessor, current, previous, diff)
+        reasons.extend(found)
+        if reasons and carried_from is not None and predecessor is not None:
+            reasons.append(
+                f"still carries the damage first seen in snapshot {carried_from.short_id} (compared with "
+                f"{predecessor.short_id}, the newest clean snapshot before it)"
+            )
+        clean = not reasons
         stats = {
             "files": current["files"],
             "bytes": current["bytes"],
@@ -314,8 +478,13 @@ class Assessor:
             "sampled": len(entropy),
             "max_entropy": max(entropy.values()) if entropy else None,
             "roots_missing": current["roots_missing"],
+            "validated": len(validated),
+            "invalid": sum(1 for v in validated if v["status"] == validators.INVALID),
+            "compared_with": "newest_clean" if carried_from is not None else "predecessor",
         }
-        return snapshot_item(snap, reasons, clean=clean, stats=stats)
+        item = snapshot_item(snap, reasons, clean=clean, stats=stats)
+        item["validated"] = validated
+        return item
 
 
 def snapshot_item(
@@ -342,7 +511,78 @@ def snapshot_item(
         "lost_packs": lost_packs or [],
         "reasons": reasons,
         "stats": stats or {},
+        "validated": [],
     }
+
+
+def walk(assessor: Assessor, history: list, candidates: list[int], mode: str, lookback: int) -> list[dict]:
+    """Assess the candidate snapshots (indices into ``history``, oldest first); the items newest first.
+
+    Each candidate is first compared with its readable predecessor (``pairwise``). Damage persists: once a snapshot
+    is damaged, the newer ones are compared with the newest snapshot known to be clean before it (``resolve``), so
+    a snapshot that still carries the damage (the same encrypted or corrupt files, the same missing folder) is not
+    clean either. With ``until_clean`` the newest-first walk stops ``lookback`` snapshots past the first candidate
+    that looks clean against its predecessor (more when that candidate turns out to carry older damage).
+    """
+    pairwise: dict[int, dict] = {}
+
+    def pair(index: int) -> dict:
+        if index not in pairwise:
+            pairwise[index] = assessor.assess_or_unusable(history, index)
+        return pairwise[index]
+
+    def resolve(window: list[int]) -> dict[int, dict]:
+        resolved: dict[int, dict] = {}
+        reference = None  # the newest snapshot known (or, before the window, assumed) to be clean
+        first_damaged = None
+        for index in window:
+            predecessor = assessor.readable_predecessor(history, index)
+            if reference is None and predecessor is not None:
+                reference = predecessor
+            item = pair(index)
+            if (
+                not item.get("unusable")
+                and first_damaged is not None
+                and reference is not None
+                and predecessor is not None
+                and predecessor.id != reference.id
+            ):
+                item = assessor.assess(history[index], reference, carried_from=first_damaged)
+            resolved[index] = item
+            if item.get("unusable"):
+                continue
+            if item["clean"]:
+                reference, first_damaged = history[index], None
+            elif first_damaged is None:
+                first_damaged = history[index]
+        return resolved
+
+    if mode == "all":
+        resolved = resolve(candidates)
+        return [resolved[i] for i in reversed(candidates)]
+    walked: list[int] = []  # newest first
+    position = len(candidates) - 1
+    while True:
+        first_clean = None
+        while position >= 0:
+            index = candidates[position]
+            position -= 1
+            walked.append(index)
+            item = pair(index)
+            if item["clean"] and first_clean is None:
+                first_clean = len(walked) - 1
+            if first_clean is not None and len(walked) - 1 - first_clean >= lookback:
+                break
+        window = list(reversed(walked))
+        resolved = resolve(window)
+        out, found = [], False
+        for index in walked:
+            out.append(resolved[index])
+            if resolved[index]["clean"]:
+                found = True
+                break
+        if found or position < 0:
+            return out
 
 
 def run_module(module: AnsibleModule) -> dict:
@@ -368,46 +608,54 @@ def run_module(module: AnsibleModule) -> dict:
             timeout=params["timeout"],
         )
         assessor = Assessor(module, restic)
-        excluded = set(params["exclude_tags"])
-        history = [
-            s
-            for s in restic.snapshots()
-            if (not params["host"] or s.hostname == params["host"])
-            and not excluded.intersection(s.tags)
-            and all(under(p, s.paths) for p in assessor.paths)
-        ]
-        out = []
-        if params["snapshot"]:
-            wanted = params["snapshot"].lower()
-            matches = [i for i, s in enumerate(history) if s.id.startswith(wanted)]
-            if len(matches) != 1:
-                state = "is ambiguous" if matches else "was not found"
-                where = f" on host {params['host']}" if params["host"] else ""
-                module.fail_json(
-                    msg=f"snapshot_damage: snapshot {params['snapshot']!r} {state} among the {len(history)} snapshots "
-                    f"of {', '.join(assessor.paths)}{where}; list them with ledgerguard.recovery.restic_snapshots and "
-                    "pin an existing ID"
+        try:
+            return assess_history(module, restic, assessor, before)
+        finally:
+            assessor.cleanup()
+
+
+def assess_history(module: AnsibleModule, restic: Restic, assessor: Assessor, before) -> dict:
+    """Select the snapshots of the client's paths and assess them (see :func:`walk`)."""
+    params = module.params
+    excluded = set(params["exclude_tags"])
+    history = [
+        s
+        for s in restic.snapshots()
+        if (not params["host"] or s.hostname == params["host"])
+        and not excluded.intersection(s.tags)
+        and all(under(p, s.paths) for p in assessor.paths)
+    ]
+    out = []
+    if params["snapshot"]:
+        wanted = params["snapshot"].lower()
+        matches = [i for i, s in enumerate(history) if s.id.startswith(wanted)]
+        if len(matches) != 1:
+            state = "is ambiguous" if matches else "was not found"
+            where = f" on host {params['host']}" if params["host"] else ""
+            module.fail_json(
+                msg=f"snapshot_damage: snapshot {params['snapshot']!r} {state} among the {len(history)} snapshots "
+                f"of {', '.join(assessor.paths)}{where}; list them with ledgerguard.recovery.restic_snapshots and "
+                "pin an existing ID"
+            )
+        out.append(assessor.assess_or_unusable(history, matches[0]))
+        return {"snapshots": out, "clean": [s["id"] for s in out if s["clean"]]}
+    candidates = []
+    for index in range(len(history) - 1, -1, -1):
+        snap = history[index]
+        if before is not None and not snap.time < before:
+            out.append(
+                snapshot_item(
+                    snap,
+                    [f"taken at {iso_utc(snap.time)}, not before {iso_utc(before)}"],
+                    clean=None,
+                    assessed=False,
+                    after_cutoff=True,
                 )
-            out.append(assessor.assess_or_unusable(history, matches[0]))
-            return {"snapshots": out, "clean": [s["id"] for s in out if s["clean"]]}
-        for index in range(len(history) - 1, -1, -1):
-            snap = history[index]
-            if before is not None and not snap.time < before:
-                out.append(
-                    snapshot_item(
-                        snap,
-                        [f"taken at {iso_utc(snap.time)}, not before {iso_utc(before)}"],
-                        clean=None,
-                        assessed=False,
-                        after_cutoff=True,
-                    )
-                )
-                continue
-            item = assessor.assess_or_unusable(history, index)
-            assessor.forget(snap.id)
-            out.append(item)
-            if item["clean"] and params["mode"] == "until_clean":
-                break
+            )
+            continue
+        candidates.append(index)
+    candidates.reverse()  # oldest first
+    out.extend(walk(assessor, history, candidates, params["mode"], int(params["lookback"])))
     return {"snapshots": out, "clean": [s["id"] for s in out if s["clean"]]}
 
 
@@ -425,10 +673,14 @@ def main() -> None:
             "ransom_note_patterns": {"type": "list", "elements": "str", "default": []},
             "ransom_extensions": {"type": "list", "elements": "str", "default": []},
             "unusable": {"type": "list", "elements": "dict", "default": []},
+            "lookback": {"type": "int", "default": 7},
+            "validate": {"type": "bool", "default": True},
+            "ledger": {"type": "dict", "default": {}},
+            "ledger_paths": {"type": "list", "elements": "path", "default": []},
         }
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
-    unknown = set(module.params["thresholds"] or {}) - set(DEFAULT_THRESHOLDS)
+    unknown = set(module.params["thresholds"] or {}) - set(DEFAULT_THRESHOLDS) - set(VALIDATION_THRESHOLDS)
     if unknown:
         module.fail_json(
             msg="snapshot_damage: unknown threshold(s) {}; known: {}".format(

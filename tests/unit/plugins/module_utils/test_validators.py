@@ -427,3 +427,27 @@ def test_changed_file_verdict(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("x")
     assert v.changed_file_verdict(str(text), str(text))[0] == "unknown"
+
+
+# --------------------------------------------------------------------------------------------------- cause
+
+
+def test_validator_findings_are_corruption_with_evidence():
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import cause
+
+    sign = (
+        "/srv/books/c001/账簿/ledger.sqlite fails validation in this snapshot: SQLite quick_check failed: database "
+        "disk image is malformed (builtin:sqlite); it passed in snapshot 1a2b3c4d"
+    )
+    result = {"skipped": [{"short_id": "9f8e7d6c", "reasons": [sign, "still carries the damage first seen in x"]}]}
+    found = cause.client_cause(result, "ransomware")
+    assert (found["cause"], found["source"]) == ("corruption", "detected")
+    assert found["evidence"] == [f"snapshot 9f8e7d6c: {sign}"]
+    assert cause.classify_sign("client folder /srv/books/c002 is missing from this snapshot (it cannot be ...)") == (
+        "deleted",
+        "folder_vanished",
+    )
+    swap = {
+        "quarantined": [{"path": "/x.pdf", "reason": "corrupt: no %%EOF (builtin:pdf); the snapshot's version passes"}]
+    }
+    assert cause.client_cause(swap)["cause"] == "corruption"
