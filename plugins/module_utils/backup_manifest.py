@@ -359,7 +359,7 @@ def dump_manifest(restic: Restic, manifest: Snapshot, dest: IO[bytes]) -> None:
     """Stream the manifest file stored in ``manifest`` (a stdin snapshot) into ``dest`` with restic dump."""
     if not manifest.paths:
         raise ValueError(f"manifest snapshot {manifest.short_id} holds no file")
-    argv = restic.argv("dump", manifest.id, manifest.paths[0])
+    argv = restic.argv("dump", "--", manifest.id, manifest.paths[0])
     _value, res = stream_restic(argv, restic.env, lambda out: shutil.copyfileobj(out, dest, 1 << 20), restic.timeout)
     if res.rc != 0 or res.timed_out:
         raise classify_error(

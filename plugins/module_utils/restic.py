@@ -242,6 +242,133 @@ class PasswordFile:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Arguments: snapshot IDs validated, positionals always after "--" (issue 13 item 9)
+# --------------------------------------------------------------------------------------------------------------------
+
+SNAPSHOT_ID_RE = re.compile(r"^(?:[0-9a-f]{8,64}|latest)$")
+
+
+def validate_snapshot_id(value: Any, name: str = "snapshot") -> str:
+    """A snapshot reference as given by a user: 8 to 64 lowercase hex characters of an ID, or ``latest``.
+
+    Anything else (``--help``, ``-r/tmp/x``, a path, a name) is refused with a message naming the input, before
+    restic runs: a value starting with ``-`` would otherwise be read by restic as an option, run as root."""
+    text = str(value if value is not None else "").strip()
+    if SNAPSHOT_ID_RE.match(text.lower() if re.match(r"^[0-9A-Fa-f]+$", text) else text):
+        return text.lower()
+    raise ValueError(
+        f"{name} {text!r} is not a restic snapshot ID: give 8 to 64 hexadecimal characters of the ID (as "
+        "ledgerguard.recovery.restic_snapshots lists them, e.g. 0f254756) or 'latest'. Nothing was run."
+    )
+
+
+# The restic options our code passes, and whether each takes a value. Anything else that looks like an option in front
+# of the positional arguments is refused (it can only have come from input): Restic.argv puts every positional
+# argument after "--" and writes value options as --name=value, so no input value can become a restic option.
+RESTIC_FLAGS: dict[str, bool] = {
+    # value options
+    "--target": True,
+    "--include": True,
+    "--exclude": True,
+    "--iinclude": True,
+    "--iexclude": True,
+    "--host": True,
+    "--tag": True,
+    "--path": True,
+    "--archive": True,
+    "--read-data-subset": True,
+    "--stdin-filename": True,
+    "--time": True,
+    "--retry-lock": True,
+    "--add": True,
+    "--remove": True,
+    "--set": True,
+    "--parent": True,
+    "--exclude-file": True,
+    "--files-from": True,
+    "--group-by": True,
+    "--mode": True,
+    "--compression": True,
+    "--snapshot": True,
+    "--keep-last": True,
+    "--keep-hourly": True,
+    "--keep-daily": True,
+    "--keep-weekly": True,
+    "--keep-monthly": True,
+    "--keep-yearly": True,
+    "--keep-within": True,
+    "--keep-tag": True,
+    "--max-unused": True,
+    # switches
+    "--json": False,
+    "--verify": False,
+    "--recursive": False,
+    "--dry-run": False,
+    "--stdin": False,
+    "--quiet": False,
+    "-q": False,
+    "--read-data": False,
+    "--no-lock": False,
+    "--with-cache": False,
+    "--long": False,
+    "--force": False,
+    "--prune": False,
+    "--pack": False,
+    "--blob": False,
+    "--tree": False,
+    "--read-all-packs": False,
+    "--one-file-system": False,
+    "--human-readable": False,
+}
+
+
+def safe_args(args: Iterable[str]) -> list[str]:
+    """``[command, options..., "--", positionals...]`` from a command, its options and its positional arguments.
+
+    Options may come in any order with the positionals (as callers write them: ``"restore", snapshot, "--target",
+    target``); an explicit ``"--"`` marks everything after it as positional. Value options are joined into
+    ``--name=value``. An argument in front of ``"--"`` that starts with ``-`` and is not one of RESTIC_FLAGS raises
+    ValueError: it would have been read by restic as an option."""
+    items = [str(a) for a in args]
+    if not items:
+        return []
+    command, rest = items[0], items[1:]
+    options: list[str] = []
+    positionals: list[str] = []
+    # "repair index", "key list", ...: a subcommand word right after the command stays in front of the options
+    if command in ("repair", "key", "cache") and rest and not rest[0].startswith("-"):
+        command, rest = f"{command} {rest[0]}", rest[1:]
+    index = 0
+    while index < len(rest):
+        arg = rest[index]
+        if arg == "--":
+            positionals.extend(rest[index + 1 :])
+            break
+        if arg.startswith("-") and arg != "-":
+            name, has_value, value = arg.partition("=")
+            if name not in RESTIC_FLAGS:
+                raise ValueError(
+                    f"refusing to run 'restic {command}' with {arg!r} in front of its arguments: restic would read it "
+                    "as an option. Snapshot IDs are 8 to 64 hexadecimal characters or 'latest'; paths are absolute."
+                )
+            if RESTIC_FLAGS[name]:
+                if not has_value:
+                    if index + 1 >= len(rest):
+                        raise ValueError(f"restic option {name} needs a value")
+                    index += 1
+                    value = rest[index]
+                options.append(f"{name}={value}")
+            elif has_value:
+                raise ValueError(f"restic option {name} takes no value (got {arg!r})")
+            else:
+                options.append(name)
+        else:
+            positionals.append(arg)
+        index += 1
+    return [*command.split(" "), *options, *(["--", *positionals] if positionals else [])]
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Version and feature detection
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -1141,6 +1268,9 @@ class Restic:
         if cache_dir:
             self.env["RESTIC_CACHE_DIR"] = cache_dir
         self._features: ResticFeatures | None = None
+        # global options the engine itself sets (e.g. sftp.command); never taken from a positional
+        self.global_options: list[str] = []
+        self._layouts: dict[str, Any] = {}
 
     @property
     def features(self) -> ResticFeatures:
@@ -1149,10 +1279,13 @@ class Restic:
         return self._features
 
     def argv(self, *args: str) -> list[str]:
+        """The full argv of one restic run: global options, then ``safe_args(args)`` (options, ``--``,
+        positionals), so no snapshot ID or path can ever be read as a restic option."""
         argv = [self.binary]
         if self.cache_dir:
             argv += ["--cache-dir", self.cache_dir]
-        return argv + list(args)
+        argv += self.global_options
+        return argv + safe_args(args)
 
     def run(self, *args: str, timeout: int | None = None, cwd: str | None = None, stdin: Any = None) -> ResticResult:
         """Run restic once (twice when a provably stale lock was removed). ``stdin``: an open, seekable binary file.
@@ -1231,6 +1364,7 @@ class Restic:
 
     def resolve_snapshot(self, wanted: str, hosts: Iterable[str] = (), tags: Iterable[str] = ()) -> Snapshot:
         """The one snapshot meant by an ID (or unique prefix) or 'latest' (optionally of some hosts / with tags)."""
+        wanted = validate_snapshot_id(wanted)
         snaps = self.snapshots()
         if wanted == "latest":
             chosen = filter_snapshots(snaps, hosts=hosts, tags=tags)
@@ -1263,6 +1397,7 @@ class Restic:
     ) -> Listing:
         """``restic ls --json`` of one snapshot (an ID, a unique prefix, or 'latest' of some hosts / with tags),
         optionally only under ``paths``. Raises snapshot_not_found when restic matched no snapshot."""
+        snapshot_id = validate_snapshot_id(snapshot_id)
         args = ["ls", "--json"]
         paths = list(paths)
         if paths:
@@ -1272,7 +1407,7 @@ class Restic:
                 args += ["--host", host]
             if tags:
                 args += ["--tag", ",".join(tags)]
-        res = self.must(*args, snapshot_id, *paths, action="list the snapshot's files", snapshot=snapshot_id)
+        res = self.must(*args, "--", snapshot_id, *paths, action="list the snapshot's files", snapshot=snapshot_id)
         listing = parse_ls(res.stdout)
         if snapshot_id == "latest" and listing.snapshot is not None and is_manifest_snapshot(listing.snapshot.tags):
             # restic's own 'latest' does not know manifest snapshots: take the newest data snapshot instead.

@@ -175,7 +175,7 @@ def locate(restic: Restic, lost: list[dict]) -> tuple[bool, list[str], list[dict
 
     for pack in lost[:MAX_PACKS_LOCATED]:
         # restic find --pack takes a full ID, or the 8-character short form of a pack file that still exists.
-        res = restic.run("find", "--json", "--pack", pack["id"] if len(pack["id"]) == 64 else pack["id"][:8])
+        res = restic.run("find", "--json", "--pack", "--", pack["id"] if len(pack["id"]) == 64 else pack["id"][:8])
         if res.rc != 0 or res.timed_out:
             err = classify_error(
                 res, restic.repository, restic.features, action=f"find the snapshots needing pack {pack['id']}"

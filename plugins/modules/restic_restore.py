@@ -187,6 +187,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     restic_pattern,
     run_module,
     stream_restic,
+    validate_snapshot_id,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic_compare import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     Comparison,
@@ -299,19 +300,17 @@ def main() -> None:
                     "/srv/ledgers/C001"
                 )
             includes.append(os.path.normpath(path))
-        wanted = params["snapshot"].strip()
-        if wanted != "latest" and len(wanted) < 4:
-            raise ValueError(f"snapshot {wanted!r} is too short; give at least 4 characters of the ID, or 'latest'")
+        wanted = validate_snapshot_id(params["snapshot"])
         features = restic.features
         verify = params["verify"] and features.restore_verify
         if params["verify"] and not features.restore_verify:
             module.warn(f"restic {features.version_string} has no 'restore --verify'; the restore is not verified")
 
         def restore_args(snapshot_id: str) -> list[str]:
-            args = ["restore", snapshot_id, "--target", target]
+            args = ["restore", "--target", target]
             for path in includes:
                 args += ["--include", restic_pattern(path)]
-            return args + (["--verify"] if verify else [])
+            return args + (["--verify"] if verify else []) + ["--", snapshot_id]
 
         # An empty (or absent) target needs no comparison: with a full snapshot ID restic starts at once and the
         # listing (files, bytes, the landing check) runs alongside it, so its repository open costs no wall time.
@@ -398,9 +397,9 @@ def main() -> None:
             expected: dict[str, str] = {}
             for root in roots or [None]:
                 if root is not None and root.type == "file":
-                    argv, consume = restic.argv("dump", snap.id, root.path), hash_raw_stream
+                    argv, consume = restic.argv("dump", "--", snap.id, root.path), hash_raw_stream
                 else:
-                    argv = restic.argv("dump", "--archive", "tar", snap.id, root.path if root else "/")
+                    argv = restic.argv("dump", "--archive", "tar", "--", snap.id, root.path if root else "/")
                     consume = hash_tar_stream
                 value, res = stream_restic(argv, restic.env, consume, restic.timeout)
                 if res.rc != 0 or res.timed_out:

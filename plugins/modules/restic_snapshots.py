@@ -214,7 +214,7 @@ def main() -> None:
                 args = ["find", "--json"]
                 for snap in chosen:
                     args += ["--snapshot", snap.id]
-                res = restic.must(*args, restic_pattern(wanted), action=f"search the snapshots for {wanted}")
+                res = restic.must(*args, "--", restic_pattern(wanted), action=f"search the snapshots for {wanted}")
                 found = parse_find(res.stdout)
             holders = set()
             for sid, paths in found.items():

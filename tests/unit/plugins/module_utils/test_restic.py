@@ -477,8 +477,8 @@ def test_ls_of_paths_is_recursive_and_latest_takes_filters():
     listing = engine.ls("latest", ["/WORK/src/srv/ledgers/C001"], hosts=["web01"], tags=["daily", "C001"])
     assert listing.snapshot is not None
     assert run.calls[-1] == [
-        "restic", "ls", "--json", "--recursive", "--host", "web01", "--tag", "daily,C001",
-        "latest", "/WORK/src/srv/ledgers/C001",
+        "restic", "ls", "--json", "--recursive", "--host=web01", "--tag=daily,C001",
+        "--", "latest", "/WORK/src/srv/ledgers/C001",
     ]  # fmt: skip
 
 
@@ -495,7 +495,7 @@ def test_resolve_snapshot():
     run = replay({"version": "version", "snapshots": "snapshots_json"})
     engine = r.Restic("restic", REPO, "/pw", run=run, base_env={})
     full = r.parse_snapshots(captured("snapshots_json").stdout)[0].id
-    assert engine.resolve_snapshot(full[:6]).id == full
+    assert engine.resolve_snapshot(full[:8]).id == full
     assert engine.resolve_snapshot("latest", hosts=["fixture-host"]).id == full
     with pytest.raises(r.ResticError) as exc:
         engine.resolve_snapshot("latest", hosts=["elsewhere"])
@@ -592,3 +592,62 @@ def test_packs_named_keeps_the_full_id_over_its_prefix():
     text = f"ReadFull(<data/3233b4dd99>): open /r/data/32/{full}: no such file or directory"
     assert r.packs_named(text) == [full]
     assert r.packs_named("ReadFull(<data/3233b4dd99>)") == ["3233b4dd99"]
+
+
+# -- issue 13 item 9: no input value can become a restic option ---------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["--help", "-r/tmp/x", "--password-command=id", "-", "latest; rm", "abc", "../x", ""])
+def test_snapshot_ids_that_are_not_ids_are_refused_naming_the_input(value):
+    with pytest.raises(ValueError) as exc:
+        r.validate_snapshot_id(value)
+    assert repr(value.strip()) in str(exc.value) and "8 to 64 hexadecimal" in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["latest", "0f254756", "0F254756", "a" * 64])
+def test_snapshot_ids_accepted(value):
+    assert r.validate_snapshot_id(value) == value.lower()
+
+
+def test_argv_puts_positionals_after_double_dash_and_joins_option_values():
+    engine = r.Restic("restic", REPO, "/pw", run=replay({}), base_env={})
+    assert engine.argv("restore", "0f254756", "--target", "/t", "--include", "/a", "--verify") == [
+        "restic", "restore", "--target=/t", "--include=/a", "--verify", "--", "0f254756",
+    ]  # fmt: skip
+    assert engine.argv("dump", "--archive", "tar", "--", "0f254756", "/srv/x") == [
+        "restic", "dump", "--archive=tar", "--", "0f254756", "/srv/x",
+    ]  # fmt: skip
+    diff = engine.argv("diff", "--json", "aaaaaaaa", "bbbbbbbb")
+    assert diff == ["restic", "diff", "--json", "--", "aaaaaaaa", "bbbbbbbb"]
+    assert engine.argv("snapshots", "--json") == ["restic", "snapshots", "--json"]
+    assert engine.argv("cat", "config") == ["restic", "cat", "--", "config"]
+    assert engine.argv("repair", "index") == ["restic", "repair", "index"]
+    # a value of a value option that starts with "-" stays that option's value
+    assert engine.argv("ls", "--host", "-evil", "--", "latest") == ["restic", "ls", "--host=-evil", "--", "latest"]
+    # after "--", nothing is an option
+    assert engine.argv("ls", "--json", "--", "--help", "-r/tmp/x") == [
+        "restic", "ls", "--json", "--", "--help", "-r/tmp/x",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("planted", ["--help", "-r/tmp/x", "--password-command=id", "--delete", "-o", "--repo=/x"])
+def test_argv_refuses_an_unknown_option_in_front_of_the_arguments(planted):
+    """A caller that forgot "--" (snapshot_damage writes ``"dump", snapshot_id, path``) still cannot turn a value
+    into an option: anything option-like that is not one of ours is refused before restic runs."""
+    run = replay({})
+    engine = r.Restic("restic", REPO, "/pw", run=run, base_env={})
+    with pytest.raises(ValueError) as exc:
+        engine.argv("dump", planted, "/srv/ledgers/C001/a.csv")
+    assert repr(planted) in str(exc.value)
+    with pytest.raises(ValueError):
+        engine.run("restore", planted, "--target", "/t")
+    assert not any(planted in call for call in run.calls)
+
+
+def test_ls_and_resolve_refuse_a_snapshot_that_is_an_option():
+    run = replay({"version": "version", "snapshots": "snapshots_json", "ls": "ls_recursive_json"})
+    engine = r.Restic("restic", REPO, "/pw", run=run, base_env={})
+    for call in (lambda: engine.ls("-r/tmp/x"), lambda: engine.resolve_snapshot("--help")):
+        with pytest.raises(ValueError, match="is not a restic snapshot ID"):
+            call()
+    assert run.calls == []

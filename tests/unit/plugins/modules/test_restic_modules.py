@@ -130,7 +130,7 @@ def test_snapshots_filters_and_contains_path(fake_restic, capsys):
     (snap,) = result["snapshots"]
     assert result["count"] == 1 and result["total"] == 1 and result["latest"]["id"] == snap["id"]
     assert snap["contains_path"] is True and result["containing"] == [snap["id"]]
-    assert repo_calls(calls)[-1] == ["find", "--json", "--snapshot", snap["id"], "/WORK/src/srv/ledgers/C001"]
+    assert repo_calls(calls)[-1] == ["find", "--json", f"--snapshot={snap['id']}", "--", "/WORK/src/srv/ledgers/C001"]
     none = run_module("restic_snapshots", base(binary, tags=["weekly"]), capsys)
     assert none["count"] == 0 and none["latest"] is None
 
@@ -148,7 +148,7 @@ def test_backup_check_mode_is_a_dry_run(fake_restic, capsys, tmp_path):
     scenario({"backup": "backup_dry_run_json"})
     result = run_module("restic_backup", base(binary, paths=[str(tmp_path)], tags=["daily"]), capsys, check_mode=True)
     assert result["changed"] is True and result["snapshot_id"] == "" and result["summary"]["dry_run"] is True
-    assert repo_calls(calls) == [["backup", "--json", "--tag", "daily", "--dry-run", "--", str(tmp_path)]]
+    assert repo_calls(calls) == [["backup", "--json", "--tag=daily", "--dry-run", "--", str(tmp_path)]]
 
 
 def test_backup_returns_the_full_snapshot_id(fake_restic, capsys, tmp_path):
@@ -157,7 +157,7 @@ def test_backup_returns_the_full_snapshot_id(fake_restic, capsys, tmp_path):
     scenario({"backup": "backup_json", "snapshots": "snapshots_json"})
     result = run_module("restic_backup", base(binary, paths=[str(tmp_path)], host="h"), capsys)
     assert len(result["snapshot_id"]) == 64 and result["snapshot_id"].startswith(result["summary"]["snapshot_id"])
-    assert repo_calls(calls)[0] == ["backup", "--json", "--host", "h", "--", str(tmp_path)]
+    assert repo_calls(calls)[0] == ["backup", "--json", "--host=h", "--", str(tmp_path)]
 
 
 def test_backup_refuses_missing_paths(fake_restic, capsys, tmp_path):
@@ -189,7 +189,7 @@ def test_check_clean_with_subset(fake_restic, capsys):
     scenario({"check": "check_subset_text"})
     result = run_module("restic_check", base(binary, read_data_subset="1/2"), capsys)
     assert result["ok"] is True and result["read_data"] == "1/2" and result["packs_total"] >= 1
-    assert repo_calls(calls) == [["check", "--read-data-subset", "1/2"]]
+    assert repo_calls(calls) == [["check", "--read-data-subset=1/2"]]
 
 
 def test_restore_check_mode_writes_nothing(fake_restic, capsys, tmp_path):
@@ -212,7 +212,7 @@ def test_restore_validates_its_input(fake_restic, capsys, tmp_path):
     rel = run_module("restic_restore", base(binary, snapshot="latest", target="restore"), capsys)
     assert rel["msg"].startswith("target 'restore' is not an absolute path")
     short = run_module("restic_restore", base(binary, snapshot="ab", target=str(tmp_path)), capsys)
-    assert short["msg"].startswith("snapshot 'ab' is too short")
+    assert short["msg"].startswith("snapshot 'ab' is not a restic snapshot ID")
     absent = run_module(
         "restic_restore",
         base(binary, snapshot="latest", target=str(tmp_path), include_paths=["/WORK/src/srv/ledgers/C001/nope.csv"]),
@@ -220,7 +220,7 @@ def test_restore_validates_its_input(fake_restic, capsys, tmp_path):
     )
     assert "are not in snapshot" in absent["msg"]
     assert repo_calls(calls) == [
-        ["ls", "--json", "--recursive", "latest", "/WORK/src/srv/ledgers/C001/nope.csv"],
+        ["ls", "--json", "--recursive", "--", "latest", "/WORK/src/srv/ledgers/C001/nope.csv"],
     ]
 
 
