@@ -1,0 +1,235 @@
+#!/usr/bin/python
+# Copyright: ledgerguard engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: host_lock
+short_description: Take or give back the host's incident lock with an exclusive create
+version_added: "0.1.0"
+description:
+  - The lock file names the one incident that owns the host. I(state=present) takes it when it is free and reports
+    who holds it when it is not; I(state=absent) gives it back, only when I(incident_id) holds it.
+  - "Taking is atomic: the lock's full content is written to a private temporary file in the same folder and
+    hard-linked to I(path), which fails when I(path) exists (the link is an exclusive create, so two controllers
+    that try at the same moment cannot both win, and no one ever reads a half-written lock). The lock is then read
+    back and its random token compared, to confirm the owner."
+  - A lock already held by the same I(incident_id) is kept as it is (a re-run continues the incident); one held by
+    another incident, unreadable, or not a regular file is never replaced. The result says which (RV(acquired),
+    RV(holder)); the caller decides how to fail (the C(incident) role refuses the host with the holder's name).
+author:
+  - ledgerguard engineers (@ledgerguard)
+attributes:
+  check_mode:
+    support: full
+    description: Reads the lock and reports whether it would be taken or given back; changes nothing.
+  diff_mode:
+    support: none
+    description: RV(holder) says who holds the lock.
+  platform:
+    support: full
+    platforms: posix
+options:
+  path:
+    description: The lock file (its folder must exist).
+    type: path
+    required: true
+  incident_id:
+    description: The incident that takes or gives back the lock.
+    type: str
+    required: true
+  state:
+    description: C(present) takes the lock, C(absent) gives it back.
+    type: str
+    choices: [present, absent]
+    default: present
+  info:
+    description: More fields recorded in the lock, such as C(operator) and C(controller) (no secrets).
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Take the host's incident lock
+  ledgerguard.recovery.host_lock:
+    path: /var/lib/ledgerguard/incident.lock
+    incident_id: INC-20261126-001
+    info:
+      operator: alice
+      controller: ops1
+  register: lock
+
+- name: Refuse the host when another incident holds it
+  ansible.builtin.assert:
+    that: lock.acquired
+    fail_msg: "Host locked by {{ lock.holder.incident_id }}"
+
+- name: Give the lock back
+  ledgerguard.recovery.host_lock:
+    path: /var/lib/ledgerguard/incident.lock
+    incident_id: INC-20261126-001
+    state: absent
+"""
+
+RETURN = r"""
+acquired:
+  description:
+    - With I(state=present), true when I(incident_id) holds the lock now (taken by this call or earlier); in check
+      mode, true when it would. With I(state=absent), true when the lock was (or would be) given back.
+  returned: always
+  type: bool
+  sample: true
+holder:
+  description:
+    - The lock's content as read back (C(incident_id), C(operator), C(controller), C(created), C(created_epoch)).
+      Empty when there is no lock. C(error) says why a lock could not be read.
+  returned: always
+  type: dict
+  sample: {"incident_id": "INC-20261126-001", "operator": "alice", "created": "2026-11-26T08:00:00Z"}
+path:
+  description: The lock file.
+  returned: always
+  type: str
+  sample: /var/lib/ledgerguard/incident.lock
+"""
+
+import errno  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import secrets  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import stat  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import time  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+MAX_LOCK_BYTES = 64 * 1024
+
+
+def read_lock(path: str) -> dict | None:
+    """The lock's content; None when there is no lock; ``{"error": ...}`` when it cannot be trusted."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return {"error": f"{path} is not a regular file"}
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return {"error": f"cannot open {path}: {exc.strerror}"}
+    try:
+        data = os.read(fd, MAX_LOCK_BYTES)
+    finally:
+        os.close(fd)
+    try:
+        holder = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {"error": f"{path} is not a ledgerguard lock (not JSON)"}
+    if not isinstance(holder, dict) or not holder.get("incident_id"):
+        return {"error": f"{path} names no incident"}
+    return holder
+
+
+def take(path: str, content: dict) -> bool:
+    """Create ``path`` with ``content`` exclusively; False when it already exists."""
+    folder = os.path.dirname(path) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{content['token']}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            os.write(fd, (json.dumps(content, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            # No hard links on this filesystem: an exclusive create (the content may be read half-written for a
+            # moment; read_lock then reports it as unreadable and nobody takes it over).
+            try:
+                out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except FileExistsError:
+                return False
+            with open(tmp, "rb") as src:
+                os.write(out, src.read())
+            os.fsync(out)
+            os.close(out)
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        return True
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "incident_id": {"type": "str", "required": True},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "info": {"type": "dict", "default": {}},
+        },
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    incident = module.params["incident_id"]
+    result = {"changed": False, "path": path, "acquired": False, "holder": {}}
+    if not os.path.isdir(os.path.dirname(path) or "."):
+        module.fail_json(msg=f"The folder of the lock {path} does not exist: create it first (mode 0700).", **result)
+    holder = read_lock(path)
+
+    if module.params["state"] == "absent":
+        result["holder"] = holder or {}
+        if holder and holder.get("incident_id") == incident and "error" not in holder:
+            result.update(changed=True, acquired=True)
+            if not module.check_mode:
+                os.unlink(path)
+        module.exit_json(**result)
+
+    if holder is not None:
+        result["holder"] = holder
+        result["acquired"] = holder.get("incident_id") == incident and "error" not in holder
+        module.exit_json(**result)
+    now = time.time()
+    content = dict(module.params["info"] or {})
+    content.update(
+        incident_id=incident,
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        created_epoch=int(now),
+        token=secrets.token_hex(16),
+    )
+    if module.check_mode:
+        result.update(changed=True, acquired=True, holder=content)
+        module.exit_json(**result)
+    try:
+        won = take(path, content)
+    except OSError as exc:
+        module.fail_json(
+            msg=f"Taking the lock {path} failed: {exc.strerror}. Check the folder and its space.", **result
+        )
+    # Read it back: the owner is whoever's token is in the file, whatever take() believed.
+    holder = read_lock(path) or {"error": f"{path} vanished right after it was taken"}
+    result["holder"] = holder
+    result["acquired"] = holder.get("token") == content["token"] or (
+        not won and holder.get("incident_id") == incident and "error" not in holder
+    )
+    result["changed"] = won and result["acquired"]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""host_lock (issue 13 item 10): exclusive create, read back, check mode, idempotence, never replaces another's
+lock; many concurrent takers, exactly one wins."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ledgerguard.recovery.plugins.modules import host_lock
+
+
+def run(args: dict, capsys, check_mode: bool = False) -> dict:
+    if check_mode:
+        args = {**args, "_ansible_check_mode": True}
+    with patch_module_args(args), pytest.raises(SystemExit):
+        host_lock.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_take_check_mode_idempotent_and_refused_to_another(tmp_path, capsys):
+    lock = tmp_path / "incident.lock"
+    args = {"path": str(lock), "incident_id": "INC-1", "info": {"operator": "张三"}}
+    planned = run(args, capsys, check_mode=True)
+    assert planned["changed"] is True and planned["acquired"] is True and not lock.exists()
+    taken = run(args, capsys)
+    assert taken["changed"] is True and taken["acquired"] is True
+    content = json.loads(lock.read_text(encoding="utf-8"))
+    assert content["incident_id"] == "INC-1" and content["operator"] == "张三" and content["token"]
+    assert oct(lock.stat().st_mode & 0o777) == "0o600"
+    assert os.listdir(tmp_path) == ["incident.lock"]  # no temporary file left
+    again = run(args, capsys)
+    assert again["changed"] is False and again["acquired"] is True
+    other = run({**args, "incident_id": "INC-2"}, capsys)
+    assert other["changed"] is False and other["acquired"] is False and other["holder"]["incident_id"] == "INC-1"
+    # Giving back: another incident cannot, the holder can (check mode first).
+    assert run({**args, "incident_id": "INC-2", "state": "absent"}, capsys)["changed"] is False and lock.exists()
+    assert run({**args, "state": "absent"}, capsys, check_mode=True)["changed"] is True and lock.exists()
+    assert run({**args, "state": "absent"}, capsys)["changed"] is True and not lock.exists()
+    assert run({**args, "state": "absent"}, capsys)["changed"] is False
+
+
+@pytest.mark.parametrize("kind", ["symlink", "garbage", "fifo"])
+def test_untrusted_lock_is_never_taken_over(tmp_path, capsys, kind):
+    lock = tmp_path / "incident.lock"
+    if kind == "symlink":
+        lock.symlink_to("/etc/passwd")
+    elif kind == "garbage":
+        lock.write_text("not json")
+    else:
+        os.mkfifo(lock)
+    out = run({"path": str(lock), "incident_id": "INC-1"}, capsys)
+    assert out["acquired"] is False and out["changed"] is False and out["holder"]["error"]
+    assert lock.is_symlink() if kind == "symlink" else lock.exists()
+
+
+def test_missing_folder_is_one_clear_message(tmp_path, capsys):
+    out = run({"path": str(tmp_path / "no" / "incident.lock"), "incident_id": "INC-1"}, capsys)
+    assert out["failed"] is True and "does not exist: create it first" in out["msg"]
+
+
+def _taker(args):
+    path, incident, barrier = args
+    barrier.wait()
+    content = {"incident_id": incident, "token": os.urandom(8).hex()}
+    return incident if host_lock.take(path, content) else None
+
+
+def test_concurrent_takers_exactly_one_wins(tmp_path):
+    for round_ in range(5):
+        path = str(tmp_path / f"lock{round_}")
+        ctx = multiprocessing.get_context("fork")
+        barrier = ctx.Manager().Barrier(8)
+        with ctx.Pool(8) as pool:
+            winners = [w for w in pool.map(_taker, [(path, f"INC-{i}", barrier) for i in range(8)]) if w]
+        assert len(winners) == 1
+        assert host_lock.read_lock(path)["incident_id"] == winners[0]
