@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RunCommand = Callable[[list[str]], tuple[int, str, str]]
+# (registry or None, phase, path targets, service units, check_mode) -> {"new": [...], "held": [...], "error": str}
+ContainHook = Callable[[Any, str, list, list, bool], dict]
 
 REGISTRY_VERSION = 1
 DEFAULT_STATE_DIR = "/var/lib/ledgerguard"
@@ -255,6 +257,15 @@ def next_deadline(registry: dict) -> float | None:
     return min(deadlines) if deadlines else None
 
 
+def boot_id() -> str | None:
+    """This boot's id: a registry made in an earlier boot describes a freeze the reboot partly undid."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
 def new_registry(incident: str, now: float) -> dict:
     return {
         "version": REGISTRY_VERSION,
@@ -302,9 +313,15 @@ def save_registry(state_dir: str, registry: dict) -> str:
     tmp = os.path.join(d, f".{registry['incident']}.json.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        try:
+            text = json.dumps(registry, indent=2, sort_keys=True, ensure_ascii=False)
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A path that is not UTF-8 (a Latin-1 or GBK mount point, kept by os.fsdecode as surrogates): JSON's
+            # \udcXX escapes keep it exact, and json.load gives the same path back.
+            text = json.dumps(registry, indent=2, sort_keys=True, ensure_ascii=True)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(registry, fh, indent=2, sort_keys=True, ensure_ascii=False)
-            fh.write("\n")
+            fh.write(text + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -578,6 +595,9 @@ def remount_thaw(host: Host, rec: dict) -> None:
     previous = rec["previous"]
     if previous.get("read_only"):
         return
+    if not mounts_at(rec["path"], host.mounts()):
+        rec["vanished"] = True
+        return  # the filesystem was unmounted since: nothing of the freeze is left to undo
     host.must([host.bin("mount"), "-o", "remount," + previous["options"], rec["path"]], f"remounting {rec['path']}")
     now = ",".join(_top_mount(host, rec["path"]).options)
     if now != previous["options"]:
@@ -620,6 +640,7 @@ def bind_thaw(host: Host, rec: dict) -> None:
     mine = rec.get("bind_mount_id")
     here = mounts_at(rec["path"], host.mounts())
     if not any(m.mount_id == mine for m in here):
+        rec["vanished"] = not os.path.exists(rec["path"]) or None
         return  # already gone
     if here[-1].mount_id != mine:
         raise FreezeError(
@@ -683,6 +704,9 @@ def fsfreeze_verify(host: Host, rec: dict) -> dict:
 def fsfreeze_thaw(host: Host, rec: dict) -> None:
     if rec["previous"].get("frozen"):
         return
+    if not mounts_at(rec["path"], host.mounts()):
+        rec["vanished"] = True
+        return  # unmounted since (a frozen filesystem cannot be unmounted, so it was thawed first)
     code = _fs_ioctl(rec["path"], FITHAW)
     if code not in (0, errno.EINVAL):  # EINVAL: not frozen (already thawed)
         raise FreezeError(f"FITHAW on {rec['path']} failed: {os.strerror(code)}.")
@@ -954,8 +978,81 @@ def _proc_cmdline(pid: int) -> list[str]:
         return []
 
 
-def watchdog_command(host: Host, script: str, incident: str, token: str) -> list[str]:
-    return [host.python, script, "watchdog", "--state-dir", host.state_dir, "--incident", incident, "--token", token]
+def watchdog_command(
+    host: Host, script: str, incident: str, token: str, retry: int = WATCHDOG_RETRY_SECONDS
+) -> list[str]:
+    argv = [host.python, script, "watchdog", "--state-dir", host.state_dir, "--incident", incident, "--token", token]
+    if retry != WATCHDOG_RETRY_SECONDS:
+        argv += ["--retry-seconds", str(retry)]
+    return argv
+
+
+BOOT_UNIT_DIR = "/etc/systemd/system"
+
+
+def boot_unit_name(state_dir: str) -> str:
+    if os.path.normpath(state_dir) == DEFAULT_STATE_DIR:
+        return "ledgerguard-freeze-boot.service"
+    import hashlib  # noqa: PLC0415 - only here
+
+    return f"ledgerguard-freeze-boot-{hashlib.sha256(os.fsencode(state_dir)).hexdigest()[:8]}.service"
+
+
+def boot_unit_text(host: Host, script: str) -> str:
+    return (
+        "[Unit]\n"
+        "Description=ledgerguard: undo at boot what a freeze of an earlier boot left (PostgreSQL ALTER SYSTEM)\n"
+        "After=local-fs.target network.target postgresql.service mariadb.service\n"
+        "ConditionPathExists=" + registry_dir(host.state_dir) + "\n\n"
+        "[Service]\nType=oneshot\n"
+        f"ExecStart={host.python} {script} boot --state-dir {host.state_dir}\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+
+
+def install_boot_unit(host: Host, script: str) -> str | None:
+    """A persistent unit that runs `ledgerguard_freeze.py boot` at start-up: an ALTER SYSTEM freeze survives a reboot,
+    the transient watchdog timer does not."""
+    if not (host.systemd_running() and os.path.isdir(BOOT_UNIT_DIR)):
+        return None
+    name = boot_unit_name(host.state_dir)
+    path = os.path.join(BOOT_UNIT_DIR, name)
+    text = boot_unit_text(host, script)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            current = fh.read()
+    except OSError:
+        current = None
+    if current != text:
+        with open(path + ".tmp", "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(path + ".tmp", path)
+        systemctl = host.which("systemctl")
+        if systemctl:
+            host.run([systemctl, "daemon-reload"])
+            host.run([systemctl, "enable", name])
+    return name
+
+
+def remove_boot_unit_if_idle(host: Host) -> None:
+    """Remove the boot unit once no registry of this state dir holds a target any more."""
+    path = os.path.join(BOOT_UNIT_DIR, boot_unit_name(host.state_dir))
+    if not os.path.exists(path):
+        return
+    d = registry_dir(host.state_dir)
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        if name.endswith(".json") and not name.startswith("."):
+            try:
+                with open(os.path.join(d, name), encoding="utf-8") as fh:
+                    if json.load(fh).get("targets"):
+                        return
+            except (OSError, ValueError):
+                return  # unreadable: keep the unit
+    systemctl = host.which("systemctl")
+    if systemctl:
+        host.run([systemctl, "disable", os.path.basename(path)])
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def arm_watchdog(host: Host, registry: dict, backend: str = "auto") -> dict | None:
@@ -971,6 +1068,9 @@ def arm_watchdog(host: Host, registry: dict, backend: str = "auto") -> dict | No
     generation = int(registry.get("watchdog_generation", 0)) + 1
     registry["watchdog_generation"] = generation
     use_systemd = backend == "systemd" or (backend == "auto" and host.systemd_running() and host.which("systemd-run"))
+    retry = int(registry.get("retry_seconds") or WATCHDOG_RETRY_SECONDS)
+    if any(t.get("method") == "postgresql" and not t.get("left_alone") for t in registry.get("targets", [])):
+        registry["boot_unit"] = install_boot_unit(host, script)
     if use_systemd:
         unit = watchdog_unit_name(incident, generation)
         host.must(
@@ -980,13 +1080,13 @@ def arm_watchdog(host: Host, registry: dict, backend: str = "auto") -> dict | No
                 f"--on-active={delay}s",
                 "--timer-property=AccuracySec=1s",
                 f"--description=ledgerguard: thaw incident {incident} if no thaw comes",
-                *watchdog_command(host, script, incident, token),
+                *watchdog_command(host, script, incident, token, retry),
             ],
             "arming the watchdog timer",
         )
         info = {"kind": "systemd", "unit": unit, "timer": f"{unit}.timer"}
     else:
-        cmd = watchdog_command(host, script, incident, token) + ["--delay", str(delay)]
+        cmd = watchdog_command(host, script, incident, token, retry) + ["--delay", str(delay)]
         proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own script
             cmd,
             stdin=subprocess.DEVNULL,
@@ -1124,7 +1224,12 @@ def apply_freeze(
     extend: bool = False,
     check_mode: bool = False,
     watchdog_backend: str = "auto",
+    contain: ContainHook | None = None,
+    retry_seconds: int = WATCHDOG_RETRY_SECONDS,
 ) -> dict:
+    """Freeze the targets. ``contain`` (see writers.py) finds and stops the processes that hold the path targets:
+    called with phase ``precheck`` before anything changes, ``contain`` after the service targets stopped and before
+    the first path target freezes, ``verify`` after everything froze; an ``error`` in its answer fails the freeze."""
     if max_duration < 1 or fsfreeze_max_duration < 1:
         raise FreezeError("max_duration and fsfreeze_max_duration must be at least 1 second.")
     with registry_lock(host.state_dir) if not check_mode else contextlib.nullcontext():
@@ -1134,6 +1239,23 @@ def apply_freeze(
         needs = [p for p in plan if p["action"] in ("freeze", "refreeze")]
         armed = bool(registry) and watchdog_armed(host, registry)
         result: dict[str, Any] = {"changed": False, "plan": [public(p) for p in plan], "targets": [], "proof": []}
+        paths = [p["target"]["path"] for p in plan if p["method"] in PATH_METHODS]
+        units = [p["target"]["unit"] for p in plan if p["method"] == "service"]
+        writers: list[dict] = []
+
+        def run_contain(reg: dict | None, phase: str) -> dict:
+            if contain is None or not paths:
+                return {}
+            out = contain(reg, phase, paths, units, check_mode) or {}
+            seen = {(w["pid"], w.get("start_ticks")) for w in writers}
+            writers.extend(w for w in out.get("new", []) if (w["pid"], w.get("start_ticks")) not in seen)
+            result["writers"] = writers
+            return out
+
+        pre = run_contain(registry, "precheck")
+        if pre.get("error") and not check_mode:
+            result["changed"] = False
+            raise FreezeError(pre["error"] + " Nothing was frozen.", result)
         if check_mode:
             new_left_alone = any(p["action"] == "left_alone" for p in plan)
             result["changed"] = bool(needs) or extend or new_left_alone
@@ -1143,6 +1265,9 @@ def apply_freeze(
             result["watchdog"] = registry.get("watchdog") if registry else None
             return result
         registry = registry or new_registry(incident, now)
+        registry.setdefault("boot_id", boot_id())
+        if retry_seconds != WATCHDOG_RETRY_SECONDS:
+            registry["retry_seconds"] = retry_seconds
         by_key = {r["key"]: r for r in registry["targets"]}
         new_left_alone = False
         # Deadlines first, then the watchdog, then the freeze itself: a run that dies mid-way is still covered.
@@ -1176,60 +1301,181 @@ def apply_freeze(
                 arm_watchdog(host, registry, watchdog_backend)
                 changed = True
         save_registry(host.state_dir, registry)
-        for p in plan:
-            rec = by_key[p["key"]]
-            if p["action"] in ("freeze", "refreeze"):
-                try:
-                    METHOD_TABLE[rec["method"]].freeze(host, rec)
-                except FreezeError as exc:
-                    rec["status"] = "failed"
-                    _event(registry, host.now(), "freeze_failed", target=rec["label"], error=str(exc))
-                    save_registry(host.state_dir, registry)
-                    result["targets"].append(_public_rec(rec, "failed"))
-                    result.update(changed=True, watchdog=registry.get("watchdog"))
-                    result["registry"] = registry_path(host.state_dir, incident)
-                    raise FreezeError(
-                        f"freezing {rec['label']} failed: {exc} Targets frozen before it stay frozen and are recorded "
-                        f"in {registry_path(host.state_dir, incident)}; thaw them with state=thawed (the watchdog "
-                        "thaws them otherwise).",
-                        result,
-                    ) from exc
-                rec["status"] = "frozen"
-                if METHOD_TABLE[rec["method"]].previously_frozen(rec["previous"]):
-                    # fsfreeze only learns at FIFREEZE time that the filesystem was frozen before us.
-                    rec["status"] = "left_alone"
-                    rec["left_alone"] = True
-                    rec["deadline"] = None
-                _event(registry, host.now(), "frozen", target=rec["label"], method=rec["method"])
-                save_registry(host.state_dir, registry)
-            out = _public_rec(rec, p["action"] if rec.get("status") != "left_alone" else "left_alone")
-            if rec.get("terminated_sessions") is not None:
-                out["terminated_sessions"] = rec["terminated_sessions"]
-            if verify and rec.get("status") == "frozen":
-                try:
-                    proof = METHOD_TABLE[rec["method"]].verify(host, rec)
-                except FreezeError as exc:
-                    out["action"] = "failed"
-                    result["targets"].append(out)
-                    result.update(changed=True, watchdog=registry.get("watchdog"))
-                    save_registry(host.state_dir, registry)
-                    raise FreezeError(
-                        f"verifying the freeze of {rec['label']} failed: {exc} The target is recorded in the "
-                        "registry; thaw with state=thawed.",
-                        result,
-                    ) from exc
-                proof = {"target": rec["label"], "method": rec["method"], "at": iso(host.now()), **proof}
-                rec["proof"] = proof
-                out["proof"] = proof
-                result["proof"].append(proof)
-            result["targets"].append(out)
+        handles = open_handles(plan) if verify else {}
+        try:
+            _freeze_targets(host, incident, plan, by_key, registry, result, verify, handles, run_contain)
+        finally:
+            for fd in handles.values():
+                os.close(fd)
         if next_deadline(registry) is None and registry.get("watchdog"):
             disarm_watchdog(host, registry)
+        if any(w.get("action") in ("stopped", "killed") for w in writers):
+            changed = True
         save_registry(host.state_dir, registry)
         result["changed"] = changed
         result["watchdog"] = registry.get("watchdog")
         result["registry"] = registry_path(host.state_dir, incident)
         return result
+
+
+def open_handles(plan: list[dict]) -> dict[str, int]:
+    """A directory handle on each path target taken before it freezes: the position of a writer that already holds
+    the folder (its working directory, or a directory it opened). The proof writes through it afterwards."""
+    out = {}
+    for p in plan:
+        if p["method"] in ("readonly_bind", "remount_ro") and p["action"] in ("freeze", "refreeze"):
+            with contextlib.suppress(OSError):
+                out[p["key"]] = os.open(p["target"]["path"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return out
+
+
+def probe_handle(fd: int, incident: str) -> dict:
+    """Try to create a file through a directory handle taken before the freeze (a writer's position)."""
+    name = f"{PROBE_PREFIX}{incident}-handle-{secrets.token_hex(4)}"
+    try:
+        new = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=fd)
+    except OSError as exc:
+        return {
+            "write_through_handle": "refused",
+            "errno": errno.errorcode.get(exc.errno, str(exc.errno)),
+            "detail": f"creating {name} through a directory handle taken before the freeze failed: {exc.strerror}",
+        }
+    os.close(new)
+    with contextlib.suppress(OSError):
+        os.unlink(name, dir_fd=fd)
+    return {
+        "write_through_handle": "possible",
+        "detail": f"{name} could be created (and was removed) through a directory handle taken before the freeze: "
+        "this method stops new opens by path only; a process that already held the folder (working directory, "
+        "open directory or file) could still write, so every such process must be stopped (containment).",
+    }
+
+
+def _freeze_targets(
+    host: Host,
+    incident: str,
+    plan: list[dict],
+    by_key: dict,
+    registry: dict,
+    result: dict,
+    verify: bool,
+    handles: dict[str, int],
+    run_contain: Callable[[dict | None, str], dict],
+) -> None:
+    contained = False
+    for p in plan:
+        rec = by_key[p["key"]]
+        if not contained and rec["method"] != "service":
+            # The services that serve the folders stopped first; the processes still holding them are stopped now,
+            # before a filesystem freeze could block them in the kernel (where SIGSTOP cannot reach them).
+            _contained_or_fail(host, incident, registry, result, run_contain(registry, "contain"))
+            contained = True
+        if p["action"] in ("freeze", "refreeze"):
+            try:
+                METHOD_TABLE[rec["method"]].freeze(host, rec)
+            except FreezeError as exc:
+                rec["status"] = "failed"
+                _event(registry, host.now(), "freeze_failed", target=rec["label"], error=str(exc))
+                save_registry(host.state_dir, registry)
+                result["targets"].append(_public_rec(rec, "failed"))
+                result.update(changed=True, watchdog=registry.get("watchdog"))
+                result["registry"] = registry_path(host.state_dir, incident)
+                raise FreezeError(
+                    f"freezing {rec['label']} failed: {exc} Targets frozen before it stay frozen and are recorded "
+                    f"in {registry_path(host.state_dir, incident)}; thaw them with state=thawed (the watchdog "
+                    "thaws them otherwise).",
+                    result,
+                ) from exc
+            rec["status"] = "frozen"
+            if METHOD_TABLE[rec["method"]].previously_frozen(rec["previous"]):
+                # fsfreeze only learns at FIFREEZE time that the filesystem was frozen before us.
+                rec["status"] = "left_alone"
+                rec["left_alone"] = True
+                rec["deadline"] = None
+            _event(registry, host.now(), "frozen", target=rec["label"], method=rec["method"])
+            save_registry(host.state_dir, registry)
+        out = _public_rec(rec, p["action"] if rec.get("status") != "left_alone" else "left_alone")
+        if rec.get("terminated_sessions") is not None:
+            out["terminated_sessions"] = rec["terminated_sessions"]
+        if verify and rec.get("status") == "frozen":
+            try:
+                proof = METHOD_TABLE[rec["method"]].verify(host, rec)
+            except FreezeError as exc:
+                out["action"] = "failed"
+                result["targets"].append(out)
+                result.update(changed=True, watchdog=registry.get("watchdog"))
+                save_registry(host.state_dir, registry)
+                raise FreezeError(
+                    f"verifying the freeze of {rec['label']} failed: {exc} The target is recorded in the "
+                    "registry; thaw with state=thawed.",
+                    result,
+                ) from exc
+            if p["key"] in handles:
+                proof["handle_probe"] = probe_handle(handles[p["key"]], incident)
+            elif rec["method"] == "fsfreeze":
+                proof["handle_probe"] = {
+                    "write_through_handle": "blocks",
+                    "detail": "a frozen filesystem blocks every write, by path or through a handle, until the thaw",
+                }
+            proof = {"target": rec["label"], "method": rec["method"], "at": iso(host.now()), **proof}
+            rec["proof"] = proof
+            out["proof"] = proof
+            result["proof"].append(proof)
+        result["targets"].append(out)
+    if not contained:
+        _contained_or_fail(host, incident, registry, result, run_contain(registry, "contain"))
+    check = run_contain(registry, "verify")
+    if check:
+        held = check.get("held", [])
+        for proof in result["proof"]:
+            hp = proof.get("handle_probe")
+            if hp is not None:
+                hp["writers_stopped"] = sum(
+                    1
+                    for w in (registry.get("containment") or {}).get("processes", [])
+                    if w.get("action") in ("stopped", "killed") and proof["target"] in _labels_of(registry, w)
+                )
+                hp["writers_running"] = len(held)
+                hp["holds"] = not held
+    save_registry(host.state_dir, registry)
+    _contained_or_fail(host, incident, registry, result, check)
+
+
+def _labels_of(registry: dict, writer: dict) -> set[str]:
+    paths = set(writer.get("targets") or [])
+    return {t["label"] for t in registry.get("targets", []) if t.get("path") in paths}
+
+
+def _contained_or_fail(host: Host, incident: str, registry: dict, result: dict, out: dict) -> None:
+    """Fail the freeze when containment says so; under the report policy, first thaw what this run froze."""
+    if not out or not out.get("error"):
+        return
+    save_registry(host.state_dir, registry)
+    undone = []
+    if out.get("refused"):
+        mine = [r for r in registry["targets"] if not r.get("left_alone")]
+        frozen_now = {t["key"] for t in result.get("targets", []) if t.get("action") in ("freeze", "refreeze")}
+        for rec in reversed([r for r in mine if r["key"] in frozen_now]):
+            try:
+                METHOD_TABLE[rec["method"]].thaw(host, rec)
+            except (FreezeError, OSError) as exc:
+                _event(registry, host.now(), "thaw_failed", target=rec["label"], error=str(exc), by="report_policy")
+                continue
+            registry["targets"].remove(rec)
+            rec.update(thawed_at=iso(host.now()), thawed_by="report_policy")
+            registry["released"].append(rec)
+            undone.append(rec["label"])
+        if not registry["targets"] and registry.get("watchdog"):
+            disarm_watchdog(host, registry)
+        save_registry(host.state_dir, registry)
+        for t in result.get("targets", []):
+            if t["name"] in undone:
+                t["action"] = "thawed"
+    result["changed"] = True
+    result["watchdog"] = registry.get("watchdog")
+    result["registry"] = registry_path(host.state_dir, incident)
+    tail = f" What this run froze was thawed again: {', '.join(undone)}." if undone else ""
+    raise FreezeError(out["error"] + tail, result)
 
 
 def apply_thaw(
@@ -1289,13 +1535,13 @@ def apply_thaw(
             else:
                 try:
                     METHOD_TABLE[rec["method"]].thaw(host, rec)
-                except (FreezeError, OSError) as exc:
+                except Exception as exc:  # noqa: BLE001 - one target's failure must not stop the others' thaw
                     entry["action"] = "failed"
                     entry["error"] = str(exc)
                     result["errors"].append(f"{rec['label']}: {exc}")
                     _event(registry, host.now(), "thaw_failed", target=rec["label"], error=str(exc), by=actor)
                     if expired_only:
-                        rec["deadline"] = host.now() + WATCHDOG_RETRY_SECONDS
+                        rec["deadline"] = host.now() + int(registry.get("retry_seconds") or WATCHDOG_RETRY_SECONDS)
                     result["targets"].append(entry)
                     continue
                 entry["action"] = "thawed"
@@ -1320,15 +1566,118 @@ def apply_thaw(
             result["changed"] = True
         if result["changed"] or result["errors"]:
             save_registry(host.state_dir, registry)
+        if not registry.get("targets"):
+            remove_boot_unit_if_idle(host)
         result["watchdog"] = registry.get("watchdog")
         result["remaining"] = [r["label"] for r in registry["targets"]]
         result["registry"] = registry_path(host.state_dir, incident)
         return result
 
 
+def apply_rescan(host: Host, incident: str, contain: ContainHook, check_mode: bool = False) -> dict:
+    """Scan the incident's frozen folders again and stop the writers that appeared since (same policy). Run it right
+    before the swap, right after it and before the thaw: a client is verified only after its last writer stopped."""
+    validate_incident(incident)
+    if not os.path.exists(registry_path(host.state_dir, incident)):
+        return {
+            "changed": False,
+            "writers": [],
+            "held": [],
+            "paths": [],
+            "msg": f"incident {incident} froze nothing here",
+        }
+    with registry_lock(host.state_dir) if not check_mode else contextlib.nullcontext():
+        registry = load_registry(host.state_dir, incident) or new_registry(incident, host.now())
+        held_targets = [r for r in registry.get("targets", []) if not r.get("left_alone")]
+        paths = [r["path"] for r in held_targets if r["method"] in PATH_METHODS]
+        units = [r["unit"] for r in held_targets if r["method"] == "service"]
+        result: dict[str, Any] = {"changed": False, "writers": [], "held": [], "paths": paths}
+        if not paths:
+            result["msg"] = f"incident {incident} holds no frozen folder on this host: nothing to scan"
+            return result
+        out = contain(registry, "rescan", paths, units, check_mode) or {}
+        result["writers"] = out.get("new", [])
+        result["held"] = out.get("held", [])
+        result["changed"] = any(w.get("action") in ("stopped", "killed") for w in result["writers"])
+        if not check_mode:
+            _event(registry, host.now(), "rescan", found=len(result["writers"]), held=len(result["held"]))
+            save_registry(host.state_dir, registry)
+        result["registry"] = registry_path(host.state_dir, incident)
+        if out.get("error") and not check_mode:
+            raise FreezeError(out["error"], result)
+        return result
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Script entry point: `python3 ledgerguard_freeze.py watchdog --state-dir D --incident X [--delay N]`
 # --------------------------------------------------------------------------------------------------------------------
+
+
+def _log(state_dir: str, incident: str, entry: dict) -> None:
+    """One JSON line in <incident>.watchdog.log (ASCII escapes: a non-UTF-8 path cannot break the log)."""
+    with contextlib.suppress(OSError):
+        path = os.path.join(registry_dir(state_dir), f"{incident}.watchdog.log")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"at": iso(time.time()), **entry}, ensure_ascii=True, default=str) + "\n")
+
+
+def retry_later(state_dir: str, incident: str, token: str, delay: int, script: str | None = None) -> dict:
+    """Arm a plain retry of the watchdog without reading the registry (which may be the thing that failed)."""
+    script = script or os.path.abspath(__file__)
+    cmd = [sys.executable or "/usr/bin/python3", script, "watchdog", "--state-dir", state_dir, "--incident", incident]
+    cmd += ["--token", token, "--retry-seconds", str(delay)]
+    systemd_run = _which("systemd-run") if os.path.isdir("/run/systemd/system") else None
+    if systemd_run:
+        unit = f"ledgerguard-thaw-{incident}-retry-{secrets.token_hex(3)}"
+        rc, _out, err = subprocess_run([systemd_run, f"--unit={unit}", f"--on-active={delay}s", *cmd])
+        if rc == 0:
+            return {"kind": "systemd", "unit": unit, "in_seconds": delay}
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own script
+        [*cmd, "--delay", str(delay)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+        start_new_session=True,
+        cwd="/",
+    )
+    return {"kind": "process", "pid": proc.pid, "in_seconds": delay}
+
+
+def _watchdog_once(args: argparse.Namespace) -> dict:
+    host = Host(subprocess_run, state_dir=args.state_dir, python=sys.executable)
+    registry = load_registry(args.state_dir, args.incident)
+    if registry and args.token and (registry.get("watchdog") or {}).get("token") not in (None, args.token):
+        # A newer arm replaced this one (the registry names another token): that one is in charge.
+        return {"superseded": True}
+    if registry and (registry.get("watchdog") or {}).get("kind") == "process":
+        registry["watchdog"] = None  # we are that process; don't signal ourselves when re-arming
+        with registry_lock(args.state_dir):
+            save_registry(args.state_dir, registry)
+    return apply_thaw(host, args.incident, expired_only=True, actor="watchdog")
+
+
+def boot_main(state_dir: str) -> int:
+    """At start-up: every registry made in an earlier boot is thawed whole (a reboot already undid the mounts, the
+    frozen filesystems and the stopped processes; a PostgreSQL ALTER SYSTEM is what survives it)."""
+    d = registry_dir(state_dir)
+    current = boot_id()
+    status = 0
+    for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        incident = name[: -len(".json")]
+        if not name.endswith(".json") or name.startswith(".") or not INCIDENT_RE.match(incident):
+            continue
+        try:
+            registry = load_registry(state_dir, incident)
+            if not registry or not registry.get("targets") or registry.get("boot_id") in (None, current):
+                continue
+            result = apply_thaw(Host(subprocess_run, state_dir=state_dir), incident, actor="boot")
+            _log(state_dir, incident, {"by": "boot", **result})
+            status |= 1 if result.get("errors") else 0
+        except Exception as exc:  # noqa: BLE001 - one incident must not stop the others
+            _log(state_dir, incident, {"by": "boot", "errors": [f"{type(exc).__name__}: {exc}"]})
+            status = 1
+    return status
 
 
 def watchdog_main(argv: list[str] | None = None) -> int:
@@ -1339,25 +1688,29 @@ def watchdog_main(argv: list[str] | None = None) -> int:
     wd.add_argument("--incident", required=True)
     wd.add_argument("--token", default="")
     wd.add_argument("--delay", type=int, default=0, help="sleep this many seconds first (no-systemd fallback)")
+    wd.add_argument("--retry-seconds", type=int, default=WATCHDOG_RETRY_SECONDS)
+    boot = sub.add_parser("boot", help="at start-up, thaw what a freeze of an earlier boot left behind")
+    boot.add_argument("--state-dir", required=True)
     args = parser.parse_args(argv)
+    if args.command == "boot":
+        return boot_main(args.state_dir)
     if args.delay:
         time.sleep(args.delay)
-    host = Host(subprocess_run, state_dir=args.state_dir, python=sys.executable)
-    log = os.path.join(registry_dir(args.state_dir), f"{args.incident}.watchdog.log")
     try:
-        registry = load_registry(args.state_dir, args.incident)
-        if registry and args.token and (registry.get("watchdog") or {}).get("token") not in (None, args.token):
-            # A newer arm replaced this one (the registry names another token): that one is in charge.
-            return 0
-        if registry and (registry.get("watchdog") or {}).get("kind") == "process":
-            registry["watchdog"] = None  # we are that process; don't signal ourselves when re-arming
-            with registry_lock(args.state_dir):
-                save_registry(args.state_dir, registry)
-        result = apply_thaw(host, args.incident, expired_only=True, actor="watchdog")
-    except FreezeError as exc:
-        result = {"errors": [str(exc)]}
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"at": iso(time.time()), **result}, ensure_ascii=False, default=str) + "\n")
+        result = _watchdog_once(args)
+    except Exception as exc:  # noqa: BLE001 - the watchdog must never die and leave the host frozen
+        import traceback  # noqa: PLC0415
+
+        result = {"errors": [str(exc) if isinstance(exc, FreezeError) else f"unexpected {type(exc).__name__}: {exc}"]}
+        if not isinstance(exc, FreezeError):
+            result["traceback"] = traceback.format_exc(limit=8)
+        try:
+            result["retry"] = retry_later(args.state_dir, args.incident, args.token, max(1, args.retry_seconds))
+        except Exception as again:  # noqa: BLE001
+            result["retry_error"] = f"{type(again).__name__}: {again}"
+    if result.get("superseded"):
+        return 0
+    _log(args.state_dir, args.incident, result)
     return 1 if result.get("errors") else 0
 
 

@@ -25,6 +25,16 @@ description:
   - "Refuses: C(/) and the root filesystem, the filesystem that holds I(state_dir), a path that does not exist, a
     unit that does not exist, and a target another incident holds."
   - After freezing, the module proves that a write really fails and returns that proof.
+  - "Containment: before the path targets freeze, every process that holds anything under them is found in C(/proc)
+    (working directory, root, open files with their open mode, memory maps; compared by device and inode ancestry,
+    so a relative-path handle or another mount namespace does not hide it). Writers are stopped (I(containment));
+    readers (files open read-only only), allow-listed agents (I(allow)) and this module's own process chain are
+    recorded and left running. Each process is recorded in the registry and returned in C(writers): pid, parent,
+    user, executable and its sha256, masked command line, start time, what it holds, whether for writing."
+  - "Stopped processes stay stopped at the thaw, and the watchdog never resumes them: resuming a suspect is a
+    person's decision (C(kill -CONT <pid>) or C(kill -KILL <pid>)); the thaw returns them in C(stopped_processes)."
+  - "I(state=rescan) scans the incident's frozen folders again and stops writers that appeared since (run it before
+    and after the swap and before the thaw)."
 author:
   - ledgerguard engineers (@ledgerguard)
 attributes:
@@ -48,8 +58,10 @@ options:
   state:
     description:
       - C(frozen) freezes every target in I(targets); C(thawed) thaws what this incident froze.
+      - C(rescan) finds the processes holding the incident's frozen folders again, stops the new writers (same
+        I(containment) and I(allow)) and fails if a writer still runs; it freezes and thaws nothing.
     type: str
-    choices: [frozen, thawed]
+    choices: [frozen, thawed, rescan]
     default: frozen
   targets:
     description:
@@ -98,6 +110,32 @@ options:
       login_user:
         description: The MariaDB user (default, the client's own default, root through unix_socket on Debian).
         type: str
+  containment:
+    description:
+      - What to do with a process that can write under a path target (working directory or root inside, a
+        directory or a file open for writing there, a shared writable map).
+      - C(stop) sends SIGSTOP (the process and its memory stay for forensics); C(kill) sends SIGSTOP then SIGKILL;
+        C(report) refuses to freeze while such a process runs, listing them, and leaves nothing frozen (what this run
+        froze is thawed again).
+    type: str
+    choices: [stop, kill, report]
+    default: stop
+  allow:
+    description:
+      - The host's own agents, never stopped (recorded as C(allowed)). An entry with a C(/) is an executable path,
+        one without is a process name (C(comm), as C(ps -o comm) shows it).
+      - This module's own process, its ancestors (the ansible python, the sshd session) and pid 1 are never stopped.
+    type: list
+    elements: str
+    default: []
+  services:
+    description:
+      - systemd units that serve the client folders (smbd, nfs-server, the firm's bookkeeping application, an sftp
+        server). Each becomes a C(service) target frozen before the other targets (stopped by the freeze, started
+        again by the thaw when it was running). Their processes are left to systemd, not signalled.
+    type: list
+    elements: str
+    default: []
   max_duration:
     description:
       - Seconds after which the watchdog thaws the targets by itself if no thaw comes.
@@ -216,6 +254,42 @@ watchdog:
   returned: always
   type: dict
   sample: {kind: systemd, unit: ledgerguard-thaw-INC-2026-0042-1, fires_at: "2026-11-26T22:00:00Z"}
+writers:
+  description:
+    - The processes found holding the path targets by this run (freeze or rescan), each with C(pid), C(ppid),
+      C(user), C(uid), C(comm), C(exe), C(exe_sha256), C(cmdline) (secrets masked), C(started), C(start_ticks),
+      C(state), C(holds) (C(kind) cwd/root/fd/map, C(fd), C(path), C(mode), C(writing), C(target)), C(writing),
+      C(targets), C(role) (C(writer), C(reader), C(allowed), C(protected), C(service)), C(action) (C(stopped),
+      C(killed), C(gone), C(stop_failed), C(refused), C(recorded), C(allowed), C(protected), C(left_to_service),
+      in check mode C(would_stop), C(would_kill), C(would_refuse)), C(found_at), C(found_by), C(acted_at),
+      C(state_after), C(resume).
+  returned: when state is frozen or rescan
+  type: list
+  elements: dict
+  sample:
+    - pid: 4242
+      user: acct
+      exe: /usr/bin/python3.11
+      cmdline: python3 encrypt.py --key=***
+      holds: [{kind: cwd, path: /srv/clients/acme, mode: dir, writing: true, target: /srv/clients/acme}]
+      role: writer
+      action: stopped
+containment:
+  description: The policy and the pids by outcome (C(stopped), C(killed), C(readers), C(allowed), C(held)).
+  returned: when state is frozen or rescan
+  type: dict
+held:
+  description: With I(state=rescan), writers that still run (the module fails when there are any).
+  returned: when state is rescan
+  type: list
+  elements: dict
+stopped_processes:
+  description:
+    - With I(state=thawed), the processes this incident stopped that are still stopped, each with C(pid), C(exe),
+      C(cmdline), C(resume) (C(kill -CONT <pid>)) and C(end) (C(kill -KILL <pid>)). The thaw never resumes them.
+  returned: when state is thawed
+  type: list
+  elements: dict
 registry:
   description: Path of the incident's registry on the host.
   returned: when a registry exists
@@ -240,8 +314,14 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import
     FreezeError,
     Host,
     apply_freeze,
+    apply_rescan,
     apply_thaw,
     load_registry,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.writers import (  # noqa: E402
+    POLICIES,
+    make_hook,
+    stopped_processes,
 )
 
 TARGET_SPEC = {
@@ -263,7 +343,10 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "incident": {"type": "str", "required": True},
-            "state": {"type": "str", "choices": ["frozen", "thawed"], "default": "frozen"},
+            "state": {"type": "str", "choices": ["frozen", "thawed", "rescan"], "default": "frozen"},
+            "containment": {"type": "str", "choices": list(POLICIES), "default": "stop"},
+            "allow": {"type": "list", "elements": "str", "default": []},
+            "services": {"type": "list", "elements": "str", "default": []},
             "targets": {"type": "list", "elements": "dict", "options": TARGET_SPEC, "default": []},
             "max_duration": {"type": "int", "default": DEFAULT_MAX_DURATION},
             "fsfreeze_max_duration": {"type": "int", "default": DEFAULT_FSFREEZE_MAX_DURATION},
@@ -290,9 +373,13 @@ def main() -> None:
 
     host = Host(run, state_dir=p["state_dir"], which=which)
     result = {"incident": p["incident"], "state": p["state"]}
+    contain = make_hook(p["containment"], p["allow"])
+    targets = [{"method": "service", "unit": u} for u in p["services"]] + list(p["targets"])
     try:
-        if p["state"] == "frozen":
-            if not p["targets"]:
+        if p["state"] == "rescan":
+            out = apply_rescan(host, p["incident"], contain, check_mode=module.check_mode)
+        elif p["state"] == "frozen":
+            if not targets:
                 module.fail_json(
                     msg="state=frozen needs at least one target in 'targets' (method plus path, unit or database); "
                     "with the role, set write_freeze_targets for this host.",
@@ -301,13 +388,14 @@ def main() -> None:
             out = apply_freeze(
                 host,
                 p["incident"],
-                p["targets"],
+                targets,
                 max_duration=p["max_duration"],
                 fsfreeze_max_duration=p["fsfreeze_max_duration"],
                 verify=p["verify"],
                 extend=p["extend"],
                 check_mode=module.check_mode,
                 watchdog_backend=p["watchdog_backend"],
+                contain=contain,
             )
         else:
             out = apply_thaw(
@@ -320,10 +408,16 @@ def main() -> None:
     except FreezeError as exc:
         result.update(exc.result)
         result.pop("errors", None)
+        _containment_summary(result, p["containment"])
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:
         module.fail_json(msg=f"write_freeze for incident {p['incident']} failed on the host: {exc}", **result)
     result.update(out)
+    if p["state"] == "thawed":
+        registry = _registry_or_none(p["state_dir"], p["incident"])
+        result["stopped_processes"] = stopped_processes(registry) if registry else []
+    else:
+        _containment_summary(result, p["containment"])
     errors = result.pop("errors", None)
     if errors:
         module.fail_json(
@@ -335,6 +429,26 @@ def main() -> None:
     if p["state"] == "thawed" and not result.get("changed") and not module.check_mode:
         result["msg"] = _nothing_to_thaw(p["state_dir"], p["incident"])
     module.exit_json(**result)
+
+
+def _registry_or_none(state_dir: str, incident: str) -> dict | None:
+    try:
+        return load_registry(state_dir, incident)
+    except FreezeError:
+        return None
+
+
+def _containment_summary(result: dict, policy: str) -> None:
+    writers = result.setdefault("writers", [])
+    result["containment"] = {
+        "policy": policy,
+        "stopped": [w["pid"] for w in writers if w.get("action") == "stopped"],
+        "killed": [w["pid"] for w in writers if w.get("action") == "killed"],
+        "refused": [w["pid"] for w in writers if w.get("action") == "refused"],
+        "readers": [w["pid"] for w in writers if w.get("role") == "reader"],
+        "allowed": [w["pid"] for w in writers if w.get("role") == "allowed"],
+        "held": [w["pid"] for w in result.get("held", [])],
+    }
 
 
 def _nothing_to_thaw(state_dir: str, incident: str) -> str:

@@ -30,6 +30,9 @@ def test_documentation_matches_argument_spec():
         "verify",
         "state_dir",
         "watchdog_backend",
+        "containment",
+        "allow",
+        "services",
     }
     assert set(doc["targets"]["suboptions"]) == set(write_freeze.TARGET_SPEC)
     for name, spec in write_freeze.TARGET_SPEC.items():
