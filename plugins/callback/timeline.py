@@ -14,12 +14,16 @@ description:
   - Each line carries the sha256 of the previous line and of its own content, so an edit, deletion or reordering is
     found by C(ledgerguard timeline verify) (which names the first altered line).
   - The plugin is a no-op until the run names an incident. The C(ledgerguard.recovery.incident) role sets the fact
-    C(ledgerguard_timeline) with C(path), C(incident_id) and C(operator). Events seen before that are buffered and
-    written first; events of runs that never name an incident are dropped.
+    C(ledgerguard_timeline) with C(path), C(incident_id), C(operator) and C(run) (a token this plugin writes into
+    the C(run_start) line). Events seen before that are buffered and written first; events of runs that never name
+    an incident are dropped.
+  - The incident role then reads the file for the C(run) token and refuses to start the incident when it is not
+    there, so an incident never runs without its timeline, however it is started.
   - Task results are never written (they may hold data); only a failed task's C(msg), unless the task is C(no_log).
 author: ledgerguard contributors (@ledgerguard)
 requirements:
-  - enable with C(ANSIBLE_CALLBACKS_ENABLED=ledgerguard.recovery.timeline) (the C(ledgerguard) runner does)
+  - "enable with C(callbacks_enabled = ledgerguard.recovery.timeline) in ansible.cfg (this project's ansible.cfg
+    does) or C(ANSIBLE_CALLBACKS_ENABLED=ledgerguard.recovery.timeline) (the C(ledgerguard) runner does)"
 """
 
 import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
@@ -89,9 +93,17 @@ class CallbackModule(CallbackBase):
         self._path = path
         self._incident = info.get("incident_id")
         self._operator = info.get("operator")
-        self._write(
-            {"time": _now(), "event": "run_start", "status": "start", "playbook": self._playbook, "play": self._play}
-        )
+        start = {
+            "time": _now(),
+            "event": "run_start",
+            "status": "start",
+            "playbook": self._playbook,
+            "play": self._play,
+        }
+        if info.get("run"):
+            # The incident role looks for this token in the file to prove the timeline is being written.
+            start["run"] = str(info["run"])
+        self._write(start)
         for record in self._buffer:
             self._write(record)
         self._buffer = []
