@@ -333,10 +333,13 @@ def read_sqlite(
     # Identifiers are quoted (quote_ident) and were checked against the schema above.
     sql = f"SELECT {', '.join(quote_ident(selected[k]) for k in keys)} FROM {quote_ident(table)}"  # noqa: S608
     try:
-        # rowid order is insertion order for a rowid table; views fall back to their natural order.
-        cursor = conn.execute(sql + " ORDER BY rowid")
-    except sqlite3.OperationalError:
-        cursor = conn.execute(sql)
+        try:
+            # rowid order is insertion order for a rowid table; views fall back to their natural order.
+            cursor = conn.execute(sql + " ORDER BY rowid")
+        except sqlite3.OperationalError:
+            cursor = conn.execute(sql)
+    except sqlite3.DatabaseError as exc:  # e.g. "database disk image is malformed"
+        raise SourceError(f"reading table {table!r} failed: {exc}") from exc
     try:
         for index, values in enumerate(cursor, start=1):
             yield index, dict(zip(keys, values, strict=True))

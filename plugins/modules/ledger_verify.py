@@ -175,6 +175,7 @@ summary:
 """
 
 import collections
+import sqlite3
 import glob
 import json
 import os
@@ -254,7 +255,7 @@ def check_client(module: AnsibleModule, client: dict, baseline: dict) -> dict:
                         res = lg.check_rows(rows, name, kind, p["number_start"], p["sqlite_amount_scale"])
                     finally:
                         conn.close()
-            except (lg.SourceError, OSError) as exc:
+            except (lg.SourceError, OSError, sqlite3.DatabaseError) as exc:
                 findings.append({"kind": "unreadable", "source": name, "detail": f"{name}: {exc}"})
                 continue
             counts[name] = res.rows
