@@ -49,6 +49,7 @@ __all__ = [
     "private_dir",
     "rename_noreplace",
     "sha256_fd",
+    "why_not_private",
 ]
 
 
@@ -86,9 +87,16 @@ def lstat(name: str, dir_fd: int) -> os.stat_result | None:
 
 def open_dir(name: str, dir_fd: int | None = None) -> int:
     """Open the folder ``name`` (one component, relative to ``dir_fd``; or an absolute path when ``dir_fd`` is None,
-    whose last component only is not followed) with ``O_DIRECTORY|O_NOFOLLOW``. A symbolic link raises ``ELOOP``,
-    anything else that is not a folder ``ENOTDIR``. The caller closes the descriptor."""
-    return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    whose last component only is not followed) with ``O_DIRECTORY|O_NOFOLLOW``. A symbolic link raises ``ELOOP``
+    ("is a symbolic link"), anything else that is not a folder ``ENOTDIR``. The caller closes the descriptor."""
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    except NotADirectoryError:
+        # Linux answers ENOTDIR for a link opened O_DIRECTORY|O_NOFOLLOW: say which it is.
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            raise OSError(errno.ELOOP, "is a symbolic link (never followed)", name) from None
+        raise
 
 
 def open_path(path: str) -> int:
@@ -102,7 +110,7 @@ def open_path(path: str) -> int:
         for part in [p for p in os.path.normpath(path).split("/") if p]:
             done = os.path.join(done, part)
             try:
-                nxt = os.open(part, DIR_FLAGS, dir_fd=fd)
+                nxt = open_dir(part, fd)
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror, done) from None
             os.close(fd)
@@ -245,7 +253,10 @@ def copy_file(src_dfd: int, src: str, dst_dfd: int, dst: str) -> str:
             pass
 
 
-def _why_not_private(st: os.stat_result, uid: int) -> str | None:
+def why_not_private(st: os.stat_result, uid: int | None = None) -> str | None:
+    """Why ``st`` (an ``lstat``/``fstat`` result) is not a folder of ours - a folder, not a link, owned by ``uid``
+    (default: the effective uid), mode 0700 - or None when it is."""
+    uid = os.geteuid() if uid is None else uid
     if stat.S_ISLNK(st.st_mode):
         return "it is a symbolic link"
     if not stat.S_ISDIR(st.st_mode):
@@ -278,14 +289,14 @@ def private_dir(path: str, create: bool = True, uid: int | None = None) -> tuple
         st = lstat(name, parent_fd)
         if st is None:
             return None, False
-        why = None if created else _why_not_private(st, uid)
+        why = None if created else why_not_private(st, uid)
         if why:
             raise NotPrivate(errno.EPERM, why, path)
         fd = open_dir(name, parent_fd)
         if created:
             os.fchmod(fd, 0o700)  # the umask may have narrowed it
         fst = os.fstat(fd)
-        if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino) or _why_not_private(fst, uid):
+        if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino) or why_not_private(fst, uid):
             os.close(fd)
             raise NotPrivate(errno.EPERM, "it was replaced while being checked", path)
         return fd, created
