@@ -1,0 +1,291 @@
+# Copyright (c) ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Consistent database captures for the backup role, and the host's backup lock.
+
+SQLite. A live ledger copied byte by byte while its program writes is torn. ``capture_sqlite`` takes a consistent
+copy with SQLite's online backup API (``sqlite3.Connection.backup``, all pages in one step, so the copy is the
+database as of one committed transaction) into a private 0700 folder, and checks it (``PRAGMA integrity_check``).
+
+Putting the copy back at the ledger's own path inside the snapshot. restic 0.14 cannot rewrite paths, and the
+incident path chooses a client's snapshots by the client's declared paths, so the copy must be backed up AS the
+ledger, in the same snapshot as the rest of the client's folder. ``private_mount_namespace`` moves the calling
+process into a mount namespace of its own (``unshare(CLONE_NEWNS)``, every mount made private), and ``bind_file``
+then bind-mounts each copy over its live ledger there. restic, run from this process, reads the client's folder
+with the copies in place of the live files; no other process on the host sees the bind mounts, and they vanish
+with the process (nothing to undo, even after a crash). The live ledger's ``-wal``, ``-shm`` and ``-journal``
+files are excluded from the snapshot: restored beside the copy they would be replayed into it.
+
+Lock. ``BackupLock`` is an ``flock`` on ``<state dir>/backup.lock`` held by a small detached process for the length
+of a backup run, so two runs never overlap; the file names the run that holds it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import time
+from typing import Any
+from urllib.parse import quote
+
+CLONE_NEWNS = 0x00020000
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class CaptureError(Exception):
+    """A database could not be captured consistently; the message says what to do."""
+
+
+# ------------------------------------------------------------------------------------------------- patterns
+
+
+def restic_pattern(path: str) -> str:
+    """An absolute path as a restic exclude pattern matching exactly it (filepath.Match metacharacters escaped)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", path)
+
+
+def fnmatch_pattern(path: str) -> str:
+    """A path as an fnmatch pattern matching exactly it (the manifest's exclusion)."""
+    return re.sub(r"([*?\[])", r"[\1]", path)
+
+
+def owning_root(path: str, roots: list[str]) -> str | None:
+    """The entry of ``roots`` that ``path`` is inside (not equal to), or None."""
+    clean = os.path.normpath(path)
+    for root in roots:
+        base = os.path.normpath(root)
+        if clean.startswith(base.rstrip("/") + "/"):
+            return base
+    return None
+
+
+def ledger_excludes(ledgers: list[str], roots: list[str]) -> tuple[list[str], list[str]]:
+    """(restic patterns, manifest patterns) that leave out each ledger's -wal/-shm/-journal files."""
+    restic: list[str] = []
+    manifest: list[str] = []
+    for ledger in ledgers:
+        root = owning_root(ledger, roots)
+        for suffix in SQLITE_COMPANIONS:
+            restic.append(restic_pattern(ledger + suffix))
+            if root is not None:
+                manifest.append(fnmatch_pattern(os.path.relpath(ledger + suffix, root)))
+    return restic, manifest
+
+
+# ------------------------------------------------------------------------------------------------- SQLite
+
+
+def is_sqlite(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(16) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def capture_sqlite(source: str, dest: str, check: str = "integrity", busy_timeout: float = 60.0) -> dict[str, Any]:
+    """Copy the SQLite database ``source`` to ``dest`` (which must not exist) with the online backup API.
+
+    The copy gets the live file's owner and mode. ``check``: ``integrity`` (PRAGMA integrity_check), ``quick``
+    (quick_check) or ``none``. Raises CaptureError with an operator's message.
+    """
+    try:
+        st = os.stat(source)
+    except OSError as exc:
+        raise CaptureError(f"SQLite ledger {source} cannot be read: {exc.strerror}") from None
+    if not is_sqlite(source):
+        raise CaptureError(
+            f"{source} is declared as a SQLite ledger but is not a SQLite 3 database (its header differs); fix the "
+            "client's sqlite list or the file"
+        )
+    started = time.monotonic()
+    src = dst = None
+    try:
+        src = sqlite3.connect(f"file:{quote(source)}?mode=ro", uri=True, timeout=busy_timeout)
+        dst = sqlite3.connect(dest)
+        src.backup(dst)  # pages=-1: every page in one step, under one read transaction
+        dst.commit()
+        journal = dst.execute("PRAGMA journal_mode").fetchone()[0]
+        pages = dst.execute("PRAGMA page_count").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise CaptureError(
+            f"the online backup of SQLite ledger {source} failed ({exc}); the ledger may be locked by a long write "
+            "or damaged: retry, or check it with 'sqlite3 <file> \"PRAGMA integrity_check\"'"
+        ) from None
+    finally:
+        for conn in (src, dst):
+            if conn is not None:
+                conn.close()
+    result = "not checked"
+    if check != "none":
+        pragma = "integrity_check" if check == "integrity" else "quick_check"
+        conn = sqlite3.connect(f"file:{quote(dest)}?mode=ro", uri=True)
+        try:
+            rows = [r[0] for r in conn.execute(f"PRAGMA {pragma}").fetchall()]
+        finally:
+            conn.close()
+        result = "ok" if rows == ["ok"] else "; ".join(str(r) for r in rows[:5])
+        if result != "ok":
+            raise CaptureError(
+                f"the consistent copy of SQLite ledger {source} fails PRAGMA {pragma}: {result}. The live ledger is "
+                "damaged: nothing of this client was backed up, so the last good snapshot stays the newest; "
+                "repair the ledger (or restore it) before the next backup"
+            )
+    for suffix in SQLITE_COMPANIONS:
+        if os.path.exists(dest + suffix):
+            os.unlink(dest + suffix)
+    os.chown(dest, st.st_uid, st.st_gid)
+    os.chmod(dest, st.st_mode & 0o7777)
+    return {
+        "path": source,
+        "bytes": os.path.getsize(dest),
+        "pages": pages,
+        "journal_mode": journal,
+        "check": result,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+# ------------------------------------------------------------------------------------------------- mounts
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def private_mount_namespace() -> None:
+    """Move this process (and the processes it starts from now on) into a private mount namespace."""
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        raise CaptureError(
+            f"cannot create a private mount namespace for the consistent SQLite copies ({os.strerror(err)}); the "
+            "backup must run as root (become: true) on a Linux host that allows unshare(CLONE_NEWNS)"
+        )
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        err = ctypes.get_errno()
+        raise CaptureError(f"cannot make the mounts of the private namespace private ({os.strerror(err)})")
+
+
+def bind_file(source: str, target: str) -> None:
+    """Bind-mount the file ``source`` over the file ``target`` (call inside ``private_mount_namespace``)."""
+    if _libc().mount(os.fsencode(source), os.fsencode(target), None, MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        raise CaptureError(f"cannot put the consistent copy in place of {target} for the backup ({os.strerror(err)})")
+
+
+# ------------------------------------------------------------------------------------------------- the lock
+
+
+def read_holder(path: str) -> dict[str, Any]:
+    """What the lock file says about its holder ({} when empty or unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read().strip()
+        return json.loads(text) if text else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def try_flock(path: str) -> int | None:
+    """Open ``path`` (0600) and take an exclusive non-blocking flock; the fd, or None when another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return None
+        raise
+    return fd
+
+
+def lock_is_free(path: str) -> bool:
+    if not os.path.exists(path):
+        return True
+    fd = try_flock(path)
+    if fd is None:
+        return False
+    os.close(fd)
+    return True
+
+
+def hold_detached(fd: int, max_seconds: int) -> int:
+    """Fork a detached process that keeps ``fd``'s flock for at most ``max_seconds`` (until SIGTERM); return its
+    PID. The caller closes its own copy of ``fd`` afterwards: the lock stays with the holder."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # first child: new session, fork again, report the grandchild's pid
+        try:
+            os.setsid()
+            grandchild = os.fork()
+            if grandchild:
+                os.write(write_end, str(grandchild).encode())
+                os._exit(0)
+            os.chdir("/")
+            null = os.open(os.devnull, os.O_RDWR)
+            for std in (0, 1, 2):
+                os.dup2(null, std)
+            keep = {0, 1, 2, fd}
+            for other in range(3, 1024):
+                if other not in keep:
+                    try:
+                        os.close(other)
+                    except OSError:
+                        pass
+            os.set_inheritable(fd, False)
+            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            deadline = time.monotonic() + max_seconds
+            while time.monotonic() < deadline:
+                time.sleep(min(30.0, max(0.1, deadline - time.monotonic())))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    data = b""
+    while True:
+        chunk = os.read(read_end, 64)
+        if not chunk:
+            break
+        data += chunk
+    os.close(read_end)
+    return int(data or b"0")
+
+
+def write_holder(fd: int, info: dict[str, Any]) -> None:
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, (json.dumps(info, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+    os.fsync(fd)
+
+
+def holder_info(run_id: str, max_seconds: int) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "run_id": run_id,
+        "host": socket.gethostname(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "started_epoch": int(now),
+        "expires_epoch": int(now) + max_seconds,
+    }
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
