@@ -16,6 +16,11 @@ description:
     C(detected) from the damage its restore found (skipped snapshots' reasons, a pinned snapshot's warnings,
     quarantine reasons, missing files put back), else C(declared) (the incident's O(_input.cause)) or
     C(undetermined) (nothing found, cause declared unknown). The mapping lives in module_utils/cause.py.
+  - Builds the C(containment) section from each host's C(freeze) result (its C(writers)), its C(rescans) and its
+    C(thaw) (C(stopped_processes)): every process found holding a frozen folder, what it held, what was done to it and
+    when, and whether it is still stopped. A writer found after the freeze (by a rescan) that held a client's folder
+    makes that client a problem (its files must be re-checked: they are never reported verified on trust), and so does
+    a writer still running. Each client's C(cause) gains C(writers), the processes found writing in its folder.
   - Carries the repository damage the incident's check found (a host's C(repository_damage), with the lost packs, what
     restic said, the snapshots that need them) as C(repository_damage), and C(summary.repository_damaged). Damage does
     not change the status (the clients restored from older intact snapshots are restored), but the repository needs
@@ -28,7 +33,8 @@ options:
     type: dict
     required: true
   hosts:
-    description: Per host, C(restore_results), C(freeze), C(thaw), C(state_snapshot), C(frozen_at), C(thawed_at).
+    description: Per host, C(restore_results), C(freeze), C(thaw), C(state_snapshot), C(frozen_at), C(thawed_at),
+      C(rescans) (the write_freeze rescan results, each with its C(label)).
     type: dict
     required: true
   generated_at:
@@ -142,6 +148,69 @@ def _timeline(evidence, limit=400):
     }
 
 
+def _within(path, parent):
+    path, parent = str(path or ""), str(parent or "").rstrip("/")
+    return bool(parent) and (path == parent or path.startswith(parent + "/"))
+
+
+def _containment(host, data):
+    """Every process the freeze and the rescans found on one host, once each, with what was done to it."""
+    rows = {}
+    sources = [("freeze", (data.get("freeze") or {}).get("writers") or [])]
+    for scan in data.get("rescans") or []:
+        if isinstance(scan, dict):
+            sources.append((scan.get("label") or "rescan", scan.get("writers") or []))
+    held = []
+    for scan in [data.get("freeze") or {}, *(data.get("rescans") or [])]:
+        if isinstance(scan, dict):
+            held.extend(w.get("pid") for w in scan.get("held") or [] if isinstance(w, dict))
+    still = {s.get("pid") for s in (data.get("thaw") or {}).get("stopped_processes") or [] if isinstance(s, dict)}
+    for when, writers in sources:
+        for w in writers:
+            if not isinstance(w, dict):
+                continue
+            key = (w.get("pid"), w.get("start_ticks"))
+            if key in rows:
+                if w.get("action") in ("stopped", "killed"):
+                    rows[key].update(action=w["action"], acted_at=w.get("acted_at", ""))
+                continue
+            rows[key] = {
+                "host": host,
+                "pid": w.get("pid"),
+                "ppid": w.get("ppid"),
+                "user": w.get("user"),
+                "comm": w.get("comm"),
+                "exe": w.get("exe"),
+                "exe_sha256": w.get("exe_sha256"),
+                "cmdline": w.get("cmdline"),
+                "started": w.get("started"),
+                "role": w.get("role"),
+                "writing": bool(w.get("writing")),
+                "action": w.get("action"),
+                "found_at": w.get("found_at", ""),
+                "found_by": when,
+                "acted_at": w.get("acted_at", ""),
+                "targets": w.get("targets") or [],
+                "holds": [
+                    "{} {}{}".format(h.get("kind"), f"{h['fd']} " if h.get("kind") == "fd" else "", h.get("path"))
+                    + (f" ({h.get('mode')})" if h.get("kind") in ("fd", "map") else "")
+                    for h in w.get("holds") or []
+                    if isinstance(h, dict)
+                ],
+                "hold_paths": [h.get("path") for h in w.get("holds") or [] if isinstance(h, dict)],
+            }
+    out = []
+    for row in rows.values():
+        row["still_running"] = row["pid"] in held
+        row["still_stopped_at_thaw"] = row["pid"] in still
+        out.append(row)
+    return out
+
+
+def _touches(row, paths):
+    return any(_within(h, p) or _within(p, h) for h in row.get("hold_paths") or [] for p in paths or [])
+
+
 def incident_report(record, hosts, generated_at=None, evidence=None):
     """See DOCUMENTATION."""
     record = dict(record or {})
@@ -155,8 +224,17 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
     verified_at = None
     problems = []
     repository_damage = {}
+    containment = []
     for host in sorted(hosts or {}):
         data = hosts[host] or {}
+        processes = _containment(host, data)
+        containment.extend(processes)
+        for row in processes:
+            if row["still_running"] and row["role"] == "writer":
+                problems.append(
+                    f"{host}: writer pid {row['pid']} ({row['exe']}) still ran under {', '.join(row['targets'])} "
+                    "after the freeze tried to stop it: nothing under those folders is reported verified."
+                )
         if data.get("repository_damage") and not repository_damage:
             repository_damage = dict(data["repository_damage"])
         results = list(data.get("restore_results") or [])
@@ -221,6 +299,28 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
             item["host"] = host
             # Each client's own cause, from what its restore found; the incident's declared cause is the fallback.
             item["cause"] = client_cause(item, record.get("cause"))
+            mine = [r for r in processes if r["role"] == "writer" and _touches(r, item.get("paths"))]
+            item["cause"]["writers"] = [
+                "pid {} ({}, user {}, {}) {} in the folder, found {} at {}: {}".format(
+                    r["pid"],
+                    r["comm"],
+                    r["user"],
+                    r["exe"],
+                    "was writing" if r["writing"] else "held files",
+                    "at the freeze" if r["found_by"] == "freeze" else f"by the {r['found_by']} rescan",
+                    r["found_at"],
+                    r["action"],
+                )
+                for r in mine
+            ]
+            item["containment"] = {"writers_stopped": [r["pid"] for r in mine if r["action"] in ("stopped", "killed")]}
+            for r in mine:
+                if r["found_by"] != "freeze":
+                    problems.append(
+                        f"{host}/{item.get('id')}: writer pid {r['pid']} ({r['exe']}) was found under its folder by "
+                        f"the {r['found_by']} rescan (at {r['found_at']}) and {r['action']} then; files it could have "
+                        "written before must be re-checked, they are not reported verified on trust."
+                    )
             snap = item.get("snapshot") or {}
             snap_time = _ts(snap.get("time"))
             if snap_time and cutoff:
@@ -264,6 +364,16 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
         "max_data_loss_window": _duration(max(windows)) if windows else "unknown",
         "all_thawed": all(h["thawed"] or not h["frozen"] for h in host_rows),
         "repository_damaged": bool(repository_damage),
+        "containment": {
+            "processes_found": len(containment),
+            "writers_found": sum(1 for r in containment if r["role"] == "writer"),
+            "stopped": sum(1 for r in containment if r["action"] == "stopped"),
+            "killed": sum(1 for r in containment if r["action"] == "killed"),
+            "readers": sum(1 for r in containment if r["role"] == "reader"),
+            "allowed": sum(1 for r in containment if r["role"] == "allowed"),
+            "still_running": sum(1 for r in containment if r["still_running"] and r["role"] == "writer"),
+            "still_stopped_at_thaw": sum(1 for r in containment if r["still_stopped_at_thaw"]),
+        },
     }
     if repository_damage:
         skipped_by_damage = {}
@@ -293,6 +403,7 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
         "summary": summary,
         "problems": problems,
         "repository_damage": repository_damage,
+        "containment": containment,
         "hosts": host_rows,
         "clients": clients,
         "files_to_review": review,
