@@ -1233,6 +1233,136 @@ def validate_read_data_subset(value: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Snapshot layout: where a live path is inside a snapshot's tree (issue 17)
+# --------------------------------------------------------------------------------------------------------------------
+# restic records each backed-up path absolute in the snapshot's ``paths``, but stores (and restores) the tree as the
+# path was GIVEN, cleaned against "/": ``cd /srv && restic backup ledgers`` stores /ledgers/..., ``restic backup .``
+# stores the folder's contents at the top, ``restic backup ../x/y`` stores /x/y; an absolute path is stored whole.
+# Measured identical with restic 0.14 and 0.18. So the stored root of a recorded path P is always one of P's
+# suffixes ("/" included), and the tree itself says which: the longest suffix the tree holds.
+
+
+def norm_path(path: str) -> str:
+    """An absolute, cleaned path ("/" for the root)."""
+    text = str(path or "").strip("/")
+    return os.path.normpath("/" + text).replace("//", "/") if text else "/"
+
+
+def path_parts(path: str) -> list[str]:
+    return [p for p in norm_path(path).split("/") if p]
+
+
+def path_suffixes(path: str) -> list[str]:
+    """``/a/b/c`` -> ["/a/b/c", "/b/c", "/c", "/"]: every place restic may have stored it."""
+    parts = path_parts(path)
+    return ["/" + "/".join(parts[k:]) for k in range(len(parts))] + ["/"]
+
+
+def path_under(path: str, root: str) -> str | None:
+    """The part of ``path`` below ``root`` ("" when equal), or None when it is not under it."""
+    path, root = norm_path(path), norm_path(root)
+    if path == root:
+        return ""
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+def path_join(root: str, rest: str) -> str:
+    return norm_path(root.rstrip("/") + "/" + rest) if rest else norm_path(root)
+
+
+def _real(path: str) -> str:
+    """The path with the symlinks of THIS host resolved (the path itself when nothing resolves)."""
+    try:
+        return norm_path(os.path.realpath(norm_path(path)))
+    except (OSError, ValueError):
+        return norm_path(path)
+
+
+@dataclass
+class SnapshotRoot:
+    """One recorded path of a snapshot and where its tree is stored (``stored`` "" when the tree does not hold it)."""
+
+    recorded: str
+    stored: str
+    type: str = ""
+    linktarget: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"recorded": self.recorded, "snapshot_path": self.stored, "type": self.type}
+        if self.linktarget:
+            out["linktarget"] = self.linktarget
+        return out
+
+
+@dataclass
+class SnapshotLayout:
+    """What the top of one snapshot's tree holds, and the stored root of each recorded path."""
+
+    snapshot: Snapshot
+    nodes: dict[str, TreeNode] = field(default_factory=dict)
+    asked: set[str] = field(default_factory=set)
+    roots: list[SnapshotRoot] = field(default_factory=list)
+
+    @property
+    def top(self) -> list[str]:
+        """The entries at the top of the tree: ``ledgers/``, ``books.csv``, ``tmp/`` ..."""
+        return [
+            path[1:] + ("/" if node.type == "dir" else "")
+            for path, node in sorted(self.nodes.items())
+            if path != "/" and path.count("/") == 1
+        ]
+
+    @property
+    def stdin(self) -> bool:
+        """A ``restic backup --stdin`` snapshot: one recorded path, stored as the single file at the top."""
+        paths = self.snapshot.paths
+        node = self.nodes.get(norm_path(paths[0])) if len(paths) == 1 else None
+        return node is not None and node.type == "file" and len(self.top) == 1 and norm_path(paths[0]).count("/") == 1
+
+    def compute_roots(self) -> None:
+        roots = []
+        for recorded in dict.fromkeys(norm_path(p) for p in self.snapshot.paths):
+            stored, node = "", None
+            for candidate in path_suffixes(recorded)[:-1]:
+                if candidate in self.nodes:
+                    stored, node = candidate, self.nodes[candidate]
+                    break
+            if not stored and self._root_holds_contents(recorded):
+                stored = "/"
+            kind = node.type if node else ("dir" if stored == "/" else "")
+            roots.append(SnapshotRoot(recorded, stored, kind, node.linktarget if node else ""))
+        self.roots = roots
+
+    def _root_holds_contents(self, recorded: str) -> bool:
+        """``restic backup .``: the top of the tree holds the recorded folder's contents (no suffix of any other
+        recorded path is in the tree)."""
+        others = [r for r in (norm_path(p) for p in self.snapshot.paths) if r != recorded]
+        return bool(self.top) and not any(any(c in self.nodes for c in path_suffixes(o)[:-1]) for o in others)
+
+    def describe(self) -> str:
+        snap = self.snapshot
+        top = ", ".join(self.top[:12]) + (f" and {len(self.top) - 12} more" if len(self.top) > 12 else "")
+        what = f"snapshot {snap.short_id} (host {snap.hostname}, {snap.raw_time}) of {', '.join(snap.paths)}"
+        if self.stdin:
+            return f"{what}, a 'restic backup --stdin' snapshot holding one file ({self.top[0]}) and no folders"
+        return f"{what}, which holds at the top of its tree: {top or 'nothing'}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"top": self.top, "roots": [r.as_dict() for r in self.roots], "stdin": self.stdin}
+
+
+PIN_HINT = (
+    "If the books are in the snapshot under another path, pin it: set snapshot_path of this client in "
+    "ledgerguard_clients (the path inside the snapshot, as 'restic ls {sid}' shows it, e.g. {example})."
+)
+
+
+class PathNotInSnapshot(ValueError):
+    """A live path that cannot be mapped into a snapshot's tree; the message says what the snapshot holds."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # The engine object a module uses
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -1427,6 +1557,135 @@ class Restic:
                 action="list the snapshot's files",
             )
         return listing
+
+    # -- snapshot layout (issue 17) ---------------------------------------------------------------------------
+
+    def layout(self, snapshot: Snapshot | str, live_paths: Iterable[str] = ()) -> SnapshotLayout:
+        """The top levels of a snapshot's tree (``restic ls`` of the candidate roots, not recursive), cached per
+        snapshot: every suffix of each recorded path and of each live path (and of their real paths on this host).
+        ``snapshot``: a Snapshot, or a full/short ID (resolved by the same listing)."""
+        snap_id = snapshot.id if isinstance(snapshot, Snapshot) else validate_snapshot_id(snapshot)
+        cached = self._layouts.get(snap_id)
+        if cached is None and not isinstance(snapshot, Snapshot) and snap_id != "latest":
+            cached = next((v for k, v in self._layouts.items() if k.startswith(snap_id)), None)
+        wanted: list[str] = ["/"]
+        for live in live_paths:
+            for form in dict.fromkeys((norm_path(live), _real(live))):
+                wanted += path_suffixes(form)
+        snap = cached.snapshot if cached else (snapshot if isinstance(snapshot, Snapshot) else None)
+        if snap is not None:
+            for recorded in snap.paths:
+                for form in dict.fromkeys((norm_path(recorded), _real(recorded))):
+                    wanted += path_suffixes(form)
+        wanted = list(dict.fromkeys(wanted))
+        if cached is not None and set(wanted) <= cached.asked:
+            return cached
+        asked = [w for w in wanted if cached is None or w not in cached.asked]
+        res = self.must(
+            "ls", "--json", "--", snap.id if snap else snap_id, *asked,
+            action="list the top of the snapshot's tree", snapshot=snap_id,
+        )  # fmt: skip
+        listing = parse_ls(res.stdout)
+        if listing.snapshot is None:
+            raise classify_error(
+                ResticResult(res.argv, 1, res.stdout, f'no matching ID found for prefix "{snap_id}"'),
+                self.repository,
+                self.features,
+                snapshot=snap_id,
+                action="list the snapshot's files",
+            )
+        if cached is None:
+            cached = SnapshotLayout(listing.snapshot)
+            self._layouts[listing.snapshot.id] = cached
+        cached.asked.update(asked)
+        for node in listing.nodes:
+            cached.nodes[norm_path(node.path)] = node
+        if snap is None:  # the recorded paths were not known before this listing: ask for their suffixes too
+            return self.layout(cached.snapshot, live_paths)
+        cached.compute_roots()
+        return cached
+
+    def map_path(self, snapshot: Snapshot | str, live_path: str, pinned: str | None = None) -> str:
+        """THE mapping of a live path (as on the client's host, e.g. /srv/ledgers/C001) to the path inside a
+        snapshot's tree (e.g. /ledgers/C001 for ``cd /srv && restic backup ledgers``). Every module that selects,
+        restores, compares, assesses damage or checks coverage uses it.
+
+        ``pinned``: the client's ``snapshot_path`` (used as is once the snapshot is seen to hold it). Raises
+        PathNotInSnapshot (a ValueError) naming what the snapshot holds at its top and how to pin the path."""
+        layout = self.layout(snapshot, [live_path] if not pinned else [pinned])
+        snap = layout.snapshot
+        example = "/" + (layout.top[0].rstrip("/") if layout.top else "ledgers")
+        hint = PIN_HINT.format(sid=snap.short_id, example=example)
+        if pinned:
+            pin = norm_path(pinned)
+            if pin in layout.nodes or pin == "/":
+                return pin
+            raise PathNotInSnapshot(
+                f"snapshot_path {pinned} (pinned for {live_path}) is not in {layout.describe()}. {hint}"
+            )
+        live = norm_path(live_path)
+        mapped = self._map_through_roots(layout, live, depth=0)
+        if mapped is not None:
+            return mapped
+        raise PathNotInSnapshot(self._unmapped_message(layout, live, hint))
+
+    def _map_through_roots(self, layout: SnapshotLayout, live: str, depth: int) -> str | None:
+        forms = list(dict.fromkeys((live, _real(live))))
+        for form in forms:
+            for root in layout.roots:
+                for recorded in dict.fromkeys((root.recorded, _real(root.recorded))):
+                    rest = path_under(form, recorded)
+                    if rest is not None and root.stored:
+                        if root.type == "symlink":
+                            target = root.linktarget
+                            if depth < 4 and target.startswith("/"):
+                                through = self._map_through_roots(layout, path_join(target, rest), depth + 1)
+                                if through is not None:
+                                    return through
+                            continue
+                        return path_join(root.stored, rest)
+                    # the live path is a parent of recorded paths (a folder holding many clients)
+                    below = path_under(recorded, form)
+                    if below and root.stored and root.type != "symlink":
+                        extra = path_parts(below)
+                        stored = path_parts(root.stored)
+                        if len(stored) >= len(extra) and stored[len(stored) - len(extra) :] == extra:
+                            return "/" + "/".join(stored[: len(stored) - len(extra)])
+        return None
+
+    def _unmapped_message(self, layout: SnapshotLayout, live: str, hint: str) -> str:
+        for root in layout.roots:
+            if root.type == "symlink" and any(
+                path_under(f, r) is not None for f in (live, _real(live)) for r in (root.recorded, _real(root.recorded))
+            ):
+                target = root.linktarget or (os.path.realpath(root.recorded) if os.path.islink(root.recorded) else "")
+                return (
+                    f"{live} cannot be read from snapshot {layout.snapshot.short_id}: the snapshot stored "
+                    f"{root.recorded} as a symbolic link{f' (to {target})' if target else ''}, not the files behind "
+                    "it (restic does not follow a symlink given on its command line). Back up the real folder"
+                    + (f" ({target})" if target else "")
+                    + f" from now on; this snapshot holds no copy of {live}. {hint}"
+                )
+        if layout.stdin:
+            return f"{live} is not in {layout.describe()} (a stream, not the client's folder). {hint}"
+        lost = [r.recorded for r in layout.roots if not r.stored]
+        extra = f" ({', '.join(lost)} could not be found in its tree)" if lost else ""
+        return f"{live} is not in {layout.describe()}{extra}. {hint}"
+
+    def covers(self, snapshot: Snapshot, live_path: str, pinned: str | None = None) -> str | None:
+        """The in-snapshot path of ``live_path`` when the snapshot's tree holds that node, else None."""
+        try:
+            mapped = self.map_path(snapshot, live_path, pinned)
+        except PathNotInSnapshot:
+            return None
+        layout = self.layout(snapshot, [live_path] if not pinned else [pinned])
+        if mapped == "/" or mapped in layout.nodes:
+            return mapped
+        res = self.run("ls", "--json", "--", snapshot.id, mapped)
+        listing = parse_ls(res.stdout) if res.rc == 0 else Listing(None)
+        for node in listing.nodes:
+            layout.nodes.setdefault(norm_path(node.path), node)
+        return mapped if mapped in layout.nodes else None
 
 
 def restic_pattern(path: str) -> str:

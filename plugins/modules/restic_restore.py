@@ -15,6 +15,14 @@ description:
     C(/restore) gives C(/restore/srv/ledgers/C001/...): the path as stored in the snapshot, once, under the target;
     never C(/restore/srv/ledgers/srv/ledgers/C001) and never C(/restore/C001). RV(restored_paths) lists where each
     selected path landed."
+  - "B(The layout is read from the snapshot, not from its recorded paths:) restic records every backed-up path
+    absolute, but stores the tree as the path was given. C(cd /srv && restic backup ledgers) stores
+    C(/ledgers/C001/...), C(restic backup .) stores the folder's contents at the top of the tree. One C(restic ls) of
+    the top of the tree maps each O(include_paths) entry (the client's folder on its host) to the path inside the
+    snapshot (C(/srv/ledgers/C001) -> C(/ledgers/C001), landing at C(<target>/ledgers/C001)); absolute backups,
+    several paths in one snapshot, a parent folder holding many clients and paths backed up through a symlink are
+    mapped the same way. A path that cannot be mapped fails the task with what the snapshot holds at its top and how
+    to pin it (O(snapshot_paths))."
   - "B(Idempotent:) before restoring, the target is compared with the selected part of the snapshot: every
     directory, file and symlink must exist with the same type and size, and then every file must have the same
     sha256 as in the snapshot (read with C(restic dump), nothing is written). When all match, nothing is restored and
@@ -29,7 +37,8 @@ author: ledgerguard contributors (@ledgerguard)
 options:
   snapshot:
     description:
-      - Snapshot ID (full, or a unique prefix of at least 4 characters) or V(latest).
+      - Snapshot ID (full, or a unique prefix of at least 8 hexadecimal characters) or V(latest). Anything else
+        (a value starting with C(-) in particular) is refused before restic runs.
       - With V(latest), O(hosts) and O(tags) choose among the snapshots.
     type: str
     required: true
@@ -42,13 +51,21 @@ options:
     required: true
   include_paths:
     description:
-      - Absolute paths, as stored in the snapshot, to restore (directories are restored with everything below them).
-        Default is the whole snapshot.
-      - Each must exist in the snapshot, otherwise the task fails and names the paths the snapshot holds.
+      - Absolute paths of the client folders (or files) as they are on the host that was backed up, to restore
+        (directories are restored with everything below them). Default is the whole snapshot.
+      - Each is mapped to the path inside the snapshot (see the layout rule above) and must exist there, otherwise
+        the task fails and says what the snapshot holds.
     type: list
     elements: path
     default: []
     aliases: [paths]
+  snapshot_paths:
+    description:
+      - Pins, from live path to the path inside the snapshot, for layouts the mapping cannot work out, for example
+        C({"/srv/ledgers/C001": "/old-share/C001"}) (the roles fill it from C(ledgerguard_clients[].snapshot_path)).
+      - A pinned path must exist in the snapshot.
+    type: dict
+    default: {}
   hosts:
     description: With O(snapshot=latest), only consider snapshots of these hosts.
     type: list
@@ -121,16 +138,29 @@ target:
   type: str
   sample: /srv/staging
 include_paths:
-  description: The paths selected (empty means the whole snapshot).
+  description: The paths selected, as given (empty means the whole snapshot).
   returned: success
   type: list
   elements: str
+snapshot_include_paths:
+  description: The same paths inside the snapshot's tree (the mapping of RV(include_paths)).
+  returned: success
+  type: list
+  elements: str
+snapshot_layout:
+  description:
+    - What the top of the snapshot's tree holds (C(top)), where each recorded path is stored (C(roots), each with
+      C(recorded), C(snapshot_path), C(type)) and whether it is a C(--stdin) snapshot (C(stdin)).
+  returned: success
+  type: dict
 restored_paths:
-  description: For each selected path (or each snapshot path for a whole restore), where it lands under the target.
+  description:
+    - For each selected path (or each snapshot path for a whole restore), its path inside the snapshot
+      (C(snapshot_path)) and where it lands under the target (C(restored_to)).
   returned: success
   type: list
   elements: dict
-  sample: [{"path": "/srv/ledgers/C001", "restored_to": "/srv/staging/srv/ledgers/C001"}]
+  sample: [{"path": "/srv/ledgers/C001", "snapshot_path": "/ledgers/C001", "restored_to": "/srv/staging/ledgers/C001"}]
 files:
   description: Number of regular files in the selection (restored, or already in place).
   returned: success
@@ -165,7 +195,7 @@ error_kind:
   description:
     - On failure, the class of the failure, for example C(snapshot_not_found), C(permission_denied), C(no_space),
       C(wrong_password), C(locked), C(unreachable), C(repo_missing), C(repository_damaged) (a pack the snapshot
-      needs is lost or damaged).
+      needs is lost or damaged). A path the snapshot does not hold fails with a message and no C(error_kind).
   returned: failure
   type: str
 """
@@ -186,6 +216,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     restic_argument_spec,
     restic_pattern,
     run_module,
+    norm_path,
     stream_restic,
     validate_snapshot_id,
 )
@@ -267,6 +298,22 @@ def _prepare_target(target: str, repository: str, features) -> None:
         raise classify_error(fake, repository, features, target=target, action="restore") from None
 
 
+def _check_selected(listing, includes: list[str], snapshot_of: dict[str, str], layout) -> None:
+    """Every selected in-snapshot path is in the listing; else a message naming the live path, where it maps, and what
+    the snapshot holds."""
+    held = {n.path for n in listing.nodes}
+    absent = [p for p in includes if p != "/" and p not in held]
+    if absent:
+        pairs = ", ".join(
+            f"{snapshot_of.get(p, p)}" + (f" (in the snapshot: {p})" if snapshot_of.get(p, p) != p else "")
+            for p in absent
+        )
+        raise ValueError(
+            f"include_paths {pairs} not in {layout.describe()}. Pin the path inside the snapshot with "
+            "snapshot_paths (ledgerguard_clients[].snapshot_path), or choose a snapshot that holds it."
+        )
+
+
 def main() -> None:
     spec = restic_argument_spec()
     spec.update(
@@ -277,6 +324,7 @@ def main() -> None:
         tags={"type": "list", "elements": "str", "default": []},
         verify={"type": "bool", "default": True},
         compare_content={"type": "bool", "default": True},
+        snapshot_paths={"type": "dict", "default": {}},
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     params = module.params
@@ -296,11 +344,32 @@ def main() -> None:
         for path in params["include_paths"]:
             if not path.startswith("/"):
                 raise ValueError(
-                    f"include_paths entry {path!r} is not absolute; give the path as stored in the snapshot, e.g. "
-                    "/srv/ledgers/C001"
+                    f"include_paths entry {path!r} is not absolute; give the client's folder as it is on the host "
+                    "that was backed up, e.g. /srv/ledgers/C001"
                 )
             includes.append(os.path.normpath(path))
         wanted = validate_snapshot_id(params["snapshot"])
+        pins = {}
+        for live, pinned in (params["snapshot_paths"] or {}).items():
+            if not str(live).startswith("/") or not str(pinned or "").startswith("/"):
+                raise ValueError(
+                    f"snapshot_paths entry {live!r}: {pinned!r} must map an absolute live path to an absolute path "
+                    "inside the snapshot, e.g. /srv/ledgers/C001: /ledgers/C001"
+                )
+            pins[norm_path(live)] = norm_path(pinned)
+        # The layout is read from the snapshot itself, not from its recorded paths: one 'restic ls' of the top of
+        # its tree maps each live include path to where the snapshot stores it (restic_snapshots, backup_manifest
+        # and the roles use the same Restic.map_path).
+        if FULL_ID.match(wanted):
+            layout = restic.layout(wanted, includes)
+        else:
+            layout = restic.layout(restic.resolve_snapshot(wanted, params["hosts"], params["tags"]), includes)
+        live_includes = includes
+        includes = [restic.map_path(layout.snapshot, p, pins.get(norm_path(p))) for p in live_includes]
+        snapshot_of = {includes[i]: live for i, live in enumerate(live_includes)}
+        mapped_includes = includes
+        if "/" in includes:  # a live folder stored as the whole tree ('restic backup .'): restore all of it
+            includes = []
         features = restic.features
         verify = params["verify"] and features.restore_verify
         if params["verify"] and not features.restore_verify:
@@ -315,6 +384,7 @@ def main() -> None:
         # An empty (or absent) target needs no comparison: with a full snapshot ID restic starts at once and the
         # listing (files, bytes, the landing check) runs alongside it, so its repository open costs no wall time.
         fast = bool(FULL_ID.match(wanted)) and not module.check_mode and _empty_or_absent(target)
+        wanted = layout.snapshot.id
         fast_res = None
         if fast:
             _prepare_target(target, restic.repository, features)
@@ -324,6 +394,7 @@ def main() -> None:
             listed: object
             try:
                 listed = restic.ls(wanted, includes)
+                _check_selected(listed, includes, snapshot_of, layout)
             except ResticError as exc:
                 listed = exc
             finally:
@@ -351,20 +422,38 @@ def main() -> None:
                 raise listed
             listing = listed
         else:
-            listing = restic.ls(wanted, includes, params["hosts"], params["tags"])
+            listing = restic.ls(wanted, includes)
+            _check_selected(listing, includes, snapshot_of, layout)
         snap = listing.snapshot
         roots = selection_roots(listing, includes) if includes else []
         root_paths = [r.path for r in roots]
         nodes = [n for n in listing.nodes if not includes or within(n.path, root_paths)]
         files = [n for n in nodes if n.type == "file"]
-        shown = root_paths or list(snap.paths)
+        if includes:
+            shown = root_paths
+            live_of = {p: snapshot_of.get(p, p) for p in root_paths}
+        elif "/" in mapped_includes:
+            shown = ["/"]
+            live_of = {"/": snapshot_of["/"]}
+        else:
+            shown = [r.stored for r in layout.roots if r.stored and r.type != "symlink"]
+            live_of = {r.stored: r.recorded for r in layout.roots if r.stored}
         base = {
             "snapshot_id": snap.id,
             "snapshot_time": snap.raw_time,
             "snapshot_paths": list(snap.paths),
             "target": target,
-            "include_paths": includes,
-            "restored_paths": [{"path": p, "restored_to": landing_path(target, p)} for p in shown],
+            "include_paths": live_includes,
+            "snapshot_include_paths": mapped_includes,
+            "snapshot_layout": layout.as_dict(),
+            "restored_paths": [
+                {
+                    "path": live_of.get(p, p),
+                    "snapshot_path": p,
+                    "restored_to": os.path.normpath(landing_path(target, p)),
+                }
+                for p in shown
+            ],
             "files": len(files),
             "bytes": sum(n.size for n in files),
             "restic_version": features.version_string,

@@ -137,3 +137,122 @@ def test_snapshot_value_that_is_an_option_is_refused(planted, repo, tmp_path):
         options = words[: words.index("--")] if "--" in words else words
         assert planted not in options, line
     assert not target.exists() or not any(target.iterdir())
+
+
+# -- issue 17: the layout is read from the snapshot -----------------------------------------------------------------
+
+
+def backup(repo: dict, *args: str, cwd: Path | None = None, stdin: bytes | None = None) -> str:
+    """Run the firm's own backup command; return the new snapshot's full ID."""
+    run_restic(repo["bin"], repo["path"], repo["pw"], "backup", "-q", *args, cwd=cwd, stdin=stdin)
+    out = run_restic(repo["bin"], repo["path"], repo["pw"], "snapshots", "--json", "latest")
+    return json.loads(out.stdout)[0]["id"]
+
+
+def restore(repo: dict, tmp_path: Path, snapshot: str, include: list[str], name: str, **extra) -> dict:
+    target = tmp_path / name
+    args = dict(common(repo, tmp_path), snapshot=snapshot, target=str(target), include_paths=include, **extra)
+    return run_module("restic_restore", args, tmp_path)
+
+
+# (how the firm's job ran, cwd relative to the tree's base, expected in-snapshot path of C001)
+LAYOUTS = [
+    ("absolute", lambda b: ([str(b / "srv" / "ledgers")], None), lambda b: str(b / "srv/ledgers/C001")),
+    ("relative", lambda b: (["ledgers"], b / "srv"), lambda b: "/ledgers/C001"),
+    ("dot", lambda b: (["."], b / "srv" / "ledgers"), lambda b: "/C001"),
+    ("multi-path", lambda b: (["C001", "C002"], b / "srv" / "ledgers"), lambda b: "/C001"),
+    ("dotted-relative", lambda b: (["./srv/ledgers/C001", "srv/ledgers/C002"], b), lambda b: "/srv/ledgers/C001"),
+]
+
+
+@pytest.mark.parametrize("case", LAYOUTS, ids=[c[0] for c in LAYOUTS])
+def test_restore_maps_the_live_path_into_the_snapshot(case, repo, tmp_path):
+    """restic_restore run directly on each way firms write their backup job: the client's live folder is restored
+    byte-identical, lands where restored_paths says, and the module's own landing check passes."""
+    _name, how, expected = case
+    base = tmp_path / "live"
+    books = make_books(base)
+    paths, cwd = how(base)
+    snap = backup(repo, *paths, cwd=cwd)
+    live = str(books / "C001")
+    result = restore(repo, tmp_path, snap, [live], "restore")
+    assert not result.get("failed"), result.get("msg")
+    assert result["snapshot_include_paths"] == [expected(base)]
+    landed = Path(result["restored_paths"][0]["restored_to"])
+    assert result["restored_paths"][0]["path"] == live
+    assert result["restored_paths"][0]["snapshot_path"] == expected(base)
+    assert landed == tmp_path / "restore" / expected(base).lstrip("/")
+    assert sha_tree(landed) == sha_tree(books / "C001")
+    assert result["files"] == 2 and result["changed"] is True
+    # idempotent: a second run compares the landed copy with the snapshot and restores nothing
+    again = restore(repo, tmp_path, snap, [live], "restore")
+    assert not again.get("failed") and again["changed"] is False and again["comparison"]["matches"], again
+
+
+def test_restore_of_a_parent_folder_and_whole_snapshots(repo, tmp_path):
+    """A parent folder of several clients (backed up one path per client, relative), and whole-snapshot restores of
+    a relative and a '.' backup: everything lands where restored_paths says and the landing check passes."""
+    base = tmp_path / "live"
+    books = make_books(base)
+    multi = backup(repo, "C001", "C002", cwd=books)
+    parent = restore(repo, tmp_path, multi, [str(books)], "parent")
+    assert not parent.get("failed"), parent.get("msg")
+    assert parent["snapshot_include_paths"] == ["/"]
+    assert parent["restored_paths"] == [
+        {"path": str(books), "snapshot_path": "/", "restored_to": str(tmp_path / "parent")}
+    ]
+    assert sha_tree(tmp_path / "parent") == sha_tree(books)
+    relative = backup(repo, "ledgers", cwd=books.parent)
+    whole = restore(repo, tmp_path, relative, [], "whole")
+    assert not whole.get("failed"), whole.get("msg")
+    assert whole["restored_paths"][0]["restored_to"] == str(tmp_path / "whole" / "ledgers")
+    assert sha_tree(tmp_path / "whole" / "ledgers") == sha_tree(books)
+    dot = backup(repo, ".", cwd=books)
+    whole_dot = restore(repo, tmp_path, dot[:8], [], "whole-dot")
+    assert not whole_dot.get("failed"), whole_dot.get("msg")
+    assert sha_tree(tmp_path / "whole-dot") == sha_tree(books)
+
+
+def test_symlinked_paths(repo, tmp_path):
+    """The client's folder is configured through a symlink (/base/books -> srv/ledgers) while the job backs up the
+    real folder: mapped through the host's real path. A job that backed up the symlink itself stored no data: the
+    message says so and how to pin."""
+    base = tmp_path / "live"
+    books = make_books(base)
+    link = base / "books"
+    link.symlink_to(books)
+    real = backup(repo, str(books))
+    via_link = restore(repo, tmp_path, real, [str(link / "C001")], "via-link")
+    assert not via_link.get("failed"), via_link.get("msg")
+    assert via_link["snapshot_include_paths"] == [str(books / "C001")]
+    assert sha_tree(Path(via_link["restored_paths"][0]["restored_to"])) == sha_tree(books / "C001")
+    through = backup(repo, str(link / "C001"))  # a path backed up THROUGH the symlink: stored under the link's name
+    mapped = restore(repo, tmp_path, through, [str(books / "C001")], "through")
+    assert not mapped.get("failed"), mapped.get("msg")
+    assert mapped["snapshot_include_paths"] == [str(link / "C001")]
+    assert sha_tree(Path(mapped["restored_paths"][0]["restored_to"])) == sha_tree(books / "C001")
+    only_link = backup(repo, str(link))
+    refused = restore(repo, tmp_path, only_link, [str(link / "C001")], "only-link")
+    assert refused.get("failed")
+    assert "as a symbolic link" in refused["msg"] and "snapshot_path" in refused["msg"], refused["msg"]
+
+
+def test_unmappable_paths_say_what_the_snapshot_holds(repo, tmp_path):
+    """A --stdin snapshot and a snapshot of other folders: the message names the snapshot's top and how to pin; a
+    pin (snapshot_paths) restores from a layout the mapping cannot guess."""
+    base = tmp_path / "live"
+    books = make_books(base)
+    stdin = backup(repo, "--stdin", "--stdin-filename", "ledgers.sql", stdin=b"dump\n")
+    res = restore(repo, tmp_path, stdin, [str(books / "C001")], "stdin")
+    assert res.get("failed") and "--stdin" in res["msg"] and "ledgers.sql" in res["msg"], res
+    assert "snapshot_path" in res["msg"]
+    moved = tmp_path / "old-share"
+    shutil.copytree(books / "C001", moved / "C001")
+    other = backup(repo, "old-share", cwd=tmp_path)
+    res = restore(repo, tmp_path, other, [str(books / "C001")], "other")
+    assert res.get("failed") and "holds at the top of its tree: old-share/" in res["msg"], res
+    pinned = restore(
+        repo, tmp_path, other, [str(books / "C001")], "pinned", snapshot_paths={str(books / "C001"): "/old-share/C001"}
+    )
+    assert not pinned.get("failed"), pinned.get("msg")
+    assert sha_tree(tmp_path / "pinned" / "old-share" / "C001") == sha_tree(books / "C001")

@@ -194,21 +194,26 @@ def test_check_clean_with_subset(fake_restic, capsys):
 
 def test_restore_check_mode_writes_nothing(fake_restic, capsys, tmp_path):
     binary, scenario, calls = fake_restic
-    scenario({"ls": "ls_json"})
+    scenario({"ls": "ls_json", "snapshots": "snapshots_json"})
     target = tmp_path / "restore"
     result = run_module("restic_restore", base(binary, snapshot="latest", target=str(target)), capsys, check_mode=True)
     assert result["changed"] is True and result["files"] == 3 and result["bytes"] == 31 + 20000 + 6
     assert result["comparison"]["missing"] > 0 and result["verified"] is False
     assert result["restored_paths"] == [
-        {"path": "/WORK/src/srv/ledgers", "restored_to": str(target / "WORK/src/srv/ledgers")}
+        {
+            "path": "/WORK/src/srv/ledgers",
+            "snapshot_path": "/WORK/src/srv/ledgers",
+            "restored_to": str(target / "WORK/src/srv/ledgers"),
+        }
     ]
     assert not target.exists()
-    assert [a[0] for a in repo_calls(calls)] == ["ls"]
+    # resolve 'latest' (manifest snapshots left out), the top of its tree (the layout), the listing
+    assert [a[0] for a in repo_calls(calls)] == ["snapshots", "ls", "ls"]
 
 
 def test_restore_validates_its_input(fake_restic, capsys, tmp_path):
     binary, scenario, calls = fake_restic
-    scenario({"ls": "ls_recursive_json"})
+    scenario({"ls": "ls_json", "snapshots": "snapshots_json"})
     rel = run_module("restic_restore", base(binary, snapshot="latest", target="restore"), capsys)
     assert rel["msg"].startswith("target 'restore' is not an absolute path")
     short = run_module("restic_restore", base(binary, snapshot="ab", target=str(tmp_path)), capsys)
@@ -218,18 +223,20 @@ def test_restore_validates_its_input(fake_restic, capsys, tmp_path):
         base(binary, snapshot="latest", target=str(tmp_path), include_paths=["/WORK/src/srv/ledgers/C001/nope.csv"]),
         capsys,
     )
-    assert "are not in snapshot" in absent["msg"]
-    assert repo_calls(calls) == [
-        ["ls", "--json", "--recursive", "--", "latest", "/WORK/src/srv/ledgers/C001/nope.csv"],
-    ]
+    assert absent["msg"].startswith("include_paths /WORK/src/srv/ledgers/C001/nope.csv not in snapshot 46eb436e")
+    sid = "46eb436e9eff9de244a07ee89179426c90f92c408be89577730aba148896a79d"
+    assert repo_calls(calls)[-1] == ["ls", "--json", "--recursive", "--", sid, "/WORK/src/srv/ledgers/C001/nope.csv"]
 
 
 def test_restore_unknown_snapshot(fake_restic, capsys, tmp_path):
     binary, scenario, _calls = fake_restic
-    scenario({"ls": "err_snapshot_missing_ls"})
+    scenario({"ls": "err_snapshot_missing_ls", "snapshots": "snapshots_json"})
     result = run_module("restic_restore", base(binary, snapshot="deadbeef", target=str(tmp_path)), capsys)
     assert result["error_kind"] == "snapshot_not_found"
-    assert result["msg"].startswith("Snapshot 'deadbeef' was not found in restic repository /WORK/repo.")
+    assert result["msg"].startswith("Snapshot 'deadbeef' was not found in restic repository /WORK/repo")
+    full = run_module("restic_restore", base(binary, snapshot="deadbeef" * 8, target=str(tmp_path)), capsys)
+    assert full["error_kind"] == "snapshot_not_found"
+    assert full["msg"].startswith(f"Snapshot '{'deadbeef' * 8}' was not found in restic repository /WORK/repo.")
 
 
 def test_missing_binary_and_password(capsys, tmp_path):
