@@ -1672,6 +1672,54 @@ class Restic:
         extra = f" ({', '.join(lost)} could not be found in its tree)" if lost else ""
         return f"{live} is not in {layout.describe()}{extra}. {hint}"
 
+    def covering(self, snapshots: Iterable[Snapshot], live_path: str, pinned: str | None = None) -> dict[str, str]:
+        """{snapshot id: path inside it} for each snapshot whose tree holds ``live_path`` (or the pin), with ONE
+        ``restic find`` over all of them: the batched form of ``map_path``. Candidates are the places the mapping
+        rule allows (every suffix of the live path and of its real path on this host, beneath a recorded path of the
+        snapshot); of those the snapshot holds, the longest wins, as in ``map_path``. A live folder that is a parent
+        of a snapshot's recorded paths is mapped with ``map_path`` (one listing of that snapshot)."""
+        snaps = list(snapshots)
+        live = norm_path(live_path)
+        forms = list(dict.fromkeys((live, _real(live))))
+        candidates: dict[str, list[str]] = {}
+        parents: list[Snapshot] = []
+        for snap in snaps:
+            if pinned:
+                candidates[snap.id] = [norm_path(pinned)]
+                continue
+            recorded = [f for p in snap.paths for f in dict.fromkeys((norm_path(p), _real(p)))]
+            under = [f for f in forms for r in recorded if path_under(f, r) is not None]
+            if under:
+                candidates[snap.id] = list(dict.fromkeys(s for f in under for s in path_suffixes(f)[:-1]))
+                if any(path_under(f, r) == "" for f in forms for r in recorded):
+                    parents.append(snap)  # the live path IS a recorded path: '.' backups store it as "/"
+            elif any(path_under(r, f) for f in forms for r in recorded):
+                parents.append(snap)
+        found: dict[str, str] = {}
+        patterns = sorted({c for cands in candidates.values() for c in cands})
+        if candidates and patterns:
+            args = ["find", "--json"]
+            for sid in candidates:
+                args += ["--snapshot", sid]
+            res = self.must(*args, "--", *(restic_pattern(p) for p in patterns), action=f"search for {live}")
+            held = parse_find(res.stdout)
+            for sid, cands in candidates.items():
+                paths = {norm_path(p) for p in held.get(sid, [])}
+                match = next((c for c in cands if c in paths), None)
+                if match:
+                    found[sid] = match
+        for snap in parents:
+            if snap.id in found:
+                continue
+            try:
+                mapped = self.map_path(snap, live)
+            except PathNotInSnapshot:
+                continue
+            layout = self.layout(snap, [live])
+            if mapped == "/" and layout.top or mapped in layout.nodes:
+                found[snap.id] = mapped
+        return found
+
     def covers(self, snapshot: Snapshot, live_path: str, pinned: str | None = None) -> str | None:
         """The in-snapshot path of ``live_path`` when the snapshot's tree holds that node, else None."""
         try:

@@ -50,9 +50,18 @@ options:
     default: false
   contains_path:
     description:
-      - An absolute path as stored in the snapshots (file or directory). RV(containing) lists the filtered snapshots
-        that contain it, and each entry of RV(snapshots) gets C(contains_path) true or false.
+      - An absolute path (file or directory) as it is on the host that was backed up, e.g. a client folder.
+        RV(containing) lists the filtered snapshots that contain it, and each entry of RV(snapshots) gets
+        C(contains_path) true or false and C(contains_path_in_snapshot), where that snapshot stores it.
+      - The path is mapped into each snapshot's tree by the same rule as restic_restore (relative backups such as
+        C(cd /srv && restic backup ledgers) store C(/srv/ledgers/C001) as C(/ledgers/C001); C(restic backup .)
+        stores the folder's contents at the top; symlinked paths are resolved on this host).
     type: path
+  snapshot_path:
+    description:
+      - A pin for O(contains_path): the path inside the snapshots (as C(restic ls) shows it), for layouts the mapping
+        cannot work out (C(ledgerguard_clients[].snapshot_path)).
+    type: str
 extends_documentation_fragment:
   - ledgerguard.recovery.restic
 attributes:
@@ -128,6 +137,9 @@ snapshots:
     contains_path:
       description: Whether the snapshot contains O(contains_path). Only when O(contains_path) is set.
       type: bool
+    contains_path_in_snapshot:
+      description: Where the snapshot stores O(contains_path) (empty when it does not). Only with O(contains_path).
+      type: str
 count:
   description: Number of snapshots returned.
   returned: success
@@ -164,10 +176,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modu
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
     filter_snapshots,
-    parse_find,
     parse_time,
     restic_argument_spec,
-    restic_pattern,
     run_module,
 )
 
@@ -181,6 +191,7 @@ def main() -> None:
         before={"type": "str"},
         after={"type": "str"},
         contains_path={"type": "path"},
+        snapshot_path={"type": "str"},
         include_manifests={"type": "bool", "default": False},
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
@@ -208,20 +219,11 @@ def main() -> None:
             "restic_version": restic.features.version_string,
         }
         if params["contains_path"] is not None:
-            wanted = "/" + params["contains_path"].strip("/")
-            found = {}
-            if chosen:
-                args = ["find", "--json"]
-                for snap in chosen:
-                    args += ["--snapshot", snap.id]
-                res = restic.must(*args, "--", restic_pattern(wanted), action=f"search the snapshots for {wanted}")
-                found = parse_find(res.stdout)
-            holders = set()
-            for sid, paths in found.items():
-                if any(p == wanted or p.startswith(wanted.rstrip("/") + "/") for p in paths):
-                    holders.add(sid)
+            # the live path mapped into each snapshot's tree (relative, '.', symlinked backups: Restic.covering)
+            found = restic.covering(chosen, params["contains_path"], params["snapshot_path"]) if chosen else {}
             for item in items:
-                item["contains_path"] = item["id"] in holders
+                item["contains_path"] = item["id"] in found
+                item["contains_path_in_snapshot"] = found.get(item["id"], "")
             result["containing"] = [i["id"] for i in items if i["contains_path"]]
         return result
 

@@ -256,3 +256,36 @@ def test_unmappable_paths_say_what_the_snapshot_holds(repo, tmp_path):
     )
     assert not pinned.get("failed"), pinned.get("msg")
     assert sha_tree(tmp_path / "pinned" / "old-share" / "C001") == sha_tree(books / "C001")
+
+
+def test_coverage_reads_each_snapshots_layout(repo, tmp_path):
+    """restic_snapshots contains_path: the client's live folder is found in absolute, relative, '.', multi-path and
+    symlinked backups (each at its own in-snapshot path), and not in a --stdin snapshot or one of another folder."""
+    base = tmp_path / "live"
+    books = make_books(base)
+    (base / "books").symlink_to(books)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("x")
+    expected = {
+        backup(repo, str(books)): str(books / "C001"),
+        backup(repo, "ledgers", cwd=books.parent): "/ledgers/C001",
+        backup(repo, ".", cwd=books): "/C001",
+        backup(repo, "C001", "C002", cwd=books): "/C001",
+        backup(repo, str(base / "books" / "C001")): str(base / "books" / "C001"),
+    }
+    absent = [
+        backup(repo, "--stdin", "--stdin-filename", "C001.sql", stdin=b"x\n"),
+        backup(repo, "other", cwd=tmp_path),
+    ]
+    res = run_module("restic_snapshots", dict(common(repo, tmp_path), contains_path=str(books / "C001")), tmp_path)
+    assert not res.get("failed"), res.get("msg")
+    got = {s["id"]: s["contains_path_in_snapshot"] for s in res["snapshots"]}
+    assert {sid: got[sid] for sid in expected} == expected
+    assert all(got[sid] == "" for sid in absent)
+    assert sorted(res["containing"]) == sorted(expected)
+    pinned = run_module(
+        "restic_snapshots",
+        dict(common(repo, tmp_path), contains_path=str(books / "C001"), snapshot_path="/other"),
+        tmp_path,
+    )
+    assert pinned["containing"] == [absent[1]]
