@@ -396,3 +396,102 @@ def compare_counts(counts: dict[str, int], baseline: dict[str, Any]) -> list[dic
                 }
             )
     return findings
+
+
+# --------------------------------------------------------------------------------------------------- declaration
+
+# ``ledgerguard_clients[].ledger``: one declaration of a client's books, read by the incident (snapshot assessment,
+# ledger checks), the drill and backup verification alike. Keys -> the ledger_verify option each one sets.
+LEDGER_CSV_KEYS = {"sources": None, "columns": "csv_columns", "encoding": "csv_encoding", "delimiter": "csv_delimiter"}
+LEDGER_SQLITE_KEYS = {
+    "sources": None,
+    "table": "sqlite_table",
+    "columns": "sqlite_columns",
+    "amount_scale": "sqlite_amount_scale",
+    "integrity_check": "sqlite_integrity_check",
+}
+LEDGER_KEYS = ("csv", "sqlite", "number_start", "baseline")
+
+
+def ledger_declaration(client: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The effective ledger_verify settings of one client: ``defaults`` (the module's options) overridden by the
+    client's ``ledger`` declaration, plus its ``csv`` / ``sqlite`` sources and ``baseline``.
+
+    ``ledger`` looks like::
+
+        ledger:
+          csv: {sources: [凭证], columns: {voucher_no: 凭证编号, debit: 借方本币, credit: 贷方本币}, encoding: gbk,
+                delimiter: ","}
+          sqlite: {sources: [账簿/ledger.sqlite], table: gl_entries, columns: {voucher_no: vno}, amount_scale: 2}
+          number_start: 1
+          baseline: {"凭证/2024-03.csv": 60}
+
+    ``csv`` / ``sqlite`` may also be plain source lists; without ``sources`` the client's top-level ``csv`` /
+    ``sqlite`` lists are used. Raises ValueError naming an unknown key.
+    """
+    out = dict(defaults)
+    out["csv"] = client.get("csv") or []
+    out["sqlite"] = client.get("sqlite") or []
+    out["baseline"] = None
+    decl = client.get("ledger") or {}
+    if not isinstance(decl, dict):
+        raise ValueError(f"ledger of client {client.get('id')!r} must be a dict (keys {list(LEDGER_KEYS)})")
+    unknown = sorted(set(decl) - set(LEDGER_KEYS))
+    if unknown:
+        raise ValueError(
+            f"ledger of client {client.get('id')!r} has unknown keys {unknown}; known: {list(LEDGER_KEYS)}"
+        )
+    for kind, keys in (("csv", LEDGER_CSV_KEYS), ("sqlite", LEDGER_SQLITE_KEYS)):
+        part = decl.get(kind)
+        if part is None:
+            continue
+        if isinstance(part, (list, str)):
+            out[kind] = [part] if isinstance(part, str) else list(part)
+            continue
+        if not isinstance(part, dict):
+            raise ValueError(f"ledger.{kind} of client {client.get('id')!r} must be a dict or a list of sources")
+        bad = sorted(set(part) - set(keys))
+        if bad:
+            raise ValueError(
+                f"ledger.{kind} of client {client.get('id')!r} has unknown keys {bad}; known: {list(keys)}"
+            )
+        for key, option in keys.items():
+            if key not in part:
+                continue
+            if option is None:
+                sources = part[key]
+                out[kind] = [sources] if isinstance(sources, str) else list(sources or [])
+            else:
+                out[option] = part[key]
+    if "number_start" in decl:
+        out["number_start"] = decl["number_start"]
+    if decl.get("baseline") is not None:
+        if not isinstance(decl["baseline"], dict):
+            raise ValueError(f"ledger.baseline of client {client.get('id')!r} must be {{source: rows}}")
+        out["baseline"] = dict(decl["baseline"])
+    for option in ("csv_columns", "sqlite_columns"):
+        unknown = sorted(set(out.get(option) or {}) - set(LOGICAL_COLUMNS))
+        if unknown:
+            raise ValueError(
+                f"client {client.get('id')!r}: {option} has unknown keys {unknown}; allowed: {list(LOGICAL_COLUMNS)}"
+            )
+    return out
+
+
+def legacy_drill_checks(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ``drill_ledger_checks[<client>]`` entry (ledger_verify option names) as a ``ledger`` declaration."""
+    entry = dict(entry or {})
+    csv_part = {"sources": entry.get("csv") or []}
+    sqlite_part = {"sources": entry.get("sqlite") or []}
+    for key, option in LEDGER_CSV_KEYS.items():
+        if option and option in entry:
+            csv_part[key] = entry[option]
+    for key, option in LEDGER_SQLITE_KEYS.items():
+        if option and option in entry:
+            sqlite_part[key] = entry[option]
+    out: dict[str, Any] = {"csv": csv_part, "sqlite": sqlite_part}
+    if "number_start" in entry:
+        out["number_start"] = entry["number_start"]
+    if "baseline" in entry:
+        out["baseline"] = entry["baseline"]
+    return out

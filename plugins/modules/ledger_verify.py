@@ -39,7 +39,15 @@ options:
       - The clients to check. Each is a dict with C(id) (required), C(name), C(root) (relative sources resolve
         against it, and sources are reported relative to it), C(csv) (list of CSV files, directories searched
         recursively for C(*.csv), or glob patterns) and C(sqlite) (list of SQLite files or globs). Other keys
-        (for example C(paths) and C(priority) of C(ledgerguard_clients)) are ignored.
+        (for example C(priority) of C(ledgerguard_clients)) are ignored.
+      - C(ledger), the client's one declaration of its books (C(ledgerguard_clients[].ledger)), overrides the
+        module-level options for that client, e.g.
+        C({csv: {sources: [凭证], columns: {voucher_no: 凭证编号}, encoding: gbk, delimiter: ","},
+        sqlite: {sources: [账簿/ledger.sqlite], table: gl_entries, columns: {...}, amount_scale: 2},
+        number_start: 1, baseline: {"凭证/2024-03.csv": 60}}). Its relative sources resolve against C(root), or
+        the client's first C(paths) entry.
+      - C(restored_under) reads the client where a restore put it (a drill's sandbox): absolute sources and
+        C(root) are looked up below that folder.
     type: list
     elements: dict
     required: true
@@ -95,6 +103,11 @@ options:
     description: Fail the task when any client has a finding (the result still lists them).
     type: bool
     default: true
+  deprecated_notice:
+    description:
+      - A deprecation notice to show with this run (the drill role sets it when the old C(drill_ledger_checks)
+        variable was used instead of C(ledgerguard_clients[].ledger)).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -215,18 +228,32 @@ def _source_name(path: str, root: str | None) -> str:
     return path
 
 
+def _relocate(path: str, under: str | None) -> str:
+    """Where an absolute production path landed in a restore target (restic recreates it below the target)."""
+    return os.path.join(under, path.lstrip("/")) if under and os.path.isabs(path) else path
+
+
 def check_client(module: AnsibleModule, client: dict, baseline: dict) -> dict:
-    p = module.params
+    try:
+        p = lg.ledger_declaration(client, module.params)
+    except ValueError as exc:
+        module.fail_json(msg=f"ledger_verify: {exc}")
+    if p["baseline"] is not None and not baseline:
+        baseline = p["baseline"]
+    under = client.get("restored_under")
     root = client.get("root")
-    root = os.path.abspath(root) if root else None
+    if not root and client.get("ledger") and client.get("paths"):
+        root = client["paths"][0]  # a declared ledger's relative sources are relative to the client's folder
+    root = os.path.abspath(_relocate(root, under)) if root else None
     findings: list[dict] = []
     sources: list[dict] = []
     counts: dict[str, int] = {}
 
     for kind, suffix in (("csv", ".csv"), ("sqlite", None)):
-        entries = client.get(kind) or []
+        entries = p[kind] or []
         if isinstance(entries, str):
             entries = [entries]
+        entries = [_relocate(str(e), under) for e in entries]
         files, unmatched = _expand(entries, root, suffix)
         for entry in unmatched:
             findings.append(
@@ -333,11 +360,14 @@ def main() -> None:
             "baseline_file": {"type": "path"},
             "max_findings": {"type": "int", "default": 100},
             "fail_on_findings": {"type": "bool", "default": True},
+            "deprecated_notice": {"type": "str"},
         },
         mutually_exclusive=[("baseline", "baseline_file")],
         supports_check_mode=True,
     )
     p = module.params
+    if p.get("deprecated_notice"):
+        module.deprecate(p["deprecated_notice"], version="2.0.0", collection_name="ledgerguard.recovery")
     for option in ("csv_columns", "sqlite_columns"):
         unknown = sorted(set(p[option]) - set(lg.LOGICAL_COLUMNS))
         if unknown:

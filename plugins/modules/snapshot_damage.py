@@ -49,7 +49,10 @@ options:
     elements: str
     default: [pre-restore]
   snapshot:
-    description: Assess only this snapshot ID (or unique prefix), e.g. one an operator pinned.
+    description:
+      - Assess only this snapshot ID (or unique prefix), e.g. one an operator pinned or a drill restores. It is
+        compared like any candidate (with the newest clean snapshot before it when older damage persists), and
+        returned alone.
     type: str
   mode:
     description:
@@ -637,7 +640,9 @@ def assess_history(module: AnsibleModule, restic: Restic, assessor: Assessor, be
                 f"of {', '.join(assessor.paths)}{where}; list them with ledgerguard.recovery.restic_snapshots and "
                 "pin an existing ID"
             )
-        out.append(assessor.assess_or_unusable(history, matches[0]))
+        # Resolved like any candidate (damage that arrived earlier and persists counts), reported alone.
+        items = walk(assessor, history, list(range(matches[0] + 1)), "until_clean", int(params["lookback"]))
+        out.append(next(i for i in items if i["id"] == history[matches[0]].id))
         return {"snapshots": out, "clean": [s["id"] for s in out if s["clean"]]}
     candidates = []
     for index in range(len(history) - 1, -1, -1):
