@@ -131,6 +131,25 @@ def tree_records(
             yield rec
 
 
+def mapped_tree_records(
+    base: bytes,
+    stored: Mapping[bytes, bytes],
+    exclude: Iterable[str] = (),
+    parallel: str = "process",
+    workers: int = 0,
+) -> Iterator[dict[str, Any]]:
+    """``tree_records`` of a restored tree whose layout differs from the live one: for each live rel (in merge
+    order), the records of ``base/<stored[rel]>`` named under the live rel, so they line up with a manifest recorded
+    on the live host."""
+    for live, inside in stored.items():
+        if inside == live:
+            yield from tree_records(base, [live], exclude, parallel, workers)
+            continue
+        for rec in tree_records(os.path.join(base, inside) if inside else base, [b""], exclude, parallel, workers):
+            rec["path"] = live + b"/" + rec["path"] if rec["path"] else live
+            yield rec
+
+
 def manifest_records(rels: list[bytes], manifests: Mapping[bytes, str]) -> Iterator[dict[str, Any]]:
     """Records of manifests already written of ``base/<rel>`` (file_manifest operation=create, one per rel), paths
     prefixed with the rel as ``tree_records`` does: the same stream without hashing the tree a second time."""
@@ -413,6 +432,9 @@ def compare_with_backup_manifest(
     manifest = found[-1]
     base.update(manifest_snapshot=manifest.id, manifest_short_id=manifest.short_id, manifest_time=manifest.raw_time)
     wanted = roots(include_paths) if include_paths else roots(snap.paths)
+    # The manifest names files by their live paths (as hashed on the backed-up host); the restore put them where the
+    # snapshot's tree stores them (relative backups: /ledgers/C001 for /srv/ledgers/C001). Restic.map_path says where.
+    stored = {w: os.fsencode(restic.map_path(snap, "/" + os.fsdecode(w))).strip(b"/") for w in wanted}
     started = time.monotonic()
     with tempfile.NamedTemporaryFile(dir=tmpdir, suffix=".jsonl") as handle:
         dump_manifest(restic, manifest, handle)
@@ -429,11 +451,17 @@ def compare_with_backup_manifest(
         if given and all(rel in given for rel in wanted):
             candidate = manifest_records(wanted, given)
         else:
-            candidate = tree_records(os.fsencode(os.path.abspath(target)), wanted, exclude, parallel, workers)
+            candidate = mapped_tree_records(os.fsencode(os.path.abspath(target)), stored, exclude, parallel, workers)
 
         def in_snapshot(paths: list[bytes]) -> set[bytes]:
-            listing = restic.ls(snap.id, ["/" + os.fsdecode(w) for w in wanted])
-            held = {os.fsencode(n.path).strip(b"/") for n in listing.files}
+            listing = restic.ls(snap.id, ["/" + os.fsdecode(stored[w]) for w in wanted])
+            held = set()
+            for node in listing.files:
+                path = os.fsencode(node.path).strip(b"/")
+                for live, inside in stored.items():
+                    if not inside or path == inside or path.startswith(inside + b"/"):
+                        held.add(live + path[len(inside) :] if inside else live + b"/" + path)
+                        break
             return {p for p in paths if p in held}
 
         result = compare_records(reference, candidate, in_snapshot, max_list)

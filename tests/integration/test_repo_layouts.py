@@ -289,3 +289,28 @@ def test_coverage_reads_each_snapshots_layout(repo, tmp_path):
         tmp_path,
     )
     assert pinned["containing"] == [absent[1]]
+
+
+def test_backup_manifest_compare_on_a_relative_backup(repo, tmp_path):
+    """The backup-time manifest names files by their live paths; the restore of a relative backup puts them at the
+    snapshot's own layout. compare_with_backup_manifest maps one onto the other: identical, nothing missing."""
+    sys.path.insert(0, str(COLLECTIONS))
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_manifest as bm
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import restic as rs
+
+    books = make_books(tmp_path / "live")
+    snap_id = backup(repo, "ledgers", cwd=books.parent)
+    engine = rs.Restic(repo["bin"], repo["path"], str(repo["pw"]), cache_dir=str(tmp_path / "cache"))
+    snap = engine.resolve_snapshot(snap_id)
+    recorded = bm.record_manifest(engine, snap, [], tmpdir=str(tmp_path))
+    assert recorded["files"] == 4
+    live = str(books / "C001")
+    result = restore(repo, tmp_path, snap_id, [live], "staging")
+    assert not result.get("failed"), result.get("msg")
+    got = bm.compare_with_backup_manifest(engine, snap_id, str(tmp_path / "staging"), [live], tmpdir=str(tmp_path))
+    assert got["compared"] and got["identical_all"], got
+    assert got["files"] == 2 and got["identical"] == 2 and got["missing"] == 0
+    # a file lost from the restored copy is named by its live path
+    Path(result["restored_paths"][0]["restored_to"], "ledger.db").unlink()
+    got = bm.compare_with_backup_manifest(engine, snap_id, str(tmp_path / "staging"), [live], tmpdir=str(tmp_path))
+    assert not got["identical_all"] and got["missing_paths"] == [live + "/ledger.db"], got
