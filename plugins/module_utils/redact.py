@@ -1,9 +1,11 @@
 # Copyright: (c) 2026, ledgerguard contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Masking of secrets in free text: the one function the collection and the CLI use for it.
+"""Masking of secrets in free text (journal lines, process lists, mount tables, environment values).
 
-``mask_secrets(text)`` replaces the value of anything that looks like a credential with ``***`` and keeps the rest of
-the text readable (so a process list or a journal stays useful as evidence):
+Command lines are masked by the collection's existing ``writers.mask_cmdline`` (argv in, argv out: the freeze's
+writer evidence uses it); ``mask_secrets(text)`` applies that same function to the words of a line and then masks
+what only free text holds, so there is one set of rules. It replaces the value of anything that looks like a
+credential with ``***`` and keeps the rest of the text readable (a process list or a journal stays useful evidence):
 
 * credentials in URLs: ``scheme://user:secret@host`` -> ``scheme://user:***@host``;
 * options and assignments whose name says secret: ``--password=x``, ``--password x``, ``-p`` is *not* guessed,
@@ -22,11 +24,11 @@ import re
 MASK = "***"
 
 # A name that says "this holds a secret". Matched case-insensitively inside option / variable names.
-SECRET_WORDS = (  # noqa: S105 - names of secrets, not a secret
+NAME_WORDS = (
     r"passw(?:or)?d|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|account[_-]?key|private[_-]?key"
     r"|client[_-]?secret|credentials?|auth|signature|session[_-]?key"
 )
-_NAME = rf"[A-Za-z0-9_.-]*(?:{SECRET_WORDS})[A-Za-z0-9_.-]*"
+_NAME = rf"[A-Za-z0-9_.-]*(?:{NAME_WORDS})[A-Za-z0-9_.-]*"
 
 # scheme://user:secret@host  (any scheme: https, s3:https, postgres, mysql, amqp, ...)
 _URL_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"]*:)(?P<secret>[^\s/@'\"]+)(?=@)")
@@ -44,8 +46,14 @@ _BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic|Token)\s+)(?P<secret>[A-Za-z0-
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{12,20}\b")
 
 
+# Names that only point at a secret (``--password-file=/run/pw``) are not secrets (as writers.mask_cmdline says).
+_NOT_SECRET_NAME = re.compile(r"[-_](?:file|path|dir|command|cmd)[\"']?\s*[=:]?\s*$", re.I)
+
+
 def _keep_quotes(match: re.Match) -> str:
     secret = match.group("secret")
+    if secret == MASK or _NOT_SECRET_NAME.search(match.group("head")):
+        return match.group(0)
     if len(secret) >= 2 and secret[0] == secret[-1] and secret[0] in "\"'":
         return match.group("head") + secret[0] + MASK + secret[0]
     return match.group("head") + MASK
@@ -58,14 +66,33 @@ def mask_url_credentials(text: str) -> str:
     return _URL_USERINFO.sub(lambda m: m.group("head") + MASK, text)
 
 
-def mask_secrets(text: str) -> str:
+def mask_words(text: str) -> str:
+    """``writers.mask_cmdline`` over the whitespace-separated words of ``text`` (the whitespace is kept)."""
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.writers import mask_cmdline
+
+    parts = re.split(r"(\s+)", text)
+    words = mask_cmdline(parts[0::2])
+    parts[0::2] = words
+    return "".join(parts)
+
+
+def mask_argv(argv: list[str]) -> list[str]:
+    """A command line (argv) with its secrets masked: ``writers.mask_cmdline``, then the free-text rules per word."""
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.writers import mask_cmdline
+
+    return [mask_secrets(word, words=False) for word in mask_cmdline(list(argv))]
+
+
+def mask_secrets(text: str, words: bool = True) -> str:
     """``text`` with every credential-looking value replaced by ``***`` (see the module doc for what is matched)."""
     if not text:
         return text
+    if words:
+        text = mask_words(text)
     text = mask_url_credentials(text)
     text = _BEARER.sub(lambda m: m.group("head") + MASK, text)
-    text = _LONG_OPTION.sub(lambda m: m.group(0) if m.group("secret") == MASK else _keep_quotes(m), text)
-    text = _ASSIGN.sub(lambda m: m.group(0) if m.group("secret") == MASK else _keep_quotes(m), text)
+    text = _LONG_OPTION.sub(_keep_quotes, text)
+    text = _ASSIGN.sub(_keep_quotes, text)
     return _AWS_KEY_ID.sub(MASK, text)
 
 

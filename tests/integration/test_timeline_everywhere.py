@@ -77,7 +77,19 @@ def test_without_the_callback_the_incident_refuses_to_start(site):
 
 def test_runbook_command_writes_the_timeline(site):
     shutil_rmtree(site["client"])  # the client's folder was deleted
-    out = ansible_playbook(site, "INC-20261126-102")
+    # Another program on the host runs with a secret on its command line (item 17): the state bundle masks it.
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "--password=BundleSecret17x",
+                               "https://sync:BundleSecret17y@files.example/"])  # fmt: skip
+    try:
+        out = ansible_playbook(site, "INC-20261126-102")
+    finally:
+        victim.kill()
+        victim.wait()
+    evidence = site["base"] / "evidence" / "INC-20261126-102"
+    processes = (evidence / "hosts" / "localhost" / "processes.txt").read_text(encoding="utf-8")
+    assert "--password=***" in processes and "https://sync:***@files.example/" in processes
+    leaks = [p for p in evidence.rglob("*") if p.is_file() and b"BundleSecret17" in p.read_bytes()]
+    assert leaks == []
     timeline = site["base"] / "evidence" / "INC-20261126-102" / "timeline.jsonl"
     assert timeline.is_file(), (out.stdout + out.stderr)[-4000:]
     chain = verify_chain(str(timeline))

@@ -1,0 +1,213 @@
+#!/usr/bin/python
+# Copyright: ledgerguard engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: state_capture
+short_description: Record a host's system state for an incident's evidence, with other programs' secrets masked
+version_added: "0.1.0"
+description:
+  - Writes into I(dest) the files of the state bundle C(mounts.txt) (the mount table), C(df.txt) (disk and inode
+    usage), C(services.txt) (systemd services), C(journal.txt) (the last I(journal_lines) journal lines),
+    C(processes.txt) (every process with its command line) and C(uname.txt) (kernel, time, uptime), each mode 0600.
+  - "Other programs' secrets are masked with C(***) before anything is written: command lines are read from
+    C(/proc/<pid>/cmdline) as argv and masked argument by argument (C(--password=x), C(--password x), C(PGPASSWORD=x),
+    C(token=x), MySQL's C(-px), C(user:secret@) in URLs, ...); journal lines and the other files are masked as text
+    with the same rules (module_utils C(redact), built on the freeze's C(writers.mask_cmdline))."
+  - Hosts without systemd get a one-line note in C(services.txt) and C(journal.txt).
+author:
+  - ledgerguard engineers (@ledgerguard)
+attributes:
+  check_mode:
+    support: full
+    description: Writes nothing and reports the files it would write.
+  diff_mode:
+    support: none
+    description: The files are a new record each time; there is no diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux hosts (C(/proc), C(ps), C(df); systemd optional).
+options:
+  dest:
+    description: Existing folder (root-only) that receives the files; files of an earlier run are replaced.
+    type: path
+    required: true
+  journal_lines:
+    description: How many of the most recent journal lines to keep.
+    type: int
+    default: 2000
+notes:
+  - The state is recorded anew on every run, so the module always reports C(changed) (in check mode too, where
+    nothing is written).
+"""
+
+EXAMPLES = r"""
+- name: Record the host's state into the incident's bundle folder
+  ledgerguard.recovery.state_capture:
+    dest: /var/lib/ledgerguard/incidents/INC-20261126-001/state
+    journal_lines: 500
+"""
+
+RETURN = r"""
+files:
+  description: The files written (names inside I(dest)).
+  returned: always
+  type: list
+  elements: str
+  sample: [mounts.txt, df.txt, services.txt, journal.txt, processes.txt, uname.txt]
+masked_lines:
+  description: How many lines had a secret masked, per file.
+  returned: success
+  type: dict
+  sample: {"processes.txt": 2, "journal.txt": 1}
+dest:
+  description: The folder written to.
+  returned: always
+  type: str
+  sample: /var/lib/ledgerguard/incidents/INC-20261126-001/state
+"""
+
+import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import re  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import shlex  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.redact import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    mask_argv,
+    mask_secrets,
+)
+
+FILES = ("mounts.txt", "df.txt", "services.txt", "journal.txt", "processes.txt", "uname.txt")
+PS_COLUMNS = "pid,ppid,user,lstart,stat,args"
+# pid ppid user lstart(Www Mmm dd hh:mm:ss yyyy) stat | args
+_PS_LINE = re.compile(r"^(\s*(\d+)\s+\d+\s+\S+\s+\w{3} \w{3}\s+\d+ \d\d:\d\d:\d\d \d{4}\s+\S+\s)(.*)$")
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def run_text(module: AnsibleModule, argv: list[str]) -> str:
+    """stdout and stderr of a command as text (never raises; a missing command is a line saying so)."""
+    binary = module.get_bin_path(argv[0])
+    if binary is None:
+        return f"{argv[0]}: not installed on this host\n"
+    rc, out, err = module.run_command([binary, *argv[1:]], encoding=None, environ_update={"LC_ALL": "C"})
+    text = _text(out or b"") + _text(err or b"")
+    if rc != 0:
+        text += f"({shlex.join(argv)} exited {rc})\n"
+    return text
+
+
+def masked_text(text: str) -> tuple[str, int]:
+    lines = text.splitlines(keepends=True)
+    out = [mask_secrets(line) for line in lines]
+    return "".join(out), sum(1 for a, b in zip(lines, out, strict=True) if a != b)
+
+
+def proc_argv(pid: str) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    if not raw:
+        return None
+    return [os.fsdecode(a) for a in raw.rstrip(b"\0").split(b"\0")]
+
+
+def processes(module: AnsibleModule) -> tuple[str, int]:
+    """The ps listing with each command line replaced by its masked argv from /proc (ps joins argv with spaces,
+    which would hide where an argument ends)."""
+    listing = run_text(module, ["ps", "-eo", PS_COLUMNS, "--sort=pid"])
+    out, masked = [], 0
+    for line in listing.splitlines():
+        m = _PS_LINE.match(line)
+        argv = proc_argv(m.group(2)) if m else None
+        if argv is not None:
+            safe = mask_argv(argv)
+            new = m.group(1) + shlex.join(safe)
+            masked += safe != argv
+        else:
+            new = mask_secrets(line)
+            masked += new != line
+        out.append(new)
+    return "\n".join(out) + "\n", masked
+
+
+def capture(module: AnsibleModule, journal_lines: int) -> dict[str, tuple[str, int]]:
+    systemd = os.path.isdir("/run/systemd/system") and module.get_bin_path("systemctl") is not None
+    try:
+        with open("/proc/self/mountinfo", "rb") as handle:
+            mounts = _text(handle.read())
+    except OSError as exc:
+        mounts = f"/proc/self/mountinfo: {exc.strerror}\n"
+    df = run_text(module, ["df", "-P", "-T", "-h"]) + "\n" + run_text(module, ["df", "-P", "-i"])
+    if systemd:
+        services = run_text(
+            module, ["systemctl", "list-units", "--type=service", "--all", "--no-pager", "--plain", "--no-legend"]
+        )
+        journal = run_text(module, ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(journal_lines)])
+    else:
+        services = "systemd is not running on this host\n"
+        journal = "no systemd journal on this host\n"
+    uname = run_text(module, ["uname", "-a"]) + run_text(module, ["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"])
+    uname += run_text(module, ["uptime"])
+    return {
+        "mounts.txt": masked_text(mounts),
+        "df.txt": masked_text(df),
+        "services.txt": masked_text(services),
+        "journal.txt": masked_text(journal),
+        "processes.txt": processes(module),
+        "uname.txt": masked_text(uname),
+    }
+
+
+def write_file(folder: str, name: str, text: str) -> None:
+    path = os.path.join(folder, name)
+    tmp = os.path.join(folder, f".{name}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8", "surrogateescape"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "dest": {"type": "path", "required": True},
+            "journal_lines": {"type": "int", "default": 2000},
+        },
+        supports_check_mode=True,
+    )
+    dest = module.params["dest"]
+    lines = module.params["journal_lines"]
+    result = {"changed": True, "dest": dest, "files": list(FILES)}
+    if lines < 0:
+        module.fail_json(msg=f"journal_lines {lines} is negative: give 0 or more lines to keep.", **result)
+    if not os.path.isdir(dest) or os.path.islink(dest):
+        module.fail_json(msg=f"dest {dest} is not an existing folder: create it first (mode 0700).", **result)
+    if module.check_mode:
+        module.exit_json(**result)
+    files = capture(module, lines)
+    try:
+        for name, (text, _count) in files.items():
+            write_file(dest, name, text)
+    except OSError as exc:
+        module.fail_json(msg=f"Writing the state bundle into {dest} failed: {exc.strerror}. Check its space.", **result)
+    result["masked_lines"] = {name: count for name, (_text, count) in files.items() if count}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""state_capture (issue 13 item 17): a real process started with secrets in its argv; the bundle's process list
+shows it with the secrets masked, and no bundle file holds them. Journal-style lines are masked with the same rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import redact
+from ansible_collections.ledgerguard.recovery.plugins.modules import state_capture
+
+SECRETS = ["TopSecretOpt1", "TopSecretSep2", "TopSecretEnv3", "TopSecretUrl4", "TopSecretTok5", "TopSecretMy6"]
+
+
+def run(args: dict, capsys, check_mode: bool = False) -> dict:
+    if check_mode:
+        args = {**args, "_ansible_check_mode": True}
+    with patch_module_args(args), pytest.raises(SystemExit):
+        state_capture.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def victim():
+    argv = [
+        sys.executable, "-c", "import time; time.sleep(60)",
+        "--password=TopSecretOpt1", "--db-password", "TopSecretSep2", "PGPASSWORD=TopSecretEnv3",
+        "postgres://ledger:TopSecretUrl4@db.example:5432/books", "token=TopSecretTok5",
+        "--password-file=/run/keep-this-path",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv)
+    # A MySQL client as ps shows it (argv[0] "mysql"), with the password glued to -p.
+    mysql = subprocess.Popen(
+        ["mysql", "-c", "import time; time.sleep(60)", "-uroot", "-pTopSecretMy6"], executable=sys.executable
+    )
+    yield proc
+    for p in (proc, mysql):
+        p.kill()
+        p.wait()
+
+
+def test_process_secrets_are_masked_in_the_bundle(tmp_path, capsys, victim):
+    planned = run({"dest": str(tmp_path), "journal_lines": 5}, capsys, check_mode=True)
+    assert planned["changed"] is True and os.listdir(tmp_path) == []
+    out = run({"dest": str(tmp_path), "journal_lines": 5}, capsys)
+    assert out["changed"] is True and sorted(os.listdir(tmp_path)) == sorted(state_capture.FILES)
+    for name in state_capture.FILES:
+        path = tmp_path / name
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        data = path.read_bytes()
+        assert not [s for s in SECRETS if s.encode() in data], name
+    lines = [ln for ln in (tmp_path / "processes.txt").read_text().splitlines() if f" {victim.pid} " in f" {ln} "]
+    line = next(ln for ln in lines if ln.split()[0] == str(victim.pid))
+    assert "--password=***" in line and "--db-password '***'" in line and "PGPASSWORD=***" in line
+    assert "postgres://ledger:***@db.example:5432/books" in line and "token=***" in line
+    assert "--password-file=/run/keep-this-path" in line  # a path to a secret is not a secret
+    assert out["masked_lines"]["processes.txt"] >= 2
+    assert " mysql -c 'import time; time.sleep(60)' -uroot '-p***'" in (tmp_path / "processes.txt").read_text()
+
+
+def test_journal_lines_are_masked_with_the_same_rules():
+    journal = (
+        "2026-11-26T08:00:01+0800 host app[12]: connecting with password: TopSecretOpt1\n"
+        "2026-11-26T08:00:02+0800 host cron[13]: (root) CMD (PGPASSWORD=TopSecretEnv3 pg_dump books)\n"
+        '2026-11-26T08:00:03+0800 host api[14]: {"token": "TopSecretTok5", "user": "王会计"}\n'
+        "2026-11-26T08:00:04+0800 host sync[15]: GET https://sync:TopSecretUrl4@files.example/x\n"
+        "2026-11-26T08:00:05+0800 host sshd[16]: Accepted publickey for root\n"
+    )
+    text, count = state_capture.masked_text(journal)
+    assert count == 4 and not [s for s in SECRETS if s in text]
+    assert "王会计" in text and "Accepted publickey for root" in text
+    assert redact.mask_secrets("mysqldump -pTopSecretMy6 books") == "mysqldump -p*** books"
