@@ -445,3 +445,62 @@ def test_watchdog_survives_an_injected_exception_and_a_vanished_target(lab, tmp_
     ]
     time.sleep(0.5)
     assert _watchdog_pids("INC-C5") == []
+
+
+PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+@pytest.mark.skipif(
+    not PG_BIN or shutil.which("runuser") is None, reason="PostgreSQL server binaries are not installed"
+)
+def test_postgresql_freeze_is_undone_at_boot(lab, tmp_path):
+    """ALTER SYSTEM survives a restart of the server (and of the host), the watchdog does not: the boot command
+    (run by the boot unit) thaws what a freeze of an earlier boot left."""
+    import pwd
+    import tempfile
+
+    bindir = str(PG_BIN[-1].parent)
+    pw = pwd.getpwnam("postgres")
+    root = Path(tempfile.mkdtemp(prefix="ledgerguard-pgboot-"))
+    os.chmod(root, 0o755)
+    data, sock = root / "data", root / "sock"
+    for d in (data, sock):
+        d.mkdir()
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    sh(*as_pg, f"{bindir}/initdb", "-D", str(data), "-A", "trust")
+    port = 56000 + os.getpid() % 1000
+    opts = f"-p {port} -k {sock} -c listen_addresses=''"
+    pg_ctl = [*as_pg, f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(data / "server.log"), "-w"]
+    sh(*pg_ctl, "start")
+    psql = [*as_pg, "psql", "-X", "-q", "-A", "-t", "-h", str(sock), "-p", str(port), "-d", "postgres"]
+    state = str(tmp_path / "state")
+    lab.watch(state, "INC-PGB")
+    host = fz.Host(fz.subprocess_run, state_dir=state)
+    target = [{"method": "postgresql", "port": port, "socket_dir": str(sock), "os_user": "postgres"}]
+    try:
+        out = fz.apply_freeze(host, "INC-PGB", target, watchdog_backend="process")
+        assert out["targets"][0]["action"] == "freeze"
+        # The "reboot": the watchdog process dies, the server restarts and is still read-only.
+        os.kill(out["watchdog"]["pid"], signal.SIGKILL)
+        sh(*pg_ctl, "restart")
+        assert sh(*psql, "-c", "SHOW default_transaction_read_only").stdout.strip() == "on"
+        script = out["watchdog"]["script"]
+        # Same boot: the boot command leaves a live freeze alone.
+        assert subprocess.run([sys.executable, script, "boot", "--state-dir", state], check=False).returncode == 0
+        assert sh(*psql, "-c", "SHOW default_transaction_read_only").stdout.strip() == "on"
+        # A registry from an earlier boot: thawed whole.
+        with fz.registry_lock(state):
+            reg = fz.load_registry(state, "INC-PGB")
+            reg["boot_id"] = "an-earlier-boot"
+            fz.save_registry(state, reg)
+        assert subprocess.run([sys.executable, script, "boot", "--state-dir", state], check=False).returncode == 0
+        assert sh(*psql, "-c", "SHOW default_transaction_read_only").stdout.strip() == "off"
+        reg = fz.load_registry(state, "INC-PGB")
+        assert reg["targets"] == [] and [r["thawed_by"] for r in reg["released"]] == ["boot"]
+        assert sh(*psql, "-c", "CREATE TABLE after_boot (x int)").returncode == 0
+    finally:
+        with contextlib.suppress(Exception):
+            fz.apply_thaw(host, "INC-PGB")
+        sh(*pg_ctl, "-m", "immediate", "stop", check=False)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,145 @@
+"""Unit tests for the writer scan's pure parts (issue 14): secret masking, /proc parsing on a fake tree,
+classification, and the watchdog's and boot command's resilience (freeze.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import freeze as fz
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import writers as wr
+
+
+@pytest.mark.parametrize(
+    ("argv", "masked"),
+    [
+        (["restic", "--password=hunter2", "backup"], ["restic", "--password=***", "backup"]),
+        (["restic", "--password", "hunter2"], ["restic", "--password", "***"]),
+        (["restic", "--password-file", "/etc/pw"], ["restic", "--password-file", "/etc/pw"]),
+        (
+            ["env", "PASSWORD=x", "AWS_SECRET_ACCESS_KEY=y", "LANG=C"],
+            ["env", "PASSWORD=***", "AWS_SECRET_ACCESS_KEY=***", "LANG=C"],
+        ),
+        (["curl", "https://bob:s3cret@example.invalid/x"], ["curl", "https://bob:***@example.invalid/x"]),
+        (["mysql", "-pS3cret", "-uroot"], ["mysql", "-p***", "-uroot"]),
+        (["enc", "--key=abc", "--token", "t"], ["enc", "--key=***", "--token", "***"]),
+        (["ls", "-p", "/srv"], ["ls", "-p", "/srv"]),
+    ],
+)
+def test_mask_cmdline(argv, masked):
+    assert wr.mask_cmdline(argv) == masked
+
+
+def test_display_keeps_utf8_and_shows_other_bytes():
+    assert wr.display("/srv/客户") == "/srv/客户"
+    assert wr.display(os.fsdecode(b"/mnt/caf\xe9")) == "/mnt/caf\\xe9"
+
+
+def fake_proc(tmp_path, pid=4242, comm="evil (x) y", state="S", ppid=7, flags="0100002"):
+    d = tmp_path / "proc" / str(pid)
+    (d / "fdinfo").mkdir(parents=True)
+    fields = [state, str(ppid)] + ["0"] * 4 + ["4194304"] + ["0"] * 12 + ["123456"] + ["0"] * 10
+    (d / "stat").write_text(f"{pid} ({comm}) " + " ".join(fields) + "\n")
+    (d / "fdinfo" / "3").write_text(f"pos:\t0\nflags:\t{flags}\nmnt_id:\t30\n")
+    (tmp_path / "proc" / "stat").write_text("cpu 1 2 3\nbtime 1764000000\n")
+    return str(tmp_path / "proc")
+
+
+def test_proc_stat_with_parentheses_in_comm(tmp_path):
+    proc = fake_proc(tmp_path)
+    st = wr.proc_stat(4242, proc)
+    assert (st["comm"], st["state"], st["ppid"], st["start_ticks"]) == ("evil (x) y", "S", 7, 123456)
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode"), [("0100002", "rw"), ("02101", "w"), ("0100000", "r"), ("010000000", "path")]
+)
+def test_fd_mode_from_fdinfo(tmp_path, flags, mode):
+    proc = fake_proc(tmp_path, flags=flags)
+    assert wr._fd_mode(4242, "3", proc)[0] == mode
+
+
+def rec(pid=50, exe="/usr/bin/python3.11", comm="python3", writing=True, units=()):
+    return {"pid": pid, "exe": exe, "comm": comm, "writing": writing, "units": list(units), "start_ticks": 1}
+
+
+def test_classify():
+    assert wr.classify(rec(), [], {1, 99}) == "writer"
+    assert wr.classify(rec(writing=False), [], set()) == "reader"
+    assert wr.classify(rec(pid=99), [], {99}) == "protected"
+    assert wr.classify(rec(pid=1), [], set()) == "protected"
+    assert wr.classify(rec(), ["/usr/bin/python3.11"], set()) == "allowed"
+    assert wr.classify(rec(), ["python3"], set()) == "allowed"
+    assert wr.classify(rec(), ["python"], set()) == "writer"
+    assert wr.classify(rec(exe="/usr/bin/python3.11 (deleted)"), ["/usr/bin/python3.11"], set()) == "allowed"
+    assert wr.classify(rec(units=["smbd.service"]), [], set(), ["smbd.service"]) == "service"
+
+
+def test_policy_is_checked():
+    with pytest.raises(ValueError, match="not one of stop, kill, report"):
+        wr.Containment("pause")
+
+
+def test_registry_keeps_a_non_utf8_path_exactly(tmp_path):
+    path = os.fsdecode(b"/mnt/caf\xe9/clients")
+    reg = fz.new_registry("INC-L", 0)
+    reg["targets"].append({"key": f"path:{path}", "path": path, "label": "客户"})
+    fz.save_registry(str(tmp_path), reg)
+    assert fz.load_registry(str(tmp_path), "INC-L")["targets"][0]["path"] == path
+
+
+def test_watchdog_logs_any_error_and_rearms_itself(tmp_path, monkeypatch):
+    state = str(tmp_path)
+    fz.ensure_registry_dir(state)
+    (tmp_path / "freeze" / "INC-W.json").write_text("{not json")
+    calls = []
+    monkeypatch.setattr(fz, "retry_later", lambda *a, **k: calls.append(a) or {"kind": "process", "pid": 1})
+    assert fz.watchdog_main(["watchdog", "--state-dir", state, "--incident", "INC-W", "--retry-seconds", "7"]) == 1
+    assert calls == [(state, "INC-W", "", 7)]
+    (entry,) = [json.loads(x) for x in (tmp_path / "freeze" / "INC-W.watchdog.log").read_text().splitlines()]
+    assert "cannot read the freeze registry" in entry["errors"][0] and entry["retry"]["kind"] == "process"
+
+    def boom(*_a, **_k):
+        raise KeyError("method")
+
+    (tmp_path / "freeze" / "INC-W.json").write_text(json.dumps(fz.new_registry("INC-W", 0)))
+    monkeypatch.setattr(fz, "apply_thaw", boom)
+    assert fz.watchdog_main(["watchdog", "--state-dir", state, "--incident", "INC-W"]) == 1
+    last = json.loads((tmp_path / "freeze" / "INC-W.watchdog.log").read_text().splitlines()[-1])
+    assert last["errors"] == ["unexpected KeyError: 'method'"] and "Traceback" in last["traceback"]
+    assert calls[-1] == (state, "INC-W", "", 60)
+
+
+def test_boot_thaws_only_registries_of_an_earlier_boot(tmp_path, monkeypatch):
+    state = str(tmp_path)
+    target = {
+        "method": "readonly_bind",
+        "path": str(tmp_path / "gone"),
+        "key": f"path:{tmp_path / 'gone'}",
+        "label": "bind",
+        "previous": {"read_only": False},
+        "bind_mount_id": -1,
+        "deadline": 4102444800,
+    }
+    for incident, boot in (("INC-OLD", "earlier"), ("INC-NOW", fz.boot_id())):
+        reg = fz.new_registry(incident, 0)
+        reg["boot_id"] = boot
+        reg["targets"].append(dict(target, incident=incident))
+        fz.save_registry(state, reg)
+    monkeypatch.setattr(fz, "remove_boot_unit_if_idle", lambda host: None)
+    assert fz.boot_main(state) == 0
+    old = fz.load_registry(state, "INC-OLD")
+    assert old["targets"] == [] and old["released"][0]["thawed_by"] == "boot"
+    assert len(fz.load_registry(state, "INC-NOW")["targets"]) == 1
+
+
+def test_boot_unit_text():
+    host = fz.Host(lambda argv: (0, "", ""), state_dir="/var/lib/ledgerguard", python="/usr/bin/python3")
+    text = fz.boot_unit_text(host, "/var/lib/ledgerguard/freeze/ledgerguard_freeze.py")
+    assert "ExecStart=/usr/bin/python3 /var/lib/ledgerguard/freeze/ledgerguard_freeze.py boot --state-dir " in text
+    assert "After=local-fs.target network.target postgresql.service" in text
+    assert "WantedBy=multi-user.target" in text
+    assert fz.boot_unit_name("/var/lib/ledgerguard") == "ledgerguard-freeze-boot.service"
+    assert fz.boot_unit_name("/srv/lg").startswith("ledgerguard-freeze-boot-")
