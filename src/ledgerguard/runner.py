@@ -28,15 +28,17 @@ ALLOWED_ENV = frozenset(
         "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR", "PWD",
         "SSH_AUTH_SOCK", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
         "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME",
-        "RESTIC_REPOSITORY", "RESTIC_PASSWORD_FILE", "RESTIC_CACHE_DIR", "RESTIC_CACERT",
-        "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
         "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
     }
 )  # fmt: skip
-ALLOWED_ENV_PREFIXES = ("LC_", "ANSIBLE_", "LEDGERGUARD_")
-# Even under an allowed prefix, a name that says it holds a secret is dropped (ANSIBLE_BECOME_PASS, ...), except
-# the *_FILE variables that only name a file.
-SECRET_ENV = re.compile(r"(PASS|PWD|SECRET|TOKEN|ACCESS_KEY|ACCOUNT_KEY|CREDENTIAL(?!S_FILE)|PRIVATE_KEY|AUTH)", re.I)
+ALLOWED_ENV_PREFIXES = ("LC_", "ANSIBLE_", "LEDGERGUARD_", "RESTIC_", "AWS_")
+# Even under an allowed prefix, a name that says it holds a secret is dropped (ANSIBLE_BECOME_PASS, RESTIC_PASSWORD,
+# RESTIC_PASSWORD_COMMAND, AWS_SECRET_ACCESS_KEY, AWS_ACCESS_KEY_ID, AWS_SESSION_TOKEN, ...), except the *_FILE
+# variables that only name a file.
+SECRET_ENV = re.compile(
+    r"(PASS|PWD|SECRET|TOKEN|ACCESS_KEY|ACCOUNT_KEY|CREDENTIAL(?!S_FILE)|PRIVATE_KEY|AUTH|KEY_ID)", re.I
+)
 
 
 def mask_url_credentials(text: str) -> str:
