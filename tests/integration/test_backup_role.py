@@ -64,8 +64,8 @@ class Site:
         path.chmod(0o600)
         return path
 
-    def restic(self, *args: str, repo: str | None = None, password_file: Path | None = None):
-        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "LC_ALL": "C", **self.s3_env}
+    def restic(self, *args: str, repo: str | None = None, password_file: Path | None = None, **more: str):
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "LC_ALL": "C", **self.s3_env, **more}
         env.update({"RESTIC_REPOSITORY": repo or self.repo, "RESTIC_PASSWORD_FILE": str(password_file or self.password_file)})
         return subprocess.run(["restic", *args], env=env, capture_output=True, text=True, check=True)
 
@@ -274,3 +274,104 @@ def test_a_second_run_exits_with_a_clear_message(site):
     assert site.snapshots() == []
     # the first run's lock was left alone
     assert json.loads(path.read_text())["run_id"] == "first-run"
+
+
+# ------------------------------------------------------------------------------------------------ retention
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / ".collections"))
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import (  # noqa: E402
+    DEFAULT_RECORD_CLASSES,
+)
+
+# The legal policy: vouchers and ledgers 30 years (keep_yearly 31), annual reports and archive registers permanent
+# through the permanent tag, which the role puts on each fiscal year's year-end snapshot.
+LEGAL_POLICY = {"keep_daily": 7, "keep_monthly": 12, "keep_yearly": 31, "keep_tag": ["permanent"]}
+CLASSES = [dict(c, tag="permanent") if c["years"] is None else c for c in DEFAULT_RECORD_CLASSES]
+
+
+def history_times(year: int) -> dict[str, dt.datetime]:
+    """A 12-year synthetic history (UTC) for the current year ``year``: two snapshots a year in Y-12..Y-1 (30 June
+    and 31 December 12:00 UTC = 20:00 in Beijing, the year-end one), and ten dailies 20-29 December of Y-1."""
+    out = {}
+    for back in range(12, 0, -1):
+        out[f"Y-{back} 06-30"] = dt.datetime(year - back, 6, 30, 12, tzinfo=dt.UTC)
+        out[f"Y-{back} 12-31"] = dt.datetime(year - back, 12, 31, 12, tzinfo=dt.UTC)
+    for day in range(20, 30):
+        out[f"Y-1 12-{day}"] = dt.datetime(year - 1, 12, day, 3, tzinfo=dt.UTC)
+    return out
+
+
+# Kept by the legal policy (besides the role's own backup of today, kept as the newest daily/monthly/yearly):
+#   keep_daily 7    -> today, Y-1 12-31, 12-29 .. 12-25
+#   keep_monthly 12 -> today, Y-1 12-31, then 06-30 and 12-31 of Y-1 .. Y-5, and Y-6 12-31
+#   keep_yearly 31  -> today, and each 12-31 of Y-1 .. Y-12
+#   permanent tag   -> each 12-31 of Y-1 .. Y-12 (tagged by the role)
+EXPECTED_LEGAL = (
+    {f"Y-{b} 12-31" for b in range(1, 13)}
+    | {f"Y-1 12-{d}" for d in range(25, 30)}
+    | {f"Y-{b} 06-30" for b in range(1, 6)}
+)
+FORGOTTEN_LEGAL = {f"Y-1 12-{d}" for d in range(20, 25)} | {f"Y-{b} 06-30" for b in range(6, 13)}
+
+
+def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
+    year = dt.datetime.now(dt.UTC).year
+    times = history_times(year)
+    assert EXPECTED_LEGAL | FORGOTTEN_LEGAL == set(times) and not EXPECTED_LEGAL & FORGOTTEN_LEGAL
+    c002 = site.clients[1]
+    env_tz = {"TZ": "UTC"}
+    for label, when in sorted(times.items(), key=lambda kv: kv[1]):
+        site.restic("backup", "-q", "--host", "localhost", "--tag", "c002", "--tag", "ledgerguard-backup",
+                    "--time", when.strftime("%Y-%m-%d %H:%M:%S"), c002["paths"][0], **env_tz)  # fmt: skip
+    by_time = {v.strftime("%Y-%m-%dT%H:%M:%S"): k for k, v in times.items()}
+
+    def labels(snaps):
+        return {by_time.get(s["time"][:19], "today") for s in snaps}
+
+    common = {
+        "backup_client_ids": ["c002"],
+        "backup_verify_forget_policy": LEGAL_POLICY,
+        "backup_verify_record_classes": CLASSES,
+    }
+    # 1. the nightly in dry-run mode: a backup, the year-end tags, and the preview; nothing forgotten
+    preview = site.run(**common)
+    assert preview.rc == 0, failed_msgs(preview)
+    shown = facts(preview, "backup_retention_result")
+    assert shown["lint"]["status"] == "OK" and shown["mode"] == "dry_run" and shown["forgotten"] == []
+    assert labels(shown["preview"][0]["remove"]) == FORGOTTEN_LEGAL
+    assert labels(shown["preview"][0]["keep"]) == EXPECTED_LEGAL | {"today"}
+    assert {t["year"] for t in shown["tagged"][0]["tagged"]} == {year - b for b in range(1, 13)}
+    assert len(data_snapshots(site)) == len(times) + 1  # dry run: nothing forgotten
+    lines = [ev["event_data"]["res"].get("msg", "") for ev in preview.events
+             if ev.get("event") == "runner_item_on_ok" and ev["event_data"].get("task") == "List what would be forgotten"]  # fmt: skip
+    assert any(str(m).startswith("c002: the policy keeps 23 and would forget 12 snapshot(s): ") for m in lines), lines
+
+    # 2. apply: exactly the table is kept; the permanent ones carry the tag
+    applied = site.run(backup_entry="forget", backup_forget_mode="apply", **common)
+    assert applied.rc == 0, failed_msgs(applied)
+    left = [s for s in data_snapshots(site) if "c002" in s["tags"]]
+    assert labels(left) == EXPECTED_LEGAL | {"today"} and len(left) == len(EXPECTED_LEGAL) + 1
+    permanent = {by_time[s["time"][:19]] for s in left if "permanent" in s["tags"]}
+    assert permanent == {f"Y-{b} 12-31" for b in range(1, 13)}
+    # the manifests of forgotten snapshots went with them; today's manifest follows today's snapshot
+    manifests = [s for s in site.snapshots() if MANIFEST_TAG in s["tags"]]
+    assert {t for s in manifests for t in s["tags"] if t.startswith("ledgerguard-manifest-for=")} <= {
+        "ledgerguard-manifest-for=" + s["id"] for s in left
+    }
+
+    # 3. a policy that fails the 会计档案管理办法 lint is refused: nothing forgotten
+    short = {"keep_daily": 3}
+    refused = site.run(backup_entry="forget", backup_forget_mode="apply", **dict(common, backup_verify_forget_policy=short))
+    assert refused.rc != 0
+    assert any("fails the 会计档案管理办法 lint" in m and "nothing was forgotten" in m for m in failed_msgs(refused))
+    assert len([s for s in data_snapshots(site) if "c002" in s["tags"]]) == len(left)
+
+    # 4. forced through, the short policy still keeps every permanent snapshot (and one the operator names)
+    named = next(s for s in left if by_time.get(s["time"][:19]) == "Y-3 06-30")
+    forced = site.run(backup_entry="forget", backup_forget_mode="apply", backup_forget_require_compliant=False,
+                      backup_permanent_snapshots=[named["id"][:12]], **dict(common, backup_verify_forget_policy=short))  # fmt: skip
+    assert forced.rc == 0, failed_msgs(forced)
+    final = [s for s in data_snapshots(site) if "c002" in s["tags"]]
+    assert labels(final) == {f"Y-{b} 12-31" for b in range(1, 13)} | {"Y-3 06-30", "Y-1 12-29", "today"}
+    assert all("permanent" in s["tags"] for s in final if labels([s]) != {"today"} and labels([s]) != {"Y-1 12-29"})
