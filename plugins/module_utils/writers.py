@@ -232,6 +232,7 @@ class Targets:
 
     def __init__(self, paths: Iterable[str], mounts: list | None = None) -> None:
         self.paths: list[str] = []
+        self.same_ns = True
         self.idents: dict[tuple[int, int], str] = {}
         self.devs: set[int] = set()
         for p in paths:
@@ -251,6 +252,8 @@ class Targets:
                     pass
 
     def by_path(self, path: str) -> str | None:
+        if not self.same_ns:
+            return None  # a path seen in another mount namespace may name another folder: ancestry only
         for p in self.paths:
             if is_within(path, p):
                 return p
@@ -329,6 +332,10 @@ def holdings(pid: int, targets: Targets, proc: str = PROC) -> list[dict]:
     """What the process holds under the targets: cwd, root, fds, maps. Each with its path, mode and writing."""
     held: list[dict] = []
     base = f"{proc}/{pid}"
+    try:
+        targets.same_ns = os.readlink(f"{base}/ns/mnt") == os.readlink(f"{proc}/self/ns/mnt")
+    except OSError:
+        targets.same_ns = True
     for kind in ("cwd", "root"):
         try:
             shown = os.fsdecode(os.readlink(f"{base}/{kind}"))
@@ -353,7 +360,6 @@ def holdings(pid: int, targets: Targets, proc: str = PROC) -> list[dict]:
             st = os.stat(link)
         except OSError:
             st = None
-        mode, _flags = _fd_mode(pid, fd, proc)
         is_dir = st is not None and (st.st_mode & 0o170000) == 0o040000
         if is_dir:
             hit = targets.dir_under(link, shown)
@@ -361,7 +367,8 @@ def holdings(pid: int, targets: Targets, proc: str = PROC) -> list[dict]:
             hit = targets.file_under(pid, shown, st.st_dev if st else None, proc)
         if not hit:
             continue
-        writing = mode in ("w", "rw") or (is_dir and mode != "path")
+        mode, _flags = _fd_mode(pid, fd, proc)
+        writing = mode in ("w", "rw") or is_dir  # a directory handle, even O_PATH, can create files (openat)
         held.append(
             {
                 "kind": "fd",

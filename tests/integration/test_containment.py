@@ -504,3 +504,32 @@ def test_postgresql_freeze_is_undone_at_boot(lab, tmp_path):
             fz.apply_thaw(host, "INC-PGB")
         sh(*pg_ctl, "-m", "immediate", "stop", check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="util-linux unshare is missing")
+def test_writer_in_another_mount_namespace_is_found_by_inode(lab, tmp_path):
+    """A writer in its own private mount namespace (as the swap uses) does not see the read-only bind mount at all;
+    its paths are not ours. It is found by the device and inode of its working directory, and stopped."""
+    fs = lab.filesystem("ns")
+    (acme,) = clients(fs, "acme")
+    ns_writer = lab.spawn_argv(
+        ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", ENCRYPTOR], cwd=acme
+    )
+    time.sleep(0.8)
+    assert os.readlink(f"/proc/{ns_writer.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    state = str(tmp_path / "state")
+    lab.watch(state, "INC-C6")
+    host = fz.Host(fz.subprocess_run, state_dir=state)
+    out = fz.apply_freeze(
+        host,
+        "INC-C6",
+        [{"method": "readonly_bind", "path": str(acme)}],
+        watchdog_backend="process",
+        contain=wr.make_hook("stop"),
+    )
+    (w,) = [w for w in out["writers"] if w["pid"] == ns_writer.pid]
+    assert (w["action"], w["holds"][0]["kind"], w["holds"][0]["target"]) == ("stopped", "cwd", str(acme))
+    assert state_of(ns_writer.pid) == "T"
+    before = tree_digest(acme)
+    time.sleep(0.4)
+    assert tree_digest(acme) == before
