@@ -375,3 +375,49 @@ def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
     final = [s for s in data_snapshots(site) if "c002" in s["tags"]]
     assert labels(final) == {f"Y-{b} 12-31" for b in range(1, 13)} | {"Y-3 06-30", "Y-1 12-29", "today"}
     assert all("permanent" in s["tags"] for s in final if labels([s]) != {"today"} and labels([s]) != {"Y-1 12-29"})
+
+
+# ------------------------------------------------------------------------------------------------ off-site copy
+
+
+def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tmp_path):
+    bucket2 = "lg-off-" + secrets.token_hex(4)
+    s3_server.create_bucket(bucket2)
+    repo2 = s3_server.restic_url(bucket2, "offsite")
+    password2 = site.secret("offsite-password", "another secret " + secrets.token_hex(8) + "\n")
+    site.restic("init", repo=repo2, password_file=password2)
+    copy_vars = {"backup_copy_repository": repo2, "backup_copy_password_file": str(password2)}
+
+    first = site.run(**copy_vars)
+    assert first.rc == 0, failed_msgs(first)
+    status = {c["client"]: c for c in facts(first, "backup_copy_result")}
+    made = {r["client"]: r for r in facts(first, "backup_results")}
+    offsite = site.snapshots(repo=repo2, password_file=password2)
+    for cid in NAMES:
+        assert status[cid]["newest"] == made[cid]["snapshot_id"] and status[cid]["in_copy"] is True
+        copy = next(s for s in offsite if s["id"] == status[cid]["copy_id"])
+        assert copy["original"] == made[cid]["snapshot_id"] and copy["tags"] == [cid, "ledgerguard-backup"]
+        assert copy["hostname"] == "localhost" and copy["paths"] == site.clients[list(NAMES).index(cid)]["paths"]
+    # the manifests travelled too
+    assert len([s for s in offsite if MANIFEST_TAG in s["tags"]]) == 2
+
+    # a second run copies only its new snapshots; both repositories hold each client's newest
+    second = site.run(**copy_vars)
+    assert second.rc == 0, failed_msgs(second)
+    status2 = {c["client"]: c for c in facts(second, "backup_copy_result")}
+    offsite2 = site.snapshots(repo=repo2, password_file=password2)
+    assert len(offsite2) == 2 * len(offsite)
+    assert all(status2[cid]["in_copy"] and status2[cid]["copies"] == 2 for cid in NAMES)
+
+    # a restore from the copy gives the client's files back, the ledger consistent at its own path
+    target = tmp_path / "from-offsite"
+    site.restic("restore", status2["c001"]["copy_id"], "--target", str(target), repo=repo2, password_file=password2)
+    root = Path(site.clients[0]["paths"][0])
+    live = {p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.suffix != ".tmp"}
+    back = {p.relative_to(target / str(root).lstrip("/")) for p in (target / str(root).lstrip("/")).rglob("*")
+            if p.is_file()}  # fmt: skip
+    assert back == live
+    ledger = target / site.clients[0]["sqlite"][0].lstrip("/")
+    conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    conn.close()
