@@ -1183,9 +1183,12 @@ def parse_check(result: ResticResult) -> dict[str, Any]:
     """
     text = result.stdout + "\n" + result.stderr
     errors: list[str] = []
+    warnings = [m.group(0).strip() for m in CHECK_CACHE_WARNING_RE.finditer(text)]
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("[") or line.startswith(CHECK_PROGRESS) or "retrying after" in line:
+            continue
+        if CHECK_CACHE_WARNING_RE.search(line) or line.startswith(CHECK_NOTICES) or CHECK_ADDITIONAL_RE.search(line):
             continue
         if raw.startswith((" ", "\t")) and errors:
             errors[-1] = f"{errors[-1]} {line}"
@@ -1199,7 +1202,144 @@ def parse_check(result: ResticResult) -> dict[str, Any]:
         read = {"packs_read": int(group.group(2)), "packs_total": int(group.group(3))}
     elif subset:
         read = {"packs_read": int(subset.group(1)), "packs_total": int(subset.group(2))}
-    return {"ok": ok, "errors": errors if not ok else [], **read}
+    return {"ok": ok, "errors": errors if not ok else [], "warnings": warnings, **read}
+
+
+# restic check's notices that are not repository errors: the cache it could not create (a local TMPDIR problem),
+# restic >= 0.17's pointer to its troubleshooting guide, and the "additional files" hint (classified below).
+CHECK_CACHE_WARNING_RE = re.compile(r"unable to create temporary directory for cache[^\n]*", re.I)
+CHECK_NOTICES = (
+    "The repository is damaged and must be repaired",
+    "This is non-critical, you can run `restic prune`",
+)
+CHECK_ADDITIONAL_RE = re.compile(r"(\d+) additional files were found in the repo")
+CHECK_UNINDEXED_RE = re.compile(r"pack ([0-9a-f]{8,64}):? not referenced in any index")
+# a tree or blob restic could not find through the index, no pack named: "error for tree d4f037aa: id d4f0... not
+# found in repository" (0.14 and 0.18), "blob ... not found in index"
+CHECK_UNFOUND_RE = re.compile(r"(?:error for tree (?P<tree>[0-9a-f]{6,64}):.*)?\bnot found in (?:repository|index)")
+
+
+def index_repair_command(version: tuple[int, int, int]) -> list[str]:
+    """``restic repair index`` (0.16+) or ``restic rebuild-index`` (older): rebuilds the index from the packs."""
+    return ["repair", "index"] if version >= (0, 16, 0) else ["rebuild-index"]
+
+
+def diagnose_check(
+    parsed: Mapping[str, Any],
+    text: str,
+    located: Iterable[Mapping[str, Any]] | None = None,
+    version: tuple[int, int, int] = (0, 14, 0),
+) -> list[dict[str, Any]]:
+    """What a failed ``restic check`` means and what to do, one finding per kind:
+
+    - ``data_lost`` (critical): packs missing or damaged that snapshots need (``located``: restic_check's
+      damaged_snapshots), or trees restic cannot load from a named pack;
+    - ``index_incomplete`` (repairable): trees/blobs not found through the index while pack files no index names are
+      present: the data is there, ``restic rebuild-index`` (0.14) / ``restic repair index`` (0.16+) rebuilds it;
+    - ``unused_data_missing`` (harmless): missing packs no snapshot needs (data of forgotten snapshots);
+    - ``unindexed_data`` (harmless): extra pack files no index names and no snapshot misses (duplicate data);
+    - ``cache_warning`` (harmless): restic could not create its temporary cache; not a repository problem.
+    """
+    repair = "restic " + " ".join(index_repair_command(version))
+    findings: list[dict[str, Any]] = []
+    errors = list(parsed.get("errors") or [])
+    located = list(located or [])
+    lost = lost_packs_from_check(errors)
+    missing = [p for p in lost if not p.get("trees")]
+    needed_packs = {pk for snap in located for pk in snap.get("packs") or []}
+    unindexed = list(dict.fromkeys(CHECK_UNINDEXED_RE.findall(text or "")))
+    additional = CHECK_ADDITIONAL_RE.search(text or "")
+    extra_files = max(len(unindexed), int(additional.group(1)) if additional else 0)
+    unfound = [e for e in errors if CHECK_UNFOUND_RE.search(e) and not packs_named(e)]
+    tree_packs = [p for p in lost if p.get("trees")]
+    data = [p for p in missing if any(q.startswith(p["id"]) or p["id"].startswith(q) for q in needed_packs)]
+    data += tree_packs
+    unused = [p for p in missing if p not in data]
+    if unfound and not extra_files:
+        # a tree or blob that is in no index and in no unindexed pack: lost, not merely unindexed
+        data.append({"id": "", "reason": "; ".join(unfound[:3]), "trees": []})
+    if data:
+        findings.append(
+            {
+                "kind": "data_lost",
+                "severity": "critical",
+                "harmless": False,
+                "repairable": False,
+                "packs": [p["id"] for p in data if p["id"]],
+                "snapshots": [
+                    {"id": s.get("id"), "short_id": s.get("short_id"), "paths": list(s.get("paths") or [])[:20]}
+                    for s in located
+                ],
+                "summary": f"{len(data)} pack(s) or tree(s) that snapshots need are lost or damaged"
+                + (
+                    f"; snapshots needing them: {', '.join(str(s.get('short_id')) for s in located)}" if located else ""
+                ),
+                "what_to_do": "Do not prune or forget. Restore from snapshots that do not need the lost packs (the "
+                "incident path skips the others by itself); run 'restic check --read-data' to see the full extent; "
+                "if another copy of the repository (off-site restic copy) holds the packs, copy them back. Back up "
+                "the affected clients again as soon as possible.",
+            }
+        )
+    if unfound and extra_files:
+        trees = [m.group("tree") for e in unfound for m in [CHECK_UNFOUND_RE.search(e)] if m and m.group("tree")]
+        findings.append(
+            {
+                "kind": "index_incomplete",
+                "severity": "error",
+                "harmless": False,
+                "repairable": True,
+                "repair_command": repair,
+                "trees": trees,
+                "unindexed_packs": unindexed or [],
+                "extra_files": extra_files,
+                "summary": f"the index is incomplete: {len(unfound)} tree(s)/blob(s) are not found through it while "
+                f"{extra_files} pack file(s) no index names are present; the data is most likely all there",
+                "what_to_do": f"Rebuild the index from the pack files with '{repair}' (nothing is deleted; run "
+                "restic_check with repair_index: true and index_backup_dir to do it with a copy of the index taken "
+                "first), then check again. Until then restores that need those trees fail.",
+            }
+        )
+    if unused:
+        findings.append(
+            {
+                "kind": "unused_data_missing",
+                "severity": "harmless",
+                "harmless": True,
+                "repairable": True,
+                "repair_command": repair,
+                "packs": [p["id"] for p in unused],
+                "summary": f"{len(unused)} pack file(s) are missing that no snapshot needs (data of forgotten "
+                "snapshots)",
+                "what_to_do": f"No snapshot is affected. '{repair}' (repair_index: true) removes them from the index; "
+                "find out why pack files disappear (storage lifecycle rules, manual deletion).",
+            }
+        )
+    if extra_files and not unfound:
+        findings.append(
+            {
+                "kind": "unindexed_data",
+                "severity": "harmless",
+                "harmless": True,
+                "repairable": False,
+                "unindexed_packs": unindexed,
+                "extra_files": extra_files,
+                "summary": f"{extra_files} pack file(s) no index names (restic: likely duplicate data)",
+                "what_to_do": "Nothing is lost. 'restic prune' removes them at the next maintenance window.",
+            }
+        )
+    for warning in parsed.get("warnings") or []:
+        findings.append(
+            {
+                "kind": "cache_warning",
+                "severity": "harmless",
+                "harmless": True,
+                "repairable": False,
+                "summary": warning,
+                "what_to_do": "Not a repository problem: restic could not create its temporary cache (TMPDIR not "
+                "writable or missing); the check ran without it. Set TMPDIR or cache_dir to a writable folder.",
+            }
+        )
+    return findings
 
 
 SUBSET_RE = re.compile(

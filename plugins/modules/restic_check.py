@@ -11,7 +11,12 @@ description:
   - Runs C(restic check), which verifies the repository's structure (indexes, snapshots, trees), and with
     O(read_data) or O(read_data_subset) also downloads and verifies pack files.
   - C(restic check) takes an exclusive lock, so it fails (with a message naming the lock holder) while a backup runs.
-  - Never changes the repository's data; the task never reports a change.
+  - "Every failure is diagnosed (RV(diagnosis)): C(data_lost) (packs snapshots need are gone: which snapshots and
+    files), C(index_incomplete) (the data is there but the index misses it: repairable with C(restic rebuild-index)
+    on restic 0.14 / C(restic repair index) on 0.16+), C(unused_data_missing) and C(unindexed_data) (harmless), and
+    restic's notice that it could not create its temporary cache (C(cache_warning), never counted as an error)."
+  - Never changes the repository, except the opt-in index repair (O(repair_index)), which runs only after a copy of
+    the index was written to O(index_backup_dir); then the task reports a change.
 version_added: 0.1.0
 author: ledgerguard contributors (@ledgerguard)
 options:
@@ -42,6 +47,19 @@ options:
       - Read-only. A failure of this search is returned in RV(locate_errors) and never fails the task.
     type: bool
     default: false
+  repair_index:
+    description:
+      - When the check finds an incomplete index or missing unused packs (and no lost data), rebuild the index from
+        the pack files (C(restic rebuild-index) or C(restic repair index), by restic version), then check again
+        (RV(repair)). Requires O(index_backup_dir). Never done when data is lost, never in check mode.
+    type: bool
+    default: false
+  index_backup_dir:
+    description:
+      - Where the copy of the index is written before a repair (created 0700), each index file as restic decrypts
+        it (C(index-<id>.json)) and, for a local repository, the raw index files (C(raw-index/), put back as they
+        are to undo the repair).
+    type: path
 extends_documentation_fragment:
   - ledgerguard.recovery.restic
 attributes:
@@ -112,6 +130,29 @@ lost_packs:
     - id: 88338adcb6eb2e7e59a1f178cd2fdc2af3cc3a607c212fa4911d001289dbca47
       reason: "pack 88338adcb6eb2e7e59a1f178cd2fdc2af3cc3a607c212fa4911d001289dbca47: does not exist"
       trees: []
+warnings:
+  description: restic notices that are not repository problems (its temporary cache could not be created).
+  returned: success
+  type: list
+  elements: str
+diagnosis:
+  description:
+    - One finding per kind of problem, each with C(kind) (C(data_lost), C(index_incomplete),
+      C(unused_data_missing), C(unindexed_data), C(cache_warning)), C(severity), C(harmless), C(repairable),
+      C(summary), C(what_to_do), and where known C(packs), C(trees), C(snapshots), C(repair_command).
+  returned: success
+  type: list
+  elements: dict
+harmless:
+  description: True when restic reported errors but every finding is harmless (the task then does not fail).
+  returned: success
+  type: bool
+repair:
+  description:
+    - With O(repair_index), what was done - C(command), C(ran), C(reason) when it did not run, C(index_backup)
+      (C(dir), C(index_files), C(decrypted), C(raw)), C(ok_after), C(errors_after), C(diagnosis_after).
+  returned: when O(repair_index) is set
+  type: dict
 damaged_snapshots:
   description:
     - With O(locate_snapshots), the snapshots that need a lost pack, oldest first, each with C(id), C(short_id),
@@ -136,12 +177,17 @@ error_kind:
   type: str
 """
 
+import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import re  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import shutil  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
     ResticError,
     Restic,
+    ResticResult,
     classify_error,
     iso_utc,
     lost_packs_from_check,
@@ -151,10 +197,50 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     restic_argument_spec,
     run_module,
     validate_read_data_subset,
+    CHECK_CACHE_WARNING_RE,
+    backend_of,
+    diagnose_check,
+    index_repair_command,
 )
 
 
 MAX_PACKS_LOCATED = 20
+
+
+def _without_cache_warning(res: ResticResult) -> ResticResult:
+    """restic's output without its "unable to create temporary directory for cache" notice (a local TMPDIR matter,
+    whose "permission denied" must not be read as a repository error)."""
+
+    def strip(text: str) -> str:
+        return "\n".join(line for line in text.splitlines() if not CHECK_CACHE_WARNING_RE.search(line))
+
+    return ResticResult(res.argv, res.rc, strip(res.stdout), strip(res.stderr), res.seconds, res.timed_out)
+
+
+def save_index(restic: Restic, directory: str) -> dict:
+    """A copy of the repository's index before a repair, in ``directory`` (created 0700): every index file as restic
+    decrypts it (``restic cat index <id>``, JSON naming which pack holds which blob) and, for a local repository, the
+    raw index files themselves (put back as they are to undo the repair)."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    listed = restic.must("list", "index", action="list the index files before the repair")
+    ids = [line.strip() for line in listed.stdout.splitlines() if re.fullmatch(r"[0-9a-f]{64}", line.strip())]
+    saved = []
+    for index_id in ids:
+        res = restic.must("cat", "index", index_id, action=f"copy index file {index_id[:8]} before the repair")
+        path = os.path.join(directory, f"index-{index_id}.json")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(res.stdout)
+        saved.append(path)
+    raw = []
+    if backend_of(restic.repository) == "local" and os.path.isdir(os.path.join(restic.repository, "index")):
+        dest = os.path.join(directory, "raw-index")
+        os.makedirs(dest, mode=0o700, exist_ok=True)
+        for root, _dirs, files in os.walk(os.path.join(restic.repository, "index")):
+            for name in files:
+                shutil.copy2(os.path.join(root, name), os.path.join(dest, name))
+                raw.append(os.path.join(dest, name))
+    return {"dir": directory, "index_files": len(ids), "decrypted": saved, "raw": raw}
 
 
 def locate(restic: Restic, lost: list[dict]) -> tuple[bool, list[str], list[dict]]:
@@ -236,6 +322,43 @@ def locate(restic: Restic, lost: list[dict]) -> tuple[bool, list[str], list[dict
     return not errors, errors, out
 
 
+def repair(module, restic: Restic, params: dict, result: dict, check_args: list[str]) -> dict:
+    """The opt-in index repair: only for an incomplete index or missing unused packs, only after a copy of the
+    index, then a second check. Never with data lost (a rebuilt index would hide which packs are gone)."""
+    kinds = {f["kind"] for f in result["diagnosis"]}
+    command = index_repair_command(restic.features.version)
+    out: dict = {"command": "restic " + " ".join(command), "ran": False}
+    if result["ok"]:
+        out["reason"] = "the check found no errors; nothing to repair"
+        return out
+    if "data_lost" in kinds:
+        out["reason"] = (
+            "not repaired: the check found data lost (packs snapshots need are gone or damaged); rebuilding the index "
+            "would hide which; restore from unaffected snapshots or another copy first"
+        )
+        module.warn(out["reason"])
+        return out
+    if not kinds & {"index_incomplete", "unused_data_missing"}:
+        out["reason"] = "nothing the index repair fixes was found"
+        return out
+    if module.check_mode:
+        out["reason"] = "check mode: the repair would run"
+        return out
+    out["index_backup"] = save_index(restic, params["index_backup_dir"])
+    res = restic.run(*command)
+    out.update(ran=True, rc=res.rc, seconds=round(res.seconds, 3))
+    if res.rc != 0 or res.timed_out:
+        raise classify_error(
+            _without_cache_warning(res), restic.repository, restic.features, action="rebuild the repository index"
+        )
+    again = restic.run(*check_args)
+    parsed = parse_check(again)
+    out.update(ok_after=parsed["ok"], errors_after=parsed["errors"])
+    out["diagnosis_after"] = diagnose_check(parsed, again.stdout + "\n" + again.stderr, [], restic.features.version)
+    result["changed"] = True
+    return out
+
+
 def main() -> None:
     spec = restic_argument_spec()
     spec.update(
@@ -243,10 +366,13 @@ def main() -> None:
         read_data_subset={"type": "str"},
         fail_on_error={"type": "bool", "default": True},
         locate_snapshots={"type": "bool", "default": False},
+        repair_index={"type": "bool", "default": False},
+        index_backup_dir={"type": "path"},
     )
     module = AnsibleModule(
         argument_spec=spec,
         mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE + [("read_data", "read_data_subset")],
+        required_if=[("repair_index", True, ("index_backup_dir",))],
         supports_check_mode=True,
     )
     params = module.params
@@ -269,11 +395,12 @@ def main() -> None:
         parsed = parse_check(res)
         # A run that could not even start (password, lock, backend, timeout) is a failure of its own kind.
         if res.rc != 0 or res.timed_out:
-            err = classify_error(res, restic.repository, restic.features, action="check the repository")
+            plain = _without_cache_warning(res)
+            err = classify_error(plain, restic.repository, restic.features, action="check the repository")
             if err.kind not in ("failed", "repository_damaged"):
                 raise err
             if not parsed["errors"]:
-                parsed["errors"] = [line.strip() for line in res.stderr.splitlines() if line.strip()][-10:]
+                parsed["errors"] = [line.strip() for line in plain.stderr.splitlines() if line.strip()][-10:]
         result = {
             "changed": False,
             "ok": parsed["ok"],
@@ -287,9 +414,22 @@ def main() -> None:
             if key in parsed:
                 result[key] = parsed[key]
         result["lost_packs"] = lost_packs_from_check(parsed["errors"]) if not parsed["ok"] else []
-        if params["locate_snapshots"]:
+        result["warnings"] = parsed.get("warnings") or []
+        for warning in result["warnings"]:
+            module.warn(f"restic check: {warning} (not a repository problem)")
+        snapshots: list = []
+        if params["locate_snapshots"] or result["lost_packs"]:
+            # which snapshots need a missing pack decides between "data lost" and "unused data missing"
             located, errors, snapshots = locate(restic, result["lost_packs"])
             result.update(located=located, locate_errors=errors, damaged_snapshots=snapshots)
+        text = res.stdout + "\n" + res.stderr
+        result["diagnosis"] = diagnose_check(parsed, text, snapshots, restic.features.version)
+        real = [f for f in result["diagnosis"] if not f["harmless"]]
+        result["harmless"] = not parsed["ok"] and not real
+        if params["repair_index"]:
+            result["repair"] = repair(module, restic, params, result, args)
+            if result["repair"].get("ok_after"):
+                parsed = dict(parsed, ok=True)
         if not parsed["ok"] and not params["fail_on_error"]:
             packs = ", ".join(p["id"] for p in result["lost_packs"][:5]) or "none named"
             module.warn(
@@ -297,14 +437,15 @@ def main() -> None:
                 f"{redact_repository(restic.repository)} (lost or damaged packs: {packs}): "
                 f"{'; '.join(parsed['errors'][:3])}"
             )
-        if not parsed["ok"] and params["fail_on_error"]:
+        if not parsed["ok"] and params["fail_on_error"] and not result["harmless"]:
+            said = "; ".join(f"{f['kind']}: {f['summary']}. {f['what_to_do']}" for f in real) or "; ".join(
+                parsed["errors"][:5]
+            )
             raise ResticError(
                 "check_failed",
                 f"restic check found {len(parsed['errors'])} problem(s) in repository "
-                f"{redact_repository(restic.repository)}: {'; '.join(parsed['errors'][:5])}. Do not prune or forget "
-                "anything; run 'restic check --read-data' to see the full extent and 'restic repair' (restic 0.16+) "
-                "or restore from another copy.",
-                {"errors": parsed["errors"], "read_data": read},
+                f"{redact_repository(restic.repository)}: {said} (restic said: {'; '.join(parsed['errors'][:5])})",
+                {"errors": parsed["errors"], "read_data": read, "diagnosis": result["diagnosis"]},
                 res,
             )
         return result

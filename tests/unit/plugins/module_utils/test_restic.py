@@ -393,7 +393,7 @@ def test_parse_config():
 
 def test_parse_check_clean_and_subset():
     clean = r.parse_check(captured("check_text"))
-    assert clean == {"ok": True, "errors": []}
+    assert clean == {"ok": True, "errors": [], "warnings": []}
     subset = r.parse_check(captured("check_subset_text"))
     assert subset["ok"] is True and subset["packs_total"] >= 1
 
@@ -651,3 +651,52 @@ def test_ls_and_resolve_refuse_a_snapshot_that_is_an_option():
         with pytest.raises(ValueError, match="is not a restic snapshot ID"):
             call()
     assert run.calls == []
+
+
+# -- issue 17: restic's own kinds of damage, classified (captured by fixtures/restic/capture_damaged.sh) -----------
+
+
+def _damaged(name: str, version: str) -> tuple[dict, str]:
+    res = captured(f"check_repo_{name}_{version}")
+    return r.parse_check(res), res.stdout + "\n" + res.stderr
+
+
+@pytest.mark.parametrize("version", ["014", "018"])
+@pytest.mark.parametrize(
+    "name, kinds, harmless",
+    [
+        ("data_missing", ["data_lost"], False),
+        ("index_missing", ["index_incomplete"], False),
+        ("index_missing_blob", ["index_incomplete"], False),
+        ("unused_data_missing", ["unused_data_missing"], True),
+        ("duplicates", [], True),
+        ("cache_warning", ["cache_warning"], True),
+    ],
+)
+def test_check_diagnosis_of_restics_damage_kinds(version, name, kinds, harmless):
+    parsed, text = _damaged(name, version)
+    lost = r.lost_packs_from_check(parsed["errors"])
+    # restic_check's locate step: the data-missing pack is needed by a snapshot, the unused one by none
+    located = [{"id": "a" * 64, "short_id": "aaaaaaaa", "packs": [p["id"] for p in lost], "paths": ["/srv/x"]}]
+    found = r.diagnose_check(parsed, text, located if name == "data_missing" else [], (0, int(version[1:]), 0))
+    assert [f["kind"] for f in found] == kinds
+    assert all(f["harmless"] for f in found) is harmless
+    # the cache notice and restic 0.18's pointer to its guide are never counted as repository errors
+    assert not any("temporary directory for cache" in e or "must be repaired" in e for e in parsed["errors"])
+    if name in ("duplicates", "cache_warning"):
+        assert parsed["ok"] is True
+    if name.startswith("index_missing"):
+        finding = found[0]
+        assert finding["repairable"] is True
+        assert finding["repair_command"] == ("restic rebuild-index" if version == "014" else "restic repair index")
+        assert finding["trees"] and "Rebuild the index" in finding["what_to_do"]
+    if name == "data_missing":
+        assert found[0]["snapshots"][0]["short_id"] == "aaaaaaaa" and found[0]["packs"] == [lost[0]["id"]]
+
+
+def test_index_repair_command_by_version():
+    assert r.index_repair_command((0, 14, 0)) == ["rebuild-index"]
+    assert r.index_repair_command((0, 16, 0)) == ["repair", "index"]
+    engine = r.Restic("restic", REPO, "/pw", run=replay({}), base_env={})
+    assert engine.argv("rebuild-index") == ["restic", "rebuild-index"]
+    assert engine.argv("cat", "index", "ab" * 32) == ["restic", "cat", "--", "index", "ab" * 32]

@@ -181,7 +181,8 @@ def test_check_damaged_repository(fake_restic, capsys):
     scenario({"check": "check_damaged"})
     failed = run_module("restic_check", base(binary), capsys)
     assert failed["failed"] is True and failed["error_kind"] == "check_failed"
-    assert failed["msg"].startswith("restic check found 2 problem(s) in repository /WORK/repo: pack ")
+    assert failed["msg"].startswith("restic check found 2 problem(s) in repository /WORK/repo: data_lost: ")
+    assert "restic said: pack " in failed["msg"]
     recorded = run_module("restic_check", base(binary, fail_on_error=False, read_data_subset="1/2"), capsys)
     assert recorded["ok"] is False and len(recorded["errors"]) == 2 and recorded["changed"] is False
 
