@@ -184,6 +184,13 @@ def identifier(text: str) -> str:
 # argument parser
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse with its errors on one line (what was wrong, where to look) instead of usage + message; exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("run options (all playbook commands)")
@@ -206,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plain", action="store_true", help="plain log lines even on a terminal (as under cron/AWX)")
     g.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout (no live progress)")
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="ledgerguard",
         description="Incident response and recovery drills for ledgerguard.recovery, run through ansible-runner.",
         epilog="Exit codes: 0 success, 1 a step failed, 2 bad input, 3 a drill missed its targets.",

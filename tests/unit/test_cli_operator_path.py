@@ -156,3 +156,14 @@ def test_environment_masks_credentials_in_urls():
     assert "repo-url-secret" not in blob and "proxy-secret" not in blob
     assert re.fullmatch(r"s3:https://AKIAKEY:\*\*\*@s3\.example\.com/bucket", env["RESTIC_REPOSITORY"])
     assert env["RESTIC_PASSWORD_FILE"] == "/root/.restic-pw" and env["ANSIBLE_VAULT_PASSWORD_FILE"] == "/root/.vault"
+
+
+def test_argument_errors_are_one_line(capsys):
+    for argv in (["freeze"], ["drill", "--rto", "soon"], ["incident", "--incident-id", "../x"], []):
+        code, _out, err = run(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1 and "usage:" not in err, err
+    code, _out, err = run(capsys, "freeze")
+    assert (
+        err
+        == "ledgerguard freeze: the following arguments are required: --incident-id; see 'ledgerguard freeze --help'\n"
+    )
