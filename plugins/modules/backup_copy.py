@@ -135,7 +135,9 @@ def main() -> None:
     if url_embeds_credentials(p["to_repository"]):
         module.fail_json(msg=f"to_repository {redact_repository(p['to_repository'])} embeds credentials; use to_env")
     if p["to_password"] is None and not p["to_password_file"]:
-        module.fail_json(msg="No password for the second repository: set to_password_controller_file or to_password_file")
+        module.fail_json(
+            msg="No password for the second repository: set to_password_controller_file or to_password_file"
+        )
 
     def body(source: Restic) -> dict:
         with PasswordFile(p["to_password"], p["to_password_file"], module.tmpdir) as pw2:

@@ -65,8 +65,16 @@ class Site:
         return path
 
     def restic(self, *args: str, repo: str | None = None, password_file: Path | None = None, **more: str):
-        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "LC_ALL": "C", **self.s3_env, **more}
-        env.update({"RESTIC_REPOSITORY": repo or self.repo, "RESTIC_PASSWORD_FILE": str(password_file or self.password_file)})
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/root"),
+            "LC_ALL": "C",
+            **self.s3_env,
+            **more,
+        }
+        env.update(
+            {"RESTIC_REPOSITORY": repo or self.repo, "RESTIC_PASSWORD_FILE": str(password_file or self.password_file)}
+        )
         return subprocess.run(["restic", *args], env=env, capture_output=True, text=True, check=True)
 
     def snapshots(self, repo: str | None = None, password_file: Path | None = None) -> list[dict]:
@@ -268,7 +276,9 @@ def test_a_second_run_exits_with_a_clear_message(site):
     msgs = failed_msgs(runner)
     assert any(
         f"Another backup run holds {path} (run first-run, started 2026-12-04T01:00:00Z on books-hz01, holder PID "
-        f"{os.getpid()})" in m and "this run exits without doing anything" in m
+        f"{os.getpid()})"
+        in m
+        and "this run exits without doing anything" in m
         for m in msgs
     ), msgs
     assert site.snapshots() == []
@@ -321,7 +331,7 @@ def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
     assert EXPECTED_LEGAL | FORGOTTEN_LEGAL == set(times) and not EXPECTED_LEGAL & FORGOTTEN_LEGAL
     c002 = site.clients[1]
     env_tz = {"TZ": "UTC"}
-    for label, when in sorted(times.items(), key=lambda kv: kv[1]):
+    for _label, when in sorted(times.items(), key=lambda kv: kv[1]):
         site.restic("backup", "-q", "--host", "localhost", "--tag", "c002", "--tag", "ledgerguard-backup",
                     "--time", when.strftime("%Y-%m-%d %H:%M:%S"), c002["paths"][0], **env_tz)  # fmt: skip
     by_time = {v.strftime("%Y-%m-%dT%H:%M:%S"): k for k, v in times.items()}
@@ -343,8 +353,9 @@ def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
     assert labels(shown["preview"][0]["keep"]) == EXPECTED_LEGAL | {"today"}
     assert {t["year"] for t in shown["tagged"][0]["tagged"]} == {year - b for b in range(1, 13)}
     assert len(data_snapshots(site)) == len(times) + 1  # dry run: nothing forgotten
+    listed = "List what would be forgotten"
     lines = [ev["event_data"]["res"].get("msg", "") for ev in preview.events
-             if ev.get("event") == "runner_item_on_ok" and ev["event_data"].get("task") == "List what would be forgotten"]  # fmt: skip
+             if ev.get("event") == "runner_item_on_ok" and ev["event_data"].get("task") == listed]  # fmt: skip
     assert any(str(m).startswith("c002: the policy keeps 23 and would forget 12 snapshot(s): ") for m in lines), lines
 
     # 2. apply: exactly the table is kept; the permanent ones carry the tag
@@ -362,15 +373,18 @@ def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
 
     # 3. a policy that fails the 会计档案管理办法 lint is refused: nothing forgotten
     short = {"keep_daily": 3}
-    refused = site.run(backup_entry="forget", backup_forget_mode="apply", **dict(common, backup_verify_forget_policy=short))
+    refused = site.run(
+        backup_entry="forget", backup_forget_mode="apply", **dict(common, backup_verify_forget_policy=short)
+    )
     assert refused.rc != 0
     assert any("fails the 会计档案管理办法 lint" in m and "nothing was forgotten" in m for m in failed_msgs(refused))
     assert len([s for s in data_snapshots(site) if "c002" in s["tags"]]) == len(left)
 
     # 4. forced through, the short policy still keeps every permanent snapshot (and one the operator names)
     named = next(s for s in left if by_time.get(s["time"][:19]) == "Y-3 06-30")
+    forced_vars = dict(common, backup_verify_forget_policy=short, backup_permanent_snapshots=[named["id"][:12]])
     forced = site.run(backup_entry="forget", backup_forget_mode="apply", backup_forget_require_compliant=False,
-                      backup_permanent_snapshots=[named["id"][:12]], **dict(common, backup_verify_forget_policy=short))  # fmt: skip
+                      **forced_vars)  # fmt: skip
     assert forced.rc == 0, failed_msgs(forced)
     final = [s for s in data_snapshots(site) if "c002" in s["tags"]]
     assert labels(final) == {f"Y-{b} 12-31" for b in range(1, 13)} | {"Y-3 06-30", "Y-1 12-29", "today"}

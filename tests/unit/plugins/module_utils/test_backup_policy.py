@@ -1,0 +1,138 @@
+"""The backup role's pure decisions: forget options, year-end snapshots, forget summaries, orphan manifests, copy
+status; and dbcapture's exclude patterns and SQLite capture."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_policy as bp
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import dbcapture as dc
+
+CST = timezone(timedelta(hours=8))
+
+
+def snap(sid, time, tags=("c001",), host="h1", **more):
+    return {"id": sid, "time": time, "tags": list(tags), "hostname": host, "paths": ["/srv/books/c001"], **more}
+
+
+@pytest.mark.parametrize(
+    ("policy", "argv"),
+    [
+        (None, []),
+        (
+            {"keep-daily": 7, "keep_yearly": 31, "keep_tag": ["archive"]},
+            ["--keep-daily=7", "--keep-yearly=31", "--keep-tag=archive", "--keep-tag=permanent"],
+        ),
+        (
+            {"keep_within_yearly": "30y", "keep_last": 3},
+            ["--keep-last=3", "--keep-within-yearly=30y", "--keep-tag=permanent"],
+        ),
+        ({"keep_yearly": -1, "keep_tag": "permanent"}, ["--keep-yearly=-1", "--keep-tag=permanent"]),
+    ],
+)
+def test_forget_options(policy, argv):
+    assert bp.forget_options(policy, "permanent") == argv
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ({"keep_daily": "seven"}, "must be an integer"),
+        ({"keep_within": "30 years"}, "not a restic duration"),
+        ({"keep_tag": ["permanent"]}, "no keep rule besides keep_tag"),
+        ({"keep_daily": -2}, "must be -1"),
+    ],
+)
+def test_forget_options_refuse(policy, message):
+    with pytest.raises(ValueError, match=message):
+        bp.forget_options(policy, "permanent")
+
+
+def test_year_end_snapshots_in_beijing_time():
+    snaps = [
+        snap("a", "2024-12-31T16:30:00Z"),  # 00:30 on 2025-01-01 in Beijing: belongs to 2025
+        snap("b", "2024-12-31T12:00:00Z"),  # 20:00 Beijing: 2024's year-end
+        snap("c", "2025-06-30T12:00:00+08:00"),
+        snap("d", "2026-03-01T12:00:00Z"),  # this year: not over yet
+        snap("m", "2024-12-31T13:00:00Z", tags=("ledgerguard-manifest",)),
+    ]
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    picks = bp.year_end_snapshots(snaps, now, ["12-31"], CST)
+    assert [(p["id"], p["year"]) for p in picks] == [("b", 2024), ("c", 2025)]
+    # a second date per year (after the annual report is filed)
+    picks = bp.year_end_snapshots(snaps, now, ["12-31", "05-31"], CST)
+    assert [(p["id"], p["year"], p["date"]) for p in picks] == [
+        ("b", 2024, "12-31"),
+        ("a", 2025, "05-31"),
+        ("c", 2025, "12-31"),
+    ]
+    with pytest.raises(ValueError, match="MM-DD"):
+        bp.year_end_snapshots(snaps, now, ["31.12"], CST)
+
+
+def test_forget_summary_and_orphans():
+    groups = [{"keep": [snap("k", "2025-01-02T00:00:00Z")], "remove": [snap("r", "2024-01-02T00:00:00Z")]}]
+    out = bp.forget_summary(groups)
+    assert [s["id"] for s in out["keep"]] == ["k"] and [s["short_id"] for s in out["remove"]] == ["r"]
+    snaps = [
+        snap("k", "2025-01-02T00:00:00Z"),
+        snap("m1", "2025-01-02T00:00:00Z", tags=("ledgerguard-manifest", "ledgerguard-manifest-for=k")),
+        snap("m2", "2024-01-02T00:00:00Z", tags=("ledgerguard-manifest", "ledgerguard-manifest-for=r")),
+        snap("m3", "2024-01-02T00:00:00Z", tags=("ledgerguard-manifest", "ledgerguard-manifest-for=x"), host="h2"),
+    ]
+    assert [s["id"] for s in bp.orphan_manifests(snaps, "h1")] == ["m2"]
+
+
+def test_copy_status_matches_by_original_or_content():
+    source = [snap("s1", "2025-01-01T00:00:00Z", tree="t1"), snap("s2", "2025-01-02T00:00:00Z", tree="t2"),
+              snap("s3", "2025-01-02T00:00:00Z", tags=("c002",), tree="t3")]  # fmt: skip
+    dest = [snap("d1", "2025-01-01T00:00:00Z", tree="t1", original="s1")]
+    out = {s["client"]: s for s in bp.copy_status(source, dest, ["c001", "c002", "c009"], "h1")}
+    assert out["c001"]["newest"] == "s2" and out["c001"]["in_copy"] is False and out["c001"]["copies"] == 1
+    dest.append(snap("d2", "2025-01-02T00:00:00Z", tree="t2"))  # same content, copied by an older tool
+    out = {s["client"]: s for s in bp.copy_status(source, dest, ["c001", "c002", "c009"], "h1")}
+    assert out["c001"]["copy_id"] == "d2" and out["c002"]["in_copy"] is False and out["c009"]["newest"] == ""
+
+
+def test_patterns():
+    assert dc.restic_pattern("/srv/books/c[1]/a*b?.db") == r"/srv/books/c\[1\]/a\*b\?.db"
+    assert dc.fnmatch_pattern("账簿/l[1].db") == "账簿/l[[]1].db"
+    restic, manifest = dc.ledger_excludes(["/srv/books/c001/账簿/ledger.sqlite"], ["/srv/books/c001"])
+    assert restic == [f"/srv/books/c001/账簿/ledger.sqlite{s}" for s in ("-wal", "-shm", "-journal")]
+    assert manifest == [f"账簿/ledger.sqlite{s}" for s in ("-wal", "-shm", "-journal")]
+    assert dc.owning_root("/srv/books/c001", ["/srv/books/c001"]) is None
+
+
+def test_capture_sqlite(tmp_path):
+    live = tmp_path / "账簿 1.sqlite"
+    conn = sqlite3.connect(live)
+    conn.execute("PRAGMA journal_mode=wal")
+    conn.execute("CREATE TABLE t (x)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    conn.commit()  # still open: the rows sit in the WAL
+    live.chmod(0o640)
+    info = dc.capture_sqlite(str(live), str(tmp_path / "copy.sqlite"))
+    conn.close()
+    assert info["check"] == "ok" and info["journal_mode"] == "wal" and info["bytes"] > 0
+    copy = sqlite3.connect(tmp_path / "copy.sqlite")
+    assert copy.execute("SELECT count(*) FROM t").fetchone() == (100,)
+    copy.close()
+    assert (tmp_path / "copy.sqlite").stat().st_mode & 0o777 == 0o640
+    (tmp_path / "not.sqlite").write_text("plain text")
+    with pytest.raises(dc.CaptureError, match="not a SQLite 3 database"):
+        dc.capture_sqlite(str(tmp_path / "not.sqlite"), str(tmp_path / "copy2.sqlite"))
+
+
+def test_lock_refuses_a_second_holder(tmp_path):
+    path = str(tmp_path / "backup.lock")
+    fd = dc.try_flock(path)
+    assert fd is not None and dc.try_flock(path) is None and not dc.lock_is_free(path)
+    dc.write_holder(fd, {"run_id": "r1"})
+    assert dc.read_holder(path) == {"run_id": "r1"}
+    import os
+
+    os.close(fd)
+    assert dc.lock_is_free(path)
