@@ -259,6 +259,12 @@ def drill_record(
             "misses": misses,
             "failed_checks": failed,
             "errors": errors,
+            # Clients whose drilled backup already holds damage (check `damage`), one sentence each: an early warning.
+            "damaged_backups": [
+                f"{c['id']}: {(c.get('checks') or {}).get('damage', {}).get('message') or 'damage found'}"
+                for c in clients
+                if isinstance((c.get("checks") or {}).get("damage"), dict) and c["checks"]["damage"].get("ok") is False
+            ],
             "targets_missed": bool(misses),
             "verification_failed": bool(failed or errors),
             "passed": bool(clients) and not misses and not failed and not errors,
@@ -444,4 +450,5 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
         "problems": list(record.get("errors") or [])
         + list(record.get("failed_checks") or [])
         + list(record.get("misses") or []),
+        "damaged_backups": list(record.get("damaged_backups") or []),
     }
