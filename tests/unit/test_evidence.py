@@ -261,7 +261,7 @@ def _plant_beyond_path_max(folder):
     name = "d" * 250
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for _ in range(18):
+        for _level in range(18):
             os.mkdir(name, 0o700, dir_fd=fd)
             nxt = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
             os.close(fd)
