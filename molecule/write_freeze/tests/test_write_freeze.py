@@ -159,6 +159,33 @@ def test_registry_watchdog_and_proof(host):
     assert record["proof"][3]["detail"] == "ERROR:  cannot execute CREATE TABLE in a read-only transaction"
 
 
+def encryptor_pid(host) -> int:
+    return int(sh(host, "systemctl show -p MainPID --value lg-encryptor.service").stdout.strip())
+
+
+def proc_state(host, pid: int) -> str:
+    return sh(host, f"cat /proc/{pid}/stat").stdout.rpartition(")")[2].split()[0]
+
+
+def test_running_encryptor_is_stopped_and_named(host):
+    pid = encryptor_pid(host)
+    assert pid > 0 and proc_state(host, pid) == "T"
+    before = sh(host, "sha256sum /srv/data/clients/beta/*").stdout
+    time.sleep(0.5)
+    assert sh(host, "sha256sum /srv/data/clients/beta/*").stdout == before
+    record = json.loads((EVIDENCE / INCIDENT / "hosts" / "ledgerguard-write-freeze" / "freeze.json").read_text())
+    (w,) = [w for w in record["writers"] if w["pid"] == pid]
+    assert (w["role"], w["action"], w["exe"]) == ("writer", "stopped", "/usr/bin/python3.11")
+    assert {"kind": "cwd", "path": "/srv/data/clients/beta", "mode": "dir", "writing": True} | {
+        "target": "/srv/data/clients/beta"
+    } in w["holds"]
+    assert record["containment"]["stopped"] == [pid]
+    bind = [p for p in record["proof"] if p["target"] == "客户 beta"][0]
+    assert bind["handle_probe"]["write_through_handle"] == "possible" and bind["handle_probe"]["holds"] is True
+    registry = json.loads(host.file(REGISTRY).content_string)
+    assert [p["pid"] for p in registry["containment"]["processes"] if p["action"] == "stopped"] == [pid]
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # 2. Thaw through the playbook: everything back exactly; thawing twice changes nothing
 # ----------------------------------------------------------------------------------------------------------------
@@ -212,6 +239,13 @@ def test_thaw_restores_previous_state_exactly(host):
     rc, results = playbook("thaw.yml")
     assert rc == 0
     assert task(results, "Thaw the incident's targets on this host")["changed"] is False
+
+
+def test_encryptor_stays_stopped_after_the_thaw(host):
+    pid = encryptor_pid(host)
+    assert proc_state(host, pid) == "T"  # resuming it is a person's decision, never the thaw's
+    thaw = json.loads((EVIDENCE / INCIDENT / "hosts" / "ledgerguard-write-freeze" / "thaw.json").read_text())
+    assert [(p["pid"], p["resume"]) for p in thaw["stopped_processes"]] == [(pid, f"kill -CONT {pid}")]
 
 
 # ----------------------------------------------------------------------------------------------------------------
