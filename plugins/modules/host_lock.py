@@ -31,6 +31,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Any POSIX host (hard links, or an exclusive create where the filesystem has none).
 options:
   path:
     description: The lock file (its folder must exist).
