@@ -1719,6 +1719,8 @@ class Restic:
                     wanted += path_suffixes(form)
         wanted = list(dict.fromkeys(wanted))
         if cached is not None and set(wanted) <= cached.asked:
+            if not cached.roots:
+                cached.compute_roots()
             return cached
         asked = [w for w in wanted if cached is None or w not in cached.asked]
         res = self.must(

@@ -130,7 +130,7 @@ lost_packs:
     - id: 88338adcb6eb2e7e59a1f178cd2fdc2af3cc3a607c212fa4911d001289dbca47
       reason: "pack 88338adcb6eb2e7e59a1f178cd2fdc2af3cc3a607c212fa4911d001289dbca47: does not exist"
       trees: []
-warnings:
+notices:
   description: restic notices that are not repository problems (its temporary cache could not be created).
   returned: success
   type: list
@@ -414,8 +414,9 @@ def main() -> None:
             if key in parsed:
                 result[key] = parsed[key]
         result["lost_packs"] = lost_packs_from_check(parsed["errors"]) if not parsed["ok"] else []
-        result["warnings"] = parsed.get("warnings") or []
-        for warning in result["warnings"]:
+        # not "warnings": Ansible merges module.warn() messages into a result key of that name
+        result["notices"] = parsed.get("warnings") or []
+        for warning in result["notices"]:
             module.warn(f"restic check: {warning} (not a repository problem)")
         snapshots: list = []
         if params["locate_snapshots"] or result["lost_packs"]:

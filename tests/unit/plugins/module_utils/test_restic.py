@@ -700,3 +700,16 @@ def test_index_repair_command_by_version():
     engine = r.Restic("restic", REPO, "/pw", run=replay({}), base_env={})
     assert engine.argv("rebuild-index") == ["restic", "rebuild-index"]
     assert engine.argv("cat", "index", "ab" * 32) == ["restic", "cat", "--", "index", "ab" * 32]
+
+
+def test_layout_of_a_snapshot_whose_recorded_path_is_the_live_path():
+    """Given by ID, with the live path equal to the recorded one: one listing, roots computed (a regression: the
+    second pass found nothing new to ask and returned the layout without its roots)."""
+    run = replay({"version": "version", "ls": "ls_json"})
+    engine = r.Restic("restic", REPO, "/pw", run=run, base_env={})
+    sid = "46eb436e9eff9de244a07ee89179426c90f92c408be89577730aba148896a79d"
+    assert engine.map_path(sid, "/WORK/src/srv/ledgers") == "/WORK/src/srv/ledgers"
+    assert [c[1] for c in run.calls].count("ls") == 1
+    assert engine.map_path(sid, "/WORK/src/srv/ledgers/C001") == "/WORK/src/srv/ledgers/C001"
+    assert engine.map_path(sid[:8], "/WORK/src/srv/ledgers/C001") == "/WORK/src/srv/ledgers/C001"  # cached
+    assert [c[1] for c in run.calls].count("ls") == 2

@@ -1,0 +1,134 @@
+"""restic's own kinds of damage (issue 17), built with real restic 0.14 and 0.18 the way restic's developers build
+their test repositories (cmd/restic/testdata/repo-*): a data pack deleted, the index deleted, one index file deleted
+(one snapshot's blobs unindexed), an unused pack deleted, duplicate blobs, and a cache restic cannot create.
+restic_check runs on each as a real module process; the index repair is run on a copy of the index and the
+repository is then restored byte-identical."""
+
+# ruff: noqa: F811 (the restic_bin / repo fixtures come from test_repo_layouts; tests take them by name)
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from test_repo_layouts import common, make_books, repo, restic_bin, restore, run_module, run_restic, sha_tree  # noqa: F401
+
+
+def files_of(repo: dict, kind: str) -> set[Path]:
+    return {p for p in (Path(repo["path"]) / kind).rglob("*") if p.is_file()}
+
+
+def two_snapshots(repo: dict, tmp_path: Path) -> tuple[Path, list[str]]:
+    """Two snapshots of different data: books (a) and a second folder (b), each in its own packs and index file."""
+    books = make_books(tmp_path / "live")
+    run_restic(repo["bin"], repo["path"], repo["pw"], "backup", "-q", str(books / "C001"))
+    (tmp_path / "live" / "b").mkdir()
+    (tmp_path / "live" / "b" / "two.bin").write_bytes(os.urandom(300_000))
+    before = files_of(repo, "data")
+    index_before = files_of(repo, "index")
+    run_restic(repo["bin"], repo["path"], repo["pw"], "backup", "-q", str(tmp_path / "live" / "b"))
+    repo["second_packs"] = sorted(files_of(repo, "data") - before, key=lambda p: p.stat().st_size)
+    repo["second_index"] = sorted(files_of(repo, "index") - index_before)
+    out = run_restic(repo["bin"], repo["path"], repo["pw"], "snapshots", "--json")
+    import json
+
+    return books, [s["id"] for s in json.loads(out.stdout)]
+
+
+def kinds(res: dict) -> list[str]:
+    """The diagnosis kinds, without the cache notice (restic 0.14 cannot make its check cache in a cache_dir that
+    does not exist yet; harmless, tested on its own below)."""
+    return [f["kind"] for f in res["diagnosis"] if f["kind"] != "cache_warning"]
+
+
+def check(repo: dict, tmp_path: Path, **extra) -> dict:
+    return run_module("restic_check", dict(common(repo, tmp_path), fail_on_error=False, **extra), tmp_path)
+
+
+def test_data_pack_missing_names_its_snapshot_and_is_never_repaired(repo, tmp_path):
+    _books, snaps = two_snapshots(repo, tmp_path)
+    repo["second_packs"][-1].unlink()  # the data pack of the second snapshot's file
+    res = check(repo, tmp_path, repair_index=True, index_backup_dir=str(tmp_path / "index-copy"))
+    assert not res.get("failed"), res.get("msg")
+    assert res["ok"] is False and kinds(res) == ["data_lost"]
+    assert [s["id"] for s in res["damaged_snapshots"]] == [snaps[1]]
+    assert res["diagnosis"][0]["snapshots"][0]["paths"]
+    assert res["repair"]["ran"] is False and "data lost" in res["repair"]["reason"]
+    assert not (tmp_path / "index-copy").exists() and res["changed"] is False
+    failing = run_module("restic_check", common(repo, tmp_path), tmp_path)
+    assert failing["failed"] and failing["error_kind"] == "check_failed" and "data_lost" in failing["msg"]
+
+
+@pytest.mark.parametrize("which", ["all", "one"])
+def test_index_missing_is_diagnosed_and_repaired_after_a_copy(which, repo, tmp_path):
+    """The packs are all there, the index (all of it, or the second snapshot's index file) is gone: diagnosed as an
+    incomplete index, repaired only when asked, after a copy of the index; then the books restore byte-identical."""
+    books, snaps = two_snapshots(repo, tmp_path)
+    removed = files_of(repo, "index") if which == "all" else set(repo["second_index"])
+    kept = files_of(repo, "index") - removed
+    for path in removed:
+        path.unlink()
+    res = check(repo, tmp_path)
+    assert res["ok"] is False and kinds(res) == ["index_incomplete"], res["diagnosis"]
+    finding = res["diagnosis"][0]
+    assert finding["repairable"] and finding["repair_command"] in ("restic rebuild-index", "restic repair index")
+    assert "repair" not in res and res["changed"] is False  # never repaired unless asked
+    fixed = check(repo, tmp_path, repair_index=True, index_backup_dir=str(tmp_path / "index-copy"))
+    assert not fixed.get("failed"), fixed.get("msg")
+    assert fixed["repair"]["ran"] is True and fixed["repair"]["ok_after"] is True, fixed["repair"]
+    assert fixed["changed"] is True
+    saved = fixed["repair"]["index_backup"]
+    assert saved["index_files"] == len(kept) and len(saved["raw"]) == len(kept)
+    assert oct((tmp_path / "index-copy").stat().st_mode & 0o777) == "0o700"
+    assert run_module("restic_check", common(repo, tmp_path), tmp_path)["ok"] is True
+    got = restore(repo, tmp_path, snaps[0], [str(books / "C001")], "restored")
+    assert not got.get("failed"), got.get("msg")
+    assert sha_tree(Path(got["restored_paths"][0]["restored_to"])) == sha_tree(books / "C001")
+
+
+def test_unused_data_missing_and_duplicates_are_harmless(repo, tmp_path):
+    books, _snaps = two_snapshots(repo, tmp_path)
+    # duplicates: two backups of the same new data at once write the same blobs twice
+    dup = tmp_path / "live" / "dup"
+    dup.mkdir()
+    (dup / "d.bin").write_bytes(os.urandom(2_000_000))
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "LC_ALL": "C"}
+    env.update(RESTIC_REPOSITORY=repo["path"], RESTIC_PASSWORD_FILE=str(repo["pw"]))
+    procs = [subprocess.Popen([repo["bin"], "backup", "-q", str(dup)], env=env) for _ in range(2)]
+    assert all(p.wait() == 0 for p in procs)
+    res = check(repo, tmp_path)
+    assert res["ok"] is True and kinds(res) == []
+    # unused data missing: a forgotten snapshot's pack deleted (no prune)
+    gone = tmp_path / "live" / "gone"
+    gone.mkdir()
+    (gone / "g.bin").write_bytes(os.urandom(300_000))
+    before = files_of(repo, "data")
+    run_restic(repo["bin"], repo["path"], repo["pw"], "backup", "-q", str(gone))
+    run_restic(repo["bin"], repo["path"], repo["pw"], "forget", "latest")
+    max(files_of(repo, "data") - before, key=lambda p: p.stat().st_size).unlink()
+    res = run_module("restic_check", common(repo, tmp_path), tmp_path)  # fail_on_error: true
+    assert not res.get("failed"), res.get("msg")
+    assert res["ok"] is False and res["harmless"] is True
+    assert kinds(res) == ["unused_data_missing"] and res["damaged_snapshots"] == []
+
+
+def test_cache_notice_is_not_a_repository_error(repo, tmp_path):
+    """restic cannot create its temporary check cache (TMPDIR missing): the check is clean and says so."""
+    two_snapshots(repo, tmp_path)
+    args = dict(common(repo, tmp_path))
+    args.pop("cache_dir")
+    env_tmp = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp_path / "no-such-tmp")
+    try:
+        res = run_module("restic_check", args, tmp_path)
+    finally:
+        if env_tmp is None:
+            os.environ.pop("TMPDIR")
+        else:
+            os.environ["TMPDIR"] = env_tmp
+    assert not res.get("failed"), res.get("msg")
+    assert res["ok"] is True and res["errors"] == []
+    assert any("temporary directory for cache" in w for w in res["notices"]), res
+    assert [f["kind"] for f in res["diagnosis"]] == ["cache_warning"]
