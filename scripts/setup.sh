@@ -8,7 +8,7 @@ ROOT=$PWD
 CACHE="$ROOT/.cache"
 mkdir -p "$CACHE"
 
-APT_PACKAGES=(python3 python3-venv python3-pip restic podman runc debootstrap uidmap xfsprogs e2fsprogs sqlite3 util-linux systemd postgresql debian-archive-keyring git time)
+APT_PACKAGES=(python3 python3-venv python3-pip restic podman runc debootstrap uidmap xfsprogs e2fsprogs sqlite3 util-linux systemd postgresql debian-archive-keyring git time openssh-server)
 # Commands that prove a package is there (package -> command).
 declare -A APT_PROBE=([restic]=restic [podman]=podman [runc]=runc [debootstrap]=debootstrap [xfsprogs]=mkfs.xfs
   [e2fsprogs]=mkfs.ext4 [sqlite3]=sqlite3 [uidmap]=newuidmap [util-linux]=losetup [systemd]=systemd-analyze [git]=git)
