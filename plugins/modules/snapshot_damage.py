@@ -369,7 +369,8 @@ class Assessor:
             if res.returncode != 0:
                 verdict = validators.Verdict(validators.UNKNOWN, "restic dump could not read it", "restic dump")
             else:
-                verdict = validators.validate(dest, self.ledger)
+                # the client's declared format applies to its ledgers only (another CSV is checked as plain CSV)
+                verdict = validators.validate(dest, self.ledger if self.is_ledger(path) else None)
         except (OSError, subprocess.TimeoutExpired) as exc:
             verdict = validators.Verdict(validators.UNKNOWN, f"could not be read for validation ({exc})", "restic dump")
         finally:
@@ -398,10 +399,13 @@ class Assessor:
             ]
         targets = list(dict.fromkeys(ledgers + changed))[: max(limit, len(ledgers))]
         reasons, validated = [], []
+        budget = 4 * max_bytes  # bytes read with restic dump for this snapshot's changed files, at most
         for path in targets:
             node = listing[path]
-            if int(node.get("size") or 0) > max_bytes:
+            size = int(node.get("size") or 0)
+            if size > max_bytes or (size > budget and not self.is_ledger(path)):
                 continue
+            budget -= size
             verdict = self.verdict_of(snap.id, path, node)
             validated.append({"path": path, **verdict.as_dict()})
             if verdict.status != validators.INVALID:

@@ -84,3 +84,76 @@ def test_clean_history_costs_lookback_extra_assessments_only():
     fake, items = run([set()] * 30, lookback=3)
     assert chosen(items) == "0000001e"
     assert len(fake.calls) == 4
+
+
+# --------------------------------------------------------------------------------------------------- content signs
+
+ROOT = "/srv/books/c001"
+
+
+def assessor(ledger_paths=()):
+    params = {
+        "paths": [ROOT],
+        "thresholds": {},
+        "ransom_note_patterns": [],
+        "ransom_extensions": [],
+        "unusable": [],
+        "validate": True,
+        "ledger": {},
+        "ledger_paths": list(ledger_paths),
+    }
+    return sd.Assessor(SimpleNamespace(params=params), restic=None)
+
+
+def verdicts(table):
+    """A verdict_of stand-in: table maps (snapshot short id, path) to a status."""
+
+    def verdict_of(snapshot_id, path, node):
+        status = table.get((snapshot_id, path), "unknown")
+        reason = "SQLite quick_check failed: database disk image is malformed" if status == "invalid" else "ok"
+        return sd.validators.Verdict(status, reason, "builtin:sqlite", "sqlite")
+
+    return verdict_of
+
+
+def listing(*paths, mtime="m1"):
+    return {"listing": {p: {"size": 100, "mtime": mtime} for p in paths}}
+
+
+def test_a_file_that_passed_and_now_fails_is_a_sign_naming_file_and_reason():
+    a = assessor()
+    ledger, other = f"{ROOT}/账簿/ledger.sqlite", f"{ROOT}/old.db"
+    a.verdict_of = verdicts(
+        {("new", ledger): "invalid", ("old", ledger): "valid", ("new", other): "invalid", ("old", other): "invalid"}
+    )
+    snap, ref = SimpleNamespace(id="new", short_id="new"), SimpleNamespace(id="old", short_id="old")
+    reasons, validated = a.content_signs(
+        snap,
+        ref,
+        listing(ledger, other, mtime="m2"),
+        listing(ledger, other),
+        {"modified": [ledger, other], "added": []},
+    )
+    assert reasons == [
+        f"{ledger} fails validation in this snapshot: SQLite quick_check failed: database disk image is malformed "
+        "(builtin:sqlite); it passed in snapshot old"
+    ]
+    assert {v["path"] for v in validated} == {ledger, other}
+
+
+def test_declared_ledger_that_fails_is_never_clean_even_unchanged():
+    ledger = f"{ROOT}/账簿/ledger.sqlite"
+    a = assessor(ledger_paths=[f"{ROOT}/账簿"])
+    a.verdict_of = verdicts({("new", ledger): "invalid"})
+    snap = SimpleNamespace(id="new", short_id="new")
+    reasons, _ = a.content_signs(snap, snap, listing(ledger), listing(ledger), {"modified": [], "added": []})
+    assert reasons and reasons[0].startswith(f"ledger {ledger} fails validation in this snapshot: ")
+
+
+def test_new_invalid_file_outside_the_ledgers_is_not_a_sign():
+    a = assessor()
+    path = f"{ROOT}/新.pdf"
+    a.verdict_of = verdicts({("new", path): "invalid"})
+    snap = SimpleNamespace(id="new", short_id="new")
+    reasons, validated = a.content_signs(snap, None, listing(path), listing(), {"modified": [], "added": [path]})
+    assert reasons == [] and validated[0]["status"] == "invalid"
