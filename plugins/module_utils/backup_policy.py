@@ -100,7 +100,7 @@ def year_end_snapshots(
     years = sorted({snap_time(s).astimezone(tz).year for s in data})
     for year in years:
         for day in dates:
-            month, _, dom = str(day).partition("-")
+            month, _sep, dom = str(day).partition("-")
             try:
                 end = datetime(year, int(month), int(dom), tzinfo=tz) + timedelta(days=1)
             except ValueError:

@@ -16,7 +16,7 @@ description:
     present in the second (restic gives a copy a new ID and records the source's in C(original)). With
     O(verify=true) a client whose newest snapshot is missing fails the task.
   - Both repositories are reached with the same backend credentials (O(env), or O(to_env) for the second one when it
-    lives with another provider: restic 0.14 reads one set of AWS variables for both, so O(to_env) replaces O(env)
+    lives with another provider; restic 0.14 reads one set of AWS variables for both, so O(to_env) replaces O(env)
     for the whole copy command).
 version_added: 0.2.0
 author: ledgerguard contributors (@ledgerguard)

@@ -12,7 +12,7 @@ description:
     lock lasts for the whole backup run (across tasks) and ends by itself when that process ends - at O(state=released),
     after O(max_hold) seconds, or when it is killed. The file names the run that holds it (run ID, host, PID, start).
   - A second run finds the lock held and fails with a message naming the holder (or waits up to O(wait) seconds).
-  - It also refuses, before and after taking the lock, while the incident lock O(incident_lock) exists: no backup,
+  - It also refuses, before and after taking the lock, while the incident lock O(incident_lock) exists - no backup,
     retention or prune runs while an incident owns the host.
   - O(state=released) stops the holder of this O(run_id) (never another run's) and reports whether it held the lock.
 version_added: 0.2.0

@@ -171,7 +171,7 @@ def test_per_client_snapshots_with_manifests_as_the_incident_expects(site):
     listing = site.restic("ls", results["c001"]["snapshot_id"]).stdout
     assert "scratch.tmp" not in listing and "ledger.sqlite" in listing
     # the lock is free again, and its copies folder is empty
-    assert not [p for p in (site.state / "backup-work").iterdir()]
+    assert not list((site.state / "backup-work").iterdir())
     fd = os.open(site.state / "backup.lock", os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.close(fd)
@@ -238,7 +238,7 @@ def test_sqlite_written_during_the_backup_restores_consistent_at_its_path(site, 
     finally:
         conn.close()
     assert count >= before and count == top  # every row committed before the backup started, no hole
-    assert all(n == 40 for _, n in batches)  # whole transactions only
+    assert all(n == 40 for _batch, n in batches)  # whole transactions only
     assert vouchers >= 2  # the ledger's own tables came along
     # the live ledger itself was never touched by the capture (no bind mount leaked to the host)
     assert not any(str(ledger) in line for line in Path("/proc/self/mounts").read_text().splitlines())
