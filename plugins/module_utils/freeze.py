@@ -1438,6 +1438,9 @@ def _freeze_targets(
                 hp["writers_running"] = len(held)
                 hp["holds"] = not held
     save_registry(host.state_dir, registry)
+    if check.get("warning"):
+        result.setdefault("warnings", []).append(check["warning"])
+        result["held"] = check.get("held", [])
     _contained_or_fail(host, incident, registry, result, check)
 
 

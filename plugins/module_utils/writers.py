@@ -725,7 +725,9 @@ def make_hook(
                 "by hand."
             )
         elif out["held"] and phase in ("verify", "rescan"):
-            out["error"] = (
+            # At the freeze this is a warning (the freeze still holds against everything else, and the incident's
+            # rescans fail while the writer runs); a rescan fails.
+            out["warning" if phase == "verify" else "error"] = (
                 f"{len(out['held'])} writer(s) still run under the frozen folders after SIGSTOP/SIGKILL: "
                 f"{_lines(out['held'])}. The freeze does not hold against a process that already holds the folder "
                 "(read-only mounts stop new opens only). Stop them by hand (kill -STOP or kill -KILL), then rescan."

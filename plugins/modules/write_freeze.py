@@ -413,6 +413,8 @@ def main() -> None:
     except OSError as exc:
         module.fail_json(msg=f"write_freeze for incident {p['incident']} failed on the host: {exc}", **result)
     result.update(out)
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
     if p["state"] == "thawed":
         registry = _registry_or_none(p["state_dir"], p["incident"])
         result["stopped_processes"] = stopped_processes(registry) if registry else []

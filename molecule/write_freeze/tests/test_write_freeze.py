@@ -184,6 +184,10 @@ def test_running_encryptor_is_stopped_and_named(host):
     assert bind["handle_probe"]["write_through_handle"] == "possible" and bind["handle_probe"]["holds"] is True
     registry = json.loads(host.file(REGISTRY).content_string)
     assert [p["pid"] for p in registry["containment"]["processes"] if p["action"] == "stopped"] == [pid]
+    # The PostgreSQL freeze (ALTER SYSTEM) survives a reboot: a boot unit undoes it then.
+    unit = "/etc/systemd/system/ledgerguard-freeze-boot.service"
+    assert "ledgerguard_freeze.py boot --state-dir /var/lib/ledgerguard" in host.file(unit).content_string
+    assert sh(host, "systemctl is-enabled ledgerguard-freeze-boot.service").stdout.strip() == "enabled"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -246,6 +250,7 @@ def test_encryptor_stays_stopped_after_the_thaw(host):
     assert proc_state(host, pid) == "T"  # resuming it is a person's decision, never the thaw's
     thaw = json.loads((EVIDENCE / INCIDENT / "hosts" / "ledgerguard-write-freeze" / "thaw.json").read_text())
     assert [(p["pid"], p["resume"]) for p in thaw["stopped_processes"]] == [(pid, f"kill -CONT {pid}")]
+    assert not host.file("/etc/systemd/system/ledgerguard-freeze-boot.service").exists  # nothing frozen any more
 
 
 # ----------------------------------------------------------------------------------------------------------------
