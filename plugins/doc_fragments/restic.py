@@ -75,6 +75,22 @@ options:
         task fails and names the holder. V(0) never removes a lock."
     type: int
     default: 1800
+  sftp_identity_file:
+    description:
+      - "For an C(sftp:) repository (a NAS over SSH, e.g. C(sftp://backup@nas.lan:22//volume1/restic)): path, on the
+        managed host, of the SSH private key file (mode 0600, no passphrase). restic's ssh gets it with C(-i); the
+        key itself is never read, copied or logged. Default: the variable C(ledgerguard_sftp_identity_file), else
+        ssh's own configuration."
+    type: path
+  sftp_known_hosts_file:
+    description:
+      - "For an C(sftp:) repository: path, on the managed host, of the known_hosts file holding the NAS's host key;
+        ssh then runs with C(StrictHostKeyChecking=yes) against it (an unknown or changed host key fails the task
+        with error_kind C(sftp_host_key)). Default: the variable C(ledgerguard_sftp_known_hosts_file), else ssh's own
+        configuration."
+      - Before restic runs, the same ssh command opens (and closes) one SFTP session, so an unreachable server, an
+        unknown or changed host key and a refused login are reported at once and by name.
+    type: path
 notes:
   - Every restic command runs with the C locale and a clean environment (only E(PATH), E(HOME), E(TMPDIR), proxy and
     CA settings are inherited), so no stray E(RESTIC_PASSWORD) or AWS variable of the managed host leaks in.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +39,8 @@ def restic_argument_spec() -> dict[str, Any]:
         "cache_dir": {"type": "path"},
         "timeout": {"type": "int", "default": 0},
         "stale_lock_age": {"type": "int", "default": 1800},
+        "sftp_identity_file": {"type": "path"},
+        "sftp_known_hosts_file": {"type": "path"},
     }
 
 
@@ -297,6 +300,11 @@ RESTIC_FLAGS: dict[str, bool] = {
     "--keep-monthly": True,
     "--keep-yearly": True,
     "--keep-within": True,
+    "--keep-within-hourly": True,
+    "--keep-within-daily": True,
+    "--keep-within-weekly": True,
+    "--keep-within-monthly": True,
+    "--keep-within-yearly": True,
     "--keep-tag": True,
     "--max-unused": True,
     # switches
@@ -734,6 +742,176 @@ def probe_backend(
     )
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# SFTP backend (a NAS over SSH): restic runs ssh itself; we give it the key FILE and a known_hosts FILE with strict
+# host-key checking, and probe the server with the same ssh command before restic runs (restic's own report of an
+# ssh failure is racy: it often loses ssh's reason and says only "unable to start the sftp session ... EOF").
+# --------------------------------------------------------------------------------------------------------------------
+
+SFTP_URL_RE = re.compile(r"^sftp://(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+)(?::(?P<port>\d+))?(?P<path>/.*)?$")
+SFTP_SCP_RE = re.compile(r"^sftp:(?!//)(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/]+):(?P<path>.*)$")
+SSH_CONNECT_RE = re.compile(r"connect to host (?P<host>\S+) port (?P<port>\d+): (?P<reason>[^\n]+)")
+SSH_RESOLVE_RE = re.compile(r"Could not resolve hostname (?P<host>[^:\s]+): (?P<reason>[^\n]+)")
+SSH_HOSTKEY_RE = re.compile(
+    r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No \S+ host key is known for (?P<who>\S+)|"
+    r"Host key for (?P<who2>\S+) has changed"
+)
+SSH_AUTH_RE = re.compile(r"(?P<who>\S+): Permission denied \((?P<methods>[^)]*)\)")
+SSH_KEYFILE_RE = re.compile(
+    r"UNPROTECTED PRIVATE KEY FILE|bad permissions|Load key \"(?P<key>[^\"]+)\": (?P<reason>[^\n]+)"
+)
+
+
+def parse_sftp(repository: str) -> dict[str, Any] | None:
+    """user, host, port (None when not given) and path of an ``sftp:`` repository; None for other backends."""
+    match = SFTP_URL_RE.match(repository or "") or SFTP_SCP_RE.match(repository or "")
+    if not match:
+        return None
+    found = match.groupdict()
+    port = found.get("port")
+    return {
+        "user": found.get("user") or "",
+        "host": (found.get("host") or "").strip("[]"),
+        "port": int(port) if port else None,
+        "path": found.get("path") or "",
+    }
+
+
+def sftp_ssh_argv(
+    repository: str, identity_file: str | None = None, known_hosts_file: str | None = None, ssh: str = "ssh"
+) -> list[str]:
+    """The ssh command restic runs for an sftp: repository (``-o sftp.command=...``): batch mode (never a prompt),
+    the key given as a file, strict host-key checking against the given known_hosts file."""
+    where = parse_sftp(repository)
+    if where is None:
+        raise ValueError(f"{redact_repository(repository)} is not an sftp: repository")
+    argv = [ssh, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=30"]
+    for name, value in (("sftp_identity_file", identity_file), ("sftp_known_hosts_file", known_hosts_file)):
+        if value and (not value.startswith("/") or re.search(r"[\s\"'\\]", value)):
+            raise ValueError(
+                f"{name} {value!r} must be an absolute path without spaces or quotes (restic splits its ssh command "
+                "at spaces)"
+            )
+    if identity_file:
+        argv += ["-i", identity_file, "-o", "IdentitiesOnly=yes"]
+    if known_hosts_file:
+        argv += ["-o", f"UserKnownHostsFile={known_hosts_file}", "-o", "StrictHostKeyChecking=yes"]
+    if where["port"]:
+        argv += ["-p", str(where["port"])]
+    if where["user"]:
+        argv += ["-l", where["user"]]
+    return argv + ["-s", "--", where["host"], "sftp"]
+
+
+def classify_ssh(text: str, repository: str) -> ResticError | None:
+    """An ssh failure (ours or restic's ``subprocess ssh: ...`` lines) as a classified ResticError; None otherwise."""
+    repo = redact_repository(repository)
+    where = parse_sftp(repository) or {"host": "", "port": None, "user": ""}
+    server = f"{where['host']}:{where['port'] or 22}"
+    key = SSH_KEYFILE_RE.search(text or "")
+    if key:
+        return ResticError(
+            "sftp_key_file",
+            f"ssh cannot use the key file for restic repository {repo} ({_first_line(key.group(0))}). Give "
+            "sftp_identity_file (ledgerguard_sftp_identity_file) a private key file owned by the user running the "
+            "task, mode 0600, without a passphrase.",
+            {"server": server},
+        )
+    hostkey = SSH_HOSTKEY_RE.search(text or "")
+    if hostkey:
+        changed = "CHANGED" in (text or "") or "has changed" in (text or "")
+        return ResticError(
+            "sftp_host_key",
+            f"The SSH host key of {server} (restic repository {repo}) "
+            + ("has CHANGED since it was recorded" if changed else "is not in the known_hosts file given")
+            + ": ssh refused to connect (strict host-key checking). "
+            + (
+                "This can be an attack or a reinstalled NAS: verify the new key with the NAS's administrator before "
+                "replacing its line in the known_hosts file."
+                if changed
+                else "Add the server's key to sftp_known_hosts_file (ledgerguard_sftp_known_hosts_file) after "
+                "checking its fingerprint on the NAS, e.g. ssh-keyscan -p PORT HOST, compared with the NAS's console."
+            ),
+            {"server": server, "changed": changed},
+        )
+    auth = SSH_AUTH_RE.search(text or "")
+    if auth:
+        return ResticError(
+            "sftp_auth_failed",
+            f"The SSH server {server} refused the login {auth.group('who')} for restic repository {repo} "
+            f"(Permission denied; it accepts: {auth.group('methods')}). Check the user in the repository URL and that "
+            "the public half of sftp_identity_file (ledgerguard_sftp_identity_file) is in that user's "
+            "authorized_keys on the NAS.",
+            {"server": server, "login": auth.group("who")},
+        )
+    for pattern in (SSH_CONNECT_RE, SSH_RESOLVE_RE):
+        match = pattern.search(text or "")
+        if match:
+            host = match.group("host")
+            port = match.groupdict().get("port") or str(where["port"] or 22)
+            reason = match.group("reason").strip()
+            return ResticError(
+                "unreachable",
+                f"Cannot reach the backend of restic repository {repo}: {host}:{port} ({reason}). Check that the SSH "
+                f"server of the NAS at {host}:{port} is running and reachable from this host (network, firewall, "
+                "port), then retry.",
+                {"host": host, "port": port, "reason": reason},
+            )
+    return None
+
+
+def probe_sftp(
+    repository: str,
+    env: Mapping[str, str],
+    identity_file: str | None,
+    known_hosts_file: str | None,
+    timeout: float = 30,
+) -> ResticError | None:
+    """Open the SFTP session restic would open (same ssh command, stdin closed so the server ends it at once) and
+    classify what ssh says: unreachable, host key unknown or changed, login refused, key file unusable."""
+    ssh = shutil.which("ssh", path=env.get("PATH")) if env.get("PATH") else shutil.which("ssh")
+    if not ssh:
+        return ResticError(
+            "binary",
+            f"ssh was not found on PATH on this host; restic needs it for the sftp: repository "
+            f"{redact_repository(repository)} (Debian/Ubuntu: apt-get install openssh-client).",
+        )
+    if identity_file and not os.path.isfile(identity_file):
+        return ResticError(
+            "sftp_key_file",
+            f"sftp_identity_file {identity_file} does not exist on this host (restic repository "
+            f"{redact_repository(repository)}).",
+        )
+    if known_hosts_file and not os.path.isfile(known_hosts_file):
+        return ResticError(
+            "sftp_host_key",
+            f"sftp_known_hosts_file {known_hosts_file} does not exist on this host; without it the SSH server of "
+            f"{redact_repository(repository)} cannot be verified, and ledgerguard never connects unverified.",
+        )
+    argv = sftp_ssh_argv(repository, identity_file, known_hosts_file, ssh)
+    try:
+        proc = subprocess.run(
+            argv, env=dict(env), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        where = parse_sftp(repository) or {}
+        return ResticError(
+            "unreachable",
+            f"Cannot reach the backend of restic repository {redact_repository(repository)}: the SSH server "
+            f"{where.get('host')}:{where.get('port') or 22} did not answer within {timeout:.0f} s.",
+            {"host": str(where.get("host")), "port": str(where.get("port") or 22), "reason": "timeout"},
+        )
+    if proc.returncode == 0:
+        return None
+    text = proc.stderr.decode("utf-8", "replace")
+    return classify_ssh(text, repository) or ResticError(
+        "unreachable",
+        f"The SFTP session to restic repository {redact_repository(repository)} could not be opened (ssh exit code "
+        f"{proc.returncode}: {_first_line(text)[:300] or 'no output'}).",
+        {"reason": _first_line(text)[:300]},
+    )
+
+
 def classify_error(
     result: ResticResult,
     repository: str,
@@ -770,6 +948,12 @@ def classify_error(
             {},
             result,
         )
+
+    if backend_of(repository) == "sftp" or "subprocess ssh:" in text:
+        ssh_error = classify_ssh(text, repository)
+        if ssh_error is not None:
+            ssh_error.result = result
+            return ssh_error
 
     holder = parse_lock_holder(text)
     if (codes and result.rc == 11) or holder or "repository is already locked" in text:
@@ -1525,6 +1709,8 @@ class Restic:
         run: RunFunc = subprocess_run,
         base_env: Mapping[str, str] | None = None,
         stale_lock_age: int = 1800,
+        sftp_identity_file: str | None = None,
+        sftp_known_hosts_file: str | None = None,
     ):
         self.binary = binary
         self.stale_lock_age = stale_lock_age
@@ -1538,8 +1724,13 @@ class Restic:
         if cache_dir:
             self.env["RESTIC_CACHE_DIR"] = cache_dir
         self._features: ResticFeatures | None = None
-        # global options the engine itself sets (e.g. sftp.command); never taken from a positional
+        # global options the engine itself sets (sftp.command); never taken from a positional
         self.global_options: list[str] = []
+        self.sftp_identity_file = sftp_identity_file
+        self.sftp_known_hosts_file = sftp_known_hosts_file
+        if backend_of(repository) == "sftp" and (sftp_identity_file or sftp_known_hosts_file):
+            command = " ".join(sftp_ssh_argv(repository, sftp_identity_file, sftp_known_hosts_file))
+            self.global_options = ["-o", f"sftp.command={command}"]
         self._layouts: dict[str, Any] = {}
 
     @property
@@ -1565,6 +1756,10 @@ class Restic:
         if not self._backend_probed:
             self._backend_probed = True
             unreachable = probe_backend(self.repository, self.env)
+            if unreachable is None and backend_of(self.repository) == "sftp" and self._run is subprocess_run:
+                unreachable = probe_sftp(
+                    self.repository, self.env, self.sftp_identity_file, self.sftp_known_hosts_file, self.timeout or 30
+                )
             if unreachable is not None:
                 raise unreachable
         extra = {} if stdin is None else {"stdin": stdin}
@@ -1965,6 +2160,8 @@ def restic_from_module(module: Any) -> Restic:
         cache_dir=params.get("cache_dir"),
         timeout=params.get("timeout") or 0,
         stale_lock_age=1800 if params.get("stale_lock_age") is None else params["stale_lock_age"],
+        sftp_identity_file=params.get("sftp_identity_file"),
+        sftp_known_hosts_file=params.get("sftp_known_hosts_file"),
     )
 
 

@@ -129,7 +129,12 @@ class ResticActionBase(ActionBase):
     # Long restores run with `async`/`poll` so callers can show progress while they wait.
     _supports_async = True
     _VARIABLES = ("ledgerguard_repository", "ledgerguard_password_file", "ledgerguard_s3_credentials_file")
-    _OPTIONAL = ("ledgerguard_s3_profile", "ledgerguard_stale_lock_age")
+    _OPTIONAL = (
+        "ledgerguard_s3_profile",
+        "ledgerguard_stale_lock_age",
+        "ledgerguard_sftp_identity_file",
+        "ledgerguard_sftp_known_hosts_file",
+    )
 
     def _connection_variables(self, task_vars: dict[str, Any]) -> dict[str, Any]:
         """The ledgerguard_* connection variables that are set (templated, empty ones left out)."""
@@ -153,6 +158,10 @@ class ResticActionBase(ActionBase):
             return result
         if "stale_lock_age" not in module_args and "ledgerguard_stale_lock_age" in variables:
             module_args["stale_lock_age"] = int(variables["ledgerguard_stale_lock_age"])
+        # sftp: the key and known_hosts FILES on the managed host (paths only; the key never travels)
+        for option in ("sftp_identity_file", "sftp_known_hosts_file"):
+            if not module_args.get(option) and f"ledgerguard_{option}" in variables:
+                module_args[option] = str(variables[f"ledgerguard_{option}"])
         module_name = self._task.resolved_action or self._task.action
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         result.update(

@@ -713,3 +713,53 @@ def test_layout_of_a_snapshot_whose_recorded_path_is_the_live_path():
     assert engine.map_path(sid, "/WORK/src/srv/ledgers/C001") == "/WORK/src/srv/ledgers/C001"
     assert engine.map_path(sid[:8], "/WORK/src/srv/ledgers/C001") == "/WORK/src/srv/ledgers/C001"  # cached
     assert [c[1] for c in run.calls].count("ls") == 2
+
+
+# -- sftp: backend ------------------------------------------------------------------------------------------------
+
+
+def test_sftp_repository_forms_and_ssh_command():
+    assert r.parse_sftp("sftp://backup@nas.lan:2222//volume1/restic") == {
+        "user": "backup", "host": "nas.lan", "port": 2222, "path": "//volume1/restic",
+    }  # fmt: skip
+    assert r.parse_sftp("sftp:backup@nas.lan:/volume1/restic")["host"] == "nas.lan"
+    assert r.parse_sftp("/srv/restic") is None
+    argv = r.sftp_ssh_argv("sftp://backup@nas.lan:2222//v/r", "/etc/lg/key", "/etc/lg/known_hosts")
+    assert argv[-4:] == ["-s", "--", "nas.lan", "sftp"]  # a host starting with '-' can never become an ssh option
+    assert ["-i", "/etc/lg/key", "-o", "IdentitiesOnly=yes"] == argv[argv.index("-i") : argv.index("-i") + 4]
+    assert "StrictHostKeyChecking=yes" in argv and "UserKnownHostsFile=/etc/lg/known_hosts" in argv
+    assert "BatchMode=yes" in argv and argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "backup"
+    with pytest.raises(ValueError, match="without spaces"):
+        r.sftp_ssh_argv("sftp://nas//r", "/my keys/key")
+    engine = r.Restic("restic", "sftp://b@nas:22//r", "/pw", run=replay({}), base_env={}, sftp_identity_file="/k")
+    full = engine.argv("snapshots", "--json")
+    assert full[1] == "-o" and full[2].startswith("sftp.command=ssh ") and "-i /k" in full[2]
+    assert full[3:] == ["snapshots", "--json"]
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        (
+            "subprocess ssh: No ED25519 host key is known for [127.0.0.1]:2299 and you have requested strict "
+            "checking.\nsubprocess ssh: Host key verification failed.\nFatal: unable to open repository at "
+            "sftp://root@127.0.0.1:2299//r: unable to start the sftp session, error: EOF\n",
+            "sftp_host_key",
+        ),
+        ("subprocess ssh: root@127.0.0.1: Permission denied (publickey).\nFatal: ...error: EOF\n", "sftp_auth_failed"),
+        (
+            "subprocess ssh: ssh: connect to host 127.0.0.1 port 2399: Connection refused\nFatal: unable to open "
+            "repository at sftp://root@127.0.0.1:2399//r: unable to start the sftp session, error: EOF\n",
+            "unreachable",
+        ),
+        (
+            "Fatal: unable to open config file: Lstat: file does not exist\nIs there a repository at the following",
+            "repo_missing",
+        ),
+    ],
+)
+def test_sftp_errors_classified_from_restics_output(text, kind):
+    err = r.classify_error(r.ResticResult(["restic"], 1, "", text), "sftp://root@127.0.0.1:2299//r")
+    assert err.kind == kind, err.message
+    if kind == "sftp_auth_failed":
+        assert "Permission denied" in err.message and err.kind != "permission_denied"
