@@ -1265,7 +1265,7 @@ def apply_freeze(
             result["watchdog"] = registry.get("watchdog") if registry else None
             return result
         registry = registry or new_registry(incident, now)
-        registry.setdefault("boot_id", boot_id())
+        registry["boot_id"] = boot_id()  # the boot this freeze belongs to (the boot command thaws older ones)
         if retry_seconds != WATCHDOG_RETRY_SECONDS:
             registry["retry_seconds"] = retry_seconds
         by_key = {r["key"]: r for r in registry["targets"]}

@@ -344,6 +344,25 @@ def holdings(pid: int, targets: Targets, proc: str = PROC) -> list[dict]:
         hit = targets.dir_under(f"{base}/{kind}", shown)
         if hit:
             held.append({"kind": kind, "path": shown, "mode": "dir", "writing": True, "target": hit})
+    # A thread that unshared its filesystem context (unshare(CLONE_FS)) has a working directory of its own.
+    try:
+        main_cwd = os.readlink(f"{base}/cwd")
+        tids = [t for t in os.listdir(f"{base}/task") if t != str(pid)]
+    except OSError:
+        main_cwd, tids = None, []
+    for tid in tids[:4096]:
+        link = f"{base}/task/{tid}/cwd"
+        try:
+            own = os.readlink(link)
+        except OSError:
+            continue
+        if own != main_cwd:
+            shown = os.fsdecode(own)
+            hit = targets.dir_under(link, shown)
+            if hit:
+                held.append(
+                    {"kind": "cwd", "tid": int(tid), "path": shown, "mode": "dir", "writing": True, "target": hit}
+                )
     try:
         fds = os.listdir(f"{base}/fd")
     except OSError:

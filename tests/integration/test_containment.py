@@ -533,3 +533,23 @@ def test_writer_in_another_mount_namespace_is_found_by_inode(lab, tmp_path):
     before = tree_digest(acme)
     time.sleep(0.4)
     assert tree_digest(acme) == before
+
+
+def test_thread_with_its_own_working_directory_is_found(lab, tmp_path):
+    """A thread that unshared its filesystem context (CLONE_FS) and changed directory is found by its own cwd."""
+    folder = tmp_path / "客户"
+    folder.mkdir()
+    code = (
+        "import ctypes, os, threading, time\n"
+        "def t():\n"
+        "    ctypes.CDLL(None).unshare(0x200)\n"
+        f"    os.chdir({str(folder)!r})\n"
+        "    time.sleep(600)\n"
+        "threading.Thread(target=t, daemon=True).start()\n"
+        "time.sleep(600)\n"
+    )
+    proc = lab.spawn(code)
+    assert wait_for(lambda: any(r["pid"] == proc.pid for r in wr.scan([str(folder)])), 5)
+    (rec,) = [r for r in wr.scan([str(folder)]) if r["pid"] == proc.pid]
+    assert [(h["kind"], h["path"], h["writing"]) for h in rec["holds"]] == [("cwd", str(folder), True)]
+    assert rec["holds"][0]["tid"] != proc.pid
