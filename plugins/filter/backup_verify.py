@@ -551,6 +551,7 @@ def bv_report(hosts: list[str], results: dict[str, Any], now: Any = None, run_id
                 "newest_snapshot": res.get("newest_snapshot"),
                 "status": worst(checks),
                 "checks": checks,
+                **({"survey": list(res["survey"])} if res.get("survey") else {}),
             }
         )
         for repo_res in res.get("repositories") or []:
@@ -628,7 +629,34 @@ def bv_markdown(report: dict[str, Any]) -> str:
                 for c in item["checks"]
             ]
             lines.append("")
+            if item.get("survey"):
+                lines += survey_lines(item["survey"])
     return "\n".join(lines)
+
+
+def survey_lines(survey: list[dict[str, Any]]) -> list[str]:
+    """The survey table: per client path, how many snapshots hold it, of which hosts, where inside them, the newest."""
+    lines = [
+        "#### Survey: which snapshots hold each client's books",
+        "",
+        "| client | path | snapshots | hosts | in the snapshot | newest |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in survey:
+        newest = entry.get("newest") or {}
+        shown = (
+            f"{newest.get('short_id')} {newest.get('time', '')[:19]} ({newest.get('hostname')}"
+            + (f", tags {', '.join(newest.get('tags') or [])}" if newest.get("tags") else "")
+            + ")"
+            if newest
+            else "**none: the incident path would find no restore point**"
+        )
+        lines.append(
+            f"| {_md_cell(entry.get('client'))} | {_md_cell(entry.get('path'))} | {entry.get('snapshots', 0)} | "
+            f"{_md_cell(', '.join(entry.get('hosts') or []))} | "
+            f"{_md_cell(', '.join(entry.get('snapshot_paths') or []))} | {_md_cell(shown)} |"
+        )
+    return lines + [""]
 
 
 def bv_notify_text(report: dict[str, Any], limit: int = 15) -> str:

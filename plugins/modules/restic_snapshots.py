@@ -57,6 +57,14 @@ options:
         C(cd /srv && restic backup ledgers) store C(/srv/ledgers/C001) as C(/ledgers/C001); C(restic backup .)
         stores the folder's contents at the top; symlinked paths are resolved on this host).
     type: path
+  clients:
+    description:
+      - "A survey (RV(survey)): for each path of each client (the shape of C(ledgerguard_clients): C(id), C(name),
+        C(paths), optional C(snapshot_path)), which of the filtered snapshots hold it, under which host and tags,
+        and at which path inside each snapshot (the same mapping restic_restore uses)."
+    type: list
+    elements: dict
+    default: []
   snapshot_path:
     description:
       - A pin for O(contains_path): the path inside the snapshots (as C(restic ls) shows it), for layouts the mapping
@@ -140,6 +148,14 @@ snapshots:
     contains_path_in_snapshot:
       description: Where the snapshot stores O(contains_path) (empty when it does not). Only with O(contains_path).
       type: str
+survey:
+  description:
+    - With O(clients), one entry per client path - C(client), C(name), C(path), C(pinned_snapshot_path), C(snapshots)
+      (how many hold it), C(hosts), C(snapshot_paths) (where the snapshots store it), C(newest) and C(covering)
+      (each with C(id), C(short_id), C(time), C(hostname), C(tags), C(snapshot_path)), oldest first.
+  returned: when O(clients) is set
+  type: list
+  elements: dict
 count:
   description: Number of snapshots returned.
   returned: success
@@ -182,6 +198,46 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
 )
 
 
+def survey(restic, snapshots: list, clients: list[dict]) -> list[dict]:
+    """Per client path: which snapshots hold it, under which host and tags, at which path inside each snapshot (the
+    same mapping the restore uses), so an operator sees before the bad day whether the incident path will find
+    each client's books. One restic find per client path over all the snapshots."""
+    out = []
+    for client in clients:
+        paths = client.get("paths") or ([client["path"]] if client.get("path") else [])
+        for path in paths:
+            if not str(path).startswith("/"):
+                raise ValueError(f"client {client.get('id')!r}: path {path!r} is not absolute")
+            pin = client.get("snapshot_path") or None
+            found = restic.covering(snapshots, str(path), pin) if snapshots else {}
+            covering = [
+                {
+                    "id": s.id,
+                    "short_id": s.short_id,
+                    "time": s.raw_time,
+                    "hostname": s.hostname,
+                    "tags": list(s.tags),
+                    "snapshot_path": found[s.id],
+                }
+                for s in snapshots
+                if s.id in found
+            ]
+            out.append(
+                {
+                    "client": client.get("id", ""),
+                    "name": client.get("name", ""),
+                    "path": str(path),
+                    "pinned_snapshot_path": pin or "",
+                    "snapshots": len(covering),
+                    "hosts": sorted({c["hostname"] for c in covering}),
+                    "snapshot_paths": sorted({c["snapshot_path"] for c in covering}),
+                    "newest": covering[-1] if covering else None,
+                    "covering": covering,
+                }
+            )
+    return out
+
+
 def main() -> None:
     spec = restic_argument_spec()
     spec.update(
@@ -192,6 +248,7 @@ def main() -> None:
         after={"type": "str"},
         contains_path={"type": "path"},
         snapshot_path={"type": "str"},
+        clients={"type": "list", "elements": "dict", "default": []},
         include_manifests={"type": "bool", "default": False},
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
@@ -225,6 +282,8 @@ def main() -> None:
                 item["contains_path"] = item["id"] in found
                 item["contains_path_in_snapshot"] = found.get(item["id"], "")
             result["containing"] = [i["id"] for i in items if i["contains_path"]]
+        if params["clients"]:
+            result["survey"] = survey(restic, chosen, params["clients"])
         return result
 
     run_module(module, body)

@@ -314,3 +314,28 @@ def test_backup_manifest_compare_on_a_relative_backup(repo, tmp_path):
     Path(result["restored_paths"][0]["restored_to"], "ledger.db").unlink()
     got = bm.compare_with_backup_manifest(engine, snap_id, str(tmp_path / "staging"), [live], tmpdir=str(tmp_path))
     assert not got["identical_all"] and got["missing_paths"] == [live + "/ledger.db"], got
+
+
+def test_survey_lists_hosts_tags_and_in_snapshot_paths(repo, tmp_path):
+    """Two hosts back up the same client folder (one absolute, one relative, resticprofile-style tags), plus a
+    stdin dump: the survey names for each client path every snapshot that holds it, its host and tags, and where
+    inside the snapshot the books are; a client no snapshot holds shows none."""
+    books = make_books(tmp_path / "live")
+    a = backup(repo, "--host", "web01", "--tag", "daily", str(books))
+    b = backup(repo, "--host", "nas-job", "--tag", "profile:ledgers", "ledgers", cwd=books.parent)
+    backup(repo, "--host", "web01", "--stdin", "--stdin-filename", "db.sql", stdin=b"x\n")
+    clients = [
+        {"id": "C001", "name": "甲公司", "paths": [str(books / "C001")]},
+        {"id": "C009", "name": "乙公司", "paths": [str(tmp_path / "live" / "srv" / "other" / "C009")]},
+    ]
+    res = run_module("restic_snapshots", dict(common(repo, tmp_path), clients=clients), tmp_path)
+    assert not res.get("failed"), res.get("msg")
+    c001, c009 = res["survey"]
+    assert c001["client"] == "C001" and c001["snapshots"] == 2 and c001["hosts"] == ["nas-job", "web01"]
+    assert {c["id"]: c["snapshot_path"] for c in c001["covering"]} == {a: str(books / "C001"), b: "/ledgers/C001"}
+    assert c001["newest"]["id"] == b and c001["newest"]["tags"] == ["profile:ledgers"]
+    assert c009["snapshots"] == 0 and c009["newest"] is None
+    only_web01 = run_module(
+        "restic_snapshots", dict(common(repo, tmp_path), clients=clients, hosts=["web01"]), tmp_path
+    )
+    assert [c["id"] for c in only_web01["survey"][0]["covering"]] == [a]
