@@ -40,13 +40,13 @@ options:
         against it, and sources are reported relative to it), C(csv) (list of CSV files, directories searched
         recursively for C(*.csv), or glob patterns) and C(sqlite) (list of SQLite files or globs). Other keys
         (for example C(priority) of C(ledgerguard_clients)) are ignored.
-      - C(ledger), the client's one declaration of its books (C(ledgerguard_clients[].ledger)), overrides the
+      - "C(ledger), the client's one declaration of its books (C(ledgerguard_clients[].ledger)), overrides the
         module-level options for that client, e.g.
-        C({csv: {sources: [凭证], columns: {voucher_no: 凭证编号}, encoding: gbk, delimiter: ","},
+        C({csv: {sources: [凭证], columns: {voucher_no: 凭证编号}, encoding: gbk, delimiter: ';'},
         sqlite: {sources: [账簿/ledger.sqlite], table: gl_entries, columns: {...}, amount_scale: 2},
-        number_start: 1, baseline: {"凭证/2024-03.csv": 60}}). Its relative sources resolve against C(root), or
-        the client's first C(paths) entry.
-      - C(restored_under) reads the client where a restore put it (a drill's sandbox): absolute sources and
+        number_start: 1, baseline: {'凭证/2024-03.csv': 60}}). Its relative sources resolve against C(root), or
+        the client's first C(paths) entry."
+      - C(restored_under) reads the client where a restore put it (a drill's sandbox); absolute sources and
         C(root) are looked up below that folder.
     type: list
     elements: dict

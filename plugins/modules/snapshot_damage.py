@@ -77,14 +77,14 @@ options:
     default: true
   ledger:
     description:
-      - The client's declared books (C(ledgerguard_clients[].ledger)) used by the CSV and SQLite validators, e.g.
-        C({csv: {columns: {...}, encoding: gbk, delimiter: ","}, sqlite: {table: ..., columns: {...}},
-        amount_scale: 2}).
+      - "The client's declared books (C(ledgerguard_clients[].ledger)) used by the CSV and SQLite validators, e.g.
+        C({csv: {columns: {...}, encoding: gbk, delimiter: ';'}, sqlite: {table: ..., columns: {...},
+        amount_scale: 2}})."
     type: dict
     default: {}
   ledger_paths:
     description:
-      - The client's ledger files or folders (absolute, as backed up: the client's C(csv) and C(sqlite) entries).
+      - The client's ledger files or folders (absolute, as backed up; the client's C(csv) and C(sqlite) entries).
         Files under them are validated in every candidate, changed or not (a snapshot whose ledgers fail is not
         clean); a verdict is cached per file version, so an unchanged ledger is read once.
     type: list
@@ -179,7 +179,7 @@ snapshots:
     stats:
       description:
         - Files and bytes under the paths, files added/removed/modified against the snapshot it was compared with
-          (C(predecessor): the newest clean one when damage persists, see C(compared_with)), sampled files,
+          (C(predecessor), the newest clean one when damage persists, see C(compared_with)), sampled files,
           validated files.
       type: dict
       returned: always

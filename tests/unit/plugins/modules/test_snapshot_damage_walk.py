@@ -146,7 +146,7 @@ def test_declared_ledger_that_fails_is_never_clean_even_unchanged():
     a = assessor(ledger_paths=[f"{ROOT}/账簿"])
     a.verdict_of = verdicts({("new", ledger): "invalid"})
     snap = SimpleNamespace(id="new", short_id="new")
-    reasons, _ = a.content_signs(snap, snap, listing(ledger), listing(ledger), {"modified": [], "added": []})
+    reasons, _validated = a.content_signs(snap, snap, listing(ledger), listing(ledger), {"modified": [], "added": []})
     assert reasons and reasons[0].startswith(f"ledger {ledger} fails validation in this snapshot: ")
 
 
