@@ -289,3 +289,49 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# ------------------------------------------------------------------------------------------------- SQL dumps
+
+
+def dump_path(engine: str, database: str) -> str:
+    """The dump's path inside its stdin snapshot (no leading /)."""
+    return f"ledgerguard-db/{engine}/{database}.{'dump' if engine == 'postgresql' else 'sql'}"
+
+
+def dump_argv(
+    engine: str, binary: str, database: str, connection: dict[str, Any], schema_only: bool = False
+) -> list[str]:
+    """argv of the dump program; credentials never appear here (environment or option files only).
+
+    PostgreSQL: ``pg_dump -Fc`` (custom format, compressed, restorable table by table with pg_restore).
+    MariaDB: ``mariadb-dump --single-transaction`` (one consistent read view for InnoDB, no table locks), with
+    routines, triggers and events."""
+    conn = {k: v for k, v in (connection or {}).items() if v not in (None, "")}
+    unknown = set(conn) - {"host", "port", "user", "socket", "defaults_extra_file"}
+    if unknown or "password" in conn:
+        raise ValueError(
+            f"connection keys {sorted(unknown)} are not supported; give passwords through dump_env "
+            "(PGPASSWORD/PGPASSFILE, MYSQL_PWD) or a defaults_extra_file, never on the command line"
+        )
+    if engine == "postgresql":
+        argv = [binary]
+        if "defaults_extra_file" in conn:
+            # libpq reads its service / password files from the environment; no option file on the command line
+            raise ValueError("defaults_extra_file is for MariaDB; give PostgreSQL a PGPASSFILE through dump_env")
+        argv += [f"--host={conn['host']}"] if "host" in conn else []
+        argv += [f"--port={conn['port']}"] if "port" in conn else []
+        argv += [f"--username={conn['user']}"] if "user" in conn else []
+        argv += ["--no-password", "--format=custom"]
+        argv += ["--schema-only"] if schema_only else []
+        return argv + [f"--dbname={database}"]
+    argv = [binary]
+    if "defaults_extra_file" in conn:  # must be the first option
+        argv.append(f"--defaults-extra-file={conn['defaults_extra_file']}")
+    argv += [f"--host={conn['host']}"] if "host" in conn else []
+    argv += [f"--port={conn['port']}"] if "port" in conn else []
+    argv += [f"--socket={conn['socket']}"] if "socket" in conn else []
+    argv += [f"--user={conn['user']}"] if "user" in conn else []
+    argv += ["--single-transaction", "--quick", "--routines", "--triggers", "--events", "--hex-blob"]
+    argv += ["--no-data"] if schema_only else []
+    return argv + ["--databases", database]

@@ -136,3 +136,19 @@ def test_lock_refuses_a_second_holder(tmp_path):
 
     os.close(fd)
     assert dc.lock_is_free(path)
+
+
+def test_dump_argv_never_carries_a_password():
+    pg = dc.dump_argv(
+        "postgresql", "/usr/bin/pg_dump", "ledger", {"host": "/run/postgresql", "port": 5433, "user": "bk"}
+    )
+    assert pg == ["/usr/bin/pg_dump", "--host=/run/postgresql", "--port=5433", "--username=bk", "--no-password",
+                  "--format=custom", "--dbname=ledger"]  # fmt: skip
+    assert "--schema-only" in dc.dump_argv("postgresql", "pg_dump", "ledger", {}, schema_only=True)
+    my = dc.dump_argv("mariadb", "mariadb-dump", "erp", {"defaults_extra_file": "/etc/lg/my.cnf", "user": "bk"})
+    assert my == ["mariadb-dump", "--defaults-extra-file=/etc/lg/my.cnf", "--user=bk", "--single-transaction",
+                  "--quick", "--routines", "--triggers", "--events", "--hex-blob", "--databases", "erp"]  # fmt: skip
+    with pytest.raises(ValueError, match="never on the command line"):
+        dc.dump_argv("mariadb", "mariadb-dump", "erp", {"password": "secret"})
+    assert dc.dump_path("postgresql", "ledger") == "ledgerguard-db/postgresql/ledger.dump"
+    assert dc.dump_path("mariadb", "erp") == "ledgerguard-db/mariadb/erp.sql"
