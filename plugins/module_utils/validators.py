@@ -162,10 +162,10 @@ def _name(fmt: str | None) -> str:
 # --------------------------------------------------------------------------------------------------- opening
 
 
-def _open_regular(path: str) -> tuple[int, os.stat_result]:
+def _open_regular(path: str, dir_fd: int | None = None) -> tuple[int, os.stat_result]:
     """An fd on ``path`` opened without following a symlink or blocking on a FIFO; refuses non-regular files."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
+    fd = os.open(path, flags, dir_fd=dir_fd)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -664,17 +664,20 @@ CHECKERS = {
 # --------------------------------------------------------------------------------------------------- entry points
 
 
-def validate(path: str, ledger: dict[str, Any] | None = None, max_bytes: int | None = None) -> Verdict:
+def validate(
+    path: str, ledger: dict[str, Any] | None = None, max_bytes: int | None = None, dir_fd: int | None = None
+) -> Verdict:
     """Is the file at ``path`` a well-formed file of the format its name (or, failing that, its magic) says?
 
     ``ledger`` is the client's declared ledger format (``ledgerguard_clients[].ledger``: CSV ``columns``,
     ``encoding``, ``delimiter``; SQLite ``table``, ``columns``; ``amount_scale``), used for CSV and SQLite files.
+    ``dir_fd``: ``path`` is a name relative to this open directory (a directory-fd walk, as restore_swap does).
     Never raises for a file problem; never follows a symlink or opens a FIFO/device.
     """
     cap = MAX_BYTES if max_bytes is None else int(max_bytes)
     promised = formats_for(path)
     try:
-        fd, st = _open_regular(path)
+        fd, st = _open_regular(path, dir_fd)
     except FileNotFoundError:
         return Verdict(UNKNOWN, "no such file", "open")
     except IsADirectoryError as exc:
@@ -732,7 +735,13 @@ def validate_bytes(name: str, data: bytes, ledger: dict[str, Any] | None = None)
         return validate(handle.name, ledger)
 
 
-def changed_file_verdict(live_path: str, snapshot_path: str, ledger: dict[str, Any] | None = None) -> tuple[str, str]:
+def changed_file_verdict(
+    live_path: str,
+    snapshot_path: str,
+    ledger: dict[str, Any] | None = None,
+    live_dir_fd: int | None = None,
+    snapshot_dir_fd: int | None = None,
+) -> tuple[str, str]:
     """What to do with a file changed after the snapshot: ``damaged``, ``keep`` or ``unknown``, and why.
 
     - ``damaged``: the live file fails validation while the snapshot's version passes (quarantine it, restore the
@@ -740,13 +749,16 @@ def changed_file_verdict(live_path: str, snapshot_path: str, ledger: dict[str, A
     - ``keep``: the live file passes (a legitimate edit: keep it for review);
     - ``unknown``: no validator for the format, or the snapshot's version fails too / cannot be judged (follow the
       rule used without validators).
+
+    The ``damaged`` reason starts with ``corrupt: `` (module_utils/cause.py maps it to the cause ``corruption``).
+    ``live_dir_fd`` / ``snapshot_dir_fd``: the paths are names relative to these open directories.
     """
-    live = validate(live_path, ledger)
+    live = validate(live_path, ledger, dir_fd=live_dir_fd)
     if live.status == VALID:
         return "keep", f"changed after the snapshot and still a valid {_name(live.format)}: {live.sentence}"
     if live.status == UNKNOWN:
         return "unknown", f"format not validated: {live.reason}"
-    old = validate(snapshot_path, ledger)
+    old = validate(snapshot_path, ledger, dir_fd=snapshot_dir_fd)
     if old.status == VALID:
         return "damaged", f"corrupt: {live.reason} ({live.checker}); the snapshot's version passes"
     return "unknown", f"fails validation ({live.sentence}), but so does the snapshot's version ({old.sentence})"

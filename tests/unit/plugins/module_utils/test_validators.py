@@ -451,3 +451,23 @@ def test_validator_findings_are_corruption_with_evidence():
         "quarantined": [{"path": "/x.pdf", "reason": "corrupt: no %%EOF (builtin:pdf); the snapshot's version passes"}]
     }
     assert cause.client_cause(swap)["cause"] == "corruption"
+
+
+def test_changed_file_verdict_through_directory_fds(tmp_path):
+    live_dir, snap_dir = tmp_path / "live", tmp_path / "staging"
+    live_dir.mkdir()
+    snap_dir.mkdir()
+    make_pdf(snap_dir / "记-0001.pdf")
+    make_pdf(live_dir / "记-0001.pdf")
+    data = (live_dir / "记-0001.pdf").read_bytes()
+    (live_dir / "记-0001.pdf").write_bytes(data[: data.rindex(b"trailer")])
+    live_fd = os.open(live_dir, os.O_RDONLY | os.O_DIRECTORY)
+    snap_fd = os.open(snap_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        decision, why = v.changed_file_verdict(
+            "记-0001.pdf", "记-0001.pdf", live_dir_fd=live_fd, snapshot_dir_fd=snap_fd
+        )
+    finally:
+        os.close(live_fd)
+        os.close(snap_fd)
+    assert decision == "damaged" and "%%EOF" in why
