@@ -10,7 +10,8 @@ short_description: Apply the retention policy per client - permanent year-end ta
 description:
   - O(operation=tag_permanent) adds the O(permanent_tag) tag (C(restic tag --add)) to each client's year-end
     snapshots - for every fiscal year and every date of O(permanent_dates) that has passed, the newest snapshot of the
-    year up to that date - and to the snapshots named in O(snapshots). restic gives a re-tagged snapshot a new ID, so
+    year up to that date, separately for each set of backed-up paths (the client's files, each database dump) - and
+    to the snapshots named in O(snapshots). restic gives a re-tagged snapshot a new ID, so
     its backup-time manifest snapshot is re-tagged to point at the new ID and tagged permanent as well.
   - O(operation=forget) lints O(policy) against the accounting-archive retention periods (the same lint
     C(backup_verify) runs, module_utils/retention.py), refuses a failing policy when O(require_compliant=true), then
@@ -169,7 +170,10 @@ def tag_permanent(module, restic) -> dict:
     wanted_extra = [s.lower() for s in p["snapshots"]]
     for cid in p["clients"]:
         mine = client_snapshots(snaps, cid, p["host"])
-        picks = year_end_snapshots(mine, now, p["permanent_dates"], tz)
+        picks = []
+        for paths in sorted({tuple(s.get("paths") or []) for s in mine}):  # files and each database dump apart
+            group = [s for s in mine if tuple(s.get("paths") or []) == paths]
+            picks += year_end_snapshots(group, now, p["permanent_dates"], tz)
         for extra in wanted_extra:
             hit = [s for s in mine if s["id"].startswith(extra)]
             if len(hit) == 1:
