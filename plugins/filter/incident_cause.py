@@ -11,8 +11,10 @@ version_added: "0.1.0"
 description:
   - Maps the damage signs found for one client to a cause, strongest first. Ransomware is a ransom note, files renamed
     with a ransomware extension, or changed files that look encrypted (high entropy). Deleted is a vanished client
-    folder, a mass drop of files or bytes, or missing files put back. Corruption is a mass of modified files or
-    damaged files without encryption signs.
+    folder (or one missing from the snapshot), a mass drop of files or bytes, or missing files put back. Corruption
+    is a mass of modified files, damaged files, or a file or ledger that fails its format's validator
+    (module_utils/validators.py, e.g. a SQLite ledger failing C(quick_check)), without encryption signs; the file
+    and the validator's reason are the evidence.
   - The signs are the skipped snapshots' reasons, a pinned snapshot's warnings, the quarantine reasons and the
     missing files put back. When none is found, the operator's declared cause is used (source C(declared)), or
     C(unknown) (source C(undetermined)).
