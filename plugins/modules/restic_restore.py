@@ -66,6 +66,16 @@ options:
       - A pinned path must exist in the snapshot.
     type: dict
     default: {}
+  landing:
+    description:
+      - "V(snapshot) (default): a path lands where the snapshot stores it, C(<target>/<path inside the snapshot>)
+        (C(<target>/ledgers/C001) for a relative backup of C(/srv/ledgers))."
+      - "V(live): every selected path lands at C(<target>/<live path>) (C(<target>/srv/ledgers/C001)) whatever the
+        snapshot's layout, so later steps (hashing, the swap) find it where the live tree has it. restic restores
+        into a hidden folder of the target, which is then renamed into place (same filesystem)."
+    type: str
+    choices: [snapshot, live]
+    default: snapshot
   hosts:
     description: With O(snapshot=latest), only consider snapshots of these hosts.
     type: list
@@ -202,7 +212,9 @@ error_kind:
 
 import os  # noqa: E402
 import re  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import shutil  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import tempfile  # noqa: E402
+from dataclasses import replace as dc_replace  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import threading  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -217,6 +229,8 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     restic_pattern,
     run_module,
     norm_path,
+    path_join,
+    path_under,
     stream_restic,
     validate_snapshot_id,
 )
@@ -298,6 +312,40 @@ def _prepare_target(target: str, repository: str, features) -> None:
         raise classify_error(fake, repository, features, target=target, action="restore") from None
 
 
+def _merge_move(src: str, dst: str) -> None:
+    """Move ``src`` to ``dst`` on the same filesystem: a rename when ``dst`` is absent, else entry by entry
+    (files replace files, as restic's own restore does)."""
+    if not os.path.lexists(dst):
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.rename(src, dst)
+        return
+    if os.path.isdir(src) and not os.path.islink(src) and os.path.isdir(dst) and not os.path.islink(dst):
+        for entry in os.listdir(src):
+            _merge_move(os.path.join(src, entry), os.path.join(dst, entry))
+        os.rmdir(src)
+        return
+    if os.path.isdir(dst) and not os.path.islink(dst):
+        raise ValueError(f"cannot put the restored {src} at {dst}: a directory is in the way")
+    os.replace(src, dst)
+
+
+def _land_moved(work: str, target: str, pairs: list) -> None:
+    """landing: live - move each restored root from where the snapshot stores it (under ``work``) to
+    <target>/<live path>, then remove ``work``."""
+    for stored, live in pairs:
+        src = work if stored == "/" else os.path.join(work, stored.lstrip("/"))
+        if not os.path.lexists(src):
+            continue
+        dst = os.path.join(target, live.lstrip("/"))
+        if src == work:
+            os.makedirs(dst, exist_ok=True)
+            for entry in os.listdir(work):
+                _merge_move(os.path.join(work, entry), os.path.join(dst, entry))
+        else:
+            _merge_move(src, dst)
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def _check_selected(listing, includes: list[str], snapshot_of: dict[str, str], layout) -> None:
     """Every selected in-snapshot path is in the listing; else a message naming the live path, where it maps, and what
     the snapshot holds."""
@@ -325,6 +373,7 @@ def main() -> None:
         verify={"type": "bool", "default": True},
         compare_content={"type": "bool", "default": True},
         snapshot_paths={"type": "dict", "default": {}},
+        landing={"type": "str", "default": "snapshot", "choices": ["snapshot", "live"]},
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     params = module.params
@@ -375,8 +424,29 @@ def main() -> None:
         if params["verify"] and not features.restore_verify:
             module.warn(f"restic {features.version_string} has no 'restore --verify'; the restore is not verified")
 
-        def restore_args(snapshot_id: str) -> list[str]:
-            args = ["restore", "--target", target]
+        # landing: live -> every selected path lands at <target>/<live path>, whatever the snapshot's own layout
+        if live_includes:
+            pairs = [(mapped_includes[i], norm_path(live)) for i, live in enumerate(live_includes)]
+        else:
+            pairs = [(r.stored, r.recorded) for r in layout.roots if r.stored and r.type != "symlink"]
+        relocating = params["landing"] == "live" and any(stored != live for stored, live in pairs)
+
+        def relocate(path: str) -> str:
+            if relocating:
+                for stored, live in pairs:
+                    rest = path_under(path, stored)
+                    if rest is not None:
+                        return path_join(live, rest)
+            return path
+
+        def land(path: str) -> str:
+            return os.path.normpath(landing_path(target, relocate(path)))
+
+        def shifted(items):
+            return [dc_replace(n, path=relocate(n.path)) for n in items] if relocating else list(items)
+
+        def restore_args(snapshot_id: str, dest: str) -> list[str]:
+            args = ["restore", "--target", dest]
             for path in includes:
                 args += ["--include", restic_pattern(path)]
             return args + (["--verify"] if verify else []) + ["--", snapshot_id]
@@ -389,7 +459,8 @@ def main() -> None:
         if fast:
             _prepare_target(target, restic.repository, features)
             box: dict = {}
-            worker = threading.Thread(target=lambda: box.update(res=restic.run(*restore_args(wanted))))
+            dest = tempfile.mkdtemp(prefix=".lg-landing-", dir=target) if relocating else target
+            worker = threading.Thread(target=lambda: box.update(res=restic.run(*restore_args(wanted, dest))))
             worker.start()
             listed: object
             try:
@@ -421,6 +492,8 @@ def main() -> None:
             if isinstance(listed, ResticError):
                 raise listed
             listing = listed
+            if relocating:
+                _land_moved(dest, target, pairs)
         else:
             listing = restic.ls(wanted, includes)
             _check_selected(listing, includes, snapshot_of, layout)
@@ -450,7 +523,7 @@ def main() -> None:
                 {
                     "path": live_of.get(p, p),
                     "snapshot_path": p,
-                    "restored_to": os.path.normpath(landing_path(target, p)),
+                    "restored_to": land(p),
                 }
                 for p in shown
             ],
@@ -460,13 +533,13 @@ def main() -> None:
         }
 
         if fast_res is not None:
-            absent = [p for p in shown if not os.path.lexists(landing_path(target, p))]
+            absent = [p for p in shown if not os.path.lexists(land(p))]
             if absent:
                 raise ResticError(
                     "restore_incomplete",
                     f"restic restored snapshot {snap.short_id} from {redact_repository(restic.repository)} into "
                     f"{target} without error, but {absent} did not land at "
-                    f"{[landing_path(target, p) for p in absent]}. Inspect the target and the snapshot with "
+                    f"{[land(p) for p in absent]}. Inspect the target and the snapshot with "
                     "'restic ls'.",
                     {"absent": absent},
                     fast_res,
@@ -481,7 +554,7 @@ def main() -> None:
             )
 
         # 1. compare: sizes and types first, then sha256 of every file against the snapshot (restic dump)
-        comparison = compare_metadata(listing, target, nodes)
+        comparison = compare_metadata(listing, target, shifted(nodes))
         if comparison.matches and files and params["compare_content"]:
             expected: dict[str, str] = {}
             for root in roots or [None]:
@@ -497,7 +570,9 @@ def main() -> None:
                     expected[root.path] = value
                 else:
                     expected.update(value)
-            compare_content(comparison, expected, files, target)
+            if relocating:
+                expected = {relocate(k): v for k, v in expected.items()}
+            compare_content(comparison, expected, shifted(files), target)
         needed = not comparison.matches
         result = dict(base, comparison=comparison.as_dict(), changed=needed, seconds=0.0, verified=False)
         if not needed or module.check_mode:
@@ -512,7 +587,7 @@ def main() -> None:
                 "restored. Move those entries away, or restore into an empty target.",
                 {"paths": comparison.wrong_type[:50]},
             )
-        needed, free = _space_needed(target, files)
+        needed, free = _space_needed(target, shifted(files))
         if needed > free:
             raise ResticError(
                 "no_space",
@@ -526,9 +601,10 @@ def main() -> None:
         _prepare_target(target, restic.repository, features)
         # restic 0.14 cannot replace an existing symlink ("file exists"); a symlink holds no data, so it is recreated
         for node in nodes:
-            if node.type == "symlink" and os.path.islink(landing_path(target, node.path)):
-                os.unlink(landing_path(target, node.path))
-        res = restic.run(*restore_args(snap.id))
+            if node.type == "symlink" and os.path.islink(land(node.path)):
+                os.unlink(land(node.path))
+        dest = tempfile.mkdtemp(prefix=".lg-landing-", dir=target) if relocating else target
+        res = restic.run(*restore_args(snap.id, dest))
         if res.rc != 0 or res.timed_out:
             error = classify_error(
                 res, restic.repository, features, target=target, snapshot=snap.id, action=f"restore into {target}"
@@ -537,13 +613,15 @@ def main() -> None:
                 error.message += f" The restore needed {needed} bytes ({_human(needed)}); {_human(free)} were free."
                 error.details.update(needed_bytes=needed, free_bytes=free)
             raise error
+        if relocating:
+            _land_moved(dest, target, pairs)
         # 3. re-read: every selected path must be where the landing rule says
-        absent = [p for p in shown if not os.path.lexists(landing_path(target, p))]
+        absent = [p for p in shown if not os.path.lexists(land(p))]
         if absent:
             raise ResticError(
                 "restore_incomplete",
                 f"restic restored snapshot {snap.short_id} from {redact_repository(restic.repository)} into {target} "
-                f"without error, but {absent} did not land at {[landing_path(target, p) for p in absent]}. "
+                f"without error, but {absent} did not land at {[land(p) for p in absent]}. "
                 "Inspect the target and the snapshot with 'restic ls'.",
                 {"absent": absent},
                 res,

@@ -339,3 +339,23 @@ def test_survey_lists_hosts_tags_and_in_snapshot_paths(repo, tmp_path):
         "restic_snapshots", dict(common(repo, tmp_path), clients=clients, hosts=["web01"]), tmp_path
     )
     assert [c["id"] for c in only_web01["survey"][0]["covering"]] == [a]
+
+
+@pytest.mark.parametrize("case", LAYOUTS, ids=[c[0] for c in LAYOUTS])
+def test_landing_live_puts_books_at_their_live_path(case, repo, tmp_path):
+    """landing: live - whatever the layout, the client's books land at <target>/<live path> (what the restore
+    role's hashing and swap expect), byte-identical; a second run finds them there and restores nothing."""
+    _name, how, _expected = case
+    base = tmp_path / "live"
+    books = make_books(base)
+    paths, cwd = how(base)
+    snap = backup(repo, *paths, cwd=cwd)
+    live = str(books / "C001")
+    for fast in (True, False):  # full ID into an empty target (fast path), then a short ID (compare first)
+        result = restore(repo, tmp_path, snap if fast else snap[:8], [live], "staging", landing="live")
+        assert not result.get("failed"), result.get("msg")
+        landed = tmp_path / "staging" / live.lstrip("/")
+        assert result["restored_paths"][0]["restored_to"] == str(landed)
+        assert sha_tree(landed) == sha_tree(books / "C001")
+        assert not [p for p in (tmp_path / "staging").iterdir() if p.name.startswith(".lg-landing-")]
+        assert result["changed"] is fast, result["comparison"]

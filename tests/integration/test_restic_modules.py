@@ -151,7 +151,7 @@ def test_flow(backend, tmp_path, playbook, localhost_inventory, restic_cmd, rest
     assert whole["files"] == 7 and whole["bytes"] == sum(
         p.stat().st_size for p in src.rglob("*") if p.is_file() and not p.is_symlink()
     )
-    assert whole["restored_paths"] == [{"path": str(src), "restored_to": str(landed)}]
+    assert whole["restored_paths"] == [{"path": str(src), "snapshot_path": str(src), "restored_to": str(landed)}]
     assert sha256_tree(landed) == sha256_tree(src)
     assert res["Restore the whole snapshot again"]["changed"] is False
     assert res["Restore the whole snapshot again"]["comparison"]["content_checked"] is True
@@ -159,7 +159,9 @@ def test_flow(backend, tmp_path, playbook, localhost_inventory, restic_cmd, rest
     # sub-path restore: C001 lands once under target, C002 does not come along
     sub = res["Restore only C001 from the full snapshot"]
     sub_root = work / "sub" / str(src).lstrip("/")
-    assert sub["restored_paths"] == [{"path": str(src / "C001"), "restored_to": str(sub_root / "C001")}]
+    assert sub["restored_paths"] == [
+        {"path": str(src / "C001"), "snapshot_path": str(src / "C001"), "restored_to": str(sub_root / "C001")}
+    ]
     assert sha256_tree(sub_root / "C001") == sha256_tree(src / "C001")
     assert not (sub_root / "C002").exists()
     assert not (sub_root / str(src).lstrip("/")).exists()  # never target/srv/ledgers/srv/ledgers/...
