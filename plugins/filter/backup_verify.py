@@ -479,9 +479,21 @@ def bv_check_result(
             "last_full_cycle_at": rolling.get("last_full_cycle_at"),
         }
     errors = list(result.get("errors") or [])
+    findings = [f for f in result.get("diagnosis") or [] if isinstance(f, dict)]
+    if findings:
+        details["diagnosis"] = [
+            {k: f.get(k) for k in ("kind", "severity", "harmless", "repairable", "summary", "what_to_do")}
+            for f in findings
+        ]
     if result.get("failed") or result.get("ok") is not True:  # failed_when: false leaves failed false: read ok
-        msg = result.get("msg") or "; ".join(errors[:5]) or "restic check reported errors"
         details["errors"] = errors[:50]
+        if not result.get("failed") and result.get("harmless") and findings:
+            # restic check fails, but only for harmless reasons (a missing pack no snapshot needs, extra packs)
+            said = "; ".join(f"{f.get('summary')} ({f.get('what_to_do')})" for f in findings)
+            return [check(name, "WARN", f"{what}: nothing any snapshot needs is damaged: {said}", **details)]
+        real = [f for f in findings if not f.get("harmless")]
+        diagnosis = "; ".join(f"{f.get('kind')}: {f.get('summary')}. {f.get('what_to_do')}" for f in real)
+        msg = diagnosis or result.get("msg") or "; ".join(errors[:5]) or "restic check reported errors"
         return [check(name, "FAIL", f"{what} failed: {msg}", **details)]
     extra = ""
     if rolling:

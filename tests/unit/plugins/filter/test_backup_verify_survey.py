@@ -31,3 +31,26 @@ def test_survey_reaches_the_markdown_summary():
 def test_no_survey_no_key():
     report = bv.bv_report(["web01"], {"web01": {"repository": "/repo", "checks": []}}, run_id="r1")
     assert "survey" not in report["hosts"][0]
+
+
+def test_check_result_names_the_diagnosis_and_harmless_damage_warns():
+    lost = {
+        "ok": False,
+        "errors": ["pack 88: does not exist"],
+        "harmless": False,
+        "diagnosis": [
+            {"kind": "data_lost", "harmless": False, "summary": "1 pack(s) lost", "what_to_do": "Do not prune."}
+        ],
+    }
+    [item] = bv.bv_check_result(lost, None)
+    assert item["status"] == "FAIL" and "data_lost: 1 pack(s) lost. Do not prune." in item["reason"]
+    unused = {
+        "ok": False,
+        "errors": ["pack 77: does not exist"],
+        "harmless": True,
+        "diagnosis": [
+            {"kind": "unused_data_missing", "harmless": True, "summary": "1 unused", "what_to_do": "No snapshot."}
+        ],
+    }
+    [item] = bv.bv_check_result(unused, None)
+    assert item["status"] == "WARN" and item["details"]["diagnosis"][0]["kind"] == "unused_data_missing"
