@@ -1682,8 +1682,12 @@ PIN_HINT = (
 )
 
 
-class PathNotInSnapshot(ValueError):
-    """A live path that cannot be mapped into a snapshot's tree; the message says what the snapshot holds."""
+class PathNotInSnapshot(ResticError, ValueError):
+    """A live path that cannot be mapped into a snapshot's tree (error_kind ``path_not_in_snapshot``); the message
+    says what the snapshot holds at its top and how to pin the path."""
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None):
+        super().__init__("path_not_in_snapshot", message, details)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -205,7 +205,8 @@ error_kind:
   description:
     - On failure, the class of the failure, for example C(snapshot_not_found), C(permission_denied), C(no_space),
       C(wrong_password), C(locked), C(unreachable), C(repo_missing), C(repository_damaged) (a pack the snapshot
-      needs is lost or damaged). A path the snapshot does not hold fails with a message and no C(error_kind).
+      needs is lost or damaged), C(path_not_in_snapshot) (an include path the snapshot does not hold; the message
+      says what it holds at its top and how to pin the path).
   returned: failure
   type: str
 """
@@ -228,6 +229,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     restic_argument_spec,
     restic_pattern,
     run_module,
+    PathNotInSnapshot,
     norm_path,
     path_join,
     path_under,
@@ -356,9 +358,10 @@ def _check_selected(listing, includes: list[str], snapshot_of: dict[str, str], l
             f"{snapshot_of.get(p, p)}" + (f" (in the snapshot: {p})" if snapshot_of.get(p, p) != p else "")
             for p in absent
         )
-        raise ValueError(
+        raise PathNotInSnapshot(
             f"include_paths {pairs} not in {layout.describe()}. Pin the path inside the snapshot with "
-            "snapshot_paths (ledgerguard_clients[].snapshot_path), or choose a snapshot that holds it."
+            "snapshot_paths (ledgerguard_clients[].snapshot_path), or choose a snapshot that holds it.",
+            {"absent": [snapshot_of.get(p, p) for p in absent], "snapshot_paths": absent},
         )
 
 

@@ -245,6 +245,7 @@ def test_unmappable_paths_say_what_the_snapshot_holds(repo, tmp_path):
     stdin = backup(repo, "--stdin", "--stdin-filename", "ledgers.sql", stdin=b"dump\n")
     res = restore(repo, tmp_path, stdin, [str(books / "C001")], "stdin")
     assert res.get("failed") and "--stdin" in res["msg"] and "ledgers.sql" in res["msg"], res
+    assert res["error_kind"] == "path_not_in_snapshot"
     assert "snapshot_path" in res["msg"]
     moved = tmp_path / "old-share"
     shutil.copytree(books / "C001", moved / "C001")
