@@ -314,8 +314,9 @@ def test_errors(
     )
     assert not (immutable_dir / "restore").exists()
 
-    assert kind["Path not in snapshot"] is None
-    assert "are not in snapshot" in msg["Path not in snapshot"] and str(src) in msg["Path not in snapshot"]
+    assert kind["Path not in snapshot"] == "path_not_in_snapshot"
+    assert msg["Path not in snapshot"].startswith("/srv/elsewhere is not in snapshot")
+    assert str(src) in msg["Path not in snapshot"] and "snapshot_path" in msg["Path not in snapshot"]
 
     assert "has no timezone" in msg["Naive timestamp"] and "2026-03-01T09:30:00+08:00" in msg["Naive timestamp"]
 
