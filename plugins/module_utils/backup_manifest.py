@@ -434,7 +434,14 @@ def compare_with_backup_manifest(
     wanted = roots(include_paths) if include_paths else roots(snap.paths)
     # The manifest names files by their live paths (as hashed on the backed-up host); the restore put them where the
     # snapshot's tree stores them (relative backups: /ledgers/C001 for /srv/ledgers/C001). Restic.map_path says where.
-    stored = {w: os.fsencode(restic.map_path(snap, "/" + os.fsdecode(w))).strip(b"/") for w in wanted}
+    inside = {w: os.fsencode(restic.map_path(snap, "/" + os.fsdecode(w))).strip(b"/") for w in wanted}
+    # restic_restore landing: snapshot puts them at <target>/<inside>, landing: live at <target>/<live>: read where
+    # they are
+    base_dir = os.fsencode(os.path.abspath(target))
+    stored = {}
+    for w, i in inside.items():
+        at_live = os.path.lexists(os.path.join(base_dir, w))
+        stored[w] = w if at_live and (not i or not os.path.lexists(os.path.join(base_dir, i))) else i
     started = time.monotonic()
     with tempfile.NamedTemporaryFile(dir=tmpdir, suffix=".jsonl") as handle:
         dump_manifest(restic, manifest, handle)
@@ -454,13 +461,13 @@ def compare_with_backup_manifest(
             candidate = mapped_tree_records(os.fsencode(os.path.abspath(target)), stored, exclude, parallel, workers)
 
         def in_snapshot(paths: list[bytes]) -> set[bytes]:
-            listing = restic.ls(snap.id, ["/" + os.fsdecode(stored[w]) for w in wanted])
+            listing = restic.ls(snap.id, ["/" + os.fsdecode(inside[w]) for w in wanted])
             held = set()
             for node in listing.files:
                 path = os.fsencode(node.path).strip(b"/")
-                for live, inside in stored.items():
-                    if not inside or path == inside or path.startswith(inside + b"/"):
-                        held.add(live + path[len(inside) :] if inside else live + b"/" + path)
+                for live, inside_rel in inside.items():
+                    if not inside_rel or path == inside_rel or path.startswith(inside_rel + b"/"):
+                        held.add(live + path[len(inside_rel) :] if inside_rel else live + b"/" + path)
                         break
             return {p for p in paths if p in held}
 

@@ -360,3 +360,20 @@ def test_landing_live_puts_books_at_their_live_path(case, repo, tmp_path):
         assert sha_tree(landed) == sha_tree(books / "C001")
         assert not [p for p in (tmp_path / "staging").iterdir() if p.name.startswith(".lg-landing-")]
         assert result["changed"] is fast, result["comparison"]
+
+
+def test_backup_manifest_compare_after_a_live_landing(repo, tmp_path):
+    """The same comparison finds the books where restic_restore landing: live put them (a '.' backup)."""
+    sys.path.insert(0, str(COLLECTIONS))
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_manifest as bm
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import restic as rs
+
+    books = make_books(tmp_path / "live")
+    snap_id = backup(repo, ".", cwd=books)
+    engine = rs.Restic(repo["bin"], repo["path"], str(repo["pw"]), cache_dir=str(tmp_path / "cache"))
+    bm.record_manifest(engine, engine.resolve_snapshot(snap_id), [], tmpdir=str(tmp_path))
+    live = str(books / "C002")
+    result = restore(repo, tmp_path, snap_id, [live], "staging", landing="live")
+    assert not result.get("failed"), result.get("msg")
+    got = bm.compare_with_backup_manifest(engine, snap_id, str(tmp_path / "staging"), [live], tmpdir=str(tmp_path))
+    assert got["compared"] and got["identical_all"] and got["identical"] == 2, got
