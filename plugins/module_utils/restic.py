@@ -1970,6 +1970,26 @@ class Restic:
             return mapped
         raise PathNotInSnapshot(self._unmapped_message(layout, live, hint))
 
+    def live_path(
+        self,
+        snapshot: Snapshot | str,
+        stored_path: str,
+        live_roots: Iterable[str],
+        pins: Mapping[str, str] | None = None,
+    ) -> str | None:
+        """The reverse of ``map_path`` for a path read from the snapshot (``restic ls``/``diff``/``find`` output):
+        the live path it belongs to under one of ``live_roots`` (e.g. /ledgers/C001/a.csv -> /srv/ledgers/C001/a.csv),
+        or None when it is under none of them. ``pins``: live root -> pinned snapshot_path."""
+        for live in live_roots:
+            try:
+                inside = self.map_path(snapshot, live, (pins or {}).get(live))
+            except PathNotInSnapshot:
+                continue
+            rest = path_under(stored_path, inside)
+            if rest is not None:
+                return path_join(norm_path(live), rest)
+        return None
+
     def _map_through_roots(self, layout: SnapshotLayout, live: str, depth: int) -> str | None:
         forms = list(dict.fromkeys((live, _real(live))))
         for form in forms:

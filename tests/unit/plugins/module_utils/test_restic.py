@@ -763,3 +763,26 @@ def test_sftp_errors_classified_from_restics_output(text, kind):
     assert err.kind == kind, err.message
     if kind == "sftp_auth_failed":
         assert "Permission denied" in err.message and err.kind != "permission_denied"
+
+
+def test_live_path_is_the_reverse_of_map_path():
+    """A relative backup (cd /WORK/src/srv && restic backup ledgers): listing paths translate back to live paths."""
+    listing = "\n".join(
+        [
+            '{"time":"2026-11-26T18:17:34.678045982Z","tree":"cc","paths":["/WORK/src/srv/ledgers"],'
+            '"hostname":"h","username":"root","id":"' + "a" * 64 + '","short_id":"aaaaaaaa","struct_type":"snapshot"}',
+            '{"name":"ledgers","type":"dir","path":"/ledgers","struct_type":"node"}',
+            '{"name":"C001","type":"dir","path":"/ledgers/C001","struct_type":"node"}',
+        ]
+    )
+
+    def run(argv, env, timeout=None, cwd=None):
+        if argv[1] == "version":
+            return captured("version")
+        return r.ResticResult(list(argv), 0, listing + "\n", "")
+
+    engine = r.Restic("restic", REPO, "/pw", run=run, base_env={})
+    assert engine.map_path("a" * 64, "/WORK/src/srv/ledgers/C001") == "/ledgers/C001"
+    roots = ["/WORK/src/srv/ledgers/C001"]
+    assert engine.live_path("a" * 64, "/ledgers/C001/x.csv", roots) == "/WORK/src/srv/ledgers/C001/x.csv"
+    assert engine.live_path("a" * 64, "/ledgers/C002/x.csv", roots) is None
