@@ -144,8 +144,10 @@ def open_regular(path: str | bytes, noatime: bool = False, dir_fd: int | None = 
         raise
     try:
         after = os.fstat(fd)
-        if not stat.S_ISREG(after.st_mode) or (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
-            raise NotRegularFile(path, file_kind(after.st_mode) + ", swapped in after the check")
+        if not stat.S_ISREG(after.st_mode):
+            raise NotRegularFile(path, file_kind(after.st_mode) + " swapped in after the check")
+        if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+            raise NotRegularFile(path, "replaced by another file while it was opened")
     except BaseException:
         os.close(fd)
         raise
