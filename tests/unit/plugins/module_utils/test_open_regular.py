@@ -137,3 +137,17 @@ def test_open_regular_confirms_with_fstat(tmp_path):
         os.close(fd)
     with pytest.raises(mf.NotRegularFile, match="directory"):
         mf.open_regular(str(tmp_path))
+
+
+def test_fifo_swapped_in_after_the_lstat_is_caught_by_fstat(tmp_path, monkeypatch, fifo):
+    """The race: lstat saw a regular file, then a FIFO took its name. O_NONBLOCK keeps the open from blocking and
+    fstat refuses it."""
+    regular = tmp_path / "was-regular"
+    regular.write_bytes(b"x")
+    real_lstat = os.lstat
+    monkeypatch.setattr(mf.os, "lstat", lambda p, dir_fd=None: real_lstat(regular))
+    done, result = in_thread(mf.hash_file, os.fsencode(fifo), timeout=3)
+    assert done, "hash_file blocked on a FIFO swapped in after the check"
+    assert result[0] is None and "fifo swapped in after the check" in result[1]
+    done, value = in_thread(damage.read_sample, str(fifo), 10, timeout=3)
+    assert done and value is None
