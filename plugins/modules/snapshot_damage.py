@@ -71,8 +71,8 @@ options:
     description:
       - Run the file validators (module_utils/validators.py) on the changed files of each candidate (and on the
         older version of a file that fails) and on the client's declared ledgers. Files are read with
-        C(restic dump) into a private temporary folder; at most O(thresholds.validate_files) files per snapshot and
-        only files up to O(thresholds.validate_max_bytes) bytes.
+        C(restic dump) into a private temporary folder; at most C(validate_files) (O(thresholds)) files per snapshot and
+        only files up to C(validate_max_bytes) (O(thresholds)) bytes.
     type: bool
     default: true
   ledger:
