@@ -67,6 +67,7 @@ created:
 """
 
 import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+import typing as t  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import stat  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
@@ -74,7 +75,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plug
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import safe_fs  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 
-def _refuse(module: AnsibleModule, path: str, why: str, created: list[str]) -> None:
+def _refuse(module: AnsibleModule, path: str, why: str, created: list[str]) -> t.NoReturn:
     module.fail_json(
         msg=f"work_dir: {path} exists but is not ledgerguard's own folder: {why} (expected a folder owned by root, "
         f"mode 0700, not a link); someone may have planted it - move it aside for inspection "
