@@ -422,9 +422,11 @@ def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tm
     offsite2 = site.snapshots(repo=repo2, password_file=password2)
     assert len(offsite2) == 2 * len(offsite)
     assert all(status2[cid]["in_copy"] and status2[cid]["copies"] == 2 for cid in NAMES)
-    # nothing changed in c002's folder: its second snapshot adds no data
+    # nothing changed in c002's folder: its second snapshot adds no file data, only the tree nodes of the test's
+    # parent folders (their mtimes change as the test writes its state and runner folders beside the books)
     again = {r["client"]: r for r in facts(second, "backup_results")}
-    assert int(again["c002"]["bytes_added"]) == 0 and int(again["c002"]["files_new"]) == 0
+    assert int(again["c002"]["files_new"]) == 0 and int(again["c002"]["files_changed"]) == 0
+    assert int(again["c002"]["bytes_added"]) < 4096
 
     # a restore from the copy gives the client's files back, the ledger consistent at its own path
     target = tmp_path / "from-offsite"
