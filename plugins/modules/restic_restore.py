@@ -62,7 +62,7 @@ options:
   snapshot_paths:
     description:
       - Pins, from live path to the path inside the snapshot, for layouts the mapping cannot work out, for example
-        C({"/srv/ledgers/C001": "/old-share/C001"}) (the roles fill it from C(ledgerguard_clients[].snapshot_path)).
+        C(/srv/ledgers/C001) to C(/old-share/C001) (the roles fill it from C(ledgerguard_clients[].snapshot_path)).
       - A pinned path must exist in the snapshot.
     type: dict
     default: {}

@@ -67,8 +67,8 @@ options:
     default: []
   snapshot_path:
     description:
-      - A pin for O(contains_path): the path inside the snapshots (as C(restic ls) shows it), for layouts the mapping
-        cannot work out (C(ledgerguard_clients[].snapshot_path)).
+      - "A pin for O(contains_path): the path inside the snapshots (as C(restic ls) shows it), for layouts the mapping
+        cannot work out (C(ledgerguard_clients[].snapshot_path))."
     type: str
 extends_documentation_fragment:
   - ledgerguard.recovery.restic

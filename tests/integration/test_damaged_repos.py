@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from test_repo_layouts import common, make_books, repo, restic_bin, restore, run_module, run_restic, sha_tree  # noqa: F401
+from test_repo_layouts import common, make_books, restore, run_module, run_restic, sha_tree
+from test_repo_layouts import repo, restic_bin  # noqa: F401  # pylint: disable=unused-import (fixtures, taken by name)
 
 
 def files_of(repo: dict, kind: str) -> set[Path]:
@@ -96,7 +97,7 @@ def test_unused_data_missing_and_duplicates_are_harmless(repo, tmp_path):
     (dup / "d.bin").write_bytes(os.urandom(2_000_000))
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "LC_ALL": "C"}
     env.update(RESTIC_REPOSITORY=repo["path"], RESTIC_PASSWORD_FILE=str(repo["pw"]))
-    procs = [subprocess.Popen([repo["bin"], "backup", "-q", str(dup)], env=env) for _ in range(2)]
+    procs = [subprocess.Popen([repo["bin"], "backup", "-q", str(dup)], env=env) for _copy in range(2)]
     assert all(p.wait() == 0 for p in procs)
     res = check(repo, tmp_path)
     assert res["ok"] is True and kinds(res) == []

@@ -25,7 +25,11 @@ def _restic_018() -> str | None:
     if not path.exists():
         try:
             out = subprocess.run(
-                ["bash", str(ROOT / "scripts" / "fetch-restic.sh")], capture_output=True, text=True, timeout=300
+                ["bash", str(ROOT / "scripts" / "fetch-restic.sh")],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
             )
         except (OSError, subprocess.TimeoutExpired):
             return None

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from test_repo_layouts import make_books, restic_bin, run_module, sha_tree  # noqa: F401
+from test_repo_layouts import make_books, run_module, sha_tree
+from test_repo_layouts import restic_bin  # noqa: F401  # pylint: disable=unused-import (a fixture, taken by name)
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
