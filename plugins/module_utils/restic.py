@@ -2081,6 +2081,45 @@ class Restic:
                 found[snap.id] = mapped
         return found
 
+    def survey(self, snapshots: list[Snapshot], clients: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Per client path: which snapshots hold it, under which host and tags, at which path inside each snapshot (the
+        same mapping the restore uses), so an operator sees before the bad day whether the incident path will find
+        each client's books. One restic find per client path over all the snapshots."""
+        out = []
+        for client in clients:
+            paths = client.get("paths") or ([client["path"]] if client.get("path") else [])
+            for path in paths:
+                if not str(path).startswith("/"):
+                    raise ValueError(f"client {client.get('id')!r}: path {path!r} is not absolute")
+                pin = client.get("snapshot_path") or None
+                found = self.covering(snapshots, str(path), pin) if snapshots else {}
+                covering = [
+                    {
+                        "id": s.id,
+                        "short_id": s.short_id,
+                        "time": s.raw_time,
+                        "hostname": s.hostname,
+                        "tags": list(s.tags),
+                        "snapshot_path": found[s.id],
+                    }
+                    for s in snapshots
+                    if s.id in found
+                ]
+                out.append(
+                    {
+                        "client": client.get("id", ""),
+                        "name": client.get("name", ""),
+                        "path": str(path),
+                        "pinned_snapshot_path": pin or "",
+                        "snapshots": len(covering),
+                        "hosts": sorted({c["hostname"] for c in covering}),
+                        "snapshot_paths": sorted({c["snapshot_path"] for c in covering}),
+                        "newest": covering[-1] if covering else None,
+                        "covering": covering,
+                    }
+                )
+        return out
+
     def covers(self, snapshot: Snapshot, live_path: str, pinned: str | None = None) -> str | None:
         """The in-snapshot path of ``live_path`` when the snapshot's tree holds that node, else None."""
         try:

@@ -198,46 +198,6 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
 )
 
 
-def survey(restic, snapshots: list, clients: list[dict]) -> list[dict]:
-    """Per client path: which snapshots hold it, under which host and tags, at which path inside each snapshot (the
-    same mapping the restore uses), so an operator sees before the bad day whether the incident path will find
-    each client's books. One restic find per client path over all the snapshots."""
-    out = []
-    for client in clients:
-        paths = client.get("paths") or ([client["path"]] if client.get("path") else [])
-        for path in paths:
-            if not str(path).startswith("/"):
-                raise ValueError(f"client {client.get('id')!r}: path {path!r} is not absolute")
-            pin = client.get("snapshot_path") or None
-            found = restic.covering(snapshots, str(path), pin) if snapshots else {}
-            covering = [
-                {
-                    "id": s.id,
-                    "short_id": s.short_id,
-                    "time": s.raw_time,
-                    "hostname": s.hostname,
-                    "tags": list(s.tags),
-                    "snapshot_path": found[s.id],
-                }
-                for s in snapshots
-                if s.id in found
-            ]
-            out.append(
-                {
-                    "client": client.get("id", ""),
-                    "name": client.get("name", ""),
-                    "path": str(path),
-                    "pinned_snapshot_path": pin or "",
-                    "snapshots": len(covering),
-                    "hosts": sorted({c["hostname"] for c in covering}),
-                    "snapshot_paths": sorted({c["snapshot_path"] for c in covering}),
-                    "newest": covering[-1] if covering else None,
-                    "covering": covering,
-                }
-            )
-    return out
-
-
 def main() -> None:
     spec = restic_argument_spec()
     spec.update(
@@ -283,7 +243,7 @@ def main() -> None:
                 item["contains_path_in_snapshot"] = found.get(item["id"], "")
             result["containing"] = [i["id"] for i in items if i["contains_path"]]
         if params["clients"]:
-            result["survey"] = survey(restic, chosen, params["clients"])
+            result["survey"] = restic.survey(chosen, params["clients"])
         return result
 
     run_module(module, body)
