@@ -53,8 +53,11 @@ attributes:
     description: In check mode the lock is only tested (taken and given back at once); the same refusals apply.
   diff_mode:
     support: none
+    description: No diff is produced.
   platform:
+    support: full
     platforms: posix
+    description: Linux and other POSIX hosts with flock.
 """
 
 EXAMPLES = r"""

@@ -156,7 +156,8 @@ def main() -> None:
         for tag in p["tags"]:
             args += ["--tag", tag]
         started = time.monotonic()
-        dump = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # The dump streams through a pipe into restic's stdin: run_command cannot connect two processes.
+        dump = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # pylint: disable=use-run-command-not-popen
         try:
             res = restic.run(*args, stdin=dump.stdout)
         finally:

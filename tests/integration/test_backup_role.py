@@ -457,7 +457,10 @@ def postgres():
 
     base = Path(tempfile.mkdtemp(prefix="lg-pg-"))  # the postgres user cannot enter pytest's root-only tmp_path
     base.chmod(0o755)
-    os.chown(base, *(lambda pw: (pw.pw_uid, pw.pw_gid))(__import__("pwd").getpwnam("postgres")))
+    import pwd
+
+    owner = pwd.getpwnam("postgres")
+    os.chown(base, owner.pw_uid, owner.pw_gid)
     data, sock = base / "data", base
     port = str(20000 + secrets.randbelow(20000))
 
@@ -502,7 +505,7 @@ def test_postgresql_dump_streamed_into_restic_restores_into_a_scratch_database(s
     assert snap["paths"] == ["/ledgerguard-db/postgresql/ledger.dump"]
     assert snap["tags"] == ["c002", "ledgerguard-backup", "db-postgresql-ledger"] and snap["hostname"] == "localhost"
     # never on the host's disk: nothing named like the dump under the state folder or the work folder
-    assert not [p for p in site.base.rglob("*.dump")]
+    assert not list(site.base.rglob("*.dump"))
 
     # the drill's restore: restic dump | pg_restore into a scratch database, then count
     psql("CREATE DATABASE scratch")
