@@ -540,12 +540,11 @@ def walk(assessor: Assessor, history: list, candidates: list[int], mode: str, lo
 
     def resolve(window: list[int]) -> dict[int, dict]:
         resolved: dict[int, dict] = {}
-        reference = None  # the newest snapshot known (or, before the window, assumed) to be clean
+        # the newest snapshot known (or, just before the window, assumed) to be clean
+        reference = assessor.readable_predecessor(history, window[0]) if window else None
         first_damaged = None
         for index in window:
             predecessor = assessor.readable_predecessor(history, index)
-            if reference is None and predecessor is not None:
-                reference = predecessor
             item = pair(index)
             if (
                 not item.get("unusable")

@@ -157,3 +157,11 @@ def test_new_invalid_file_outside_the_ledgers_is_not_a_sign():
     snap = SimpleNamespace(id="new", short_id="new")
     reasons, validated = a.content_signs(snap, None, listing(path), listing(), {"modified": [], "added": [path]})
     assert reasons == [] and validated[0]["status"] == "invalid"
+
+
+def test_damaged_oldest_snapshot_is_never_a_reference():
+    # the oldest snapshot already holds damage: the newer ones are compared with their predecessors, never with the
+    # damaged oldest one as if it were clean
+    fake, items = run([{"A"}, {"A"}, {"A"}], mode="all")
+    assert items[-1]["clean"] is False
+    assert ("00000003", "00000001") not in fake.calls
