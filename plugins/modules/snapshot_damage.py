@@ -540,11 +540,12 @@ def walk(assessor: Assessor, history: list, candidates: list[int], mode: str, lo
 
     def resolve(window: list[int]) -> dict[int, dict]:
         resolved: dict[int, dict] = {}
-        # the newest snapshot known (or, just before the window, assumed) to be clean
-        reference = assessor.readable_predecessor(history, window[0]) if window else None
+        reference = None  # the newest clean snapshot; before any, the one before the window (or else the oldest)
         first_damaged = None
         for index in window:
             predecessor = assessor.readable_predecessor(history, index)
+            if reference is None and predecessor is not None:
+                reference = predecessor
             item = pair(index)
             if (
                 not item.get("unusable")

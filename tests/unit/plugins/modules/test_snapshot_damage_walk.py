@@ -159,9 +159,9 @@ def test_new_invalid_file_outside_the_ledgers_is_not_a_sign():
     assert reasons == [] and validated[0]["status"] == "invalid"
 
 
-def test_damaged_oldest_snapshot_is_never_a_reference():
-    # the oldest snapshot already holds damage: the newer ones are compared with their predecessors, never with the
-    # damaged oldest one as if it were clean
-    fake, items = run([{"A"}, {"A"}, {"A"}], mode="all")
-    assert items[-1]["clean"] is False
-    assert ("00000003", "00000001") not in fake.calls
+def test_with_no_clean_snapshot_newer_damage_is_judged_against_the_oldest():
+    # the oldest snapshot already holds damage A, B arrives in the second and persists in the third: the third is
+    # compared with the oldest (its own predecessor carries B too), so it is not clean either
+    fake, items = run([{"A"}, {"A", "B"}, {"A", "B"}], mode="all")
+    assert [i["clean"] for i in items] == [False, False, False]
+    assert ("00000003", "00000001") in fake.calls
