@@ -190,7 +190,14 @@ def main() -> None:
     incident = module.params["incident_id"]
     result = {"changed": False, "path": path, "acquired": False, "holder": {}}
     if not os.path.isdir(os.path.dirname(path) or "."):
-        module.fail_json(msg=f"The folder of the lock {path} does not exist: create it first (mode 0700).", **result)
+        if not module.check_mode:
+            module.fail_json(
+                msg=f"The folder of the lock {path} does not exist: create it first (mode 0700).", **result
+            )
+        # A dry run before the state folder exists: there is no lock, so it would be taken (and nothing to give back).
+        present = module.params["state"] == "present"
+        result.update(changed=present, acquired=present)
+        module.exit_json(**result)
     holder = read_lock(path)
 
     if module.params["state"] == "absent":

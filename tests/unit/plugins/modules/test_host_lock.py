@@ -58,8 +58,12 @@ def test_untrusted_lock_is_never_taken_over(tmp_path, capsys, kind):
 
 
 def test_missing_folder_is_one_clear_message(tmp_path, capsys):
-    out = run({"path": str(tmp_path / "no" / "incident.lock"), "incident_id": "INC-1"}, capsys)
+    args = {"path": str(tmp_path / "no" / "incident.lock"), "incident_id": "INC-1"}
+    out = run(args, capsys)
     assert out["failed"] is True and "does not exist: create it first" in out["msg"]
+    # A dry run before the state folder exists: no lock yet, so it would be taken; nothing is created.
+    out = run(args, capsys, check_mode=True)
+    assert out["acquired"] is True and out["changed"] is True and not (tmp_path / "no").exists()
 
 
 def _taker(args):
