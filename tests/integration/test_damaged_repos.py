@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from test_repo_layouts import common, make_books, restore, run_module, run_restic, sha_tree
-from test_repo_layouts import repo, restic_bin  # noqa: F401  # pylint: disable=unused-import (fixtures, taken by name)
+
+# fixtures, taken by name
+from test_repo_layouts import repo, restic_bin  # noqa: F401  # pylint: disable=unused-import
 
 
 def files_of(repo: dict, kind: str) -> set[Path]:

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from test_repo_layouts import make_books, run_module, sha_tree
-from test_repo_layouts import restic_bin  # noqa: F401  # pylint: disable=unused-import (a fixture, taken by name)
+
+# a fixture, taken by name
+from test_repo_layouts import restic_bin  # noqa: F401  # pylint: disable=unused-import
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
