@@ -19,8 +19,8 @@ description:
     live file that is not in the snapshot and does not look damaged is kept and listed in RV(kept_new). Damaged new
     files (ransom notes, encrypted copies) go to quarantine.
   - Restored files are hard links to the staged files (same filesystem), so owner, group, mode and times restic
-    restored stay intact and no data is copied. Restore each run into a fresh staging folder (the restore role does):
-    restic rewrites files in place, and a staging file already linked into the live tree must never be rewritten.
+    restored stay intact and no data is copied. Restore each run into a fresh staging folder (the restore role does),
+    because restic rewrites files in place and a staging file already linked into the live tree must never be rewritten.
   - On another filesystem the staged file is copied to a temporary name in the live folder, C(fsync)-ed, and only
     then given its name, so a full disk or a kill never leaves a truncated file under the live name.
   - The live tree is walked with directory file descriptors (C(O_DIRECTORY|O_NOFOLLOW)); every move, link and

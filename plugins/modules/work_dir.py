@@ -40,6 +40,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Linux (C(O_NOFOLLOW), C(O_DIRECTORY), C(mkdirat) relative to an open folder).
 notes:
   - Run as root (C(become)); a folder owned by anyone else is refused.
 """
