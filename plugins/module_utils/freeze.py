@@ -647,7 +647,18 @@ def bind_thaw(host: Host, rec: dict) -> None:
             f"{rec['path']} has another mount on top of the read-only bind mount this incident made; unmount that "
             "one first, then thaw again."
         )
-    host.must([host.bin("umount"), rec["path"]], f"unmounting the read-only bind mount on {rec['path']}")
+    umount = host.bin("umount")
+    rc, out, err = host.run([umount, rec["path"]])
+    if rc != 0 and "busy" in (err + out).lower():
+        # A process holds something through the bind mount (a working directory taken after the freeze, e.g. a
+        # suspect the rescan stopped there). Detach it lazily: new lookups see the writable folder at once; the
+        # holders keep the read-only view until they let go (a stopped suspect stays harmless).
+        rc, out, err = host.run([umount, "--lazy", rec["path"]])
+        rec["lazy_unmount"] = True
+    if rc != 0:
+        raise FreezeError(
+            f"unmounting the read-only bind mount on {rec['path']} failed: `umount` exited {rc}: {(err or out).strip()}"
+        )
 
 
 # -- fsfreeze --------------------------------------------------------------------------------------------------------

@@ -305,7 +305,25 @@ def test_report_policy_refuses_and_kill_policy_kills(lab, tmp_path):
     out = fz.apply_freeze(host, "INC-C2", targets, watchdog_backend="process", contain=wr.make_hook("kill"))
     assert [(w["pid"], w["action"]) for w in out["writers"]] == [(encryptor.pid, "killed")]
     assert encryptor.wait(timeout=5) == -signal.SIGKILL
-    assert fz.apply_thaw(host, "INC-C2")["changed"] is True
+    # A writer that appears later under the report policy: the rescan refuses to go on, names it, signals nothing,
+    # and leaves the freeze in place (the operator decides).
+    late = lab.spawn(ENCRYPTOR, cwd=acme)
+    time.sleep(0.3)
+    with pytest.raises(fz.FreezeError) as err:
+        fz.apply_rescan(host, "INC-C2", wr.make_hook("report"))
+    assert str(err.value).startswith("containment policy 'report': 1 process(es)") and f"pid {late.pid}" in str(
+        err.value
+    )
+    assert [(w["pid"], w["action"], w["found_by"]) for w in err.value.result["writers"]] == [
+        (late.pid, "refused", "rescan")
+    ]
+    assert state_of(late.pid) in ("R", "S") and fz.mounts_at(str(acme), fz.read_mounts())
+    # The late writer's working directory is on the bind mount itself: the thaw detaches it lazily (not "busy").
+    thaw = fz.apply_thaw(host, "INC-C2")
+    assert [t["action"] for t in thaw["targets"]] == ["thawed"], thaw
+    assert fz.load_registry(state, "INC-C2")["released"][-1]["lazy_unmount"] is True
+    assert not fz.mounts_at(str(acme), fz.read_mounts())
+    (acme / "after-thaw.csv").write_text("ok")
 
 
 def _latin1(name: bytes) -> str:
