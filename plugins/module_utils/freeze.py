@@ -586,7 +586,8 @@ def remount_freeze(host: Host, rec: dict) -> None:
         if "busy" in (err + out).lower():
             hint = (
                 " A process holds a file open for writing: stop the writers first (put a `service` target before "
-                "this one), or use readonly_bind."
+                "this one), or use readonly_bind. A process stopped by containment still holds its files open: "
+                "use write_freeze_containment: kill for a filesystem that must be remounted read-only."
             )
         raise FreezeError(f"remounting {rec['path']} read-only failed (rc={rc}): {(err or out).strip()}.{hint}")
 
