@@ -30,6 +30,7 @@ import re
 import signal
 import socket
 import sqlite3
+import subprocess
 import time
 from typing import Any
 from urllib.parse import quote
@@ -335,3 +336,17 @@ def dump_argv(
     argv += ["--single-transaction", "--quick", "--routines", "--triggers", "--events", "--hex-blob"]
     argv += ["--no-data"] if schema_only else []
     return argv + ["--databases", database]
+
+
+def stream_dump(argv: list[str], env: dict[str, str], consume: Any) -> tuple[int, str, Any]:
+    """Run the dump program ``argv`` with its stdout on a pipe handed to ``consume(pipe)`` (restic backup --stdin);
+    the dump never touches the disk. Returns (dump exit code, dump stderr, what ``consume`` returned)."""
+    dump = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        result = consume(dump.stdout)
+    finally:
+        dump.stdout.close()
+        err = dump.stderr.read().decode("utf-8", "replace")
+        dump.stderr.close()
+        dump.wait()
+    return dump.returncode, err, result

@@ -95,12 +95,15 @@ seconds:
 
 import os  # noqa: E402
 import re  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import dump_argv, dump_path  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import (  # noqa: E402
+    dump_argv,
+    dump_path,
+    stream_dump,
+)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
     RESTIC_MUTUALLY_EXCLUSIVE,
     classify_error,
@@ -142,11 +145,9 @@ def main() -> None:
     def body(restic):
         base = {"path": "/" + name, "tags": p["tags"], "restic_version": restic.features.version_string}
         if module.check_mode:
-            probe = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-            if probe.returncode != 0:
-                raise ValueError(
-                    f"{os.path.basename(binary)} cannot dump {p['database']}: {probe.stderr.decode()[-800:]}"
-                )
+            rc, _out, err = module.run_command(argv, environ_update=env)
+            if rc != 0:
+                raise ValueError(f"{os.path.basename(binary)} cannot dump {p['database']}: {err[-800:]}")
             restic.config()
             return dict(base, changed=True, snapshot_id="", short_id="", bytes=0, summary={}, seconds=0.0)
         restic.snapshots()  # opens the repository (and clears a provably stale lock) before the dump starts
@@ -156,16 +157,9 @@ def main() -> None:
         for tag in p["tags"]:
             args += ["--tag", tag]
         started = time.monotonic()
-        # The dump streams through a pipe into restic's stdin: run_command cannot connect two processes.
-        dump = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # pylint: disable=use-run-command-not-popen
-        try:
-            res = restic.run(*args, stdin=dump.stdout)
-        finally:
-            dump.stdout.close()
-            err = dump.stderr.read().decode("utf-8", "replace")
-            dump.wait()
+        dump_rc, err, res = stream_dump(argv, env, lambda pipe: restic.run(*args, stdin=pipe))
         action = f"store the {p['engine']} dump of {p['database']}"
-        if dump.returncode != 0:  # whatever restic stored is a truncated dump: forget it
+        if dump_rc != 0:  # whatever restic stored is a truncated dump: forget it
             try:
                 short = parse_backup_summary(res.stdout + "\n" + res.stderr).get("snapshot_id", "")
             except ValueError:
@@ -174,7 +168,7 @@ def main() -> None:
             if full:
                 restic.run("forget", "--", full)
             raise ValueError(
-                f"{os.path.basename(binary)} of database {p['database']} failed (exit {dump.returncode}): "
+                f"{os.path.basename(binary)} of database {p['database']} failed (exit {dump_rc}): "
                 f"{err.strip()[-800:]}. "
                 + (f"The partial snapshot {full[:8]} was forgotten; " if full else "No snapshot was kept; ")
                 + "nothing of this database was backed up."
