@@ -493,7 +493,10 @@ def bv_check_result(
             return [check(name, "WARN", f"{what}: nothing any snapshot needs is damaged: {said}", **details)]
         real = [f for f in findings if not f.get("harmless")]
         diagnosis = "; ".join(f"{f.get('kind')}: {f.get('summary')}. {f.get('what_to_do')}" for f in real)
-        msg = diagnosis or result.get("msg") or "; ".join(errors[:5]) or "restic check reported errors"
+        said = "; ".join(errors[:5])
+        if diagnosis and said:
+            diagnosis += f" (restic said: {said})"
+        msg = diagnosis or result.get("msg") or said or "restic check reported errors"
         return [check(name, "FAIL", f"{what} failed: {msg}", **details)]
     extra = ""
     if rolling:
