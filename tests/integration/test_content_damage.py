@@ -7,6 +7,8 @@ Damage that sits inside files and persists for more than one night, loss start u
 - c004: its folder deleted.
 The damage arrives in night 3 and is still there in night 4 (the newest). Each client must skip nights 4 and 3 with
 reasons naming the file and the validator's finding (or the missing folder), and restore night 2.
+c005's books use its own CSV and SQLite schema, mapped in ledgerguard_clients[].ledger: its ledgers validate in every
+night (so night 4 is its restore point) and the incident's ledger check reads them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 from ledgerguard import sampledata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_drill_damage import LEDGER, custom_books  # noqa: E402
 from test_incident import Site, evidence_dir, failed_msgs  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
@@ -70,6 +73,19 @@ def persisted(tmp_path_factory, s3_server):
         seed=4,
     )
     site.clients.append(dict(info["client"], priority=40))
+    # c005 keeps its books in its own software's format, declared once in ledgerguard_clients[].ledger
+    custom_books(site.root("c005"))
+    site.clients.append(
+        {
+            "id": "c005",
+            "name": "自定义格式客户",
+            "paths": [str(site.root("c005"))],
+            "priority": 50,
+            "csv": ["导出"],
+            "sqlite": ["账套/books.db"],
+            "ledger": LEDGER,
+        }
+    )
     make_xlsx(site.root("c002") / "报表" / "余额表.xlsx")
     site.restic("init")
     now = dt.datetime.now()
@@ -135,3 +151,14 @@ def test_cause_detected_from_the_validators(persisted, cid, cause):
     found = client(persisted, cid)["cause"]
     assert (found["cause"], found["source"]) == (cause, "detected"), found
     assert any(persisted["damaged"][cid] in e for e in found["evidence"])
+
+
+def test_custom_schema_declared_once_is_read_by_the_incident(persisted):
+    entry = client(persisted, "c005")
+    assert entry["status"] == "ok", entry
+    assert entry["snapshot"]["id"].startswith(persisted["night4"][:8]), entry["snapshot"]
+    assert entry["skipped"] == []
+    # both declared ledgers were validated in the chosen snapshot, in the declared format, and passed
+    stats = entry["snapshot"]["stats"]
+    assert (stats["validated"], stats["invalid"]) == (2, 0), stats
+    assert entry["ledger"] == {"ok": True, "findings": 0}, entry.get("ledger")
