@@ -410,6 +410,10 @@ def test_corrupted_pack_is_found(tmp_path, local_repo, restic_password_file, res
     assert data_check["reason"].startswith("restic check --read-data-subset=1/1 failed:")
     assert "Pack ID does not match" in data_check["reason"]
     assert data_check["details"]["errors"]
+    # the survey: each client path, the snapshot holding it, its host and in-snapshot path
+    summary = (result_dir(tmp_path / "evidence") / "summary.md").read_text(encoding="utf-8")
+    assert "#### Survey: which snapshots hold each client's books" in summary
+    assert f"| C001 | {clients[0]['paths'][0]} | 1 | books01 |" in summary, summary
     # A failed read does not advance the rolling position.
     state = json.loads(next((tmp_path / "evidence" / "state" / "backup_verify").glob("rolling-*.json")).read_text())
     assert state["next"] == 1 and state["history"][-1]["ok"] is False
