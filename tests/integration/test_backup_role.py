@@ -526,3 +526,23 @@ def test_postgresql_dump_streamed_into_restic_restores_into_a_scratch_database(s
         "pg_dump of database no_such_db failed" in m and "nothing of this database was backed up" in m for m in msgs
     ), msgs
     assert not [s for s in site.snapshots() if "db-postgresql-no_such_db" in s["tags"]]
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+
+
+def test_bad_input_fails_before_anything_is_backed_up(site):
+    good = site.clients
+    site.clients = [dict(good[0], sqlite=["账簿/ledger.sqlite"]), good[1]]  # a relative ledger path
+    runner = site.run()
+    assert runner.rc != 0
+    assert any(m.startswith("Invalid backup input on localhost") for m in failed_msgs(runner)), failed_msgs(runner)
+    site.clients = [dict(good[0], sqlite=[good[1]["paths"][0] + "/x.sqlite"]), good[1]]  # outside the client's paths
+    runner = site.run()
+    assert runner.rc != 0
+    assert any("is not inside the backed-up paths" in m for m in failed_msgs(runner)), failed_msgs(runner)
+    assert site.snapshots() == []
+    # the lock was released after the failure
+    fd = os.open(site.state / "backup.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(fd)
