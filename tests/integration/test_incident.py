@@ -164,7 +164,7 @@ def host_state(site: Site) -> dict:
         "dirs": sorted(str(p.relative_to(site.books)) for p in site.books.rglob("*") if p.is_dir()),
         "state_exists": site.state.exists(),
         "evidence": sorted(str(p) for p in site.evidence.rglob("*")) if site.evidence.exists() else [],
-        "books_mounted": str(site.books) in Path("/proc/self/mountinfo").read_text(),
+        "books_mounted": str(site.books) in os.fsdecode(Path("/proc/self/mountinfo").read_bytes()),
         "snapshots": sorted(s["id"] for s in site.snapshots()),
     }
 
@@ -335,7 +335,7 @@ def test_evidence_bundle_report_and_notices(incident):
 
 def test_writes_thawed_and_lock_released(incident):
     site = incident["site"]
-    mounts = Path("/proc/self/mountinfo").read_text()
+    mounts = os.fsdecode(Path("/proc/self/mountinfo").read_bytes())
     assert str(site.books) not in mounts
     probe = site.root("c001") / "probe-after-thaw"
     probe.write_text("ok")

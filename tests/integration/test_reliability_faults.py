@@ -43,7 +43,7 @@ def try_write(path: Path) -> int:
 def mounted_below(root: Path) -> list[str]:
     prefix = str(root) + "/"
     out = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+    for line in os.fsdecode(Path("/proc/self/mountinfo").read_bytes()).splitlines():
         point = line.split()[4].replace("\\040", " ")
         if point == str(root) or point.startswith(prefix):
             out.append(point)
@@ -101,7 +101,7 @@ def test_s3_lost_mid_pre_restore_snapshot_then_rerun(tmp_path, s3_server):
     report = json.loads((ev / "report.json").read_text(encoding="utf-8"))
     assert report["status"] == "failed"
     assert report["summary"]["all_thawed"] is True
-    assert str(site.books) not in Path("/proc/self/mountinfo").read_text()  # thawed
+    assert str(site.books) not in os.fsdecode(Path("/proc/self/mountinfo").read_bytes())  # thawed
     assert try_write(site.root("c001")) == 0
     # Nothing was restored, swapped or quarantined: the live tree is exactly the damaged one, no work folder exists.
     assert tree(site.root("c001")) == damaged

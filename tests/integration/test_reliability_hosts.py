@@ -203,7 +203,7 @@ def test_host_unreachable_mid_run(tmp_path, local_repo, restic_password_file):
         if remote_tmp.is_file():
             remote_tmp.unlink()
         for point in [fleet.root(h) for h in fleet.hosts]:
-            while str(point) in Path("/proc/self/mountinfo").read_text():
+            while str(point) in os.fsdecode(Path("/proc/self/mountinfo").read_bytes()):
                 if subprocess.run(["umount", str(point)], capture_output=True, check=False).returncode:
                     break
 

@@ -41,7 +41,7 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def mountinfo_line(path: Path) -> str:
     """The per-mount options and the source of the topmost mount at path."""
-    mounts = fz.mounts_at(str(path), fz.parse_mountinfo(Path("/proc/self/mountinfo").read_text()))
+    mounts = fz.mounts_at(str(path), fz.parse_mountinfo(os.fsdecode(Path("/proc/self/mountinfo").read_bytes())))
     assert mounts, f"{path} is not a mount point"
     m = mounts[-1]
     return f"{','.join(m.options)} {m.fstype} {m.source}"
@@ -98,7 +98,7 @@ class Lab:
         for _attempt in range(3):
             mounts = [
                 m
-                for m in fz.parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+                for m in fz.parse_mountinfo(os.fsdecode(Path("/proc/self/mountinfo").read_bytes()))
                 if m.mountpoint.startswith(prefix)
             ]
             if not mounts:
@@ -235,7 +235,7 @@ def test_freeze_and_thaw_round_trip(lab, tmp_path, run_freeze):
         (f"readonly_bind {client}", "thawed"),
     ]
     assert {p: mountinfo_line(p) for p in (ext4, xfs)} == before
-    assert not fz.mounts_at(str(client), fz.parse_mountinfo(Path("/proc/self/mountinfo").read_text()))
+    assert not fz.mounts_at(str(client), fz.parse_mountinfo(os.fsdecode(Path("/proc/self/mountinfo").read_bytes())))
     assert (client / "ledger.csv").read_bytes() == ledger_before
     assert try_write(client / "ledger.csv") == 0
     assert try_write(xfs / "archive.csv") == 0
