@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import safe_fs
+
 LOGICAL_COLUMNS = ("period", "voucher_word", "voucher_no", "date", "memo", "account", "debit", "credit")
 REQUIRED_COLUMNS = ("voucher_no", "debit", "credit")
 
@@ -234,12 +236,33 @@ def compress_ranges(numbers: list[int]) -> str:
 # --------------------------------------------------------------------------------------------------- CSV
 
 
+def open_source(path: str, mode: str = "rb", **kwargs):
+    """Open a ledger source for reading only when it is a regular file (module_utils/safe_fs.open_regular: lstat,
+    ``O_NOFOLLOW|O_NONBLOCK``, fstat): a FIFO named ``*.csv`` never blocks the check, a ``*.csv`` symbolic link
+    (to /etc/passwd, say) is never followed. Raises :class:`SourceError` naming what the entry is."""
+    parent, name = os.path.split(os.path.abspath(path))
+    try:
+        dfd = os.open(parent or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise SourceError("no such file") from exc
+    try:
+        fd, _st = safe_fs.open_regular(name, dfd)
+    except safe_fs.NotRegularFile as exc:
+        raise SourceError(f"{exc.strerror}; not read (only regular files are ledger sources)") from exc
+    except FileNotFoundError as exc:
+        raise SourceError("no such file") from exc
+    finally:
+        os.close(dfd)
+    # The descriptor was opened O_NONBLOCK (against FIFOs); a regular file reads the same either way.
+    return os.fdopen(fd, mode, **kwargs)
+
+
 def detect_encoding(path: str, encoding: str) -> str:
     """'utf-8-sig' for UTF-8 (BOM or not); with 'auto', 'gb18030' when the bytes are not UTF-8."""
     if encoding.lower() not in ("auto", ""):
         return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as handle:
+    with open_source(path, "rb") as handle:
         try:
             while chunk := handle.read(1 << 20):
                 decoder.decode(chunk)
@@ -277,7 +300,7 @@ def read_csv(
     """Stream (line number, logical row) from a voucher CSV file. Raises SourceError on bad input."""
     enc = detect_encoding(path, encoding)
     try:
-        with open(path, encoding=enc, newline="") as handle:
+        with open_source(path, "r", encoding=enc, newline="") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
             header = next(reader, None)
             if header is None:
@@ -303,8 +326,7 @@ def quote_ident(name: str) -> str:
 
 def connect_ro(path: str) -> sqlite3.Connection:
     """Open a SQLite file read-only (never creates or modifies it; works on read-only media)."""
-    if not os.path.isfile(path):
-        raise SourceError("no such file")
+    open_source(path).close()  # a regular file, not a FIFO, device or symbolic link
     uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
     return sqlite3.connect(uri, uri=True)
 

@@ -24,6 +24,9 @@ description:
     C(¥), or parentheses for negatives; an empty cell is zero. UTF-8 with or without a BOM; GB18030 is detected."
   - "SQLite sources: table O(sqlite_table) with columns named by O(sqlite_columns); money stored as TEXT decimals,
     REAL, or INTEGER in units of 10^-O(sqlite_amount_scale)."
+  - Only regular files are read (C(lstat), then C(O_NOFOLLOW|O_NONBLOCK), confirmed with C(fstat)). A FIFO, device,
+    socket or symbolic link among the sources (a FIFO named C(*.csv), a C(*.csv) link to C(/etc/passwd)) is never
+    opened or followed; it is reported as an C(unreadable) finding naming what it is.
   - Nothing is ever written; the module always reports C(changed=false).
 author: ledgerguard contributors (@ledgerguard)
 attributes:
@@ -211,9 +214,11 @@ def _expand(entries: list, root: str | None, suffix: str | None) -> tuple[list[s
                 os.path.join(d, f) for d, _dirs, files in os.walk(path) for f in files if f.lower().endswith(suffix)
             )
         elif glob.has_magic(path):
-            hits = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+            # Not only regular files: a FIFO or a symbolic link matched is reported (ledger.open_source never opens
+            # or follows it), not silently skipped.
+            hits = sorted(p for p in glob.glob(path, recursive=True) if not os.path.isdir(p) or os.path.islink(p))
         else:
-            hits = [path] if os.path.isfile(path) else []
+            hits = [path] if os.path.lexists(path) and (not os.path.isdir(path) or os.path.islink(path)) else []
         if not hits:
             unmatched.append(str(entry))
         found.extend(h for h in hits if h not in found)
