@@ -15,8 +15,13 @@ description:
   - A file missing from the live tree is put back. A live file whose content differs and that looks damaged
     (ransom-note name, ransomware extension, lost file header, encrypted-looking content, truncated, no longer text,
     or changed without a newer modification time) is moved to O(quarantine) (same relative path) and replaced.
-  - A live file changed after O(snapshot_time) that does not look damaged is kept and listed in RV(kept_changed); a
-    live file that is not in the snapshot and does not look damaged is kept and listed in RV(kept_new). Damaged new
+  - A live file changed after O(snapshot_time) that does not look damaged goes through the file validators
+    (module_utils/validators.py C(changed_file_verdict)) with the client's declared books (O(ledger)). When the live
+    file fails validation while the snapshot's version passes, it is corrupt inside (reason C(corrupt: ...), the
+    cause C(corruption)): it is moved to quarantine and replaced. When it still validates, it is a legitimate edit:
+    kept and listed in RV(kept_changed) with the validator's sentence in C(validation). When no validator judges it
+    (unknown format, or the snapshot's version fails too), it is kept for review as before, C(validation) saying why.
+  - A live file that is not in the snapshot and does not look damaged is kept and listed in RV(kept_new). Damaged new
     files (ransom notes, encrypted copies) go to quarantine.
   - Restored files are hard links to the staged files (same filesystem), so owner, group, mode and times restic
     restored stay intact and no data is copied. Restore each run into a fresh staging folder (the restore role does),
@@ -68,6 +73,13 @@ options:
     description: Detach read-only mounts on the live paths in a private mount namespace before writing (root only).
     type: bool
     default: true
+  ledger:
+    description:
+      - The client's declared ledger format (C(ledgerguard_clients[].ledger)) - CSV C(columns), C(encoding),
+        C(delimiter); SQLite C(table), C(columns); C(amount_scale) - so files changed after the snapshot are
+        validated as the client's own books. Empty means the built-in formats only.
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -118,10 +130,20 @@ quarantined_earlier:
   type: list
   elements: dict
 kept_changed:
-  description: Files changed after the snapshot that do not look damaged; kept, the snapshot's version is in staging.
+  description:
+    - Files changed after the snapshot that do not look damaged and do not fail validation; kept, the snapshot's
+      version is in staging. C(verdict) is C(keep) (still a valid file of its format) or C(unknown) (no validator
+      judged it); C(validation) says why.
   returned: always
   type: list
   elements: dict
+  sample:
+    - path: /srv/books/c001/ledger.sqlite
+      mtime: "2026-11-25T09:00:00Z"
+      snapshot_version: /staging/srv/books/c001/ledger.sqlite
+      sha256: ab12...
+      verdict: keep
+      validation: changed after the snapshot and still a valid SQLite database
 kept_new:
   description:
     - Entries created after the snapshot that do not look damaged; kept for review. Entries that are not regular
@@ -170,6 +192,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils import safe_f
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import file_damage  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import read_mounts  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.manifest import escape_path  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.validators import changed_file_verdict  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 16384
@@ -585,6 +608,15 @@ class Swapper:
         reason = file_damage(live, live_sample[:size], staged_sample[:size], self.params["entropy_bits"])
         if reason is None and lst.st_mtime <= self.snapshot_ts:
             reason = "content differs from the snapshot but the file was not modified after it (silent corruption)"
+        verdict = validation = None
+        if reason is None:
+            # Changed after the snapshot and not damaged by name or sample: the validators judge the inside
+            # (issue 18). A file corrupt inside is replaced; a valid edit or an unjudged format is kept for review.
+            verdict, validation = changed_file_verdict(
+                name, name, self.params["ledger"] or None, live_dir_fd=ld, snapshot_dir_fd=sd
+            )
+            if verdict == "damaged":
+                reason = validation
         if reason is None:
             self.result["kept_changed"].append(
                 {
@@ -592,6 +624,8 @@ class Swapper:
                     "mtime": _iso(lst.st_mtime),
                     "snapshot_version": os.path.join(self.staging, live.lstrip("/")),
                     "sha256": live_sha,
+                    "verdict": verdict,
+                    "validation": validation,
                 }
             )
             return
@@ -687,6 +721,7 @@ def main() -> None:
             "sample_bytes": {"type": "int", "default": 65536},
             "entropy_bits": {"type": "float", "default": 7.2},
             "detach_readonly_mounts": {"type": "bool", "default": True},
+            "ledger": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
