@@ -90,6 +90,16 @@ options:
     type: list
     elements: path
     default: []
+  snapshot_paths:
+    description:
+      - Pins, from live path to the path inside the snapshot, for layouts the mapping cannot work out, for example
+        C(/srv/ledgers/C001) to C(/old-share/C001) (the roles fill it from C(ledgerguard_clients[].snapshot_path)).
+      - Without a pin each live path in O(paths) is mapped to where each snapshot stores it (a relative or C(.)
+        backup stores C(/srv/ledgers/C001) as C(/ledgers/C001) or C(/C001)), as
+        M(ledgerguard.recovery.restic_restore) does. A snapshot that does not hold a client path (nor its pin) has
+        that client folder missing, and is never clean.
+    type: dict
+    default: {}
   thresholds:
     description:
       - Overrides of the detection thresholds C(max_file_drop) (0.3), C(max_bytes_drop) (0.5),
@@ -239,8 +249,12 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     parse_json_lines,
     RESTIC_MUTUALLY_EXCLUSIVE,
     PasswordFile,
+    PathNotInSnapshot,
     Restic,
     ResticError,
+    norm_path,
+    path_join,
+    path_under,
     iso_utc,
     parse_time,
     restic_argument_spec,
@@ -256,12 +270,13 @@ MAX_SAMPLE_FILE = 8 * 1024 * 1024
 
 
 def dump_sample(module: AnsibleModule, restic: Restic, snapshot_id: str, path: str, size: int) -> bytes | None:
-    """The first ``size`` bytes of ``path`` in a snapshot (binary-safe; None when restic cannot dump it).
+    """The first ``size`` bytes of ``path`` (the path inside the snapshot, see ``Assessor.stored_path``) in a snapshot
+    (binary-safe; None when restic cannot dump it).
 
     Only files up to MAX_SAMPLE_FILE are sampled (the caller checks): ``restic dump`` has no range option.
     """
     rc, out, _err = module.run_command(
-        restic.argv("dump", snapshot_id, path),
+        restic.argv("dump", "--", snapshot_id, path),
         environ_update=dict(restic.env),
         binary_data=True,
         encoding=None,
@@ -275,7 +290,8 @@ class Assessor:
     def __init__(self, module: AnsibleModule, restic: Restic):
         self.module = module
         self.restic = restic
-        self.paths = [p.rstrip("/") or "/" for p in module.params["paths"]]
+        self.paths = [norm_path(p) for p in module.params["paths"]]
+        self.pins = snapshot_pins(module.params.get("snapshot_paths"))
         self.limits = {**DEFAULT_THRESHOLDS, **VALIDATION_THRESHOLDS}
         self.limits.update(module.params["thresholds"] or {})
         self.patterns = tuple(RANSOM_NOTE_PATTERNS) + tuple(module.params["ransom_note_patterns"])
@@ -288,6 +304,7 @@ class Assessor:
         self.ledger_paths = [p.rstrip("/") or "/" for p in module.params.get("ledger_paths") or []]
         self._verdicts: dict[tuple, validators.Verdict] = {}
         self._tmpdir: str | None = None
+        self._mapped: dict[str, dict[str, str]] = {}
         for item in module.params["unusable"] or []:
             if isinstance(item, dict) and item.get("id"):
                 self.known_unusable[str(item["id"])] = item
@@ -297,21 +314,63 @@ class Assessor:
             raise self.unreadable[snapshot_id]
         if snapshot_id not in self._ls_cache:
             try:
-                listing = self.restic.must(
-                    "ls",
-                    "--json",
-                    "--recursive",
-                    snapshot_id,
-                    *self.paths,
-                    action="list the snapshot's files",
-                    snapshot=snapshot_id,
-                )
+                # The layout is read from the snapshot (issue 17): each live client path is mapped to where this
+                # snapshot stores it (a relative or '.' backup stores /srv/books/C001 as /books/C001 or /C001).
+                mapped = self.mapped_roots(snapshot_id)
+                nodes = []
+                if mapped:
+                    listing = self.restic.must(
+                        "ls", "--json", "--recursive", "--", snapshot_id, *dict.fromkeys(mapped.values()),
+                        action="list the snapshot's files", snapshot=snapshot_id,
+                    )  # fmt: skip
+                    nodes = self.live_nodes(snapshot_id, iter_json_lines(listing.stdout))
             except ResticError as exc:
                 if exc.kind == "repository_damaged":
                     self.unreadable[snapshot_id] = exc  # a lost tree pack: restic retries for ~45 s, only once
                 raise
-            self._ls_cache[snapshot_id] = ls_summary(iter_json_lines(listing.stdout), self.paths)
+            summary = ls_summary(nodes, self.paths)
+            # a client path the snapshot does not hold is missing (unmapped, or mapped but absent from the listing); a
+            # root stored as the snapshot's whole tree ('restic backup .') has no node of its own
+            missing = {r for r in summary["roots_missing"] if mapped.get(r) != "/"} | (set(self.paths) - set(mapped))
+            summary["roots_missing"] = sorted(missing)
+            summary["roots_present"] = sorted(set(self.paths) - missing)
+            self._ls_cache[snapshot_id] = summary
         return self._ls_cache[snapshot_id]
+
+    def mapped_roots(self, snapshot_id: str) -> dict[str, str]:
+        """{live client path: path inside the snapshot} for the client paths the snapshot holds (cached). A path it
+        does not hold (PathNotInSnapshot) is left out: that client folder is missing from the snapshot."""
+        if snapshot_id not in self._mapped:
+            mapped = {}
+            for path in self.paths:
+                try:
+                    mapped[path] = self.restic.map_path(snapshot_id, path, self.pins.get(path))
+                except PathNotInSnapshot:
+                    continue
+            self._mapped[snapshot_id] = mapped
+        return self._mapped[snapshot_id]
+
+    def live_of(self, snapshot_id: str, stored: str) -> str | None:
+        """The live path of a path read from the snapshot (``ls``/``diff`` output), None when under no client path."""
+        return self.restic.live_path(snapshot_id, stored, self.paths, self.pins)
+
+    def live_nodes(self, snapshot_id: str, nodes) -> list[dict]:
+        out = []
+        for node in nodes:
+            if node.get("struct_type") != "node":
+                continue
+            live = self.live_of(snapshot_id, node.get("path", ""))
+            if live is not None:
+                out.append({**node, "path": live})
+        return out
+
+    def stored_path(self, snapshot_id: str, live: str) -> str:
+        """The path inside the snapshot of a live file under a client path (for ``restic dump``)."""
+        for root, inside in self.mapped_roots(snapshot_id).items():
+            rest = path_under(live, root)
+            if rest is not None:
+                return path_join(inside, rest)
+        return live
 
     def forget(self, snapshot_id: str) -> None:
         """Drop a listing no later assessment needs (they go from newest to oldest, each against an older one), so
@@ -333,7 +392,21 @@ class Assessor:
 
     def diff(self, older: str, newer: str) -> dict:
         res = self.restic.must("diff", "--json", older, newer, action="compare two snapshots", snapshot=newer)
-        return diff_summary(parse_json_lines(res.stdout), self.paths)
+        changes = []
+        for item in parse_json_lines(res.stdout):
+            if item.get("message_type") != "change":
+                continue
+            stored = item.get("path", "")
+            # paths as the newer snapshot stores them (a removed one as the older did, when the layout moved)
+            live = self.live_of(newer, stored)
+            if live is None and "-" in item.get("modifier", ""):
+                live = self.live_of(older, stored)
+            if live is None:
+                continue
+            if stored.endswith("/") and not live.endswith("/"):
+                live += "/"
+            changes.append({**item, "path": live})
+        return diff_summary(changes, self.paths)
 
     # -- content validation ---------------------------------------------------------------------------------------
 
@@ -359,7 +432,7 @@ class Assessor:
             with open(dest, "wb") as handle:
                 os.fchmod(handle.fileno(), 0o600)
                 res = subprocess.run(  # noqa: S603 (argv built by Restic.argv, no shell)
-                    self.restic.argv("dump", snapshot_id, path),
+                    self.restic.argv("dump", "--", snapshot_id, self.stored_path(snapshot_id, path)),
                     env=self.restic.env,
                     stdout=handle,
                     stderr=subprocess.PIPE,
@@ -458,7 +531,8 @@ class Assessor:
                 size = int(listing.get(path, {}).get("size", 0))
                 if size < 64 or size > MAX_SAMPLE_FILE:
                     continue  # too small to judge, or too large to dump just for a sample
-                data = dump_sample(self.module, self.restic, snap.id, path, int(self.limits["sample_bytes"]))
+                stored = self.stored_path(snap.id, path)
+                data = dump_sample(self.module, self.restic, snap.id, stored, int(self.limits["sample_bytes"]))
                 if data:
                     entropy[path] = round(shannon_entropy(data), 3)
         clean, reasons = assess(previous, current, diff, entropy, self.limits, self.patterns, self.extensions)
@@ -592,6 +666,42 @@ def walk(assessor: Assessor, history: list, candidates: list[int], mode: str, lo
             return out
 
 
+def snapshot_pins(value) -> dict[str, str]:
+    """The ``snapshot_paths`` option as {live path: path inside the snapshot} (both absolute, normalised)."""
+    pins = {}
+    for live, pinned in (value or {}).items():
+        if not str(live).startswith("/") or not str(pinned or "").startswith("/"):
+            raise ValueError(
+                f"snapshot_paths entry {live!r}: {pinned!r} must map an absolute live path to an absolute path "
+                "inside the snapshot, e.g. /srv/ledgers/C001: /ledgers/C001"
+            )
+        pins[norm_path(live)] = norm_path(pinned)
+    return pins
+
+
+def covering(module: AnsibleModule, restic: Restic, snapshots: list, live: str, pin: str | None) -> dict[str, str]:
+    """restic.covering, or {} (the recorded paths alone then decide) when the repository lost data the search needs:
+    such snapshots are reported unusable one by one by the walk."""
+    if not snapshots:
+        return {}
+    try:
+        return restic.covering(snapshots, live, pin)
+    except ResticError as exc:
+        if exc.kind != "repository_damaged":
+            raise
+        module.warn(
+            f"snapshot_damage: could not search the snapshots for {live} ({exc.message}); using their recorded paths"
+        )
+        return {}
+
+
+def recorded_under(live: str, recorded: list[str]) -> bool:
+    """``live`` (or its real path on this host) is one of the snapshot's recorded paths or below one."""
+    forms = dict.fromkeys((norm_path(live), os.path.realpath(norm_path(live))))
+    reals = [norm_path(r) for r in recorded] + [os.path.realpath(norm_path(r)) for r in recorded]
+    return any(under(f, reals) for f in forms)
+
+
 def run_module(module: AnsibleModule) -> dict:
     params = module.params
     before = None
@@ -613,8 +723,13 @@ def run_module(module: AnsibleModule) -> dict:
             env=params["env"],
             cache_dir=params["cache_dir"],
             timeout=params["timeout"],
+            sftp_identity_file=params.get("sftp_identity_file"),
+            sftp_known_hosts_file=params.get("sftp_known_hosts_file"),
         )
-        assessor = Assessor(module, restic)
+        try:
+            assessor = Assessor(module, restic)
+        except ValueError as exc:
+            module.fail_json(msg=f"snapshot_damage: {exc}")
         try:
             return assess_history(module, restic, assessor, before)
         finally:
@@ -625,12 +740,19 @@ def assess_history(module: AnsibleModule, restic: Restic, assessor: Assessor, be
     """Select the snapshots of the client's paths and assess them (see :func:`walk`)."""
     params = module.params
     excluded = set(params["exclude_tags"])
-    history = [
+    selected = [
         s
         for s in restic.snapshots()
-        if (not params["host"] or s.hostname == params["host"])
-        and not excluded.intersection(s.tags)
-        and all(under(p, s.paths) for p in assessor.paths)
+        if (not params["host"] or s.hostname == params["host"]) and not excluded.intersection(s.tags)
+    ]
+    # A snapshot is the client's when its tree holds each client path (restic.covering: relative, '.', symlinked
+    # and pinned layouts), or when it backed up a folder above the client path; then a client folder absent from
+    # its tree is a sign of damage (roots_missing), never a reason to skip the snapshot.
+    covered = [covering(module, restic, selected, p, assessor.pins.get(p)) for p in assessor.paths]
+    history = [
+        s
+        for s in selected
+        if all(s.id in found or recorded_under(p, s.paths) for p, found in zip(assessor.paths, covered, strict=True))
     ]
     out = []
     if params["snapshot"]:
@@ -686,6 +808,7 @@ def main() -> None:
             "validate": {"type": "bool", "default": True},
             "ledger": {"type": "dict", "default": {}},
             "ledger_paths": {"type": "list", "elements": "path", "default": []},
+            "snapshot_paths": {"type": "dict", "default": {}},
         }
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
