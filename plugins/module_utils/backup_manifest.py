@@ -58,6 +58,9 @@ __all__ = [
     "record_manifest",
     "compare_records",
     "compare_with_backup_manifest",
+    "backup_args",
+    "backup_dry_run",
+    "backup_and_record",
 ]
 
 
@@ -474,3 +477,80 @@ def compare_with_backup_manifest(
         result = compare_records(reference, candidate, in_snapshot, max_list)
     base.update(result, compared=True, seconds=round(time.monotonic() - started, 3))
     return base
+
+
+def backup_args(host: str | None, tags: Iterable[str], excludes: Iterable[str]) -> list[str]:
+    """The ``restic backup`` arguments every backup module builds the same way (paths go after ``--``)."""
+    args = ["backup", "--json"]
+    if host:
+        args += ["--host", host]
+    for tag in tags:
+        args += ["--tag", tag]
+    for pattern in excludes:
+        args += ["--exclude", pattern]
+    return args
+
+
+def backup_dry_run(restic: Restic, args: list[str], paths: list[str], base: dict[str, Any]) -> dict[str, Any]:
+    """Check mode of a backup: restic's own ``--dry-run`` where it has one, else prove the repository opens."""
+    empty = {"changed": True, "snapshot_id": "", "short_id": ""}
+    if not restic.features.backup_dry_run:
+        restic.config()
+        return dict(base, **empty, summary={}, seconds=0.0)
+    res = restic.must(*args, "--dry-run", "--", *paths, action="dry-run a backup")
+    summary = parse_backup_summary(res.stdout + "\n" + res.stderr)
+    return dict(base, **empty, summary=summary, seconds=round(res.seconds, 3))
+
+
+def backup_and_record(
+    restic: Restic,
+    args: list[str],
+    paths: list[str],
+    base: dict[str, Any],
+    *,
+    fail_on_unreadable: bool,
+    manifest: bool,
+    manifest_exclude: list[str],
+    warn: Callable[[str], None],
+    tmpdir: str | None = None,
+) -> dict[str, Any]:
+    """Run one ``restic backup`` of ``paths`` and, when asked, record its backup-time manifest: the one place the
+    backup modules (restic_backup, sqlite_backup) turn restic's answer into a result."""
+    action = "back up " + ", ".join(paths)
+    res = restic.run(*args, "--", *paths)
+    if res.rc not in (0, 3) or res.timed_out:
+        raise classify_error(res, restic.repository, restic.features, action=action)
+    try:
+        summary = parse_backup_summary(res.stdout + "\n" + res.stderr)
+    except ValueError:
+        raise classify_error(res, restic.repository, restic.features, action=action) from None
+    short = summary.get("snapshot_id", "")
+    made = next((s for s in restic.snapshots() if short and s.id.startswith(short)), None)
+    full = made.id if made else short
+    if res.rc == 3:
+        unreadable = summary.get("errors") or ["(restic did not list them)"]
+        if fail_on_unreadable:
+            raise ResticError(
+                "unreadable_source",
+                f"Snapshot {short} was made in {restic.repository} but some files could not be read: "
+                f"{'; '.join(unreadable[:10])}. Fix their permissions or exclude them and back up again.",
+                {"snapshot_id": full},
+                res,
+            )
+        for line in unreadable[:20]:
+            warn(f"restic could not read: {line}")
+    if manifest:
+        if made is None:
+            raise ResticError(
+                "failed",
+                f"Snapshot {short} was made in {restic.repository} but restic does not list it, so its backup-time "
+                "manifest was not recorded; list the snapshots and record it with 'ledgerguard manifest record'.",
+                {"snapshot_id": full},
+                res,
+            )
+        recorded = record_manifest(restic, made, manifest_exclude, tmpdir=tmpdir)
+        keys = ("manifest_snapshot_id", "manifest_short_id", "files", "bytes", "errors", "manifest_bytes")
+        base["manifest"] = {"recorded": recorded["changed"], **{k: recorded.get(k) for k in keys}}
+        base["manifest"].update(digest=recorded.get("digest", ""), seconds=recorded.get("seconds", 0.0))
+        base["manifest_snapshot_id"] = recorded["manifest_snapshot_id"]
+    return dict(base, changed=True, snapshot_id=full, short_id=full[:8], summary=summary, seconds=round(res.seconds, 3))

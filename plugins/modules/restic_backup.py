@@ -147,13 +147,12 @@ import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
-    record_manifest,
+    backup_and_record,
+    backup_args,
+    backup_dry_run,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
-    ResticError,
-    classify_error,
-    parse_backup_summary,
     restic_argument_spec,
     run_module,
 )
@@ -184,73 +183,28 @@ def main() -> None:
         for tag in params["tags"]:
             if not tag or "," in tag:
                 raise ValueError(f"tag {tag!r} is empty or contains a comma; restic tags cannot contain commas")
-        args = ["backup", "--json"]
-        if params["host"]:
-            args += ["--host", params["host"]]
-        for tag in params["tags"]:
-            args += ["--tag", tag]
-        for pattern in params["exclude"]:
-            args += ["--exclude", pattern]
+        args = backup_args(params["host"], params["tags"], params["exclude"])
         base = {
             "paths": paths,
             "tags": params["tags"],
             "host": params["host"] or "",
             "restic_version": restic.features.version_string,
+            "manifest_snapshot_id": "",
         }
-        base["manifest_snapshot_id"] = ""
         if params["manifest"]:
             base["manifest"] = {"recorded": False}
         if module.check_mode:
-            if not restic.features.backup_dry_run:
-                restic.config()  # at least prove the repository opens
-                return dict(base, changed=True, snapshot_id="", short_id="", summary={}, seconds=0.0)
-            res = restic.must(*args, "--dry-run", "--", *paths, action="dry-run a backup")
-            summary = parse_backup_summary(res.stdout + "\n" + res.stderr)
-            return dict(base, changed=True, snapshot_id="", short_id="", summary=summary, seconds=round(res.seconds, 3))
-        res = restic.run(*args, "--", *paths)
-        if res.rc not in (0, 3) or res.timed_out:
-            raise classify_error(res, restic.repository, restic.features, action="back up " + ", ".join(paths))
-        try:
-            summary = parse_backup_summary(res.stdout + "\n" + res.stderr)
-        except ValueError:
-            raise classify_error(
-                res, restic.repository, restic.features, action="back up " + ", ".join(paths)
-            ) from None
-        short = summary.get("snapshot_id", "")
-        full = short
-        made = None
-        for snap in restic.snapshots():
-            if short and snap.id.startswith(short):
-                full, made = snap.id, snap
-                break
-        if res.rc == 3:
-            unreadable = summary.get("errors") or ["(restic did not list them)"]
-            if params["fail_on_unreadable"]:
-                raise ResticError(
-                    "unreadable_source",
-                    f"Snapshot {short} was made in {restic.repository} but some files could not be read: "
-                    f"{'; '.join(unreadable[:10])}. Fix their permissions or exclude them and back up again.",
-                    {"snapshot_id": full},
-                    res,
-                )
-            for line in unreadable[:20]:
-                module.warn(f"restic could not read: {line}")
-        if params["manifest"]:
-            if made is None:
-                raise ResticError(
-                    "failed",
-                    f"Snapshot {short} was made in {restic.repository} but restic does not list it, so its backup-time "
-                    "manifest was not recorded; list the snapshots and record it with 'ledgerguard manifest record'.",
-                    {"snapshot_id": full},
-                    res,
-                )
-            recorded = record_manifest(restic, made, params["exclude"], tmpdir=module.tmpdir)
-            keys = ("manifest_snapshot_id", "manifest_short_id", "files", "bytes", "errors", "manifest_bytes")
-            base["manifest"] = {"recorded": recorded["changed"], **{k: recorded.get(k) for k in keys}}
-            base["manifest"].update(digest=recorded.get("digest", ""), seconds=recorded.get("seconds", 0.0))
-            base["manifest_snapshot_id"] = recorded["manifest_snapshot_id"]
-        return dict(
-            base, changed=True, snapshot_id=full, short_id=full[:8], summary=summary, seconds=round(res.seconds, 3)
+            return backup_dry_run(restic, args, paths, base)
+        return backup_and_record(
+            restic,
+            args,
+            paths,
+            base,
+            fail_on_unreadable=params["fail_on_unreadable"],
+            manifest=params["manifest"],
+            manifest_exclude=params["exclude"],
+            warn=module.warn,
+            tmpdir=module.tmpdir,
         )
 
     run_module(module, body)

@@ -161,7 +161,9 @@ import tempfile  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import (  # noqa: E402
-    record_manifest,
+    backup_and_record,
+    backup_args,
+    backup_dry_run,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import (  # noqa: E402
     CaptureError,
@@ -174,9 +176,6 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture imp
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
     RESTIC_MUTUALLY_EXCLUSIVE,
-    ResticError,
-    classify_error,
-    parse_backup_summary,
     restic_argument_spec,
     run_module,
 )
@@ -228,13 +227,7 @@ def main() -> None:
         validate(params)
         paths = params["paths"]
         companions, manifest_companions = ledger_excludes(params["ledgers"], paths)
-        args = ["backup", "--json"]
-        if params["host"]:
-            args += ["--host", params["host"]]
-        for tag in params["tags"]:
-            args += ["--tag", tag]
-        for pattern in list(params["exclude"]) + companions:
-            args += ["--exclude", pattern]
+        args = backup_args(params["host"], params["tags"], list(params["exclude"]) + companions)
         base = {
             "paths": paths,
             "tags": params["tags"],
@@ -246,12 +239,7 @@ def main() -> None:
             base["manifest"] = {"recorded": False}
         if module.check_mode:
             base["ledgers"] = [{"path": p, "captured": False} for p in params["ledgers"]]
-            if not restic.features.backup_dry_run:
-                restic.config()
-                return dict(base, changed=True, snapshot_id="", short_id="", summary={}, seconds=0.0)
-            res = restic.must(*args, "--dry-run", "--", *paths, action="dry-run a backup")
-            summary = parse_backup_summary(res.stdout + "\n" + res.stderr)
-            return dict(base, changed=True, snapshot_id="", short_id="", summary=summary, seconds=round(res.seconds, 3))
+            return backup_dry_run(restic, args, paths, base)
 
         os.makedirs(params["work_dir"], mode=0o700, exist_ok=True)
         work = tempfile.mkdtemp(prefix="sqlite-", dir=params["work_dir"])  # 0700, this run only
@@ -272,47 +260,16 @@ def main() -> None:
                     bind_file(copy, ledger)
             except CaptureError as exc:
                 raise ValueError(str(exc)) from None
-            res = restic.run(*args, "--", *paths)
-            action = "back up " + ", ".join(paths)
-            if res.rc not in (0, 3) or res.timed_out:
-                raise classify_error(res, restic.repository, restic.features, action=action)
-            try:
-                summary = parse_backup_summary(res.stdout + "\n" + res.stderr)
-            except ValueError:
-                raise classify_error(res, restic.repository, restic.features, action=action) from None
-            short = summary.get("snapshot_id", "")
-            made = next((s for s in restic.snapshots() if short and s.id.startswith(short)), None)
-            full = made.id if made else short
-            if res.rc == 3:
-                unreadable = summary.get("errors") or ["(restic did not list them)"]
-                if params["fail_on_unreadable"]:
-                    raise ResticError(
-                        "unreadable_source",
-                        f"Snapshot {short} was made in {restic.repository} but some files could not be read: "
-                        f"{'; '.join(unreadable[:10])}. Fix their permissions or exclude them and back up again.",
-                        {"snapshot_id": full},
-                        res,
-                    )
-                for line in unreadable[:20]:
-                    module.warn(f"restic could not read: {line}")
-            if params["manifest"]:
-                if made is None:
-                    raise ResticError(
-                        "failed",
-                        f"Snapshot {short} was made but restic does not list it, so its backup-time manifest was not "
-                        "recorded; record it with 'ledgerguard manifest record'.",
-                        {"snapshot_id": full},
-                        res,
-                    )
-                recorded = record_manifest(
-                    restic, made, list(params["exclude"]) + manifest_companions, tmpdir=module.tmpdir
-                )
-                keys = ("manifest_snapshot_id", "manifest_short_id", "files", "bytes", "errors", "manifest_bytes")
-                base["manifest"] = {"recorded": recorded["changed"], **{k: recorded.get(k) for k in keys}}
-                base["manifest"].update(digest=recorded.get("digest", ""), seconds=recorded.get("seconds", 0.0))
-                base["manifest_snapshot_id"] = recorded["manifest_snapshot_id"]
-            return dict(
-                base, changed=True, snapshot_id=full, short_id=full[:8], summary=summary, seconds=round(res.seconds, 3)
+            return backup_and_record(
+                restic,
+                args,
+                paths,
+                base,
+                fail_on_unreadable=params["fail_on_unreadable"],
+                manifest=params["manifest"],
+                manifest_exclude=list(params["exclude"]) + manifest_companions,
+                warn=module.warn,
+                tmpdir=module.tmpdir,
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
