@@ -16,7 +16,7 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.manifest import open_regular
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.safe_fs import open_regular
 
 # Names ransomware leaves behind (matched case-insensitively against the file name).
 RANSOM_NOTE_PATTERNS: tuple[str, ...] = (
@@ -387,11 +387,11 @@ def _is_text(data: bytes) -> bool:
 def read_sample(path: str, size: int) -> bytes | None:
     """The first ``size`` bytes of a local regular file (None if it cannot be read or is not a regular file).
 
-    Opened with ``manifest.open_regular``: a FIFO, device node, socket or symlink is never opened (a FIFO would block
+    Opened with ``safe_fs.open_regular``: a FIFO, device node, socket or symlink is never opened (a FIFO would block
     the incident, a device could be acted on); one swapped in after the check neither blocks nor is read.
     """
     try:
-        fd = open_regular(path)
+        fd, _st = open_regular(path)
     except OSError:
         return None
     try:

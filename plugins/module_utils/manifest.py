@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import errno
 import fnmatch
 import hashlib
 import heapq
@@ -34,6 +33,14 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
+
+# One helper opens files for reading everywhere (safe_fs.open_regular: lstat, O_NOFOLLOW|O_NONBLOCK, fstat);
+# file_kind is re-exported for file_manifest's special_paths.
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.safe_fs import (  # noqa: F401
+    NotRegularFile,
+    file_kind,
+    open_regular,
+)
 
 MANIFEST_VERSION = 1
 ENTRY_FIELDS = ("path", "type", "size", "mode", "uid", "gid", "mtime_ns", "sha256", "target", "error")
@@ -90,70 +97,6 @@ def sort_key(raw: bytes) -> tuple[bytes, ...]:
 # --------------------------------------------------------------------------------------------------- hashing
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-class NotRegularFile(OSError):
-    """Raised by ``open_regular`` for an entry that is not a regular file (FIFO, device, socket, symlink, folder)."""
-
-    def __init__(self, path: str | bytes, kind: str) -> None:
-        super().__init__(errno.EINVAL, f"not a regular file ({kind}): not opened", path)
-        self.kind = kind
-
-
-def file_kind(mode: int) -> str:
-    """A readable name for the type in ``st_mode``."""
-    for test, name in (
-        (stat.S_ISREG, "file"),
-        (stat.S_ISDIR, "directory"),
-        (stat.S_ISLNK, "symlink"),
-        (stat.S_ISFIFO, "fifo"),
-        (stat.S_ISCHR, "character device"),
-        (stat.S_ISBLK, "block device"),
-        (stat.S_ISSOCK, "socket"),
-    ):
-        if test(mode):
-            return name
-    return "unknown type"
-
-
-def open_regular(path: str | bytes, noatime: bool = False, dir_fd: int | None = None) -> int:
-    """Open a regular file for reading without ever opening anything else; return the descriptor.
-
-    The entry is checked with ``lstat`` first (a FIFO, device node or socket is never opened: opening a FIFO can block
-    or wake a writer, opening a device can act on it), then opened ``O_NOFOLLOW | O_NONBLOCK`` (a final symlink or a
-    FIFO swapped in after the check neither is followed nor blocks), then confirmed with ``fstat`` to be the same
-    regular file. Raises ``NotRegularFile`` (an OSError) for anything else, or the OSError of the system call.
-
-    The collection's one helper for this (the swap's ``safe_fs`` is meant to fold it in).
-    """
-    before = os.lstat(path, dir_fd=dir_fd)
-    if not stat.S_ISREG(before.st_mode):
-        raise NotRegularFile(path, file_kind(before.st_mode))
-    flags = _OPEN_FLAGS | (getattr(os, "O_NOATIME", 0) if noatime else 0)
-    try:
-        fd = os.open(path, flags, dir_fd=dir_fd)
-    except PermissionError:
-        if not noatime:
-            raise
-        # O_NOATIME is refused for files we do not own: retry without it.
-        fd = os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise NotRegularFile(path, "symlink") from None
-        raise
-    try:
-        after = os.fstat(fd)
-        if not stat.S_ISREG(after.st_mode):
-            raise NotRegularFile(path, file_kind(after.st_mode) + " swapped in after the check")
-        if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
-            raise NotRegularFile(path, "replaced by another file while it was opened")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
 def _err(exc: OSError) -> str:
     if isinstance(exc, NotRegularFile):
         return exc.strerror
@@ -167,12 +110,11 @@ def hash_file(path: bytes) -> tuple[Any, ...]:
     device node, socket or symlink, also one swapped in after the walk) is never opened and is reported as an error.
     """
     try:
-        fd = open_regular(path, noatime=True)
+        fd, st = open_regular(path, noatime=True)
     except OSError as exc:
         return None, _err(exc)
     try:
         with os.fdopen(fd, "rb", buffering=0) as handle:
-            st = os.fstat(fd)
             digest = _digest_fd(handle, st.st_size)
             return digest, st.st_size, f"{stat.S_IMODE(st.st_mode):04o}", st.st_uid, st.st_gid, st.st_mtime_ns
     except OSError as exc:

@@ -121,23 +121,41 @@ def open_path(path: str) -> int:
     return fd
 
 
-def open_regular(name: str, dir_fd: int) -> tuple[int, os.stat_result]:
-    """Open ``name`` in ``dir_fd`` for reading only if it is a regular file: ``lstat`` first, then
-    ``O_NOFOLLOW|O_NONBLOCK`` (a FIFO swapped in meanwhile does not block), then ``fstat`` must agree (same regular
-    file). Returns ``(fd, fstat)``; raises :class:`NotRegularFile` otherwise. The caller closes the descriptor."""
-    before = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+def open_regular(name: str | bytes, dir_fd: int | None = None, noatime: bool = False) -> tuple[int, os.stat_result]:
+    """Open ``name`` (relative to ``dir_fd``, or a path when ``dir_fd`` is None) for reading only if it is a regular
+    file: ``lstat`` first (a FIFO, device node or socket is never opened: opening a FIFO can block or wake a writer,
+    opening a device can act on it), then ``O_NOFOLLOW|O_NONBLOCK`` (a link or a FIFO swapped in meanwhile is neither
+    followed nor blocks), then ``fstat`` must agree (the same regular file). ``noatime``: ``O_NOATIME`` where the
+    kernel allows it (files we do not own: retried without). Returns ``(fd, fstat)``; raises :class:`NotRegularFile`
+    otherwise, or the ``OSError`` of the system call. The caller closes the descriptor.
+
+    The collection's one helper for this (hashing, damage sampling, the swap, ledgers)."""
+    before = os.lstat(name, dir_fd=dir_fd)
     if not stat.S_ISREG(before.st_mode):
-        raise NotRegularFile(errno.EINVAL, f"not a regular file ({file_kind(before.st_mode)})", name)
+        raise NotRegularFile(errno.EINVAL, f"not a regular file ({file_kind(before.st_mode)}): not opened", name)
+    flags = FILE_FLAGS | (getattr(os, "O_NOATIME", 0) if noatime else 0)
     try:
-        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+        try:
+            fd = os.open(name, flags, dir_fd=dir_fd)
+        except PermissionError:
+            if flags == FILE_FLAGS:
+                raise
+            fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)  # O_NOATIME is refused for files we do not own
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-            raise NotRegularFile(exc.errno, "replaced while being opened", name) from None
+            raise NotRegularFile(
+                exc.errno, "not a regular file (replaced while being opened): not opened", name
+            ) from None
         raise
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
+    if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise NotRegularFile(errno.EINVAL, f"replaced while being opened ({file_kind(st.st_mode)})", name)
+        raise NotRegularFile(
+            errno.EINVAL, f"not a regular file ({file_kind(st.st_mode)} swapped in after the check)", name
+        )
+    if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, "replaced by another file while it was opened", name)
     return fd, st
 
 

@@ -1,6 +1,6 @@
 """Issue 13 item 7: FIFOs and device nodes never hang or get opened by hashing (manifest.hash_file, the walk behind
-file_manifest) or by damage sampling (damage.read_sample). Everything goes through manifest.open_regular: lstat,
-O_NOFOLLOW|O_NONBLOCK, fstat."""
+file_manifest) or by damage sampling (damage.read_sample). Everything goes through safe_fs.open_regular (the one
+helper; manifest and damage import it): lstat, O_NOFOLLOW|O_NONBLOCK, fstat."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import damage
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import manifest as mf
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import safe_fs
 
 
 class BlockedWriter(threading.Thread):
@@ -89,7 +90,7 @@ def test_device_node_is_neither_read_nor_hashed(tmp_path):
     os.mknod(dev, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero
     assert damage.read_sample(str(dev), 16) is None
     result = mf.hash_file(os.fsencode(dev))
-    assert result[0] is None and "character device" in result[1]
+    assert result[0] is None and "char device" in result[1]
 
 
 def test_symlink_is_not_followed(tmp_path):
@@ -130,13 +131,28 @@ def test_tree_with_fifo_and_device_is_hashed_and_they_are_reported(tmp_path):
 def test_open_regular_confirms_with_fstat(tmp_path):
     path = tmp_path / "a.txt"
     path.write_bytes(b"abc")
-    fd = mf.open_regular(str(path))
+    fd, st = safe_fs.open_regular(str(path))
     try:
-        assert os.read(fd, 10) == b"abc"
+        assert os.read(fd, 10) == b"abc" and st.st_size == 3
     finally:
         os.close(fd)
-    with pytest.raises(mf.NotRegularFile, match="directory"):
-        mf.open_regular(str(tmp_path))
+    with pytest.raises(safe_fs.NotRegularFile, match="directory"):
+        safe_fs.open_regular(str(tmp_path))
+    # relative to a folder descriptor, as the swap opens files
+    dfd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd, _st = safe_fs.open_regular("a.txt", dfd, noatime=True)
+        os.close(fd)
+        with pytest.raises(safe_fs.NotRegularFile, match="directory"):
+            safe_fs.open_regular(".", dfd)
+    finally:
+        os.close(dfd)
+
+
+def test_one_open_regular():
+    """One helper: manifest and damage use safe_fs's (no second copy to drift)."""
+    assert mf.open_regular is safe_fs.open_regular and damage.open_regular is safe_fs.open_regular
+    assert mf.NotRegularFile is safe_fs.NotRegularFile and mf.file_kind is safe_fs.file_kind
 
 
 def test_fifo_swapped_in_after_the_lstat_is_caught_by_fstat(tmp_path, monkeypatch, fifo):
@@ -145,7 +161,7 @@ def test_fifo_swapped_in_after_the_lstat_is_caught_by_fstat(tmp_path, monkeypatc
     regular = tmp_path / "was-regular"
     regular.write_bytes(b"x")
     real_lstat = os.lstat
-    monkeypatch.setattr(mf.os, "lstat", lambda p, dir_fd=None: real_lstat(regular))
+    monkeypatch.setattr(safe_fs.os, "lstat", lambda p, dir_fd=None: real_lstat(regular))
     done, result = in_thread(mf.hash_file, os.fsencode(fifo), timeout=3)
     assert done, "hash_file blocked on a FIFO swapped in after the check"
     assert result[0] is None and "fifo swapped in after the check" in result[1]

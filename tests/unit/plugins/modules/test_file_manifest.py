@@ -129,7 +129,7 @@ def test_fifo_and_device_are_reported_never_opened(tree, tmp_path, capsys):
         kinds = {e["path"]: e["kind"] for e in out["special_paths"]}
         assert kinds["凭证/pipe"] == "fifo" and out["files"] == 2
         if os.geteuid() == 0:
-            assert kinds["zero"] == "character device" and out["others"] == 2
+            assert kinds["zero"] == "char device" and out["others"] == 2
         assert not opened.wait(0.3)
     finally:
         if not opened.is_set():
