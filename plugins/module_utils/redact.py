@@ -2,10 +2,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Masking of secrets in free text (journal lines, process lists, mount tables, environment values).
 
-Command lines are masked by the collection's existing ``writers.mask_cmdline`` (argv in, argv out: the freeze's
-writer evidence uses it); ``mask_secrets(text)`` applies that same function to the words of a line and then masks
-what only free text holds, so there is one set of rules. It replaces the value of anything that looks like a
-credential with ``***`` and keeps the rest of the text readable (a process list or a journal stays useful evidence):
+The one place for the masking rules of the collection: ``mask_cmdline(argv)`` masks a command line (argv in, argv
+out: the freeze's writer evidence uses it, through ``writers.mask_cmdline``); ``mask_secrets(text)`` applies it to the
+words of a line and then masks what only free text holds, from the same names and patterns. It replaces the value of
+anything that looks like a credential with ``***`` and keeps the rest of the text readable (a process list or a
+journal stays useful evidence):
 
 * credentials in URLs: ``scheme://user:secret@host`` -> ``scheme://user:***@host``;
 * options and assignments whose name says secret: ``--password=x``, ``--password x``, ``-p`` is *not* guessed,
@@ -19,16 +20,18 @@ the standard library.
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 MASK = "***"
 
-# A name that says "this holds a secret". Matched case-insensitively inside option / variable names.
-NAME_WORDS = (
-    r"passw(?:or)?d|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|account[_-]?key|private[_-]?key"
-    r"|client[_-]?secret|credentials?|auth|signature|session[_-]?key"
-)
+# A name that says "this holds a secret" (api_key, access_key, client_secret ... included). Matched
+# case-insensitively inside option / variable names.
+NAME_WORDS = r"pass(?:word|wd|phrase)?|passw(?:or)?d|pwd|secret|token|key|auth|credentials?|signature"
 _NAME = rf"[A-Za-z0-9_.-]*(?:{NAME_WORDS})[A-Za-z0-9_.-]*"
+# Names that only point at a secret (``--password-file=/run/pw``, ``PASSWORD_FILE``) are not secrets.
+_POINTER_SUFFIX = r"[-_](?:file|path|dir|command|cmd)"
+_NOT_SECRET_NAME = re.compile(rf"{_POINTER_SUFFIX}[\"']?\s*[=:]?\s*$", re.I)
 
 # scheme://user:secret@host  (any scheme: https, s3:https, postgres, mysql, amqp, ...)
 _URL_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"]*:)(?P<secret>[^\s/@'\"]+)(?=@)")
@@ -45,9 +48,37 @@ _ASSIGN = re.compile(
 _BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic|Token)\s+)(?P<secret>[A-Za-z0-9._~+/=-]{8,})", re.I)
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{12,20}\b")
 
+# One argv word: --password=x, --password (value in the next word), PASSWORD=x
+_ARG_OPTION = re.compile(rf"^(-{{1,2}}{_NAME})(?:=(.+))?$", re.I)
+_ARG_ASSIGN = re.compile(rf"^((?:[A-Za-z_][A-Za-z0-9_]*)?(?:{NAME_WORDS})[A-Za-z0-9_]*)=(.+)$", re.I)
+_ARG_NOT_SECRET = re.compile(rf"{_POINTER_SUFFIX}$", re.I)
+_MYSQL_CLIENTS = ("mysql", "mariadb", "mysqldump", "mariadb-dump", "mysqladmin", "mariadb-admin")
 
-# Names that only point at a secret (``--password-file=/run/pw``) are not secrets (as writers.mask_cmdline says).
-_NOT_SECRET_NAME = re.compile(r"[-_](?:file|path|dir|command|cmd)[\"']?\s*[=:]?\s*$", re.I)
+
+def mask_cmdline(argv: list[str]) -> list[str]:
+    """The command line with its secrets replaced by ``***``: ``--password=x``, ``--password x``, ``PASSWORD=x``
+    (and token, secret, api key ...), ``user:pass@`` in URLs, and the MySQL clients' ``-pSECRET``."""
+    out: list[str] = []
+    hide_next = False
+    prog = posixpath.basename(argv[0]) if argv else ""
+    for arg in argv:
+        if hide_next:
+            out.append(MASK)
+            hide_next = False
+            continue
+        if prog in _MYSQL_CLIENTS and arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
+            out.append("-p" + MASK)
+            continue
+        m = _ARG_OPTION.match(arg) or _ARG_ASSIGN.match(arg)
+        if m and not _ARG_NOT_SECRET.search(m.group(1)):
+            if m.group(2) is None:
+                out.append(arg)
+                hide_next = True
+            else:
+                out.append(f"{m.group(1)}={MASK}")
+            continue
+        out.append(mask_url_credentials(arg))
+    return out
 
 
 def _keep_quotes(match: re.Match) -> str:
@@ -67,9 +98,7 @@ def mask_url_credentials(text: str) -> str:
 
 
 def mask_words(text: str) -> str:
-    """``writers.mask_cmdline`` over the whitespace-separated words of ``text`` (the whitespace is kept)."""
-    from ansible_collections.ledgerguard.recovery.plugins.module_utils.writers import mask_cmdline
-
+    """``mask_cmdline`` over the whitespace-separated words of ``text`` (the whitespace is kept)."""
     parts = re.split(r"(\s+)", text)
     words = mask_cmdline(parts[0::2])
     parts[0::2] = words
@@ -77,9 +106,7 @@ def mask_words(text: str) -> str:
 
 
 def mask_argv(argv: list[str]) -> list[str]:
-    """A command line (argv) with its secrets masked: ``writers.mask_cmdline``, then the free-text rules per word."""
-    from ansible_collections.ledgerguard.recovery.plugins.module_utils.writers import mask_cmdline
-
+    """A command line (argv) with its secrets masked: ``mask_cmdline``, then the free-text rules per word."""
     return [mask_secrets(word, words=False) for word in mask_cmdline(list(argv))]
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
-import re
 import shlex
 import signal
 import time
@@ -36,51 +35,13 @@ from typing import Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import read_mounts
 
+# The masking rules live in module_utils/redact (one set for argv and free text); mask_cmdline is used here.
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.redact import MASK, mask_cmdline  # noqa: F401
+
 POLICIES = ("stop", "kill", "report")
 PROC = "/proc"
 _O_PATH = getattr(os, "O_PATH", 0o10000000)
 _HASH_LIMIT = 512 * 1024 * 1024
-
-# The names of secrets, to mask them.
-_SECRET_WORD = r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|auth|credentials?)"  # noqa: S105, E501
-_NOT_SECRET_SUFFIX = re.compile(r"(?:[-_](?:file|path|dir|command|cmd))$", re.IGNORECASE)
-_OPT_EQ = re.compile(r"^(-{1,2}[A-Za-z0-9_.-]*" + _SECRET_WORD + r"[A-Za-z0-9_.-]*)=(.+)$", re.IGNORECASE)
-_OPT = re.compile(r"^-{1,2}[A-Za-z0-9_.-]*" + _SECRET_WORD + r"[A-Za-z0-9_.-]*$", re.IGNORECASE)
-_ENV = re.compile(r"^((?:[A-Za-z_][A-Za-z0-9_]*)?" + _SECRET_WORD + r"[A-Za-z0-9_]*)=(.+)$", re.IGNORECASE)
-_URL_CRED = re.compile(r"(://[^/\s:@]+):[^/\s@]+@")
-_MYSQL_CLIENTS = ("mysql", "mariadb", "mysqldump", "mariadb-dump", "mysqladmin", "mariadb-admin")
-
-MASK = "***"
-
-
-def mask_cmdline(argv: list[str]) -> list[str]:
-    """The command line with its secrets replaced by ``***``: ``--password=x``, ``--password x``, ``PASSWORD=x``
-    (and token, secret, api key ...), ``user:pass@`` in URLs, and the MySQL clients' ``-pSECRET``."""
-    out: list[str] = []
-    hide_next = False
-    prog = os.path.basename(argv[0]) if argv else ""
-    for arg in argv:
-        if hide_next:
-            out.append(MASK)
-            hide_next = False
-            continue
-        if prog in _MYSQL_CLIENTS and arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
-            out.append("-p" + MASK)
-            continue
-        m = _OPT_EQ.match(arg)
-        if m and not _NOT_SECRET_SUFFIX.search(m.group(1)):
-            out.append(f"{m.group(1)}={MASK}")
-            continue
-        if _OPT.match(arg) and not _NOT_SECRET_SUFFIX.search(arg):
-            out.append(arg)
-            hide_next = True
-            continue
-        m = _ENV.match(arg)
-        if m and not _NOT_SECRET_SUFFIX.search(m.group(1)):
-            out.append(f"{m.group(1)}={MASK}")
-            continue
-        out.append(_URL_CRED.sub(r"\1:" + MASK + "@", arg))
-    return out
 
 
 def display(text: str) -> str:

@@ -143,3 +143,12 @@ def test_boot_unit_text():
     assert "WantedBy=multi-user.target" in text
     assert fz.boot_unit_name("/var/lib/ledgerguard") == "ledgerguard-freeze-boot.service"
     assert fz.boot_unit_name("/srv/lg").startswith("ledgerguard-freeze-boot-")
+
+
+def test_one_set_of_masking_rules():
+    """writers.mask_cmdline is redact's (the free-text masking is built on it): the same names mask both."""
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import redact
+
+    assert wr.mask_cmdline is redact.mask_cmdline
+    assert redact.mask_secrets("backup --passphrase hunter2 --key-file /k") == "backup --passphrase *** --key-file /k"
+    assert redact.mask_secrets("curl https://:tok3n@h.invalid/") == "curl https://:***@h.invalid/"
