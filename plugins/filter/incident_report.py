@@ -17,9 +17,9 @@ description:
     quarantine reasons, missing files put back), else C(declared) (the incident's O(_input.cause)) or
     C(undetermined) (nothing found, cause declared unknown). The mapping lives in module_utils/cause.py.
   - Builds the C(containment) section from each host's C(freeze) result (its C(writers)), its C(rescans) and its
-    C(thaw) (C(stopped_processes)): every process found holding a frozen folder, what it held, what was done to it and
+    C(thaw) (C(stopped_processes)); every process found holding a frozen folder, what it held, what was done to it and
     when, and whether it is still stopped. A writer found after the freeze (by a rescan) that held a client's folder
-    makes that client a problem (its files must be re-checked: they are never reported verified on trust), and so does
+    makes that client a problem (its files must be re-checked; they are never reported verified on trust), and so does
     a writer still running. Each client's C(cause) gains C(writers), the processes found writing in its folder.
   - Carries the repository damage the incident's check found (a host's C(repository_damage), with the lost packs, what
     restic said, the snapshots that need them) as C(repository_damage), and C(summary.repository_damaged). Damage does
