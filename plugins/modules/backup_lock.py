@@ -100,17 +100,26 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture imp
     try_flock,
     write_holder,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.incident_lock import read_lock  # noqa: E402
 
 
 def incident_message(module: AnsibleModule, what: str) -> str | None:
+    """Why this run must not start (an incident owns the host), or None. A lock that cannot be read (a link, a FIFO,
+    not JSON) still refuses: nobody can tell that no incident owns the host."""
     path = module.params["incident_lock"]
-    if not os.path.exists(path):
+    holder = read_lock(path)
+    if holder is None:
         return None
-    holder = read_holder(path)
+    if "error" in holder:
+        owner = f"An incident lock that cannot be read holds this host ({holder['error']})"
+    else:
+        owner = (
+            f"Incident {holder.get('incident_id', '?')} holds this host (operator "
+            f"{holder.get('operator') or 'unknown'}, since {holder.get('created', '?')}; lock {path})"
+        )
     return (
-        f"Incident {holder.get('incident_id', '?')} holds this host (operator {holder.get('operator') or 'unknown'}, "
-        f"since {holder.get('created', '?')}; lock {path}). No {what} runs while an incident owns the host: nothing "
-        "was backed up, forgotten or pruned. Run it again after the incident is released."
+        f"{owner}. No {what} runs while an incident owns the host: nothing was backed up, forgotten or pruned. Run it "
+        "again after the incident is released."
     )
 
 

@@ -96,84 +96,16 @@ path:
   sample: /var/lib/ledgerguard/incident.lock
 """
 
-import errno  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
-import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import secrets  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
-import stat  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import time  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
-MAX_LOCK_BYTES = 64 * 1024
-
-
-def read_lock(path: str) -> dict | None:
-    """The lock's content; None when there is no lock; ``{"error": ...}`` when it cannot be trusted."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return {"error": f"{path} is not a regular file"}
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return {"error": f"cannot open {path}: {exc.strerror}"}
-    try:
-        data = os.read(fd, MAX_LOCK_BYTES)
-    finally:
-        os.close(fd)
-    try:
-        holder = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return {"error": f"{path} is not a ledgerguard lock (not JSON)"}
-    if not isinstance(holder, dict) or not holder.get("incident_id"):
-        return {"error": f"{path} names no incident"}
-    return holder
-
-
-def take(path: str, content: dict) -> bool:
-    """Create ``path`` with ``content`` exclusively; False when it already exists."""
-    folder = os.path.dirname(path) or "."
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{content['token']}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.write(fd, (json.dumps(content, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
-                raise
-            # No hard links on this filesystem: an exclusive create (the content may be read half-written for a
-            # moment; read_lock then reports it as unreadable and nobody takes it over).
-            try:
-                out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            except FileExistsError:
-                return False
-            with open(tmp, "rb") as src:
-                os.write(out, src.read())
-            os.fsync(out)
-            os.close(out)
-        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-        return True
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.incident_lock import (  # noqa: E402
+    read_lock,
+    take,
+)
 
 
 def main() -> None:
