@@ -164,7 +164,12 @@ def test_rerun_after_a_failure_past_the_swap_keeps_users_edits(tmp_path, s3_serv
     victim = site.root("c001") / "凭证" / "2026-10.csv"
     victim.unlink()  # the loss
     incident_id = f"INC-{NOW:%Y%m%d}-9{secrets.randbelow(90) + 10}"
-    first = run_site(site, incident_clients=["c001"], incident_cause="deleted", ledgerguard_incident_id=incident_id)
+    # The ledger check on the staging copy (restore_ledger_check_before_swap) would stop the client before the swap;
+    # this test is about a failure past it.
+    past_swap = {"restore_ledger_check_before_swap": False}
+    first = run_site(
+        site, incident_clients=["c001"], incident_cause="deleted", ledgerguard_incident_id=incident_id, **past_swap
+    )
     assert first.rc != 0
     [client] = report_of(site)["clients"]
     assert client["status"] == "failed", client
@@ -176,7 +181,9 @@ def test_rerun_after_a_failure_past_the_swap_keeps_users_edits(tmp_path, s3_serv
     with open(victim, "ab") as handle:
         handle.write("2026-10,记,99,2026-10-31,1,补录 用户的修改,1001,库存现金,5.00,\n".encode())
     edited = sha(victim)
-    again = run_site(site, incident_clients=["c001"], incident_cause="deleted", ledgerguard_incident_id=incident_id)
+    again = run_site(
+        site, incident_clients=["c001"], incident_cause="deleted", ledgerguard_incident_id=incident_id, **past_swap
+    )
     assert again.rc != 0  # the ledger still has its unbalanced voucher
     assert sha(victim) == edited, "the user's edit was overwritten by the re-run"
     stagings = sorted((site.books / f".ledgerguard-{incident_id}" / "staging" / "c001").iterdir())
