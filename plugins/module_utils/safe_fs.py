@@ -102,6 +102,12 @@ def open_dir(name: str, dir_fd: int | None = None) -> int:
 def open_path(path: str) -> int:
     """Open the absolute folder ``path`` component by component from ``/``, following no symbolic link at all
     (``ELOOP`` names the component that is a link). The caller closes the descriptor."""
+    return _walk(path, open_dir)
+
+
+def _walk(path: str, step) -> int:
+    """Open the absolute folder ``path`` from ``/`` one component at a time with ``step(name, dir_fd) -> fd`` (an
+    error names the path up to the component that failed)."""
     if not os.path.isabs(path):
         raise OSError(errno.EINVAL, "not an absolute path", path)
     fd = os.open("/", DIR_FLAGS)
@@ -110,7 +116,7 @@ def open_path(path: str) -> int:
         for part in [p for p in os.path.normpath(path).split("/") if p]:
             done = os.path.join(done, part)
             try:
-                nxt = open_dir(part, fd)
+                nxt = step(part, fd)
             except OSError as exc:
                 raise OSError(exc.errno, exc.strerror, done) from None
             os.close(fd)
@@ -326,20 +332,4 @@ def make_path(path: str, mode: int = 0o700) -> int:
     """Open the absolute folder ``path`` like :func:`open_path` (no link followed), creating each missing component
     with ``mkdirat`` and ``mode`` (for ledgerguard's own folders: quarantine, staging). The caller closes the
     descriptor."""
-    if not os.path.isabs(path):
-        raise OSError(errno.EINVAL, "not an absolute path", path)
-    fd = os.open("/", DIR_FLAGS)
-    done = "/"
-    try:
-        for part in [p for p in os.path.normpath(path).split("/") if p]:
-            done = os.path.join(done, part)
-            try:
-                nxt, _created = make_dir(part, fd, mode)
-            except OSError as exc:
-                raise OSError(exc.errno, exc.strerror, done) from None
-            os.close(fd)
-            fd = nxt
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return _walk(path, lambda name, dir_fd: make_dir(name, dir_fd, mode)[0])
