@@ -34,13 +34,11 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-# One helper opens files for reading everywhere (safe_fs.open_regular: lstat, O_NOFOLLOW|O_NONBLOCK, fstat);
-# file_kind is re-exported for file_manifest's special_paths.
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.safe_fs import (  # noqa: F401
-    NotRegularFile,
-    file_kind,
-    open_regular,
-)
+# One helper opens files for reading everywhere (safe_fs.open_regular: lstat, O_NOFOLLOW|O_NONBLOCK, fstat).
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.safe_fs import NotRegularFile, open_regular
+
+# file_kind is re-exported for file_manifest's special_paths (one definition, in safe_fs).
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.safe_fs import file_kind  # noqa: F401  # pylint: disable=unused-import
 
 MANIFEST_VERSION = 1
 ENTRY_FIELDS = ("path", "type", "size", "mode", "uid", "gid", "mtime_ns", "sha256", "target", "error")

@@ -36,7 +36,7 @@ from typing import Any
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import read_mounts
 
 # The masking rules live in module_utils/redact (one set for argv and free text); mask_cmdline is used here.
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.redact import MASK, mask_cmdline  # noqa: F401
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.redact import mask_cmdline
 
 POLICIES = ("stop", "kill", "report")
 PROC = "/proc"
