@@ -29,7 +29,6 @@ import posixpath
 import re
 import shutil
 import sqlite3
-import stat
 import struct
 import subprocess
 import zipfile
@@ -37,6 +36,8 @@ import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 from xml.etree import ElementTree
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.safe_fs import NotRegularFile, open_regular
 
 try:  # pragma: no cover - import style differs between the collection and a checkout
     from ansible_collections.ledgerguard.recovery.plugins.module_utils import ledger as _ledger
@@ -160,20 +161,6 @@ def _name(fmt: str | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- opening
-
-
-def _open_regular(path: str, dir_fd: int | None = None) -> tuple[int, os.stat_result]:
-    """An fd on ``path`` opened without following a symlink or blocking on a FIFO; refuses non-regular files."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, dir_fd=dir_fd)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise IsADirectoryError(f"not a regular file (mode {stat.filemode(st.st_mode)})")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, st
 
 
 def _pread(fd: int, size: int, offset: int) -> bytes:
@@ -677,14 +664,12 @@ def validate(
     cap = MAX_BYTES if max_bytes is None else int(max_bytes)
     promised = formats_for(path)
     try:
-        fd, st = _open_regular(path, dir_fd)
+        fd, st = open_regular(path, dir_fd)
     except FileNotFoundError:
         return Verdict(UNKNOWN, "no such file", "open")
-    except IsADirectoryError as exc:
-        return Verdict(UNKNOWN, str(exc) if "regular" in str(exc) else "a directory", "open")
+    except NotRegularFile as exc:
+        return Verdict(UNKNOWN, exc.strerror or str(exc), "open")
     except OSError as exc:
-        if exc.errno == getattr(__import__("errno"), "ELOOP", 40):
-            return Verdict(UNKNOWN, "a symbolic link (not followed)", "open")
         return Verdict(UNKNOWN, f"cannot be opened ({exc.strerror or exc})", "open")
     try:
         size = st.st_size
