@@ -1572,6 +1572,20 @@ def norm_path(path: str) -> str:
     return os.path.normpath("/" + text).replace("//", "/") if text else "/"
 
 
+def snapshot_pins(value) -> dict[str, str]:
+    """The ``snapshot_paths`` option of the modules (``ledgerguard_clients[].snapshot_path``) as {live path: path
+    inside the snapshot}, both absolute and normalised; anything else is refused naming the entry."""
+    pins = {}
+    for live, pinned in (value or {}).items():
+        if not str(live).startswith("/") or not str(pinned or "").startswith("/"):
+            raise ValueError(
+                f"snapshot_paths entry {live!r}: {pinned!r} must map an absolute live path to an absolute path "
+                "inside the snapshot, e.g. /srv/ledgers/C001: /ledgers/C001"
+            )
+        pins[norm_path(live)] = norm_path(pinned)
+    return pins
+
+
 def path_parts(path: str) -> list[str]:
     return [p for p in norm_path(path).split("/") if p]
 

@@ -231,6 +231,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     run_module,
     PathNotInSnapshot,
     norm_path,
+    snapshot_pins,
     path_join,
     path_under,
     stream_restic,
@@ -401,14 +402,7 @@ def main() -> None:
                 )
             includes.append(os.path.normpath(path))
         wanted = validate_snapshot_id(params["snapshot"])
-        pins = {}
-        for live, pinned in (params["snapshot_paths"] or {}).items():
-            if not str(live).startswith("/") or not str(pinned or "").startswith("/"):
-                raise ValueError(
-                    f"snapshot_paths entry {live!r}: {pinned!r} must map an absolute live path to an absolute path "
-                    "inside the snapshot, e.g. /srv/ledgers/C001: /ledgers/C001"
-                )
-            pins[norm_path(live)] = norm_path(pinned)
+        pins = snapshot_pins(params["snapshot_paths"])
         # The layout is read from the snapshot itself, not from its recorded paths: one 'restic ls' of the top of
         # its tree maps each live include path to where the snapshot stores it (restic_snapshots, backup_manifest
         # and the roles use the same Restic.map_path).

@@ -253,6 +253,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     Restic,
     ResticError,
     norm_path,
+    snapshot_pins,
     path_join,
     path_under,
     iso_utc,
@@ -664,19 +665,6 @@ def walk(assessor: Assessor, history: list, candidates: list[int], mode: str, lo
                 break
         if found or position < 0:
             return out
-
-
-def snapshot_pins(value) -> dict[str, str]:
-    """The ``snapshot_paths`` option as {live path: path inside the snapshot} (both absolute, normalised)."""
-    pins = {}
-    for live, pinned in (value or {}).items():
-        if not str(live).startswith("/") or not str(pinned or "").startswith("/"):
-            raise ValueError(
-                f"snapshot_paths entry {live!r}: {pinned!r} must map an absolute live path to an absolute path "
-                "inside the snapshot, e.g. /srv/ledgers/C001: /ledgers/C001"
-            )
-        pins[norm_path(live)] = norm_path(pinned)
-    return pins
 
 
 def covering(module: AnsibleModule, restic: Restic, snapshots: list, live: str, pin: str | None) -> dict[str, str]:
