@@ -8,10 +8,13 @@ folder, the evidence, the ansible-runner folder. The restic repository is in a b
 2. three dated nightly snapshots (``restic backup --time``), with a little bookkeeping work between them, each
    followed by ``ledgerguard manifest record`` (the backup-time manifest a firm's own nightly job records);
 3. the incident: ransomware encrypts and renames client c001's files and drops a ransom note, client c002's folder
-   is deleted, the next nightly backup runs after the damage, and staff add a file for client c003 in the morning;
+   is deleted, client c004's SQLite ledger is corrupted in place (a page overwritten, same size: nothing to see by
+   name, size or entropy, only the SQLite validator catches it), the next nightly backup runs after the damage, and
+   staff add a file for client c003 in the morning;
 4. the incident playbook through ansible-runner with live progress;
 5. checks: every file of the clean snapshot is back byte-identical, the post-snapshot file is kept, the damaged
-   files are in quarantine, each restore was compared with its snapshot's backup-time manifest before the swap; a
+   files are in quarantine (c004's ledger caught by content, reason ``corrupt: ...``), each restore was compared
+   with its snapshot's backup-time manifest before the swap; a
    summary names the skipped snapshot and why, and the path of report.html.
 """
 
@@ -39,6 +42,7 @@ CLIENTS = [
     {"id": "c001", "name": "杭州示例贸易有限公司", "priority": 10, "seed": 1},
     {"id": "c002", "name": "宁波海风餐饮管理有限公司", "priority": 20, "seed": 2},
     {"id": "c003", "name": "温州三江五金制品厂", "priority": 30, "seed": 3},
+    {"id": "c004", "name": "嘉兴禾丰农产品有限公司", "priority": 40, "seed": 4},
 ]
 RANSOM_NOTE = "README_DECRYPT_FILES.txt"
 HOST = "localhost"
@@ -180,6 +184,12 @@ class Demo:
         say(f"   ransomware encrypted and renamed {count} files of c001 and left {RANSOM_NOTE}")
         shutil.rmtree(self.clients[1]["root"])
         say(f"   the folder of c002 ({self.clients[1]['root']}) was deleted")
+        ledger = Path(self.clients[3]["root"]) / "账簿" / "ledger.sqlite"
+        data = bytearray(ledger.read_bytes())
+        data[4096 : 4096 + 64] = os.urandom(64)  # page 2's b-tree header: same size, entropy hardly changes
+        ledger.write_bytes(bytes(data))
+        self.corrupted = ledger
+        say(f"   c004's SQLite ledger {ledger.relative_to(self.books)} was corrupted in place (same size)")
         self.damaged_id = self.backup(self.today, "nightly, AFTER the damage")
         extra = Path(self.clients[2]["root"]) / "凭证" / "2026-11-补录.csv"
         sampledata.write_voucher_csv(extra, "2026-11", 3, 11)
@@ -237,6 +247,10 @@ class Demo:
             problems.append("c003: files differ from the clean snapshot")
         if not self.new_file.exists():
             problems.append(f"c003: {self.new_file} created after the snapshot was not kept")
+        c4 = Path(self.clients[3]["root"])
+        want = tree_hashes(self.expected / c4.relative_to(self.books))
+        if any(tree_hashes(c4).get(p) != h for p, h in want.items()):
+            problems.append("c004: files differ from the clean snapshot (the corrupted ledger was not replaced)")
         evidence = reports[-1].parent
         manifest_problems: list[str] = []
         say("")
@@ -272,6 +286,9 @@ class Demo:
             else:
                 say("      backup-time manifest: not compared (none recorded for the snapshot)")
                 manifest_problems.append(f"{client['id']}: no backup-time manifest comparison")
+            for moved in client.get("quarantined") or []:
+                if str(moved.get("reason", "")).startswith("corrupt: "):
+                    say(f"      caught by content: {moved['path']}: {moved['reason']}")
             for skipped in client.get("skipped", []):
                 say(f"      skipped {skipped['short_id']} ({skipped['time']}): {'; '.join(skipped['reasons'])}")
         say(f"   every file of the clean snapshot byte-identical: {'yes' if not problems else 'NO'}")
