@@ -17,10 +17,11 @@ description:
     or changed without a newer modification time) is moved to O(quarantine) (same relative path) and replaced.
   - A live file changed after O(snapshot_time) that does not look damaged goes through the file validators
     (module_utils/validators.py C(changed_file_verdict)) with the client's declared books (O(ledger)). When the live
-    file fails validation while the snapshot's version passes, it is corrupt inside (reason C(corrupt: ...), the
-    cause C(corruption)): it is moved to quarantine and replaced. When it still validates, it is a legitimate edit:
-    kept and listed in RV(kept_changed) with the validator's sentence in C(validation). When no validator judges it
-    (unknown format, or the snapshot's version fails too), it is kept for review as before, C(validation) saying why.
+    file fails validation while the snapshot's version passes, it is corrupt inside (its reason starts with
+    C(corrupt), the cause is C(corruption)) and is moved to quarantine and replaced. When it still validates, it is a
+    legitimate edit and is kept and listed in RV(kept_changed) with the validator's sentence in C(validation). When
+    no validator judges it (unknown format, or the snapshot's version fails too), it is kept for review as before,
+    C(validation) saying why.
   - A live file that is not in the snapshot and does not look damaged is kept and listed in RV(kept_new). Damaged new
     files (ransom notes, encrypted copies) go to quarantine.
   - Restored files are hard links to the staged files (same filesystem), so owner, group, mode and times restic
