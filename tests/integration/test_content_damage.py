@@ -14,6 +14,7 @@ night (so night 4 is its restore point) and the incident's ledger check reads th
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import secrets
@@ -44,15 +45,20 @@ def make_xlsx(path: Path) -> None:
         z.writestr("xl/worksheets/sheet1.xml", "<worksheet>" + "<row><c><v>1</v></c></row>" * 800 + "</worksheet>")
 
 
+CLEAN: dict[str, str] = {}  # sha256 of each file damage() damages, taken just before
+
+
 def damage(site: Site) -> dict[str, str]:
-    """Night 3's damage; returns the damaged file of each client."""
+    """Night 3's damage; returns the damaged file of each client (their clean sha256 go to CLEAN)."""
     ledger = site.root("c001") / "账簿" / "ledger.sqlite"
+    book = site.root("c002") / "报表" / "余额表.xlsx"
+    pdf = sorted((site.root("c003") / "扫描件").glob("*.pdf"))[0]
+    for path in (ledger, book, pdf):
+        CLEAN[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     data = bytearray(ledger.read_bytes())
     data[4096 : 4096 + 64] = os.urandom(64)  # page 2's b-tree header: same size, no change in entropy to speak of
     ledger.write_bytes(bytes(data))
-    book = site.root("c002") / "报表" / "余额表.xlsx"
     book.write_bytes(book.read_bytes()[: book.stat().st_size // 2])
-    pdf = sorted((site.root("c003") / "扫描件").glob("*.pdf"))[0]
     pdf.write_bytes(pdf.read_bytes()[: pdf.read_bytes().rindex(b"trailer")])
     shutil.rmtree(site.root("c004"))
     return {"c001": str(ledger), "c002": str(book), "c003": str(pdf), "c004": str(site.root("c004"))}
@@ -94,8 +100,8 @@ def persisted(tmp_path_factory, s3_server):
     damaged = damage(site)
     night3 = site.backup(now - dt.timedelta(days=2))
     night4 = site.backup(now - dt.timedelta(days=1))  # the damage is still there
-    # Until restore_swap quarantines a live file that fails validation (validators.changed_file_verdict), c001's
-    # corrupted live ledger is kept for review and ledger_verify reports it: record, do not fail, here.
+    # The live files are as damaged as nights 3 and 4: the swap must find that inside them (validators), not keep them
+    # "for review" because they changed after the clean night.
     runner = site.run(
         incident_cause="unknown",
         incident_summary="pytest: damage inside files, found days later",
@@ -144,6 +150,17 @@ def test_damaged_nights_skipped_with_the_file_and_the_reason(persisted, cid, fin
     assert "still carries the damage first seen in snapshot " + persisted["night3"][:8] in " ".join(
         skipped[persisted["night4"][:8]]["reasons"]
     )
+
+
+@pytest.mark.parametrize("cid", ["c001", "c002", "c003"])
+def test_damaged_live_file_quarantined_and_replaced_by_content(persisted, cid):
+    entry = client(persisted, cid)
+    target = persisted["damaged"][cid]
+    moved = [q for q in entry["quarantined"] if q["path"] == target]
+    assert len(moved) == 1 and moved[0]["reason"].startswith("corrupt: "), entry["quarantined"]
+    assert "the snapshot's version passes" in moved[0]["reason"], moved
+    assert hashlib.sha256(Path(target).read_bytes()).hexdigest() == CLEAN[target]
+    assert target not in [k["path"] for k in entry["kept_changed"]]
 
 
 @pytest.mark.parametrize(("cid", "cause"), [("c001", "corruption"), ("c003", "corruption"), ("c004", "deleted")])
