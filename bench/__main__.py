@@ -1,7 +1,7 @@
 """Run every benchmark and write bench/results/*.json and docs/benchmarks.md (+ charts).
 
-Usage: python -m bench [--quick] [--only manifest,scaling,ledger,restore_point,restore_overhead,module_memory,fleet]
-       [--rounds N] [--fleet-sizes 1,4,16,32] [--no-report]
+Usage: python -m bench [--quick] [--only manifest,scaling,ledger,restore_point,restore_overhead,module_memory,fleet,
+       validation] [--rounds N] [--fleet-sizes 1,4,16,32] [--snapshots N] [--no-report]
 
 Full size takes about 45 minutes on 2 CPUs (the fleet over 1, 4, 16 and 32 hosts about 15 of them, module_memory
 about 7 to 11, most of it making 500 snapshots); `--quick` (small trees, 1, 4 and 8 hosts) about 10 minutes.
@@ -21,7 +21,7 @@ import traceback
 
 from bench import common, report
 
-ALL = ["manifest", "scaling", "ledger", "restore_point", "restore_overhead", "module_memory", "fleet"]
+ALL = ["manifest", "scaling", "ledger", "restore_point", "restore_overhead", "module_memory", "fleet", "validation"]
 FLEET_SIZES = [1, 4, 16, 32]  # issue 8: 1, 4, 16 and 32 hosts
 FLEET_SIZES_QUICK = [1, 4, 8]
 
@@ -55,6 +55,12 @@ def _module_memory(quick: bool) -> dict:
     return module_memory.run(0.02 if quick else 1.0)
 
 
+def _validation(quick: bool, rounds: int, snapshots: int) -> dict:
+    from bench import validation_bench
+
+    return validation_bench.run(quick, rounds, snapshots or (10 if quick else 50))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -67,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="host counts for the fleet run (default 1,4,16,32 as issue 8 asks, about 15 minutes on 2 CPUs; quick "
         "1,4,8; e.g. --fleet-sizes 1,4,16 saves the 32-host run, about 9 of those minutes)",
+    )
+    ap.add_argument(
+        "--snapshots",
+        type=int,
+        default=0,
+        help="nightly snapshots for the validation cost's restore-point run (default 50 as issue 18 asks; quick 10)",
     )
     ap.add_argument("--no-report", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = ap.parse_args(argv)
@@ -97,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "restore_overhead": lambda: _restore_overhead(args.quick),
         "module_memory": lambda: _module_memory(args.quick),
         "fleet": lambda: _fleet(args.quick, min(rounds, 3), fleet_sizes),
+        "validation": lambda: _validation(args.quick, min(rounds, 3), args.snapshots),
     }
     failures = 0
     for name in wanted:
