@@ -2077,7 +2077,18 @@ class Restic:
             for sid in candidates:
                 args += ["--snapshot", sid]
             res = self.must(*args, "--", *(restic_pattern(p) for p in patterns), action=f"search for {live}")
-            held = parse_find(res.stdout)
+            try:
+                held = parse_find(res.stdout)
+            except ValueError as exc:
+                # restic 0.14 stops its JSON mid-array when a tree it must read is in a lost pack (and still exits 0)
+                said = (res.stderr or "").strip().splitlines()
+                raise ResticError(
+                    "repository_damaged",
+                    f"restic find could not finish its search for {live} in {redact_repository(self.repository)} "
+                    f"({exc}){': ' + said[-1] if said else ''}; run restic check to locate lost data",
+                    {},
+                    res,
+                ) from None
             for sid, cands in candidates.items():
                 paths = {norm_path(p) for p in held.get(sid, [])}
                 match = next((c for c in cands if c in paths), None)

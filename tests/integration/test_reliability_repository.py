@@ -300,8 +300,9 @@ def test_lost_tree_pack_makes_the_snapshot_unusable_and_the_older_one_is_assesse
     assert newest["id"] == new_id and newest["unusable"] is True and newest["clean"] is False
     assert newest["lost_packs"] == [victim.name]
     assert newest["reasons"][0].startswith(
-        f"restic could not list the snapshot's files in restic repository {local_repo}: pack {victim.name}, which "
-        f"snapshot {new_id[:8]} needs, is missing from the repository"
+        # the first read of the snapshot is its layout (Restic.layout: the top of its tree), so that is what fails
+        f"restic could not list the top of the snapshot's tree in restic repository {local_repo}: pack {victim.name}, "
+        f"which snapshot {new_id[:8]} needs, is missing from the repository"
     )
     assert older["id"] == old_id and older["clean"] is True and older["unusable"] is False
     assert damage["clean"] == [old_id]
