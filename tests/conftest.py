@@ -134,3 +134,14 @@ def task_result(runner, task: str) -> dict:
         if ev.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("task") == task:
             return data["res"]
     raise AssertionError(f"no result for task {task!r}")
+
+
+def module_result(main, args: dict, capsys, check_mode: bool = False) -> dict:
+    """Run a module's ``main`` in this process with ``args`` (as Ansible would pass them) and return its JSON result."""
+    from ansible.module_utils.testing import patch_module_args  # noqa: PLC0415 (only unit tests of modules need it)
+
+    if check_mode:
+        args = {**args, "_ansible_check_mode": True}
+    with patch_module_args(args), pytest.raises(SystemExit):
+        main()
+    return json.loads(capsys.readouterr().out)

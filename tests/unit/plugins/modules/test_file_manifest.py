@@ -7,17 +7,13 @@ import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ledgerguard.recovery.plugins.modules import file_manifest
+from conftest import module_result
 
 
 def run(args: dict, capsys, check_mode: bool = False) -> dict:
-    if check_mode:
-        args = {**args, "_ansible_check_mode": True}
-    with patch_module_args(args), pytest.raises(SystemExit):
-        file_manifest.main()
-    return json.loads(capsys.readouterr().out)
+    return module_result(file_manifest.main, args, capsys, check_mode)
 
 
 @pytest.fixture

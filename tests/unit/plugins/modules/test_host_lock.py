@@ -8,17 +8,13 @@ import multiprocessing
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ledgerguard.recovery.plugins.modules import host_lock
+from conftest import module_result
 
 
 def run(args: dict, capsys, check_mode: bool = False) -> dict:
-    if check_mode:
-        args = {**args, "_ansible_check_mode": True}
-    with patch_module_args(args), pytest.raises(SystemExit):
-        host_lock.main()
-    return json.loads(capsys.readouterr().out)
+    return module_result(host_lock.main, args, capsys, check_mode)
 
 
 def test_take_check_mode_idempotent_and_refused_to_another(tmp_path, capsys):

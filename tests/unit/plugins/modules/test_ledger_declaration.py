@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import ledger as lg
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import validators
 from ansible_collections.ledgerguard.recovery.plugins.modules import ledger_verify
+from conftest import module_result
 
 
 def run(args: dict, capsys) -> dict:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        ledger_verify.main()
-    return json.loads(capsys.readouterr().out)
+    return module_result(ledger_verify.main, args, capsys)
 
 
 def custom_books(root):

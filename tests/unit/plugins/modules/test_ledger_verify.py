@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ledgerguard.recovery.plugins.modules import ledger_verify
 from ledgerguard import sampledata
+from conftest import module_result
 
 
 def run(args: dict, capsys) -> dict:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        ledger_verify.main()
-    return json.loads(capsys.readouterr().out)
+    return module_result(ledger_verify.main, args, capsys)
 
 
 def test_healthy_and_damaged_clients(tmp_path, capsys):

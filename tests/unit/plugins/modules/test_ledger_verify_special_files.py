@@ -8,10 +8,10 @@ import os
 import signal
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ledgerguard.recovery.plugins.modules import ledger_verify
 from ledgerguard import sampledata
+from conftest import module_result
 
 
 def run(args: dict, capsys) -> dict:
@@ -21,12 +21,10 @@ def run(args: dict, capsys) -> dict:
     old = signal.signal(signal.SIGALRM, hung)
     signal.alarm(20)
     try:
-        with patch_module_args(args), pytest.raises(SystemExit):
-            ledger_verify.main()
+        return module_result(ledger_verify.main, args, capsys)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-    return json.loads(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("how", ["walked", "named"])

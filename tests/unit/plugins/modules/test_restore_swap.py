@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ledgerguard.recovery.plugins.modules import restore_swap
+from conftest import module_result
 
 SNAPSHOT_TIME = "2026-11-25T02:00:00.123456789Z"
 
 
 def run(args: dict, capsys, check_mode: bool = False) -> dict:
-    if check_mode:
-        args = {**args, "_ansible_check_mode": True}
-    with patch_module_args(args), pytest.raises(SystemExit):
-        restore_swap.main()
-    return json.loads(capsys.readouterr().out)
+    return module_result(restore_swap.main, args, capsys, check_mode)
 
 
 def sha(path) -> str:

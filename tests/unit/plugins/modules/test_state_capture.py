@@ -3,26 +3,21 @@ shows it with the secrets masked, and no bundle file holds them. Journal-style l
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import redact
 from ansible_collections.ledgerguard.recovery.plugins.modules import state_capture
+from conftest import module_result
 
 SECRETS = ["TopSecretOpt1", "TopSecretSep2", "TopSecretEnv3", "TopSecretUrl4", "TopSecretTok5", "TopSecretMy6"]
 
 
 def run(args: dict, capsys, check_mode: bool = False) -> dict:
-    if check_mode:
-        args = {**args, "_ansible_check_mode": True}
-    with patch_module_args(args), pytest.raises(SystemExit):
-        state_capture.main()
-    return json.loads(capsys.readouterr().out)
+    return module_result(state_capture.main, args, capsys, check_mode)
 
 
 @pytest.fixture

@@ -4,25 +4,20 @@ folder or link is refused with a clear message. Also safe_fs's building blocks."
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import safe_fs
 from ansible_collections.ledgerguard.recovery.plugins.modules import work_dir
+from conftest import module_result
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the work folder is root's (chown to another user)")
 
 
 def run(args: dict, capsys, check_mode: bool = False) -> dict:
-    if check_mode:
-        args = {**args, "_ansible_check_mode": True}
-    with patch_module_args(args), pytest.raises(SystemExit):
-        work_dir.main()
-    return json.loads(capsys.readouterr().out)
+    return module_result(work_dir.main, args, capsys, check_mode)
 
 
 def test_creates_root_only_folders_idempotently(tmp_path, capsys):
