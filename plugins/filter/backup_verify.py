@@ -26,7 +26,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.notify import
     response_ok,
     webhook_request,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import is_manifest_snapshot
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import is_manifest_snapshot
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import RetentionPolicyError, lint_policy
 
 RANK = {"OK": 0, "WARN": 1, "FAIL": 2}
@@ -772,12 +772,6 @@ def notify_webhook_request(
         raise AnsibleFilterError(f"backup_verify notify: {exc}") from exc
 
 
-def notify_response_ok(result: dict[str, Any], kind: str) -> bool:
-    """Whether a registered ``ansible.builtin.uri`` result is a delivered message for this bot kind."""
-    body = result.get("json") if result.get("json") is not None else result.get("content")
-    return response_ok(kind, int(result.get("status") or 0), body)[0]
-
-
 def notify_undelivered(results: list[dict[str, Any]], webhooks: list[dict[str, Any]]) -> list[str]:
     """Webhooks (kind and host, never the URL's secrets) whose registered ``uri`` result is not a delivery."""
     out = []
@@ -816,11 +810,8 @@ class FilterModule:
             "bv_markdown": bv_markdown,
             "bv_notify_text": bv_notify_text,
             "bv_metrics": bv_metrics,
-            "bv_worst": worst,
             "bv_repository_key": repository_key,
-            "bv_host_snapshots": host_snapshots,
             "notify_webhook_request": notify_webhook_request,
-            "notify_response_ok": notify_response_ok,
             "notify_undelivered": notify_undelivered,
             "bv_html": html_escape,
         }

@@ -1,16 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: ledgerguard engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for the compliance checklist, incident grading and deadlines, used by the report templates.
+"""Filters for the compliance checklist, used by the report role and its templates.
 
 Thin wrappers over ``plugins/module_utils/compliance.py`` (pure Python, unit tested there). Input errors are raised
 as ``AnsibleFilterError`` carrying the helper's message, which names the variable and the expected form.
 
 - ``compliance_checklist(data)``: the checklist (see ``build_checklist``); ``data.now`` defaults to the current time.
-- ``compliance_deadlines(incident, now=None, settings=None)``: the incident's deadlines keyed by name.
-- ``compliance_grade(grading)``: the grading record (grade, threshold reached, 1 h / 4 h).
-- ``compliance_source(source_id, lang)``: a citation, with "(unconfirmed)" where the source is unconfirmed.
-- ``compliance_status_label(status, lang)``, ``compliance_duration(seconds, lang)``, ``compliance_lang(value)``.
+- ``compliance_status_label(status, lang)``, ``compliance_lang(value)``.
 - ``compliance_jsonl(text, source)``: JSON Lines text (e.g. ``lookup('file', 'drills/history.jsonl')``) to records.
 - ``compliance_client_view(checklist, client)``: the checklist as one client may see it (no other client named).
 - ``compliance_verify_records(document)``: a backup-verify result document flattened into per-repository records.
@@ -54,36 +51,8 @@ def compliance_checklist(data: dict[str, Any]) -> dict[str, Any]:
         raise AnsibleFilterError(f"compliance_checklist: {exc}") from exc
 
 
-def compliance_deadlines(incident: dict[str, Any], now: Any = None, settings: dict[str, Any] | None = None) -> dict:
-    try:
-        return _c.incident_deadlines(_plain(incident) or {}, _now(now), _plain(settings) or {})
-    except _c.ComplianceInputError as exc:
-        raise AnsibleFilterError(f"compliance_deadlines: {exc}") from exc
-
-
-def compliance_grade(grading: dict[str, Any] | None) -> dict[str, Any]:
-    try:
-        return _c.grade_incident(_plain(grading) or {})
-    except _c.ComplianceInputError as exc:
-        raise AnsibleFilterError(f"compliance_grade: {exc}") from exc
-
-
-def compliance_source(source_id: str, lang: str = "en") -> str:
-    try:
-        return _c.source_text(str(source_id), str(lang))
-    except _c.ComplianceInputError as exc:
-        raise AnsibleFilterError(f"compliance_source: {exc}") from exc
-
-
 def compliance_status_label(status: str, lang: str = "en") -> str:
     return _c.status_label(str(status), str(lang))
-
-
-def compliance_duration(seconds: Any, lang: str = "en") -> str:
-    try:
-        return _c.format_duration(float(seconds), str(lang))
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError(f"compliance_duration: '{seconds}' is not a number of seconds") from exc
 
 
 def compliance_lang(value: Any, default: str = "zh-CN") -> str:
@@ -115,16 +84,12 @@ def compliance_verify_records(document: Any) -> list[dict[str, Any]]:
 
 
 class FilterModule:
-    """Compliance checklist, grading and deadline filters."""
+    """Compliance checklist filters."""
 
     def filters(self) -> dict[str, Any]:
         return {
             "compliance_checklist": compliance_checklist,
-            "compliance_deadlines": compliance_deadlines,
-            "compliance_grade": compliance_grade,
-            "compliance_source": compliance_source,
             "compliance_status_label": compliance_status_label,
-            "compliance_duration": compliance_duration,
             "compliance_lang": compliance_lang,
             "compliance_jsonl": compliance_jsonl,
             "compliance_verify_records": compliance_verify_records,
