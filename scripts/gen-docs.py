@@ -169,6 +169,19 @@ def code_block(text: str | None) -> list[str]:
     return ["```yaml", text.rstrip(), "```"]
 
 
+def _tidy(lines: list[str]) -> str:
+    """The lines as one text: no run of blank lines outside code blocks, one newline at the end."""
+    out: list[str] = []
+    in_code = False
+    for line in "\n".join(lines).split("\n"):
+        if line.startswith("```"):
+            in_code = not in_code
+        if not in_code and not line.strip() and out and not out[-1].strip():
+            continue
+        out.append(line)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
 def load_docs(kind: str, fqcn: str) -> tuple[dict, str, dict]:
     loader = module_loader if kind == "module" else filter_loader
     doc, examples, returns, _metadata = get_plugin_docs(fqcn, kind, loader, fragment_loader, False)
@@ -234,7 +247,7 @@ def render_modules(errors: list[str]) -> str:
             out += ["### Examples", "", *code_block(examples), ""]
         if returns:
             out += ["### Return values", "", *return_table(returns), ""]
-    return "\n".join(out).rstrip("\n") + "\n"
+    return _tidy(out)
 
 
 def filter_docs(name: str) -> tuple[dict, str, dict, str]:
@@ -285,8 +298,14 @@ def render_filters(problems: list[str]) -> str:
         source = _filter_file(name)
         out.append(f"| [`{name}`](#{name}) | {cell(markup(docs[name][0].get('short_description', '')))} | `{source}` |")
     for name in names:
-        doc, examples, returns, _problem = docs[name]
+        doc, examples, returns, problem = docs[name]
         out += ["", f"## {name}", "", f"`{COLLECTION}.{name}`: {markup(doc.get('short_description', ''))}", ""]
+        if "is shadowed" in problem:
+            out += [
+                f"*`ansible-doc` does not show this text yet: the DOCUMENTATION inside `{_filter_file(name)}` takes "
+                f"precedence over the sidecar `plugins/filter/{name}.yml`.*",
+                "",
+            ]
         for para in paragraphs(doc.get("description")):
             out += [para, ""]
         if doc.get("positional"):
@@ -297,7 +316,7 @@ def render_filters(problems: list[str]) -> str:
             out += ["### Examples", "", *code_block(examples), ""]
         if returns:
             out += ["### Returns", "", *return_table(returns), ""]
-    return "\n".join(out).rstrip("\n") + "\n"
+    return _tidy(out)
 
 
 _FILTER_FILES: dict[str, str] = {}
@@ -329,7 +348,7 @@ def render_role(role: Path) -> str:
         out += ["| option | type | required | default | choices | description |", "|---|---|---|---|---|---|"]
         rows = option_rows(entry.get("options") or {})
         out += rows if rows else ["| (none) | | | | | |"]
-    return "\n".join(out).rstrip("\n") + "\n"
+    return _tidy(out)
 
 
 def generate(out_root: Path) -> tuple[dict[Path, str], list[str], list[str]]:
