@@ -147,6 +147,30 @@ class CallbackModule(CallbackBase):
             if status == "failed" and getattr(result, "_task_fields", {}).get("ignore_errors"):
                 record["ignored"] = True
         self._emit(record)
+        self._steps(host, task, res)
+
+    def _steps(self, host, task, res):
+        """One line per step of a task that runs several modules (restore_clients' ledgerguard_steps), after it."""
+        steps = res.get("ledgerguard_steps")
+        if not isinstance(steps, list) or res.get("_ansible_no_log"):
+            return
+        for step in steps:
+            if not isinstance(step, dict):
+                continue
+            clients = [str(c) for c in step.get("clients") or []]
+            record = {
+                "event": "task",
+                "host": host,
+                "task": f"{step.get('task', '')} [{', '.join(clients)}]" if clients else str(step.get("task", "")),
+                "action": task.action,
+                "step_of": task.get_name(),
+                "status": str(step.get("status", "ok")),
+                "changed": bool(step.get("changed", False)),
+                "duration": step.get("duration"),
+            }
+            if step.get("msg"):
+                record["msg"] = str(step["msg"])[:MAX_MSG]
+            self._emit(record)
 
     def v2_runner_on_ok(self, result):
         self._result(result, "ok")

@@ -146,22 +146,27 @@ class ResticActionBase(ActionBase):
                     variables[name] = value
         return variables
 
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
+    def _restic_module_args(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        """A restic module's arguments with the connection filled in (also used by restore_clients per module call)."""
         variables = self._connection_variables(task_vars)
-        try:
-            module_args = resolve_connection(dict(self._task.args), variables, os.environ)
-        except AnsibleActionFail as exc:
-            result.update(failed=True, msg=exc.message)
-            return result
+        module_args = resolve_connection(args, variables, os.environ)
         if "stale_lock_age" not in module_args and "ledgerguard_stale_lock_age" in variables:
             module_args["stale_lock_age"] = int(variables["ledgerguard_stale_lock_age"])
         # sftp: the key and known_hosts FILES on the managed host (paths only; the key never travels)
         for option in ("sftp_identity_file", "sftp_known_hosts_file"):
             if not module_args.get(option) and f"ledgerguard_{option}" in variables:
                 module_args[option] = str(variables[f"ledgerguard_{option}"])
+        return module_args
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        try:
+            module_args = self._restic_module_args(dict(self._task.args), task_vars)
+        except AnsibleActionFail as exc:
+            result.update(failed=True, msg=exc.message)
+            return result
         module_name = self._task.resolved_action or self._task.action
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         result.update(

@@ -1,0 +1,632 @@
+# Copyright (c) ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin ledgerguard.recovery.restore_clients: the per-client restore of one host, in one task.
+
+Per host, for every client of the incident in priority order: choose the restore point (snapshot_damage), restore it
+into a fresh staging folder of this run (restic_restore; clients restored from the same snapshot into the same work
+folder share one restic restore), compare the restored tree with the snapshot's listing and its backup-time manifest
+(file_manifest), check the books in staging (ledger_verify), re-scan the frozen folders for writers right before the
+client's swap (write_freeze state=rescan), swap (restore_swap), record the swap, check the books in place
+(ledger_verify) and record the finished client. One client's failure does not stop the others; its entry names the
+step that failed (the names the role's YAML tasks had) and why. In check mode only the plan is made.
+
+The decisions (messages, batching, result entries) live in plugin_utils/restore_clients.py; this file runs modules.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+import time
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.ledgerguard.recovery.plugins.filter.restore_point import clean_restore_point
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import restore_clients as rc
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restic_action import ResticActionBase
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restore_clients import Step, StepFailed
+
+COLLECTION = "ledgerguard.recovery."
+
+ARGUMENT_SPEC = {
+    "clients": {"type": "list", "elements": "dict", "required": True},
+    "loss_started": {"type": "str", "default": ""},
+    "cutoff": {"type": "str", "required": True},
+    "pins": {"type": "dict", "default": {}},
+    "snapshot_host": {"type": "str", "required": True},
+    "exclude_tags": {"type": "list", "elements": "str", "default": ["pre-restore"]},
+    "unusable": {"type": "list", "elements": "dict", "default": []},
+    "detect_damage": {"type": "bool", "default": True},
+    "damage_mode": {"type": "str", "default": "until_clean", "choices": ["until_clean", "all"]},
+    "damage_thresholds": {"type": "dict", "default": {}},
+    "work_name": {"type": "str", "required": True},
+    "marker_dir": {"type": "str", "required": True},
+    "verify": {"type": "bool", "default": True},
+    "swap": {"type": "bool", "default": True},
+    "ledger_verify": {"type": "bool", "default": True},
+    "ledger_fail_on_findings": {"type": "bool", "default": True},
+    "ledger_check_before_swap": {"type": "bool", "default": True},
+    "fallback_on_damaged_repository": {"type": "bool", "default": True},
+    "backup_manifest": {"type": "bool", "default": True},
+    "backup_manifest_max_list": {"type": "int", "default": 20},
+    "batch": {"type": "bool", "default": True},
+    "rescan": {
+        "type": "dict",
+        "default": {},
+        "options": {
+            "enabled": {"type": "bool", "default": False},
+            "incident": {"type": "str", "default": ""},
+            "state_dir": {"type": "str", "default": "/var/lib/ledgerguard"},
+            "containment": {"type": "str", "default": "stop"},
+            "allow": {"type": "list", "elements": "str", "default": []},
+            "evidence": {"type": "bool", "default": True},
+            "evidence_dir": {"type": "str", "default": ""},
+        },
+    },
+}
+
+
+def _utc() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ActionModule(ResticActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    # -- running one module ------------------------------------------------------------------------------------------
+    def _module(self, name: str, args: dict[str, Any], step: str, clients: list[str], restic: bool = False):
+        """Run one module; record the step (for the timeline) and return its result."""
+        begun = time.monotonic()
+        try:
+            if restic:
+                args = self._restic_module_args(dict(args), self._vars)
+            res = self._execute_module(module_name=name, module_args=args, task_vars=self._vars)
+        except AnsibleActionFail as exc:
+            res = {"failed": True, "msg": exc.message}
+        status = "failed" if res.get("failed") else "skipped" if res.get("skipped") else "ok"
+        self._changed = self._changed or bool(res.get("changed"))
+        record = {
+            "task": step,
+            "clients": clients,
+            "status": status,
+            "changed": bool(res.get("changed")),
+            "duration": round(time.monotonic() - begun, 3),
+        }
+        if status == "failed":
+            record["msg"] = str(res.get("msg", ""))[:500]
+        self._steps.append(record)
+        return res
+
+    def _must(self, name, args, step, clients, restic=False):
+        res = self._module(name, args, step, clients, restic)
+        if res.get("failed"):
+            raise StepFailed(step, str(res.get("msg") or "failed"))
+        return res
+
+    # -- the steps ---------------------------------------------------------------------------------------------------
+    def _assess(self, client: dict, before: str | None = None) -> dict:
+        """snapshot_damage for the client, then the restore point (pin, loss start) as clean_restore_point picks it."""
+        a, cid = self._args, client["id"]
+        pin = "" if before else str(a["pins"].get(cid) or "")
+        args = {
+            "paths": client["declared_paths"],
+            "host": a["snapshot_host"],
+            "exclude_tags": a["exclude_tags"],
+            "unusable": a["unusable"],
+            "mode": a["damage_mode"] if a["detect_damage"] else "until_clean",
+            "thresholds": a["damage_thresholds"] if a["detect_damage"] else rc.NO_DAMAGE_THRESHOLDS,
+            "validate": a["detect_damage"],
+            "ledger": client.get("ledger") or {},
+            "ledger_paths": rc.ledger_paths(client),
+        }
+        if before:
+            args["before"] = before
+        elif pin:
+            args["snapshot"] = pin
+        else:
+            args["before"] = a["cutoff"]
+        step = Step.ASSESS.format(cid=cid) if not before else self._older_step
+        damage = self._must(COLLECTION + "snapshot_damage", args, step, [cid], restic=True)
+        return clean_restore_point(damage.get("snapshots") or [], a["loss_started"], pin)
+
+    def _work_dir(self, work: str, subdir: str, ids: list[str], step: str = Step.WORK_DIR) -> None:
+        self._must(COLLECTION + "work_dir", {"path": work, "subdirs": [subdir] if subdir else []}, step, ids)
+
+    def _restic_restore(self, snapshot: str, staging: str, clients: list[dict], step: str) -> dict:
+        include = [p for c in clients for p in c["restore_paths"]]
+        pins = rc.snapshot_pins(clients[0]) if len(clients) == 1 else {}
+        args = {
+            "snapshot": snapshot,
+            "target": staging,
+            "include_paths": include,
+            "verify": self._args["verify"],
+            # Whatever the snapshot's layout, the client's paths land at <staging>/<live path> (issue 17).
+            "landing": "live",
+            "snapshot_paths": pins,
+        }
+        return self._module(COLLECTION + "restic_restore", args, step, [c["id"] for c in clients], restic=True)
+
+    def _ledger(self, clients: list[dict], staging: dict[str, str] | None, fail_on_findings: bool, step: str):
+        """ledger_verify for several clients in one call; on a failure of the call, each client alone (one client's
+        bad declaration does not fail the others). Returns {client id: per-client entry or StepFailed}."""
+        out: dict[str, Any] = {}
+        if not clients:
+            return out
+
+        def payload(c):
+            return {**c, "restored_under": staging[c["id"]]} if staging else c
+
+        ids = [c["id"] for c in clients]
+        res = self._module(
+            COLLECTION + "ledger_verify",
+            {"clients": [payload(c) for c in clients], "fail_on_findings": False},
+            step.format(cid=",".join(ids)),
+            ids,
+        )
+        if res.get("failed") and len(clients) > 1:
+            for c in clients:
+                out.update(self._ledger([c], staging, fail_on_findings, step))
+            return out
+        for c in clients:
+            name = step.format(cid=c["id"])
+            if res.get("failed"):
+                out[c["id"]] = StepFailed(name, str(res.get("msg") or "failed"))
+                continue
+            entry = (res.get("clients") or {}).get(c["id"]) or {}
+            if fail_on_findings and int(entry.get("findings_count") or 0) > 0:
+                # The module's own failure message, as a one-client run with fail_on_findings names the findings.
+                single = self._module(
+                    COLLECTION + "ledger_verify", {"clients": [payload(c)], "fail_on_findings": True}, name, [c["id"]]
+                )
+                if single.get("failed"):
+                    out[c["id"]] = StepFailed(name, str(single.get("msg") or "failed"))
+                    continue
+                entry = (single.get("clients") or {}).get(c["id"]) or entry
+            out[c["id"]] = entry
+        return out
+
+    def _write_markers(self, markers: dict[str, dict], step: str, ids: list[str]) -> dict:
+        args = {
+            "argv": ["/bin/sh", "-c", rc.markers_script(), "restore_clients"],
+            "stdin": rc.markers_stdin(markers),
+        }
+        return self._module("ansible.legacy.command", args, step, ids)
+
+    def _rescan(self, cid: str) -> dict:
+        """write_freeze state=rescan, as the write_freeze role's rescan entry point runs it (label before_swap)."""
+        r = self._args["rescan"]
+        args = {
+            "incident": r["incident"],
+            "state": "rescan",
+            "state_dir": r["state_dir"],
+            "containment": r["containment"],
+            "allow": r["allow"],
+        }
+        res = self._module(COLLECTION + "write_freeze", args, Step.RESCAN, [cid])
+        scan = {k: v for k, v in res.items() if not k.startswith("_ansible")}
+        scan["label"] = "before_swap"
+        self._rescans.append(scan)
+        if r["evidence"] and res.get("writers") and not self._task.check_mode:
+            self._rescan_evidence(res)
+        if res.get("failed"):
+            raise StepFailed(Step.RESCAN_STOP, str(res.get("msg") or "failed"))
+        return res
+
+    def _rescan_evidence(self, res: dict) -> None:
+        """The rescan's record in the incident's evidence folder on the controller (as write_freeze's evidence.yml)."""
+        r = self._args["rescan"]
+        folder = os.path.join(r["evidence_dir"], r["incident"], "hosts", self._host)
+        record = {
+            "host": self._host,
+            "incident": r["incident"],
+            "recorded_at": _utc(),
+            "failed": bool(res.get("failed", False)),
+            "msg": res.get("msg", ""),
+            "changed": bool(res.get("changed", False)),
+        }
+        for key, empty in (
+            ("targets", []),
+            ("proof", []),
+            ("writers", []),
+            ("containment", {}),
+            ("held", []),
+            ("stopped_processes", []),
+            ("rescan", {}),
+            ("watchdog", None),
+            ("remaining", []),
+            ("registry", ""),
+            ("rolled_back", []),
+        ):
+            record[key] = res.get(key, empty)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        path = os.path.join(folder, "rescan-before_swap.json")
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False, indent=4) + "\n")
+        os.replace(path + ".tmp", path)
+
+    # -- the run -----------------------------------------------------------------------------------------------------
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = ActionBase.run(self, tmp, task_vars)
+        del tmp
+        valid, args = self.validate_argument_spec(ARGUMENT_SPEC)
+        del valid
+        self._args, self._vars = args, task_vars
+        self._host = str(task_vars.get("inventory_hostname"))
+        self._steps: list[dict] = []
+        self._rescans: list[dict] = []
+        self._changed = False
+        self._older_step = ""
+        for client in args["clients"]:
+            for key in ("id", "name", "declared_paths", "restore_paths"):
+                if not client.get(key):
+                    raise AnsibleActionFail(
+                        f"restore_clients: client {client.get('id', '?')} has no {key}; the clients come from the "
+                        "incident's selection (ledgerguard.recovery.incident validate), which sets it."
+                    )
+        earlier = self._earlier_results()
+        if self._task.check_mode:
+            entries = self._plan(earlier)
+        else:
+            entries = self._restore(earlier)
+        previous = self._templar.template(task_vars.get("write_freeze_rescans") or [])
+        result.update(
+            changed=self._changed,
+            clients=entries,
+            rescans=list(previous) + self._rescans,
+            ledgerguard_steps=self._steps,
+            msg=", ".join(f"{e['id']} {e['status']}" for e in entries) or "no clients",
+        )
+        return result
+
+    def _earlier_results(self) -> dict[str, dict]:
+        """The finished clients of an earlier run of this incident (<marker_dir>/<client>.done.json)."""
+        a = self._args
+        ids = [c["id"] for c in a["clients"]]
+        if not self._task.check_mode:
+            res = self._module(
+                "ansible.legacy.file",
+                {"path": a["marker_dir"], "state": "directory", "mode": "0700"},
+                Step.MARKERS,
+                ids,
+            )
+            if res.get("failed"):
+                self._markers_failed = StepFailed(Step.MARKERS, str(res.get("msg") or "failed"))
+                return {}
+        found = self._module(
+            "ansible.legacy.find",
+            {"paths": [a["marker_dir"]], "patterns": ["*.done.json"], "file_type": "file"},
+            Step.EARLIER,
+            ids,
+        )
+        names = {os.path.basename(f.get("path", "")) for f in found.get("files") or []}
+        out = {}
+        for cid in ids:
+            if f"{cid}.done.json" not in names:
+                continue
+            res = self._module(
+                "ansible.legacy.slurp", {"src": rc.marker_path(a["marker_dir"], cid, "done")}, Step.EARLIER, [cid]
+            )
+            if not res.get("failed") and res.get("content"):
+                import base64  # noqa: PLC0415 (only a resumed incident reads a marker)
+
+                out[cid] = json.loads(base64.b64decode(res["content"]).decode("utf-8"))
+        return out
+
+    # -- dry run -----------------------------------------------------------------------------------------------------
+    def _plan(self, earlier: dict[str, dict]) -> list[dict]:
+        a, entries, checked = self._args, [], {}
+        for client in a["clients"]:
+            cid = client["id"]
+            work = rc.work_folder(client, a["work_name"])
+            quarantine = f"{work}/quarantine/{cid}"
+            if cid in earlier:
+                e = earlier[cid]
+                entries.append(
+                    rc.plan_entry(
+                        client,
+                        self._host,
+                        work,
+                        quarantine,
+                        status="planned",
+                        action="keep the earlier run's restore",
+                        snapshot=e.get("snapshot") or {},
+                        why=e.get("why") or "",
+                        skipped=e.get("skipped") or [],
+                        warnings=[],
+                    )
+                )
+                continue
+            try:
+                # In check mode nothing is created: a folder or link someone else planted is found (once per folder).
+                if work not in checked:
+                    res = self._module(
+                        COLLECTION + "work_dir", {"path": work}, Step.WORK_DIR_PLAN.format(cid=cid), [cid]
+                    )
+                    checked[work] = res
+                if checked[work].get("failed"):
+                    raise StepFailed(Step.WORK_DIR_PLAN.format(cid=cid), str(checked[work].get("msg") or "failed"))
+                point = self._assess(client)
+                entries.append(rc.planned_from_point(client, self._host, work, quarantine, point))
+            except StepFailed as exc:
+                entries.append(
+                    rc.plan_entry(
+                        client,
+                        self._host,
+                        work,
+                        quarantine,
+                        status="failed",
+                        action="none: the plan failed",
+                        failed_task=exc.task,
+                        msg=exc.msg,
+                        snapshot={},
+                        skipped=[],
+                        why="",
+                        warnings=[],
+                    )
+                )
+        return entries
+
+    # -- real run ----------------------------------------------------------------------------------------------------
+    def _restore(self, earlier: dict[str, dict]) -> list[dict]:
+        a = self._args
+        run_id = f"{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%SZ}-{secrets.randbelow(16777216):06x}"
+        states: dict[str, dict] = {}
+        entries: dict[str, dict] = {}
+        failed: dict[str, StepFailed] = {}
+        by_id = {c["id"]: c for c in a["clients"]}
+
+        def fail(cid: str, exc: StepFailed) -> None:
+            failed.setdefault(cid, exc)
+
+        def alive() -> list[dict]:
+            return [c for c in a["clients"] if c["id"] in states and c["id"] not in failed and c["id"] not in entries]
+
+        for client in a["clients"]:
+            cid = client["id"]
+            work = rc.work_folder(client, a["work_name"])
+            states[cid] = {
+                "started": _utc(),
+                "started_epoch": time.time(),
+                "work": work,
+                "staging": f"{work}/staging/{cid}/{run_id}",
+                "quarantine": f"{work}/quarantine/{cid}",
+            }
+            if getattr(self, "_markers_failed", None):
+                fail(cid, self._markers_failed)
+            elif cid in earlier:
+                entries[cid] = {**earlier[cid], "resumed": True}
+
+        # Choose: each client's restore point.
+        for client in alive():
+            cid = client["id"]
+            try:
+                point = self._assess(client)
+                states[cid]["point"] = point
+                if not point.get("found"):
+                    raise StepFailed(Step.NO_POINT, rc.no_point_msg(client, self._host, point))
+            except StepFailed as exc:
+                fail(cid, exc)
+
+        # Restore: one restic restore per snapshot and work folder (batched clients share a staging folder).
+        groups: dict[tuple, list[dict]] = {}
+        for client in alive():
+            cid = client["id"]
+            key = rc.batch_key(client, states[cid]["point"], a["work_name"], bool(a["pins"].get(cid)))
+            if not a["batch"]:
+                key = ("single", cid)
+            groups.setdefault(key, []).append(client)
+        for members in groups.values():
+            self._restore_group(members, states, run_id, fail)
+
+        # Compare: the restored tree against the snapshot's listing and its backup-time manifest.
+        for client in alive():
+            try:
+                self._compare(client, states[client["id"]])
+            except StepFailed as exc:
+                fail(client["id"], exc)
+
+        # The books in staging, before anything live is touched.
+        if a["ledger_check_before_swap"]:
+            books = [c for c in alive() if rc.has_ledger(c)]
+            checked = self._ledger(
+                books, {c["id"]: states[c["id"]]["staging"] for c in books}, False, Step.LEDGER_STAGING
+            )
+            for client in books:
+                cid, entry = client["id"], checked.get(client["id"])
+                if isinstance(entry, StepFailed):
+                    fail(cid, entry)
+                elif entry and int(entry.get("findings_count") or 0) > 0:
+                    short = states[cid]["point"]["chosen"].get("short_id")
+                    msg = rc.ledger_staging_msg(client, self._host, short, states[cid]["staging"], entry)
+                    fail(cid, StepFailed(Step.LEDGER_STAGING_STOP, msg))
+
+        # Swap, each client right after its own rescan for writers; the swap is recorded at once.
+        for client in alive():
+            cid, state = client["id"], states[client["id"]]
+            try:
+                self._swap(client, state, run_id)
+            except StepFailed as exc:
+                fail(cid, exc)
+
+        # The books in place, after the swap.
+        if a["ledger_verify"]:
+            books = [c for c in alive() if rc.has_ledger(c)]
+            checked = self._ledger(books, None, a["ledger_fail_on_findings"], Step.LEDGER)
+            for client in books:
+                entry = checked.get(client["id"])
+                if isinstance(entry, StepFailed):
+                    fail(client["id"], entry)
+                elif entry is not None:
+                    states[client["id"]]["ledger"] = {
+                        "ok": bool(entry.get("ok")),
+                        "findings_count": int(entry.get("findings_count") or 0),
+                    }
+
+        # Done: the results, and the markers a re-run keeps them by.
+        finished = {}
+        for client in alive():
+            finished[client["id"]] = rc.ok_entry(client, self._host, states[client["id"]], _utc(), time.time())
+        if a["swap"] and finished:
+            markers = {rc.marker_path(a["marker_dir"], cid, "done"): e for cid, e in finished.items()}
+            res = self._write_markers(markers, Step.DONE.format(cid=",".join(finished)), list(finished))
+            if res.get("failed"):
+                for cid in finished:
+                    fail(cid, StepFailed(Step.DONE.format(cid=cid), str(res.get("msg") or "failed")))
+        entries.update({cid: e for cid, e in finished.items() if cid not in failed})
+        for cid, exc in failed.items():
+            entries[cid] = rc.failed_entry(by_id[cid], self._host, states[cid], exc, _utc())
+        return [entries[c["id"]] for c in a["clients"]]
+
+    def _restore_group(self, members: list[dict], states: dict, run_id: str, fail) -> None:
+        a = self._args
+        ids = [c["id"] for c in members]
+        first = states[ids[0]]
+        chosen = first["point"]["chosen"]
+        name = rc.staging_name(ids)
+        staging = f"{first['work']}/staging/{name}/{run_id}"
+        for cid in ids:
+            states[cid]["staging"] = staging
+        try:
+            self._work_dir(first["work"], f"staging/{name}/{run_id}", ids)
+        except StepFailed as exc:
+            for cid in ids:
+                fail(cid, exc)
+            return
+        res = self._restic_restore(chosen["id"], staging, members, Step.RESTORE.format(short=chosen.get("short_id")))
+        if not res.get("failed"):
+            for cid in ids:
+                states[cid]["restic"] = res
+                states[cid]["batch"] = len(ids) > 1
+            return
+        pinned = any(a["pins"].get(cid) for cid in ids)
+        if res.get("error_kind") != "repository_damaged" or not a["fallback_on_damaged_repository"] or pinned:
+            for cid in ids:
+                fail(cid, StepFailed(Step.RESTORE_FAILED, str(res.get("msg") or "the restore failed")))
+            return
+        # Issue 7: the repository lost data the chosen snapshot needs: the newest older clean snapshot instead.
+        self._module("ansible.legacy.file", {"path": staging, "state": "absent"}, Step.CLEAR_STAGING, ids)
+        for client in members:
+            try:
+                self._fallback(client, states[client["id"]], chosen, str(res.get("msg") or ""), run_id)
+            except StepFailed as exc:
+                fail(client["id"], exc)
+
+    def _fallback(self, client: dict, state: dict, chosen: dict, reason: str, run_id: str) -> None:
+        cid = client["id"]
+        unusable = {"id": chosen["id"], "short_id": chosen.get("short_id"), "time": chosen.get("time")}
+        unusable["reasons"] = [reason]
+        self._older_step = Step.ASSESS_OLDER.format(short=chosen.get("short_id"))
+        older = self._assess(client, before=chosen.get("time"))
+        point = rc.fallback_point(state["point"], older, unusable)
+        state["point"] = point
+        if not point.get("found"):
+            raise StepFailed(Step.NO_OLDER, rc.no_older_msg(client, self._host, unusable, point))
+        state["staging"] = f"{state['work']}/staging/{cid}/{run_id}"
+        self._work_dir(state["work"], f"staging/{cid}/{run_id}", [cid], Step.WORK_DIR_OLDER)
+        new = point["chosen"]
+        res = self._restic_restore(
+            new["id"], state["staging"], [client], Step.RESTORE_OLDER.format(short=new.get("short_id"))
+        )
+        if res.get("failed"):
+            raise StepFailed(Step.RESTORE_OLDER.format(short=new.get("short_id")), str(res.get("msg") or "failed"))
+        state["restic"] = res
+        state["batch"] = False
+
+    def _compare(self, client: dict, state: dict) -> None:
+        a, cid = self._args, client["id"]
+        staging, chosen = state["staging"], state["point"]["chosen"]
+        manifests = []
+        for idx, path in enumerate(client["restore_paths"]):
+            dest = f"{staging}.{cid}.restored-{idx}.jsonl" if state.get("batch") else f"{staging}.restored-{idx}.jsonl"
+            manifests.append(
+                self._must(
+                    COLLECTION + "file_manifest",
+                    {"path": f"{staging}{path}", "dest": dest, "file_mode": "0600"},
+                    Step.HASH,
+                    [cid],
+                )
+            )
+        state["manifests"] = manifests
+        if state.get("batch"):
+            # One restic restore served several clients: the client's own counts are what its manifests hold.
+            restic = dict(state["restic"])
+            restic["files"] = sum(int(m.get("files") or 0) for m in manifests)
+            restic["bytes"] = sum(int(m.get("total_bytes") or 0) for m in manifests)
+            state["restic"] = restic
+        if client["restore_paths"] == client["declared_paths"]:
+            problem = rc.listing_problem(client, staging, chosen, manifests)
+            if problem:
+                raise StepFailed(Step.LISTING, problem)
+        if a["backup_manifest"]:
+            res = self._must(
+                COLLECTION + "file_manifest",
+                {
+                    "operation": "compare_backup",
+                    "snapshot": chosen["id"],
+                    "path": staging,
+                    "include_paths": client["restore_paths"],
+                    # The manifests just written: the restored files are not read a second time.
+                    "candidates": [m.get("dest") for m in manifests],
+                    "max_list": a["backup_manifest_max_list"],
+                },
+                Step.BACKUP_MANIFEST.format(cid=cid),
+                [cid],
+                restic=True,
+            )
+            state["backup_manifest"] = res.get("backup_manifest") or {"found": False, "compared": False}
+            if res.get("problem"):
+                msg = rc.backup_manifest_msg(client, self._host, str(res["problem"]), staging)
+                raise StepFailed(Step.BACKUP_MANIFEST_STOP, msg)
+
+    def _swap(self, client: dict, state: dict, run_id: str) -> None:
+        a, cid = self._args, client["id"]
+        # Containment (issue 14): a writer that appeared since the freeze is stopped right before this client's swap,
+        # and a client whose folder it touched is not verified. Every before_swap rescan of this run counts.
+        if a["rescan"]["enabled"]:
+            self._rescan(cid)
+            previous = self._templar.template(self._vars.get("write_freeze_rescans") or [])
+            state["late_writers"] = rc.late_writers(list(previous) + self._rescans, client["restore_paths"])
+        if not a["swap"]:
+            return
+        chosen = state["point"]["chosen"]
+        swap = self._module(
+            COLLECTION + "restore_swap",
+            {
+                "paths": client["restore_paths"],
+                "staging": state["staging"],
+                "quarantine": state["quarantine"],
+                "snapshot_time": chosen.get("time"),
+                # Files changed after the snapshot are validated as the client's own books (issue 18).
+                "ledger": client.get("ledger") or {},
+            },
+            Step.SWAP,
+            [cid],
+        )
+        state["swap"] = swap
+        if swap.get("failed"):
+            raise StepFailed(Step.SWAP, str(swap.get("msg") or "failed"))
+        # From here the live tree holds this run's files, whatever fails later: a re-run restores into a fresh
+        # staging folder and keeps the users' edits.
+        record = {
+            "id": cid,
+            "run": run_id,
+            "snapshot": chosen["id"],
+            "staging": state["staging"],
+            "quarantine": state["quarantine"],
+            "swapped_at": _utc(),
+            "restored": len(swap.get("restored") or []),
+            "replaced": len(swap.get("replaced") or []),
+            "quarantined": len(swap.get("quarantined") or []),
+        }
+        step = Step.SWAPPED.format(cid=cid)
+        res = self._write_markers({rc.marker_path(a["marker_dir"], cid, "swapped"): record}, step, [cid])
+        if res.get("failed"):
+            raise StepFailed(step, str(res.get("msg") or "failed"))
