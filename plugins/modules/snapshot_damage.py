@@ -228,6 +228,7 @@ clean:
 import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import posixpath  # noqa: E402
 import shutil  # noqa: E402
+import stat  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
@@ -241,6 +242,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import
     diff_summary,
     ls_summary,
     pick_samples,
+    read_sample,
     shannon_entropy,
     under,
 )
@@ -256,6 +258,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import
     snapshot_pins,
     path_join,
     path_under,
+    restic_pattern,
     iso_utc,
     parse_time,
     restic_argument_spec,
@@ -268,6 +271,9 @@ VALIDATION_THRESHOLDS = {"validate_files": 32, "validate_max_bytes": 64 * 1024 *
 
 
 MAX_SAMPLE_FILE = 8 * 1024 * 1024
+
+# Paths per ``restic restore --include`` run when a snapshot's files are fetched for validation and sampling.
+FETCH_BATCH = 256
 
 
 def dump_sample(module: AnsibleModule, restic: Restic, snapshot_id: str, path: str, size: int) -> bytes | None:
@@ -305,6 +311,8 @@ class Assessor:
         self.ledger_paths = [p.rstrip("/") or "/" for p in module.params.get("ledger_paths") or []]
         self._verdicts: dict[tuple, validators.Verdict] = {}
         self._tmpdir: str | None = None
+        self._fetch_dirs: list[str] = []
+        self._fetched: dict[tuple[str, str], str] = {}
         self._mapped: dict[str, dict[str, str]] = {}
         for item in module.params["unusable"] or []:
             if isinstance(item, dict) and item.get("id"):
@@ -410,8 +418,15 @@ class Assessor:
         return diff_summary(changes, self.paths)
 
     # -- content validation ---------------------------------------------------------------------------------------
+    #
+    # Every file a snapshot's assessment reads (the entropy samples, the changed files and the declared ledgers to
+    # validate, and the older versions of the files that fail) comes out of the repository in ONE ``restic restore
+    # --include ...`` per snapshot (``prefetch``) into a private folder, not one ``restic dump`` per file: each restic
+    # run opens the repository and loads its index, which costs far more than validating a file. A verdict is cached
+    # per file version (``verdict_key``), so a file unchanged across snapshots is read and validated once.
 
     def cleanup(self) -> None:
+        self.release()
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -419,16 +434,123 @@ class Assessor:
     def is_ledger(self, path: str) -> bool:
         return bool(self.ledger_paths) and under(path, self.ledger_paths)
 
-    def verdict_of(self, snapshot_id: str, path: str, node: dict) -> validators.Verdict:
-        """The validator's verdict on one file of a snapshot, read with ``restic dump`` into a private folder (cached
-        per file version: path, size and mtime)."""
-        key = (path, node.get("size"), node.get("mtime"))
-        if key in self._verdicts:
-            return self._verdicts[key]
+    @staticmethod
+    def verdict_key(path: str, node: dict) -> tuple:
+        """One file version: its path, size, mtime and ctime (restic keeps all three; content written back with
+        the old mtime still moves the ctime)."""
+        return (path, node.get("size"), node.get("mtime"), node.get("ctime"))
+
+    def private_dir(self) -> str:
         if self._tmpdir is None:
             self._tmpdir = tempfile.mkdtemp(prefix="ledgerguard-validate-")
             os.chmod(self._tmpdir, 0o700)
-        dest = os.path.join(self._tmpdir, "f" + os.path.splitext(posixpath.basename(path))[1])
+        return self._tmpdir
+
+    def prefetch(self, snapshot_id: str, wanted: dict[str, dict]) -> None:
+        """Restore the files ``wanted`` ({live path: its ``ls`` node}) of one snapshot into a fresh private folder,
+        FETCH_BATCH paths per ``restic restore`` (one run for a night's changes). Files restored whole (restic
+        exited 0, the size is the listing's) are found by ``local_copy`` until ``release``; a file not restored so
+        is read later with ``restic dump``, as before (its verdict then says when restic could not read it)."""
+        todo = [p for p in wanted if (snapshot_id, p) not in self._fetched]
+        for start in range(0, len(todo), FETCH_BATCH):
+            batch = todo[start : start + FETCH_BATCH]
+            dest = tempfile.mkdtemp(prefix="r", dir=self.private_dir())
+            self._fetch_dirs.append(dest)
+            stored = {path: self.stored_path(snapshot_id, path) for path in batch}
+            args = ["restore", "--target", dest]
+            for inside in stored.values():
+                args += ["--include", restic_pattern(inside)]
+            try:
+                res = self.restic.run(*args, "--", snapshot_id)
+            except (OSError, ResticError):
+                continue
+            if res.rc != 0:
+                continue  # a partly restored file could look corrupt: read each one with restic dump instead
+            for path, inside in stored.items():
+                local = os.path.join(dest, inside.lstrip("/"))
+                try:
+                    st = os.lstat(local)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and st.st_size == int(wanted[path].get("size") or 0):
+                    os.chmod(local, 0o600)  # restic restores the file's own mode; only this process reads it
+                    self._fetched[(snapshot_id, path)] = local
+
+    def local_copy(self, snapshot_id: str, path: str) -> str | None:
+        return self._fetched.get((snapshot_id, path))
+
+    def release(self) -> None:
+        """Remove the restored copies (their verdicts and samples are kept)."""
+        for folder in self._fetch_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._fetch_dirs.clear()
+        self._fetched.clear()
+
+    def sample(self, snapshot_id: str, path: str) -> bytes | None:
+        """The first ``sample_bytes`` bytes of a file of a snapshot, for the entropy test."""
+        size = int(self.limits["sample_bytes"])
+        local = self.local_copy(snapshot_id, path)
+        if local is not None:
+            return read_sample(local, size)
+        return dump_sample(self.module, self.restic, snapshot_id, self.stored_path(snapshot_id, path), size)
+
+    def sample_paths(self, current: dict, diff: dict | None) -> list[str]:
+        """The changed files sampled for the entropy test (see damage.pick_samples), within the sample sizes."""
+        if diff is None:
+            return []
+        listing = current.get("listing", {})
+        out = []
+        for path in pick_samples(diff, int(self.limits["sample_files"])):
+            size = int(listing.get(path, {}).get("size", 0))
+            if 64 <= size <= MAX_SAMPLE_FILE:  # too small to judge, or too large to read just for a sample
+                out.append(path)
+        return out
+
+    def validation_targets(self, current: dict, diff: dict | None) -> list[str]:
+        """The files of a snapshot to validate: its declared ledgers (changed or not) and its changed files (added or
+        modified against the snapshot it is compared with) of a known format, within ``validate_files`` and the
+        byte limits ``validate_max_bytes`` (per file) and 4 x that (the changed files of one snapshot)."""
+        if not self.validate:
+            return []
+        listing = current.get("listing", {})
+        limit = int(self.limits["validate_files"])
+        max_bytes = int(self.limits["validate_max_bytes"])
+        ledgers = [p for p in sorted(listing) if self.is_ledger(p)]
+        changed = []
+        if diff is not None:
+            changed = [
+                p
+                for p in list(diff.get("modified", [])) + list(diff.get("added", []))
+                if p in listing and (validators.formats_for(p) or self.is_ledger(p))
+            ]
+        out = []
+        budget = 4 * max_bytes  # bytes read for this snapshot's changed files, at most
+        for path in list(dict.fromkeys(ledgers + changed))[: max(limit, len(ledgers))]:
+            size = int(listing[path].get("size") or 0)
+            if size > max_bytes or (size > budget and not self.is_ledger(path)):
+                continue
+            budget -= size
+            out.append(path)
+        return out
+
+    def verdict_of(self, snapshot_id: str, path: str, node: dict) -> validators.Verdict:
+        """The validator's verdict on one file of a snapshot (cached per file version): read from the copy
+        ``prefetch`` restored, else with ``restic dump`` into the private folder."""
+        key = self.verdict_key(path, node)
+        if key in self._verdicts:
+            return self._verdicts[key]
+        # the client's declared format applies to its ledgers only (another CSV is checked as plain CSV)
+        ledger = self.ledger if self.is_ledger(path) else None
+        local = self.local_copy(snapshot_id, path)
+        if local is not None:
+            verdict = validators.validate(local, ledger)
+        else:
+            verdict = self.dump_and_validate(snapshot_id, path, ledger)
+        self._verdicts[key] = verdict
+        return verdict
+
+    def dump_and_validate(self, snapshot_id: str, path: str, ledger: dict | None) -> validators.Verdict:
+        dest = os.path.join(self.private_dir(), "f" + os.path.splitext(posixpath.basename(path))[1])
         try:
             with open(dest, "wb") as handle:
                 os.fchmod(handle.fileno(), 0o600)
@@ -441,19 +563,15 @@ class Assessor:
                     check=False,
                 )
             if res.returncode != 0:
-                verdict = validators.Verdict(validators.UNKNOWN, "restic dump could not read it", "restic dump")
-            else:
-                # the client's declared format applies to its ledgers only (another CSV is checked as plain CSV)
-                verdict = validators.validate(dest, self.ledger if self.is_ledger(path) else None)
+                return validators.Verdict(validators.UNKNOWN, "restic dump could not read it", "restic dump")
+            return validators.validate(dest, ledger)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            verdict = validators.Verdict(validators.UNKNOWN, f"could not be read for validation ({exc})", "restic dump")
+            return validators.Verdict(validators.UNKNOWN, f"could not be read for validation ({exc})", "restic dump")
         finally:
             try:
                 os.unlink(dest)
             except OSError:
                 pass
-        self._verdicts[key] = verdict
-        return verdict
 
     def content_signs(self, snap, reference, current: dict, previous: dict | None, diff: dict | None):
         """Validator findings: (reasons, validated entries) for the changed files and the declared ledgers."""
@@ -461,37 +579,41 @@ class Assessor:
             return [], []
         listing = current.get("listing", {})
         old_listing = (previous or {}).get("listing", {})
-        limit = int(self.limits["validate_files"])
         max_bytes = int(self.limits["validate_max_bytes"])
-        ledgers = [p for p in sorted(listing) if self.is_ledger(p)]
-        changed = []
-        if diff is not None:
-            changed = [
-                p
-                for p in list(diff.get("modified", [])) + list(diff.get("added", []))
-                if p in listing and (validators.formats_for(p) or self.is_ledger(p))
-            ]
-        targets = list(dict.fromkeys(ledgers + changed))[: max(limit, len(ledgers))]
-        reasons, validated = [], []
-        budget = 4 * max_bytes  # bytes read with restic dump for this snapshot's changed files, at most
-        for path in targets:
+        checked = []
+        for path in self.validation_targets(current, diff):
             node = listing[path]
-            size = int(node.get("size") or 0)
-            if size > max_bytes or (size > budget and not self.is_ledger(path)):
+            checked.append((path, node, self.verdict_of(snap.id, path, node)))
+        # the older version of each file that fails: was it valid in the snapshot compared with?
+        older: dict[str, dict] = {}
+        for path, node, verdict in checked:
+            old = old_listing.get(path)
+            if verdict.status != validators.INVALID or old is None or reference is None:
                 continue
-            budget -= size
-            verdict = self.verdict_of(snap.id, path, node)
+            if int(old.get("size") or 0) > max_bytes:
+                continue
+            same = path not in (diff or {}).get("modified", []) and (old.get("size"), old.get("mtime")) == (
+                node.get("size"),
+                node.get("mtime"),
+            )
+            older[path] = {"node": old, "same": same}
+        needed = {
+            p: o["node"]
+            for p, o in older.items()
+            if not o["same"] and self.verdict_key(p, o["node"]) not in self._verdicts
+        }
+        if needed:
+            self.prefetch(reference.id, needed)
+        reasons, validated = [], []
+        for path, _node, verdict in checked:
             validated.append({"path": path, **verdict.as_dict()})
             if verdict.status != validators.INVALID:
                 continue
-            old = old_listing.get(path)
             old_verdict = None
-            if old is not None and reference is not None and int(old.get("size") or 0) <= max_bytes:
-                same = path not in (diff or {}).get("modified", []) and (old.get("size"), old.get("mtime")) == (
-                    node.get("size"),
-                    node.get("mtime"),
+            if path in older:
+                old_verdict = (
+                    verdict if older[path]["same"] else self.verdict_of(reference.id, path, older[path]["node"])
                 )
-                old_verdict = verdict if same else self.verdict_of(reference.id, path, old)
             if old_verdict is not None and old_verdict.status == validators.VALID:
                 reasons.append(
                     f"{path} fails validation in this snapshot: {verdict.reason} ({verdict.checker}); "
@@ -525,25 +647,31 @@ class Assessor:
         current = self.summary(snap.id)
         previous = self.summary(predecessor.id) if predecessor is not None else None
         diff = self.diff(predecessor.id, snap.id) if predecessor is not None else None
-        entropy = {}
-        if diff is not None:
-            listing = current.get("listing", {})
-            for path in pick_samples(diff, int(self.limits["sample_files"])):
-                size = int(listing.get(path, {}).get("size", 0))
-                if size < 64 or size > MAX_SAMPLE_FILE:
-                    continue  # too small to judge, or too large to dump just for a sample
-                stored = self.stored_path(snap.id, path)
-                data = dump_sample(self.module, self.restic, snap.id, stored, int(self.limits["sample_bytes"]))
+        listing = current.get("listing", {})
+        samples = self.sample_paths(current, diff)
+        # one restic run reads what this assessment needs: the samples and the file versions not validated yet
+        wanted = {p: listing[p] for p in samples if p in listing}
+        for path in self.validation_targets(current, diff):
+            if self.verdict_key(path, listing[path]) not in self._verdicts:
+                wanted[path] = listing[path]
+        try:
+            if wanted:
+                self.prefetch(snap.id, wanted)
+            entropy = {}
+            for path in samples:
+                data = self.sample(snap.id, path)
                 if data:
                     entropy[path] = round(shannon_entropy(data), 3)
-        clean, reasons = assess(previous, current, diff, entropy, self.limits, self.patterns, self.extensions)
-        for root in current.get("roots_missing", []):
-            if not any(r.startswith(f"client folder {root} vanished") for r in reasons):
-                reasons.append(
-                    f"client folder {root} is missing from this snapshot (it cannot be this client's restore point)"
-                )
-        found, validated = self.content_signs(snap, predecessor, current, previous, diff)
-        reasons.extend(found)
+            clean, reasons = assess(previous, current, diff, entropy, self.limits, self.patterns, self.extensions)
+            for root in current.get("roots_missing", []):
+                if not any(r.startswith(f"client folder {root} vanished") for r in reasons):
+                    reasons.append(
+                        f"client folder {root} is missing from this snapshot (it cannot be this client's restore point)"
+                    )
+            found, validated = self.content_signs(snap, predecessor, current, previous, diff)
+            reasons.extend(found)
+        finally:
+            self.release()
         if reasons and carried_from is not None and predecessor is not None:
             reasons.append(
                 f"still carries the damage first seen in snapshot {carried_from.short_id} (compared with "

@@ -102,7 +102,10 @@ def assessor(ledger_paths=()):
         "ledger": {},
         "ledger_paths": list(ledger_paths),
     }
-    return sd.Assessor(SimpleNamespace(params=params), restic=None)
+    a = sd.Assessor(SimpleNamespace(params=params), restic=None)
+    a.fetches = []  # prefetch stand-in: records (snapshot, paths) instead of running restic restore
+    a.prefetch = lambda snapshot_id, wanted: a.fetches.append((snapshot_id, sorted(wanted)))
+    return a
 
 
 def verdicts(table):
@@ -139,6 +142,8 @@ def test_a_file_that_passed_and_now_fails_is_a_sign_naming_file_and_reason():
         "(builtin:sqlite); it passed in snapshot old"
     ]
     assert {v["path"] for v in validated} == {ledger, other}
+    # the older versions of both failing files come from the reference in one fetch, not one restic run each
+    assert a.fetches == [("old", sorted([ledger, other]))]
 
 
 def test_declared_ledger_that_fails_is_never_clean_even_unchanged():
