@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-dir", help="node_exporter textfile directory for the drill metrics")
 
     sub.add_parser("verify", parents=[common], help="verify the backups (restic check, freshness, coverage)")
+    from ledgerguard import survey
+
+    survey.add_subparser(sub, common)
 
     for name, text in (("freeze", "stop writes on the affected hosts"), ("thaw", "undo a freeze")):
         p = sub.add_parser(name, parents=[common], help=text)
@@ -682,6 +685,10 @@ def main(argv: list[str] | None = None) -> int:
             return sched.run(args)
         if args.command == "evidence":
             return int(args.func(args))
+        if args.command == "survey":
+            from ledgerguard import survey
+
+            return survey.run(args)
     except BadInput as exc:
         print(f"ledgerguard: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
