@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_HOME := $(CURDIR)/.cache/ansible-home
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test check lint sanity unit integration restic-newer molecule bench docs clean
+.PHONY: setup demo test check lint sanity unit smoke integration restic-newer molecule bench docs clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,10 @@ demo: setup
 
 test: setup
 	@bash scripts/test.sh
+
+# The edit loop (under 5 minutes on 2 cores): lint, sanity, unit, and one small incident for one client.
+check: setup
+	@bash scripts/test.sh check
 
 lint: setup
 	ruff check src plugins tests bench molecule scripts
@@ -30,13 +34,16 @@ sanity: setup
 unit: setup
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
+smoke: setup
+	$(PY) -m pytest -q tests/smoke $(PYTEST_ARGS)
+
 integration: setup
 	$(PY) -m pytest -q -n 4 --dist loadfile tests/integration $(PYTEST_ARGS)
 
 # The restic modules, the incident path and the repository faults again with the newest restic Debian ships
 # (scripts/fetch-restic.sh: trixie's 0.18), first on PATH. Debian 12's 0.14 runs everything else.
 RESTIC_NEWER_TESTS ?= tests/integration/test_restic_modules.py tests/integration/test_incident.py \
-	tests/integration/test_reliability_repository.py
+	tests/integration/test_reliability_repository.py tests/integration/test_layouts_playbook.py
 restic-newer: setup
 	newer=$$(bash scripts/fetch-restic.sh) && PATH="$$(dirname "$$newer"):$$PATH" && restic version && \
 	$(PY) -m pytest -q -n 3 --dist loadfile $(RESTIC_NEWER_TESTS) $(PYTEST_ARGS)

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Every test, in the order that fails fastest: lint, sanity, unit, integration, integration again with a newer
 # restic, molecule. Prints how long each took.
+#   scripts/test.sh          what `make test` (and CI) runs
+#   scripts/test.sh check    what `make check` runs: lint, sanity, unit and the smoke incident (the edit loop)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-all}" in
+  all) steps=(lint sanity unit integration restic-newer molecule) ;;
+  check) steps=(lint sanity unit smoke) ;;
+  *) echo "usage: $0 [check]" >&2; exit 2 ;;
+esac
 failed=()
 step() {
   local name=$1; shift
@@ -11,14 +18,11 @@ step() {
   if "$@"; then status=ok; else status=FAILED; failed+=("$name"); fi
   printf '=== %s: %s in %d s ===\n' "$name" "$status" $((SECONDS - t0))
 }
-step lint make --no-print-directory lint
-step sanity make --no-print-directory sanity
-step unit make --no-print-directory unit
-step integration make --no-print-directory integration
-step restic-newer make --no-print-directory restic-newer
-step molecule make --no-print-directory molecule
+for name in "${steps[@]}"; do
+  step "$name" make --no-print-directory "$name"
+done
 if [ ${#failed[@]} -gt 0 ]; then
-  printf '\nmake test: FAILED steps: %s\n' "${failed[*]}"
+  printf '\nmake %s: FAILED steps: %s\n' "${1:-test}" "${failed[*]}"
   exit 1
 fi
-printf '\nmake test: all steps passed in %d s\n' "$SECONDS"
+printf '\nmake %s: all steps passed in %d s\n' "${1:-test}" "$SECONDS"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -145,3 +149,144 @@ def module_result(main, args: dict, capsys, check_mode: bool = False) -> dict:
     with patch_module_args(args), pytest.raises(SystemExit):
         main()
     return json.loads(capsys.readouterr().out)
+
+
+# ---------------------------------------------------------------------------------------------- PostgreSQL
+
+PG_INITDB = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+AS_POSTGRES = ["runuser", "-u", "postgres", "--"]
+
+
+@dataclass
+class PgCluster:
+    """A scratch PostgreSQL cluster run by the postgres user, reachable only on a socket in its own folder."""
+
+    bindir: Path
+    root: Path
+    data: Path
+    sock: Path
+    port: int = 5432  # names the socket file only (no TCP), so every cluster can use it
+    opts: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.opts = f"-p {self.port} -k {self.sock} -c listen_addresses=''"
+
+    @property
+    def as_pg(self) -> list[str]:
+        return list(AS_POSTGRES)
+
+    @property
+    def pg_ctl(self) -> list[str]:
+        """pg_ctl for this cluster, as the postgres user; add start / stop / restart."""
+        log = str(self.root / "server.log")
+        return [*AS_POSTGRES, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", self.opts, "-l", log, "-w"]
+
+    @property
+    def psql_argv(self) -> list[str]:
+        """psql on database postgres, as the postgres user (add -c SQL, or feed stdin)."""
+        where = ["-h", str(self.sock), "-p", str(self.port), "-d", "postgres"]
+        return [*AS_POSTGRES, "psql", "-X", "-q", "-A", "-t", *where]
+
+    @property
+    def conn(self) -> dict[str, str]:
+        """Connection settings as the collection's database options take them."""
+        return {"host": str(self.sock), "port": str(self.port), "user": "postgres"}
+
+    def psql(self, sql: str, db: str = "postgres") -> str:
+        """Run one SQL statement (as the postgres role) and return its unaligned, tuples-only output."""
+        return self._psql([sql], db)
+
+    def _psql(self, statements: list[str], db: str = "postgres", writable: bool = False) -> str:
+        """Statements each in its own transaction; ``writable``: in a read-write session even while the cluster is
+        frozen read-only (for the clean-up)."""
+        argv = ["psql", "-X", "-h", str(self.sock), "-p", str(self.port), "-U", "postgres", "-d", db, "-tA"]
+        argv += [arg for statement in statements for arg in ("-c", statement)]
+        env = {**os.environ, "PGOPTIONS": "-c default_transaction_read_only=off"} if writable else None
+        return subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout.strip()
+
+    def running(self) -> bool:
+        status = subprocess.run([*AS_POSTGRES, str(self.bindir / "pg_ctl"), "-D", str(self.data), "status"],
+                                capture_output=True, check=False)  # fmt: skip
+        return status.returncode == 0
+
+    def start(self) -> None:
+        subprocess.run([*self.pg_ctl, "start"], check=True, capture_output=True)
+
+    def stop(self) -> None:
+        subprocess.run([*self.pg_ctl, "-m", "immediate", "stop"], check=False, capture_output=True)
+
+    def reset(self) -> None:
+        """Back to a fresh cluster's state: running, no ALTER SYSTEM settings, no other sessions, no user objects."""
+        if not self.running():
+            self.start()
+        others = self._psql([
+            "ALTER SYSTEM RESET ALL",
+            "SELECT pg_reload_conf()",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            "SELECT 'db:' || datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')",
+        ])  # fmt: skip
+        drops = [f'DROP DATABASE "{line[3:]}" WITH (FORCE)' for line in others.splitlines() if line.startswith("db:")]
+        self._psql([*drops, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public"], writable=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One scratch PostgreSQL cluster per test process (initdb is the slow part: 2 s idle, 10 s and more on a
+    loaded machine). Use it through ``postgres``, which puts it back to a fresh state after each test."""
+    if not PG_INITDB or shutil.which("runuser") is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    owner = pwd.getpwnam("postgres")
+    # pytest's tmp_path is private to root; the cluster lives in a folder the postgres user can reach.
+    root = Path(tempfile.mkdtemp(prefix="ledgerguard-pg-"))
+    root.chmod(0o755)
+    os.chown(root, owner.pw_uid, owner.pw_gid)
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    os.chown(sock, owner.pw_uid, owner.pw_gid)
+    bindir = PG_INITDB[-1].parent
+    subprocess.run([*AS_POSTGRES, str(bindir / "initdb"), "-N", "-D", str(data), "-A", "trust", "-E", "UTF8",
+                    "--locale=C.UTF-8"], check=True, capture_output=True)  # fmt: skip
+    cluster = PgCluster(bindir=bindir, root=root, data=data, sock=sock)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres(pg_cluster):
+    """The process's scratch PostgreSQL cluster, running; reset after the test (settings, sessions, databases)."""
+    if not pg_cluster.running():
+        pg_cluster.start()
+    try:
+        yield pg_cluster
+    finally:
+        pg_cluster.reset()
+
+
+# ---------------------------------------------------------------------------------------------- test order
+
+TIMINGS = REPO_ROOT / "tests" / "integration" / "timings.json"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Slowest files first (seconds measured per file in tests/integration/timings.json, refreshed with
+    scripts/test-timings.py): with ``-n N --dist loadfile`` each worker takes the next file when it is free, so a long
+    file that started last would keep one worker busy while the others idle. Tests keep their order inside a file;
+    files without a figure run last, in collection order."""
+    try:
+        seconds = json.loads(TIMINGS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first.setdefault(item.nodeid.split("::")[0], index)
+
+    def key(item):
+        path = item.nodeid.split("::")[0]
+        return (-seconds.get(path, 0), first[path])
+
+    items.sort(key=key)

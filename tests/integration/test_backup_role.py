@@ -445,54 +445,14 @@ def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tm
 # ------------------------------------------------------------------------------------------------ PostgreSQL
 
 
-@pytest.fixture
-def postgres():
-    """A scratch PostgreSQL cluster run by the postgres user on a socket in tmp_path (no TCP)."""
-    import shutil
-
-    initdb = shutil.which("initdb") or "/usr/lib/postgresql/15/bin/initdb"
-    if not (os.path.exists(initdb) and shutil.which("pg_dump") and shutil.which("pg_restore")):
-        pytest.skip("PostgreSQL server binaries are not installed")
-    import tempfile
-
-    base = Path(tempfile.mkdtemp(prefix="lg-pg-"))  # the postgres user cannot enter pytest's root-only tmp_path
-    base.chmod(0o755)
-    import pwd
-
-    owner = pwd.getpwnam("postgres")
-    os.chown(base, owner.pw_uid, owner.pw_gid)
-    data, sock = base / "data", base
-    port = str(20000 + secrets.randbelow(20000))
-
-    def as_pg(*argv, **kw):
-        return subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True, **kw)
-
-    as_pg(initdb, "-D", str(data), "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
-    pg_ctl = str(Path(initdb).with_name("pg_ctl"))
-    as_pg(pg_ctl, "-D", str(data), "-w", "-l", str(base / "log"), "-o", f"-k {sock} -p {port} -c listen_addresses=''",
-          "start")  # fmt: skip
-    conn = {"host": str(sock), "port": port, "user": "postgres"}
-
-    def psql(sql: str, db: str = "postgres") -> str:
-        out = subprocess.run(["psql", "-h", str(sock), "-p", port, "-U", "postgres", "-d", db, "-tAc", sql],
-                             check=True, capture_output=True, text=True)  # fmt: skip
-        return out.stdout.strip()
-
-    try:
-        yield {"conn": conn, "psql": psql, "port": port, "sock": str(sock)}
-    finally:
-        as_pg(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(base, ignore_errors=True)
-
-
 def test_postgresql_dump_streamed_into_restic_restores_into_a_scratch_database(site, postgres, tmp_path):
-    psql = postgres["psql"]
+    psql = postgres.psql
     psql("CREATE DATABASE ledger")
     psql("CREATE TABLE vouchers (id serial PRIMARY KEY, 摘要 text, amount numeric(14,2))", "ledger")
     psql(
         "INSERT INTO vouchers (摘要, amount) SELECT '收到货款 ' || g, g * 1.25 FROM generate_series(1, 500) g", "ledger"
     )
-    db = {"engine": "postgresql", "database": "ledger", "client": "c002", "connection": postgres["conn"]}
+    db = {"engine": "postgresql", "database": "ledger", "client": "c002", "connection": postgres.conn}
     checked = site.run(check=True, backup_client_ids=["c002"], backup_databases=[db])
     assert checked.rc == 0, failed_msgs(checked)
     assert site.snapshots() == []
@@ -513,8 +473,8 @@ def test_postgresql_dump_streamed_into_restic_restores_into_a_scratch_database(s
            "RESTIC_REPOSITORY": site.repo, "RESTIC_PASSWORD_FILE": str(site.password_file)}  # fmt: skip
     out = subprocess.run(["restic", "dump", result["snapshot_id"], "/ledgerguard-db/postgresql/ledger.dump"],
                          env=env, capture_output=True, check=True).stdout  # fmt: skip
-    subprocess.run(["pg_restore", "-h", postgres["sock"], "-p", postgres["port"], "-U", "postgres", "-d", "scratch"],
-                   input=out, check=True, capture_output=True)  # fmt: skip
+    where = ["-h", postgres.conn["host"], "-p", postgres.conn["port"], "-U", "postgres"]
+    subprocess.run(["pg_restore", *where, "-d", "scratch"], input=out, check=True, capture_output=True)
     assert psql("SELECT count(*), sum(amount) FROM vouchers", "scratch") == "500|156562.50"
 
     # a dump that fails leaves no snapshot behind and says why

@@ -465,33 +465,10 @@ def test_watchdog_survives_an_injected_exception_and_a_vanished_target(lab, tmp_
     assert _watchdog_pids("INC-C5") == []
 
 
-PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-
-
-@pytest.mark.skipif(
-    not PG_BIN or shutil.which("runuser") is None, reason="PostgreSQL server binaries are not installed"
-)
-def test_postgresql_freeze_is_undone_at_boot(lab, tmp_path):
+def test_postgresql_freeze_is_undone_at_boot(lab, tmp_path, postgres):
     """ALTER SYSTEM survives a restart of the server (and of the host), the watchdog does not: the boot command
     (run by the boot unit) thaws what a freeze of an earlier boot left."""
-    import pwd
-    import tempfile
-
-    bindir = str(PG_BIN[-1].parent)
-    pw = pwd.getpwnam("postgres")
-    root = Path(tempfile.mkdtemp(prefix="ledgerguard-pgboot-"))
-    os.chmod(root, 0o755)
-    data, sock = root / "data", root / "sock"
-    for d in (data, sock):
-        d.mkdir()
-        os.chown(d, pw.pw_uid, pw.pw_gid)
-    as_pg = ["runuser", "-u", "postgres", "--"]
-    sh(*as_pg, f"{bindir}/initdb", "-D", str(data), "-A", "trust")
-    port = 56000 + os.getpid() % 1000
-    opts = f"-p {port} -k {sock} -c listen_addresses=''"
-    pg_ctl = [*as_pg, f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(data / "server.log"), "-w"]
-    sh(*pg_ctl, "start")
-    psql = [*as_pg, "psql", "-X", "-q", "-A", "-t", "-h", str(sock), "-p", str(port), "-d", "postgres"]
+    sock, port, pg_ctl, psql = postgres.sock, postgres.port, postgres.pg_ctl, postgres.psql_argv
     state = str(tmp_path / "state")
     lab.watch(state, "INC-PGB")
     host = fz.Host(fz.subprocess_run, state_dir=state)
@@ -520,8 +497,6 @@ def test_postgresql_freeze_is_undone_at_boot(lab, tmp_path):
     finally:
         with contextlib.suppress(Exception):
             fz.apply_thaw(host, "INC-PGB")
-        sh(*pg_ctl, "-m", "immediate", "stop", check=False)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="util-linux unshare is missing")

@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -468,30 +467,8 @@ def test_extend_rearms_the_watchdog(lab, tmp_path):
     assert _watchdog_processes("INC-EX") == []
 
 
-PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-
-
-@pytest.mark.skipif(
-    not PG_BIN or shutil.which("runuser") is None, reason="PostgreSQL server binaries are not installed"
-)
-def test_postgresql_read_only_and_restore(tmp_path):
-    import pwd
-
-    bindir = os.path.dirname(PG_BIN[-1])
-    pw = pwd.getpwnam("postgres")
-    # pytest's tmp_path is private to root; the cluster lives in a directory the postgres user can reach.
-    root = Path(tempfile.mkdtemp(prefix="ledgerguard-pg-"))
-    os.chmod(root, 0o755)
-    data, sock = root / "data", root / "sock"
-    for d in (data, sock):
-        d.mkdir()
-        os.chown(d, pw.pw_uid, pw.pw_gid)
-    as_pg = ["runuser", "-u", "postgres", "--"]
-    sh(*as_pg, f"{bindir}/initdb", "-D", str(data), "-A", "trust")
-    port = 55000 + os.getpid() % 1000
-    opts = f"-p {port} -k {sock} -c listen_addresses=''"
-    sh(*as_pg, f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(data / "server.log"), "-w", "start")
-    psql = [*as_pg, "psql", "-X", "-q", "-A", "-t", "-h", str(sock), "-p", str(port), "-d", "postgres"]
+def test_postgresql_read_only_and_restore(tmp_path, postgres):
+    data, sock, port, psql = postgres.data, postgres.sock, postgres.port, postgres.psql_argv
     state = str(tmp_path / "state")
     host = fz.Host(fz.subprocess_run, state_dir=state)
     target = [
@@ -553,5 +530,3 @@ def test_postgresql_read_only_and_restore(tmp_path):
             holder.kill()
         with contextlib.suppress(fz.FreezeError, OSError):
             fz.apply_thaw(host, "INC-PG")
-        sh(*as_pg, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop", check=False)
-        shutil.rmtree(root, ignore_errors=True)
