@@ -68,9 +68,7 @@ from ansible_collections.ledgerguard.recovery.plugins.filter.incident import (  
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.cause import (  # noqa: E402
     client_cause,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
-    parse_time,
-)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import parse_time  # noqa: E402
 
 try:
     from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain

@@ -55,7 +55,7 @@ import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (  # noqa: E402
     is_manifest_snapshot,
     parse_time,
 )

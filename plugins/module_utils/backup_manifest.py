@@ -35,18 +35,20 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import manifest as mf
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import Restic
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (
+    ResticError,
+    classify_error,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (
     MANIFEST_FOR_TAG_PREFIX,
     MANIFEST_TAG,
-    Restic,
-    ResticError,
     Snapshot,
-    classify_error,
     is_manifest_snapshot,
     parse_backup_summary,
-    redact_repository,
-    stream_restic,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import stream_restic
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import redact_repository
 
 __all__ = [
     "MANIFEST_TAG",

@@ -17,7 +17,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import is_manifest_snapshot
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import is_manifest_snapshot
 
 # Directories a drill sandbox may never be, nor be inside of (restoring there would overwrite the system).
 SYSTEM_DIRS: tuple[str, ...] = (

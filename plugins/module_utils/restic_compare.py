@@ -16,7 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import Listing, TreeNode
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (
+    Listing,
+    TreeNode,
+)
 
 CHUNK = 1024 * 1024
 

@@ -98,13 +98,15 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_policy
     MANIFEST_TAG,
     copy_status,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import Restic  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402
     RESTIC_MUTUALLY_EXCLUSIVE,
-    PasswordFile,
-    Restic,
-    redact_repository,
     restic_argument_spec,
     run_module,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import PasswordFile  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (  # noqa: E402
+    redact_repository,
     url_embeds_credentials,
 )
 

@@ -139,9 +139,9 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_policy
     parse_offset,
     year_end_snapshots,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import classify_error  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402
     RESTIC_MUTUALLY_EXCLUSIVE,
-    classify_error,
     restic_argument_spec,
     run_module,
 )

@@ -104,13 +104,13 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture imp
     dump_path,
     stream_dump,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import classify_error  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402
     RESTIC_MUTUALLY_EXCLUSIVE,
-    classify_error,
-    parse_backup_summary,
     restic_argument_spec,
     run_module,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import parse_backup_summary  # noqa: E402
 
 
 def main() -> None:

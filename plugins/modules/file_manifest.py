@@ -337,7 +337,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manife
     compare_with_backup_manifest,
     problem_text,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (
     RESTIC_MUTUALLY_EXCLUSIVE,
     restic_argument_spec,
     run_module,

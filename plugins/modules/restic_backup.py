@@ -151,7 +151,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manife
     backup_args,
     backup_dry_run,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
     restic_argument_spec,
     run_module,

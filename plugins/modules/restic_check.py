@@ -183,24 +183,32 @@ import shutil  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
-    RESTIC_MUTUALLY_EXCLUSIVE,
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import Restic  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     ResticError,
-    Restic,
-    ResticResult,
     classify_error,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    RESTIC_MUTUALLY_EXCLUSIVE,
+    restic_argument_spec,
+    run_module,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    CHECK_CACHE_WARNING_RE,
+    diagnose_check,
+    index_repair_command,
     iso_utc,
     lost_packs_from_check,
     parse_check,
     parse_find_objects,
-    redact_repository,
-    restic_argument_spec,
-    run_module,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    ResticResult,
     validate_read_data_subset,
-    CHECK_CACHE_WARNING_RE,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     backend_of,
-    diagnose_check,
-    index_repair_command,
+    redact_repository,
 )
 
 

@@ -92,13 +92,15 @@ error_kind:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import ResticError  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
-    ResticError,
-    backend_of,
-    redact_repository,
     restic_argument_spec,
     run_module,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    backend_of,
+    redact_repository,
 )
 
 

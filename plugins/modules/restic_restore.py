@@ -220,23 +220,29 @@ import threading  # noqa: E402 (Ansible modules put DOCUMENTATION before imports
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
-    RESTIC_MUTUALLY_EXCLUSIVE,
-    ResticError,
-    ResticResult,
-    classify_error,
-    redact_repository,
-    restic_argument_spec,
-    restic_pattern,
-    run_module,
-    PathNotInSnapshot,
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     norm_path,
-    snapshot_pins,
     path_join,
     path_under,
+    restic_pattern,
+    snapshot_pins,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    PathNotInSnapshot,
+    ResticError,
+    classify_error,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    RESTIC_MUTUALLY_EXCLUSIVE,
+    restic_argument_spec,
+    run_module,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    ResticResult,
     stream_restic,
     validate_snapshot_id,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import redact_repository  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic_compare import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     Comparison,
     compare_content,

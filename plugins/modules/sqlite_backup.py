@@ -174,7 +174,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture imp
     owning_root,
     private_mount_namespace,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402
     RESTIC_MUTUALLY_EXCLUSIVE,
     restic_argument_spec,
     run_module,

@@ -21,9 +21,11 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (
     CREDENTIALS_IN_URL_MESSAGE,
     NO_REPOSITORY_MESSAGE,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (
     redact_repository,
     url_embeds_credentials,
 )
