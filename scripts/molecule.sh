@@ -60,8 +60,10 @@ t0=$SECONDS
 scripts/molecule/build-image.sh base >/dev/null || die "building the base image failed"
 scenario_files=()
 for s in "${scenarios[@]}"; do scenario_files+=("molecule/$s/molecule.yml"); done
+# The db image also serves the write_freeze scenario's SMB share (smbd stopped by the freeze, smbclient as client).
+DB_PACKAGES=(postgresql mariadb-server samba smbclient)
 if grep -qs 'localhost/ledgerguard-test:db' "${scenario_files[@]}"; then
-  scripts/molecule/build-image.sh db postgresql mariadb-server >/dev/null || die "building the db image failed"
+  scripts/molecule/build-image.sh db "${DB_PACKAGES[@]}" >/dev/null || die "building the db image failed"
 fi
 image_seconds=$((SECONDS - t0))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +22,9 @@ ROOT = Path(os.environ.get("LEDGERGUARD_ROOT", Path(__file__).resolve().parents[
 INCIDENT = "INC-MOL-1"
 REGISTRY = f"/var/lib/ledgerguard/freeze/{INCIDENT}.json"
 EVIDENCE = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "evidence"
+# The SMB share of a client folder (prepare.yml), served by smbd.service (write_freeze_services in molecule.yml).
+SHARE = "//127.0.0.1/客户甲"
+SHARE_DIR = "/srv/账套/客户甲"
 
 
 def ansible_env() -> dict[str, str]:
@@ -133,12 +137,45 @@ def test_writes_fail_while_frozen(host):
     assert maria.rc != 0 and "ERROR 1290" in maria.stderr and "--read-only" in maria.stderr
 
 
+def smbclient(host, command: str):
+    """One smbclient session to the share as a guest, running `command` (smbclient's own command language)."""
+    return sh(host, f"smbclient {SHARE} --no-pass --command {shlex.quote(command)}")
+
+
+def share_hashes(host) -> str:
+    out = sh(host, f"cd {shlex.quote(SHARE_DIR)} && sha256sum -- *")
+    assert out.rc == 0, out.stderr
+    return out.stdout
+
+
+def test_smbd_stopped_and_the_share_refused(host):
+    """smbd (write_freeze_services) is stopped by the freeze: no smbd process is left and a client is refused."""
+    assert host.service("smbd.service").is_running is False
+    assert sh(host, "pgrep '^smbd'").rc == 1, sh(host, "pgrep -a '^smbd'").stdout  # no worker left behind
+    before = share_hashes(host)
+    put = smbclient(host, "put /etc/hostname 冻结期间.txt")
+    assert put.rc != 0 and "NT_STATUS_CONNECTION_REFUSED" in put.stdout + put.stderr, put.stdout + put.stderr
+    assert share_hashes(host) == before
+    record = json.loads((EVIDENCE / INCIDENT / "hosts" / "ledgerguard-write-freeze" / "freeze.json").read_text())
+    smbd = record["targets"][0]
+    assert (smbd["name"], smbd["action"], smbd["previous"]["was_running"]) == ("service smbd.service", "freeze", True)
+    proof = record["proof"][0]
+    assert (proof["target"], proof["kind"], proof["detail"]) == (
+        "service smbd.service",
+        "service_stopped",
+        "smbd.service ActiveState=inactive",
+    )
+
+
 def test_registry_watchdog_and_proof(host):
     registry = json.loads(host.file(REGISTRY).content_string)
     assert host.file(REGISTRY).mode == 0o600
-    assert [(t["method"], t["status"]) for t in registry["targets"]] == [
-        ("service", "frozen"),
-        ("service", "left_alone"),
+    assert [(t["label"], t["status"]) for t in registry["targets"]][:3] == [
+        ("service smbd.service", "frozen"),  # write_freeze_services come first
+        ("service ledger-writer.service", "frozen"),
+        ("service legacy-share.service", "left_alone"),
+    ]
+    assert [(t["method"], t["status"]) for t in registry["targets"]][3:] == [
         ("readonly_bind", "frozen"),
         ("remount_ro", "frozen"),
         ("postgresql", "frozen"),
@@ -149,27 +186,20 @@ def test_registry_watchdog_and_proof(host):
     assert sh(host, f"systemctl is-active {timer}").stdout.strip() == "active"
     record = json.loads((EVIDENCE / INCIDENT / "hosts" / "ledgerguard-write-freeze" / "freeze.json").read_text())
     assert [(p["target"], p["kind"]) for p in record["proof"]] == [
+        ("service smbd.service", "service_stopped"),
         ("service ledger-writer.service", "service_stopped"),
         ("客户 beta", "write_refused"),
         ("remount_ro /srv/archive", "write_refused"),
         ("postgresql port 5432", "read_only_transaction"),
         ("mariadb default socket", "read_only_variable"),
     ]
-    assert record["proof"][2]["errno"] == "EROFS"
-    assert record["proof"][3]["detail"] == "ERROR:  cannot execute CREATE TABLE in a read-only transaction"
+    assert record["proof"][3]["errno"] == "EROFS"
+    assert record["proof"][4]["detail"] == "ERROR:  cannot execute CREATE TABLE in a read-only transaction"
 
 
-def encryptor_pid(host) -> int:
-    return int(sh(host, "systemctl show -p MainPID --value lg-encryptor.service").stdout.strip())
-
-
-def proc_state(host, pid: int) -> str:
-    return sh(host, f"cat /proc/{pid}/stat").stdout.rpartition(")")[2].split()[0]
-
-
-def test_running_encryptor_is_stopped_and_named(host):
-    pid = encryptor_pid(host)
-    assert pid > 0 and proc_state(host, pid) == "T"
+def test_running_encryptor_is_stopped_and_named(host, encryptor):
+    pid = encryptor.pid
+    assert pid > 0 and encryptor.state() == "T"
     before = sh(host, "sha256sum /srv/data/clients/beta/*").stdout
     time.sleep(0.5)
     assert sh(host, "sha256sum /srv/data/clients/beta/*").stdout == before
@@ -197,7 +227,7 @@ def test_running_encryptor_is_stopped_and_named(host):
 
 def test_thaw_restores_previous_state_exactly(host):
     registry = json.loads(host.file(REGISTRY).content_string)
-    previous_archive = registry["targets"][3]["previous"]["options"]
+    previous_archive = registry["targets"][4]["previous"]["options"]
     timer = registry["watchdog"]["timer"]
     rc, results = playbook("thaw.yml")
     assert rc == 0, results
@@ -209,6 +239,7 @@ def test_thaw_restores_previous_state_exactly(host):
         ("客户 beta", "thawed"),
         ("service legacy-share.service", "left_alone"),
         ("service ledger-writer.service", "thawed"),
+        ("service smbd.service", "thawed"),
     ]
     # Services: the writer that ran runs again; the unit that was stopped stays stopped.
     assert host.service("ledger-writer.service").is_running
@@ -238,16 +269,32 @@ def test_thaw_restores_previous_state_exactly(host):
     assert sh(host, f"systemctl is-active {timer}").stdout.strip() != "active"
     registry = json.loads(host.file(REGISTRY).content_string)
     assert registry["targets"] == [] and registry["watchdog"] is None
-    assert [r["thawed_by"] for r in registry["released"][-6:]] == ["module"] * 6
+    assert [r["thawed_by"] for r in registry["released"][-7:]] == ["module"] * 7
 
     rc, results = playbook("thaw.yml")
     assert rc == 0
     assert task(results, "Thaw the incident's targets on this host")["changed"] is False
 
 
-def test_encryptor_stays_stopped_after_the_thaw(host):
-    pid = encryptor_pid(host)
-    assert proc_state(host, pid) == "T"  # resuming it is a person's decision, never the thaw's
+def test_thaw_started_smbd_and_the_share_serves(host):
+    """The thaw started smbd again (it ran before the freeze): a client writes and reads through the share."""
+    assert host.service("smbd.service").is_running
+    deadline = time.time() + 15
+    put = smbclient(host, "put /etc/os-release 解冻后.txt")
+    while put.rc != 0 and time.time() < deadline:  # smbd may still be opening its port
+        time.sleep(0.5)
+        put = smbclient(host, "put /etc/os-release 解冻后.txt")
+    assert put.rc == 0, put.stdout + put.stderr
+    uploaded = host.file(f"{SHARE_DIR}/解冻后.txt")
+    assert uploaded.sha256sum == host.file("/etc/os-release").sha256sum and uploaded.user == "kuaiji"
+    got = smbclient(host, 'get "2026-10 凭证.csv" /root/凭证-via-smb.csv')
+    assert got.rc == 0, got.stdout + got.stderr
+    assert host.file("/root/凭证-via-smb.csv").sha256sum == host.file(f"{SHARE_DIR}/2026-10 凭证.csv").sha256sum
+
+
+def test_encryptor_stays_stopped_after_the_thaw(host, encryptor):
+    pid = encryptor.pid
+    assert encryptor.state() == "T"  # resuming it is a person's decision, never the thaw's
     thaw = json.loads((EVIDENCE / INCIDENT / "hosts" / "ledgerguard-write-freeze" / "thaw.json").read_text())
     assert [(p["pid"], p["resume"]) for p in thaw["stopped_processes"]] == [(pid, f"kill -CONT {pid}")]
     assert not host.file("/etc/systemd/system/ledgerguard-freeze-boot.service").exists  # nothing frozen any more
@@ -266,6 +313,7 @@ def test_check_mode_changes_nothing(host):
     plan = task(results, "Freeze this host's targets")
     assert plan["changed"] is True
     assert [(p["method"], p["action"]) for p in plan["plan"]] == [
+        ("service", "freeze"),  # smbd.service
         ("service", "freeze"),
         ("service", "left_alone"),
         ("readonly_bind", "freeze"),
@@ -274,6 +322,7 @@ def test_check_mode_changes_nothing(host):
         ("mariadb", "freeze"),
     ]
     assert host.service("ledger-writer.service").is_running
+    assert host.service("smbd.service").is_running
     assert mount_options(host, "/srv/archive") == archive_before
     assert sh(host, "findmnt --mountpoint /srv/data/clients/beta").rc != 0
     assert pg(host, "SHOW default_transaction_read_only").stdout.strip() == "off"
