@@ -240,7 +240,11 @@ def _check_sqlite(fd: int, size: int, head: bytes, full: bool, ledger: dict[str,
         except sqlite3.DatabaseError as exc:
             raise _Invalid(f"SQLite quick_check failed: {exc}") from exc
         if rows != ["ok"]:
-            raise _Invalid("SQLite quick_check: " + "; ".join(str(r) for r in rows[:3]))
+            # one row may hold many newline-separated problems: the first three, and how many more (one sentence)
+            problems = [line.strip() for r in rows for line in str(r).splitlines() if line.strip()]
+            problems = [p for p in problems if p != "*** in database main ***"] or problems
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise _Invalid("SQLite quick_check: " + "; ".join(problems[:3]) + more)
         try:
             tables = [
                 r[0]

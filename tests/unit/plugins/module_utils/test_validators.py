@@ -472,3 +472,22 @@ def test_changed_file_verdict_through_directory_fds(tmp_path):
         os.close(live_fd)
         os.close(snap_fd)
     assert decision == "damaged" and "%%EOF" in why
+
+
+def test_sqlite_many_problems_make_one_sentence(tmp_path):
+    """Bytes overwritten across two pages (the incident's in-place corruption): quick_check lists dozens of problems
+    in one row; the reason names the first three and counts the rest."""
+    from ledgerguard import sampledata
+
+    path = tmp_path / "总账.sqlite"
+    sampledata.write_sqlite_ledger(path, [f"2024-{m:02d}" for m in range(1, 13)], 60, seed=3)
+    data = bytearray(path.read_bytes())
+    for offset in range(4096 + 100, 3 * 4096, 7):
+        data[offset] = (data[offset] * 31 + 17) & 0xFF
+    path.write_bytes(bytes(data))
+    verdict = v.validate(str(path))
+    assert verdict.status == "invalid" and verdict.checker == "builtin:sqlite"
+    assert verdict.reason.startswith("SQLite quick_check: ") and "\n" not in verdict.reason
+    head, _, more = verdict.reason.partition(" (and ")
+    assert len(head.split("; ")) == 3 and "*** in database main ***" not in head
+    assert more.endswith(" more)") and int(more.split(" ")[0]) > 0
