@@ -1,7 +1,10 @@
 """Run every benchmark and write bench/results/*.json and docs/benchmarks.md (+ charts).
 
 Usage: python -m bench [--quick] [--only manifest,scaling,ledger,restore_point,restore_overhead,module_memory,fleet,
-       validation] [--rounds N] [--fleet-sizes 1,4,16,32] [--snapshots N] [--no-report]
+       validation,client_cost] [--rounds N] [--fleet-sizes 1,4,16,32] [--snapshots N] [--no-report]
+
+BENCH_BEFORE_COLLECTIONS=<dir holding ansible_collections/> runs fleet and client_cost on that copy of the collection
+too (before a change), right before this checkout's, so both figures come from one machine state.
 
 Full size takes about 45 minutes on 2 CPUs (the fleet over 1, 4, 16 and 32 hosts about 15 of them, module_memory
 about 7 to 11, most of it making 500 snapshots); `--quick` (small trees, 1, 4 and 8 hosts) about 10 minutes.
@@ -21,7 +24,17 @@ import traceback
 
 from bench import common, report
 
-ALL = ["manifest", "scaling", "ledger", "restore_point", "restore_overhead", "module_memory", "fleet", "validation"]
+ALL = [
+    "manifest",
+    "scaling",
+    "ledger",
+    "restore_point",
+    "restore_overhead",
+    "module_memory",
+    "fleet",
+    "validation",
+    "client_cost",
+]
 FLEET_SIZES = [1, 4, 16, 32]  # issue 8: 1, 4, 16 and 32 hosts
 FLEET_SIZES_QUICK = [1, 4, 8]
 
@@ -43,9 +56,16 @@ def _restore_overhead(quick: bool) -> dict:
 
 
 def _fleet(quick: bool, rounds: int, sizes: list[int] | None) -> dict:
-    from bench import fleet_bench
+    from bench import client_cost_bench, fleet_bench
 
-    return fleet_bench.run(quick, rounds, sizes or (FLEET_SIZES_QUICK if quick else FLEET_SIZES))
+    sizes = sizes or (FLEET_SIZES_QUICK if quick else FLEET_SIZES)
+    return client_cost_bench.before_after(fleet_bench.run, quick=quick, rounds=rounds, sizes=sizes)
+
+
+def _client_cost(quick: bool) -> dict:
+    from bench import client_cost_bench
+
+    return client_cost_bench.before_after(client_cost_bench.run, quick=quick)
 
 
 def _module_memory(quick: bool) -> dict:
@@ -110,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "module_memory": lambda: _module_memory(args.quick),
         "fleet": lambda: _fleet(args.quick, min(rounds, 3), fleet_sizes),
         "validation": lambda: _validation(args.quick, min(rounds, 3), args.snapshots),
+        "client_cost": lambda: _client_cost(args.quick),
     }
     failures = 0
     for name in wanted:

@@ -393,8 +393,9 @@ def _fleet(res: dict | None) -> list[str]:
         per_result = last["seconds"] * cpus / max(1, last.get("task_results") or 1)
         out += [
             "",
-            f"One host runs {one.get('tasks')} tasks in {one['seconds']:.0f} s "
-            f"({one['seconds'] / max(1, one['tasks']):.2f} s per task, restic included). "
+            f"One host runs {one.get('tasks') or one.get('task_results')} tasks in {one['seconds']:.0f} s "
+            f"({one['seconds'] / max(1, one.get('tasks') or one.get('task_results') or 1):.2f} s per task, restic "
+            "included). "
             f"At {last['hosts']} hosts the wall time per host falls to "
             f"{last['seconds_per_host']:.1f} s because hosts run side by side (forks 8), but the whole run is bound by "
             f"the {cpus} CPUs: about {per_result:.2f} CPU-seconds per task result, most of it Ansible's own per-task "
@@ -405,9 +406,58 @@ def _fleet(res: dict | None) -> list[str]:
             "`ansible_connection: local` there is no transfer to save). On a real fleet the work runs on the managed "
             "hosts, so the controller's share per task is what limits forks.",
         ]
+    if res.get("before"):
+        out += [
+            "",
+            "Before and after the per-client restore moved into the restore_clients action plugin, one after the other "
+            "(CPU seconds: ansible-playbook and every process it started):",
+            "",
+            "| code | hosts | wall s | CPU s | task results per host | of them restore role | hosts restored | "
+            "load average before, after |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+            *_incident_points(res, "hosts"),
+        ]
     out += ["", "![fleet](benchmarks/fleet.svg)"]
     if res.get("run"):
         out += ["", res["run"]]
+    return out + [""]
+
+
+def _incident_points(res: dict, key: str) -> list[str]:
+    rows = []
+    for label, part in (("before", res.get("before") or {}), ("after", res)):
+        for p_ in part.get("points") or []:
+            rows.append(
+                f"| {label} | {p_[key]} | {p_.get('seconds')} | {p_.get('cpu_seconds')} | "
+                f"{p_.get('task_results_per_host')} | {p_.get('restore_role_task_results', '')} | "
+                f"{p_.get('restored_clients', p_.get('restored_hosts', ''))} | "
+                f"{p_.get('load_average_before', '')}, {p_.get('load_average_after', '')} |"
+            )
+    return rows
+
+
+def _client_cost(res: dict | None) -> list[str]:
+    out = ["## Per-client cost: one host, 3 and 30 clients (issue 19)", ""]
+    if p := _problem(res, "client_cost"):
+        return out + [p]
+    out += [
+        res.get("description", "").strip(),
+        "",
+        '"before" is the collection before the per-client restore moved into the restore_clients action plugin '
+        '(roles/restore/tasks/client.yml), "after" this checkout; both measured one after the other.',
+        "",
+        "| code | clients | wall s | CPU s | task results per host | of them restore role | clients restored | "
+        "load average before, after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+        *_incident_points(res, "clients"),
+        "",
+    ]
+    for label, part in (("before", res.get("before") or {}), ("after", res)):
+        if "seconds_per_extra_client" in part:
+            out.append(
+                f"- {label}: {part['seconds_per_extra_client']} s wall ({part['cpu_seconds_per_extra_client']} CPU s) "
+                f"per extra client; the restore role's own tasks {part['restore_role_seconds_per_extra_client']} s."
+            )
     return out + [""]
 
 
@@ -668,6 +718,7 @@ def write() -> Path:
         "module_memory",
         "fleet",
         "validation",
+        "client_cost",
     )
     results = {n: _load(n) for n in names}
     _charts(results)
@@ -689,6 +740,7 @@ def write() -> Path:
     lines += _restore_overhead(results["restore_overhead"])
     lines += _fleet(results["fleet"])
     lines += _validation(results["validation"])
+    lines += _client_cost(results["client_cost"])
     DOC.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return DOC
 

@@ -1,0 +1,177 @@
+"""The incident playbook on one local host with 3 and with 30 small clients: the cost of each extra client.
+
+One restic repository holds one nightly backup of every client (the sample tree: 2 periods of vouchers, a SQLite
+ledger, 2 PDFs each); each client then loses its 凭证 folder and one incident restores them all. Measured per run: wall
+seconds, CPU seconds of ansible-playbook and every process it started (modules, restic), the task results per host in
+the timeline (a restore_clients step line is not a task) and the restore role's own seconds. The per-extra-client
+slope is (seconds at 30 - seconds at 3) / 27. ``BENCH_COLLECTIONS=<dir holding ansible_collections/>`` runs another
+copy of the collection (e.g. the code before a change) with the same benchmark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.common import COLLECTIONS, REPO, WORK, measure
+
+sys.path.insert(0, str(REPO / "src"))
+
+
+def restic(repo: Path, pw: Path, *args: str) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "LC_ALL": "C",
+        "RESTIC_REPOSITORY": str(repo),
+        "RESTIC_PASSWORD_FILE": str(pw),
+        "RESTIC_CACHE_DIR": str(WORK / "restic-cache"),
+    }
+    subprocess.run(["restic", *args], env=env, capture_output=True, text=True, check=True)
+
+
+def new_repository(base: Path) -> tuple[Path, Path]:
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    pw = base / "password"
+    pw.write_text("bench only\n")
+    pw.chmod(0o600)
+    repo = base / "repo"
+    restic(repo, pw, "init")
+    return repo, pw
+
+
+def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8, collections: Path = COLLECTIONS):
+    """ansible-playbook incident_respond.yml of the benchmarked collection; wall and CPU seconds, the timeline."""
+    playbook = collections / "ansible_collections" / "ledgerguard" / "recovery" / "playbooks" / "incident_respond.yml"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "inventory.json").write_text(json.dumps(inventory, ensure_ascii=False), encoding="utf-8")
+    (run_dir / "vars.json").write_text(json.dumps(extravars, ensure_ascii=False), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_HOME=str(REPO / ".cache" / "ansible-home"),
+        ANSIBLE_COLLECTIONS_PATH=str(collections),
+        ANSIBLE_CALLBACKS_ENABLED="ledgerguard.recovery.timeline",
+        ANSIBLE_FORKS=str(forks),
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    ansible_playbook = shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook")
+    cmd = [ansible_playbook, str(playbook), "-i", str(run_dir / "inventory.json"), "-e", f"@{run_dir / 'vars.json'}"]
+    load_before = [round(x, 1) for x in os.getloadavg()]
+    try:
+        measured = measure(cmd, env=env, cwd=REPO)
+        status = "successful"
+    except RuntimeError as exc:
+        measured, status = {"seconds": None, "cpu_seconds": None}, f"failed: {str(exc)[-600:]}"
+    timelines = sorted(Path(extravars["ledgerguard_evidence_dir"]).glob("*/timeline.jsonl"))
+    lines = [json.loads(x) for t in timelines for x in t.read_text(encoding="utf-8").splitlines()]
+    tasks = [x for x in lines if x.get("event") == "task" and not x.get("step_of")]
+    restore = [x for x in tasks if "ledgerguard.recovery.restore :" in (x.get("task") or "")]
+    hosts = sorted({x.get("host") for x in tasks if x.get("host")})
+    return {
+        "seconds": round(measured["seconds"], 1) if measured["seconds"] is not None else None,
+        "cpu_seconds": round(measured["cpu_seconds"], 1) if measured["cpu_seconds"] is not None else None,
+        "status": status,
+        "task_results": len(tasks),
+        "task_results_per_host": round(len(tasks) / max(1, len(hosts)), 1),
+        "restore_role_seconds": round(sum(x.get("duration") or 0 for x in restore), 1),
+        "restore_role_task_results": len(restore),
+        "step_lines": sum(1 for x in lines if x.get("step_of")),
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
+def before_after(run, **kwargs) -> dict:
+    """``run`` on this checkout's collection and, when BENCH_BEFORE_COLLECTIONS names another copy (e.g. a git worktree
+    of the commit before a change, linked as <dir>/ansible_collections/ledgerguard/recovery), on that copy first: the
+    figures before and after from one machine state."""
+    before = os.environ.get("BENCH_BEFORE_COLLECTIONS")
+    out = {"before": run(collections=Path(before), **kwargs)} if before else {}
+    out.update(run(**kwargs))
+    return out
+
+
+def run(quick: bool, sizes: list[int] | None = None, collections: Path = COLLECTIONS) -> dict:
+    sizes = sizes or ([3, 10] if quick else [3, 30])
+    base = WORK / "client_cost"
+    repo, pw = new_repository(base)
+    when = (dt.datetime.now() - dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    from ledgerguard import sampledata
+
+    points = []
+    for n in sizes:
+        host = f"books{n:02d}"
+        books = base / host / "账套"
+        clients = []
+        files = 0
+        for i in range(1, n + 1):
+            info = sampledata.make_client_tree(
+                books, f"c{i:03d}", f"示例客户{i:03d}有限公司", periods=["2026-09", "2026-10"], vouchers_per_period=8,
+                pdfs=2, seed=i,
+            )  # fmt: skip
+            clients.append(info["client"])
+            files += info["files"]
+        restic(repo, pw, "backup", "--host", host, "--tag", "nightly", "--time", when, str(books))
+        for client in clients:
+            shutil.rmtree(Path(client["root"]) / "凭证")  # the loss
+        run_dir = base / f"run-{n}"
+        inventory = {
+            "all": {
+                "hosts": {
+                    host: {
+                        "ansible_connection": "local",
+                        "ansible_python_interpreter": sys.executable,
+                        "ledgerguard_state_dir": str(run_dir / "state"),
+                        "ledgerguard_clients": clients,
+                    }
+                }
+            }
+        }
+        extravars = {
+            "ledgerguard_repository": str(repo),
+            "ledgerguard_password_file": str(pw),
+            "ledgerguard_evidence_dir": str(run_dir / "evidence"),
+            "incident_cause": "deleted",
+            "incident_clients": [c["id"] for c in clients],
+            "incident_detected_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "incident_operator": "bench",
+            "incident_summary": f"per-client cost, {n} clients",
+            "report_notices_enabled": False,
+        }
+        point = run_incident(run_dir, inventory, extravars, collections=collections)
+        point["restored_clients"] = sum(1 for c in clients if (Path(c["root"]) / "凭证").is_dir())
+        points.append({"clients": n, "files": files, **point})
+        if point["status"] != "successful":
+            break
+    out: dict = {"points": points, "collection": str(collections), "description": __doc__.split("\n\n")[0]}
+    if len(points) >= 2 and all(p["seconds"] is not None for p in points[:2]):
+        a, b = points[0], points[1]
+        extra = b["clients"] - a["clients"]
+        out["seconds_per_extra_client"] = round((b["seconds"] - a["seconds"]) / extra, 2)
+        out["cpu_seconds_per_extra_client"] = round((b["cpu_seconds"] - a["cpu_seconds"]) / extra, 2)
+        out["restore_role_seconds_per_extra_client"] = round(
+            (b["restore_role_seconds"] - a["restore_role_seconds"]) / extra, 2
+        )
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="3 and 10 clients")
+    ap.add_argument("--sizes", default="", help="client counts, e.g. 3,30")
+    ap.add_argument("--out", default="", help="write the JSON here too")
+    args = ap.parse_args()
+    result = before_after(run, quick=args.quick, sizes=[int(x) for x in args.sizes.split(",") if x.strip()] or None)
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
