@@ -1,0 +1,225 @@
+# Copyright (c) ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin ledgerguard.recovery.incident_record: the one incident object, evidence/<id>/incident.json.
+
+Runs on the controller only (the evidence folder lives there). Documentation: plugins/modules/incident_record.py.
+The rules that make the object (which fields a caller may set, what is kept from an earlier run, how times are
+normalised) are the pure function ``merge_record``; reading and the locked, atomic write are ``read_record`` and
+``write_record``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import json
+import os
+import re
+import stat
+import tempfile
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.ledgerguard.recovery.plugins.filter.incident import incident_id_error, parse_time
+
+RECORD_FILE = "incident.json"
+VERSION = 1
+# Fields a caller may set with state=update, and the Python type each must have.
+SETTABLE = {
+    "detected_at": str,
+    "loss_started": str,
+    "cause": str,
+    "operator": str,
+    "summary": str,
+    "hosts": list,
+    "clients": dict,
+    "pinned": dict,
+    "compliance": dict,
+}
+TIME_FIELDS = ("detected_at", "loss_started")
+
+ARGUMENT_SPEC = {
+    "state": {"type": "str", "choices": ["read", "update"], "default": "read"},
+    "evidence_root": {"type": "path", "required": True},
+    "incident_id": {"type": "str", "default": ""},
+    "record": {"type": "dict", "default": {}},
+    "new_run": {"type": "bool", "default": False},
+}
+
+
+class RecordError(Exception):
+    """A message for the operator: what was wrong, where, and what to do."""
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def next_incident_id(evidence_root: str, date: str) -> str:
+    """The next free INC-<date>-NNN among the folders of ``evidence_root`` (missing root: the first of the day)."""
+    try:
+        names = os.listdir(evidence_root)
+    except FileNotFoundError:
+        names = []
+    pattern = re.compile(rf"^INC-{re.escape(date)}-([0-9]{{3}})$")
+    numbers = [int(m.group(1)) for m in map(pattern.match, names) if m]
+    number = max(numbers, default=0) + 1
+    if number > 999:
+        raise RecordError(
+            f"more than 999 incidents on {date} in {evidence_root}; give the incident id (ledgerguard_incident_id)"
+        )
+    return f"INC-{date}-{number:03d}"
+
+
+def _normal_time(name: str, value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    try:
+        when = parse_time(value, name)
+    except ValueError as exc:
+        raise RecordError(f"record.{exc}") from exc
+    return when.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def merge_record(
+    previous: dict[str, Any],
+    fields: dict[str, Any],
+    incident_id: str,
+    evidence_dir: str,
+    now: str,
+    new_run: bool = False,
+) -> dict[str, Any]:
+    """The incident object after an update: ``previous`` (the file, or {}) with ``fields`` applied.
+
+    declared_at is the first update's time and never changes; detected_at given empty keeps the earlier value (or
+    becomes now); loss_started given empty means unknown; times are normalised to UTC; new_run appends ``now`` to
+    runs. Unknown fields and wrong types are refused, naming the field.
+    """
+    unknown = sorted(set(fields) - set(SETTABLE))
+    if unknown:
+        raise RecordError(
+            "record: unknown field(s) {}; an incident record takes {}".format(", ".join(unknown), ", ".join(SETTABLE))
+        )
+    for name, value in fields.items():
+        if not isinstance(value, SETTABLE[name]):
+            raise RecordError(
+                f"record.{name} must be a {SETTABLE[name].__name__}, got {type(value).__name__} ({value!r})"
+            )
+    record = dict(previous)
+    record.update(
+        {
+            "version": VERSION,
+            "incident_id": incident_id,
+            "evidence_dir": evidence_dir,
+            "declared_at": previous.get("declared_at") or now,
+            "runs": list(previous.get("runs") or []) + ([now] if new_run else []),
+        }
+    )
+    for name, value in fields.items():
+        record[name] = _normal_time(name, value) if name in TIME_FIELDS else value
+    if not record.get("detected_at"):
+        record["detected_at"] = previous.get("detected_at") or now
+    record.setdefault("loss_started", "")
+    return record
+
+
+def render(record: dict[str, Any]) -> str:
+    """The file's bytes as text: sorted keys, 4 spaces, UTF-8 kept readable (as to_nice_json writes it)."""
+    return json.dumps(record, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def read_record(path: str) -> dict[str, Any] | None:
+    """The object in ``path``; None when there is no file. A symlink, a non-file or bad JSON is refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RecordError(
+            f"cannot open the incident record {path} ({exc.strerror}); it must be a regular file, not a link: "
+            "check the evidence folder"
+        ) from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise RecordError(f"the incident record {path} is not a regular file: check the evidence folder")
+        data = handle.read()
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RecordError(
+            f"the incident record {path} is not valid JSON ({exc}); restore it from the evidence hashes "
+            "(SHA256SUMS) or move it away to start the record again"
+        ) from exc
+    if not isinstance(record, dict):
+        raise RecordError(f"the incident record {path} holds a {type(record).__name__}, not a JSON object")
+    return record
+
+
+def write_record(evidence_dir: str, fields: dict[str, Any], incident_id: str, now: str, new_run: bool, check: bool):
+    """Read, merge and (unless ``check``) write atomically under an exclusive lock on the folder.
+
+    Returns (record, changed, created).
+    """
+    path = os.path.join(evidence_dir, RECORD_FILE)
+    if check and not os.path.isdir(evidence_dir):
+        record = merge_record({}, fields, incident_id, evidence_dir, now, new_run)
+        return record, True, True
+    os.makedirs(evidence_dir, mode=0o700, exist_ok=True)
+    dir_fd = os.open(evidence_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX)
+        previous = read_record(path)
+        record = merge_record(previous or {}, fields, incident_id, evidence_dir, now, new_run)
+        changed = previous is None or render(previous) != render(record)
+        if changed and not check:
+            fd, tmp = tempfile.mkstemp(prefix=".incident.json.", dir=evidence_dir)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(render(record))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        return record, changed, previous is None
+    finally:
+        os.close(dir_fd)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars or {})
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        root = os.path.realpath(args["evidence_root"])
+        incident_id = args["incident_id"]
+        try:
+            if not incident_id:
+                incident_id = next_incident_id(root, datetime.datetime.now().strftime("%Y%m%d"))
+            problem = incident_id_error(incident_id)
+            if problem:
+                raise RecordError(problem)
+            evidence_dir = os.path.join(root, incident_id)
+            path = os.path.join(evidence_dir, RECORD_FILE)
+            result.update(incident_id=incident_id, evidence_dir=evidence_dir, path=path)
+            if args["state"] == "read":
+                record = read_record(path)
+                result.update(changed=False, exists=record is not None, record=record or {})
+                if record is not None:
+                    record["evidence_dir"] = evidence_dir
+                return result
+            record, changed, created = write_record(
+                evidence_dir, args["record"], incident_id, utc_now(), args["new_run"], self._task.check_mode
+            )
+        except (RecordError, OSError) as exc:
+            raise AnsibleActionFail(f"incident_record ({args['state']}): {exc}") from exc
+        result.update(changed=changed, created=created, exists=not (created and self._task.check_mode), record=record)
+        return result

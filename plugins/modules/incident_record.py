@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# Copyright: ledgerguard engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Documentation only: the work is done on the controller by the action plugin plugins/action/incident_record.py.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: incident_record
+short_description: Read or update the incident object, evidence/<id>/incident.json, on the controller
+version_added: "0.1.0"
+description:
+  - The incident object is the one record of an incident that every role and report reads; its fields are listed
+    in docs/contracts.md. It is kept in C(<evidence_root>/<incident_id>/incident.json) on the controller.
+  - I(state=read) returns the object (RV(exists) is false and RV(record) empty when there is none yet). Without
+    I(incident_id) it returns the next free id of the day (C(INC-YYYYMMDD-NNN), controller's local date) and
+    creates nothing.
+  - I(state=update) applies I(record) to the object and writes it back atomically (temporary file and rename, mode
+    0600) under an exclusive lock on the evidence folder, creating the folder (0700) when needed. C(declared_at) is
+    the first update's time and never changes; an empty C(detected_at) keeps the earlier value (or becomes now);
+    C(detected_at) and C(loss_started) are normalised to UTC; I(new_run=true) adds the time of this run to C(runs).
+    The file is rewritten only when its content changes.
+  - The file must be a regular file (a symlink is refused) holding a JSON object.
+  - This is an action plugin; it runs on the controller whatever the task's host is and needs no connection.
+author:
+  - ledgerguard engineers (@ledgerguard)
+attributes:
+  check_mode:
+    support: full
+    description: Returns the object as it would be written; writes nothing, creates no folder.
+  diff_mode:
+    support: none
+    description: The whole object is returned in RV(record).
+  action:
+    support: full
+    description: Implemented by the action plugin of the same name.
+  platform:
+    platforms: posix
+    description: Runs on the controller.
+options:
+  state:
+    description:
+      - C(read) returns the object, C(update) applies I(record) and writes it.
+    type: str
+    choices: [read, update]
+    default: read
+  evidence_root:
+    description:
+      - The folder that holds one folder per incident (C(ledgerguard_evidence_dir)).
+    type: path
+    required: true
+  incident_id:
+    description:
+      - The incident, C(INC-YYYYMMDD-NNN). Empty means the next free id of the day in I(evidence_root) (for
+        I(state=update) the object is then created under that id).
+    type: str
+    default: ""
+  record:
+    description:
+      - Fields to set (I(state=update)). Accepted are C(detected_at), C(loss_started) (RFC 3339 with timezone, or
+        empty), C(cause), C(operator), C(summary) (strings), C(hosts) (list of host names), C(clients) (dict of host
+        name to list of client ids), C(pinned) (dict of client id to snapshot id), C(compliance) (dict, the
+        compliance part filled by the operator, see docs/compliance.md). Any other field is refused.
+    type: dict
+    default: {}
+  new_run:
+    description:
+      - Record this update as a new run of the incident (its time is added to C(runs)).
+    type: bool
+    default: false
+notes:
+  - Field reference and the other roles' published results are documented in docs/contracts.md.
+seealso:
+  - module: ledgerguard.recovery.host_lock
+"""
+
+EXAMPLES = r"""
+- name: Declare the incident (or continue it) and publish the object
+  ledgerguard.recovery.incident_record:
+    state: update
+    evidence_root: /srv/ledgerguard/evidence
+    incident_id: INC-20261126-001
+    new_run: true
+    record:
+      detected_at: "2026-11-26T09:10:00+08:00"
+      loss_started: ""
+      cause: ransomware
+      operator: 王会计
+      summary: 甲公司的账套被加密
+      hosts: [files01]
+      clients: {files01: [c001, c002]}
+      pinned: {}
+  run_once: true
+  register: incident_declared
+
+- name: Read the object of an earlier incident
+  ledgerguard.recovery.incident_record:
+    evidence_root: /srv/ledgerguard/evidence
+    incident_id: INC-20261126-001
+  register: incident_read
+
+- name: Ask for the next free incident id of today (creates nothing)
+  ledgerguard.recovery.incident_record:
+    evidence_root: /srv/ledgerguard/evidence
+  register: incident_next
+"""
+
+RETURN = r"""
+incident_id:
+  description: The incident's id (the one given, or the next free one when none was given).
+  returned: success
+  type: str
+  sample: INC-20261126-001
+evidence_dir:
+  description: The incident's evidence folder (absolute, symlinks resolved).
+  returned: success
+  type: str
+  sample: /srv/ledgerguard/evidence/INC-20261126-001
+path:
+  description: The incident object's file.
+  returned: success
+  type: str
+  sample: /srv/ledgerguard/evidence/INC-20261126-001/incident.json
+exists:
+  description: Whether the file exists (after I(state=update) it always does, except in check mode).
+  returned: success
+  type: bool
+created:
+  description: The update created the file (or would, in check mode).
+  returned: state=update
+  type: bool
+record:
+  description: The incident object (empty when I(state=read) finds no file). Fields in docs/contracts.md.
+  returned: success
+  type: dict
+  sample:
+    version: 1
+    incident_id: INC-20261126-001
+    evidence_dir: /srv/ledgerguard/evidence/INC-20261126-001
+    declared_at: "2026-11-26T01:12:00Z"
+    runs: ["2026-11-26T01:12:00Z"]
+    detected_at: "2026-11-26T01:10:00Z"
+    loss_started: ""
+    cause: ransomware
+    operator: 王会计
+    summary: 甲公司的账套被加密
+    hosts: [files01]
+    clients: {files01: [c001, c002]}
+    pinned: {}
+"""
