@@ -130,7 +130,10 @@ def test_sign_entry_point_signs_and_a_missing_key_fails_clearly(playbook, localh
         private_data_dir=tmp_path / "runner2",
     )
     assert runner.status == "failed"
-    assert failed_messages(runner) == [
-        f"evidence_pack: signing key {missing} does not exist: create one with "
+    stderr = [
+        ev["event_data"]["res"].get("stderr", "") for ev in runner.events if ev.get("event") == "runner_on_failed"
+    ]
+    assert stderr == [
+        f"ledgerguard evidence: signing key {missing} does not exist: create one with "
         f"`ledgerguard evidence keygen --key {missing}` (it also writes {missing}.pub)"
     ]
