@@ -48,7 +48,7 @@ def _run(playbook, localhost_inventory, tmp_path, record, now):
         extravars={
             "ledgerguard_incident_record": record,
             "report_compliance_now": now,
-            "incident_record": {"incident_id": "INC-20261126-001", "evidence_dir": str(evidence)},
+            "__incident_evidence": str(evidence),
             "out_dir": str(out),
         },
     )
@@ -130,10 +130,7 @@ def test_sign_entry_point_signs_and_a_missing_key_fails_clearly(playbook, localh
         private_data_dir=tmp_path / "runner2",
     )
     assert runner.status == "failed"
-    stderr = [
-        ev["event_data"]["res"].get("stderr", "") for ev in runner.events if ev.get("event") == "runner_on_failed"
-    ]
-    assert stderr == [
-        f"ledgerguard evidence: signing key {missing} does not exist: create one with "
+    assert failed_messages(runner) == [
+        f"evidence_pack: signing key {missing} does not exist: create one with "
         f"`ledgerguard evidence keygen --key {missing}` (it also writes {missing}.pub)"
     ]
