@@ -25,11 +25,17 @@ from typing import Any
 
 import yaml
 
-from ledgerguard import __version__
+from ledgerguard import __version__, collection
+from ledgerguard.common import (  # noqa: F401 - EXIT_* and check_secret_file are part of the CLI's interface
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_TARGETS_MISSED,
+    BadInput,
+    check_secret_file,
+)
 from ledgerguard.progress import Progress, format_duration
-from ledgerguard.runner import REPO_ROOT, PlaybookRun, run_playbook
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TARGETS_MISSED = 0, 1, 2, 3
+from ledgerguard.runner import PlaybookRun, run_playbook
 
 PLAYBOOKS = {
     "incident": "incident_respond.yml",
@@ -41,10 +47,6 @@ PLAYBOOKS = {
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class BadInput(Exception):
-    """Raised for operator errors; main() prints the message and exits 2."""
-
-
 def default_runner_dir() -> Path:
     env = os.environ.get("LEDGERGUARD_RUNNER_DIR")
     if env:
@@ -53,30 +55,6 @@ def default_runner_dir() -> Path:
         return Path("/var/lib/ledgerguard/runner")
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "ledgerguard" / "runner"
-
-
-def check_secret_file(path: str | None, option: str) -> str | None:
-    """Absolute path of a secret file after checking it exists, is a regular file and is not group/other readable."""
-    if not path:
-        return None
-    p = Path(path).expanduser()
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise BadInput(f"{option} {path}: no such file; give the path of a file that holds the secret") from None
-    except OSError as exc:
-        raise BadInput(f"{option} {path}: cannot be read ({exc.strerror})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise BadInput(f"{option} {path} is not a regular file")
-    mode = stat.S_IMODE(st.st_mode)
-    if mode & 0o077:
-        raise BadInput(
-            f"{option} {path} has mode {mode:04o}: it holds a secret and must be readable by its owner only; "
-            f"run 'chmod 600 {path}' and retry"
-        )
-    if not os.access(p, os.R_OK):
-        raise BadInput(f"{option} {path} is not readable by this user")
-    return str(p.resolve())
 
 
 @dataclass
@@ -346,9 +324,14 @@ def incident_id_given(extravars: dict[str, Any], extra: ExtraVars) -> bool:
 
 
 def evidence_root(extravars: dict[str, Any], extra: ExtraVars) -> Path:
-    """Where the playbook keeps evidence folders: ledgerguard_evidence_dir, else <checkout>/evidence."""
+    """Where the playbook keeps evidence folders: ledgerguard_evidence_dir, else the roles' default (the collection's
+    evidence_root rule: $LEDGERGUARD_EVIDENCE_DIR, /var/lib/ledgerguard/evidence for root, else XDG state)."""
     given = extravars.get("ledgerguard_evidence_dir") or extra.file_values.get("ledgerguard_evidence_dir")
-    return Path(str(given)).expanduser().resolve() if given else (REPO_ROOT / "evidence").resolve()
+    return Path(str(given)).expanduser().resolve() if given else default_evidence_root()
+
+
+def default_evidence_root() -> Path:
+    return collection.module("plugins.plugin_utils.evidence_pack").default_evidence_root().resolve()
 
 
 def new_incident_id(root: Path, reserve: bool = True) -> str:
@@ -481,8 +464,8 @@ def tail_text(path: Path, lines: int) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     playbook = PLAYBOOKS[args.command]
-    if not (REPO_ROOT / "playbooks" / playbook).exists():
-        raise BadInput(f"playbook playbooks/{playbook} is not part of this installation ({REPO_ROOT})")
+    if not collection.has_playbook(playbook):
+        raise BadInput(f"playbook {collection.playbook(playbook)} is not part of the collection at {collection.root()}")
     extra = parse_extra_vars(args.extra_vars)
     extravars = playbook_extravars(args, extra)
     inventory = resolve_inventory(args.inventory)
@@ -551,17 +534,14 @@ def timeline_verify(args: argparse.Namespace) -> int:
         if path.is_dir():
             path = path / "timeline.jsonl"
     elif args.incident_id:
-        root = Path(args.evidence_dir).expanduser() if args.evidence_dir else REPO_ROOT / "evidence"
+        root = Path(args.evidence_dir).expanduser() if args.evidence_dir else default_evidence_root()
         path = root / args.incident_id / "timeline.jsonl"
     else:
         raise BadInput("timeline verify: give the timeline path (or the evidence folder) or --incident-id")
     if not path.is_file():
         raise BadInput(f"timeline verify: {path} does not exist")
-    collections = str(REPO_ROOT / ".collections")
-    if collections not in sys.path:
-        sys.path.insert(0, collections)
     try:
-        from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain
+        verify_chain = collection.module("plugins.module_utils.timeline").verify_chain
     except ImportError as exc:
         raise BadInput(f"timeline verify needs the collection's timeline module ({exc})") from None
     result = verify_chain(str(path), anchor=args.anchor)
@@ -612,11 +592,8 @@ def manifest_record(args: argparse.Namespace) -> int:
     """``ledgerguard manifest record``: the same code as restic_backup manifest=true (module_utils/backup_manifest)."""
     import shutil
 
-    collections = str(REPO_ROOT / ".collections")
-    if collections not in sys.path:
-        sys.path.insert(0, collections)
-    from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_manifest as bm
-    from ansible_collections.ledgerguard.recovery.plugins.module_utils import restic as rs
+    bm = collection.module("plugins.module_utils.backup_manifest")
+    rs = collection.module("plugins.module_utils.restic")
 
     repository = args.repository or os.environ.get("RESTIC_REPOSITORY")
     if not repository:

@@ -1,8 +1,9 @@
 """`make demo`: a ransomware-and-deletion incident on this machine, answered by playbooks/incident_respond.yml.
 
-Everything lives under ``demo-run/<timestamp>/`` in the checkout (git-ignored): the clients' books, the host state
-folder, the evidence, the ansible-runner folder. The restic repository is in a bucket of the embedded S3 server
-(moto on 127.0.0.1). Steps:
+Everything lives under ``demo-run/<timestamp>/`` in the working directory (``make demo``: the checkout, where
+``demo-run/`` is git-ignored): the clients' books, the host state folder, the evidence (passed explicitly as
+``ledgerguard_evidence_dir``), the inventory (this machine) and the ansible-runner folder. The restic repository is
+in a bucket of the embedded S3 server (moto on 127.0.0.1). Steps:
 
 1. three clients' books (CSV vouchers, a SQLite ledger, scanned PDFs) from ``ledgerguard.sampledata``;
 2. three dated nightly snapshots (``restic backup --time``), with a little bookkeeping work between them, each
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from ledgerguard import sampledata
 from ledgerguard.embedded_s3 import EmbeddedS3
-from ledgerguard.runner import REPO_ROOT, PlaybookRun, run_playbook
+from ledgerguard.runner import PlaybookRun, run_playbook
 
 CLIENTS = [
     {"id": "c001", "name": "杭州示例贸易有限公司", "priority": 10, "seed": 1},
@@ -74,6 +75,8 @@ class Demo:
         self.password_file = self.secrets / "restic-password"
         self.credentials_file = self.secrets / "s3-credentials"
         self.clients: list[dict] = []
+        self.inventory = self.root / "inventory.yml"
+        self.seconds = 0.0  # the playbook's wall time, set by run()
 
     # -- set-up --------------------------------------------------------------------------------------------------
     def restic(self, *args: str) -> subprocess.CompletedProcess:
@@ -126,6 +129,12 @@ class Demo:
         os.chmod(self.secrets, 0o700)
         self.password_file.write_text(secrets.token_urlsafe(24) + "\n")
         self.password_file.chmod(0o600)
+        # This machine only; the interpreter that runs ansible-playbook (discovery may find a pyenv shim).
+        self.inventory.write_text(
+            "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+            "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n",
+            encoding="utf-8",
+        )
         self.s3.start()
         env = self.s3.env()
         self.credentials_file.write_text(
@@ -199,7 +208,23 @@ class Demo:
     # -- the playbook --------------------------------------------------------------------------------------------
     def run(self):
         say("4. playbooks/incident_respond.yml through ansible-runner")
-        extravars = {
+        handler = make_progress()
+        run = PlaybookRun(
+            playbook="incident_respond.yml",
+            private_data_dir=self.root / "runner",
+            inventory=str(self.inventory),
+            extravars=self.extravars(),
+        )
+        started = time.monotonic()
+        runner = run_playbook(run, event_handler=handler)
+        if hasattr(handler, "stop"):
+            handler.stop()
+        self.seconds = time.monotonic() - started
+        return runner
+
+    def extravars(self) -> dict:
+        """The incident's variables: this run's repository, secret files (by path), folders and clients."""
+        return {
             "ledgerguard_repository": self.repo,
             "ledgerguard_password_file": str(self.password_file),
             "ledgerguard_s3_credentials_file": str(self.credentials_file),
@@ -211,19 +236,6 @@ class Demo:
             "incident_operator": "demo",
             "incident_summary": "Ransomware encrypted c001's books; c002's folder was deleted (demo).",
         }
-        handler = make_progress()
-        run = PlaybookRun(
-            playbook="incident_respond.yml",
-            private_data_dir=self.root / "runner",
-            inventory=str(REPO_ROOT / "inventories" / "demo" / "hosts.yml"),
-            extravars=extravars,
-        )
-        started = time.monotonic()
-        runner = run_playbook(run, event_handler=handler)
-        if hasattr(handler, "stop"):
-            handler.stop()
-        self.seconds = time.monotonic() - started
-        return runner
 
     # -- checks --------------------------------------------------------------------------------------------------
     def check(self, runner) -> int:
@@ -320,11 +332,11 @@ def _minimal_progress(event: dict) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ledgerguard.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--base", default=str(REPO_ROOT / "demo-run"), help="folder for the demo's runs (git-ignored)")
+    parser.add_argument("--base", default="demo-run", help="folder for the demo's runs (./demo-run)")
     args = parser.parse_args(argv)
     base = Path(args.base).resolve()
-    if not str(base).startswith(str(REPO_ROOT.resolve()) + os.sep + "demo-run"):
-        print(f"refusing to run the demo outside {REPO_ROOT / 'demo-run'}", file=sys.stderr)
+    if "demo-run" not in base.parts:
+        print(f"refusing to run the demo in {base}: give a folder inside a 'demo-run' folder", file=sys.stderr)
         return 2
     demo = Demo(base)
     say(f"ledgerguard demo in {demo.root}")

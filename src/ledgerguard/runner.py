@@ -1,8 +1,10 @@
 """Run ledgerguard playbooks through ansible-runner the way AWX does.
 
-A private data directory per run (project = this checkout, inventory, artifacts), `suppress_env_files`, artifacts
-rotated, and no secret in anything ansible-runner writes: secrets travel only as paths to 0600 files that the
-collection's action plugins read on the controller (`ledgerguard_password_file`, `ledgerguard_s3_credentials_file`).
+A private data directory per run (project = the installed collection's folder, inventory, artifacts),
+`suppress_env_files`, artifacts rotated, and no secret in anything ansible-runner writes: secrets travel only as paths
+to 0600 files that the collection's action plugins read on the controller (`ledgerguard_password_file`,
+`ledgerguard_s3_credentials_file`). The collection's playbooks run by FQCN (`ledgerguard.recovery.drill`), from the
+collection found by ledgerguard.collection (Ansible's own configuration).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from ledgerguard import collection
 
 # The environment ansible-runner gets is an allow-list: ansible-runner writes its whole environment into
 # artifacts/<ident>/command, and every process it starts can be read by its owner in /proc/<pid>/environ. Anything not
@@ -44,12 +46,7 @@ SECRET_ENV = re.compile(
 def mask_url_credentials(text: str) -> str:
     """``scheme://user:secret@host`` -> ``scheme://user:***@host``: the collection's one masking helper
     (``plugins/module_utils/redact.py``)."""
-    collections = str(REPO_ROOT / ".collections")
-    if collections not in sys.path:
-        sys.path.insert(0, collections)
-    from ansible_collections.ledgerguard.recovery.plugins.module_utils.redact import mask_url_credentials as mask
-
-    return mask(text or "")
+    return collection.module("plugins.module_utils.redact").mask_url_credentials(text or "")
 
 
 def env_allowed(name: str) -> bool:
@@ -85,12 +82,19 @@ class PlaybookRun:
     tags: str | None = None
 
 
-def project_env() -> dict[str, str]:
-    """Settings every run gets: this checkout's ansible.cfg and collections."""
+def project_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Settings every run gets: the collection this process found comes first on the collections path (so the
+    playbooks run the same code the CLI imported), the rest of the path as configured; the timeline callback on."""
+    env = os.environ if environ is None else environ
+    found = str(collection.collections_dir())
+    configured = env.get("ANSIBLE_COLLECTIONS_PATH") or env.get("ANSIBLE_COLLECTIONS_PATHS")
+    if not configured:
+        from ansible import constants as C
+
+        configured = os.pathsep.join(C.COLLECTIONS_PATHS)
+    paths = [found] + [p for p in configured.split(os.pathsep) if p and p != found]
     return {
-        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(REPO_ROOT / ".collections"),
-        "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"),
+        "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join(paths),
         "ANSIBLE_CALLBACKS_ENABLED": "ledgerguard.recovery.timeline",
         "ANSIBLE_FORCE_COLOR": "0",
     }
@@ -126,7 +130,8 @@ def run_playbook(
         args += ["--tags", run.tags]
     playbook = run.playbook
     if not os.path.isabs(playbook):
-        playbook = str(REPO_ROOT / "playbooks" / playbook)
+        # incident_respond.yml -> ledgerguard.recovery.incident_respond; a sub-path stays a file of the collection
+        playbook = str(collection.root() / "playbooks" / playbook) if "/" in playbook else collection.playbook(playbook)
     env = scrubbed_environment()
     env["PATH"] = tool_path(env.get("PATH"))
     env.update(project_env())
@@ -138,7 +143,7 @@ def run_playbook(
     try:
         return ansible_runner.run(
             private_data_dir=str(pdd),
-            project_dir=str(REPO_ROOT),
+            project_dir=str(collection.root()),
             playbook=playbook,
             inventory=str(run.inventory) if run.inventory else None,
             extravars=run.extravars or None,

@@ -20,7 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledgerguard.runner import REPO_ROOT
+from ledgerguard import collection
+from ledgerguard.common import EXIT_FAILED, EXIT_OK, BadInput, check_secret_file
 
 SYSTEM_UNIT_DIR = "/etc/systemd/system"
 DEFAULT_CRON_FILE = "/etc/cron.d/ledgerguard"
@@ -77,8 +78,6 @@ def choose_backend(backend: str) -> str:
 
 
 def parse_jobs(text: str) -> list[str]:
-    from ledgerguard.cli import BadInput
-
     jobs = [j.strip() for j in text.split(",") if j.strip()]
     bad = [j for j in jobs if j not in JOBS]
     if bad or not jobs:
@@ -97,8 +96,6 @@ def ledgerguard_argv(args: argparse.Namespace) -> list[str]:
 
 def job_argv(args: argparse.Namespace, job: str) -> list[str]:
     """The command line a scheduled job runs (paths only; the CLI validates the secret files at run time)."""
-    from ledgerguard.cli import BadInput, check_secret_file
-
     argv = ledgerguard_argv(args) + [job, "--plain"]
     if args.inventory:
         inv = Path(args.inventory).expanduser()
@@ -138,13 +135,13 @@ def service_unit(args: argparse.Namespace, job: str) -> str:
         "# Exit codes of the command: 0 success, 1 a step failed, 2 bad input, 3 the drill missed its targets.",
         "[Unit]",
         f"Description={DESCRIPTIONS[job]}",
-        f"Documentation=file://{REPO_ROOT}/docs/{'drill' if job == 'drill' else 'cli'}.md",
+        f"Documentation=file://{collection.root().resolve()}/docs/{'drill' if job == 'drill' else 'cli'}.md",
         "Wants=network-online.target",
         "After=network-online.target",
         "",
         "[Service]",
         "Type=oneshot",
-        f"WorkingDirectory={systemd_quote(str(REPO_ROOT))}",
+        f"WorkingDirectory={systemd_quote(str(collection.root().resolve()))}",
         f"ExecStart={exec_start}",
         "UMask=0077",
         "Nice=10",
@@ -173,8 +170,6 @@ def timer_unit(args: argparse.Namespace, job: str, calendar: str) -> str:
 
 
 def cron_text(args: argparse.Namespace, jobs: list[str]) -> str:
-    from ledgerguard.cli import BadInput
-
     lines = [
         "# ledgerguard schedules: written by 'ledgerguard schedule install', removed by 'ledgerguard schedule remove'.",
         "# Exit codes: 0 success, 1 a step failed, 2 bad input, 3 the drill missed its targets.",
@@ -191,7 +186,7 @@ def cron_text(args: argparse.Namespace, jobs: list[str]) -> str:
             raise BadInput(f"--{job}-cron {spec!r}: expected five cron fields such as '{DEFAULT_CRON[job]}'")
         command = " ".join(shlex.quote(w) for w in job_argv(args, job))
         log = shlex.quote(str(log_dir / f"{job}.log"))
-        line = f"cd {shlex.quote(str(REPO_ROOT))} && {command} >> {log} 2>&1"
+        line = f"cd {shlex.quote(str(collection.root().resolve()))} && {command} >> {log} 2>&1"
         lines.append(f"{' '.join(fields)} {args.user or 'root'} {line.replace('%', chr(92) + '%')}")
     return "\n".join(lines) + "\n"
 
@@ -228,8 +223,6 @@ def verify_units(paths: list[Path]) -> tuple[bool, str]:
 
 
 def install(args: argparse.Namespace) -> int:
-    from ledgerguard.cli import EXIT_FAILED, EXIT_OK
-
     jobs = parse_jobs(args.jobs)
     backend = choose_backend(args.backend)
     if backend == "cron":
@@ -274,8 +267,6 @@ def install(args: argparse.Namespace) -> int:
 
 
 def remove(args: argparse.Namespace) -> int:
-    from ledgerguard.cli import EXIT_OK
-
     jobs = parse_jobs(args.jobs)
     backend = choose_backend(args.backend)
     if backend == "cron":

@@ -19,7 +19,8 @@ from dateutil.rrule import rrulestr
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ledgerguard import sampledata
-from ledgerguard.runner import REPO_ROOT
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 VENV_BIN = Path(sys.executable).parent
 VARS = REPO_ROOT / "playbooks" / "vars" / "awx.yml"
