@@ -37,6 +37,7 @@ attributes:
     support: full
     description: Implemented by the action plugin of the same name.
   platform:
+    support: full
     platforms: posix
     description: Runs on the controller.
 options:
