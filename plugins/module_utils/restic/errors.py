@@ -6,6 +6,8 @@ message names the repository and says what to do."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (
@@ -22,13 +24,19 @@ class ResticError(Exception):
     """A classified restic failure. ``kind`` is stable (tests and roles match on it), ``message`` is for people."""
 
     def __init__(
-        self, kind: str, message: str, details: dict[str, Any] | None = None, result: ResticResult | None = None
+        self,
+        kind: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        result: ResticResult | None = None,
+        hint: str = "",
     ):
         super().__init__(message)
         self.kind = kind
-        self.message = message
+        self.message = message  # what happened and what to do (the hint), for people
         self.details = details or {}
         self.result = result
+        self.hint = hint
 
 
 LOCK_RE = re.compile(
@@ -188,6 +196,7 @@ SSH_HOSTKEY_RE = re.compile(
 )
 
 
+SSH_HOSTKEY_CHANGED_RE = re.compile(r"REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for \S+ has changed")
 SSH_AUTH_RE = re.compile(r"(?P<who>\S+): Permission denied \((?P<methods>[^)]*)\)")
 
 
@@ -196,61 +205,404 @@ SSH_KEYFILE_RE = re.compile(
 )
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# The classifier: a table of rules, tried in order; the first that applies names the kind, the message and the hint
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clue:
+    """What a rule reads: restic's output (stderr, then stdout) and what the caller was doing."""
+
+    text: str
+    rc: int = 1
+    timed_out: bool = False
+    seconds: float = 0.0
+    exit_codes: bool = False  # restic >= 0.17: exit codes 10, 11, 12 mean one thing each
+    repository: str = ""
+    action: str = "run restic"
+    target: str | None = None
+    snapshot: str | None = None
+    says: str = ""  # restic's most telling line
+    ssh_output: bool = False  # the text is ssh's own output (probe_sftp)
+
+    @property
+    def ssh(self) -> bool:
+        """ssh's words are read for ssh's own output, an sftp: repository, or when restic quotes ssh."""
+        return self.ssh_output or backend_of(self.repository) == "sftp" or "subprocess ssh:" in self.text
+
+    def fields(self) -> dict[str, Any]:
+        """The fields every template may use."""
+        where = parse_sftp(self.repository) or {"host": "", "port": None}
+        return {
+            "repo": redact_repository(self.repository),
+            "action": self.action,
+            "target": self.target,
+            "snapshot": self.snapshot,
+            "says": self.says,
+            "rc": self.rc,
+            "server": f"{where['host']}:{where['port'] or 22}",
+            "sftp_port": str(where["port"] or 22),
+        }
+
+
+Facts = Callable[[Clue, "re.Match[str] | None"], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """One kind of restic failure.
+
+    The rule applies when ``pattern`` is found in restic's output, or when restic >= 0.17 exited with ``exit_code``;
+    a rule without either applies when ``facts`` says so. ``facts(clue, match)`` returns the fields the templates
+    need (None: the rule does not apply after all); without it, the match's named groups. ``message`` says what
+    happened and ``hint`` what to do (str.format templates over those fields and Clue.fields); ``details`` names the
+    fields returned as error_details. ``ssh``: the rule reads ssh's output (Clue.ssh).
+    """
+
+    kind: str
+    message: str
+    hint: str = ""
+    pattern: re.Pattern[str] | None = None
+    exit_code: int | None = None
+    facts: Facts | None = None
+    details: tuple[str, ...] = ()
+    ssh: bool = False
+
+    def read(self, clue: Clue) -> dict[str, Any] | None:
+        """The fields of this rule's message when it applies to ``clue``, else None."""
+        if self.ssh and not clue.ssh:
+            return None
+        match = self.pattern.search(clue.text) if self.pattern is not None else None
+        by_code = self.exit_code is not None and clue.exit_codes and clue.rc == self.exit_code
+        if self.pattern is not None and match is None and not by_code:
+            return None
+        if self.facts is not None:
+            return self.facts(clue, match)
+        return {k: v for k, v in (match.groupdict() if match else {}).items() if v is not None}
+
+    def error(self, fields: Mapping[str, Any], result: ResticResult | None = None) -> ResticError:
+        """The ResticError this rule gives for ``fields`` (they must hold every field its templates name)."""
+        message = self.message.format(**fields)
+        hint = self.hint.format(**fields)
+        details = {name: fields[name] for name in self.details}
+        return ResticError(self.kind, f"{message} {hint}" if hint else message, details, result, hint=hint)
+
+
+def _timeout(clue: Clue, _match: re.Match[str] | None) -> dict[str, Any] | None:
+    return {"elapsed": clue.seconds, "seconds": round(clue.seconds, 1)} if clue.timed_out else None
+
+
+def _key_file(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
+    """ssh's line that names the key file (``Load key "...": bad permissions``) when it printed one."""
+    named = re.search(r'Load key "[^"]+": [^\n]+', clue.text)
+    return {"line": named.group(0).strip() if named else first_line(match.group(0) if match else "")}
+
+
+def _lock(clue: Clue, _match: re.Match[str] | None) -> dict[str, Any]:
+    holder = parse_lock_holder(clue.text)
+    if holder is None:
+        return {"who": "another restic process (restic did not say which)", "lock": {}}
+    lock_id = f", lock ID {holder['storage_id']}" if holder["storage_id"] else ""
+    who = (
+        f"restic PID {holder['pid']} on host {holder['host']} (user {holder['user']}), lock created at "
+        f"{holder['created']} ({holder['age']} ago){lock_id}"
+    )
+    return {"who": who, "lock": holder}
+
+
+def _unreachable(clue: Clue, _match: re.Match[str] | None) -> dict[str, Any] | None:
+    found = parse_unreachable(clue.text, clue.repository)
+    if not found:
+        return None
+    return {**found, "where": found["host"] + (f":{found['port']}" if found["port"] else "")}
+
+
+def _ssh_unreachable(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
+    assert match is not None
+    port = match.groupdict().get("port") or clue.fields()["sftp_port"]
+    return {"host": match.group("host"), "port": port, "reason": match.group("reason").strip()}
+
+
+def _snapshot_missing(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
+    assert match is not None
+    return {"snapshot": clue.snapshot or match.group("id") or match.group("id2") or "latest"}
+
+
+def _no_space(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
+    assert match is not None
+    place = f"the restore target {clue.target}" if clue.target else "the local disk"
+    return {"place": place, "line": shorten(match.group("line").strip(), 300), "target": clue.target or ""}
+
+
+def _restore_damaged(clue: Clue, _match: re.Match[str] | None) -> dict[str, Any] | None:
+    damaged = [m for m in IGNORED_RE.finditer(clue.text) if DAMAGE_RE.search(m.group("reason"))]
+    if not damaged:
+        return None
+    paths = sorted({m.group("path") for m in damaged})
+    packs = packs_named(" ".join(m.group("reason") for m in damaged))
+    return {
+        "short": (clue.snapshot or "")[:8] or "?",
+        "count": len(paths),
+        "examples": ", ".join(paths[:3]),
+        "reason": shorten(damaged[0].group("reason").strip(), 300),
+        "lost": f"; pack(s) missing or damaged: {', '.join(packs[:5])}" if packs else "",
+        "paths": paths[:50],
+        "snapshot": clue.snapshot or "",
+        "packs": packs,
+    }
+
+
+def _pack_missing(clue: Clue, _match: re.Match[str] | None) -> dict[str, Any] | None:
+    line = _missing_pack_line(clue.text)
+    if not line:
+        return None
+    packs = packs_named(line)
+    snapshot = clue.snapshot or ""
+    return {
+        "packs": packs,
+        "named": ", ".join(packs) or "(not named)",
+        "what": f"snapshot {snapshot[:8]}" if snapshot else "it",
+        "line": shorten(line, 300),
+        "unusable": f" Snapshot {snapshot[:8]} cannot be used." if snapshot else "",
+        "snapshot": snapshot,
+    }
+
+
+def _denied(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
+    assert match is not None
+    path = (match.group("path") or "").strip()
+    return {"path": path, "where": path or "path not named", "reason": match.group("reason")}
+
+
+def _denied_on_target(clue: Clue, match: re.Match[str] | None) -> dict[str, Any] | None:
+    facts = _denied(clue, match)
+    target, path = clue.target, facts["path"]
+    on_target = bool(target and path and (path == target or path.startswith(target.rstrip("/") + "/")))
+    if not (on_target or (target and not path)):
+        return None
+    return {**facts, "where": path or "target", "target": target}
+
+
+# what an operator does about a backend that does not answer (also said by the probe before restic runs)
+UNREACHABLE = ErrorRule(
+    "unreachable",
+    "Cannot reach the backend of restic repository {repo}: {where} ({reason}).",
+    "Check that the storage server at {where} is running and reachable from this host (network, firewall, endpoint "
+    "URL), then retry.",
+    facts=_unreachable,
+    details=("host", "port", "reason"),
+)
+
+SSH_UNREACHABLE_MESSAGE = "Cannot reach the backend of restic repository {repo}: {host}:{port} ({reason})."
+SSH_UNREACHABLE_HINT = (
+    "Check that the SSH server of the NAS at {host}:{port} is running and reachable from this host (network, "
+    "firewall, port), then retry."
+)
+
+# ssh's own words, read for sftp: repositories (before restic runs: probe_sftp; after: restic's "subprocess ssh:")
+SSH_RULES: tuple[ErrorRule, ...] = (
+    ErrorRule(
+        "sftp_key_file",
+        "ssh cannot use the key file for restic repository {repo} ({line}).",
+        "Give sftp_identity_file (ledgerguard_sftp_identity_file) a private key file owned by the user running the "
+        "task, mode 0600, without a passphrase.",
+        pattern=SSH_KEYFILE_RE,
+        facts=_key_file,
+        details=("server",),
+        ssh=True,
+    ),
+    ErrorRule(
+        "sftp_host_key",
+        "The SSH host key of {server} (restic repository {repo}) has CHANGED since it was recorded: ssh refused to "
+        "connect (strict host-key checking).",
+        "This can be an attack or a reinstalled NAS: verify the new key with the NAS's administrator before replacing "
+        "its line in the known_hosts file.",
+        pattern=SSH_HOSTKEY_CHANGED_RE,
+        facts=lambda clue, match: {"changed": True},
+        details=("server", "changed"),
+        ssh=True,
+    ),
+    ErrorRule(
+        "sftp_host_key",
+        "The SSH host key of {server} (restic repository {repo}) is not in the known_hosts file given: ssh refused "
+        "to connect (strict host-key checking).",
+        "Add the server's key to sftp_known_hosts_file (ledgerguard_sftp_known_hosts_file) after checking its "
+        "fingerprint on the NAS, e.g. ssh-keyscan -p PORT HOST, compared with the NAS's console.",
+        pattern=SSH_HOSTKEY_RE,
+        facts=lambda clue, match: {"changed": False},
+        details=("server", "changed"),
+        ssh=True,
+    ),
+    ErrorRule(
+        "sftp_auth_failed",
+        "The SSH server {server} refused the login {login} for restic repository {repo} (Permission denied; it "
+        "accepts: {methods}).",
+        "Check the user in the repository URL and that the public half of sftp_identity_file "
+        "(ledgerguard_sftp_identity_file) is in that user's authorized_keys on the NAS.",
+        pattern=SSH_AUTH_RE,
+        facts=lambda clue, match: {"login": match.group("who"), "methods": match.group("methods")} if match else None,
+        details=("server", "login"),
+        ssh=True,
+    ),
+    ErrorRule(
+        "unreachable",
+        SSH_UNREACHABLE_MESSAGE,
+        SSH_UNREACHABLE_HINT,
+        pattern=SSH_CONNECT_RE,
+        facts=_ssh_unreachable,
+        details=("host", "port", "reason"),
+        ssh=True,
+    ),
+    ErrorRule(
+        "unreachable",
+        SSH_UNREACHABLE_MESSAGE,
+        SSH_UNREACHABLE_HINT,
+        pattern=SSH_RESOLVE_RE,
+        facts=_ssh_unreachable,
+        details=("host", "port", "reason"),
+        ssh=True,
+    ),
+)
+
+# Every failed restic run, in this order: the first rule that applies wins; "failed" quotes restic when none does.
+ERROR_RULES: tuple[ErrorRule, ...] = (
+    ErrorRule(
+        "timeout",
+        "restic did not finish ({action}) on repository {repo} within the timeout of {elapsed:.0f} s and was stopped.",
+        "Raise 'timeout' (0 = no limit) or check whether the backend is slow or hanging.",
+        facts=_timeout,
+        details=("seconds",),
+    ),
+    ErrorRule(
+        "wrong_password",
+        "Wrong password for restic repository {repo}: no key in the repository opens with the password given.",
+        "Check that ledgerguard_password_file (or password / password_file) holds this repository's password. "
+        "Nothing was changed.",
+        pattern=re.compile(r"wrong password or no key found"),
+        exit_code=12,
+    ),
+    *SSH_RULES,
+    ErrorRule(
+        "locked",
+        "Restic repository {repo} is locked by {who}.",
+        "Wait for that process to finish; if it is no longer running, remove the stale lock with 'restic unlock' "
+        "against {repo}, then retry (or set ledgerguard_stale_lock_age to a number of seconds: a lock whose holder "
+        "process on this host is gone and that is older than that is then removed and recorded).",
+        pattern=re.compile(r"repository is already locked"),
+        exit_code=11,
+        facts=_lock,
+        details=("lock",),
+    ),
+    UNREACHABLE,
+    ErrorRule(
+        "repo_missing",
+        "There is no restic repository at {repo} (restic says: {says}).",
+        "Check the repository location (path or bucket and prefix); to create a new repository there, run "
+        "ledgerguard.recovery.restic_repository with init: true.",
+        pattern=re.compile(r"Is there a repository at the following location\?|unable to open config file"),
+        exit_code=10,
+    ),
+    ErrorRule(
+        "snapshot_not_found",
+        "Snapshot '{snapshot}' was not found in restic repository {repo}.",
+        "List the snapshots with ledgerguard.recovery.restic_snapshots and pass an existing snapshot ID (or 'latest' "
+        "with filters that match a snapshot).",
+        pattern=NO_SNAPSHOT_RE,
+        facts=_snapshot_missing,
+        details=("snapshot",),
+    ),
+    ErrorRule(
+        "no_space",
+        "Out of space on {place} while trying to {action} from restic repository {repo} (restic says: {line}).",
+        "Free space there or choose a target on a larger filesystem, then retry.",
+        pattern=NO_SPACE_RE,
+        facts=_no_space,
+        details=("target",),
+    ),
+    ErrorRule(
+        "repository_damaged",
+        "Snapshot {short} cannot be restored from restic repository {repo}: data it needs is missing or damaged in "
+        "the repository ({count} file(s), e.g. {examples}; restic says: {reason}{lost}).",
+        "The files restic could not verify must not be used. Run restic check --read-data to see the damage, and "
+        "restore an older snapshot that does not need the lost data (the incident path moves to one by itself).",
+        pattern=IGNORED_RE,
+        facts=_restore_damaged,
+        details=("paths", "snapshot", "packs"),
+    ),
+    ErrorRule(
+        "repository_damaged",
+        "restic could not {action} in restic repository {repo}: pack {named}, which {what} needs, is missing from the "
+        "repository (restic says: {line}).{unusable}",
+        "Run restic check to see the damage, and use an older snapshot that does not need the lost pack (the incident "
+        "path moves to one by itself).",
+        pattern=PACK_MISSING_RE,
+        facts=_pack_missing,
+        details=("packs", "snapshot"),
+    ),
+    ErrorRule(
+        "permission_denied",
+        "Permission denied writing to the restore target {target} ({where}: {reason}) while restoring from restic "
+        "repository {repo}.",
+        "Give the user running the task write access to the target (and remove any immutable attribute), or choose "
+        "another target.",
+        pattern=DENIED_RE,
+        facts=_denied_on_target,
+        details=("path", "target"),
+    ),
+    ErrorRule(
+        "permission_denied",
+        "Permission denied ({where}: {reason}) while trying to {action} with restic repository {repo}.",
+        "Check the file permissions of that path for the user running the task.",
+        pattern=DENIED_RE,
+        facts=_denied,
+        details=("path",),
+    ),
+    ErrorRule(
+        "failed",
+        "restic failed to {action} on repository {repo} (exit code {rc}): {quote}",
+        facts=lambda clue, match: {"quote": clue.says or "no output"},
+        details=("rc",),
+    ),
+)
+
+
+def first_rule(rules: Iterable[ErrorRule], clue: Clue) -> tuple[ErrorRule, dict[str, Any]] | None:
+    """The first of ``rules`` that applies to ``clue``, with the fields of its message; None when none does."""
+    for rule in rules:
+        facts = rule.read(clue)
+        if facts is not None:
+            return rule, {**clue.fields(), **facts}
+    return None
+
+
 def classify_ssh(text: str, repository: str) -> ResticError | None:
     """An ssh failure (ours or restic's ``subprocess ssh: ...`` lines) as a classified ResticError; None otherwise."""
-    repo = redact_repository(repository)
-    where = parse_sftp(repository) or {"host": "", "port": None, "user": ""}
-    server = f"{where['host']}:{where['port'] or 22}"
-    key = SSH_KEYFILE_RE.search(text or "")
-    if key:
-        return ResticError(
-            "sftp_key_file",
-            f"ssh cannot use the key file for restic repository {repo} ({first_line(key.group(0))}). Give "
-            "sftp_identity_file (ledgerguard_sftp_identity_file) a private key file owned by the user running the "
-            "task, mode 0600, without a passphrase.",
-            {"server": server},
-        )
-    hostkey = SSH_HOSTKEY_RE.search(text or "")
-    if hostkey:
-        changed = "CHANGED" in (text or "") or "has changed" in (text or "")
-        return ResticError(
-            "sftp_host_key",
-            f"The SSH host key of {server} (restic repository {repo}) "
-            + ("has CHANGED since it was recorded" if changed else "is not in the known_hosts file given")
-            + ": ssh refused to connect (strict host-key checking). "
-            + (
-                "This can be an attack or a reinstalled NAS: verify the new key with the NAS's administrator before "
-                "replacing its line in the known_hosts file."
-                if changed
-                else "Add the server's key to sftp_known_hosts_file (ledgerguard_sftp_known_hosts_file) after "
-                "checking its fingerprint on the NAS, e.g. ssh-keyscan -p PORT HOST, compared with the NAS's console."
-            ),
-            {"server": server, "changed": changed},
-        )
-    auth = SSH_AUTH_RE.search(text or "")
-    if auth:
-        return ResticError(
-            "sftp_auth_failed",
-            f"The SSH server {server} refused the login {auth.group('who')} for restic repository {repo} "
-            f"(Permission denied; it accepts: {auth.group('methods')}). Check the user in the repository URL and that "
-            "the public half of sftp_identity_file (ledgerguard_sftp_identity_file) is in that user's "
-            "authorized_keys on the NAS.",
-            {"server": server, "login": auth.group("who")},
-        )
-    for pattern in (SSH_CONNECT_RE, SSH_RESOLVE_RE):
-        match = pattern.search(text or "")
-        if match:
-            host = match.group("host")
-            port = match.groupdict().get("port") or str(where["port"] or 22)
-            reason = match.group("reason").strip()
-            return ResticError(
-                "unreachable",
-                f"Cannot reach the backend of restic repository {repo}: {host}:{port} ({reason}). Check that the SSH "
-                f"server of the NAS at {host}:{port} is running and reachable from this host (network, firewall, "
-                "port), then retry.",
-                {"host": host, "port": port, "reason": reason},
-            )
-    return None
+    found = first_rule(SSH_RULES, Clue(text or "", repository=repository, ssh_output=True))
+    return found[0].error(found[1]) if found else None
+
+
+def clue_of(
+    result: ResticResult,
+    repository: str,
+    features: ResticFeatures | None = None,
+    target: str | None = None,
+    snapshot: str | None = None,
+    action: str = "run restic",
+) -> Clue:
+    """What the rules read of one failed restic run."""
+    return Clue(
+        text=(result.stderr or "") + "\n" + (result.stdout or ""),
+        rc=result.rc,
+        timed_out=result.timed_out,
+        seconds=result.seconds,
+        exit_codes=features.distinct_exit_codes if features else False,
+        repository=repository,
+        action=action,
+        target=target,
+        snapshot=snapshot,
+        says=_restic_says(result.stderr) or _restic_says(result.stdout),
+    )
 
 
 def classify_error(
@@ -261,170 +613,14 @@ def classify_error(
     snapshot: str | None = None,
     action: str = "run restic",
 ) -> ResticError:
-    """Turn a failed restic run into a ResticError whose message names the repository and what to do.
+    """Turn a failed restic run into a ResticError whose message names the repository and what to do (ERROR_RULES).
 
-    restic >= 0.17 has distinct exit codes (10 no repository, 11 lock failed, 12 wrong password); they win when the
+    restic >= 0.17 has distinct exit codes (10 no repository, 11 lock failed, 12 wrong password); they count when the
     binary is new enough. restic 0.14 exits 1 for everything, so the message text decides.
     """
-    repo = redact_repository(repository)
-    text = (result.stderr or "") + "\n" + (result.stdout or "")
-    says = _restic_says(result.stderr) or _restic_says(result.stdout)
-    codes = features.distinct_exit_codes if features else False
-
-    if result.timed_out:
-        return ResticError(
-            "timeout",
-            f"restic did not finish ({action}) on repository {repo} within the timeout of {result.seconds:.0f} s and "
-            "was stopped. Raise 'timeout' (0 = no limit) or check whether the backend is slow or hanging.",
-            {"seconds": round(result.seconds, 1)},
-            result,
-        )
-
-    if (codes and result.rc == 12) or "wrong password or no key found" in text:
-        return ResticError(
-            "wrong_password",
-            f"Wrong password for restic repository {repo}: no key in the repository opens with the password given. "
-            "Check that ledgerguard_password_file (or password / password_file) holds this repository's password. "
-            "Nothing was changed.",
-            {},
-            result,
-        )
-
-    if backend_of(repository) == "sftp" or "subprocess ssh:" in text:
-        ssh_error = classify_ssh(text, repository)
-        if ssh_error is not None:
-            ssh_error.result = result
-            return ssh_error
-
-    holder = parse_lock_holder(text)
-    if (codes and result.rc == 11) or holder or "repository is already locked" in text:
-        if holder:
-            who = (
-                f"restic PID {holder['pid']} on host {holder['host']} (user {holder['user']}), "
-                f"lock created at {holder['created']} ({holder['age']} ago)"
-                + (f", lock ID {holder['storage_id']}" if holder["storage_id"] else "")
-            )
-        else:
-            who = "another restic process (restic did not say which)"
-        return ResticError(
-            "locked",
-            f"Restic repository {repo} is locked by {who}. Wait for that process to finish; if it is no longer "
-            f"running, remove the stale lock with 'restic unlock' against {repo}, then retry (or set "
-            "ledgerguard_stale_lock_age to a number of seconds: a lock whose holder process on this host is gone and "
-            "that is older than that is then removed and recorded).",
-            {"lock": holder or {}},
-            result,
-        )
-
-    unreachable = parse_unreachable(text, repository)
-    if unreachable:
-        where = unreachable["host"] + (f":{unreachable['port']}" if unreachable["port"] else "")
-        return ResticError(
-            "unreachable",
-            f"Cannot reach the backend of restic repository {repo}: {where} ({unreachable['reason']}). Check that the "
-            f"storage server at {where} is running and reachable from this host (network, firewall, endpoint URL), "
-            "then retry.",
-            dict(unreachable),
-            result,
-        )
-
-    if (
-        (codes and result.rc == 10)
-        or "Is there a repository at the following location?" in text
-        or ("unable to open config file" in text)
-    ):
-        return ResticError(
-            "repo_missing",
-            f"There is no restic repository at {repo} (restic says: {says}). Check the repository location (path or "
-            "bucket and prefix); to create a new repository there, run ledgerguard.recovery.restic_repository with "
-            "init: true.",
-            {},
-            result,
-        )
-
-    nosnap = NO_SNAPSHOT_RE.search(text)
-    if nosnap:
-        wanted = snapshot or nosnap.group("id") or nosnap.group("id2") or "latest"
-        return ResticError(
-            "snapshot_not_found",
-            f"Snapshot '{wanted}' was not found in restic repository {repo}. List the snapshots with "
-            "ledgerguard.recovery.restic_snapshots and pass an existing snapshot ID (or 'latest' with filters that "
-            "match a snapshot).",
-            {"snapshot": wanted},
-            result,
-        )
-
-    nospace = NO_SPACE_RE.search(text)
-    if nospace:
-        place = f"the restore target {target}" if target else "the local disk"
-        return ResticError(
-            "no_space",
-            f"Out of space on {place} while trying to {action} from restic repository {repo} "
-            f"(restic says: {shorten(nospace.group('line').strip(), 300)}). Free space there or choose a target on a "
-            "larger filesystem, then retry.",
-            {"target": target or ""},
-            result,
-        )
-
-    damaged = [m for m in IGNORED_RE.finditer(text) if DAMAGE_RE.search(m.group("reason"))]
-    if damaged:
-        paths = sorted({m.group("path") for m in damaged})
-        short = (snapshot or "")[:8] or "?"
-        packs = packs_named(" ".join(m.group("reason") for m in damaged))
-        lost = f"; pack(s) missing or damaged: {', '.join(packs[:5])}" if packs else ""
-        return ResticError(
-            "repository_damaged",
-            f"Snapshot {short} cannot be restored from restic repository {repo}: data it needs is missing or damaged "
-            f"in the repository ({len(paths)} file(s), e.g. {', '.join(paths[:3])}; restic says: "
-            f"{shorten(damaged[0].group('reason').strip(), 300)}{lost}). The files restic could not verify must not "
-            "be used. Run restic check --read-data to see the damage, and restore an older snapshot that does not "
-            "need the lost data (the incident path moves to one by itself).",
-            {"paths": paths[:50], "snapshot": snapshot or "", "packs": packs},
-            result,
-        )
-
-    missing = _missing_pack_line(text)
-    if missing:
-        packs = packs_named(missing)
-        what = f"snapshot {snapshot[:8]}" if snapshot else "it"
-        return ResticError(
-            "repository_damaged",
-            f"restic could not {action} in restic repository {repo}: pack {', '.join(packs) or '(not named)'}, which "
-            f"{what} needs, is missing from the repository (restic says: {shorten(missing, 300)}). "
-            + (f"Snapshot {snapshot[:8]} cannot be used. " if snapshot else "")
-            + "Run restic check to see the damage, and use an older snapshot that does not need the lost pack (the "
-            "incident path moves to one by itself).",
-            {"packs": packs, "snapshot": snapshot or ""},
-            result,
-        )
-
-    denied = DENIED_RE.search(text)
-    if denied:
-        path = (denied.group("path") or "").strip()
-        on_target = bool(target and path and (path == target or path.startswith(target.rstrip("/") + "/")))
-        if on_target or (target and not path):
-            return ResticError(
-                "permission_denied",
-                f"Permission denied writing to the restore target {target} ({path or 'target'}: "
-                f"{denied.group('reason')}) while restoring from restic repository {repo}. Give the user running the "
-                "task write access to the target (and remove any immutable attribute), or choose another target.",
-                {"path": path, "target": target or ""},
-                result,
-            )
-        return ResticError(
-            "permission_denied",
-            f"Permission denied ({path or 'path not named'}: {denied.group('reason')}) while trying to {action} with "
-            f"restic repository {repo}. Check the file permissions of that path for the user running the task.",
-            {"path": path},
-            result,
-        )
-
-    return ResticError(
-        "failed",
-        f"restic failed to {action} on repository {repo} (exit code {result.rc}): {says or 'no output'}",
-        {"rc": result.rc},
-        result,
-    )
+    # the last rule ("failed") applies to every run, so a rule is always found
+    rule, fields = first_rule(ERROR_RULES, clue_of(result, repository, features, target, snapshot, action))
+    return rule.error(fields, result)
 
 
 class PathNotInSnapshot(ResticError, ValueError):

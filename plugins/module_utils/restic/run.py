@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (
+    UNREACHABLE,
     ResticError,
     classify_ssh,
     first_line,
@@ -443,13 +444,11 @@ def probe_backend(
         if attempt + 1 < attempts:
             time.sleep(pause)
     where = f"{host}:{port}"
-    repo = redact_repository(repository)
-    return ResticError(
-        "unreachable",
-        f"Cannot reach the backend of restic repository {repo}: {where} ({reason}). Check that the storage server "
-        f"at {where} is running and reachable from this host (network, firewall, endpoint URL), then retry.",
-        {"host": host, "port": str(port), "reason": reason, "attempts": str(attempts)},
+    error = UNREACHABLE.error(
+        {"repo": redact_repository(repository), "where": where, "host": host, "port": str(port), "reason": reason}
     )
+    error.details["attempts"] = str(attempts)
+    return error
 
 
 def probe_sftp(
