@@ -14,7 +14,7 @@ description:
   - An evidence pack is a manifest of every file in an evidence folder (path, sha256, size, and the last hash of each
     C(timeline.jsonl) chain) in C(evidence-pack.json), signed with the firm's ed25519 key in C(evidence-pack.sig).
   - O(state=signed) writes the pack and verifies it at once with the key's public half. A folder whose pack already
-    verifies with that key, signer and kind is left as it is (RV(changed) false), so a re-run does not re-sign.
+    verifies with that key, signer and kind is left as it is (C(changed) false), so a re-run does not re-sign.
   - O(state=verified) checks each folder of O(path) against the firm's public key, every file's hash, files missing
     or added, and every timeline hash chain, and returns one result per folder in RV(packs). The task fails when a
     pack does not verify unless O(fail_on_problems=false).
@@ -115,7 +115,8 @@ packs:
       description: Timeline hash chains checked.
       type: int
     problems:
-      description: Each problem as C(<kind>: <path>: <detail>), for example C(file-changed: report.json: sha256 ...).
+      description: >-
+        Each problem as C(<kind>: <path>: <detail>), for example C(file-changed: report.json: sha256 ...).
       type: list
       elements: str
 ok:
