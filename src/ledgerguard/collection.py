@@ -14,21 +14,36 @@ from __future__ import annotations
 
 import importlib
 import sys
-from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
+
+from ledgerguard.common import BadInput
 
 NAMESPACE, NAME = "ledgerguard", "recovery"
 FQCN = f"{NAMESPACE}.{NAME}"
 PACKAGE = f"ansible_collections.{NAMESPACE}.{NAME}"
 
 
-class CollectionNotFound(ImportError):
-    """The collection is not installed where Ansible looks; the message says how to install it."""
+class CollectionNotFound(BadInput, ImportError):
+    """The collection is not installed where Ansible looks; the message says how to install it (the CLI prints it as
+    one line and exits 2, like any bad input)."""
 
 
-@lru_cache(maxsize=1)
+_found: list[ModuleType | CollectionNotFound] = []  # the one answer, found once per process
+
+
 def _package() -> ModuleType:
+    if not _found:
+        try:
+            _found.append(_find())
+        except CollectionNotFound as exc:
+            _found.append(exc)
+    if isinstance(_found[0], CollectionNotFound):
+        raise _found[0]
+    return _found[0]
+
+
+def _find() -> ModuleType:
     try:
         return importlib.import_module(PACKAGE)
     except ModuleNotFoundError:

@@ -15,30 +15,31 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ledgerguard import collection
 
-_pack = collection.module("plugins.plugin_utils.evidence_pack")
+# Re-exported from the collection, looked up on first use (PEP 562), so that importing this module (the CLI builds its
+# parser with it) works before the collection is found, and a missing collection is one line from the CLI.
+EXPORTS = frozenset(
+    {
+        "MANIFEST_NAME", "SIGNATURE_NAME", "KEY_ENV", "PUBKEY_ENV", "DEFAULT_KEY", "EvidenceError", "EvidenceKeyError",
+        "VerifyReport", "keygen", "sign", "verify", "key_id", "load_private_key", "load_public_key",
+        "public_key_path_for", "canonical_bytes", "sha256_file", "walk_pack", "default_evidence_root",
+    }
+)  # fmt: skip
 
-MANIFEST_NAME: str = _pack.MANIFEST_NAME
-SIGNATURE_NAME: str = _pack.SIGNATURE_NAME
-KEY_ENV: str = _pack.KEY_ENV
-PUBKEY_ENV: str = _pack.PUBKEY_ENV
-DEFAULT_KEY: Path = _pack.DEFAULT_KEY
-EvidenceError = _pack.EvidenceError
-EvidenceKeyError = _pack.EvidenceKeyError
-VerifyReport = _pack.VerifyReport
-keygen = _pack.keygen
-sign = _pack.sign
-verify = _pack.verify
-key_id = _pack.key_id
-load_private_key = _pack.load_private_key
-load_public_key = _pack.load_public_key
-public_key_path_for = _pack.public_key_path_for
-canonical_bytes = _pack.canonical_bytes
-sha256_file = _pack.sha256_file
-walk_pack = _pack.walk_pack
+
+def _pack() -> ModuleType:
+    return collection.module("plugins.plugin_utils.evidence_pack")
+
+
+def __getattr__(name: str) -> Any:
+    if name in EXPORTS:
+        return getattr(_pack(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -54,7 +55,7 @@ def _guard(func: Any) -> Any:
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return int(func(args))
-        except EvidenceError as exc:
+        except _pack().EvidenceError as exc:
             print(f"ledgerguard evidence: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
 
@@ -65,7 +66,7 @@ def _guard(func: Any) -> Any:
 
 @_guard
 def _cmd_keygen(args: argparse.Namespace) -> int:
-    out = keygen(args.key, force=args.force)
+    out = _pack().keygen(args.key, force=args.force)
     print(f"signing key: {out['key']} (0600, keep it secret and backed up offline)")
     print(f"public key:  {out['public_key']} (give it to whoever verifies the packs)")
     print(f"key id:      {out['key_id']}")
@@ -74,7 +75,7 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 @_guard
 def _cmd_sign(args: argparse.Namespace) -> int:
-    out = sign(args.folder, args.key, signer=args.signer, kind=args.kind)
+    out = _pack().sign(args.folder, args.key, signer=args.signer, kind=args.kind)
     print(
         f"signed {out['pack']}: {out['files']} files, {out['timelines']} timeline(s), key {out['key_id']}, "
         f"manifest sha256 {out['manifest_sha256']}"
@@ -86,11 +87,11 @@ def _cmd_sign(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     pub = args.public_key
     if pub is None and args.key is not None:
-        pub = public_key_path_for(Path(args.key).expanduser())
+        pub = _pack().public_key_path_for(Path(args.key).expanduser())
     worst = EXIT_OK
     results = []
     for folder in args.folders:
-        report = verify(folder, pub)
+        report = _pack().verify(folder, pub)
         results.append(report.as_dict())
         if not args.json:
             if report.ok:
@@ -114,7 +115,12 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``evidence keygen|sign|verify`` on an argparse subparsers object; each sets ``func``."""
     parser = subparsers.add_parser("evidence", help="sign and verify evidence packs (ed25519)")
     sub = parser.add_subparsers(dest="evidence_command", required=True)
-    key_help = f"signing key (default ${KEY_ENV} or {DEFAULT_KEY})"
+    try:
+        pack = _pack()
+        key_help = f"signing key (default ${pack.KEY_ENV} or {pack.DEFAULT_KEY})"
+        pub_help = f"trusted public key (default ${pack.PUBKEY_ENV} or <signing key>.pub)"
+    except collection.CollectionNotFound:  # the command itself will say so
+        key_help, pub_help = "signing key", "trusted public key"
 
     p = sub.add_parser("keygen", help="create the firm's ed25519 signing key and its .pub")
     p.add_argument("--key", help=key_help)
@@ -130,7 +136,7 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check signature, hashes, missing/added files and timeline chains")
     p.add_argument("folders", nargs="+", help="one or more evidence folders")
-    p.add_argument("--public-key", help=f"trusted public key (default ${PUBKEY_ENV} or <signing key>.pub)")
+    p.add_argument("--public-key", help=pub_help)
     p.add_argument("--key", help="signing key whose .pub to trust (alternative to --public-key)")
     p.add_argument("--json", action="store_true", help="print the results as a JSON list, one object per folder")
     p.set_defaults(func=_cmd_verify)
