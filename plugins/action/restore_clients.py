@@ -15,6 +15,7 @@ The decisions (messages, batching, result entries) live in plugin_utils/restore_
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import os
@@ -26,6 +27,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ledgerguard.recovery.plugins.filter.restore_point import clean_restore_point
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import manifest_tags
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import restore_clients as rc
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restic_action import ResticActionBase
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restore_clients import Step, StepFailed
@@ -110,7 +112,7 @@ class ActionModule(ResticActionBase):
         return res
 
     # -- the steps ---------------------------------------------------------------------------------------------------
-    def _assess(self, client: dict, before: str | None = None) -> dict:
+    def _assess(self, client: dict, before: str | None = None, step: str = "") -> dict:
         """snapshot_damage for the client, then the restore point (pin, loss start) as clean_restore_point picks it."""
         a, cid = self._args, client["id"]
         pin = "" if before else str(a["pins"].get(cid) or "")
@@ -124,6 +126,9 @@ class ActionModule(ResticActionBase):
             "validate": a["detect_damage"],
             "ledger": client.get("ledger") or {},
             "ledger_paths": rc.ledger_paths(client),
+            # the client's snapshot_path pin: without it a layout the mapping cannot work out (a --stdin snapshot) is
+            # never the client's restore point, although the restore below would use the pin (issue 17)
+            "snapshot_paths": rc.snapshot_pins(client),
         }
         if before:
             args["before"] = before
@@ -131,7 +136,7 @@ class ActionModule(ResticActionBase):
             args["snapshot"] = pin
         else:
             args["before"] = a["cutoff"]
-        step = Step.ASSESS.format(cid=cid) if not before else self._older_step
+        step = step or Step.ASSESS.format(cid=cid)
         damage = self._must(COLLECTION + "snapshot_damage", args, step, [cid], restic=True)
         return clean_restore_point(damage.get("snapshots") or [], a["loss_started"], pin)
 
@@ -263,7 +268,7 @@ class ActionModule(ResticActionBase):
         self._steps: list[dict] = []
         self._rescans: list[dict] = []
         self._changed = False
-        self._older_step = ""
+        self._markers_failed: StepFailed | None = None
         for client in args["clients"]:
             for key in ("id", "name", "declared_paths", "restore_paths"):
                 if not client.get(key):
@@ -315,8 +320,6 @@ class ActionModule(ResticActionBase):
                 "ansible.legacy.slurp", {"src": rc.marker_path(a["marker_dir"], cid, "done")}, Step.EARLIER, [cid]
             )
             if not res.get("failed") and res.get("content"):
-                import base64  # noqa: PLC0415 (only a resumed incident reads a marker)
-
                 out[cid] = json.loads(base64.b64decode(res["content"]).decode("utf-8"))
         return out
 
@@ -399,7 +402,7 @@ class ActionModule(ResticActionBase):
                 "staging": f"{work}/staging/{cid}/{run_id}",
                 "quarantine": f"{work}/quarantine/{cid}",
             }
-            if getattr(self, "_markers_failed", None):
+            if self._markers_failed:
                 fail(cid, self._markers_failed)
             elif cid in earlier:
                 entries[cid] = {**earlier[cid], "resumed": True}
@@ -427,9 +430,10 @@ class ActionModule(ResticActionBase):
             self._restore_group(members, states, run_id, fail)
 
         # Compare: the restored tree against the snapshot's listing and its backup-time manifest.
+        manifests = self._manifest_tags(alive())
         for client in alive():
             try:
-                self._compare(client, states[client["id"]])
+                self._compare(client, states[client["id"]], manifests)
             except StepFailed as exc:
                 fail(client["id"], exc)
 
@@ -523,8 +527,8 @@ class ActionModule(ResticActionBase):
         cid = client["id"]
         unusable = {"id": chosen["id"], "short_id": chosen.get("short_id"), "time": chosen.get("time")}
         unusable["reasons"] = [reason]
-        self._older_step = Step.ASSESS_OLDER.format(short=chosen.get("short_id"))
-        older = self._assess(client, before=chosen.get("time"))
+        step = Step.ASSESS_OLDER.format(short=chosen.get("short_id"))
+        older = self._assess(client, before=chosen.get("time"), step=step)
         point = rc.fallback_point(state["point"], older, unusable)
         state["point"] = point
         if not point.get("found"):
@@ -540,7 +544,23 @@ class ActionModule(ResticActionBase):
         state["restic"] = res
         state["batch"] = False
 
-    def _compare(self, client: dict, state: dict) -> None:
+    def _manifest_tags(self, clients: list[dict]) -> set[str] | None:
+        """The tags of the repository's backup-time manifest snapshots (one listing for every client), or None when
+        they cannot be listed (then each client's compare looks for its manifest itself)."""
+        if not self._args["backup_manifest"] or not clients:
+            return None
+        res = self._module(
+            COLLECTION + "restic_snapshots",
+            {"tags": [manifest_tags("0" * 64)[0]], "include_manifests": True},
+            Step.MANIFESTS,
+            [c["id"] for c in clients],
+            restic=True,
+        )
+        if res.get("failed"):
+            return None
+        return {t for s in res.get("snapshots") or [] for t in s.get("tags") or []}
+
+    def _compare(self, client: dict, state: dict, manifests: set[str] | None = None) -> None:
         a, cid = self._args, client["id"]
         staging, chosen = state["staging"], state["point"]["chosen"]
         manifests = []
@@ -565,7 +585,10 @@ class ActionModule(ResticActionBase):
             problem = rc.listing_problem(client, staging, chosen, manifests)
             if problem:
                 raise StepFailed(Step.LISTING, problem)
-        if a["backup_manifest"]:
+        if a["backup_manifest"] and manifests is not None and manifest_tags(chosen["id"])[1] not in manifests:
+            # No manifest was recorded for this snapshot: what compare_backup would say, without asking restic again.
+            state["backup_manifest"] = {"found": False, "snapshot": chosen["id"], "compared": False}
+        elif a["backup_manifest"]:
             res = self._must(
                 COLLECTION + "file_manifest",
                 {

@@ -28,7 +28,7 @@ description:
     lost data the chosen snapshot needs, each of them moves on alone to its newest older clean snapshot.
   - One client's failure does not stop the others; its entry names the step that failed (RV(clients[].failed_task))
     and why. The task itself fails only on invalid arguments.
-  - In check mode nothing is changed: per client, the restore point it would choose and why (status C(planned), or
+  - In check mode nothing is changed - per client, the restore point it would choose and why (status C(planned), or
     C(failed) with the reason).
 author: ledgerguard contributors (@ledgerguard)
 options:

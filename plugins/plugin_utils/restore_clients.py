@@ -17,7 +17,7 @@ import posixpath
 from typing import Any
 
 # The fields of a chosen snapshot a result keeps.
-SNAPSHOT_FIELDS = ("id", "short_id", "time", "stats", "reasons", "clean")
+SNAPSHOT_FIELDS = ("id", "short_id", "time", "hostname", "stats", "reasons", "clean")
 # snapshot_damage's thresholds when damage detection is off: no snapshot counts as damaged.
 NO_DAMAGE_THRESHOLDS = {"max_file_drop": 1.1, "max_bytes_drop": 1.1, "max_modified_ratio": 1.1, "entropy_ratio": 1.1}
 
@@ -48,6 +48,7 @@ class Step:
     CLEAR_STAGING = "Clear the failed attempt from staging (only restored copies live there)"
     WORK_DIR_OLDER = "Create a fresh staging folder for the older snapshot (root only)"
     RESTORE_OLDER = "Restore the older snapshot into staging, {short}"
+    MANIFESTS = "Find the backup-time manifests of the restore points"
     HASH = "Hash the restored tree"
     LISTING = "Compare the restored tree with the snapshot's listing"
     BACKUP_MANIFEST = "Compare the restored tree with the snapshot's backup-time manifest, {cid}"
