@@ -58,9 +58,10 @@ import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import timeutil  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+
 ID_RE = re.compile(r"^INC-[0-9]{8}-[0-9]{3}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<tz>Z|[+-]\d{2}:?\d{2})?$")
 CAUSES = ("deleted", "ransomware", "corruption", "unknown")
 
 
@@ -112,29 +113,14 @@ def incident_id_error(value):
 
 
 def parse_time(value, name="time"):
-    """RFC 3339 text with a timezone -> aware datetime; raises ValueError with a human message."""
+    """RFC 3339 text with a timezone -> aware datetime; raises ValueError with a human message (timeutil reads it)."""
     text = str(value).strip()
-    match = TIME_RE.match(text)
-    if not match:
-        raise ValueError(f"{name} {text!r} is not a date and time; write it as 2026-11-26T08:30:00+08:00")
-    if not match.group("tz"):
-        raise ValueError(
-            "{} {!r} has no timezone, so it is ambiguous; add one, e.g. {}+08:00 or {}Z".format(
-                name, text, text.replace(" ", "T"), text.replace(" ", "T")
-            )
-        )
-    norm = text.replace(" ", "T").replace("Z", "+00:00")
-    tz = match.group("tz")
-    if tz != "Z" and ":" not in tz:
-        norm = norm[: -len(tz)] + tz[:3] + ":" + tz[3:]
-    if "." in norm:
-        head, rest = norm.split(".", 1)
-        digits = re.match(r"\d*", rest).group(0)
-        norm = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     try:
-        return datetime.datetime.fromisoformat(norm)
-    except ValueError as exc:
-        raise ValueError(f"{name} {text!r} is not a valid date and time ({exc})") from exc
+        return timeutil.parse_time(text, name)
+    except timeutil.NaiveTimeError:
+        raise
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a date and time; write it as 2026-11-26T08:30:00+08:00") from None
 
 
 def _iso(when):

@@ -68,7 +68,7 @@ from ansible_collections.ledgerguard.recovery.plugins.filter.incident import (  
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.cause import (  # noqa: E402
     client_cause,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import parse_time  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import parse_time  # noqa: E402
 
 try:
     from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain
@@ -82,7 +82,7 @@ def _ts(text):
     if not text:
         return None
     try:
-        return parse_time(str(text), require_tz=False)
+        return parse_time(str(text), naive_utc=True)
     except ValueError:
         return None
 

@@ -55,10 +55,8 @@ import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (  # noqa: E402
-    is_manifest_snapshot,
-    parse_time,
-)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import is_manifest_snapshot  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import parse_time  # noqa: E402
 
 
 def _ts(text):

@@ -31,7 +31,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
 from typing import IO, Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import manifest as mf
@@ -49,6 +48,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parser
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import stream_restic
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import redact_repository
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc
 
 __all__ = [
     "MANIFEST_TAG",
@@ -174,7 +174,7 @@ def _header(snap: Snapshot, paths: list[str]) -> bytes:
         "hostname": snap.hostname,
         "snapshot_time": snap.raw_time,
         "paths": paths,
-        "recorded_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),  # noqa: UP017 (Python < 3.11)
+        "recorded_at": format_utc(),
     }
     return (json.dumps(head, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import normalize_policy
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import parse_time
 
 MANIFEST_TAG = "ledgerguard-manifest"
 MANIFEST_FOR = "ledgerguard-manifest-for="
@@ -34,7 +35,7 @@ def is_manifest(snap: dict[str, Any]) -> bool:
 
 
 def snap_time(snap: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(snap["time"]).replace("Z", "+00:00"))
+    return parse_time(snap["time"], "snapshot time")
 
 
 def parse_offset(text: str) -> timezone:

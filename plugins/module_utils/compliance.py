@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import timeutil
+
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 except ImportError:  # pragma: no cover - Python < 3.9 has no zoneinfo; the filter runs on the controller (3.11+)
@@ -264,25 +266,18 @@ def get_zone(name: str | None) -> _dt.tzinfo:
 
 def parse_time(value: Any, field: str) -> _dt.datetime:
     """Parse an ISO 8601 timestamp that carries a timezone (or an aware datetime). Naive times are refused."""
-    if isinstance(value, _dt.datetime):
-        parsed = value
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = _dt.datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise ComplianceInputError(
-                f"{field}: '{value}' is not an ISO 8601 time; write it like 2026-11-26T23:30:00+08:00"
-            ) from exc
-    else:
+    if not isinstance(value, (_dt.datetime, str)) or (isinstance(value, str) and not value.strip()):
         raise ComplianceInputError(f"{field}: expected an ISO 8601 time with a timezone, got {value!r}")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+    try:
+        return timeutil.parse_time(value, field)
+    except timeutil.NaiveTimeError:
         raise ComplianceInputError(
             f"{field}: '{value}' has no timezone; add the offset, e.g. 2026-11-26T23:30:00+08:00 for Asia/Shanghai"
-        )
-    return parsed
+        ) from None
+    except ValueError:
+        raise ComplianceInputError(
+            f"{field}: '{value}' is not an ISO 8601 time; write it like 2026-11-26T23:30:00+08:00"
+        ) from None
 
 
 def _opt_time(value: Any, field: str) -> _dt.datetime | None:

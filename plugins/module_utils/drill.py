@@ -13,10 +13,10 @@ import html
 import math
 import posixpath
 import random
-import re
 from datetime import datetime, timezone
 from typing import Any
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import timeutil
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import is_manifest_snapshot
 
 # Directories a drill sandbox may never be, nor be inside of (restoring there would overwrite the system).
@@ -46,26 +46,16 @@ _UTC = timezone.utc  # noqa: UP017 - module_utils stays importable on Python < 3
 
 TARGET_KEYS = ("rto_seconds", "rpo_seconds", "min_throughput_bytes_per_second")
 
-_RESTIC_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
-
 
 def parse_time(value: Any) -> datetime:
-    """Parse restic / ISO 8601 times (nanosecond fractions, Z or offsets, or epoch numbers) to an aware datetime."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=_UTC)
-    if isinstance(value, (int, float)):
+    """restic / ISO 8601 times (nanosecond fractions, Z or offsets; none: UTC), datetimes or epoch numbers -> an aware
+    datetime (module_utils/timeutil.py reads the text)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return datetime.fromtimestamp(float(value), tz=_UTC)
-    text = str(value).strip()
-    m = _RESTIC_TIME.match(text)
-    if not m:
-        raise ValueError(f"'{value}' is not an ISO 8601 time such as 2026-01-05T02:00:00+08:00")
-    base, frac, zone = m.groups()
-    micro = (frac or ".0")[1:7].ljust(6, "0")
-    if not zone or zone == "Z":
-        zone = "+00:00"
-    elif ":" not in zone:
-        zone = zone[:3] + ":" + zone[3:]
-    return datetime.fromisoformat(f"{base}.{micro}{zone}")
+    try:
+        return timeutil.parse_time(value, naive_utc=True)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an ISO 8601 time such as 2026-01-05T02:00:00+08:00") from None
 
 
 def snapshot_age_seconds(snapshot_time: Any, now: Any) -> float:

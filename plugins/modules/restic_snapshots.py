@@ -194,10 +194,8 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module
     restic_argument_spec,
     run_module,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
-    filter_snapshots,
-    parse_time,
-)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import filter_snapshots  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import parse_time  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 
 def main() -> None:

@@ -184,7 +184,6 @@ import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import errno  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import json  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 import stat  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
@@ -194,6 +193,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import read_mounts  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.manifest import escape_path  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.validators import changed_file_verdict  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import parse_time  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 16384
@@ -204,17 +204,8 @@ JOURNAL = ".ledgerguard-journal.jsonl"
 
 
 def _parse_time(text: str) -> float:
-    text = text.strip().replace("Z", "+00:00")
-    # restic prints nanoseconds; Python takes microseconds.
-    if "." in text:
-        head, rest = text.split(".", 1)
-        frac = re.match(r"\d*", rest).group(0)
-        tz = rest[len(frac) :]
-        text = f"{head}.{frac[:6]}{tz}"
-    when = datetime.datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
-    return when.timestamp()
+    """snapshot_time (restic's RFC 3339 with nanoseconds; no zone: UTC) -> seconds since the epoch."""
+    return parse_time(text, "snapshot_time", naive_utc=True).timestamp()
 
 
 def _within(path: str, parent: str) -> bool:

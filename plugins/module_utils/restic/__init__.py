@@ -6,7 +6,8 @@
 - ``run``: the child's environment, the 0600 password file, safe argv, the subprocess, version/feature detection,
   the reachability probes;
 - ``errors``: ResticError and the classifier, a table of restic's messages -> kind, message, hint;
-- ``parsers``: restic's JSON / JSON-lines / check output -> snapshots, listings, summaries, findings;
+- ``parsers``: restic's JSON / JSON-lines / check output -> snapshots, listings, summaries, findings (times
+  through module_utils/timeutil.py);
 - ``engine``: the Restic class (snapshots, listings, map_path / layout, covering, stale locks);
 - ``module``: the shared argument spec, the engine built from a module's options, run_module.
 
@@ -114,7 +115,6 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parser
     parse_ls,
     parse_snapshots,
     parse_time,
-    RESTIC_TIME_RE,
     Snapshot,
     snapshot_from_json,
     TreeNode,
@@ -225,7 +225,6 @@ __all__ = [
     "restic_from_module",
     "RESTIC_MUTUALLY_EXCLUSIVE",
     "restic_pattern",
-    "RESTIC_TIME_RE",
     "ResticError",
     "ResticFeatures",
     "ResticResult",

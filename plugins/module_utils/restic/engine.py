@@ -11,7 +11,6 @@ import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (
@@ -51,6 +50,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url im
     redact_repository,
     sftp_ssh_argv,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc
 
 
 def pid_alive(pid: int) -> bool:
@@ -303,7 +303,7 @@ class Restic:
                 "created": holder.get("created", ""),
                 "age_seconds": int(age),
                 "storage_id": holder.get("storage_id", ""),
-                "removed_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),  # noqa: UP017
+                "removed_at": format_utc(),
                 "why": f"holder PID {holder['pid']} no longer runs on {holder['host']} and the lock is "
                 f"{int(age)} s old (threshold {self.stale_lock_age} s)",
             }

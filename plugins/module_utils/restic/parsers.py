@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (
@@ -20,6 +20,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (
     ResticResult,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import UTC, format_utc, parse_time
 
 # restic check: "pack 3233b4dd...: does not exist", "pack 3233b4dd...: unexpected file size ...", and after a data read
 # "Pack ID does not match, want 3233b4dd..., got ..." (a bit-flipped pack) / "pack 3233b4dd... contains 1 errors".
@@ -74,21 +75,20 @@ def parse_find_objects(text: str) -> dict[str, list[str]]:
     return out
 
 
-LOCK_CREATED_RE = re.compile(r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)(?:\.\d+)?\s*(Z|[+-]\d\d:?\d\d)?")
+LOCK_CREATED_RE = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:\s*(?:Z|[+-]\d\d:?\d\d))?")
 
 
 def lock_age_seconds(created: str, now: datetime | None = None) -> float | None:
-    """Seconds since restic's 'lock was created at 2026-11-26 18:40:01.12 +0000 UTC'; None when unreadable."""
+    """Seconds since restic's 'lock was created at 2026-11-26 18:40:01' (restic 0.14 and 0.18 print no zone: read as
+    UTC; Go's '... +0000 UTC' form too); None when unreadable."""
     match = LOCK_CREATED_RE.search(created or "")
     if not match:
         return None
-    zone = (match.group(2) or "+0000").replace("Z", "+0000").replace(":", "")
     try:
-        when = datetime.strptime(match.group(1).replace("T", " ") + " " + zone, "%Y-%m-%d %H:%M:%S %z")
+        when = parse_time(match.group(0), "lock time", naive_utc=True)
     except ValueError:
         return None
-    moment = now or datetime.now(timezone.utc)  # noqa: UP017 (managed hosts may run Python < 3.11)
-    return (moment - when).total_seconds()
+    return ((now or datetime.now(UTC)) - when).total_seconds()
 
 
 GO_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
@@ -106,38 +106,9 @@ def go_duration_seconds(text: str) -> float | None:
     return sum(float(n) * GO_UNITS[u] for n, u in parts)
 
 
-RESTIC_TIME_RE = re.compile(
-    r"^(?P<base>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d{2}:?\d{2})?$"
-)
-
-
-def parse_time(value: str, name: str = "time", require_tz: bool = True) -> datetime:
-    """Parse an RFC 3339 / ISO 8601 timestamp (restic writes nanoseconds). A timezone is required by default."""
-    text = (value or "").strip()
-    match = RESTIC_TIME_RE.match(text)
-    if not match:
-        raise ValueError(
-            f"{name} {value!r} is not a timestamp; use ISO 8601 with a timezone, e.g. 2026-03-01T09:30:00+08:00 "
-            "or 2026-03-01T01:30:00Z"
-        )
-    tz = match.group("tz")
-    if not tz:
-        if require_tz:
-            raise ValueError(
-                f"{name} {value!r} has no timezone, so it is ambiguous; add one, e.g. "
-                f"{match.group('base').replace(' ', 'T')}+08:00 or {match.group('base').replace(' ', 'T')}Z"
-            )
-        tz = "+00:00"
-    if tz == "Z":
-        tz = "+00:00"
-    elif ":" not in tz:
-        tz = tz[:3] + ":" + tz[3:]
-    frac = (match.group("frac") or "")[:7]  # a dot and at most microseconds
-    return datetime.fromisoformat(match.group("base").replace(" ", "T") + frac + tz)
-
-
 def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")  # noqa: UP017 (targets may run Python < 3.11)
+    """A snapshot's time in UTC as the modules return it (``time_utc``): microseconds kept."""
+    return format_utc(moment, precise=True)
 
 
 def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:
