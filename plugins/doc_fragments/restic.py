@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The options every ledgerguard.recovery.restic_* module shares (argspec: module_utils/restic.py
+    # The options every ledgerguard.recovery.restic_* module shares (argspec: module_utils/restic/module.py
     # restic_argument_spec).
     DOCUMENTATION = r"""
 attributes:

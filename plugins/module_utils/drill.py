@@ -73,7 +73,7 @@ def pick_snapshot(
 ) -> dict[str, Any]:
     """Choose the drill's snapshot; raise ValueError with an operator-facing message when none fits.
 
-    Backup-time manifest snapshots (tag ``ledgerguard-manifest``, see module_utils/restic.py) are never drilled.
+    Backup-time manifest snapshots (tag ``ledgerguard-manifest``, see module_utils/restic/parsers.py) are never drilled.
     """
     snapshots = [s for s in snapshots or [] if not is_manifest_snapshot(s.get("tags"))]
     if not snapshots:
