@@ -144,7 +144,9 @@ diagnosis:
   type: list
   elements: dict
 harmless:
-  description: True when restic reported errors but every finding is harmless (the task then does not fail).
+  description:
+    - True when restic reported errors, every finding is harmless and at least one harmless finding (not the cache
+      notice) accounts for them (the task then does not fail). Errors no finding explains are never harmless.
   returned: success
   type: bool
 repair:
@@ -177,6 +179,7 @@ error_kind:
   type: str
 """
 
+import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import re  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import shutil  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -251,11 +254,49 @@ def save_index(restic: Restic, directory: str) -> dict:
     return {"dir": directory, "index_files": len(ids), "decrypted": saved, "raw": raw}
 
 
-def locate(restic: Restic, lost: list[dict]) -> tuple[bool, list[str], list[dict]]:
-    """Which snapshots need the lost packs: (every pack located, errors, snapshots oldest first)."""
+def find_by_index(restic: Restic, pack_id: str) -> dict[str, list[str]] | None:
+    """{snapshot id: [paths]} of the blobs the index places in ``pack_id``, found with ``restic find --blob/--tree``:
+    the way to locate a pack whose file is there but unreadable (truncated: ``restic find --pack`` reads the pack's
+    header and stops with "file is too short"). None when the index or the search cannot be read."""
+    listed = restic.run("list", "index")
+    if listed.rc != 0 or listed.timed_out:
+        return None
+    blobs: dict[str, list[str]] = {"data": [], "tree": []}
+    for index_id in re.findall(r"^[0-9a-f]{64}$", listed.stdout, re.M):
+        res = restic.run("cat", "index", index_id)
+        try:
+            doc = json.loads(res.stdout) if res.rc == 0 else None
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            return None
+        for pack in doc.get("packs") or []:
+            if pack.get("id") == pack_id:
+                for blob in pack.get("blobs") or []:
+                    blobs["tree" if blob.get("type") == "tree" else "data"].append(blob["id"])
+    found: dict[str, list[str]] = {}
+    for kind, ids in blobs.items():
+        if not ids:
+            continue
+        res = restic.run("find", "--json", "--blob" if kind == "data" else "--tree", "--", *ids)
+        try:
+            part = parse_find_objects(res.stdout) if res.rc == 0 else None
+        except ValueError:
+            part = None
+        if part is None:
+            return None
+        for snapshot_id, paths in part.items():
+            found.setdefault(snapshot_id, []).extend(p for p in paths if p not in found[snapshot_id])
+    return found
+
+
+def locate(restic: Restic, lost: list[dict]) -> tuple[bool, list[str], list[dict], list[str]]:
+    """Which snapshots need the lost packs: (every pack located, errors, snapshots oldest first, the packs that could
+    not be searched: never to be called unused)."""
     if not lost:
-        return True, [], []
+        return True, [], [], []
     errors: list[str] = []
+    unlocated: list[str] = []
     needs: dict[str, dict] = {}
 
     def note(snapshot_id: str, pack: dict, paths: list[str], what: str) -> None:
@@ -270,17 +311,24 @@ def locate(restic: Restic, lost: list[dict]) -> tuple[bool, list[str], list[dict
     for pack in lost[:MAX_PACKS_LOCATED]:
         # restic find --pack takes a full ID, or the 8-character short form of a pack file that still exists.
         res = restic.run("find", "--json", "--pack", "--", pack["id"] if len(pack["id"]) == 64 else pack["id"][:8])
+        found = None
         if res.rc != 0 or res.timed_out:
-            err = classify_error(
-                res, restic.repository, restic.features, action=f"find the snapshots needing pack {pack['id']}"
-            )
-            errors.append(err.message)
-            continue
-        try:
-            found = parse_find_objects(res.stdout)
-        except ValueError as exc:
-            errors.append(f"restic find --pack {pack['id']} gave output that is not JSON: {exc}")
-            continue
+            # a pack file that is there but unreadable (truncated): search the blobs the index places in it
+            found = find_by_index(restic, pack["id"]) if len(pack["id"]) == 64 else None
+            if found is None:
+                err = classify_error(
+                    res, restic.repository, restic.features, action=f"find the snapshots needing pack {pack['id']}"
+                )
+                errors.append(err.message)
+                unlocated.append(pack["id"])
+                continue
+        if found is None:
+            try:
+                found = parse_find_objects(res.stdout)
+            except ValueError as exc:
+                errors.append(f"restic find --pack {pack['id']} gave output that is not JSON: {exc}")
+                unlocated.append(pack["id"])
+                continue
         for snapshot_id, paths in found.items():
             count = len(paths)
             note(
@@ -327,7 +375,7 @@ def locate(restic: Restic, lost: list[dict]) -> tuple[bool, list[str], list[dict
             + ", ".join(untraced[:10])
             + "; a snapshot that needs one fails when it is listed or restored"
         )
-    return not errors, errors, out
+    return not errors, errors, out, unlocated
 
 
 def repair(module, restic: Restic, params: dict, result: dict, check_args: list[str]) -> dict:
@@ -427,14 +475,17 @@ def main() -> None:
         for warning in result["notices"]:
             module.warn(f"restic check: {warning} (not a repository problem)")
         snapshots: list = []
+        unlocated: list = []
         if params["locate_snapshots"] or result["lost_packs"]:
             # which snapshots need a missing pack decides between "data lost" and "unused data missing"
-            located, errors, snapshots = locate(restic, result["lost_packs"])
+            located, errors, snapshots, unlocated = locate(restic, result["lost_packs"])
             result.update(located=located, locate_errors=errors, damaged_snapshots=snapshots)
         text = res.stdout + "\n" + res.stderr
-        result["diagnosis"] = diagnose_check(parsed, text, snapshots, restic.features.version)
+        result["diagnosis"] = diagnose_check(parsed, text, snapshots, restic.features.version, unlocated)
         real = [f for f in result["diagnosis"] if not f["harmless"]]
-        result["harmless"] = not parsed["ok"] and not real
+        # harmless only when a harmless finding explains the failure: errors nothing classified never pass as harmless
+        explained = [f for f in result["diagnosis"] if f["harmless"] and f["kind"] != "cache_warning"]
+        result["harmless"] = not parsed["ok"] and not real and bool(explained)
         if params["repair_index"]:
             result["repair"] = repair(module, restic, params, result, args)
             if result["repair"].get("ok_after"):

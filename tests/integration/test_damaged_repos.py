@@ -135,3 +135,97 @@ def test_cache_notice_is_not_a_repository_error(repo, tmp_path):
     assert res["ok"] is True and res["errors"] == []
     assert any("temporary directory for cache" in w for w in res["notices"]), res
     assert [f["kind"] for f in res["diagnosis"]] == ["cache_warning"]
+
+
+# -- restic's own damaged test repositories (tests/files/restic-testdata, from restic's cmd/restic/testdata) ---------
+
+TESTDATA = Path(__file__).resolve().parents[1] / "files" / "restic-testdata"
+# the one snapshot of repo-data-missing, the file that needs the deleted pack, and the pack
+DATA_MISSING_SNAPSHOT = "d6f984f60d1449ecb15c64651c5ee766a1e67464eaccc83c6a42373de436dc35"
+DATA_MISSING_PACK = "1959b7f2802f1d83c9eeda21f3d5c5f4ff6c4b122a59b5f5ca5e28a4970a37b4"
+# repo-unused-data-missing: two packs deleted, one truncated to 0 bytes; no snapshot needs any of them
+UNUSED_PACKS = {
+    "b2a0e6762aeeb8205967f326929e7f07f4997eed540fc8a759604f4baba43027",
+    "d05c81069fdf4616aaf89ddf530dd312633176e6ca8f24fd4c878e453aa57b81",
+    "f6a0bdd2515a5fc8d4253a4ba50abe03649d710cd2f6142837c86c760b94a43a",
+}
+
+
+def restic_testdata(name: str, restic_bin: str, tmp_path: Path) -> dict:
+    """restic's test repository ``name`` unpacked into tmp_path (password geheim), as the repo fixture's dict."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "xzf", str(TESTDATA / f"{name}.tar.gz"), "-C", str(tmp_path)], check=True)  # noqa: S607
+    pwfile = tmp_path / "geheim"
+    pwfile.write_text("geheim")
+    pwfile.chmod(0o600)
+    (tmp_path / "cache").mkdir()
+    return {"path": str(tmp_path / "repo"), "pw": pwfile, "bin": restic_bin}
+
+
+@pytest.mark.parametrize("read_data", [False, True], ids=["structure", "read-data"])
+def test_restics_own_damaged_repositories_are_classified(read_data, restic_bin, tmp_path):
+    """Every damaged repository restic's developers ship, unpacked and checked by restic_check (a real module process):
+    each kind is told apart, and only lost data fails the check."""
+    got = {}
+    for name in ("repo-data-missing", "repo-index-missing", "repo-index-missing-blob", "repo-unused-data-missing",
+                 "repo-duplicates", "repo-unreferenced-data"):  # fmt: skip
+        repo = restic_testdata(name, restic_bin, tmp_path / name)
+        got[name] = check(repo, tmp_path / name, read_data=read_data)
+        assert not got[name].get("failed"), (name, got[name].get("msg"))
+
+    lost = got["repo-data-missing"]
+    assert lost["ok"] is False and lost["harmless"] is False and kinds(lost) == ["data_lost"]
+    assert [s["id"] for s in lost["damaged_snapshots"]] == [DATA_MISSING_SNAPSHOT]
+    assert lost["diagnosis"][0]["packs"] == [DATA_MISSING_PACK]
+    assert lost["damaged_snapshots"][0]["paths"] == ["/home/thinkpad/data/test"]
+
+    for name in ("repo-index-missing", "repo-index-missing-blob"):
+        res = got[name]
+        assert res["ok"] is False and res["harmless"] is False and kinds(res) == ["index_incomplete"], (name, res)
+        finding = res["diagnosis"][0]
+        assert finding["repairable"] is True and finding["extra_files"] == 2 and not res.get("damaged_snapshots")
+        newer = tuple(int(x) for x in res["restic_version"].split(".")[:2]) >= (0, 16)
+        assert finding["repair_command"] == ("restic repair index" if newer else "restic rebuild-index")
+
+    unused = got["repo-unused-data-missing"]
+    assert unused["ok"] is False and unused["harmless"] is True, unused
+    assert kinds(unused) == ["unused_data_missing"] and unused["damaged_snapshots"] == []
+    assert set(unused["diagnosis"][0]["packs"]) == UNUSED_PACKS  # the truncated pack included
+
+    assert got["repo-duplicates"]["ok"] is True and kinds(got["repo-duplicates"]) == []
+    unreferenced = got["repo-unreferenced-data"]
+    assert unreferenced["ok"] is True and kinds(unreferenced) == ["unindexed_data"]
+    assert unreferenced["diagnosis"][0]["harmless"] is True
+
+
+def test_restics_own_repositories_repaired_on_request(restic_bin, tmp_path):
+    """The opt-in repair on restic's repositories: lost data is never repaired; an incomplete index and missing
+    unused packs are, after a copy of the index, and then every pack reads back intact (check --read-data)."""
+    lost = restic_testdata("repo-data-missing", restic_bin, tmp_path / "lost")
+    res = check(lost, tmp_path / "lost", repair_index=True, index_backup_dir=str(tmp_path / "lost-index"))
+    assert res["repair"]["ran"] is False and "data lost" in res["repair"]["reason"]
+    assert not (tmp_path / "lost-index").exists() and res["changed"] is False
+    for name in ("repo-index-missing", "repo-index-missing-blob", "repo-unused-data-missing"):
+        repo = restic_testdata(name, restic_bin, tmp_path / name)
+        kept = files_of(repo, "index")
+        res = check(repo, tmp_path / name, repair_index=True, index_backup_dir=str(tmp_path / name / "index-copy"))
+        assert res["repair"]["ran"] is True and res["repair"]["ok_after"] is True, (name, res["repair"])
+        assert res["changed"] is True and res["repair"]["index_backup"]["index_files"] == len(kept)
+        again = check(repo, tmp_path / name, read_data=True)
+        assert again["ok"] is True and kinds(again) in ([], ["unindexed_data"]), (name, again["diagnosis"])
+
+
+def test_truncated_pack_a_snapshot_needs_is_data_lost(repo, tmp_path):
+    """The data pack of the second snapshot's file truncated to 0 bytes (restic: 'pack <id>: unexpected file size:
+    got 0, expected N', as in restic's repo-unused-data-missing, where that pack is unused): data lost, naming the
+    snapshot, and the check fails. Before: the line was not read as an error at all, the diagnosis was empty and the
+    check passed as 'harmless'."""
+    _books, snaps = two_snapshots(repo, tmp_path)
+    pack = repo["second_packs"][-1]
+    pack.write_bytes(b"")
+    res = check(repo, tmp_path)
+    assert res["ok"] is False and res["harmless"] is False and kinds(res) == ["data_lost"], res["diagnosis"]
+    assert res["diagnosis"][0]["packs"] == [pack.name] and [s["id"] for s in res["damaged_snapshots"]] == [snaps[1]]
+    failing = run_module("restic_check", common(repo, tmp_path), tmp_path)
+    assert failing["failed"] and failing["error_kind"] == "check_failed" and "data_lost" in failing["msg"]
+    assert "unexpected file size: got 0" in failing["msg"]

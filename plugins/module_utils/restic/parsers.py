@@ -331,8 +331,10 @@ def parse_config(text: str) -> dict[str, Any]:
     return {"id": data["id"], "version": int(data["version"])}
 
 
+# "pack <id>: unexpected file size: got 0, expected 2974" is restic's (0.14 and 0.18) report of a truncated pack
 CHECK_ERROR_RE = re.compile(
-    r"error|fatal|fail|invalid|damaged|missing|does not exist|does not match|not referenced|unused|mismatch|corrupt",
+    r"error|fatal|fail|invalid|damaged|missing|does not exist|does not match|not referenced|unused|mismatch|corrupt"
+    r"|unexpected file size",
     re.I,
 )
 
@@ -412,11 +414,13 @@ def diagnose_check(
     text: str,
     located: Iterable[Mapping[str, Any]] | None = None,
     version: tuple[int, int, int] = (0, 14, 0),
+    unlocated: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """What a failed ``restic check`` means and what to do, one finding per kind:
 
     - ``data_lost`` (critical): packs missing or damaged that snapshots need (``located``: restic_check's
-      damaged_snapshots), or trees restic cannot load from a named pack;
+      damaged_snapshots), packs whose snapshots could not be searched (``unlocated``: never called unused), or trees
+      restic cannot load from a named pack;
     - ``index_incomplete`` (repairable): trees/blobs not found through the index while pack files no index names are
       present: the data is there, ``restic rebuild-index`` (0.14) / ``restic repair index`` (0.16+) rebuilds it;
     - ``unused_data_missing`` (harmless): missing packs no snapshot needs (data of forgotten snapshots);
@@ -435,7 +439,12 @@ def diagnose_check(
     extra_files = max(len(unindexed), int(additional.group(1)) if additional else 0)
     unfound = [e for e in errors if CHECK_UNFOUND_RE.search(e) and not packs_named(e)]
     tree_packs = [p for p in lost if p.get("trees")]
-    data = [p for p in missing if any(q.startswith(p["id"]) or p["id"].startswith(q) for q in needed_packs)]
+    unsearched = set(unlocated)
+    data = [
+        p
+        for p in missing
+        if p["id"] in unsearched or any(q.startswith(p["id"]) or p["id"].startswith(q) for q in needed_packs)
+    ]
     data += tree_packs
     unused = [p for p in missing if p not in data]
     if unfound and not extra_files:
