@@ -252,6 +252,27 @@ def history(snapshots: int) -> dict:
     return {"repo": repo, "password": pw, "tree": tree, "base": base}
 
 
+def counting_restic(base: Path, log: Path) -> Path:
+    """A restic wrapper that appends its subcommand (ls, diff, restore, dump, ...) to ``log`` and execs restic: how
+    many restic runs each mode costs (each one opens the repository and loads its index)."""
+    real = shutil.which("restic") or "restic"
+    wrapper = base / "restic-counted"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do case "$a" in -*|*/*) ;; *) printf \'%s\\n\' "$a" >> ' + f"'{log}'" + "; break;; esac; done\n"
+        f"exec '{real}' \"$@\"\n"
+    )
+    wrapper.chmod(0o700)
+    return wrapper
+
+
+def restic_runs(log: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        counts[line] = counts.get(line, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def restore_point(snapshots: int, rounds: int) -> dict:
     made = time.monotonic()
     h = history(snapshots)
@@ -269,7 +290,12 @@ def restore_point(snapshots: int, rounds: int) -> dict:
     for r in range(rounds):
         order = (True, False) if r % 2 == 0 else (False, True)  # alternate who goes first
         for validate in order:
-            res = measure_module("snapshot_damage", {**common_args, "validate": validate}, h["base"], tag=str(r))
+            log = h["base"] / f"restic-runs-{r}-{validate}.log"
+            log.unlink(missing_ok=True)
+            binary = str(counting_restic(h["base"], log))
+            res = measure_module(
+                "snapshot_damage", {**common_args, "validate": validate, "restic_binary": binary}, h["base"], tag=str(r)
+            )
             snaps = res["result"]["snapshots"]
             newest_clean = next((s for s in snaps if s.get("clean")), None)
             runs.append(
@@ -283,6 +309,7 @@ def restore_point(snapshots: int, rounds: int) -> dict:
                     "clean": sum(1 for s in snaps if s.get("clean")),
                     "chosen_time": newest_clean and newest_clean["time"],
                     "newest_reasons": (snaps[0].get("reasons") or [])[:3] if snaps else [],
+                    "restic_runs": restic_runs(log),
                 }
             )
             print(f"[bench] validation: round {r} validate={validate}: {runs[-1]['seconds']} s", flush=True)
