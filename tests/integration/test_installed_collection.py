@@ -8,8 +8,8 @@ through ansible-runner with ANSIBLE_COLLECTIONS_PATH = the install dir and ``dep
 scan and a working directory outside the checkout: a role or plugin that needs code outside the built collection
 (the old ``PYTHONPATH=role_path/../../src``) or an undeclared collection fails here.
 
-One incident (the demo's: ransomware, a deleted folder, a ledger corrupted in place) and one drill, sharing one
-build, one install and one embedded S3 repository.
+One incident (the demo's: ransomware, a deleted folder, a ledger corrupted in place), one drill and the report role's
+sign entry point on the incident's evidence, sharing one build, one install and one embedded S3 repository.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import ansible_runner
 import pytest
 import yaml
 
+from ledgerguard import evidence
 from ledgerguard.demo import Demo
 
 from conftest import failed_messages
@@ -34,6 +35,8 @@ from conftest import failed_messages
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED = Path(sysconfig.get_paths()["purelib"]) / "ansible_collections"
 BIN = Path(sys.executable).parent
+# Includes ledgerguard.recovery.report (tasks_from: sign) by FQCN only.
+SIGN_DRIVER = Path(__file__).resolve().parent / "files" / "compliance_sign.yml"
 # Not copied for the build: the venv, caches, git, runs (build_ignore in galaxy.yml decides what the tarball holds).
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", ".cache", ".collections", "demo-run", "evidence", "output", "__pycache__", ".pytest_cache",
@@ -96,6 +99,7 @@ def installed(tmp_path_factory):
 
     demo = Demo(tmp / "demo-run")
     out: dict = {"installing": installing.stdout, "listed": json.loads(listed.stdout), "tmp": tmp, "demo": demo}
+    out.update(env=run_env, work=work, collection=collection)
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("ANSIBLE_") or name in ("PYTHONPATH", "LEDGERGUARD_EVIDENCE_DIR"):
@@ -103,7 +107,7 @@ def installed(tmp_path_factory):
         for name, value in run_env.items():
             mp.setenv(name, value)
         mp.chdir(work)
-        for name in ("runner-incident", "runner-drill"):
+        for name in ("runner-incident", "runner-drill", "runner-sign"):
             (tmp / name).mkdir(mode=0o700)
         try:
             demo.setup()
@@ -137,6 +141,20 @@ def installed(tmp_path_factory):
                 quiet=True,
                 suppress_env_files=True,
             )
+            # The report role's sign entry point, by FQCN from the install: the signing code is in the collection.
+            (folder,) = (p.parent for p in demo.evidence.glob("INC-*/report.json"))
+            out["keys"] = evidence.keygen(tmp / "keys" / "firm.key")
+            out["signed_folder"] = folder
+            out["sign"] = ansible_runner.run(
+                private_data_dir=str(tmp / "runner-sign"),
+                project_dir=str(work),
+                playbook=str(SIGN_DRIVER),
+                inventory=str(demo.inventory),
+                extravars={"report_sign_folder": str(folder), "report_sign_key": out["keys"]["key"],
+                           "report_sign_kind": "incident", "report_sign_signer": "审计员"},
+                quiet=True,
+                suppress_env_files=True,
+            )  # fmt: skip
         finally:
             demo.cleanup()
     out["collection_changed"] = {
@@ -177,7 +195,48 @@ def test_drill_by_fqcn_writes_evidence_to_the_documented_default(installed):
     assert (default / "report.json").is_file()
 
 
+def test_the_sign_entry_point_signs_with_code_from_the_installed_collection(installed):
+    assert installed["sign"].status == "successful", failed_messages(installed["sign"])
+    report = evidence.verify(installed["signed_folder"], installed["keys"]["public_key"])
+    assert report.ok and report.signer == "审计员" and report.timelines_checked == 1, report.problems
+
+
 def test_nothing_is_written_into_the_installed_collection(installed):
     assert installed["collection_changed"] == {}
     collection = installed["tmp"] / "collections" / "ansible_collections" / "ledgerguard" / "recovery"
     assert not (collection / "evidence").exists() and not (collection.parent / "evidence").exists()
+
+
+def test_the_cli_imports_the_installed_collection_found_by_ansible(installed):
+    """The ledgerguard CLI, started outside the checkout with only the install dir configured, imports the collection
+    from there (Ansible's collection loader, no sys.path edits) and verifies the incident's timeline with it."""
+    (timeline,) = installed["demo"].evidence.glob("INC-*/timeline.jsonl")
+    env = {**installed["env"], "PYTHONDONTWRITEBYTECODE": "1"}
+    where = subprocess.run(
+        [sys.executable, "-c", "from ledgerguard import collection; print(collection.root())"],
+        env=env, cwd=installed["work"], capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert where.returncode == 0, where.stderr
+    assert where.stdout.strip() == str(installed["collection"])
+    res = _tool("ledgerguard", "timeline", "verify", str(timeline), env=env, cwd=installed["work"])
+    assert res.stdout.startswith(f"{timeline}: OK, ") and "chain intact" in res.stdout
+
+
+def test_the_cli_says_how_to_install_a_missing_collection(tmp_path):
+    """No collection where Ansible looks: one line naming the paths searched and how to install it, exit 2."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "ANSIBLE_HOME": str(tmp_path / "ansible-home"),
+        "ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "empty"),
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+    }
+    argv = [str(BIN / "ledgerguard"), "drill", "--plain"]
+    res = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert (res.returncode, res.stdout) == (2, "")
+    assert res.stderr == (
+        f"ledgerguard: the Ansible collection ledgerguard.recovery is not installed where Ansible looks "
+        f"({tmp_path / 'empty'}); install it with `ansible-galaxy collection install "
+        "<ledgerguard-recovery-VERSION.tar.gz>`, or set ANSIBLE_COLLECTIONS_PATH (or ANSIBLE_CONFIG) to where it is; "
+        "in a checkout, run `make setup`\n"
+    )
