@@ -560,7 +560,7 @@ class ActionModule(ResticActionBase):
             return None
         return {t for s in res.get("snapshots") or [] for t in s.get("tags") or []}
 
-    def _compare(self, client: dict, state: dict, manifests: set[str] | None = None) -> None:
+    def _compare(self, client: dict, state: dict, recorded: set[str] | None = None) -> None:
         a, cid = self._args, client["id"]
         staging, chosen = state["staging"], state["point"]["chosen"]
         manifests = []
@@ -585,7 +585,7 @@ class ActionModule(ResticActionBase):
             problem = rc.listing_problem(client, staging, chosen, manifests)
             if problem:
                 raise StepFailed(Step.LISTING, problem)
-        if a["backup_manifest"] and manifests is not None and manifest_tags(chosen["id"])[1] not in manifests:
+        if a["backup_manifest"] and recorded is not None and manifest_tags(chosen["id"])[1] not in recorded:
             # No manifest was recorded for this snapshot: what compare_backup would say, without asking restic again.
             state["backup_manifest"] = {"found": False, "snapshot": chosen["id"], "compared": False}
         elif a["backup_manifest"]:
