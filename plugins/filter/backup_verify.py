@@ -28,6 +28,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.notify import
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import is_manifest_snapshot
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import RetentionPolicyError, lint_policy
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restore_clients import has_ledger, ledger_paths
 
 RANK = {"OK": 0, "WARN": 1, "FAIL": 2}
 SCHEMA = "ledgerguard.backup_verify/1"
@@ -198,9 +199,102 @@ def bv_damage_plan(
                     "snapshot": snap.get("id"),
                     "short_id": snap.get("short_id"),
                     "newest": index == 0,
+                    # the client's one declaration of its books: snapshot_damage validates these files in every
+                    # assessed snapshot, changed or not, with the client's declared format
+                    "ledger": client.get("ledger") or {},
+                    "ledger_paths": _ledger_paths(client),
                 }
             )
     return plan
+
+
+def _ledger_paths(client: dict[str, Any]) -> list[str]:
+    """The client's declared ledger files and folders (restore_clients.ledger_paths, the restore's own reading)."""
+    if not client.get("paths"):
+        return []
+    return ledger_paths({**client, "declared_paths": list(client["paths"])})
+
+
+def bv_ledger_plan(clients: list[dict[str, Any]], sandbox: str) -> dict[str, Any]:
+    """The spot check's bookkeeping checks: the clients that declare their books (``ledger``, ``csv`` or ``sqlite``),
+    each to be read by ``ledger_verify`` where the test restore put them (``restored_under``), and the ledger files
+    and folders to restore (``paths``, absolute live paths; globs left out as the restore leaves them out)."""
+    chosen = [c for c in clients or [] if c.get("paths") and has_ledger(c)]
+    paths = [p for c in chosen for p in _ledger_paths(c)]
+    return {
+        "clients": [{**c, "restored_under": sandbox} for c in chosen],
+        "paths": list(dict.fromkeys(paths)),
+        "sandbox": sandbox,
+    }
+
+
+def _clip(text: Any, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bv_ledger(
+    ledger: dict[str, Any] | None,
+    plan: dict[str, Any],
+    snapshot: dict[str, Any] | None,
+    restore: dict[str, Any] | None = None,
+    damage_results: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One check ``ledger`` per client that declares its books: its ledgers restored from the newest snapshot and
+    read by ``ledger_verify`` (integrity, balance, numbering, amounts), and the file validators' verdicts on the same
+    files in the same snapshot (``snapshot_damage``'s ``validated``). FAIL names each ledger or file and why."""
+    clients = plan.get("clients") or []
+    if not clients:
+        return []
+    sid = (snapshot or {}).get("short_id")
+    where = f"the newest snapshot {sid}" if sid else "the newest snapshot"
+    invalid: dict[str, list[dict[str, Any]]] = {}
+    for item, res in _damage_items(damage_results or []):
+        if not item.get("newest"):
+            continue
+        for snap in res.get("snapshots") or []:
+            if snap.get("id") != item.get("snapshot"):
+                continue
+            bad = [v for v in snap.get("validated") or [] if v.get("status") == "invalid"]
+            invalid.setdefault(str(item.get("client")), []).extend(bad)
+    restore_failed = (
+        bool(restore) and not restore.get("skipped") and (restore.get("failed") or "snapshot_id" not in restore)
+    )
+    out = []
+    for client in clients:
+        cid = str(client.get("id"))
+        subject = _client_label(client)
+        problems: list[str] = []
+        findings: list[dict[str, Any]] = []
+        for verdict in invalid.get(cid, []):
+            problems.append(f"{verdict.get('path')}: {_clip(verdict.get('reason'))} ({verdict.get('checker')})")
+        if restore_failed:
+            problems.append(f"its books could not be restored from {where}: {_clip(restore.get('msg'))}")
+        elif ledger is None or ledger.get("skipped"):
+            pass
+        elif ledger.get("failed") or "clients" not in ledger:
+            problems.append(f"ledger_verify could not read its books: {_clip(ledger.get('msg'))}")
+        else:
+            mine = (ledger.get("clients") or {}).get(cid) or {}
+            findings = [
+                {k: f.get(k) for k in ("kind", "source", "detail") if f.get(k) is not None}
+                for f in mine.get("findings") or []
+            ]
+            for finding in findings:
+                problems.append(
+                    f"{finding.get('source')}: {_clip(finding.get('detail'))} (ledger_verify {finding.get('kind')})"
+                )
+        if problems:
+            reason = f"the books in {where} fail: " + "; ".join(problems)
+            out.append(
+                check("ledger", "FAIL", reason, subject, client=cid, snapshot=sid, problems=problems, findings=findings)
+            )
+        elif ledger is None or ledger.get("skipped"):
+            continue  # check mode, or nothing restored: the spot check says so
+        else:
+            summary = ((ledger.get("clients") or {}).get(cid) or {}).get("summary") or "ok"
+            out.append(check("ledger", "OK", f"restored from {where}: {summary}", subject, client=cid, snapshot=sid))
+    return out
 
 
 def _damage_items(results: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -801,6 +895,8 @@ class FilterModule:
             "bv_damage": bv_damage,
             "bv_spot_pick": bv_spot_pick,
             "bv_spot_check": bv_spot_check,
+            "bv_ledger_plan": bv_ledger_plan,
+            "bv_ledger": bv_ledger,
             "bv_rolling": bv_rolling,
             "bv_rolling_update": bv_rolling_update,
             "bv_check_result": bv_check_result,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 
 from conftest import failed_messages
+from ledgerguard import sampledata
 
 # ---------------------------------------------------------------------------------------------------------------------
 # local receivers
@@ -175,6 +176,14 @@ def ransomware(folder: Path):
     (folder / "README_DECRYPT.txt").write_text("Your files are encrypted. Pay 1 BTC.\n")
 
 
+def corrupt_in_place(path: Path):
+    """Overwrite bytes inside pages 2 and 3 of a SQLite file (same size, header intact): the in-place corruption."""
+    data = bytearray(path.read_bytes())
+    for offset in range(4096 + 100, min(len(data), 3 * 4096), 7):
+        data[offset] = (data[offset] * 31 + 17) & 0xFF
+    path.write_bytes(bytes(data))
+
+
 def result_dir(evidence: Path) -> Path:
     runs = sorted((evidence / "backup_verify").iterdir())
     assert len(runs) >= 1
@@ -266,13 +275,20 @@ def test_healthy_repository_passes(
 def test_faults_are_found_and_notified(
     tmp_path, local_repo, restic_password_file, restic_cmd, localhost_inventory, playbook
 ):
-    """One run, four hosts on one repository: healthy, stale, a removed client folder, a ransomware snapshot."""
+    """One run, five hosts on one repository: healthy, stale, a removed client folder, a ransomware snapshot, and
+    clients declaring their SQLite ledgers (ledgerguard_clients[].ledger), one corrupted in place in the newest
+    snapshot."""
     pw, repo = restic_password_file, local_repo
     hosts = {}
-    for index, name in enumerate(("healthy", "stale", "gone", "ransom")):
+    for index, name in enumerate(("healthy", "stale", "gone", "ransom", "books")):
         data = tmp_path / name
         clients = make_clients(data, index)
         hosts[name] = base_hostvars(tmp_path, repo, pw, name, clients)
+        if name == "books":
+            for client in clients:
+                ledger = Path(client["paths"][0]) / "账簿" / "总账.sqlite"
+                sampledata.write_sqlite_ledger(ledger, [f"2024-{m:02d}" for m in range(1, 13)], 60, seed=index)
+                client["ledger"] = {"sqlite": {"sources": ["账簿/总账.sqlite"]}}
         if name == "stale":
             backup(restic_cmd, repo, pw, data, name, when=datetime.now() - timedelta(days=3))
         else:
@@ -284,6 +300,9 @@ def test_faults_are_found_and_notified(
             backup(restic_cmd, repo, pw, data, name)
         if name == "ransom":
             ransomware(data / "C001")
+            backup(restic_cmd, repo, pw, data, name)
+        if name == "books":
+            corrupt_in_place(data / "C001" / "账簿" / "总账.sqlite")
             backup(restic_cmd, repo, pw, data, name)
 
     secret = "SEC-test-signing"
@@ -338,6 +357,31 @@ def test_faults_are_found_and_notified(
         assert "ransom note present: README_DECRYPT.txt" in reasons
         assert "with ransomware extension .locked" in reasons
         assert statuses(report, "healthy", "damage") == ["OK", "OK"]
+        # books: C001's declared SQLite ledger is corrupt in the newest snapshot. The ledger check names the file with
+        # the validator's reason and ledger_verify's finding; the damage check skips that snapshot for the same file.
+        books = checks_of(report, "books")
+        sqlite_file = f"{tmp_path}/books/C001/账簿/总账.sqlite"
+        ledger = books[("ledger", "C001 华东商贸有限公司")]
+        assert ledger["status"] == "FAIL"
+        newest = ledger["details"]["snapshot"]
+        assert ledger["reason"].startswith(f"the books in the newest snapshot {newest} fail: {sqlite_file}: SQLite ")
+        problems = ledger["details"]["problems"]
+        assert problems[0].startswith(f"{sqlite_file}: SQLite quick_check") and problems[0].endswith("(builtin:sqlite)")
+        assert any(
+            p.startswith("账簿/总账.sqlite: PRAGMA integrity_check: ") and p.endswith("(ledger_verify integrity)")
+            for p in problems
+        ), problems
+        assert [f["kind"] for f in ledger["details"]["findings"]][:1] == ["integrity"]
+        assert books[("ledger", "C002 客户二")]["status"] == "OK"
+        assert books[("ledger", "C002 客户二")]["reason"].startswith(
+            f"restored from the newest snapshot {newest}: C002"
+        )
+        c001_damage = [c for (n, _s), c in books.items() if n == "damage" and "C001" in _s]
+        assert [c["status"] for c in c001_damage] == ["FAIL", "OK"]
+        assert f"{sqlite_file} fails validation in this snapshot: SQLite quick_check" in c001_damage[0]["reason"]
+        assert statuses(report, "books", "spot_check") == ["OK"]
+        # clients that declare no books get no ledger check
+        assert statuses(report, "healthy", "ledger") == []
         # retention: keep_yearly 10 cannot hold 30-year and permanent classes
         retention = {c["subject"]: c for c in report["repositories"][0]["checks"] if c["check"] == "retention"}
         assert retention["原始凭证, 记账凭证 (vouchers)"]["status"] == "FAIL"
@@ -365,7 +409,7 @@ def test_faults_are_found_and_notified(
         assert slack["blocks"][1]["text"]["type"] == "mrkdwn"
         generic = hooks.by_path("/generic")[0]["body"]
         assert generic["status"] == "FAIL" and generic["data"]["status"] == "FAIL"
-        assert {h["host"] for h in generic["data"]["hosts"]} == {"healthy", "stale", "gone", "ransom"}
+        assert {h["host"] for h in generic["data"]["hosts"]} == {"healthy", "stale", "gone", "ransom", "books"}
 
         assert len(smtp.messages) == 1
         mail = smtp.messages[0]
