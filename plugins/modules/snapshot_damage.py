@@ -13,16 +13,18 @@ description:
   - For the snapshots of one client's paths (optionally of one host, taken before a time), compares each candidate
     with its predecessor and flags signs of damage, newest first.
   - Signs of damage are a sharp fall in file count or data size, a mass of modified or replaced files, ransom-note
-    file names, ransomware file extensions, a client folder that vanished, changed files whose content (sampled
-    with C(restic dump)) looks encrypted or random, and changed files (and the client's declared ledgers) that fail
+    file names, ransomware file extensions, a client folder that vanished, changed files whose content (sampled)
+    looks encrypted or random, and changed files (and the client's declared ledgers) that fail
     their format's validator (SQLite, CSV ledger, PDF, OOXML, OLE2, Access, JPEG, PNG) while the older version passed.
   - A snapshot in which the client's folder is absent is never clean (it cannot be this client's restore point).
   - Damage persists. Each candidate is compared with the newest snapshot known to be clean, not only with its
     predecessor, so the snapshots that still carry damage which arrived earlier (the same encrypted or corrupt files,
     the same missing folder) are damaged too. With O(mode=until_clean) the walk goes on O(lookback) snapshots past
     the first one that looks clean against its predecessor, to find damage that arrived earlier.
-  - Uses C(restic snapshots --json), C(restic ls --json), C(restic diff --json) and C(restic dump). It is read-only
-    and never changes the repository.
+  - Uses C(restic snapshots --json), C(restic ls --json), C(restic diff --json) and, per snapshot, one
+    C(restic restore --include ...) into a private temporary folder that fetches every file the assessment reads (the
+    sampled files, the files to validate; C(restic dump) only when that restore fails). It is read-only and never
+    changes the repository.
   - The connection settings (repository, password, backend credentials) resolve on the controller like the other
     restic modules (task options, then C(ledgerguard_repository), C(ledgerguard_password_file),
     C(ledgerguard_s3_credentials_file), then the controller environment).
@@ -70,9 +72,11 @@ options:
   validate:
     description:
       - Run the file validators (module_utils/validators.py) on the changed files of each candidate (and on the
-        older version of a file that fails) and on the client's declared ledgers. Files are read with
-        C(restic dump) into a private temporary folder; at most C(validate_files) (O(thresholds)) files per snapshot and
-        only files up to C(validate_max_bytes) (O(thresholds)) bytes.
+        older version of a file that fails) and on the client's declared ledgers. The files of one snapshot are
+        fetched with one C(restic restore) into a private temporary folder (removed after each snapshot); a verdict
+        is cached per file version (path, size, mtime, ctime), so a file unchanged across snapshots is validated once.
+        At most C(validate_files) (O(thresholds)) files per snapshot and only files up to C(validate_max_bytes)
+        (O(thresholds)) bytes.
     type: bool
     default: true
   ledger:
