@@ -547,7 +547,10 @@ class Restic:
         parents: list[Snapshot] = []
         for snap in snaps:
             if pinned:
-                candidates[snap.id] = [norm_path(pinned)]
+                if norm_path(pinned) == "/":
+                    parents.append(snap)  # the top of the tree (a --stdin snapshot's): no node restic find matches
+                else:
+                    candidates[snap.id] = [norm_path(pinned)]
                 continue
             recorded = [f for p in snap.paths for f in dict.fromkeys((norm_path(p), _real(p)))]
             under = [f for f in forms for r in recorded if path_under(f, r) is not None]
@@ -585,7 +588,7 @@ class Restic:
             if snap.id in found:
                 continue
             try:
-                mapped = self.map_path(snap, live)
+                mapped = self.map_path(snap, live, pinned)
             except PathNotInSnapshot:
                 continue
             layout = self.layout(snap, [live])
