@@ -73,13 +73,18 @@ def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8
     lines = [json.loads(x) for t in timelines for x in t.read_text(encoding="utf-8").splitlines()]
     tasks = [x for x in lines if x.get("event") == "task" and not x.get("step_of")]
     restore = [x for x in tasks if "ledgerguard.recovery.restore :" in (x.get("task") or "")]
-    hosts = sorted({x.get("host") for x in tasks if x.get("host")})
+    # Per inventory host: the first play's check of the host list runs on localhost, which is no incident host.
+    hosts = sorted({x.get("host") for x in tasks if x.get("host") and x.get("host") != "localhost"})
+    tasks_on_hosts = [x for x in tasks if x.get("host") in hosts]
     return {
         "seconds": round(measured["seconds"], 1) if measured["seconds"] is not None else None,
         "cpu_seconds": round(measured["cpu_seconds"], 1) if measured["cpu_seconds"] is not None else None,
         "status": status,
         "task_results": len(tasks),
-        "task_results_per_host": round(len(tasks) / max(1, len(hosts)), 1),
+        "task_results_per_host": round(len(tasks_on_hosts) / max(1, len(hosts)), 1),
+        "task_results_not_skipped_per_host": round(
+            sum(1 for x in tasks_on_hosts if x.get("status") != "skipped") / max(1, len(hosts)), 1
+        ),
         "restore_role_seconds": round(sum(x.get("duration") or 0 for x in restore), 1),
         "restore_role_task_results": len(restore),
         "step_lines": sum(1 for x in lines if x.get("step_of")),

@@ -406,16 +406,17 @@ def _fleet(res: dict | None) -> list[str]:
             "`ansible_connection: local` there is no transfer to save). On a real fleet the work runs on the managed "
             "hosts, so the controller's share per task is what limits forks.",
         ]
-    if res.get("before"):
+    cmp_ = res.get("comparison") or (res if res.get("before") else None)
+    if cmp_:
         out += [
             "",
-            "Before and after the per-client restore moved into the restore_clients action plugin, one after the other "
-            "(CPU seconds: ansible-playbook and every process it started):",
+            "Before and after the per-client restore moved into the restore_clients action plugin "
+            "(CPU seconds: ansible-playbook and every process it started). " + cmp_.get("note", ""),
             "",
             "| code | hosts | wall s | CPU s | task results per host | of them restore role | hosts restored | "
             "load average before, after |",
             "|---|---:|---:|---:|---:|---:|---:|---|",
-            *_incident_points(res, "hosts"),
+            *_incident_points(cmp_, "hosts"),
         ]
     out += ["", "![fleet](benchmarks/fleet.svg)"]
     if res.get("run"):
@@ -441,11 +442,17 @@ def _client_cost(res: dict | None) -> list[str]:
     if p := _problem(res, "client_cost"):
         return out + [p]
     out += [
-        res.get("description", "").strip(),
+        res.get("description", "").strip() + " " + res.get("note", ""),
         "",
-        '"before" is the collection before the per-client restore moved into the restore_clients action plugin '
-        '(roles/restore/tasks/client.yml), "after" this checkout; both measured one after the other.',
-        "",
+        *(
+            [
+                '"before" is the collection before the per-client restore moved into the restore_clients action '
+                'plugin (roles/restore/tasks/client.yml), "after" this checkout; both measured one after the other.',
+                "",
+            ]
+            if res.get("before")
+            else []
+        ),
         "| code | clients | wall s | CPU s | task results per host | of them restore role | clients restored | "
         "load average before, after |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
