@@ -1,15 +1,20 @@
-"""Verifier for the incident scenario (testinfra, podman backend): restored bytes, quarantine, thaw, lock, evidence."""
+"""Verifier for the incident scenario (testinfra, podman backend): restored bytes, quarantine, thaw, lock, evidence,
+and the ransomware still running at the start of the incident (stopped, named in the report, the restore holds)."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 INCIDENT = "INC-20261126-901"
 WORK = f"/srv/books/.ledgerguard-{INCIDENT}"
+# prepare.yml starts the encryptor (molecule/_shared/tasks/encryptor.yml) on books-a with this working directory.
+ENCRYPTOR_HOST = "ledgerguard-incident-a"
+VOUCHERS = "/srv/books/c001/凭证"
 
 
 def evidence() -> Path:
@@ -74,3 +79,33 @@ def test_closed_rerun_left_one_run_in_the_record():
     # The idempotence step re-ran the closed incident: it ended before declaring, so the record lists one run.
     record = json.loads((evidence() / "incident.json").read_text(encoding="utf-8"))
     assert len(record["runs"]) == 1
+
+
+def test_running_writer_stopped_named_and_the_restore_holds(host, encryptor):
+    name = host.backend.get_hostname()
+    report = json.loads((evidence() / "report.json").read_text(encoding="utf-8"))
+    writers = [r for r in report["containment"] if r["host"] == name and r["role"] == "writer"]
+    if name != ENCRYPTOR_HOST:
+        assert writers == []  # nothing ran in books-b's folders
+        return
+    pid = encryptor.pid
+    assert pid > 0 and encryptor.state() == "T"  # stopped at the freeze and still stopped after the thaw
+    (row,) = writers
+    assert (row["pid"], row["role"], row["action"], row["found_by"], row["still_stopped_at_thaw"]) == (
+        pid,
+        "writer",
+        "stopped",
+        "freeze",
+        True,
+    )
+    assert (row["exe"], row["holds"]) == ("/usr/bin/python3.11", [f"cwd {VOUCHERS}"])
+    by_id = {c["id"]: c for c in report["clients"]}
+    assert by_id["c001"]["cause"]["writers"][0].startswith(f"pid {pid} (python")
+    assert by_id["c001"]["containment"]["writers_stopped"] == [pid]
+    assert by_id["c002"]["cause"]["writers"] == []
+    # The swap put c001's files back into the folder the encryptor works in: every one is the snapshot's, and stays so.
+    check = "grep -F '  /srv/books/c001/' /root/clean.sha256 | sha256sum --strict -c"
+    first = host.run(check)
+    assert first.rc == 0 and first.stdout.count(": OK") == 5, first.stdout + first.stderr
+    time.sleep(1)  # the encryptor rewrites every file in its folder 20 times a second when it runs
+    assert host.run(check).stdout == first.stdout
