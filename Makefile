@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_HOME := $(CURDIR)/.cache/ansible-home
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test check lint sanity unit integration restic-newer molecule bench docs clean
+.PHONY: setup demo test check lint sanity unit smoke integration restic-newer molecule bench docs clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,10 @@ demo: setup
 
 test: setup
 	@bash scripts/test.sh
+
+# The edit loop (under 5 minutes on 2 cores): lint, sanity, unit, and one small incident for one client.
+check: setup
+	@bash scripts/test.sh check
 
 lint: setup
 	ruff check src plugins tests bench molecule scripts
@@ -29,6 +33,9 @@ sanity: setup
 
 unit: setup
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+smoke: setup
+	$(PY) -m pytest -q tests/smoke $(PYTEST_ARGS)
 
 integration: setup
 	$(PY) -m pytest -q -n 4 --dist loadfile tests/integration $(PYTEST_ARGS)
