@@ -183,6 +183,28 @@ def ancestors(pid: int, proc: str = PROC) -> set[int]:
     return out
 
 
+# The controller's process name as /proc/PID/stat shows it (cut at 15 bytes).
+CONTROLLER_COMMS = ("ansible-playboo",)
+
+
+def controller_root(pid: int, proc: str = PROC) -> int | None:
+    """The nearest ansible-playbook process above pid, or None. It exists only when the controller runs on this host
+    (connection local, as in the fleet tests or a controller that is also a file server). Its other descendants are
+    this run's own module processes for other hosts: their scans open other targets' folders for a moment (walking a
+    handle's ancestry), and stopping them would stop the incident itself. Malware is never a descendant of it unless
+    the playbook started it."""
+    seen: set[int] = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        st = proc_stat(pid, proc)
+        if not st:
+            return None
+        if st["comm"] in CONTROLLER_COMMS:
+            return pid
+        pid = st["ppid"]
+    return None
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Targets and "is this handle under a target"
 # --------------------------------------------------------------------------------------------------------------------
@@ -580,6 +602,7 @@ class Containment:
         self.proc = proc
         self.now = now
         self.protected = set(protected) if protected is not None else ancestors(os.getpid(), proc) | {1}
+        self.run_root = controller_root(os.getpid(), proc) if protected is None else None
         self.stop_timeout = stop_timeout
 
     def _scan(self, paths: list[str], mounts: list | None) -> list[dict]:
@@ -609,6 +632,8 @@ class Containment:
         refused: list[dict] = []
         for rec in found:
             role = classify(rec, self.allow, self.protected, service_units)
+            if role != "protected" and self.run_root and self.run_root in ancestors(rec["pid"], self.proc):
+                role = "protected"  # a module process of this same run (another host played by this machine)
             old = known.get(process_key(rec))
             if old is not None:
                 old["last_seen"] = at

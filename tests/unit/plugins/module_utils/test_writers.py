@@ -152,3 +152,16 @@ def test_one_set_of_masking_rules():
     assert wr.mask_cmdline is redact.mask_cmdline
     assert redact.mask_secrets("backup --passphrase hunter2 --key-file /k") == "backup --passphrase *** --key-file /k"
     assert redact.mask_secrets("curl https://:tok3n@h.invalid/") == "curl https://:***@h.invalid/"
+
+
+def test_controller_root_finds_the_nearest_ansible_playbook(tmp_path):
+    """Module processes of the same run (local connection, several hosts on one machine) descend from one
+    ansible-playbook process; a process outside it (pytest's child, malware) does not."""
+    proc = fake_proc(tmp_path, pid=300, comm="ansible-playboo", ppid=200)
+    fake_proc(tmp_path, pid=200, comm="python", ppid=1)
+    fake_proc(tmp_path, pid=400, comm="sh", ppid=300)
+    fake_proc(tmp_path, pid=401, comm="python", ppid=400)
+    fake_proc(tmp_path, pid=500, comm="python", ppid=200)
+    assert wr.controller_root(401, proc) == 300
+    assert wr.controller_root(500, proc) is None
+    assert 300 in wr.ancestors(401, proc) and 300 not in wr.ancestors(500, proc)
