@@ -48,7 +48,7 @@ def _run(playbook, localhost_inventory, tmp_path, record, now):
         extravars={
             "ledgerguard_incident_record": record,
             "report_compliance_now": now,
-            "__incident_evidence": str(evidence),
+            "incident_record": {"incident_id": "INC-20261126-001", "evidence_dir": str(evidence)},
             "out_dir": str(out),
         },
     )
