@@ -4,61 +4,13 @@
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
-name: incident_input_errors
-short_description: Validate an incident's inputs for one host; returns the list of problems (empty when valid)
-version_added: "0.1.0"
-description:
-  - Checks the host's declared clients (C(ledgerguard_clients)), the selected client ids, the selected paths, the
-    incident id, the times and the cause, and returns one sentence per problem.
-  - The same file provides C(incident_time) (RFC 3339 -> UTC), C(incident_next_id), C(incident_select_clients),
-    C(incident_duration) and C(incident_host_errors).
-author: ledgerguard contributors (@ledgerguard)
-positional: selected, paths, host
-options:
-  _input:
-    description: The host's C(ledgerguard_clients).
-    type: list
-    elements: dict
-    required: true
-  selected:
-    description: Selected client ids (empty = all).
-    type: list
-    elements: str
-  paths:
-    description: Selected paths (empty = the clients' declared paths).
-    type: list
-    elements: str
-  host:
-    description: The host name (for messages).
-    type: str
-"""
+import datetime
+import posixpath
+import re
 
-EXAMPLES = r"""
-- name: Validate the incident's inputs
-  ansible.builtin.assert:
-    that: __errors | length == 0
-    fail_msg: "{{ __errors | join('; ') }}"
-  vars:
-    __errors: >-
-      {{ ledgerguard_clients
-         | ledgerguard.recovery.incident_input_errors(incident_clients, incident_paths, inventory_hostname) }}
-"""
+from ansible.errors import AnsibleFilterError
 
-RETURN = r"""
-_value:
-  description: One sentence per problem found.
-  type: list
-  elements: str
-"""
-
-import datetime  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-import posixpath  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-import re  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-
-from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-
-from ansible_collections.ledgerguard.recovery.plugins.module_utils import timeutil  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import timeutil
 
 ID_RE = re.compile(r"^INC-[0-9]{8}-[0-9]{3}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -317,14 +269,6 @@ def incident_duration(seconds):
     return f"{sign}{secs} s"
 
 
-def incident_epoch(value):
-    """RFC 3339 with timezone -> seconds since the epoch (float)."""
-    try:
-        return parse_time(value).timestamp()
-    except ValueError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
-
-
 class FilterModule:
     def filters(self):
         return {
@@ -333,8 +277,6 @@ class FilterModule:
             "incident_host_errors": incident_host_errors,
             "incident_select_clients": incident_select_clients,
             "incident_next_id": incident_next_id,
-            "incident_id_error": incident_id_error,
             "incident_time": incident_time,
-            "incident_epoch": incident_epoch,
             "incident_duration": incident_duration,
         }
