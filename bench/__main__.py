@@ -24,17 +24,7 @@ import traceback
 
 from bench import common, report
 
-ALL = [
-    "manifest",
-    "scaling",
-    "ledger",
-    "restore_point",
-    "restore_overhead",
-    "module_memory",
-    "fleet",
-    "validation",
-    "client_cost",
-]
+ALL = list(common.JOBS)
 FLEET_SIZES = [1, 4, 16, 32]  # issue 8: 1, 4, 16 and 32 hosts
 FLEET_SIZES_QUICK = [1, 4, 8]
 

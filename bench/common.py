@@ -202,3 +202,17 @@ def save(name: str, data: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+# Every benchmark, in the order `make bench` runs them and docs/benchmarks.md shows them.
+JOBS = (
+    "manifest",
+    "scaling",
+    "ledger",
+    "restore_point",
+    "restore_overhead",
+    "module_memory",
+    "fleet",
+    "validation",
+    "client_cost",
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.common import REPO, RESULTS
+from bench.common import JOBS, REPO, RESULTS
 from bench.svg import line_chart
 
 DOC = REPO / "docs" / "benchmarks.md"
@@ -716,17 +716,7 @@ def _charts(results: dict[str, dict | None]) -> None:
 
 def write() -> Path:
     meta = _load("meta") or {}
-    names = (
-        "manifest",
-        "scaling",
-        "ledger",
-        "restore_point",
-        "restore_overhead",
-        "module_memory",
-        "fleet",
-        "validation",
-        "client_cost",
-    )
+    names = JOBS
     results = {n: _load(n) for n in names}
     _charts(results)
     lines = [

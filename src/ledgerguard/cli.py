@@ -462,6 +462,31 @@ def tail_text(path: Path, lines: int) -> str:
     return "\n".join("  " + line for line in text.rstrip().splitlines()[-lines:])
 
 
+def playbook_run(
+    args: argparse.Namespace,
+    playbook: str,
+    private_data_dir: Path,
+    inventory: str | None,
+    extravars: dict[str, Any],
+    extra: ExtraVars,
+    ident: str,
+) -> PlaybookRun:
+    """One ansible-runner run of a playbook with the options every subcommand shares (limit, check, verbosity,
+    artifact rotation)."""
+    return PlaybookRun(
+        playbook=playbook,
+        private_data_dir=private_data_dir,
+        inventory=inventory,
+        extravars=extravars,
+        extravars_files=extra.files,
+        limit=args.limit,
+        ident=ident,
+        check=args.check,
+        verbosity=args.verbose,
+        rotate_artifacts=max(1, args.rotate_artifacts),
+    )
+
+
 def run_command(args: argparse.Namespace) -> int:
     playbook = PLAYBOOKS[args.command]
     if not collection.has_playbook(playbook):
@@ -484,18 +509,7 @@ def run_command(args: argparse.Namespace) -> int:
         title=f"ledgerguard {args.command}: playbooks/{playbook} (run {ident})",
         quiet=args.json,
     )
-    run = PlaybookRun(
-        playbook=playbook,
-        private_data_dir=pdd,
-        inventory=inventory,
-        extravars=extravars,
-        extravars_files=extra.files,
-        limit=args.limit,
-        ident=ident,
-        check=args.check,
-        verbosity=args.verbose,
-        rotate_artifacts=max(1, args.rotate_artifacts),
-    )
+    run = playbook_run(args, playbook, pdd, inventory, extravars, extra, ident)
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     with progress:
         runner = run_playbook(run, event_handler=progress)

@@ -26,10 +26,11 @@ from ledgerguard.cli import (
     evidence_root,
     parse_extra_vars,
     playbook_extravars,
+    playbook_run,
     resolve_inventory,
 )
 from ledgerguard.progress import Progress
-from ledgerguard.runner import PlaybookRun, run_playbook
+from ledgerguard.runner import run_playbook
 
 PLAYBOOK = "backup_verify.yml"
 PIN_HINT = (
@@ -211,18 +212,7 @@ def run(args: argparse.Namespace) -> int:
         title=f"ledgerguard survey: playbooks/{PLAYBOOK}, survey only (run {ident})",
         quiet=args.json,
     )
-    pb = PlaybookRun(
-        playbook=PLAYBOOK,
-        private_data_dir=base / "survey",
-        inventory=resolve_inventory(args.inventory),
-        extravars=extravars,
-        extravars_files=extra.files,
-        limit=args.limit,
-        ident=ident,
-        check=args.check,
-        verbosity=args.verbose,
-        rotate_artifacts=max(1, args.rotate_artifacts),
-    )
+    pb = playbook_run(args, PLAYBOOK, base / "survey", resolve_inventory(args.inventory), extravars, extra, ident)
     with progress:
         runner = run_playbook(pb, event_handler=progress)
     result_dir = (progress.summary.artifact_data or {}).get("backup_verify_result_dir")
