@@ -318,19 +318,26 @@ def _unreachable(clue: Clue, _match: re.Match[str] | None) -> dict[str, Any] | N
     return {**found, "where": found["host"] + (f":{found['port']}" if found["port"] else "")}
 
 
+def _matched(match: re.Match[str] | None) -> re.Match[str]:
+    """A rule's details function runs only after its pattern matched."""
+    if match is None:
+        raise AssertionError("an error rule's details function was called without its pattern's match")
+    return match
+
+
 def _ssh_unreachable(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
-    assert match is not None
+    match = _matched(match)
     port = match.groupdict().get("port") or clue.fields()["sftp_port"]
     return {"host": match.group("host"), "port": port, "reason": match.group("reason").strip()}
 
 
 def _snapshot_missing(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
-    assert match is not None
+    match = _matched(match)
     return {"snapshot": clue.snapshot or match.group("id") or match.group("id2") or "latest"}
 
 
 def _no_space(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
-    assert match is not None
+    match = _matched(match)
     place = f"the restore target {clue.target}" if clue.target else "the local disk"
     return {"place": place, "line": shorten(match.group("line").strip(), 300), "target": clue.target or ""}
 
@@ -370,7 +377,7 @@ def _pack_missing(clue: Clue, _match: re.Match[str] | None) -> dict[str, Any] | 
 
 
 def _denied(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
-    assert match is not None
+    match = _matched(match)
     path = (match.group("path") or "").strip()
     return {"path": path, "where": path or "path not named", "reason": match.group("reason")}
 
