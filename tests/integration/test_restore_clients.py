@@ -89,8 +89,8 @@ def test_restore_clients_batches_restores_and_resumes(
 
     # The dry run: the plan names each restore point; nothing is created.
     plan = run(check=True)
-    assert [(e["id"], e["status"]) for e in plan["clients"]] == [("c001", "planned"), ("c002", "planned"),
-                                                                ("c003", "planned")]  # fmt: skip
+    planned = [(e["id"], e["status"]) for e in plan["clients"]]
+    assert planned == [("c001", "planned"), ("c002", "planned"), ("c003", "planned")]
     assert plan["clients"][0]["action"].startswith("restore ") and plan["clients"][0]["why"].startswith("newest")
     assert plan["clients"][0]["staging"] == f"{books}/.ledgerguard-INC-20261126-777/staging/c001/<run id>"
     assert not marker_dir.exists() and not (books / ".ledgerguard-INC-20261126-777").exists()
