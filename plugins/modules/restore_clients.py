@@ -26,7 +26,7 @@ description:
   - Clients whose restore point is the same snapshot and whose work folder is the same are restored with one restic
     restore (O(batch)); their staging folder is then C(<work>/staging/<ids>/<run id>), shared. When the repository
     lost data the chosen snapshot needs, each of them moves on alone to its newest older clean snapshot.
-  - One client's failure does not stop the others; its entry names the step that failed (RV(clients[].failed_task))
+  - One client's failure does not stop the others; its entry names the step that failed (C(failed_task) in RV(clients))
     and why. The task itself fails only on invalid arguments.
   - In check mode nothing is changed - per client, the restore point it would choose and why (status C(planned), or
     C(failed) with the reason).
@@ -169,6 +169,7 @@ attributes:
     support: full
     description: Implemented by the action plugin of the same name.
   platform:
+    support: full
     platforms: posix
     description: Linux hosts, run as root (C(become)).
 notes:
