@@ -50,7 +50,7 @@ BAD = [
     (
         "time-malformed",
         {"incident_detected_at": "2026-13-45T25:00:00Z"},
-        "incident_detected_at '2026-13-45T25:00:00Z' is not a valid date and time",
+        "incident_detected_at '2026-13-45T25:00:00Z' is not a date and time; write it as 2026-11-26T08:30:00+08:00",
     ),
     (
         "time-words",
