@@ -488,6 +488,6 @@ def test_sqlite_many_problems_make_one_sentence(tmp_path):
     verdict = v.validate(str(path))
     assert verdict.status == "invalid" and verdict.checker == "builtin:sqlite"
     assert verdict.reason.startswith("SQLite quick_check: ") and "\n" not in verdict.reason
-    head, _, more = verdict.reason.partition(" (and ")
+    head, _sep, more = verdict.reason.partition(" (and ")
     assert len(head.split("; ")) == 3 and "*** in database main ***" not in head
     assert more.endswith(" more)") and int(more.split(" ")[0]) > 0
