@@ -23,6 +23,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ledgerguard.recovery.plugins.filter.incident import incident_id_error, parse_time
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc
 
 RECORD_FILE = "incident.json"
 VERSION = 1
@@ -51,10 +52,6 @@ ARGUMENT_SPEC = {
 
 class RecordError(Exception):
     """A message for the operator: what was wrong, where, and what to do."""
-
-
-def utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def next_incident_id(evidence_root: str, date: str) -> str:
@@ -217,7 +214,7 @@ class ActionModule(ActionBase):
                     record["evidence_dir"] = evidence_dir
                 return result
             record, changed, created = write_record(
-                evidence_dir, args["record"], incident_id, utc_now(), args["new_run"], self._task.check_mode
+                evidence_dir, args["record"], incident_id, format_utc(), args["new_run"], self._task.check_mode
             )
         except (RecordError, OSError) as exc:
             raise AnsibleActionFail(f"incident_record ({args['state']}): {exc}") from exc

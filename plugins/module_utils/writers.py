@@ -37,6 +37,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import
 
 # The masking rules live in module_utils/redact (one set for argv and free text); mask_cmdline is used here.
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.redact import mask_cmdline
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc
 
 POLICIES = ("stop", "kill", "report")
 PROC = "/proc"
@@ -115,10 +116,6 @@ def boot_time(proc: str = PROC) -> float:
         else:
             _BOOT_TIME.append(0.0)
     return _BOOT_TIME[0]
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def _uid(pid: int, proc: str) -> int | None:
@@ -432,7 +429,7 @@ def describe(pid: int, proc: str = PROC) -> dict | None:
         "exe": display(exe) if exe else None,
         "exe_sha256": exe_sha256(pid, proc),
         "cmdline": display(shlex.join(mask_cmdline(argv))),
-        "started": _iso(started),
+        "started": format_utc(started),
         "start_ticks": st["start_ticks"],
         "state": st["state"],
         "units": _cgroup_units(pid, proc),
@@ -627,7 +624,7 @@ class Containment:
         else:
             state = {"processes": []}
         known = {process_key(r): r for r in state["processes"]}
-        at = _iso(self.now())
+        at = format_utc(self.now())
         new: list[dict] = []
         refused: list[dict] = []
         for rec in found:
@@ -662,7 +659,7 @@ class Containment:
                 new.append(rec)
                 continue
             action, after = stop(rec, kill=self.policy == "kill", timeout=self.stop_timeout, proc=self.proc)
-            rec.update(action=action, state_after=after, acted_at=_iso(self.now()), acted_in=phase)
+            rec.update(action=action, state_after=after, acted_at=format_utc(self.now()), acted_in=phase)
             if action == "stopped":
                 rec["resume"] = resume_hint(rec)
             new.append(rec)

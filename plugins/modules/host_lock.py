@@ -106,6 +106,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.incident_lock
     read_lock,
     take,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc  # noqa: E402
 
 
 def main() -> None:
@@ -148,7 +149,7 @@ def main() -> None:
     content = dict(module.params["info"] or {})
     content.update(
         incident_id=incident,
-        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        created=format_utc(now),
         created_epoch=int(now),
         token=secrets.token_hex(16),
     )
