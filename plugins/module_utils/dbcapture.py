@@ -282,16 +282,6 @@ def holder_info(run_id: str, max_seconds: int) -> dict[str, Any]:
     }
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 # ------------------------------------------------------------------------------------------------- SQL dumps
 
 

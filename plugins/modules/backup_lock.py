@@ -95,11 +95,11 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture imp
     hold_detached,
     holder_info,
     lock_is_free,
-    pid_alive,
     read_holder,
     try_flock,
     write_holder,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import pid_alive  # noqa: E402
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.incident_lock import read_lock  # noqa: E402
 
 
