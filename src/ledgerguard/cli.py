@@ -276,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_arguments(ssub.add_parser("install", help="write timers (or a cron file) and enable them"), install=True)
     sched.add_arguments(ssub.add_parser("remove", help="disable and delete them"), install=False)
     evidence.add_subparser(sub)
+    from ledgerguard import review
+
+    review.add_subparser(sub)
     return parser
 
 
@@ -674,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
             from ledgerguard import schedule as sched
 
             return sched.run(args)
-        if args.command == "evidence":
+        if args.command in ("evidence", "review"):
             return int(args.func(args))
         if args.command == "survey":
             from ledgerguard import survey
