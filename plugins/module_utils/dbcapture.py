@@ -290,6 +290,22 @@ def dump_path(engine: str, database: str) -> str:
     return f"ledgerguard-db/{engine}/{database}.{'dump' if engine == 'postgresql' else 'sql'}"
 
 
+def clean_connection(engine: str, connection: dict[str, Any] | None) -> dict[str, Any]:
+    """The connection settings given (empty ones dropped); ValueError for a key the clients do not take, a password
+    (never on a command line) or an option file for PostgreSQL. Used by the dumps and by dbrestore."""
+    conn = {k: v for k, v in (connection or {}).items() if v not in (None, "")}
+    unknown = set(conn) - {"host", "port", "user", "socket", "defaults_extra_file"}
+    if unknown or "password" in conn:
+        raise ValueError(
+            f"connection keys {sorted(unknown)} are not supported; give passwords through dump_env "
+            "(PGPASSWORD/PGPASSFILE, MYSQL_PWD) or a defaults_extra_file, never on the command line"
+        )
+    if engine == "postgresql" and "defaults_extra_file" in conn:
+        # libpq reads its service / password files from the environment; no option file on the command line
+        raise ValueError("defaults_extra_file is for MariaDB; give PostgreSQL a PGPASSFILE through dump_env")
+    return conn
+
+
 def dump_argv(
     engine: str, binary: str, database: str, connection: dict[str, Any], schema_only: bool = False
 ) -> list[str]:
@@ -298,18 +314,9 @@ def dump_argv(
     PostgreSQL: ``pg_dump -Fc`` (custom format, compressed, restorable table by table with pg_restore).
     MariaDB: ``mariadb-dump --single-transaction`` (one consistent read view for InnoDB, no table locks), with
     routines, triggers and events."""
-    conn = {k: v for k, v in (connection or {}).items() if v not in (None, "")}
-    unknown = set(conn) - {"host", "port", "user", "socket", "defaults_extra_file"}
-    if unknown or "password" in conn:
-        raise ValueError(
-            f"connection keys {sorted(unknown)} are not supported; give passwords through dump_env "
-            "(PGPASSWORD/PGPASSFILE, MYSQL_PWD) or a defaults_extra_file, never on the command line"
-        )
+    conn = clean_connection(engine, connection)
     if engine == "postgresql":
         argv = [binary]
-        if "defaults_extra_file" in conn:
-            # libpq reads its service / password files from the environment; no option file on the command line
-            raise ValueError("defaults_extra_file is for MariaDB; give PostgreSQL a PGPASSFILE through dump_env")
         argv += [f"--host={conn['host']}"] if "host" in conn else []
         argv += [f"--port={conn['port']}"] if "port" in conn else []
         argv += [f"--username={conn['user']}"] if "user" in conn else []
