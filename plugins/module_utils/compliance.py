@@ -210,6 +210,11 @@ SOURCES: dict[str, dict[str, str]] = {
         "en": "Data Security Law (数据安全法) Art. 29",
         "confidence": "V",
     },
+    "ndsr11": {
+        "zh": "《网络数据安全管理条例》第十一条(及时告知利害关系人)",
+        "en": "Network Data Security Management Regulations (网络数据安全管理条例) Art. 11: notify affected parties",
+        "confidence": "V",
+    },
     "cac_art4": {
         "zh": "《国家网络安全事件报告管理办法》第四条及《网络安全事件分级指南》",
         "en": "National Cybersecurity Incident Reporting Measures Art. 4 and the grading guide (分级指南)",
@@ -1220,17 +1225,149 @@ def _notice_row(row_id: str, req: tuple[str, str], notice: dict[str, Any] | None
     )
 
 
-def rows_notices(incident: dict[str, Any], deadlines: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _sent_notices(records: list[dict[str, Any]], milestone: str) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The clients that have drafts of ``milestone`` (in index order) and, per client, its earliest sent one."""
+    clients: list[str] = []
+    sent: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        if rec.get("milestone") != milestone:
+            continue
+        cid = str(rec.get("client"))
+        if cid not in clients:
+            clients.append(cid)
+        if rec.get("status") == "sent" and rec.get("sent_at"):
+            if cid not in sent or str(rec["sent_at"]) < str(sent[cid]["sent_at"]):
+                sent[cid] = rec
+    return clients, sent
+
+
+def _pending_text(records: list[dict[str, Any]], clients: list[str], milestone: str) -> tuple[str, str]:
+    """Why the notices of ``milestone`` to ``clients`` are not sent yet, by status (draft / approved / failed)."""
+    counts = {"draft": 0, "approved": 0, "failed": 0}
+    for rec in records:
+        if rec.get("milestone") == milestone and str(rec.get("client")) in clients and rec.get("status") in counts:
+            counts[rec["status"]] += 1
+    en = (
+        f"{counts['draft']} waiting for approval, {counts['approved']} approved and not sent, "
+        f"{counts['failed']} failed delivery"
+    )
+    zh = f"待审批 {counts['draft']} 份,已审批未发送 {counts['approved']} 份,发送失败 {counts['failed']} 份"
+    return en, zh
+
+
+def _individuals_row_from_records(req: tuple[str, str], records: list[dict[str, Any]] | None) -> dict | None:
+    """The PIPL notice row from the delivery records of the ``confirmed`` notices (the ones with the Art. 57
+    content), or None when there are no such records (the hand-typed ``notices.individuals`` then applies)."""
+    clients, sent = _sent_notices(records or [], "confirmed")
+    if not clients or not sent:
+        return None
+    srcs = ("pipl57", "dsl29")
+    if len(sent) < len(clients):
+        missing = [c for c in clients if c not in sent]
+        pen, pzh = _pending_text(records or [], missing, "confirmed")
+        return _row(
+            "pipl_notice_individuals",
+            *req,
+            srcs,
+            MANUAL,
+            f"notice with the Art. 57 content sent to {len(sent)} of {len(clients)} clients; not yet: "
+            f"{', '.join(missing)} ({pen}; ledgerguard notices)",
+            f"含第57条内容的通知已发送 {len(sent)}/{len(clients)} 个客户;尚未发送:{'、'.join(missing)}({pzh})",
+            records=[sent[c]["id"] for c in clients if c in sent],
+        )
+    last = max(str(r["sent_at"]) for r in sent.values())
+    to = sorted({str(x.get("mail")) for r in sent.values() for x in r.get("recipients") or [] if x.get("mail")})
+    return _row(
+        "pipl_notice_individuals",
+        *req,
+        srcs,
+        PASS,
+        f"sent {last} (last of {len(sent)} clients, delivery records in notices/index.json) to {', '.join(to)}; "
+        "content of Art. 57 in the approved text",
+        f"已于 {last} 发送完毕({len(sent)} 个客户,发送记录见 notices/index.json),收件人 {'、'.join(to)};"
+        "经审批的文本含第57条要求的内容",
+        records=[sent[c]["id"] for c in clients],
+        sent_at=last,
+    )
+
+
+def row_customer_notices(records: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Each affected client told, from the delivery records (notices/index.json): PASS once every client's final
+    notice is sent; MANUAL while a notice waits for approval or delivery. No day count applies (及时)."""
+    req = (
+        "及时告知受影响的客户(确认、恢复进展、最终通知)",
+        "Affected clients told in time (confirmed, restore progress, final notice)",
+    )
+    srcs = ("dsl29", "ndsr11")
+    records = [r for r in records or [] if isinstance(r, dict)]
+    if not records:
+        return _row(
+            "customer_notices",
+            *req,
+            srcs,
+            MANUAL,
+            "no customer notice records (notices/index.json): the incident report writes the drafts; review, "
+            "approve and send them with ledgerguard notices",
+            "没有客户通知记录(notices/index.json):事件报告会生成草稿,请用 ledgerguard notices 审核、审批并发送",
+        )
+    clients: list[str] = []
+    for rec in records:
+        if str(rec.get("client")) not in clients:
+            clients.append(str(rec.get("client")))
+    told = {}
+    for rec in records:
+        if rec.get("status") == "sent" and rec.get("sent_at"):
+            cid = str(rec.get("client"))
+            told[cid] = min(told.get(cid, str(rec["sent_at"])), str(rec["sent_at"]))
+    _final_clients, final = _sent_notices(records, "final")
+    done = [c for c in clients if c in final]
+    first_en = ", ".join(f"{c} first told {told[c]}" for c in clients if c in told) or "no client told yet"
+    first_zh = "、".join(f"{c} 首次告知 {told[c]}" for c in clients if c in told) or "尚未告知任何客户"
+    if len(done) == len(clients):
+        finals = [(c, final[c]["sent_at"]) for c in done]
+        return _row(
+            "customer_notices",
+            *req,
+            srcs,
+            PASS,
+            f"{first_en}; final notice sent to every client ({', '.join(f'{c} {t}' for c, t in finals)})",
+            f"{first_zh};最终通知已发送给全部客户({'、'.join(f'{c} {t}' for c, t in finals)})",
+            records=[final[c]["id"] for c in done],
+        )
+    waiting = [c for c in clients if c not in final]
+    pen, pzh = _pending_text(records, waiting, "final")
+    no_final = [
+        c for c in waiting if not any(r.get("milestone") == "final" and str(r.get("client")) == c for r in records)
+    ]
+    extra_en = f"; no final notice drafted yet for {', '.join(no_final)} (not restored yet)" if no_final else ""
+    extra_zh = f";{'、'.join(no_final)} 尚未生成最终通知(尚未恢复)" if no_final else ""
+    return _row(
+        "customer_notices",
+        *req,
+        srcs,
+        MANUAL,
+        f"{first_en}; final notice not sent yet to {', '.join(waiting)} ({pen}){extra_en}",
+        f"{first_zh};尚未向 {'、'.join(waiting)} 发送最终通知({pzh}){extra_zh}",
+    )
+
+
+def rows_notices(
+    incident: dict[str, Any], deadlines: dict[str, dict[str, Any]], records: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The notice rows of an incident. ``records`` are the entries of notices/index.json: their delivery records
+    close the customer-notice row and the PIPL individuals row; a hand-typed ``notices.individuals.sent_at`` is the
+    fallback when there are no records."""
     pi = incident.get("personal_information_involved")
     req_a = ("PIPL 第57条:通知履行个人信息保护职责的部门", "PIPL Art. 57: notice to the authority")
     req_i = ("PIPL 第57条:通知个人(或记录不通知的理由)", "PIPL Art. 57: notice to individuals (or the reason not to)")
+    customer = row_customer_notices(records)
     if pi is False:
         why = incident.get("personal_information_reason") or "recorded as not involving personal information"
         en, zh = f"no personal information involved: {why}", f"不涉及个人信息:{why}"
         return [
             _row(r, *q, ("pipl57",), NOT_APPLICABLE, en, zh)
             for r, q in (("pipl_notice_authority", req_a), ("pipl_notice_individuals", req_i))
-        ]
+        ] + [customer]
     if pi is None:
         return [
             _row(
@@ -1241,14 +1378,17 @@ def rows_notices(incident: dict[str, Any], deadlines: dict[str, dict[str, Any]])
                 "decide whether personal information was (or may have been) leaked, altered or lost: set "
                 "personal_information_involved",
                 "请判断是否发生或可能发生个人信息泄露、篡改、丢失,并设置 personal_information_involved",
-            )
+            ),
+            customer,
         ]
     notices = incident.get("notices") or {}
     rows = [
         _notice_row("pipl_notice_authority", req_a, notices.get("authority"), None),
-        _notice_row(
+        _individuals_row_from_records(req_i, records)
+        or _notice_row(
             "pipl_notice_individuals", req_i, notices.get("individuals"), notices.get("individuals_not_notified_reason")
         ),
+        customer,
     ]
     target = deadlines.get("pipl_notice_target")
     if target is not None:
@@ -1257,6 +1397,31 @@ def rows_notices(incident: dict[str, Any], deadlines: dict[str, dict[str, Any]])
             rows[0]["evidence"]["en"] += f"; internal target ({target['period']}, product default): {target['text_en']}"
             rows[0]["evidence"]["zh"] += f";内部时限({target['period']},产品默认值):{target['text_zh']}"
     return rows
+
+
+NOTICE_ROW_IDS = ("pipl_notice_authority", "pipl_notice_individuals", "customer_notices")
+NOTICE_INPUT_KEYS = ("personal_information_involved", "personal_information_reason", "notices")
+
+
+def refresh_notice_rows(checklist: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stored incident checklist (compliance.json) with its notice rows recomputed from new delivery records
+    (``ledgerguard notices`` calls it after each approval or delivery); the other rows are kept as they are."""
+    if checklist.get("mode") != "incident":
+        raise ComplianceInputError("refresh_notice_rows needs an incident checklist (compliance.json, mode incident)")
+    inputs = checklist.get("notice_inputs") or {}
+    fresh = {r["id"]: r for r in rows_notices(inputs, checklist.get("deadlines") or {}, records)}
+    rows = []
+    for row in checklist.get("rows") or []:
+        if row.get("id") in NOTICE_ROW_IDS:
+            if row["id"] in fresh:
+                rows.append(fresh.pop(row["id"]))
+            continue
+        rows.append(row)
+    rows.extend(r for r in fresh.values())
+    out = dict(checklist, rows=rows)
+    out["summary"] = {s: sum(1 for r in rows if r["status"] == s) for s in STATUSES}
+    out["overall"] = FAIL if out["summary"][FAIL] else (MANUAL if out["summary"][MANUAL] else PASS)
+    return out
 
 
 def row_summary(incident: dict[str, Any], grading: dict[str, Any], deadlines: dict[str, dict[str, Any]]) -> dict:
@@ -1317,7 +1482,8 @@ def build_checklist(data: dict[str, Any]) -> dict[str, Any]:
     ``DEFAULT_SETTINGS``), ``policy`` (ledgerguard_backup_policy), ``clients`` (ledgerguard_clients), ``drills``
     and ``verifies`` (history records, see ``normalize_drill`` / ``normalize_verify``), ``evidence`` (list of
     ``{pack, ok, problems}`` from ``ledgerguard evidence verify``), ``incident`` (ledgerguard_incident_record,
-    incident mode only), ``record_classes`` (optional override of the retention record classes).
+    incident mode only), ``notices`` (incident mode: the entries of notices/index.json, whose delivery records close
+    the notice rows), ``record_classes`` (optional override of the retention record classes).
 
     Returns ``{mode, generated_at, timezone, rows, summary, deadlines, grading}``.
     """
@@ -1364,7 +1530,7 @@ def build_checklist(data: dict[str, Any]) -> dict[str, Any]:
         deadlines = incident_deadlines(incident, now, cfg)
         rows.append(row_incident_record(incident))
         rows.extend(row_grading(grading, deadlines))
-        rows.extend(rows_notices(incident, deadlines))
+        rows.extend(rows_notices(incident, deadlines, data.get("notices")))
         rows.append(row_summary(incident, grading, deadlines))
         gdpr = row_gdpr(incident, deadlines)
         if gdpr is not None:
@@ -1380,6 +1546,9 @@ def build_checklist(data: dict[str, Any]) -> dict[str, Any]:
         "overall": FAIL if summary[FAIL] else (MANUAL if summary[MANUAL] else PASS),
         "deadlines": deadlines,
         "grading": grading,
+        "notice_inputs": (
+            {k: (data.get("incident") or {}).get(k) for k in NOTICE_INPUT_KEYS} if mode == "incident" else None
+        ),
         "drills": [
             {
                 "id": d["id"],
