@@ -161,7 +161,9 @@ def copy_status(
     source: list[dict[str, Any]], dest: list[dict[str, Any]], client_ids: list[str], host: str
 ) -> list[dict[str, Any]]:
     """Per client: its newest snapshot in ``source`` and whether ``dest`` holds it (by ``original`` ID, or by the
-    same time, tree and paths, since ``restic copy`` gives the copy a new ID)."""
+    same time, tree and paths, since ``restic copy`` gives the copy a new ID), and the newest snapshot the two
+    repositories both hold (``both_id`` in the source, ``both_copy_id`` in the copy, ``both_time``): what a restore
+    from the copy gets."""
 
     def key(snap: dict[str, Any]) -> tuple:
         return (snap_time(snap), snap.get("tree"), tuple(snap.get("paths") or []))
@@ -171,22 +173,134 @@ def copy_status(
     for snap in dest:
         originals.setdefault(snap.get("original") or snap["id"], snap)
         by_key.setdefault(key(snap), snap)
+
+    def copy_of(snap: dict[str, Any]) -> dict[str, Any] | None:
+        return originals.get(snap.get("original") or snap["id"]) or by_key.get(key(snap))
+
     out = []
     for cid in client_ids:
         mine = client_snapshots(source, cid, host)
-        if not mine:
-            out.append({"client": cid, "newest": "", "time": "", "in_copy": False, "copy_id": "", "copies": 0})
-            continue
-        newest = mine[-1]
-        match = originals.get(newest.get("original") or newest["id"]) or by_key.get(key(newest))
+        entry: dict[str, Any] = {"client": cid, "newest": "", "time": "", "in_copy": False, "copy_id": ""}
+        entry.update(copies=len(client_snapshots(dest, cid, host)), both_id="", both_copy_id="", both_time="")
+        if mine:
+            match = copy_of(mine[-1])
+            entry.update(newest=mine[-1]["id"], time=mine[-1]["time"], in_copy=match is not None)
+            entry["copy_id"] = match["id"] if match else ""
+            both = next(((s, m) for s in reversed(mine) if (m := copy_of(s)) is not None), None)
+            if both:
+                entry.update(both_id=both[0]["id"], both_copy_id=both[1]["id"], both_time=both[0]["time"])
+        out.append(entry)
+    return out
+
+
+def copy_checks(status: list[dict[str, Any]], host: str, copy_repository: str) -> list[dict[str, Any]]:
+    """backup_verify checks (``offsite_copy``, one per client) from ``copy_status``: OK when the client's newest
+    snapshot is in the copy, WARN when only an older one is (names it), FAIL when the copy holds none."""
+    out = []
+    for s in status:
+        details = {"client": s["client"], "host": host, "copy_repository": copy_repository, **s}
+        if not s["newest"]:
+            status_, reason = "WARN", f"no snapshot of client {s['client']} (host {host}) in the first repository"
+        elif s["in_copy"]:
+            status_ = "OK"
+            reason = f"newest snapshot {s['newest'][:8]} ({s['time']}) is in the copy as {s['copy_id'][:8]}"
+        elif s["both_id"]:
+            status_ = "WARN"
+            reason = (
+                f"newest snapshot {s['newest'][:8]} ({s['time']}) is not in the copy; the newest in both is "
+                f"{s['both_id'][:8]} ({s['both_time']}, copy {s['both_copy_id'][:8]}): run the backup's copy step"
+            )
+        else:
+            status_ = "FAIL"
+            reason = (
+                f"the copy holds no snapshot of client {s['client']} (host {host}): a restore from it would find "
+                "nothing; run the backup role with backup_copy_repository"
+            )
         out.append(
-            {
-                "client": cid,
-                "newest": newest["id"],
-                "time": newest["time"],
-                "in_copy": match is not None,
-                "copy_id": match["id"] if match else "",
-                "copies": len(client_snapshots(dest, cid, host)),
-            }
+            {"check": "offsite_copy", "subject": s["client"], "status": status_, "reason": reason, "details": details}
         )
     return out
+
+
+def client_status(
+    results: list[dict[str, Any]],
+    client_ids: list[str],
+    snapshots: list[dict[str, Any]],
+    host: str,
+    failed: bool,
+    now: float,
+    max_age_seconds: float,
+) -> list[dict[str, Any]]:
+    """Per client after a backup run: this run's figures (from the role's results) or, for a client this run did not
+    back up, the newest snapshot of the repository listing; ``failed`` (the run failed before or during this client),
+    ``late`` (the newest successful backup is older than ``max_age_seconds``, or there is none)."""
+    done = {str(r.get("client")): r for r in results if r.get("client") and not r.get("database")}
+    out = []
+    for cid in client_ids:
+        entry: dict[str, Any] = {"client": cid, "host": host, "backed_up": False, "failed": False}
+        entry.update(duration_seconds=None, bytes_added=None, files_new=None, files_changed=None, snapshot_id="")
+        r = done.get(cid)
+        if r is not None and not _truthy(r.get("check_mode")):
+            entry.update(backed_up=True, last_success=float(now), snapshot_id=str(r.get("snapshot_id") or ""))
+            entry.update(duration_seconds=float(r.get("seconds") or 0), bytes_added=int(r.get("bytes_added") or 0))
+            entry.update(files_new=int(r.get("files_new") or 0), files_changed=int(r.get("files_changed") or 0))
+        else:
+            mine = client_snapshots(snapshots, cid, host)
+            entry["last_success"] = snap_time(mine[-1]).timestamp() if mine else None
+            entry["snapshot_id"] = mine[-1]["id"] if mine else ""
+            entry["failed"] = bool(failed) and r is None
+        last = entry["last_success"]
+        entry["age_seconds"] = None if last is None else max(0.0, float(now) - last)
+        entry["last_success_utc"] = "" if last is None else datetime.fromtimestamp(last, timezone.utc).isoformat()  # noqa: UP017
+        entry["late"] = last is None or float(now) - last > float(max_age_seconds)
+        out.append(entry)
+    return out
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+
+
+def metric_families(status: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """Prometheus metric families (for the ``prometheus_textfile`` filter) of one host's backup run."""
+
+    def samples(key: str) -> list[dict[str, Any]]:
+        return [
+            {"labels": {"host": s["host"], "client": s["client"]}, "value": s[key]}
+            for s in status
+            if s.get(key) is not None
+        ]
+
+    hosts = sorted({s["host"] for s in status})
+    return [
+        {
+            "name": "ledgerguard_backup_last_run_timestamp_seconds",
+            "help": "When the backup run ended (Unix time)",
+            "samples": [{"labels": {"host": h}, "value": int(now)} for h in hosts],
+        },
+        {
+            "name": "ledgerguard_backup_last_success_timestamp_seconds",
+            "help": "When the client's newest successful backup was made (Unix time)",
+            "samples": samples("last_success"),
+        },
+        {
+            "name": "ledgerguard_backup_duration_seconds",
+            "help": "Duration of the client's backup in this run",
+            "samples": samples("duration_seconds"),
+        },
+        {
+            "name": "ledgerguard_backup_bytes_added",
+            "help": "Bytes the client's backup added to the repository in this run",
+            "samples": samples("bytes_added"),
+        },
+        {
+            "name": "ledgerguard_backup_failed",
+            "help": "1 when the client's backup failed in this run",
+            "samples": [{"labels": {"host": s["host"], "client": s["client"]}, "value": s["failed"]} for s in status],
+        },
+        {
+            "name": "ledgerguard_backup_late",
+            "help": "1 when the client's newest backup is older than the policy's maximum age (or missing)",
+            "samples": [{"labels": {"host": s["host"], "client": s["client"]}, "value": s["late"]} for s in status],
+        },
+    ]

@@ -58,6 +58,12 @@ options:
     description: Fail when a client's newest snapshot is not in the second repository after the copy.
     type: bool
     default: true
+  copy:
+    description:
+      - Run C(restic copy). V(false) only compares the two repositories (what C(backup_verify) reports per client);
+        nothing is written.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - ledgerguard.recovery.restic
 attributes:
@@ -79,7 +85,16 @@ RETURN = r"""
 clients:
   description:
     - Per client - C(client), C(newest) (ID of its newest snapshot in the first repository), C(time), C(in_copy),
-      C(copy_id) (the copy's ID in the second repository) and C(copies) (its snapshots there).
+      C(copy_id) (the copy's ID in the second repository), C(copies) (its snapshots there), and the newest snapshot
+      both repositories hold - C(both_id) (first repository), C(both_copy_id) (second), C(both_time).
+  returned: success
+  type: list
+  elements: dict
+checks:
+  description:
+    - The same per client as C(backup_verify) checks (C(check=offsite_copy), C(subject), C(status) OK / WARN / FAIL,
+      C(reason), C(details)) - OK when the newest snapshot is in the copy, WARN when only an older one is, FAIL when the
+      copy holds none.
   returned: success
   type: list
   elements: dict
@@ -96,6 +111,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_policy import (  # noqa: E402
     MANIFEST_TAG,
+    copy_checks,
     copy_status,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import Restic  # noqa: E402
@@ -127,6 +143,7 @@ def main() -> None:
         to_env={"type": "dict", "no_log": True, "default": {}},
         to_s3_credentials_controller_file={"type": "path"},
         verify={"type": "bool", "default": True},
+        copy={"type": "bool", "default": True},
     )
     module = AnsibleModule(
         argument_spec=spec,
@@ -156,19 +173,20 @@ def main() -> None:
             dest.env["RESTIC_FROM_PASSWORD_FILE"] = source.env["RESTIC_PASSWORD_FILE"]
             src_snaps = listing(source)
             copied = 0
-            if not module.check_mode:
+            if p["copy"] and not module.check_mode:
                 scopes = [["--tag", cid] for cid in p["clients"]] + [["--tag", MANIFEST_TAG]]
                 for scope in scopes:
                     res = dest.must("copy", "--host", p["host"], *scope, action=f"copy {' '.join(scope)} off-site")
                     copied += len(re.findall(r"^snapshot \S+ saved", res.stdout + res.stderr, re.M))
             status = copy_status(src_snaps, listing(dest), p["clients"], p["host"])
         missing = [s["client"] for s in status if s["newest"] and not s["in_copy"]]
-        if missing and p["verify"] and not module.check_mode:
+        if missing and p["verify"] and p["copy"] and not module.check_mode:
             raise ValueError(
                 f"after restic copy, the newest snapshot of client(s) {', '.join(missing)} is not in "
                 f"{redact_repository(p['to_repository'])}; look at the copy's output and run it again"
             )
-        return {"changed": copied > 0, "clients": status, "copied": copied}
+        checks = copy_checks(status, p["host"], redact_repository(p["to_repository"]))
+        return {"changed": copied > 0, "clients": status, "copied": copied, "checks": checks}
 
     run_module(module, body)
 

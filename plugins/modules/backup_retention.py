@@ -139,7 +139,6 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_policy
     parse_offset,
     year_end_snapshots,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import classify_error  # noqa: E402
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402
     RESTIC_MUTUALLY_EXCLUSIVE,
     restic_argument_spec,
@@ -150,15 +149,6 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention imp
 
 def raw_snapshots(restic) -> list[dict]:
     return json.loads(restic.must("snapshots", "--json", action="list the snapshots").stdout or "[]") or []
-
-
-def run_options(restic, command: str, options: list[str], action: str):
-    """Run restic with options the shared engine's allow-list does not know (e.g. --keep-within-yearly); every value
-    is validated by forget_options, and no positional follows."""
-    res = restic._run([*restic.argv(command), *options], env=restic.env, timeout=restic.timeout)
-    if res.rc != 0 or res.timed_out:
-        raise classify_error(res, restic.repository, restic.features, action=action)
-    return res
 
 
 def tag_permanent(module, restic) -> dict:
@@ -224,11 +214,11 @@ def forget(module, restic) -> dict:
     out, changed = [], False
     for cid in p["clients"]:
         scope = ["--json", f"--tag={cid}", f"--host={p['host']}", "--group-by=host,paths", *options]
-        res = run_options(restic, "forget", ["--dry-run", *scope], f"dry-run forget for client {cid}")
+        res = restic.must("forget", "--dry-run", *scope, action=f"dry-run forget for client {cid}")
         summary = forget_summary(json.loads(res.stdout or "[]"))
         entry = {"client": cid, **summary, "removed": False}
         if apply and summary["remove"]:
-            res = run_options(restic, "forget", scope, f"forget for client {cid}")
+            restic.must("forget", *scope, action=f"forget for client {cid}")
             entry["removed"] = True
             changed = True
         out.append(entry)

@@ -225,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ledgerguard import survey
 
     survey.add_subparser(sub, common)
+    from ledgerguard import backup
+
+    backup.add_subparser(sub, common)
 
     for name, text in (("freeze", "stop writes on the affected hosts"), ("thaw", "undo a freeze")):
         p = sub.add_parser(name, parents=[common], help=text)
@@ -683,6 +686,10 @@ def main(argv: list[str] | None = None) -> int:
             from ledgerguard import survey
 
             return survey.run(args)
+        if args.command == "backup":
+            from ledgerguard import backup
+
+            return backup.run(args)
     except BadInput as exc:
         print(f"ledgerguard: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: ledgerguard engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters for the ``backup`` role: per-client status after a run (failed, late) and its Prometheus metrics.
+
+Thin wrappers over ``plugins/module_utils/backup_policy.py`` (pure Python, unit tested there); docs in the sidecar
+files ``backup_client_status.yml`` and ``backup_metric_families.yml``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_policy as _policy
+
+
+def backup_client_status(
+    results: list[dict[str, Any]],
+    client_ids: list[str],
+    snapshots: list[dict[str, Any]],
+    host: str,
+    failed: bool = False,
+    now: float = 0.0,
+    max_age_hours: float = 26,
+) -> list[dict[str, Any]]:
+    try:
+        return _policy.client_status(
+            list(results or []),
+            list(client_ids),
+            list(snapshots or []),
+            host,
+            bool(failed),
+            float(now),
+            float(max_age_hours) * 3600,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"backup_client_status: {exc.__class__.__name__}: {exc}") from exc
+
+
+def backup_metric_families(status: list[dict[str, Any]], now: float = 0.0) -> list[dict[str, Any]]:
+    return _policy.metric_families(list(status or []), float(now))
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"backup_client_status": backup_client_status, "backup_metric_families": backup_metric_families}

@@ -1,0 +1,158 @@
+"""``ledgerguard backup``: the collection's own backups (playbooks/backup.yml) through ansible-runner.
+
+Runs the ``backup`` role the way ``incident`` and ``drill`` run theirs (private data directory, scrubbed environment,
+live progress, AWX-style job events), then prints one line per client from the job artifact ``ledgerguard_backup``
+(files new/changed, bytes added, duration, snapshot id, manifest id). ``--check`` shows the plan and, per client,
+what the retention policy would forget (restic forget --dry-run); ``--prune`` runs the scheduled prune step instead of
+a backup; ``--forget`` applies the retention policy after the backups.
+
+Exit codes: 0 every host backed up, 1 a host failed (the role already alerted), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ledgerguard.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    default_runner_dir,
+    parse_extra_vars,
+    playbook_extravars,
+    playbook_run,
+    resolve_inventory,
+    split_list,
+)
+from ledgerguard.progress import Progress
+from ledgerguard.runner import run_playbook
+
+PLAYBOOK = "backup.yml"
+
+
+def add_subparser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "backup",
+        parents=[common],
+        help="back up each client (restic, manifest, consistent SQLite), retention, off-site copy",
+        description="Run playbooks/backup.yml: per host, per client of ledgerguard_clients one restic snapshot with "
+        "its backup-time manifest, then the retention policy (dry run unless --forget) and the off-site copy. Prints "
+        "one line per client. --check shows the plan and what retention would forget per client; --prune runs the "
+        "repository prune instead. Exit 0 when every host succeeded, 1 when one failed.",
+    )
+    p.add_argument("--clients", help="comma-separated client ids to back up (default: all of each host)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--prune", action="store_true", help="run the scheduled prune step (restic prune) instead")
+    mode.add_argument("--forget", action="store_true", help="apply the retention policy after the backups")
+    p.add_argument("--metrics-dir", help="node_exporter textfile directory for the backup metrics (on the hosts)")
+
+
+def backup_vars(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.clients:
+        out["backup_client_ids"] = split_list(args.clients)
+    if args.prune:
+        out.update(backup_entry="prune", backup_prune_mode="apply")
+    if args.forget:
+        out["backup_forget_mode"] = "apply"
+    if args.metrics_dir:
+        out["backup_metrics_dir"] = args.metrics_dir
+    return out
+
+
+def human_bytes(value: Any) -> str:
+    size = float(value or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def result_line(host: str, r: dict[str, Any], check: bool) -> str:
+    """One line per client (or database) of a host's run."""
+    if r.get("database"):
+        head = f"{host} {r['database']}" + (f" (client {r['client']})" if r.get("client") else "")
+        return (
+            f"{head}: dump streamed, {human_bytes(r.get('bytes_added'))} added, {float(r.get('seconds') or 0):.2f} s, "
+            f"snapshot {str(r.get('snapshot_id') or '')[:8] or '(check mode)'}"
+        )
+    name = f" ({r['name']})" if r.get("name") and r.get("name") != r.get("client") else ""
+    snapshot = str(r.get("snapshot_id") or "")[:8] or ("(check mode)" if check else "none")
+    manifest = str(r.get("manifest_snapshot_id") or "")[:8] or "none"
+    ledgers = len(r.get("ledgers") or [])
+    return (
+        f"{host} {r.get('client')}{name}: {int(r.get('files_new') or 0)} new, {int(r.get('files_changed') or 0)} "
+        f"changed, {human_bytes(r.get('bytes_added'))} added, {float(r.get('seconds') or 0):.2f} s, "
+        f"snapshot {snapshot}, manifest {manifest}" + (f", {ledgers} SQLite ledger(s) consistent" if ledgers else "")
+    )
+
+
+def retention_lines(host: str, retention: dict[str, Any]) -> list[str]:
+    lines = []
+    forgotten = {c.get("client"): c for c in retention.get("forgotten") or []}
+    for c in retention.get("preview") or []:
+        remove = c.get("remove") or []
+        verb = "forgot" if (forgotten.get(c.get("client")) or {}).get("removed") else "would forget"
+        ids = ", ".join(f"{str(s.get('short_id') or s.get('id', ''))[:8]} of {s.get('time', '')}" for s in remove)
+        lines.append(
+            f"{host} {c.get('client')}: retention keeps {len(c.get('keep') or [])}, {verb} {len(remove)}"
+            + (f": {ids}" if ids else "")
+        )
+    return lines
+
+
+def render(outcome: dict[str, Any], check: bool, prune: bool) -> list[str]:
+    lines: list[str] = []
+    for host, h in sorted((outcome.get("hosts") or {}).items()):
+        if h.get("failed"):
+            lines.append(f"{host}: FAILED: {h.get('error') or 'see the failed step above'}")
+        for r in h.get("results") or []:
+            lines.append(result_line(host, r, check))
+        lines.extend(retention_lines(host, h.get("retention") or {}))
+        for c in h.get("copy") or []:
+            state = "in the copy" if c.get("in_copy") else "NOT in the copy"
+            lines.append(f"{host} {c.get('client')}: newest snapshot {str(c.get('newest') or '')[:8]} {state}")
+        for s in h.get("status") or []:
+            if s.get("late") and not s.get("failed"):
+                lines.append(
+                    f"{host} {s.get('client')}: LATE: newest successful backup {s.get('last_success_utc') or 'none'}"
+                )
+        if prune and h.get("prune"):
+            lines.append(f"{host}: prune: {h['prune']}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    extra = parse_extra_vars(args.extra_vars)
+    extravars = {**backup_vars(args), **playbook_extravars(args, extra)}
+    base = Path(args.private_data_dir).expanduser() if args.private_data_dir else default_runner_dir()
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ident = f"backup-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+    what = "prune" if args.prune else "backup"
+    progress = Progress(
+        stream=sys.stdout if not args.json else sys.stderr,
+        tty=False if args.plain else None,
+        title=f"ledgerguard backup: playbooks/{PLAYBOOK}, {what}{' (check mode)' if args.check else ''} (run {ident})",
+        quiet=args.json,
+    )
+    pb = playbook_run(args, PLAYBOOK, base / "backup", resolve_inventory(args.inventory), extravars, extra, ident)
+    with progress:
+        runner = run_playbook(pb, event_handler=progress)
+    outcome = (progress.summary.artifact_data or {}).get("ledgerguard_backup") or {}
+    failed = runner.rc != 0 or any(h.get("failed") for h in (outcome.get("hosts") or {}).values())
+    code = EXIT_FAILED if failed else EXIT_OK
+    artifacts = base / "backup" / "artifacts" / ident
+    if args.json:
+        out = dict(outcome, status=runner.status, rc=runner.rc, exit_code=code, artifacts=str(artifacts))
+        print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+        return code
+    progress.print_summary(status=runner.status, rc=runner.rc, extra=None)
+    print("\n".join(render(outcome, args.check, args.prune)))
+    print(f"Artifacts: {artifacts}")
+    print(f"ledgerguard backup: exit {code} ({'success' if code == EXIT_OK else 'a step failed'})")
+    return code

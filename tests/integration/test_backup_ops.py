@@ -1,0 +1,221 @@
+"""Backup operations end to end on moto S3 with real restic: ``ledgerguard backup`` (check, run, refused), its
+metrics and alert, backup_verify's per-client off-site copy check, and a drill restored from the copy.
+
+One site, one test: every playbook run is shared by the assertions that follow it (the runs are what cost time).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import DEFAULT_RECORD_CLASSES
+from ledgerguard import sampledata
+
+LEDGERGUARD = [sys.executable, "-m", "ledgerguard"]
+NAME = "杭州西湖记账示例有限公司"
+POLICY = {"keep_daily": 14, "keep_weekly": 8, "keep_monthly": 24, "keep_yearly": 31, "keep_tag": ["permanent"]}
+CLASSES = [dict(c, tag="permanent") if c["years"] is None else c for c in DEFAULT_RECORD_CLASSES]
+MANIFEST_TAG = "ledgerguard-manifest"
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+    return subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+def secret(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def metrics(path: Path) -> dict[str, float]:
+    """``name{labels}`` -> value of a textfile."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
+    tmp_path, s3_server, restic_cmd, localhost_inventory, playbook
+):
+    aws = s3_server.env()
+    buckets = {}
+    for role in ("main", "copy"):
+        buckets[role] = "lg-ops-" + role + "-" + secrets.token_hex(3)
+        s3_server.create_bucket(buckets[role])
+    repo = s3_server.restic_url(buckets["main"], "restic")
+    copy_repo = s3_server.restic_url(buckets["copy"], "restic")
+    pw = secret(tmp_path / "restic-password", secrets.token_hex(16) + "\n")
+    copy_pw = secret(tmp_path / "offsite-password", secrets.token_hex(16) + "\n")
+    creds = secret(
+        tmp_path / "s3-credentials",
+        f"[default]\naws_access_key_id = {aws['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {aws['AWS_SECRET_ACCESS_KEY']}\n",
+    )
+    restic_cmd(repo, pw, "init", env=aws)
+    restic_cmd(copy_repo, copy_pw, "init", env=aws)
+    books = tmp_path / "客户账套"
+    info = sampledata.make_client_tree(books, "c001", NAME, periods=["2026-10", "2026-11"], vouchers_per_period=4)
+    clients = [{k: info["client"][k] for k in ("id", "name", "paths")}]
+    state, textfile, evidence = tmp_path / "state", tmp_path / "textfile", tmp_path / "evidence"
+    inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    Hook.received = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    vars_file = tmp_path / "backup-vars.json"
+    vars_file.write_text(
+        json.dumps(
+            {
+                "backup_verify_forget_policy": POLICY,
+                "backup_verify_record_classes": CLASSES,
+                "backup_copy_repository": copy_repo,
+                "backup_copy_password_file": str(copy_pw),
+                "backup_verify_notify_webhooks": [{"url": f"http://127.0.0.1:{server.server_port}/hook"}],
+            }
+        )
+    )
+    common = [
+        "--plain", "-i", str(inv), "--repository", repo, "--password-file", str(pw), "--s3-credentials-file",
+        str(creds), "--private-data-dir", str(tmp_path / "runner"), "--evidence-dir", str(evidence),
+        "--metrics-dir", str(textfile), "-e", f"@{vars_file}",
+    ]  # fmt: skip
+    try:
+        # --check: the plan per client and the retention dry run; nothing is written, no metrics, no alert
+        checked = cli("backup", "--check", *common)
+        assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
+        assert re.search(
+            rf"^localhost c001 \({NAME}\): \d+ new, 0 changed, .* snapshot \(check mode\)", checked.stdout, re.M
+        )
+        assert "localhost c001: retention keeps 0, would forget 0" in checked.stdout
+        assert json.loads(restic_cmd(repo, pw, "snapshots", "--json", env=aws).stdout) in ([], None)
+        assert not textfile.exists()
+
+        started = time.time()
+        run = cli("backup", *common)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+        snaps = json.loads(restic_cmd(repo, pw, "snapshots", "--json", env=aws).stdout)
+        (data,) = [s for s in snaps if MANIFEST_TAG not in s["tags"]]
+        (manifest,) = [s for s in snaps if MANIFEST_TAG in s["tags"]]
+        line = next(x for x in run.stdout.splitlines() if x.startswith("localhost c001 ("))
+        files = len([p for p in Path(clients[0]["paths"][0]).rglob("*") if p.is_file()])
+        assert re.fullmatch(
+            rf"localhost c001 \({NAME}\): {files} new, 0 changed, [\d.]+ (B|KiB|MiB) added, [\d.]+ s, "
+            rf"snapshot {data['short_id']}, manifest {manifest['id'][:8]}",
+            line,
+        ), line
+        assert "localhost c001: retention keeps 1, would forget 0" in run.stdout
+        assert f"localhost c001: newest snapshot {data['id'][:8]} in the copy" in run.stdout
+        assert "ledgerguard backup: exit 0 (success)" in run.stdout
+
+        # metrics: last success now, this run's duration and bytes, not failed, not late
+        m = metrics(textfile / "ledgerguard_backup.prom")
+        labels = '{host="localhost",client="c001"}'
+        assert started - 1 <= m[f"ledgerguard_backup_last_success_timestamp_seconds{labels}"] <= time.time()
+        assert m[f"ledgerguard_backup_failed{labels}"] == 0 and m[f"ledgerguard_backup_late{labels}"] == 0
+        assert (
+            m[f"ledgerguard_backup_bytes_added{labels}"] > 0 and m[f"ledgerguard_backup_duration_seconds{labels}"] > 0
+        )
+        assert Hook.received == []
+
+        # backup_verify: the newest snapshot in both repositories, per client (only that check, to stay cheap)
+        checks_off = {
+            f"backup_verify_{c}_enabled": False
+            for c in ("check", "freshness", "coverage", "damage", "spot_check", "storage", "retention", "survey")
+        }
+        verified = playbook(
+            "backup_verify.yml",
+            inventory=inv,
+            extravars={
+                "ledgerguard_repository": repo,
+                "ledgerguard_password_file": str(pw),
+                "ledgerguard_s3_credentials_file": str(creds),
+                "ledgerguard_evidence_dir": str(evidence),
+                "backup_verify_copy_repository": copy_repo,
+                "backup_verify_copy_password_file": str(copy_pw),
+                "backup_verify_notify_on": [],
+                **checks_off,
+            },
+        )
+        assert verified.rc == 0
+        (result,) = evidence.rglob("result.json")
+        (host,) = json.loads(result.read_text())["hosts"]
+        (check,) = [c for c in host["checks"] if c["check"] == "offsite_copy"]
+        copies = json.loads(restic_cmd(copy_repo, copy_pw, "snapshots", "--json", "--tag", "c001", env=aws).stdout)
+        (copied,) = copies
+        assert copied["original"] == data["id"]
+        assert (check["subject"], check["status"]) == ("c001", "OK")
+        assert check["reason"] == (
+            f"newest snapshot {data['id'][:8]} ({data['time']}) is in the copy as {copied['id'][:8]}"
+        )
+        assert (check["details"]["both_id"], check["details"]["both_copy_id"]) == (data["id"], copied["id"])
+
+        # the drill restores from the copy: the first repository is pointed at an empty bucket it cannot read
+        s3_server.create_bucket(buckets["main"] + "-void")
+        drilled = playbook(
+            "drill.yml",
+            inventory=inv,
+            extravars={
+                "ledgerguard_repository": s3_server.restic_url(buckets["main"] + "-void", "restic"),
+                "ledgerguard_password_file": str(pw),
+                "ledgerguard_s3_credentials_file": str(creds),
+                "ledgerguard_evidence_dir": str(evidence),
+                "drill_sandbox_dir": str(tmp_path / "sandbox"),
+                "drill_progress_interval": 0,
+                "drill_id": "drill-offsite",
+                "drill_copy_repository": copy_repo,
+                "drill_copy_password_file": str(copy_pw),
+            },
+        )
+        assert drilled.rc == 0
+        record = json.loads((state / "drills" / "history.jsonl").read_text())
+        assert record["passed"] is True and record["snapshot"]["id"] == copied["id"]
+        assert record["clients"][0]["files"] == files
+
+        # refused under an incident lock: exit 1, failed in the metrics (and late with a tiny maximum age), one alert
+        lock = {"incident_id": "INC-20261205-0001", "operator": "王芳", "created": "2026-12-05T01:00:00Z"}
+        (state / "incident.lock").write_text(json.dumps(lock, ensure_ascii=False))
+        refused = cli("backup", *common, "-e", "backup_max_age_hours=0.0001")
+        assert refused.returncode == 1, refused.stdout[-3000:]
+        assert "localhost: FAILED: Incident INC-20261205-0001 holds this host (operator 王芳" in refused.stdout
+        assert "ledgerguard backup: exit 1 (a step failed)" in refused.stdout
+        m = metrics(textfile / "ledgerguard_backup.prom")
+        assert m[f"ledgerguard_backup_failed{labels}"] == 1 and m[f"ledgerguard_backup_late{labels}"] == 1
+        assert f"ledgerguard_backup_bytes_added{labels}" not in m
+        taken = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", data["time"])).timestamp()
+        assert abs(m[f"ledgerguard_backup_last_success_timestamp_seconds{labels}"] - taken) < 0.001
+        (alert,) = Hook.received
+        assert alert["status"] == "FAIL" and alert["title"] == "ledgerguard backup FAILED or LATE: localhost"
+        assert "the run failed: Incident INC-20261205-0001 holds this host" in alert["text"]
+        assert "**localhost / c001**: failed in this run" in alert["text"]
+        assert alert["data"]["kind"] == "backup" and alert["data"]["failed_hosts"] == ["localhost"]
+    finally:
+        server.shutdown()
