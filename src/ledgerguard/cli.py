@@ -43,6 +43,7 @@ PLAYBOOKS = {
     "verify": "backup_verify.yml",
     "freeze": "freeze.yml",
     "thaw": "thaw.yml",
+    "compliance": "compliance_report.yml",
 }
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-dir", help="node_exporter textfile directory for the drill metrics")
 
     sub.add_parser("verify", parents=[common], help="verify the backups (restic check, freshness, coverage)")
+    sub.add_parser("compliance", parents=[common], help="the periodic compliance report (compliance_report.yml)")
     from ledgerguard import survey
 
     survey.add_subparser(sub, common)
@@ -270,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--force", action="store_true", help="record again even when the snapshot has a manifest")
     m.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    p = sub.add_parser("schedule", help="install or remove unattended drills and verification (systemd or cron)")
+    p = sub.add_parser("schedule", help="install or remove unattended jobs: backup, prune, drill, verify, compliance")
     ssub = p.add_subparsers(dest="schedule_command", metavar="ACTION")
     ssub.required = True
     from ledgerguard import evidence

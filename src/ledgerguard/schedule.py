@@ -1,4 +1,5 @@
-"""``ledgerguard schedule install|remove``: unattended drills and backup verification without AWX.
+"""``ledgerguard schedule install|remove``: unattended backups, prunes, drills, verification and the monthly
+compliance report without AWX (``JOBS_TABLE``: the command of each job and its default times).
 
 systemd (default where systemd runs): one ``<prefix>-<job>.service`` (Type=oneshot, runs the ledgerguard CLI with
 ``--plain`` output for the journal) and one ``<prefix>-<job>.timer`` per job, written to ``--unit-dir``
@@ -18,6 +19,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ledgerguard import collection
@@ -25,19 +27,74 @@ from ledgerguard.common import EXIT_FAILED, EXIT_OK, BadInput, check_secret_file
 
 SYSTEM_UNIT_DIR = "/etc/systemd/system"
 DEFAULT_CRON_FILE = "/etc/cron.d/ledgerguard"
-JOBS = ("drill", "verify")
-DESCRIPTIONS = {
-    "drill": "ledgerguard recovery drill (restore into a sandbox, verify, measure RTO/RPO)",
-    "verify": "ledgerguard backup verification (restic check, freshness, coverage)",
+
+
+@dataclass(frozen=True)
+class Job:
+    """One schedulable job: the ledgerguard command it runs, when, and its documentation page."""
+
+    command: tuple[str, ...]
+    description: str
+    calendar: str  # systemd OnCalendar
+    cron: str  # five cron fields
+    every: str  # the timer's description: Daily, Weekly, Monthly
+    doc: str
+
+
+JOBS_TABLE: dict[str, Job] = {
+    "drill": Job(
+        ("drill",),
+        "ledgerguard recovery drill (restore into a sandbox, verify, measure RTO/RPO)",
+        "Sun *-*-* 02:00:00 Asia/Shanghai",
+        "0 2 * * 0",
+        "Weekly",
+        "drill",
+    ),
+    "verify": Job(
+        ("verify",),
+        "ledgerguard backup verification (restic check, freshness, coverage)",
+        "*-*-* 01:30:00 Asia/Shanghai",
+        "30 1 * * *",
+        "Daily",
+        "cli",
+    ),
+    "backup": Job(
+        ("backup",),
+        "ledgerguard backup of every client (restic, manifest, retention, off-site copy)",
+        "*-*-* 23:30:00 Asia/Shanghai",
+        "30 23 * * *",
+        "Daily",
+        "backup",
+    ),
+    "prune": Job(
+        ("backup", "--prune"),
+        "ledgerguard repository prune (restic prune; refused during an incident)",
+        "Sat *-*-* 03:30:00 Asia/Shanghai",
+        "30 3 * * 6",
+        "Weekly",
+        "backup",
+    ),
+    "compliance": Job(
+        ("compliance",),
+        "ledgerguard periodic compliance report",
+        "*-*-01 06:00:00 Asia/Shanghai",
+        "0 6 1 * *",
+        "Monthly",
+        "compliance",
+    ),
 }
-DEFAULT_CALENDAR = {"drill": "Sun *-*-* 02:00:00 Asia/Shanghai", "verify": "*-*-* 01:30:00 Asia/Shanghai"}
-DEFAULT_CRON = {"drill": "0 2 * * 0", "verify": "30 1 * * *"}
+JOBS = tuple(JOBS_TABLE)
+DESCRIPTIONS = {name: job.description for name, job in JOBS_TABLE.items()}
+DEFAULT_CALENDAR = {name: job.calendar for name, job in JOBS_TABLE.items()}
+DEFAULT_CRON = {name: job.cron for name, job in JOBS_TABLE.items()}
 CRON_FIELD = re.compile(r"^[0-9*/,\-A-Za-z]+$")
 
 
 def add_arguments(p: argparse.ArgumentParser, install: bool) -> None:
     p.add_argument("--backend", choices=["auto", "systemd", "cron"], default="auto", help="default: systemd if it runs")
-    p.add_argument("--jobs", default="drill,verify", help="comma-separated jobs: drill, verify (default both)")
+    p.add_argument(
+        "--jobs", default="drill,verify", help=f"comma-separated jobs: {', '.join(JOBS)} (default drill,verify)"
+    )
     p.add_argument("--unit-dir", default=SYSTEM_UNIT_DIR, help="where the systemd units go (default %(default)s)")
     p.add_argument("--cron-file", default=DEFAULT_CRON_FILE, help="cron file (default %(default)s)")
     p.add_argument("--prefix", default="ledgerguard", help="unit / job name prefix (default %(default)s)")
@@ -48,10 +105,10 @@ def add_arguments(p: argparse.ArgumentParser, install: bool) -> None:
     )
     if not install:
         return
-    p.add_argument("--drill-on-calendar", default=DEFAULT_CALENDAR["drill"], help="systemd OnCalendar of the drill")
-    p.add_argument("--verify-on-calendar", default=DEFAULT_CALENDAR["verify"], help="systemd OnCalendar of verify")
-    p.add_argument("--drill-cron", default=DEFAULT_CRON["drill"], help="cron schedule of the drill ('0 2 * * 0')")
-    p.add_argument("--verify-cron", default=DEFAULT_CRON["verify"], help="cron schedule of verify ('30 1 * * *')")
+    for name, job in JOBS_TABLE.items():
+        p.add_argument(f"--{name}-on-calendar", default=job.calendar, help=f"systemd OnCalendar of {name}")
+        p.add_argument(f"--{name}-cron", default=job.cron, help=f"cron schedule of {name} ('{job.cron}')")
+        p.add_argument(f"--{name}-args", default="", help=f"extra arguments for 'ledgerguard {' '.join(job.command)}'")
     p.add_argument("--cron-timezone", default="Asia/Shanghai", help="CRON_TZ of the cron file ('' = system zone)")
     p.add_argument("--user", help="run the jobs as this user (default root)")
     p.add_argument("-i", "--inventory", help="inventory the scheduled runs use")
@@ -60,8 +117,6 @@ def add_arguments(p: argparse.ArgumentParser, install: bool) -> None:
     p.add_argument("--s3-credentials-file", help="0600 AWS shared-credentials file (path only is written)")
     p.add_argument("--evidence-dir", help="evidence folder for the runs")
     p.add_argument("--private-data-dir", help="ansible-runner private data dir parent for the runs")
-    p.add_argument("--drill-args", default="", help="extra arguments for 'ledgerguard drill' (e.g. '--rto 4h')")
-    p.add_argument("--verify-args", default="", help="extra arguments for 'ledgerguard verify'")
     p.add_argument("--log-dir", default="/var/log/ledgerguard", help="cron only: where job output is appended")
     p.add_argument("--ledgerguard-bin", help="the ledgerguard executable (default: the one running)")
     p.add_argument("--no-verify", action="store_true", help="do not run systemd-analyze verify on the units")
@@ -96,7 +151,7 @@ def ledgerguard_argv(args: argparse.Namespace) -> list[str]:
 
 def job_argv(args: argparse.Namespace, job: str) -> list[str]:
     """The command line a scheduled job runs (paths only; the CLI validates the secret files at run time)."""
-    argv = ledgerguard_argv(args) + [job, "--plain"]
+    argv = ledgerguard_argv(args) + [*JOBS_TABLE[job].command, "--plain"]
     if args.inventory:
         inv = Path(args.inventory).expanduser()
         if not inv.exists():
@@ -112,7 +167,7 @@ def job_argv(args: argparse.Namespace, job: str) -> list[str]:
     for option, value in (("--evidence-dir", args.evidence_dir), ("--private-data-dir", args.private_data_dir)):
         if value:
             argv += [option, str(Path(value).expanduser().resolve())]
-    extra = args.drill_args if job == "drill" else args.verify_args
+    extra = getattr(args, f"{job}_args")
     try:
         argv += shlex.split(extra or "")
     except ValueError as exc:
@@ -135,7 +190,7 @@ def service_unit(args: argparse.Namespace, job: str) -> str:
         "# Exit codes of the command: 0 success, 1 a step failed, 2 bad input, 3 the drill missed its targets.",
         "[Unit]",
         f"Description={DESCRIPTIONS[job]}",
-        f"Documentation=file://{collection.root().resolve()}/docs/{'drill' if job == 'drill' else 'cli'}.md",
+        f"Documentation=file://{collection.root().resolve()}/docs/{JOBS_TABLE[job].doc}.md",
         "Wants=network-online.target",
         "After=network-online.target",
         "",
@@ -154,7 +209,7 @@ def service_unit(args: argparse.Namespace, job: str) -> str:
 
 
 def timer_unit(args: argparse.Namespace, job: str, calendar: str) -> str:
-    when = "Weekly" if job == "drill" else "Daily"
+    when = JOBS_TABLE[job].every
     return (
         "# Written by 'ledgerguard schedule install'; remove with 'ledgerguard schedule remove'.\n"
         "[Unit]\n"
@@ -180,7 +235,7 @@ def cron_text(args: argparse.Namespace, jobs: list[str]) -> str:
         lines.append(f"CRON_TZ={args.cron_timezone}")
     log_dir = Path(args.log_dir)
     for job in jobs:
-        spec = args.drill_cron if job == "drill" else args.verify_cron
+        spec = getattr(args, f"{job}_cron")
         fields = spec.split()
         if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
             raise BadInput(f"--{job}-cron {spec!r}: expected five cron fields such as '{DEFAULT_CRON[job]}'")
@@ -237,7 +292,7 @@ def install(args: argparse.Namespace) -> int:
     written: list[Path] = []
     changed_any = False
     for job in jobs:
-        calendar = args.drill_on_calendar if job == "drill" else args.verify_on_calendar
+        calendar = getattr(args, f"{job}_on_calendar")
         service = unit_dir / f"{args.prefix}-{job}.service"
         timer = unit_dir / f"{args.prefix}-{job}.timer"
         for path, text in ((service, service_unit(args, job)), (timer, timer_unit(args, job, calendar))):

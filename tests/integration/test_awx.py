@@ -63,7 +63,9 @@ def test_awx_configure_passes_syntax_check_and_lint():
 def test_schedules_are_valid_awx_rrules_in_shanghai_time(awx_vars):
     shanghai = ZoneInfo("Asia/Shanghai")
     after = datetime(2026, 3, 1, tzinfo=shanghai)
-    expected = {"drill": (6, 2, 0, 7), "verify": (None, 1, 30, 1)}  # weekday (Sunday=6), hour, minute, days apart
+    # weekday (Sunday=6), hour, minute, days apart
+    expected = {"drill": (6, 2, 0, 7), "verify": (None, 1, 30, 1), "backup": (None, 23, 30, 1), "prune": (5, 3, 30, 7)}
+    assert set(awx_vars["awx_schedules"]) == set(expected)
     for job, sched in awx_vars["awx_schedules"].items():
         rule = sched["rrule"]
         dtstart, rrule = rule.split(" ")

@@ -113,4 +113,50 @@ def test_schedule_bad_input(tmp_path, capsys, secrets_files):
         ["schedule", "install", "--backend", "cron", "--cron-file", str(tmp_path / "c"), "--drill-cron", "weekly"]
     )
     assert code == 2 and "--drill-cron 'weekly': expected five cron fields" in capsys.readouterr().err
-    assert cli.main(["schedule", "install", "--jobs", "backup", "--unit-dir", str(tmp_path)]) == 2
+    assert cli.main(["schedule", "install", "--jobs", "backups", "--unit-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--jobs 'backups': expected a comma-separated list of drill, verify, backup, prune, compliance" in err
+
+
+def test_backup_prune_and_monthly_compliance_jobs(tmp_path, capsys, secrets_files):
+    pw, s3, inv = secrets_files
+    units, cron = tmp_path / "units", tmp_path / "cron.d" / "ledgerguard"
+    common = ["-i", str(inv), "--password-file", str(pw), "--s3-credentials-file", str(s3),
+              "--jobs", "backup,prune,compliance",
+              "--backup-args", "--forget --metrics-dir /var/lib/node_exporter"]  # fmt: skip
+    assert cli.main(["schedule", "install", "--backend", "systemd", "--unit-dir", str(units), *common]) == 0
+    assert "systemd-analyze verify: ok" in capsys.readouterr().out
+    names = sorted(p.name for p in units.iterdir())
+    assert names == [f"ledgerguard-{j}.{k}" for j in ("backup", "compliance", "prune") for k in ("service", "timer")]
+    res = subprocess.run(
+        ["systemd-analyze", "verify", *(str(units / n) for n in names)], capture_output=True, text=True, check=False
+    )
+    assert (res.returncode, res.stderr.strip()) == (0, "")
+    expected = {
+        "backup": (["backup", "--plain"], "*-*-* 23:30:00 Asia/Shanghai", "Daily"),
+        "prune": (["backup", "--prune", "--plain"], "Sat *-*-* 03:30:00 Asia/Shanghai", "Weekly"),
+        "compliance": (["compliance", "--plain"], "*-*-01 06:00:00 Asia/Shanghai", "Monthly"),
+    }
+    for job, (command, calendar, every) in expected.items():
+        service = (units / f"ledgerguard-{job}.service").read_text()
+        exec_start = next(line for line in service.splitlines() if line.startswith("ExecStart=")).split()
+        assert exec_start[1 : 1 + len(command)] == command
+        assert exec_start[1 + len(command) : 3 + len(command)] == ["-i", str(inv)]
+        timer = (units / f"ledgerguard-{job}.timer").read_text()
+        assert f"OnCalendar={calendar}\n" in timer and f"Description={every} ledgerguard " in timer
+    backup_exec = (units / "ledgerguard-backup.service").read_text()
+    assert backup_exec.split("ExecStart=")[1].splitlines()[0].endswith("--forget --metrics-dir /var/lib/node_exporter")
+    assert "Documentation=file://" in backup_exec and "/docs/backup.md" in backup_exec
+
+    argv = ["schedule", "install", "--backend", "cron", "--cron-file", str(cron), "--log-dir", str(tmp_path / "log"),
+            *common, "--prune-cron", "0 4 * * 0"]  # fmt: skip
+    assert cli.main(argv) == 0
+    lines = [line for line in cron.read_text().splitlines() if line and not line.startswith(("#", "SHELL", "PATH"))]
+    assert lines[0] == "CRON_TZ=Asia/Shanghai"
+    backup, prune, compliance = lines[1:]
+    assert backup.startswith("30 23 * * * root cd ") and " backup --plain -i " in backup
+    assert backup.endswith(f"--forget --metrics-dir /var/lib/node_exporter >> {tmp_path / 'log' / 'backup.log'} 2>&1")
+    assert prune.startswith("0 4 * * 0 root cd ") and " backup --prune --plain -i " in prune
+    assert prune.endswith(f">> {tmp_path / 'log' / 'prune.log'} 2>&1")
+    assert compliance.startswith("0 6 1 * * root cd ") and " compliance --plain -i " in compliance
+    assert "unit-test-password-9f2" not in cron.read_text()

@@ -97,6 +97,72 @@ def test_copy_status_matches_by_original_or_content():
     assert out["c001"]["copy_id"] == "d2" and out["c002"]["in_copy"] is False and out["c009"]["newest"] == ""
 
 
+def test_copy_status_names_the_newest_snapshot_in_both_and_the_checks_judge_it():
+    source = [snap("s1", "2025-01-01T00:00:00Z", tree="t1"), snap("s2", "2025-01-02T00:00:00Z", tree="t2"),
+              snap("s3", "2025-01-02T00:00:00Z", tags=("c002",), tree="t3"),
+              snap("s4", "2025-01-03T00:00:00Z", tags=("客户甲",), tree="t4")]  # fmt: skip
+    dest = [snap("d1", "2025-01-01T00:00:00Z", tree="t1", original="s1"),
+            snap("d4", "2025-01-03T00:00:00Z", tags=("客户甲",), tree="t4", original="s4")]  # fmt: skip
+    status = bp.copy_status(source, dest, ["c001", "c002", "客户甲", "c009"], "h1")
+    out = {s["client"]: s for s in status}
+    assert (out["c001"]["both_id"], out["c001"]["both_copy_id"], out["c001"]["both_time"]) == (
+        "s1", "d1", "2025-01-01T00:00:00Z")  # fmt: skip
+    assert out["c002"]["both_id"] == "" and out["客户甲"]["both_copy_id"] == "d4"
+    checks = bp.copy_checks(status, "h1", "s3:http://offsite/bucket/restic")
+    assert [(c["subject"], c["status"]) for c in checks] == [
+        ("c001", "WARN"), ("c002", "FAIL"), ("客户甲", "OK"), ("c009", "WARN")]  # fmt: skip
+    assert checks[0]["reason"] == (
+        "newest snapshot s2 (2025-01-02T00:00:00Z) is not in the copy; the newest in both is s1 "
+        "(2025-01-01T00:00:00Z, copy d1): run the backup's copy step"
+    )
+    assert checks[1]["reason"].startswith("the copy holds no snapshot of client c002 (host h1)")
+    assert checks[2]["reason"] == "newest snapshot s4 (2025-01-03T00:00:00Z) is in the copy as d4"
+    assert checks[3]["reason"] == "no snapshot of client c009 (host h1) in the first repository"
+    assert all(c["check"] == "offsite_copy" and c["details"]["host"] == "h1" for c in checks)
+
+
+def test_client_status_after_a_run_and_its_metrics():
+    now = datetime(2026, 12, 5, 1, 0, tzinfo=UTC).timestamp()
+    snaps = [snap("a1", "2026-12-04T00:00:00+08:00", tags=("c001", "ledgerguard-backup")),
+             snap("b1", "2026-12-01T23:30:00+08:00", tags=("客户乙", "ledgerguard-backup")),
+             snap("m1", "2026-12-04T00:00:00+08:00", tags=(bp.MANIFEST_TAG, "c003"))]  # fmt: skip
+    results = [
+        {"client": "c001", "snapshot_id": "a2", "seconds": "1.5", "bytes_added": "2048", "files_new": "3",
+         "files_changed": "1", "check_mode": False},
+        {"client": "c001", "database": "postgresql/ledger", "bytes_added": "9"},
+    ]  # fmt: skip
+    ok = {
+        s["client"]: s
+        for s in bp.client_status(results, ["c001", "客户乙", "c003"], snaps, "h1", False, now, 26 * 3600)
+    }
+    assert ok["c001"] == {
+        "client": "c001", "host": "h1", "backed_up": True, "failed": False, "duration_seconds": 1.5,
+        "bytes_added": 2048, "files_new": 3, "files_changed": 1, "snapshot_id": "a2", "last_success": now,
+        "age_seconds": 0.0, "last_success_utc": "2026-12-05T01:00:00+00:00", "late": False,
+    }  # fmt: skip
+    assert ok["客户乙"]["last_success_utc"] == "2026-12-01T15:30:00+00:00" and ok["客户乙"]["late"] is True
+    assert ok["客户乙"]["age_seconds"] == 3 * 86400 + 9.5 * 3600 and ok["客户乙"]["failed"] is False
+    assert ok["c003"]["last_success"] is None and ok["c003"]["late"] is True  # a manifest is not a backup
+    failed = {s["client"]: s for s in bp.client_status([], ["c001"], snaps, "h1", True, now, 48 * 3600)}
+    assert (
+        failed["c001"]["failed"] is True and failed["c001"]["late"] is False and failed["c001"]["snapshot_id"] == "a1"
+    )
+    checked = bp.client_status([dict(results[0], check_mode="True")], ["c001"], [], "h1", False, now, 3600)
+    assert checked[0]["backed_up"] is False and checked[0]["late"] is True
+
+    fams = {f["name"]: f["samples"] for f in bp.metric_families(list(ok.values()), now)}
+    labels = {"host": "h1", "client": "c001"}
+    assert fams["ledgerguard_backup_last_run_timestamp_seconds"] == [{"labels": {"host": "h1"}, "value": int(now)}]
+    assert fams["ledgerguard_backup_bytes_added"] == [{"labels": labels, "value": 2048}]
+    assert fams["ledgerguard_backup_duration_seconds"] == [{"labels": labels, "value": 1.5}]
+    assert [s["labels"]["client"] for s in fams["ledgerguard_backup_last_success_timestamp_seconds"]] == [
+        "c001",
+        "客户乙",
+    ]
+    assert [s["value"] for s in fams["ledgerguard_backup_late"]] == [False, True, True]
+    assert [s["value"] for s in fams["ledgerguard_backup_failed"]] == [False, False, False]
+
+
 def test_patterns():
     assert dc.restic_pattern("/srv/books/c[1]/a*b?.db") == r"/srv/books/c\[1\]/a\*b\?.db"
     assert dc.fnmatch_pattern("账簿/l[1].db") == "账簿/l[[]1].db"
