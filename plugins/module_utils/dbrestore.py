@@ -206,11 +206,12 @@ class Postgres(Server):
         argv = [self.restore_binary, *self._where(), "--exit-on-error", "--single-transaction", f"--dbname={database}"]
         return subprocess.Popen(argv, env=self.env, stdin=source, stdout=subprocess.DEVNULL, stderr=err_file)
 
-    def tables(self, database: str) -> list[str]:
+    def relations(self, database: str) -> list[list[str]]:
+        """[schema, table] of every ordinary and partitioned table (partitions counted through their parent)."""
         out = self.sql(
             [
-                "SELECT coalesce(json_agg(n.nspname || '.' || c.relname ORDER BY n.nspname, c.relname), '[]') "
-                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+                "SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname) ORDER BY n.nspname, c.relname), "
+                "'[]') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
                 "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
                 "AND NOT c.relispartition"
             ],
@@ -219,19 +220,23 @@ class Postgres(Server):
         )
         return json.loads(out)
 
+    def tables(self, database: str) -> list[str]:
+        return [f"{schema}.{table}" for schema, table in self.relations(database)]
+
     def counts(self, database: str) -> dict[str, int]:
-        names = self.tables(database)
-        if not names:
+        relations = self.relations(database)
+        if not relations:
             return {}
-        parts = []
-        for index, name in enumerate(names):
-            schema, _, table = name.partition(".")
-            parts.append(f"SELECT {index}, count(*) FROM {self.ident(schema)}.{self.ident(table)}")  # noqa: S608
+        parts = [
+            f"SELECT {index}, count(*) FROM {self.ident(schema)}.{self.ident(table)}"  # noqa: S608
+            for index, (schema, table) in enumerate(relations)
+        ]
         out = self.sql([" UNION ALL ".join(parts)], database, what=f"count the rows of database {database}")
         counts = {}
         for line in out.splitlines():
-            index, _, count = line.partition("|")
-            counts[names[int(index)]] = int(count)
+            index, count = line.split("|", 1)
+            schema, table = relations[int(index)]
+            counts[f"{schema}.{table}"] = int(count)
         return counts
 
     def mark(self, name: str, text: str) -> None:
@@ -354,7 +359,7 @@ class MariaDB(Server):
         out = self.sql([" UNION ALL ".join(parts)], what=f"count the rows of database {database}")
         counts = {}
         for line in out.splitlines():
-            index, _, count = line.partition("\t")
+            index, count = line.split("\t", 1)
             counts[names[int(index)]] = int(count)
         return counts
 
