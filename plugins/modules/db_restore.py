@@ -8,8 +8,8 @@ DOCUMENTATION = r"""
 module: db_restore
 short_description: Restore a PostgreSQL or MariaDB dump snapshot into a new database, check it, optionally swap it in
 description:
-  - Restores a dump that M(ledgerguard.recovery.db_dump_backup) streamed into restic. The snapshot (newest one tagged
-    C(db-<engine>-<database>), or O(snapshot)) is streamed out with C(restic dump) straight into C(pg_restore
+  - Restores a dump that M(ledgerguard.recovery.db_dump_backup) streamed into restic. The snapshot (the newest one
+    holding the database's dump path, or O(snapshot)) is streamed out with C(restic dump) straight into C(pg_restore
     --single-transaction --exit-on-error) or the C(mariadb) client, never written to the host's disk in clear, into
     the database O(target), which must not exist yet (PostgreSQL creates it from C(template0) with the owner,
     encoding and locale of O(database) when that exists; MariaDB with the dump's own character set).
