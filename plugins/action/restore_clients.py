@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin ledgerguard.recovery.restore_clients: the per-client restore of one host, in one task.
 
-Per host, for every client of the incident in priority order: choose the restore point (snapshot_damage), restore it
+Per host, for every client of the incident in the incident queue's order (nearest filing deadline first, then
+priority, then id: plugin_utils/filing.py): choose the restore point (snapshot_damage), restore it
 into a fresh staging folder of this run (restic_restore; clients restored from the same snapshot into the same work
 folder share one restic restore), compare the restored tree with the snapshot's listing and its backup-time manifest
 (file_manifest), check the books in staging (ledger_verify), re-scan the frozen folders for writers right before the
@@ -28,6 +29,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.ledgerguard.recovery.plugins.filter.restore_point import clean_restore_point
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import manifest_tags
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import filing
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import restore_clients as rc
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restic_action import ResticActionBase
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restore_clients import Step, StepFailed
@@ -38,6 +40,8 @@ ARGUMENT_SPEC = {
     "clients": {"type": "list", "elements": "dict", "required": True},
     "loss_started": {"type": "str", "default": ""},
     "cutoff": {"type": "str", "required": True},
+    "detected_at": {"type": "str", "default": ""},
+    "filing_calendar": {"type": "str", "default": ""},
     "pins": {"type": "dict", "default": {}},
     "snapshot_host": {"type": "str", "required": True},
     "exclude_tags": {"type": "list", "elements": "str", "default": ["pre-restore"]},
@@ -276,6 +280,7 @@ class ActionModule(ResticActionBase):
                         f"restore_clients: client {client.get('id', '?')} has no {key}; the clients come from the "
                         "incident's selection (ledgerguard.recovery.incident validate), which sets it."
                     )
+        args["clients"] = self._order(args["clients"])
         earlier = self._earlier_results()
         if self._task.check_mode:
             entries = self._plan(earlier)
@@ -290,6 +295,21 @@ class ActionModule(ResticActionBase):
             msg=", ".join(f"{e['id']} {e['status']}" for e in entries) or "no clients",
         )
         return result
+
+    def _order(self, clients: list[dict]) -> list[dict]:
+        """The clients in the incident queue's order (filing.order_key: the same on every host), each annotated with
+        its next filing deadline. A calendar that cannot be read leaves the priority order and says why per client."""
+        a = self._args
+        after = a["detected_at"] or a["cutoff"] or _utc()
+        try:
+            calendar = filing.load_calendar(a["filing_calendar"] or None)
+        except filing.CalendarError as exc:
+            calendar = {"deadlines": []}
+            clients = [{**c, "filing_warnings": [f"restore order by priority only: {exc}"]} for c in clients]
+        try:
+            return filing.order_clients(clients, calendar, after)
+        except ValueError as exc:
+            raise AnsibleActionFail(f"restore_clients: detected_at / cutoff {after!r}: {exc}") from exc
 
     def _earlier_results(self) -> dict[str, dict]:
         """The finished clients of an earlier run of this incident (<marker_dir>/<client>.done.json)."""

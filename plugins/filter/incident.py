@@ -212,7 +212,8 @@ def incident_host_errors(wanted, inventory_hosts):
 
 
 def incident_select_clients(clients, selected=None, paths=None):
-    """The selected clients in restore order (priority, then id), each with the paths to restore."""
+    """The selected clients by priority, then id, each with the paths to restore and its filings as a list. The
+    restore order adds the filing deadlines (restore_clients orders by plugin_utils/filing.py's order_key)."""
     selected, paths = _as_list(selected), _as_list(paths)
     chosen = [c for c in clients or [] if not selected or str(c.get("id")) in [str(s) for s in selected]]
     out = []
@@ -226,6 +227,7 @@ def incident_select_clients(clients, selected=None, paths=None):
             mine = declared
         item = dict(client)
         item["priority"] = int(client.get("priority", 100))
+        item["filings"] = [client["filings"]] if isinstance(client.get("filings"), str) else client.get("filings") or []
         item["restore_paths"] = mine
         item["declared_paths"] = declared
         out.append(item)

@@ -21,6 +21,9 @@ description:
     when, and whether it is still stopped. A writer found after the freeze (by a rescan) that held a client's folder
     makes that client a problem (its files must be re-checked; they are never reported verified on trust), and so does
     a writer still running. Each client's C(cause) gains C(writers), the processes found writing in its folder.
+  - Lists the clients in the incident's restore queue (nearest filing deadline first, then priority, then id) and
+    carries that queue as C(restore_queue) - per client its next deadline, when it was restored, and a LATE or NOT
+    RESTORED warning when a deadline is missed or at risk (plugin_utils/filing.py).
   - Carries the repository damage the incident's check found (a host's C(repository_damage), with the lost packs, what
     restic said, the snapshots that need them) as C(repository_damage), and C(summary.repository_damaged). Damage does
     not change the status (the clients restored from older intact snapshots are restored), but the repository needs
@@ -69,6 +72,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.cause import 
     client_cause,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import parse_time  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import filing  # noqa: E402
 
 try:
     from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import verify_chain
@@ -338,7 +342,8 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
             if item.get("status") != "ok":
                 problems.append("{}/{}: {}".format(host, item.get("id"), item.get("msg", "failed")))
             clients.append(item)
-    clients.sort(key=lambda c: (int(c.get("priority", 100)), str(c.get("host")), str(c.get("id"))))
+    # The incident's one restore queue (nearest filing deadline, then priority, then id: plugin_utils/filing.py).
+    clients.sort(key=filing.order_key)
     ok = [c for c in clients if c.get("status") == "ok"]
     if clients and len(ok) == len(clients) and not problems:
         status = "restored"
@@ -404,6 +409,8 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
         "containment": containment,
         "hosts": host_rows,
         "clients": clients,
+        # Each client's next filing deadline against when it was restored (LATE / NOT RESTORED warnings).
+        "restore_queue": filing.restore_queue(clients, [], generated),
         "files_to_review": review,
         "timeline": _timeline(evidence),
         "evidence": _evidence_files(evidence),

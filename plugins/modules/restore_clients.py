@@ -14,7 +14,8 @@ short_description: Restore every client of an incident on one host - choose, res
 version_added: "0.1.0"
 description:
   - The per-client restore of the C(ledgerguard.recovery.restore) role in one task per host. For each client in
-    O(clients) order (priority order) it chooses the restore point (M(ledgerguard.recovery.snapshot_damage) and the
+    the incident queue's order (the nearest filing deadline after O(detected_at) among the client's C(filings) in
+    the filing calendar O(filing_calendar) first, then C(priority), then id; the same order on every host) it chooses the restore point (M(ledgerguard.recovery.snapshot_damage) and the
     C(clean_restore_point) rules; a pin in O(pins) wins), restores it into a fresh staging folder of this run
     (C(<work>/staging/<client>/<run id>) next to the client's first path, created by M(ledgerguard.recovery.work_dir)),
     compares the restored tree with the snapshot's listing and its backup-time manifest
@@ -48,6 +49,19 @@ options:
     description: Snapshots from this time on are not assessed (the loss start, else the detection time).
     type: str
     required: true
+  detected_at:
+    description:
+      - When the incident was detected (RFC 3339); the restore order counts filing deadlines from then. Empty - the
+        O(cutoff).
+    type: str
+    default: ""
+  filing_calendar:
+    description:
+      - The firm's filing calendar (a YAML file on the controller, format in docs/filing_calendar.md); empty - the
+        calendar shipped with the collection. A calendar that cannot be read leaves the priority order, said in each
+        client's C(filing_warnings).
+    type: str
+    default: ""
   pins:
     description: Client id to a snapshot id (or unique prefix) the operator pinned.
     type: dict
@@ -195,7 +209,9 @@ EXAMPLES = r"""
 RETURN = r"""
 clients:
   description:
-    - One entry per client, in O(clients) order (the role publishes them as C(restore_results)). Status C(ok) with
+    - One entry per client, in the restore order (the role publishes them as C(restore_results)). Every entry has
+      C(id), C(name), C(priority), C(host), C(filings), C(next_deadline) (C(date), C(due), C(filing), C(period),
+      C(source), C(certainty), C(note); null without a deadline) and C(filing_warnings). Status C(ok) with
       C(snapshot), C(why), C(warnings), C(skipped), C(files), C(bytes), C(restore_seconds), C(verified),
       C(late_writers), C(manifests), C(backup_manifest), C(staging), C(quarantine), C(restored), C(replaced),
       C(quarantined), C(kept_changed), C(kept_new), C(unchanged), C(detached_mounts), C(ledger), C(started),

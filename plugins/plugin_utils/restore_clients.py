@@ -225,6 +225,10 @@ def base_entry(client: dict[str, Any], host: str) -> dict[str, Any]:
         "name": client["name"],
         "priority": client.get("priority"),
         "host": host,
+        # The restore order's inputs (plugin_utils/filing.py): the plan and the report build the incident's queue.
+        "filings": client.get("filings") or [],
+        "next_deadline": client.get("next_deadline"),
+        "filing_warnings": client.get("filing_warnings") or [],
     }
 
 

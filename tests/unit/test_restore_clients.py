@@ -25,11 +25,12 @@ OK_FIELDS = {
     "id", "name", "priority", "host", "status", "paths", "snapshot", "why", "warnings", "skipped", "files", "bytes",
     "restore_seconds", "verified", "late_writers", "manifests", "backup_manifest", "staging", "quarantine", "restored",
     "replaced", "quarantined", "kept_changed", "kept_new", "unchanged", "detached_mounts", "ledger", "started",
-    "finished", "seconds",
+    "finished", "seconds", "filings", "next_deadline", "filing_warnings",
 }  # fmt: skip
 FAILED_FIELDS = {
     "id", "name", "priority", "host", "status", "paths", "failed_task", "msg", "snapshot", "skipped", "why",
-    "staging", "quarantine", "quarantined", "backup_manifest", "started", "finished",
+    "staging", "quarantine", "quarantined", "backup_manifest", "started", "finished", "filings", "next_deadline",
+    "filing_warnings",
 }  # fmt: skip
 
 
