@@ -133,7 +133,7 @@ attributes:
     platforms: posix
     description: Runs on the controller.
 notes:
-  - The task reports C(changed=false): telling people changes no managed state.
+  - "The task reports C(changed=false): telling people changes no managed state."
 """
 
 EXAMPLES = r"""

@@ -225,9 +225,10 @@ def render(milestone: str, lang: str, facts: dict[str, Any]) -> dict[str, str]:
             ]
     elif milestone == "clients":
         entries = [(host, e) for host, data in sorted(hosts.items()) for e in data.get("results") or []]
-        done = [e for _, e in entries if e.get("status") in ("ok", "planned")]
-        failed = any(e.get("status") not in ("ok", "planned") for _, e in entries)
-        unverified = any(e.get("status") == "ok" and not e.get("verified", True) for _, e in entries)
+        results = [entry for _host, entry in entries]
+        done = [e for e in results if e.get("status") in ("ok", "planned")]
+        failed = any(e.get("status") not in ("ok", "planned") for e in results)
+        unverified = any(e.get("status") == "ok" and not e.get("verified", True) for e in results)
         status = "FAIL" if failed else "WARN" if unverified or not entries else "OK"
         if zh:
             title = f"事故 {inc}：客户恢复结果（{len(done)}/{len(entries)} 已恢复）"
@@ -283,7 +284,8 @@ def render(milestone: str, lang: str, facts: dict[str, Any]) -> dict[str, str]:
                 f"- Report: {report_path}",
             ]
             lines += [f"- To do: {p}" for p in (report.get("problems") or [])[:10]]
-    return {"title": title, "text": "\n".join(lines), "status": status}
+    # Ends with a newline: a mail body is sent exactly as rendered (its sha256 is the record's text_sha256).
+    return {"title": title, "text": "\n".join(lines) + "\n", "status": status}
 
 
 def _rto(summary: dict[str, Any], lang: str) -> str:
