@@ -123,7 +123,8 @@ def render(outcome: dict[str, Any], check: bool, prune: bool) -> list[str]:
                     f"{host} {s.get('client')}: LATE: newest successful backup {s.get('last_success_utc') or 'none'}"
                 )
         if prune and h.get("prune"):
-            lines.append(f"{host}: prune: {h['prune']}")
+            lines.append(f"{host}: prune (restic's last lines):")
+            lines.extend(f"  {line}" for line in str(h["prune"]).splitlines() if line.strip())
     return lines
 
 

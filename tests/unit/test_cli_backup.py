@@ -103,8 +103,12 @@ def test_check_mode_and_prune_lines():
     forgot = {"hosts": {"h": {"retention": {"preview": [{"client": "c1", "keep": [], "remove": [{"id": "abcdef0123"}]}],
                                             "forgotten": [{"client": "c1", "removed": True}]}}}}  # fmt: skip
     assert backup.render(forgot, check=False, prune=False) == ["h c1: retention keeps 0, forgot 1: abcdef01 of "]
-    pruned = {"hosts": {"h": {"prune": "would remove 3 packs"}}}
-    assert backup.render(pruned, check=False, prune=True) == ["h: prune: would remove 3 packs"]
+    pruned = {"hosts": {"h": {"prune": "to delete: 3 blobs / 1.2 KiB\n\ndone"}}}
+    assert backup.render(pruned, check=False, prune=True) == [
+        "h: prune (restic's last lines):",
+        "  to delete: 3 blobs / 1.2 KiB",
+        "  done",
+    ]
 
 
 @pytest.mark.parametrize(("value", "text"), [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 * 2**30, "5.0 GiB")])
