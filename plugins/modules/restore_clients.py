@@ -15,8 +15,9 @@ version_added: "0.1.0"
 description:
   - The per-client restore of the C(ledgerguard.recovery.restore) role in one task per host. For each client in
     the incident queue's order (the nearest filing deadline after O(detected_at) among the client's C(filings) in
-    the filing calendar O(filing_calendar) first, then C(priority), then id; the same order on every host) it chooses the restore point (M(ledgerguard.recovery.snapshot_damage) and the
-    C(clean_restore_point) rules; a pin in O(pins) wins), restores it into a fresh staging folder of this run
+    the filing calendar O(filing_calendar) first, then C(priority), then id; the same order on every host) it
+    chooses the restore point (M(ledgerguard.recovery.snapshot_damage) and the C(clean_restore_point) rules; a pin
+    in O(pins) wins), restores it into a fresh staging folder of this run
     (C(<work>/staging/<client>/<run id>) next to the client's first path, created by M(ledgerguard.recovery.work_dir)),
     compares the restored tree with the snapshot's listing and its backup-time manifest
     (M(ledgerguard.recovery.file_manifest)), checks the books in staging (M(ledgerguard.recovery.ledger_verify)),
