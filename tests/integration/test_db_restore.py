@@ -29,8 +29,13 @@ def test_dump_restored_into_scratch_then_beside_and_swapped(postgres, local_repo
     pg.psql("CREATE SCHEMA 账套", "ledger")
     pg.psql("CREATE TABLE public.凭证 (id serial PRIMARY KEY, 摘要 text, 金额 numeric(14,2))", "ledger")
     pg.psql("CREATE TABLE 账套.科目 (code text PRIMARY KEY, 名称 text)", "ledger")
-    pg.psql("INSERT INTO public.凭证 (摘要, 金额) SELECT '收到杭州示例贸易货款 ' || g, g * 1.5 FROM generate_series(1, 300) g", "ledger")
-    pg.psql("INSERT INTO 账套.科目 VALUES ('1001', '库存现金'), ('1002', '银行存款'), ('6001', '主营业务收入')", "ledger")
+    pg.psql(
+        "INSERT INTO public.凭证 (摘要, 金额) SELECT '收到杭州贸易货款 ' || g, g * 1.5 FROM generate_series(1, 300) g",
+        "ledger",
+    )
+    pg.psql(
+        "INSERT INTO 账套.科目 VALUES ('1001', '库存现金'), ('1002', '银行存款'), ('6001', '主营业务收入')", "ledger"
+    )
     repo = {"repository": local_repo, "password_file": str(restic_password_file)}
     dumped = module_result(
         db_dump_backup.main,
@@ -97,7 +102,10 @@ def test_dump_restored_into_scratch_then_beside_and_swapped(postgres, local_repo
     assert swapped["state"] == "swapped" and swapped["changed"] is True and swapped["quarantine"] == QUARANTINE
     assert databases(pg) == {"ledger", QUARANTINE}
     assert pg.psql("SELECT count(*), sum(金额) FROM public.凭证", "ledger") == "300|67725.00"
-    assert pg.psql("SELECT string_agg(名称, ',' ORDER BY code) FROM 账套.科目", "ledger") == "库存现金,银行存款,主营业务收入"
+    assert (
+        pg.psql("SELECT string_agg(名称, ',' ORDER BY code) FROM 账套.科目", "ledger")
+        == "库存现金,银行存款,主营业务收入"
+    )
     assert pg.psql("SELECT count(*) FROM public.凭证", QUARANTINE) == "100"  # the damaged database, kept
     rerun = module_result(db_restore.main, beside, capsys)
     assert rerun["changed"] is False and rerun["state"] == "already_swapped" and rerun["tables"] == expected
