@@ -140,7 +140,8 @@ def plan(
 
     ``configured`` is every host's ``ledgerguard_clients`` (contacts, language); ``existing`` the current index, whose
     entries that are no longer drafts (approved, sent, failed) are kept as they are (``keep: true``: the role does
-    not rewrite their file, so an approved or sent text never changes under its record)."""
+    not rewrite their file, so an approved or sent text never changes under its record), and whose entries this run
+    does not produce (clients not in this run) are kept too."""
     by_id: dict[str, dict[str, Any]] = {}
     for client in configured or []:
         if isinstance(client, dict) and client.get("id") is not None:
@@ -182,6 +183,9 @@ def plan(
                         "keep": False,
                     }
                 )
+    # A re-run restores only some clients: the notices of the others stay in the index as they are.
+    made = {e["id"] for e in out}
+    out.extend(dict(e, keep=True) for nid, e in old.items() if nid not in made)
     return out
 
 

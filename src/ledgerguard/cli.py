@@ -284,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ledgerguard import review
 
     review.add_subparser(sub)
+    from ledgerguard import notices
+
+    notices.add_subparser(sub)
     return parser
 
 
@@ -684,6 +687,10 @@ def main(argv: list[str] | None = None) -> int:
             return sched.run(args)
         if args.command in ("evidence", "review"):
             return int(args.func(args))
+        if args.command == "notices":
+            from ledgerguard import notices
+
+            return notices.run(args)
         if args.command == "survey":
             from ledgerguard import survey
 

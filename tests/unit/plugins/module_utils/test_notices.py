@@ -68,6 +68,13 @@ def test_plan_keeps_notices_that_are_no_longer_drafts():
     kept = plan[0]
     assert kept["keep"] is True and kept["status"] == "sent" and kept["sha256"] == "ab" * 32
     assert all(e["keep"] is False for e in plan[1:])
+    # A re-run for c002 only keeps c001's notices in the index (and does not rewrite them).
+    rerun = n.plan(RESULTS[1:2], CONFIGURED, ["zh-CN"], existing)
+    assert [(e["id"], e["keep"]) for e in rerun] == [
+        ("c002.confirmed.en", False),
+        ("c002.restoring.en", False),
+        ("c001.confirmed.zh-CN", True),
+    ]
 
 
 @pytest.mark.parametrize(
