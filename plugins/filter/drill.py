@@ -14,6 +14,13 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import drill as _drill
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import restore_clients as _restore_clients
+
+# drill_ledger_checks options (deprecated) and the key of the client's ledger declaration each becomes.
+_LEGACY_LEDGER_KEYS = {
+    "csv": (("columns", "csv_columns"), ("encoding", "csv_encoding"), ("delimiter", "csv_delimiter")),
+    "sqlite": (("table", "sqlite_table"), ("columns", "sqlite_columns"), ("amount_scale", "sqlite_amount_scale")),
+}
 
 
 def drill_pick_snapshot(
@@ -95,6 +102,25 @@ def drill_summary(record: dict[str, Any]) -> dict[str, Any]:
     return _drill.summary(record)
 
 
+def drill_ledger(client: dict[str, Any], legacy_checks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The client's books as the drill's damage assessment reads them: C(ledger), its declaration
+    (ledgerguard_clients[].ledger, or the deprecated drill_ledger_checks entry turned into one), and C(paths), its
+    ledger files as the incident's restore finds them (plugin_utils/restore_clients.ledger_paths)."""
+    client = dict(client or {})
+    decl = client.get("ledger") or {}
+    legacy = (legacy_checks or {}).get(client.get("id")) or {}
+    if not decl and legacy:
+        decl = {}
+        for kind, keys in _LEGACY_LEDGER_KEYS.items():
+            part = {"sources": legacy.get(kind) or []}
+            part.update({key: legacy[option] for key, option in keys if option in legacy})
+            decl[kind] = part
+    paths = client.get("paths") or []
+    if not paths:
+        return {"ledger": decl, "paths": []}
+    return {"ledger": decl, "paths": _restore_clients.ledger_paths({**client, "ledger": decl, "declared_paths": paths})}
+
+
 def drill_action_supports_async(name: str) -> bool:
     """Whether the action plugin behind a module accepts `async` (the drill then polls the restore for progress)."""
     from ansible.plugins.loader import action_loader
@@ -122,4 +148,5 @@ class FilterModule:
             "drill_metric_families": drill_metric_families,
             "drill_summary": drill_summary,
             "drill_action_supports_async": drill_action_supports_async,
+            "drill_ledger": drill_ledger,
         }

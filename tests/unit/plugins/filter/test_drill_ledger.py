@@ -1,0 +1,57 @@
+"""drill_ledger: the drill reads a client's books exactly as the incident's restore does (one ledger_paths)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.ledgerguard.recovery.plugins.filter.drill import FilterModule, drill_ledger
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import restore_clients as rc
+
+ROOT = "/srv/账套/杭州示例贸易"
+
+
+@pytest.mark.parametrize(
+    "client",
+    [
+        {"ledger": {"sqlite": "账簿/总账.sqlite", "csv": {"sources": ["凭证/2026-09.csv", "凭证/*.csv"]}}},
+        {"ledger": {"csv": ["/mnt/共享/凭证.csv", "凭证/[ab].csv"]}, "root": "/srv/根"},
+        {"csv": "凭证/2026-10.csv", "sqlite": ["账簿/a.sqlite", "账簿/b?.sqlite"]},
+        {},
+    ],
+)
+def test_the_drill_and_the_incident_find_the_same_ledger_files(client):
+    client = {"id": "c001", "name": "杭州示例贸易有限公司", "paths": [ROOT], **client}
+    got = drill_ledger(client, {})
+    assert got["paths"] == rc.ledger_paths({**client, "declared_paths": [ROOT]})
+    assert got["ledger"] == (client.get("ledger") or {})
+    assert not any(c in p for p in got["paths"] for c in "*?[")
+
+
+def test_a_deprecated_drill_ledger_checks_entry_becomes_the_declaration():
+    client = {"id": "c002", "name": "宁波示例会计服务有限公司", "paths": [ROOT]}
+    legacy = {
+        "c002": {
+            "csv": ["凭证/2026-09.csv"],
+            "csv_encoding": "gbk",
+            "csv_delimiter": ";",
+            "sqlite": ["/data/账簿.sqlite"],
+            "sqlite_table": "凭证",
+            "sqlite_amount_scale": 2,
+        },
+        "other": {"csv": ["x.csv"]},
+    }
+    assert drill_ledger(client, legacy) == {
+        "ledger": {
+            "csv": {"sources": ["凭证/2026-09.csv"], "encoding": "gbk", "delimiter": ";"},
+            "sqlite": {"sources": ["/data/账簿.sqlite"], "table": "凭证", "amount_scale": 2},
+        },
+        "paths": ["/data/账簿.sqlite", f"{ROOT}/凭证/2026-09.csv"],
+    }
+    # the client's own declaration wins over the deprecated entry
+    own = {**client, "ledger": {"csv": "凭证/own.csv"}}
+    assert drill_ledger(own, legacy) == {"ledger": {"csv": "凭证/own.csv"}, "paths": [f"{ROOT}/凭证/own.csv"]}
+
+
+def test_a_client_without_paths_has_no_ledger_files_and_the_filter_is_registered():
+    assert drill_ledger({"id": "h1", "name": "h1", "paths": []}, {"h1": {"csv": ["a.csv"]}})["paths"] == []
+    assert FilterModule().filters()["drill_ledger"] is drill_ledger
