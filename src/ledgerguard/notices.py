@@ -26,6 +26,7 @@ import fcntl
 import getpass
 import json
 import os
+import re
 import smtplib
 import ssl
 import sys
@@ -43,6 +44,7 @@ from ledgerguard.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, c
 
 SMTP_CONFIG_ENV = "LEDGERGUARD_SMTP_CONFIG"
 SMTP_PASSWORD_ENV = "LEDGERGUARD_SMTP_PASSWORD"  # noqa: S105 - the name of a variable, not a password
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SMTP_KEYS = ("host", "port", "security", "from", "username", "password_file", "timeout")
 
 
@@ -58,6 +60,11 @@ def _now() -> str:
 
 
 def incident_dir(args: argparse.Namespace) -> Path:
+    if not _ID_RE.match(args.incident_id or ""):
+        raise BadInput(
+            f"notices: --incident-id '{args.incident_id}' is not an incident id; give the evidence folder's name, "
+            "e.g. INC-20261126-001 (letters, digits, '.', '_', '-')"
+        )
     if args.evidence_dir:
         root = Path(args.evidence_dir).expanduser().resolve()
     else:

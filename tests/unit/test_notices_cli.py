@@ -56,6 +56,11 @@ def test_unknown_incident_and_notice_are_named(folder, capsys):
         f"ledgerguard notices: no evidence folder {folder / 'INC-0'} for incident INC-0; give the incident id of an "
         "existing incident and, if its evidence is elsewhere, --evidence-dir\n"
     )
+    assert cli.main(["notices", "list", "--incident-id", "../etc", "--evidence-dir", str(folder)]) == 2
+    assert capsys.readouterr().err == (
+        "ledgerguard notices: --incident-id '../etc' is not an incident id; give the evidence folder's name, "
+        "e.g. INC-20261126-001 (letters, digits, '.', '_', '-')\n"
+    )
     code, _out, err = run(folder, capsys, "show", "c003.final.zh-CN")
     assert code == 2 and err == (
         "ledgerguard notices: notice 'c003.final.zh-CN' is not in this incident's notices/index.json; its notices: "
