@@ -14,7 +14,8 @@ SMTP settings come from a YAML file given by ``--smtp-config`` or ``$LEDGERGUARD
 0600 file) and ``timeout``. The password is read from ``password_file`` or ``$LEDGERGUARD_SMTP_PASSWORD``; it is never
 an argument and never written anywhere.
 
-Exit codes: 0 done, 1 a delivery failed, 2 bad input or a refused action (the message says why and what to do).
+Exit codes: 0 done, 1 a delivery failed, 2 bad input or a refused action (the message says why and what to do;
+``send --all-approved`` names each approved notice it cannot send, sends the others, and exits 2 if it left one out).
 """
 
 from __future__ import annotations
@@ -438,6 +439,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if bool(args.notice_id) == bool(args.all_approved):
         raise BadInput("notices send: give one notice id, or --all-approved (every approved notice not sent yet)")
     folder = incident_dir(args)
+    refused = 0
     with _locked(folder):
         doc = _load(folder)
         if args.notice_id:
@@ -448,13 +450,25 @@ def cmd_send(args: argparse.Namespace) -> int:
             except _n().NoticeError as exc:
                 raise BadInput(f"notices: {exc}") from None
         else:
-            entries = [e for e in doc["notices"] if e.get("status") == "approved"]
+            # Every approved notice; one that cannot go (changed since its approval, no mail recipient) is named and
+            # left out, the others are sent.
+            entries, refused = [], 0
+            for entry in [e for e in doc["notices"] if e.get("status") == "approved"]:
+                try:
+                    _n().check_sendable(entry, _n().sha256_bytes(_text(folder, entry)))
+                    entries.append(entry)
+                except _n().NoticeError as exc:
+                    print(f"ledgerguard notices: {exc}", file=sys.stderr)
+                    refused += 1
             if not entries:
-                print(f"no approved notice waiting to be sent in {folder / 'notices'}")
-                return EXIT_OK
+                if not refused:
+                    print(f"no approved notice waiting to be sent in {folder / 'notices'}")
+                return EXIT_BAD_INPUT if refused else EXIT_OK
         settings = smtp_settings(args.smtp_config)
         ok = [_send_one(folder, doc, entry, settings) for entry in entries]
-    return EXIT_OK if all(ok) else EXIT_FAILED
+    if not all(ok):
+        return EXIT_FAILED
+    return EXIT_BAD_INPUT if args.all_approved and refused else EXIT_OK
 
 
 # ------------------------------------------------------------------------------------------------ CLI

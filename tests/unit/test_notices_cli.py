@@ -93,6 +93,17 @@ def test_approve_records_index_timeline_and_sums(folder, capsys):
     assert (folder / "timeline.jsonl").read_text(encoding="utf-8") == lines
     code, out, _err = run(folder, capsys, "list")
     assert "c003.confirmed.zh-CN         approved, approved by 李经理" in out and "to: chen@example.cn" in out
+    # --all-approved leaves out (and names) an approved notice without a mail recipient; nothing else to send: exit 2.
+    index = folder / "notices" / "index.json"
+    doc = json.loads(index.read_text(encoding="utf-8"))
+    doc["notices"][0]["recipients"] = [{"name": "陈会计", "phone": "13700000000", "mail": ""}]
+    index.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    code, out, err = run(folder, capsys, "send", "--all-approved")
+    assert (code, out) == (2, "") and err.startswith(
+        "ledgerguard notices: notice c003.confirmed.zh-CN has no mail recipient: add contacts with a mail address"
+    )
+    doc["notices"][0]["recipients"] = [{"name": "陈会计", "mail": "chen@example.cn"}]
+    index.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     # The text a person edited and approved replaces the report's draft in SHA256SUMS (the approval records its hash).
     (folder / "notices" / "c003.zh-CN.md").write_bytes(TEXT + "另：请回复。\n".encode())
     code, out, _err = run(folder, capsys, "approve", "c003.confirmed.zh-CN", "--by", "李经理")
