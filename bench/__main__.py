@@ -1,7 +1,7 @@
 """Run every benchmark and write bench/results/*.json and docs/benchmarks.md (+ charts).
 
 Usage: python -m bench [--quick] [--only manifest,scaling,ledger,restore_point,restore_overhead,module_memory,fleet,
-       validation,client_cost] [--rounds N] [--fleet-sizes 1,4,16,32] [--snapshots N] [--no-report]
+       validation,client_cost,backup] [--rounds N] [--fleet-sizes 1,4,16,32] [--snapshots N] [--no-report]
 
 BENCH_BEFORE_COLLECTIONS=<dir holding ansible_collections/> runs fleet and client_cost on that copy of the collection
 too (before a change), right before this checkout's, so both figures come from one machine state.
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": common.machine_facts(),
         "load_average_start": common.load_average(),
     }
-    from bench import ledger_bench, manifest_bench, restore_point_bench
+    from bench import backup_bench, ledger_bench, manifest_bench, restore_point_bench
 
     jobs = {
         "manifest": lambda: manifest_bench.mixed(args.quick, rounds),
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "fleet": lambda: _fleet(args.quick, min(rounds, 3), fleet_sizes),
         "validation": lambda: _validation(args.quick, min(rounds, 3), args.snapshots),
         "client_cost": lambda: _client_cost(args.quick),
+        "backup": lambda: backup_bench.run(args.quick, min(rounds, 3)),
     }
     failures = 0
     for name in wanted:

@@ -215,4 +215,5 @@ JOBS = (
     "fleet",
     "validation",
     "client_cost",
+    "backup",
 )

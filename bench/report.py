@@ -738,6 +738,7 @@ def write() -> Path:
     lines += _fleet(results["fleet"])
     lines += _validation(results["validation"])
     lines += _client_cost(results["client_cost"])
+    lines += _backup(results["backup"])
     DOC.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return DOC
 
@@ -982,3 +983,64 @@ def _newest_night(rp: dict) -> str:
 
 def _loads(loads: list, index: int) -> str:
     return ", ".join(str(x) for x in loads[index]) if loads else "?"
+
+
+def _backup(res: dict | None) -> list[str]:
+    """Issue 15: the backup role against plain `restic backup` (the manifest's cost apart), and the database dump
+    streamed into restic against `pg_dump > file`, all from one run (contenders alternating)."""
+    out = ["## Backups made by the collection (issue 15)", ""]
+    problem = _problem(res, "backup")
+    if problem:
+        return out + [problem, ""]
+    tree = res["tree"]
+    out += [
+        f"One client tree of {tree['files']:,} files, {_mib(tree['bytes'])}, backed up into a fresh local repository "
+        f"by each contender, {tree['rounds']} alternating round(s), medians; then a second backup of the unchanged "
+        "tree (the nightly case). `module` is `restic_backup`, the step the role runs per client; `role` is "
+        "`ansible-playbook playbooks/backup.yml` (lock, incident checks, backup, per-client status, retention off, "
+        "manifest off). Target: under 5 % overhead without the manifest.",
+        "",
+        "| backup | plain `restic backup` | module, no manifest | module + manifest | overhead without manifest "
+        "| manifest cost |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, text in (("first", "first (full)"), ("unchanged", "second (unchanged tree)")):
+        f = tree[label]
+        cpu = {k: f[k]["cpu_seconds"] for k in ("plain", "module", "module_manifest")}
+        out.append(
+            f"| {text}, wall | {f['plain']['seconds']:.2f} s | {f['module']['seconds']:.2f} s | "
+            f"{f['module_manifest']['seconds']:.2f} s | {f['overhead_without_manifest'] * 100:+.1f} % | "
+            f"{f['manifest_cost'] * 100:+.1f} % |"
+        )
+        out.append(
+            f"| {text}, CPU | {cpu['plain']:.2f} s | {cpu['module']:.2f} s | {cpu['module_manifest']:.2f} s | "
+            f"{(cpu['module'] / cpu['plain'] - 1) * 100:+.1f} % | "
+            f"{(cpu['module_manifest'] / cpu['module'] - 1) * 100:+.1f} % |"
+        )
+    load = res.get("load_average") or {}
+    if load:
+        out += [
+            "",
+            f"Load average during the run: {load.get('start')} at the start, {load.get('end')} at the end "
+            f"({res.get('restic', 'restic')}).",
+        ]
+    out += [
+        "",
+        f"The whole role run took {tree['role_seconds']:.2f} s ({tree['role_cpu_seconds']:.2f} CPU s), "
+        f"{tree['role_fixed_seconds']:.2f} s more than the module alone: Ansible's fixed cost per run (start, "
+        "inventory, the lock, incident checks, the snapshot listing for the status), which does not grow with the "
+        "tree.",
+        "",
+    ]
+    db = res.get("database") or {}
+    if "skipped" in db or "pg_dump_to_file_seconds" not in db:
+        out += [f"Database: not measured ({db.get('skipped', 'no result')}).", ""]
+    else:
+        out += [
+            f"Database: one PostgreSQL table of {db['rows']:,} rows (custom-format dump of {_mib(db['dump_bytes'])}), "
+            f"{db['rounds']} alternating round(s): `pg_dump -Fc > file` {db['pg_dump_to_file_seconds']:.2f} s, "
+            f"`db_dump_backup` (the same dump streamed into a fresh restic repository, never on disk) "
+            f"{db['dump_and_stream_seconds']:.2f} s, ratio {db['stream_over_file']:.2f}x.",
+            "",
+        ]
+    return out

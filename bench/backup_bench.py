@@ -1,0 +1,186 @@
+"""The backup role's cost against plain restic (issue 15), all contenders alternating within one run.
+
+- ``tree``: one client tree backed up into a fresh local repository by plain ``restic backup`` and by the module the
+  role runs per client (``restic_backup``) without and with the backup-time manifest (the manifest's cost apart),
+  first backup and a second one of the unchanged tree (the nightly case); then the whole role through
+  ansible-playbook (``playbooks/backup.yml``: lock, incident checks, backup, status, metrics; manifest off, retention
+  off), whose fixed Ansible cost does not grow with the tree.
+- ``database`` (when PostgreSQL's server binaries and ``runuser`` exist): ``pg_dump -Fc > file`` against
+  ``db_dump_backup`` (the same dump streamed into restic, never on disk) on one scratch database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import PY, REPO, WORK, load_average, measure, measure_module, median, module_env
+from bench.trees import make_mixed_tree
+
+HOST = "bench-host"
+
+
+def _repo(path: Path, pw: Path) -> str:
+    shutil.rmtree(path, ignore_errors=True)
+    subprocess.run(["restic", "-r", str(path), "--password-file", str(pw), "init"], check=True, capture_output=True)
+    return str(path)
+
+
+def _plain(repo: str, pw: Path, tree: Path) -> dict:
+    env = dict(os.environ, RESTIC_REPOSITORY=repo, RESTIC_PASSWORD_FILE=str(pw))
+    return measure(["restic", "backup", "--host", HOST, "--tag", "c001", "--tag", "ledgerguard-backup", str(tree)], env)
+
+
+def _module(repo: str, pw: Path, tree: Path, manifest: bool, work: Path) -> dict:
+    args = {"repository": repo, "password": pw.read_text().strip(), "paths": [str(tree)], "host": HOST,
+            "tags": ["c001", "ledgerguard-backup"], "manifest": manifest}  # fmt: skip
+    return measure_module("restic_backup", args, work, tag="m" if manifest else "n")
+
+
+def _role(repo: str, pw: Path, tree: Path, work: Path) -> dict:
+    inv = work / "inventory.json"
+    client = {"id": "c001", "name": "杭州示例贸易有限公司", "paths": [str(tree)]}
+    hostvars = {"ansible_connection": "local", "ansible_python_interpreter": PY, "ledgerguard_clients": [client]}
+    inv.write_text(json.dumps({"all": {"hosts": {HOST: hostvars}}}, ensure_ascii=False), encoding="utf-8")
+    extra = {"ledgerguard_repository": repo, "ledgerguard_password_file": str(pw),
+             "ledgerguard_state_dir": str(work / "state"), "backup_manifest": False,
+             "backup_retention_enabled": False}  # fmt: skip
+    env = dict(
+        module_env(), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_HOME=str(REPO / ".cache" / "ansible-home")
+    )
+    env.pop("PYTHONPATH", None)
+    cmd = [str(Path(PY).parent / "ansible-playbook"), "-i", str(inv), "playbooks/backup.yml", "-e", json.dumps(extra)]
+    return measure(cmd, env, cwd=REPO)
+
+
+def tree_case(quick: bool, rounds: int) -> dict:
+    work = WORK / "backup"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    pw = work / "password"
+    pw.write_text("bench-password\n")
+    pw.chmod(0o600)
+    tree = work / "客户账套" / "c001"
+    small, large, mib = (1500, 2, 8) if quick else (6000, 4, 32)
+    size = make_mixed_tree(tree, small=small, large=large, large_mib=mib)
+    names = ("plain", "module", "module_manifest")
+    first: dict[str, list[dict]] = {n: [] for n in names}
+    again: dict[str, list[dict]] = {n: [] for n in names}
+    roles: list[dict] = []
+    for r in range(rounds):
+        order = names[r % 3 :] + names[: r % 3]  # each contender first, second and third in turn
+        for name in order:
+            repo = _repo(work / f"repo-{name}", pw)
+            for runs in (first, again):
+                if name == "plain":
+                    runs[name].append(_plain(repo, pw, tree))
+                else:
+                    runs[name].append(_module(repo, pw, tree, name == "module_manifest", work))
+        roles.append(_role(_repo(work / "repo-role", pw), pw, tree, work))
+    out: dict = {"files": size["files"], "bytes": size["bytes"], "rounds": rounds}
+    for label, runs in (("first", first), ("unchanged", again)):
+        figures = {
+            n: {
+                "seconds": round(median([x["seconds"] for x in runs[n]]), 3),
+                "cpu_seconds": round(median([x["cpu_seconds"] for x in runs[n]]), 3),
+            }
+            for n in names
+        }
+        base = figures["plain"]["seconds"]
+        figures["overhead_without_manifest"] = round(figures["module"]["seconds"] / base - 1, 4)
+        figures["manifest_cost"] = round(figures["module_manifest"]["seconds"] / figures["module"]["seconds"] - 1, 4)
+        out[label] = figures
+    out["role_seconds"] = round(median([x["seconds"] for x in roles]), 3)
+    out["role_cpu_seconds"] = round(median([x["cpu_seconds"] for x in roles]), 3)
+    out["role_fixed_seconds"] = round(out["role_seconds"] - out["first"]["module"]["seconds"], 3)
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _pg_bindir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    initdb = found[-1] if found else (Path(shutil.which("initdb")) if shutil.which("initdb") else None)
+    if initdb is None or shutil.which("runuser") is None or shutil.which("pg_dump") is None:
+        return None
+    return initdb.parent
+
+
+def database_case(quick: bool, rounds: int) -> dict:
+    bindir = _pg_bindir()
+    if bindir is None:
+        return {"skipped": "PostgreSQL server binaries (initdb), pg_dump or runuser not installed"}
+    owner = pwd.getpwnam("postgres")
+    root = Path(tempfile.mkdtemp(prefix="ledgerguard-bench-pg-"))
+    root.chmod(0o755)
+    os.chown(root, owner.pw_uid, owner.pw_gid)
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    os.chown(sock, owner.pw_uid, owner.pw_gid)
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    opts = f"-p 5432 -k {sock} -c listen_addresses=''"
+    ctl = [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w"]
+    work = WORK / "backup-db"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    pw = work / "password"
+    pw.write_text("bench-password\n")
+    pw.chmod(0o600)
+    rows = 100_000 if quick else 1_000_000
+    try:
+        subprocess.run([*as_pg, str(bindir / "initdb"), "-N", "-D", str(data), "-A", "trust", "-E", "UTF8",
+                        "--locale=C.UTF-8"], check=True, capture_output=True)  # fmt: skip
+        subprocess.run([*ctl, "start"], check=True, capture_output=True)
+        psql = ["psql", "-X", "-q", "-h", str(sock), "-U", "postgres"]
+        subprocess.run([*psql, "-c", "CREATE DATABASE ledger"], check=True, capture_output=True)
+        sql = ("CREATE TABLE 凭证 (id bigint PRIMARY KEY, period text, account int, amount numeric(14,2), memo text); "
+               f"INSERT INTO 凭证 SELECT i, '2026-' || lpad((i % 12 + 1)::text, 2, '0'), 1001 + i % 50, "
+               f"(i * 37 % 100000) / 100.0, md5(i::text) FROM generate_series(1, {rows}) i")  # fmt: skip
+        subprocess.run([*psql, "-d", "ledger", "-c", sql], check=True, capture_output=True)
+        to_file, streamed = [], []
+        dump = work / "ledger.dump"
+        conn = {"host": str(sock), "port": "5432", "user": "postgres"}
+        for r in range(rounds):
+            for name in ("file", "stream") if r % 2 == 0 else ("stream", "file"):
+                if name == "file":
+                    dump.unlink(missing_ok=True)
+                    to_file.append(
+                        measure(["pg_dump", "-Fc", "-h", str(sock), "-U", "postgres", "-f", str(dump), "ledger"])
+                    )
+                else:
+                    repo = _repo(work / "repo", pw)
+                    args = {"repository": repo, "password": "bench-password", "engine": "postgresql",
+                            "database": "ledger", "connection": conn, "host": HOST,
+                            "tags": ["ledgerguard-backup"]}  # fmt: skip
+                    streamed.append(measure_module("db_dump_backup", args, work))
+        file_s = median([x["seconds"] for x in to_file])
+        stream_s = median([x["seconds"] for x in streamed])
+        return {
+            "rows": rows,
+            "dump_bytes": dump.stat().st_size,
+            "pg_dump_to_file_seconds": round(file_s, 3),
+            "dump_and_stream_seconds": round(stream_s, 3),
+            "stream_over_file": round(stream_s / file_s, 3),
+            "rounds": rounds,
+        }
+    finally:
+        subprocess.run([*ctl, "-m", "immediate", "stop"], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(quick: bool, rounds: int) -> dict:
+    start = load_average()
+    out = {"tree": tree_case(quick, rounds), "database": database_case(quick, rounds)}
+    out["load_average"] = {"start": start, "end": load_average()}
+    out["restic"] = subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.strip()
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run("--quick" in sys.argv, 3), indent=2, ensure_ascii=False))
