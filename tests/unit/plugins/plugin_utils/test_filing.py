@@ -55,8 +55,8 @@ def test_shipped_calendar_has_2026_dates_with_sources_and_the_warning(shipped):
 def test_next_deadline_is_the_nearest_upcoming_one_of_the_declared_filings(shipped):
     got, problems = filing.next_deadline(["cit_annual", "vat_monthly"], shipped, DETECTED)
     assert (got["filing"], got["date"], got["period"], problems) == ("vat_monthly", "2026-12-15", "2026-11", [])
-    got, _ = filing.next_deadline(["annual_report"], shipped, DETECTED)
-    assert (got["date"], got["period"]) == ("2027-06-30", "2026")
+    got, problems = filing.next_deadline(["annual_report"], shipped, DETECTED)
+    assert (got["date"], got["period"], problems) == ("2027-06-30", "2026", [])
     # the last day counts in full: at 23:59 Beijing time on the 15th the 15th is still the deadline, a minute later not
     assert filing.next_deadline(["vat_monthly"], shipped, "2026-12-15T23:59:00+08:00")[0]["date"] == "2026-12-15"
     assert filing.next_deadline(["vat_monthly"], shipped, "2026-12-16T00:00:00+08:00")[0]["date"] == "2027-01-15"
