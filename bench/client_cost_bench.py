@@ -76,6 +76,13 @@ def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8
     # Per inventory host: the first play's check of the host list runs on localhost, which is no incident host.
     hosts = sorted({x.get("host") for x in tasks if x.get("host") and x.get("host") != "localhost"})
     tasks_on_hosts = [x for x in tasks if x.get("host") in hosts]
+    # Where the tasks come from: each task result of the incident's hosts by role ("playbook" for the playbook's own
+    # include_role tasks), the role's automatic argument-spec check counted with its role.
+    by_role: dict[str, int] = {}
+    for x in tasks_on_hosts:
+        name = x.get("task") or ""
+        role = name.split(" : ")[0].rsplit(".", 1)[-1] if " : " in name else "playbook"
+        by_role[role] = by_role.get(role, 0) + 1
     return {
         "seconds": round(measured["seconds"], 1) if measured["seconds"] is not None else None,
         "cpu_seconds": round(measured["cpu_seconds"], 1) if measured["cpu_seconds"] is not None else None,
@@ -85,6 +92,7 @@ def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8
         "task_results_not_skipped_per_host": round(
             sum(1 for x in tasks_on_hosts if x.get("status") != "skipped") / max(1, len(hosts)), 1
         ),
+        "task_results_by_role": dict(sorted(by_role.items(), key=lambda kv: (-kv[1], kv[0]))),
         "restore_role_seconds": round(sum(x.get("duration") or 0 for x in restore), 1),
         "restore_role_task_results": len(restore),
         "step_lines": sum(1 for x in lines if x.get("step_of")),

@@ -406,16 +406,21 @@ def _fleet(res: dict | None) -> list[str]:
             "`ansible_connection: local` there is no transfer to save). On a real fleet the work runs on the managed "
             "hosts, so the controller's share per task is what limits forks.",
         ]
-    cmp_ = res.get("comparison") or (res if res.get("before") else None)
-    if cmp_:
+    first = res.get("comparison") or (res if res.get("before") else None)
+    for cmp_ in ([first] if first else []) + list(res.get("comparisons") or []):
         out += [
             "",
-            "Before and after the per-client restore moved into the restore_clients action plugin "
-            "(CPU seconds: ansible-playbook and every process it started). " + cmp_.get("note", ""),
+            cmp_.get(
+                "title",
+                "Before and after the per-client restore moved into the restore_clients action plugin "
+                "(CPU seconds: ansible-playbook and every process it started).",
+            )
+            + " "
+            + cmp_.get("note", ""),
             "",
-            "| code | hosts | wall s | CPU s | task results per host | of them restore role | hosts restored | "
-            "load average before, after |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
+            "| code | hosts | wall s | CPU s | CPU s per host | task results per host | of them restore role | "
+            "hosts restored | load average before, after |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
             *_incident_points(cmp_, "hosts"),
         ]
     out += ["", "![fleet](benchmarks/fleet.svg)"]
@@ -428,12 +433,47 @@ def _incident_points(res: dict, key: str) -> list[str]:
     rows = []
     for label, part in (("before", res.get("before") or {}), ("after", res)):
         for p_ in part.get("points") or []:
+            cpu, hosts = p_.get("cpu_seconds"), p_[key] if key == "hosts" else 1
+            per_host = round(cpu / hosts, 1) if isinstance(cpu, int | float) else None
             rows.append(
-                f"| {label} | {p_[key]} | {p_.get('seconds')} | {p_.get('cpu_seconds')} | "
+                f"| {label} | {p_[key]} | {p_.get('seconds')} | {cpu} | {per_host} | "
                 f"{p_.get('task_results_per_host')} | {p_.get('restore_role_task_results', '')} | "
                 f"{p_.get('restored_clients', p_.get('restored_hosts', ''))} | "
                 f"{p_.get('load_average_before', '')}, {p_.get('load_average_after', '')} |"
             )
+    return rows
+
+
+def _issue19_summary(cc: dict | None, fleet: dict | None) -> list[str]:
+    """Summary rows of issue 19's targets: tasks for 3 clients, cost per extra client, fleet CPU per host at 16."""
+    rows = []
+    if cc and cc.get("points"):
+        parts = []
+        for label, part in (("before", cc.get("before") or {}), ("after", cc)):
+            three = [p for p in part.get("points") or [] if p.get("clients") == 3]
+            if three:
+                parts.append(f"{label} {three[0].get('task_results_per_host')}")
+        rows.append(f"| incident, task results on one host with 3 clients | < 60 | {'; '.join(parts)} |")
+        parts = []
+        for label, part in (("before", cc.get("before") or {}), ("after", cc)):
+            pts = part.get("points") or []
+            if "cpu_seconds_per_extra_client" in part and len(pts) >= 2:
+                parts.append(
+                    f"{label} {part['cpu_seconds_per_extra_client']} CPU s "
+                    f"({part['seconds_per_extra_client']} s wall), {pts[0]['clients']} vs {pts[1]['clients']} clients"
+                )
+        rows.append(f"| incident, cost per extra client on one host | < 2 s | {'; '.join(parts) or 'not measured'} |")
+    for cmp_ in (fleet or {}).get("comparisons") or []:
+        per = {}
+        for label, part in (("before", cmp_.get("before") or {}), ("after", cmp_)):
+            pts = [p for p in part.get("points") or [] if p.get("hosts") == 16 and p.get("cpu_seconds")]
+            if pts:
+                per[label] = pts[0]["cpu_seconds"] / 16
+        if per:
+            text = "; ".join(f"{k} {v:.1f} CPU s" for k, v in per.items())
+            if len(per) == 2:
+                text += f" (before / after: {per['before'] / per['after']:.2f}x)"
+            rows.append(f"| fleet, controller time per host at 16 hosts | cut 3x | {text} |")
     return rows
 
 
@@ -446,19 +486,30 @@ def _client_cost(res: dict | None) -> list[str]:
         "",
         *(
             [
-                '"before" is the collection before the per-client restore moved into the restore_clients action '
-                'plugin (roles/restore/tasks/client.yml), "after" this checkout; both measured one after the other.',
+                res.get(
+                    "before_after",
+                    '"before" is the collection before the per-client restore moved into the restore_clients action '
+                    'plugin (roles/restore/tasks/client.yml), "after" this checkout; both measured one after the '
+                    "other.",
+                ),
                 "",
             ]
             if res.get("before")
             else []
         ),
-        "| code | clients | wall s | CPU s | task results per host | of them restore role | clients restored | "
-        "load average before, after |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| code | clients | wall s | CPU s | CPU s per host | task results per host | of them restore role | "
+        "clients restored | load average before, after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
         *_incident_points(res, "clients"),
         "",
     ]
+    for label, part in (("before", res.get("before") or {}), ("after", res)):
+        for p_ in part.get("points") or []:
+            if p_.get("task_results_by_role"):
+                roles = ", ".join(f"{k} {v}" for k, v in p_["task_results_by_role"].items())
+                out.append(f"- {label}, {p_['clients']} clients: task results on the host by role: {roles}.")
+    if out[-1] != "":
+        out.append("")
     for label, part in (("before", res.get("before") or {}), ("after", res)):
         if "seconds_per_extra_client" in part:
             out.append(
@@ -799,6 +850,7 @@ def _summary(results: dict[str, dict | None]) -> list[str]:
     else:
         text = "not measured"
     out.append(f"| fleet, hosts (forks 8) | scaling shown | {text} |")
+    out += _issue19_summary(results.get("client_cost"), fl)
     va = results.get("validation")
     rp = (va or {}).get("restore_point") or {}
     if "ratio" in rp:
