@@ -188,11 +188,16 @@ def next_deadline(filings: list[str], calendar: dict[str, Any], after: Any) -> t
     return (dict(best) if best else None), problems
 
 
+def _priority(entry: dict[str, Any]) -> int:
+    value = entry.get("priority")
+    return 100 if value is None or isinstance(value, bool) or not str(value).lstrip("-").isdigit() else int(value)
+
+
 def order_key(entry: dict[str, Any]) -> tuple:
     """Nearest deadline first (none: last), then priority (default 100), then id, then host."""
     deadline = entry.get("next_deadline") or {}
     due = str(deadline.get("due") or "")
-    return (0 if due else 1, due, int(entry.get("priority", 100)), str(entry.get("id")), str(entry.get("host", "")))
+    return (0 if due else 1, due, _priority(entry), str(entry.get("id")), str(entry.get("host", "")))
 
 
 def annotate(client: dict[str, Any], calendar: dict[str, Any], after: Any) -> dict[str, Any]:
@@ -291,7 +296,7 @@ def restore_queue(
             "host": host,
             "id": cid,
             "name": entry.get("name", ""),
-            "priority": int(entry.get("priority", 100)),
+            "priority": _priority(entry),
             "status": entry.get("status", ""),
             "next_deadline": deadline,
             "deadline": deadline_text(deadline),

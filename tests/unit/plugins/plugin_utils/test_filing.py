@@ -150,6 +150,8 @@ def test_order_nearest_deadline_then_priority_then_id_then_host(tmp_path):
         (5, "c001", "books-a"),  # 2027-01-31
         (6, "c004", "books-a"),  # no filings: last
     ]
+    # no priority (a standalone restore_clients run) counts as the default 100
+    assert filing.order_key({"id": "c9", "priority": None}) == filing.order_key({"id": "c9"}) == (1, "", 100, "c9", "")
     # each host's own order is the global queue restricted to that host
     for host, ordered in per_host.items():
         assert [c["id"] for c in ordered] == [q["id"] for q in queue if q["host"] == host]
