@@ -243,8 +243,8 @@ def _send(records, nid, at):
             e.update(status="sent", sent_at=at)
 
 
-def _rows(records, incident=INCIDENT):
-    return {r["id"]: r for r in c.rows_notices(incident, {}, records)}
+def _rows(records, incident=None):
+    return {r["id"]: r for r in c.rows_notices(incident or INCIDENT, {}, records)}
 
 
 def test_customer_row_closes_when_every_clients_final_notice_is_sent():
