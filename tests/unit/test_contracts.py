@@ -115,6 +115,18 @@ def test_no_python_manipulates_sys_path():
     assert not found, "sys.path manipulated (import the installed collection/package instead):\n" + "\n".join(found)
 
 
+def test_no_play_points_python_at_the_checkout():
+    """A role or playbook that sets PYTHONPATH to a folder of this checkout works only from the checkout, never from
+    the installed collection (issue 19): the code it needs belongs in the collection or in the installed CLI."""
+    found = []
+    for top in ("roles", "playbooks"):
+        for path in sorted((REPO / top).rglob("*.yml")):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if "PYTHONPATH" in line and not line.lstrip().startswith("#"):
+                    found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not found, "PYTHONPATH set by a play:\n" + "\n".join(found)
+
+
 def test_shared_argument_specs_are_generated_and_in_sync():
     run = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "gen-argspecs"), "--check"],
