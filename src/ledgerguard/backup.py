@@ -18,9 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledgerguard.cli import (
-    EXIT_FAILED,
-    EXIT_OK,
+from ledgerguard.common import EXIT_FAILED, EXIT_OK
+from ledgerguard.playbook_cmd import (
     default_runner_dir,
     parse_extra_vars,
     playbook_extravars,

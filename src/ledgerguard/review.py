@@ -838,7 +838,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``review draft|action|followup|answer`` on the CLI's subparsers; each sets ``func``."""
-    from ledgerguard.cli import identifier
+    from ledgerguard.playbook_cmd import identifier
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--evidence-dir", help="evidence folder root (default: the collection's evidence root)")

@@ -14,6 +14,7 @@ Comments are not code: YAML ``#`` comment lines and Jinja ``{# #}`` comments are
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -168,3 +169,36 @@ def test_argument_specs_repeat_no_block(role):
     assert not repeated, f"{path.relative_to(REPO)} repeats blocks (use an anchor and alias):\n" + "\n".join(
         f"line {start + 1} repeats line {first + 1}: {lines[start]} ..." for first, start in repeated
     )
+
+
+def ledgerguard_imports(path: Path) -> set[str]:
+    """The ledgerguard.* modules a CLI module imports, at any depth of its code (imports inside functions count)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "ledgerguard":
+            if node.module == "ledgerguard":
+                found.update(alias.name for alias in node.names)
+            else:
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("ledgerguard."))
+    return found
+
+
+def test_cli_modules_import_each_other_without_a_cycle():
+    """The CLI's modules form no import cycle (issue 19: cli and schedule, then cli and survey, imported each other)."""
+    folder = REPO / "src" / "ledgerguard"
+    graph = {p.stem: ledgerguard_imports(p) & {q.stem for q in folder.glob("*.py")} for p in folder.glob("*.py")}
+    assert "survey" in graph["cli"] and "backup" in graph["cli"]  # the walk sees the subcommands cli registers
+
+    def cycle_from(module: str, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        for nxt in sorted(graph.get(module, ())):
+            if nxt in path:
+                return (*path[path.index(nxt) :], nxt)
+            found = cycle_from(nxt, (*path, nxt))
+            if found:
+                return found
+        return None
+
+    cycles = {" -> ".join(c) for m in graph if (c := cycle_from(m, (m,)))}
+    assert not cycles, "import cycles among src/ledgerguard modules: " + "; ".join(sorted(cycles))
