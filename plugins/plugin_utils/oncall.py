@@ -247,7 +247,7 @@ def render(milestone: str, lang: str, facts: dict[str, Any]) -> dict[str, str]:
         for host, data in sorted(hosts.items()):
             if data.get("failed_step"):
                 if zh:
-                    lines.append(f"- {host}：步骤“{data['failed_step']}”失败：{data.get('failed_msg') or '-'}")
+                    lines.append(f"- {host}：步骤「{data['failed_step']}」失败：{data.get('failed_msg') or '-'}")
                 else:
                     lines.append(f'- {host}: step "{data["failed_step"]}" failed: {data.get("failed_msg") or "-"}')
         lines.append(

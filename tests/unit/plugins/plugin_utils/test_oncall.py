@@ -111,7 +111,7 @@ def test_failure_names_the_host_step_and_what_to_do():
     msg = oncall.render("failure", "zh-CN", FACTS)
     assert msg["status"] == "FAIL"
     assert msg["text"].splitlines() == [
-        "- books-nb02：步骤“Check the repository before trusting it”失败：connection refused",
+        "- books-nb02：步骤「Check the repository before trusting it」失败：connection refused",
         f"解冻和报告仍会执行；主机锁保留，修复后用 ledgerguard_incident_id=INC-20261126-001 重新运行。报告：{REPORT}",
     ]
 
