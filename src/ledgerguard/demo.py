@@ -16,7 +16,12 @@ in a bucket of the embedded S3 server (moto on 127.0.0.1). Steps:
 5. checks: every file of the clean snapshot is back byte-identical, the post-snapshot file is kept, the damaged
    files are in quarantine (c004's ledger caught by content, reason ``corrupt: ...``), each restore was compared
    with its snapshot's backup-time manifest before the swap; a
-   summary names the skipped snapshot and why, and the path of report.html.
+   summary names the skipped snapshot and why, and the path of report.html;
+6. who was told: the on-call messages (declare, clients, end) that a local webhook receiver (a thread on
+   127.0.0.1, the ``generic`` channel of ``ledgerguard_oncall``) received, the customer notices the report drafted
+   from the clients' ``contacts`` (waiting for a person's approval, as ``ledgerguard notices list`` shows them, with
+   the commands that approve and send one), and the restore queue by filing deadline (the clients' ``filings``
+   against the shipped filing calendar; ``restore_queue`` of report.json).
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ import contextlib
 import datetime as dt
 import io
 import hashlib
+import http.server
 import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,12 +46,50 @@ from ledgerguard import sampledata
 from ledgerguard.embedded_s3 import EmbeddedS3
 from ledgerguard.runner import PlaybookRun, run_playbook
 
+# The filings make the restore order differ from the hand-set priorities: the nearest deadline comes first
+# (docs/filing_calendar.md). The contacts are who each client's notice drafts are addressed to.
 CLIENTS = [
-    {"id": "c001", "name": "杭州示例贸易有限公司", "priority": 10, "seed": 1},
-    {"id": "c002", "name": "宁波海风餐饮管理有限公司", "priority": 20, "seed": 2},
-    {"id": "c003", "name": "温州三江五金制品厂", "priority": 30, "seed": 3},
-    {"id": "c004", "name": "嘉兴禾丰农产品有限公司", "priority": 40, "seed": 4},
+    {
+        "id": "c001",
+        "name": "杭州示例贸易有限公司",
+        "priority": 10,
+        "seed": 1,
+        "filings": ["cit_annual", "annual_report"],
+        "contacts": [
+            {"name": "王会计", "role": "财务负责人", "phone": "13800000001", "mail": "wang@hz-demo.example.cn"}
+        ],
+    },
+    {
+        "id": "c002",
+        "name": "宁波海风餐饮管理有限公司",
+        "priority": 20,
+        "seed": 2,
+        "filings": ["vat_quarterly", "cit_quarterly"],
+        "contacts": [
+            {"name": "陈总", "role": "总经理", "phone": "13800000002", "mail": "chen@nb-demo.example.cn"},
+            {"name": "Anna Lee", "role": "CFO", "mail": "anna.lee@nb-demo.example.cn", "language": "en"},
+        ],
+    },
+    {
+        "id": "c003",
+        "name": "温州三江五金制品厂",
+        "priority": 30,
+        "seed": 3,
+        "filings": ["annual_report"],
+        "contacts": [{"name": "林出纳", "role": "出纳", "phone": "13800000003"}],
+    },
+    {
+        "id": "c004",
+        "name": "嘉兴禾丰农产品有限公司",
+        "priority": 40,
+        "seed": 4,
+        "filings": ["vat_monthly", "iit_monthly"],
+        "contacts": [
+            {"name": "周会计", "role": "财务负责人", "phone": "13800000004", "mail": "zhou@jx-demo.example.cn"}
+        ],
+    },
 ]
+ONCALL_PERSON = "张伟"
 RANSOM_NOTE = "README_DECRYPT_FILES.txt"
 HOST = "localhost"
 
@@ -61,6 +106,42 @@ def tree_hashes(root: Path) -> dict[str, str]:
     return out
 
 
+class WebhookReceiver:
+    """The demo's on-call chat channel: a local HTTP server in a thread that keeps every message POSTed to it (the
+    ``generic`` webhook's JSON: title, status, text, data)."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    receiver.posts.append(json.loads(body.decode("utf-8")))
+                except ValueError:
+                    receiver.posts.append({"title": "(not JSON)", "text": body.decode("utf-8", "replace")})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/oncall"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Demo:
     def __init__(self, base: Path):
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -71,6 +152,7 @@ class Demo:
         self.expected = self.root / "expected"
         self.secrets = self.root / "secrets"
         self.s3 = EmbeddedS3(log_path=None)
+        self.hooks: WebhookReceiver | None = None
         self.repo = ""
         self.password_file = self.secrets / "restic-password"
         self.credentials_file = self.secrets / "s3-credentials"
@@ -146,6 +228,8 @@ class Demo:
         self.repo = self.s3.restic_url("ledgerguard-demo", "restic")
         self.restic("init")
         say(f"1. Embedded S3 on {self.s3.endpoint}, restic repository {self.repo}")
+        self.hooks = WebhookReceiver().start()
+        say(f"   on-call: {ONCALL_PERSON} (lead) on a local webhook receiver, {self.hooks.url}")
         for spec in CLIENTS:
             info = sampledata.make_client_tree(
                 self.books,
@@ -158,6 +242,8 @@ class Demo:
             )
             client = dict(info["client"])
             client["priority"] = spec["priority"]
+            client["filings"] = list(spec["filings"])
+            client["contacts"] = [dict(c) for c in spec["contacts"]]
             self.clients.append(client)
             say(f"   client {client['id']} {client['name']}: {info['files']} files in {client['root']}")
 
@@ -231,6 +317,11 @@ class Demo:
             "ledgerguard_state_dir": str(self.state),
             "ledgerguard_evidence_dir": str(self.evidence),
             "ledgerguard_clients": self.clients,
+            "ledgerguard_oncall": [
+                {"name": ONCALL_PERSON, "role": "lead", "channels": [{"kind": "generic", "url": self.hooks.url}]}
+            ]
+            if self.hooks
+            else [],
             "incident_cause": "ransomware",
             "incident_detected_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "incident_operator": "demo",
@@ -308,10 +399,78 @@ class Demo:
             say(f"   PROBLEM: {problem}")
         say(f"   timeline: {evidence / 'timeline.jsonl'}")
         say(f"   report:   {evidence / 'report.html'}")
-        failed = problems or manifest_problems or report["status"] != "restored" or runner.rc != 0
+        told = self.who_was_told(report, evidence)
+        failed = problems or manifest_problems or told or report["status"] != "restored" or runner.rc != 0
         return 1 if failed else 0
 
+    def who_was_told(self, report: dict, evidence: Path) -> list[str]:
+        """Step 6: the on-call messages received, the notice drafts waiting for approval, the restore queue.
+        Returns what is missing (each also printed as a PROBLEM)."""
+        missing = []
+        say("")
+        say("6. Who is told, and when (docs/runbook.md)")
+        posts = self.hooks.posts if self.hooks else []
+        milestones = [str((p.get("data") or {}).get("milestone", "?")) for p in posts]
+        for post, milestone in zip(posts, milestones, strict=True):
+            say(f"   on-call message ({milestone}) received by {ONCALL_PERSON}'s webhook: {post.get('title', '')}")
+            for line in str(post.get("text", "")).splitlines():
+                if line.strip():
+                    say(f"      {line}")
+        for wanted in ("declare", "end"):
+            if wanted not in milestones:
+                missing.append(f"no on-call message at {wanted} reached the webhook receiver")
+        say(f"   on-call record: {evidence / 'oncall.jsonl'}")
+
+        say("")
+        incident_id = evidence.name
+        index = evidence / "notices" / "index.json"
+        drafts = []
+        if index.is_file():
+            drafts = list(json.loads(index.read_text(encoding="utf-8")).get("notices", []))
+        say(f"   customer notices waiting for a person's approval ({len(drafts)} drafts; nothing was sent):")
+        from ledgerguard import cli
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(["notices", "list", "--incident-id", incident_id, "--evidence-dir", str(self.evidence)])
+        for line in out.getvalue().splitlines():
+            say(f"   {line}")
+        if code != 0 or not drafts:
+            missing.append(f"no customer notice drafts in {index}")
+        else:
+            first = drafts[0]["id"]
+            where = f"--incident-id {incident_id} --evidence-dir {self.evidence}"
+            say(
+                f"   to send one, a person edits its draft ({evidence / drafts[0]['path']}: fill in the placeholders,"
+                " remove the draft marker and footer), then (docs/cli.md):"
+            )
+            say(f"      ledgerguard notices show {first} {where}")
+            say(f"      ledgerguard notices approve {first} --by 李经理 {where}")
+            say(f"      ledgerguard notices send {first} {where} --smtp-config /etc/ledgerguard/smtp.yml")
+
+        say("")
+        queue = report.get("restore_queue") or []
+        say("   restore order by filing deadline (report.json restore_queue; nearest deadline first, then priority):")
+        for item in queue:
+            deadline = item.get("next_deadline") or {}
+            due = "none"
+            if deadline:
+                due = f"{deadline.get('filing')} {deadline.get('period')} due {deadline.get('date')}"
+            say(
+                f"   {item['position']}. {item['id']} {item.get('name', '')} (priority {item['priority']}): "
+                f"next deadline {due}; restored {item.get('eta') or item.get('eta_basis', '')}"
+            )
+            for warning in item.get("warnings") or []:
+                say(f"      warning: {warning}")
+        if not queue:
+            missing.append("report.json has no restore_queue")
+        for problem in missing:
+            say(f"   PROBLEM: {problem}")
+        return missing
+
     def cleanup(self) -> None:
+        if self.hooks:
+            self.hooks.stop()
         self.s3.stop()
 
 
