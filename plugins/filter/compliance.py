@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the compliance checklist, used by the report role and its templates.
 
-Thin wrappers over ``plugins/module_utils/compliance.py`` (pure Python, unit tested there). Input errors are raised
+Thin wrappers over ``plugins/plugin_utils/compliance.py`` (pure Python, unit tested there). Input errors are raised
 as ``AnsibleFilterError`` carrying the helper's message, which names the variable and the expected form.
 
 - ``compliance_checklist(data)``: the checklist (see ``build_checklist``); ``data.now`` defaults to the current time.
@@ -20,7 +20,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils import compliance as _c
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import compliance as _c
 
 
 def _now(value: Any) -> Any:

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the customer notice drafts of the report role (docs in notice_plan.yml, notice_index.yml).
 
-Thin wrappers over ``plugins/module_utils/notices.py`` (pure Python, unit tested there).
+Thin wrappers over ``plugins/plugin_utils/notices.py`` (pure Python, unit tested there).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils import notices as _n
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import notices as _n
 
 
 def _plain(value: Any) -> Any:

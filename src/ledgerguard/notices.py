@@ -3,7 +3,7 @@
 The report role writes the drafts and their index into ``<evidence>/<incident>/notices/`` (index.json: id, client,
 milestone, language, recipients, path, sha256, status). This command lists them, shows one, records a person's
 approval of the exact text (name, time, sha256 of the file's bytes) and sends approved ones by mail (SMTP from this
-machine). Rules (``plugins/module_utils/notices.py``): nothing is sent without an approval; a text changed after its
+machine). Rules (``plugins/plugin_utils/notices.py``): nothing is sent without an approval; a text changed after its
 approval is refused at send; a sent notice is never sent twice. Every approval and delivery attempt is appended to
 the incident's hash-chained timeline (``timeline.jsonl``, the collection's own writer), the index and the
 ``SHA256SUMS`` line of each file this command rewrites are updated, and the incident's compliance checklist
@@ -50,7 +50,7 @@ SMTP_KEYS = ("host", "port", "security", "from", "username", "password_file", "t
 
 
 def _n() -> ModuleType:
-    return collection.module("plugins.module_utils.notices")
+    return collection.module("plugins.plugin_utils.notices")
 
 
 def _now() -> str:
@@ -142,7 +142,7 @@ def _refresh_compliance(folder: Path, doc: dict[str, Any]) -> str | None:
     path = folder / "compliance.json"
     if not path.is_file():
         return None
-    comp = collection.module("plugins.module_utils.compliance")
+    comp = collection.module("plugins.plugin_utils.compliance")
     checklist = json.loads(path.read_text(encoding="utf-8"))
     if checklist.get("mode") != "incident" or "notice_inputs" not in checklist:
         return None

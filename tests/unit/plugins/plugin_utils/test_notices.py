@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from ansible_collections.ledgerguard.recovery.plugins.module_utils import compliance as c
-from ansible_collections.ledgerguard.recovery.plugins.module_utils import notices as n
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import compliance as c
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import notices as n
 
 TEMPLATES = Path(__file__).resolve().parents[4] / "roles" / "report" / "templates"
 

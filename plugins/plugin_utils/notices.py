@@ -5,7 +5,7 @@
 
 The report role writes one draft per client, milestone and language into ``<evidence>/notices/`` and an index
 ``notices/index.json``; ``ledgerguard notices`` (src/ledgerguard/notices.py) lists, shows, approves and sends them, and
-the compliance checklist closes its notice rows from the index (plugins/module_utils/compliance.py). Nothing here
+the compliance checklist closes its notice rows from the index (plugins/plugin_utils/compliance.py). Nothing here
 sends anything.
 
 Milestones, from the client's own result:

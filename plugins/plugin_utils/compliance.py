@@ -19,7 +19,10 @@ report timezone (default Asia/Shanghai). Displayed times are converted to that t
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from typing import Any
+
+import yaml
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import timeutil
 
@@ -29,13 +32,22 @@ except ImportError:  # pragma: no cover - Python < 3.9 has no zoneinfo; the filt
     ZoneInfo = None  # type: ignore[assignment,misc]
     ZoneInfoNotFoundError = KeyError  # type: ignore[assignment,misc]
 
-try:
-    from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import (
-        RetentionPolicyError,
-        lint_policy,
-    )
-except ImportError:  # pragma: no cover - only when loaded outside the collection
-    from .retention import RetentionPolicyError, lint_policy  # type: ignore[no-redef]
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import RetentionPolicyError, lint_policy
+
+LEGAL_SOURCES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "legal_sources.yml")
+
+
+def _load_legal(path: str = LEGAL_SOURCES_FILE) -> dict[str, Any]:
+    """The legal sources and grading thresholds shipped with the collection (plugin_utils/data/legal_sources.yml)."""
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    missing = [
+        k for k in ("sources", "confidence_suffix", "grades", "below_threshold", "reportable_grades") if k not in data
+    ]
+    if missing:
+        raise ValueError(f"{path}: missing {', '.join(missing)}; restore the file from the collection")
+    return data
+
 
 PASS = "PASS"  # noqa: S105 - a checklist status, not a password
 FAIL = "FAIL"
@@ -44,7 +56,7 @@ MANUAL = "MANUAL"
 STATUSES = (PASS, FAIL, NOT_APPLICABLE, MANUAL)
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
-_UTC = _dt.timezone.utc  # noqa: UP017 - module_utils stays importable on Python < 3.11
+_UTC = _dt.timezone.utc  # noqa: UP017
 
 # Product defaults (not legal requirements; DOMAIN.md marks the RPO and 30-day values as unconfirmed defaults).
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -58,14 +70,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "timezone": DEFAULT_TIMEZONE,
 }
 
-# Grading thresholds of the annex 《网络安全事件分级指南》 ("通常情况下"). Persons: [V]; loss in CNY: [S].
-GRADES: list[dict[str, Any]] = [
-    {"id": "especially_major", "zh": "特别重大", "en": "especially major (特别重大)", "persons": 10**8, "loss": 100e6},
-    {"id": "major", "zh": "重大", "en": "major (重大)", "persons": 10_000_000, "loss": 20e6},
-    {"id": "relatively_major", "zh": "较大", "en": "relatively major (较大)", "persons": 1_000_000, "loss": 5e6},
-]
-BELOW_THRESHOLD = {"id": "below_threshold", "zh": "低于较大级", "en": "below the 较大 (relatively major) threshold"}
-REPORTABLE_GRADES = ("relatively_major", "major", "especially_major")
+# The sources and the grading thresholds are data (data/legal_sources.yml): persons [V], losses in CNY [S].
+_LEGAL = _load_legal()
+GRADES: list[dict[str, Any]] = [{**g, "loss": float(g["loss_cny"])} for g in _LEGAL["grades"]]
+BELOW_THRESHOLD: dict[str, str] = _LEGAL["below_threshold"]
+REPORTABLE_GRADES = tuple(_LEGAL["reportable_grades"])
 
 INCIDENT_RECORD_FIELDS = (
     "discoverer",
@@ -98,155 +107,9 @@ FIELD_LABELS: dict[str, dict[str, str]] = {
     "retention": {"zh": "保存期", "en": "retention"},
 }
 
-# Sources. confidence: V (wording seen), S (secondary source only), U (unconfirmed: never rendered as law).
-SOURCES: dict[str, dict[str, str]] = {
-    "archives_art8_5": {
-        "zh": "《会计档案管理办法》第八条第(五)项(电子会计档案备份制度)",
-        "en": "Accounting Archives Measures (会计档案管理办法) Art. 8(5): backup system for electronic archives",
-        "confidence": "V",
-    },
-    "archives_art8_4": {
-        "zh": "《会计档案管理办法》第八条第(四)项(防止电子会计档案被篡改)",
-        "en": "Accounting Archives Measures Art. 8(4): prevent tampering with electronic archives",
-        "confidence": "V",
-    },
-    "archives_art14_15": {
-        "zh": "《会计档案管理办法》第十四条、第十五条及附表1(保管期限表)",
-        "en": "Accounting Archives Measures Arts. 14-15 and Annex table 1 (minimum retention periods)",
-        "confidence": "V",
-    },
-    "archives_annex_periods": {
-        "zh": "附表1 各类会计档案保管期限(30年/10年/永久)",
-        "en": "Annex table 1 periods per record class (30 years / 10 years / permanent)",
-        "confidence": "S",
-    },
-    "archives_art26": {
-        "zh": "《会计档案管理办法》第二十六条(委托代理记账合同明确会计档案管理要求及责任)",
-        "en": "Accounting Archives Measures Art. 26: the agency contract states archive management duties",
-        "confidence": "V",
-    },
-    "agency_contract": {
-        "zh": "《代理记账管理办法》委托合同内容:会计档案的保管要求及相应的责任",
-        "en": "Agency Bookkeeping Measures (代理记账管理办法), contract contents: archive custody and liability",
-        "confidence": "V",
-    },
-    "agency_contract_article": {
-        "zh": "《代理记账管理办法》该条款的条号",
-        "en": "the article number of that clause in the Agency Bookkeeping Measures",
-        "confidence": "U",
-    },
-    "gbt22239_8149": {
-        "zh": "GB/T 22239-2019 8.1.4.9 数据备份恢复 a)本地备份 b)异地实时备份(第三级)",
-        "en": "GB/T 22239-2019 (MLPS 2.0) 8.1.4.9 a) local and b) off-site real-time backup (level 3)",
-        "confidence": "V",
-    },
-    "gbt28448_restore_record": {
-        "zh": "GB/T 28448 测评项(8.1.4.9 a):应核查近期恢复测试记录",
-        "en": "GB/T 28448 test item for 8.1.4.9 a): recent restore-test records are checked",
-        "confidence": "V",
-    },
-    "dengbao_backup_mgmt": {
-        "zh": "GB/T 22239-2019 备份与恢复管理:规定备份方式、备份频度、存储介质、保存期",
-        "en": "GB/T 22239-2019 backup and recovery management: method, frequency, medium and retention defined",
-        "confidence": "V",
-    },
-    "dengbao_drill": {
-        "zh": "GB/T 22239-2019 应急预案管理:定期进行应急预案演练",
-        "en": "GB/T 22239-2019 emergency plan management: plans are exercised regularly",
-        "confidence": "V",
-    },
-    "dengbao_incident": {
-        "zh": "GB/T 22239-2019 安全事件处置(第三级及以上):收集证据,记录处理过程",
-        "en": "GB/T 22239-2019 incident handling (level 3+): collect evidence, record the handling",
-        "confidence": "V",
-    },
-    "gbt35273_drill": {
-        "zh": "GB/T 35273 个人信息安全事件处置:应急演练至少每年一次",
-        "en": "GB/T 35273 personal information incident handling: drills at least once a year",
-        "confidence": "S",
-    },
-    "gbt35273_record": {
-        "zh": "GB/T 35273 安全事件记录:发现人员、时间、地点、涉及信息及人数、系统、是否联系执法机关",
-        "en": "GB/T 35273 incident record: discoverer, time, place, information and persons, systems, police contacted",
-        "confidence": "S",
-    },
-    "gbt35273_clause": {
-        "zh": "GB/T 35273-2020 中上述要求的条款号(可能为10.1/10.2)",
-        "en": "the clause numbers of these requirements in GB/T 35273-2020 (possibly 10.1/10.2)",
-        "confidence": "U",
-    },
-    "gbt20988_l1": {
-        "zh": "GB/T 20988-2007 灾难恢复等级1:定期对备份数据进行有效性验证(已由GB/T 20988-2025替代)",
-        "en": "GB/T 20988-2007 level 1: periodic validity checks of backup data (superseded by GB/T 20988-2025)",
-        "confidence": "S",
-    },
-    "gbt20988_levels": {
-        "zh": "GB/T 20988 灾难恢复等级的RTO/RPO取值(2025版是否保留)",
-        "en": "GB/T 20988 RTO/RPO values per level (whether the 2025 edition keeps them)",
-        "confidence": "U",
-    },
-    "iso27001_a813": {
-        "zh": "ISO/IEC 27001:2022 附录A 8.13 信息备份(定期测试)",
-        "en": "ISO/IEC 27001:2022 Annex A 8.13 information backup: regularly tested",
-        "confidence": "V",
-    },
-    "iso27001_a530": {
-        "zh": "ISO/IEC 27001:2022 附录A 5.30 业务连续性的ICT就绪",
-        "en": "ISO/IEC 27001:2022 Annex A 5.30 ICT readiness for business continuity",
-        "confidence": "V",
-    },
-    "nist80034": {
-        "zh": "NIST SP 800-34 Rev.1(业务影响分析得出RTO/RPO;测试、培训与演练)",
-        "en": "NIST SP 800-34 Rev.1 (BIA yields RTO/RPO; testing, training and exercises)",
-        "confidence": "V",
-    },
-    "pipl57": {
-        "zh": "《个人信息保护法》第五十七条",
-        "en": "PIPL (个人信息保护法) Art. 57",
-        "confidence": "V",
-    },
-    "dsl29": {
-        "zh": "《数据安全法》第二十九条",
-        "en": "Data Security Law (数据安全法) Art. 29",
-        "confidence": "V",
-    },
-    "ndsr11": {
-        "zh": "《网络数据安全管理条例》第十一条(及时告知利害关系人)",
-        "en": "Network Data Security Management Regulations (网络数据安全管理条例) Art. 11: notify affected parties",
-        "confidence": "V",
-    },
-    "cac_art4": {
-        "zh": "《国家网络安全事件报告管理办法》第四条及《网络安全事件分级指南》",
-        "en": "National Cybersecurity Incident Reporting Measures Art. 4 and the grading guide (分级指南)",
-        "confidence": "V",
-    },
-    "cac_loss_thresholds": {
-        "zh": "分级指南中的直接经济损失阈值(500万/2000万/1亿元)",
-        "en": "the grading guide's direct-loss thresholds (CNY 5 M / 20 M / 100 M)",
-        "confidence": "S",
-    },
-    "cac_art8": {
-        "zh": "《国家网络安全事件报告管理办法》第八条(处置结束后30日内提交总结报告)",
-        "en": "National Cybersecurity Incident Reporting Measures Art. 8: summary report within 30 days of closure",
-        "confidence": "V",
-    },
-    "gdpr33": {
-        "zh": "GDPR 第33条(可行时72小时内通知监管机构)",
-        "en": "GDPR Art. 33: notify the supervisory authority within 72 hours where feasible",
-        "confidence": "V",
-    },
-    "product_default": {
-        "zh": "产品默认值,非法定要求",
-        "en": "product default, not a legal requirement",
-        "confidence": "U",
-    },
-}
-
-CONFIDENCE_SUFFIX = {
-    "V": {"zh": "", "en": ""},
-    "S": {"zh": "(二手来源)", "en": " (secondary source)"},
-    "U": {"zh": "(未经确认)", "en": " (unconfirmed)"},
-}
+# Sources and their confidence: V (wording seen), S (secondary source only), U (unconfirmed: never rendered as law).
+SOURCES: dict[str, dict[str, str]] = _LEGAL["sources"]
+CONFIDENCE_SUFFIX: dict[str, dict[str, str]] = _LEGAL["confidence_suffix"]
 
 
 class ComplianceInputError(ValueError):

@@ -1,4 +1,4 @@
-"""The compliance checklist, grading and deadlines (pure functions in module_utils/compliance.py)."""
+"""The compliance checklist, grading and deadlines (pure functions in plugin_utils/compliance.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import pytest
-from ansible_collections.ledgerguard.recovery.plugins.module_utils import compliance as c
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import compliance as c
 
 NOW = "2026-11-26T12:00:00+00:00"  # 20:00 in Asia/Shanghai
 
