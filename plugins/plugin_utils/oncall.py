@@ -28,11 +28,13 @@ import socket
 import ssl
 import urllib.error
 import urllib.parse
-import urllib.request
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from collections.abc import Callable
 from typing import Any
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import notify
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeline import append
@@ -370,12 +372,18 @@ def send_webhook(channel: dict[str, Any], message: dict[str, str], timeout: floa
         data=data,
     )
     body = json.dumps(request["body"], ensure_ascii=False).encode("utf-8")
-    req = urllib.request.Request(  # noqa: S310 (http/https checked by webhook_request)
-        request["url"], data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+    answer = open_url(
+        request["url"],
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        timeout=timeout,
     )
-    with urllib.request.urlopen(req, timeout=timeout) as answer:  # noqa: S310 (http/https checked by webhook_request)
+    try:
         raw = answer.read(65536)
         code = answer.status
+    finally:
+        answer.close()
     try:
         parsed: Any = json.loads(raw.decode("utf-8"))
     except ValueError:
@@ -448,7 +456,14 @@ def send(channel: dict[str, Any], message: dict[str, str], timeout: float, data:
         return True, scrub(reason, channel, password)
     except OncallError as exc:
         return False, scrub(str(exc), channel, password)
-    except (OSError, smtplib.SMTPException, urllib.error.URLError, RuntimeError, ValueError) as exc:
+    except (
+        OSError,
+        smtplib.SMTPException,
+        urllib.error.URLError,
+        UrlsConnectionError,
+        RuntimeError,
+        ValueError,
+    ) as exc:
         return False, scrub(_reason(exc, timeout), channel, password)
 
 
