@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ledgerguard.common import EXIT_FAILED, EXIT_OK
 from ledgerguard.playbook_cmd import (
-    default_runner_dir,
     parse_extra_vars,
     playbook_extravars,
-    playbook_run,
-    resolve_inventory,
+    run_with_progress,
     split_list,
 )
-from ledgerguard.progress import Progress
-from ledgerguard.runner import run_playbook
 
 PLAYBOOK = "backup.yml"
 
@@ -130,23 +123,12 @@ def render(outcome: dict[str, Any], check: bool, prune: bool) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     extra = parse_extra_vars(args.extra_vars)
     extravars = {**backup_vars(args), **playbook_extravars(args, extra)}
-    base = Path(args.private_data_dir).expanduser() if args.private_data_dir else default_runner_dir()
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ident = f"backup-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
     what = "prune" if args.prune else "backup"
-    progress = Progress(
-        stream=sys.stdout if not args.json else sys.stderr,
-        tty=False if args.plain else None,
-        title=f"ledgerguard backup: playbooks/{PLAYBOOK}, {what}{' (check mode)' if args.check else ''} (run {ident})",
-        quiet=args.json,
-    )
-    pb = playbook_run(args, PLAYBOOK, base / "backup", resolve_inventory(args.inventory), extravars, extra, ident)
-    with progress:
-        runner = run_playbook(pb, event_handler=progress)
+    run = run_with_progress(args, "backup", PLAYBOOK, extravars, extra, what + (" (check mode)" if args.check else ""))
+    runner, progress, artifacts = run.runner, run.progress, run.artifacts
     outcome = (progress.summary.artifact_data or {}).get("ledgerguard_backup") or {}
     failed = runner.rc != 0 or any(h.get("failed") for h in (outcome.get("hosts") or {}).values())
     code = EXIT_FAILED if failed else EXIT_OK
-    artifacts = base / "backup" / "artifacts" / ident
     if args.json:
         out = dict(outcome, status=runner.status, rc=runner.rc, exit_code=code, artifacts=str(artifacts))
         print(json.dumps(out, ensure_ascii=False, indent=2, default=str))

@@ -9,8 +9,9 @@ import json
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +291,40 @@ def playbook_run(
         verbosity=args.verbose,
         rotate_artifacts=max(1, args.rotate_artifacts),
     )
+
+
+@dataclass
+class FinishedRun:
+    """A subcommand's finished playbook run: ansible-runner's result, the progress summary, its artifacts folder."""
+
+    runner: Any
+    progress: Any
+    artifacts: Path
+
+
+def run_with_progress(
+    args: argparse.Namespace,
+    command: str,
+    playbook: str,
+    extravars: dict[str, Any],
+    extra: ExtraVars,
+    what: str,
+) -> FinishedRun:
+    """Run ``playbook`` for a subcommand (``survey``, ``backup``) through ansible-runner with live progress (on stderr
+    under --json): private data under <runner dir>/<command>, run id ``<command>-<UTC time>``, title naming ``what``."""
+    from ledgerguard.progress import Progress
+    from ledgerguard.runner import run_playbook
+
+    base = Path(args.private_data_dir).expanduser() if args.private_data_dir else default_runner_dir()
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ident = f"{command}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+    progress = Progress(
+        stream=sys.stdout if not args.json else sys.stderr,
+        tty=False if args.plain else None,
+        title=f"ledgerguard {command}: playbooks/{playbook}, {what} (run {ident})",
+        quiet=args.json,
+    )
+    pb = playbook_run(args, playbook, base / command, resolve_inventory(args.inventory), extravars, extra, ident)
+    with progress:
+        runner = run_playbook(pb, event_handler=progress)
+    return FinishedRun(runner, progress, base / command / "artifacts" / ident)

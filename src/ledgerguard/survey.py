@@ -15,21 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ledgerguard.common import EXIT_FAILED, EXIT_OK
 from ledgerguard.playbook_cmd import (
-    default_runner_dir,
     evidence_root,
     parse_extra_vars,
     playbook_extravars,
-    playbook_run,
-    resolve_inventory,
+    run_with_progress,
 )
-from ledgerguard.progress import Progress
-from ledgerguard.runner import run_playbook
 
 PLAYBOOK = "backup_verify.yml"
 PIN_HINT = (
@@ -199,27 +194,16 @@ def _pad(text: str, width: int) -> str:
 def run(args: argparse.Namespace) -> int:
     extra = parse_extra_vars(args.extra_vars)
     extravars = playbook_extravars(args, extra)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     out_dir = evidence_root(extravars, extra) / "survey"
     extravars = {**SURVEY_ONLY, "backup_verify_output_dir": str(out_dir), **extravars}
-    base = Path(args.private_data_dir).expanduser() if args.private_data_dir else default_runner_dir()
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ident = f"survey-{stamp}"
-    progress = Progress(
-        stream=sys.stdout if not args.json else sys.stderr,
-        tty=False if args.plain else None,
-        title=f"ledgerguard survey: playbooks/{PLAYBOOK}, survey only (run {ident})",
-        quiet=args.json,
-    )
-    pb = playbook_run(args, PLAYBOOK, base / "survey", resolve_inventory(args.inventory), extravars, extra, ident)
-    with progress:
-        runner = run_playbook(pb, event_handler=progress)
+    run = run_with_progress(args, "survey", PLAYBOOK, extravars, extra, "survey only")
+    runner, progress = run.runner, run.progress
     result_dir = (progress.summary.artifact_data or {}).get("backup_verify_result_dir")
     report_file = Path(str(result_dir)) / "result.json" if result_dir else None
     if report_file is None or not report_file.is_file():
         print(
             f"ledgerguard survey: the run ended ({runner.status}, rc {runner.rc}) without a result; "
-            f"see {base / 'survey' / 'artifacts' / ident / 'stdout'}",
+            f"see {run.artifacts / 'stdout'}",
             file=sys.stderr,
         )
         return EXIT_FAILED
