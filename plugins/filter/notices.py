@@ -12,17 +12,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.ledgerguard.recovery.plugins.filter.compliance import _plain  # one converter for both filters
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import notices as _n
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 def notice_plan(clients: Any, configured: Any, languages: Any = None, existing: Any = None) -> list[dict[str, Any]]:
