@@ -12,11 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import evidence_pack as ep
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.controller_action import ControllerAction
 
-ARGUMENT_SPEC: dict[str, Any] = {
+SPEC: dict[str, Any] = {
     "state": {"type": "str", "choices": ["signed", "verified"], "default": "verified"},
     "path": {"type": "list", "elements": "path", "required": True},
     "key": {"type": "path"},
@@ -39,24 +38,15 @@ def _signed_already(folder: Path, public_key: Any, signer: str, kind: str) -> di
     return report.as_dict() if report.ok else None
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = SPEC
+    REQUIRED_IF = [("state", "signed", ("key",))]
 
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC, required_if=[("state", "signed", ("key",))]
-        )
+    def act(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         try:
-            if args["state"] == "signed":
-                result.update(self._sign(args))
-            else:
-                result.update(self._verify(args))
+            return self._sign(args) if args["state"] == "signed" else self._verify(args)
         except ep.EvidenceError as exc:
-            result.update(failed=True, msg=f"evidence_pack: {exc}")
-        return result
+            return {"failed": True, "msg": f"evidence_pack: {exc}"}
 
     def _sign(self, args: dict[str, Any]) -> dict[str, Any]:
         if len(args["path"]) != 1:

@@ -13,9 +13,8 @@ import json
 import os
 from typing import Any
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import oncall
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.controller_action import ControllerAction
 
 _CHANNEL = {
     "kind": {"type": "str", "required": True, "choices": list(oncall.KINDS)},
@@ -30,7 +29,7 @@ _CHANNEL = {
     "password_file": {"type": "path"},
     "password_env": {"type": "str"},
 }
-ARGUMENT_SPEC: dict[str, Any] = {
+SPEC: dict[str, Any] = {
     "milestone": {"type": "str", "required": True, "choices": list(oncall.MILESTONES)},
     "people": {
         "type": "list",
@@ -72,14 +71,11 @@ def _step(record: dict[str, Any]) -> dict[str, Any]:
     return step
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = SPEC
 
-    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def act(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
         incident = args["incident"]
         milestone = args["milestone"]
         check_mode = bool(self._task.check_mode)

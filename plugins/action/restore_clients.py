@@ -7,9 +7,14 @@ priority, then id: plugin_utils/filing.py): choose the restore point (snapshot_d
 into a fresh staging folder of this run (restic_restore; clients restored from the same snapshot into the same work
 folder share one restic restore), compare the restored tree with the snapshot's listing and its backup-time manifest
 (file_manifest), check the books in staging (ledger_verify), re-scan the frozen folders for writers right before the
-client's swap (write_freeze state=rescan), swap (restore_swap), record the swap, check the books in place
-(ledger_verify) and record the finished client. One client's failure does not stop the others; its entry names the
-step that failed (the names the role's YAML tasks had) and why. In check mode only the plan is made.
+client's swap (write_freeze state=rescan), swap (restore_swap, whose run records the swap right after it), check
+the books in place (ledger_verify) and record the finished client. One client's failure does not stop the others; its
+entry names the step that failed (the names the role's YAML tasks had) and why. In check mode only the plan is made.
+
+Module runs per host, not per client (each run pays Ansible's payload start-up, issue 19): the assessment of every
+client is one snapshot_damage run (clients=), the hashing one file_manifest run (trees=), the book checks one
+ledger_verify run each, the finished markers one run. Only what must happen at each client's own moment stays per
+client: the rescan for writers right before its swap, and the swap with its record.
 
 The decisions (messages, batching, result entries) live in plugin_utils/restore_clients.py; this file runs modules.
 """
@@ -116,18 +121,24 @@ class ActionModule(ResticActionBase):
         return res
 
     # -- the steps ---------------------------------------------------------------------------------------------------
-    def _assess(self, client: dict, before: str | None = None, step: str = "") -> dict:
-        """snapshot_damage for the client, then the restore point (pin, loss start) as clean_restore_point picks it."""
-        a, cid = self._args, client["id"]
-        pin = "" if before else str(a["pins"].get(cid) or "")
-        args = {
-            "paths": client["declared_paths"],
+    def _damage_args(self) -> dict:
+        """snapshot_damage's options shared by every client of the host."""
+        a = self._args
+        return {
             "host": a["snapshot_host"],
             "exclude_tags": a["exclude_tags"],
             "unusable": a["unusable"],
             "mode": a["damage_mode"] if a["detect_damage"] else "until_clean",
             "thresholds": a["damage_thresholds"] if a["detect_damage"] else rc.NO_DAMAGE_THRESHOLDS,
             "validate": a["detect_damage"],
+        }
+
+    def _damage_client(self, client: dict, before: str | None = None) -> dict:
+        """snapshot_damage's options of one client: its paths, books and pins, and its pinned snapshot or cutoff."""
+        a, cid = self._args, client["id"]
+        pin = "" if before else str(a["pins"].get(cid) or "")
+        args = {
+            "paths": client["declared_paths"],
             "ledger": client.get("ledger") or {},
             "ledger_paths": rc.ledger_paths(client),
             # the client's snapshot_path pin: without it a layout the mapping cannot work out (a --stdin snapshot) is
@@ -140,9 +151,43 @@ class ActionModule(ResticActionBase):
             args["snapshot"] = pin
         else:
             args["before"] = a["cutoff"]
+        return args
+
+    def _assess(self, client: dict, before: str | None = None, step: str = "") -> dict:
+        """snapshot_damage for one client, then the restore point (pin, loss start) as clean_restore_point picks it."""
+        a, cid = self._args, client["id"]
+        pin = "" if before else str(a["pins"].get(cid) or "")
+        args = {**self._damage_args(), **self._damage_client(client, before)}
         step = step or Step.ASSESS.format(cid=cid)
         damage = self._must(COLLECTION + "snapshot_damage", args, step, [cid], restic=True)
         return clean_restore_point(damage.get("snapshots") or [], a["loss_started"], pin)
+
+    def _assess_all(self, clients: list[dict]) -> dict[str, dict | StepFailed]:
+        """snapshot_damage for all the clients in ONE module run (snapshot_damage clients=: one snapshot list, one
+        listing per snapshot and one diff shared by the clients), then each client's restore point as _assess picks
+        it. {client id: restore point, or StepFailed under the client's own step name}."""
+        a, out = self._args, {}
+        if not clients:
+            return out
+        ids = [c["id"] for c in clients]
+        payload = [{"id": c["id"], **self._damage_client(c)} for c in clients]
+        res = self._module(
+            COLLECTION + "snapshot_damage",
+            {**self._damage_args(), "clients": payload},
+            Step.ASSESS.format(cid=",".join(ids)),
+            ids,
+            restic=True,
+        )
+        for client in clients:
+            cid = client["id"]
+            got = (res.get("clients") or {}).get(cid) if not res.get("failed") else None
+            if got is None or got.get("failed"):
+                msg = (got or {}).get("msg") if got else res.get("msg")
+                out[cid] = StepFailed(Step.ASSESS.format(cid=cid), str(msg or "failed"))
+                continue
+            pin = str(a["pins"].get(cid) or "")
+            out[cid] = clean_restore_point(got.get("snapshots") or [], a["loss_started"], pin)
+        return out
 
     def _work_dir(self, work: str, subdir: str, ids: list[str], step: str = Step.WORK_DIR) -> None:
         self._must(COLLECTION + "work_dir", {"path": work, "subdirs": [subdir] if subdir else []}, step, ids)
@@ -345,7 +390,25 @@ class ActionModule(ResticActionBase):
 
     # -- dry run -----------------------------------------------------------------------------------------------------
     def _plan(self, earlier: dict[str, dict]) -> list[dict]:
-        a, entries, checked = self._args, [], {}
+        a, checked = self._args, {}
+        outcome: dict[str, dict | StepFailed] = {}
+        todo = []
+        for client in a["clients"]:
+            cid = client["id"]
+            work = rc.work_folder(client, a["work_name"])
+            if cid in earlier:
+                continue
+            # In check mode nothing is created: a folder or link someone else planted is found (once per folder).
+            if work not in checked:
+                res = self._module(COLLECTION + "work_dir", {"path": work}, Step.WORK_DIR_PLAN.format(cid=cid), [cid])
+                checked[work] = res
+            if checked[work].get("failed"):
+                msg = str(checked[work].get("msg") or "failed")
+                outcome[cid] = StepFailed(Step.WORK_DIR_PLAN.format(cid=cid), msg)
+            else:
+                todo.append(client)
+        outcome.update(self._assess_all(todo))
+        entries = []
         for client in a["clients"]:
             cid = client["id"]
             work = rc.work_folder(client, a["work_name"])
@@ -366,19 +429,8 @@ class ActionModule(ResticActionBase):
                         warnings=[],
                     )
                 )
-                continue
-            try:
-                # In check mode nothing is created: a folder or link someone else planted is found (once per folder).
-                if work not in checked:
-                    res = self._module(
-                        COLLECTION + "work_dir", {"path": work}, Step.WORK_DIR_PLAN.format(cid=cid), [cid]
-                    )
-                    checked[work] = res
-                if checked[work].get("failed"):
-                    raise StepFailed(Step.WORK_DIR_PLAN.format(cid=cid), str(checked[work].get("msg") or "failed"))
-                point = self._assess(client)
-                entries.append(rc.planned_from_point(client, self._host, work, quarantine, point))
-            except StepFailed as exc:
+            elif isinstance(outcome[cid], StepFailed):
+                exc = outcome[cid]
                 entries.append(
                     rc.plan_entry(
                         client,
@@ -395,6 +447,8 @@ class ActionModule(ResticActionBase):
                         warnings=[],
                     )
                 )
+            else:
+                entries.append(rc.planned_from_point(client, self._host, work, quarantine, outcome[cid]))
         return entries
 
     # -- real run ----------------------------------------------------------------------------------------------------
@@ -427,16 +481,16 @@ class ActionModule(ResticActionBase):
             elif cid in earlier:
                 entries[cid] = {**earlier[cid], "resumed": True}
 
-        # Choose: each client's restore point.
+        # Choose: each client's restore point (one snapshot_damage run for all the clients).
+        points = self._assess_all(alive())
         for client in alive():
-            cid = client["id"]
-            try:
-                point = self._assess(client)
-                states[cid]["point"] = point
-                if not point.get("found"):
-                    raise StepFailed(Step.NO_POINT, rc.no_point_msg(client, self._host, point))
-            except StepFailed as exc:
-                fail(cid, exc)
+            cid, point = client["id"], points[client["id"]]
+            if isinstance(point, StepFailed):
+                fail(cid, point)
+                continue
+            states[cid]["point"] = point
+            if not point.get("found"):
+                fail(cid, StepFailed(Step.NO_POINT, rc.no_point_msg(client, self._host, point)))
 
         # Restore: one restic restore per snapshot and work folder (batched clients share a staging folder).
         groups: dict[tuple, list[dict]] = {}
@@ -449,10 +503,16 @@ class ActionModule(ResticActionBase):
         for members in groups.values():
             self._restore_group(members, states, run_id, fail)
 
-        # Compare: the restored tree against the snapshot's listing and its backup-time manifest.
+        # Compare: the restored tree (hashed for every client in one file_manifest run) against the snapshot's
+        # listing and its backup-time manifest.
+        hashed = self._hash_all(alive(), states)
         manifests = self._manifest_tags(alive())
         for client in alive():
             try:
+                got = hashed[client["id"]]
+                if isinstance(got, StepFailed):
+                    raise got
+                states[client["id"]]["manifests"] = got
                 self._compare(client, states[client["id"]], manifests)
             except StepFailed as exc:
                 fail(client["id"], exc)
@@ -580,21 +640,42 @@ class ActionModule(ResticActionBase):
             return None
         return {t for s in res.get("snapshots") or [] for t in s.get("tags") or []}
 
+    def _hash_all(self, clients: list[dict], states: dict) -> dict[str, list[dict] | StepFailed]:
+        """The manifest of each restored client path, every client's in ONE file_manifest run (trees=):
+        {client id: its manifests in the order of its restore_paths, or StepFailed}."""
+        trees, owner = [], []
+        for client in clients:
+            cid, state = client["id"], states[client["id"]]
+            staging = state["staging"]
+            for idx, path in enumerate(client["restore_paths"]):
+                dest = (
+                    f"{staging}.{cid}.restored-{idx}.jsonl" if state.get("batch") else f"{staging}.restored-{idx}.jsonl"
+                )
+                trees.append({"path": f"{staging}{path}", "dest": dest})
+                owner.append(cid)
+        out: dict[str, list[dict] | StepFailed] = {c["id"]: [] for c in clients}
+        if not trees:
+            return out
+        res = self._module(
+            COLLECTION + "file_manifest", {"trees": trees, "file_mode": "0600"}, Step.HASH, [c["id"] for c in clients]
+        )
+        got = res.get("trees") or []
+        for index, cid in enumerate(owner):
+            if isinstance(out[cid], StepFailed):
+                continue
+            tree = got[index] if not res.get("failed") and index < len(got) else {"failed": True, "msg": res.get("msg")}
+            if tree.get("failed"):
+                out[cid] = StepFailed(Step.HASH, str(tree.get("msg") or "failed"))
+            else:
+                out[cid].append(tree)
+        return out
+
     def _compare(self, client: dict, state: dict, recorded: set[str] | None = None) -> None:
+        """The client's restored tree (state["manifests"], from _hash_all) against the snapshot's listing and its
+        backup-time manifest."""
         a, cid = self._args, client["id"]
         staging, chosen = state["staging"], state["point"]["chosen"]
-        manifests = []
-        for idx, path in enumerate(client["restore_paths"]):
-            dest = f"{staging}.{cid}.restored-{idx}.jsonl" if state.get("batch") else f"{staging}.restored-{idx}.jsonl"
-            manifests.append(
-                self._must(
-                    COLLECTION + "file_manifest",
-                    {"path": f"{staging}{path}", "dest": dest, "file_mode": "0600"},
-                    Step.HASH,
-                    [cid],
-                )
-            )
-        state["manifests"] = manifests
+        manifests = state["manifests"]
         if state.get("batch"):
             # One restic restore served several clients: the client's own counts are what its manifests hold.
             restic = dict(state["restic"])
@@ -640,6 +721,16 @@ class ActionModule(ResticActionBase):
         if not a["swap"]:
             return
         chosen = state["point"]["chosen"]
+        # From the moment of the swap the live tree holds this run's files, whatever fails later: restore_swap
+        # records it (<marker_dir>/<client>.swapped.json) in the same run, right after the swap, so a re-run restores
+        # into a fresh staging folder and keeps the users' edits.
+        record = {
+            "id": cid,
+            "run": run_id,
+            "snapshot": chosen["id"],
+            "staging": state["staging"],
+            "quarantine": state["quarantine"],
+        }
         swap = self._module(
             COLLECTION + "restore_swap",
             {
@@ -649,6 +740,7 @@ class ActionModule(ResticActionBase):
                 "snapshot_time": chosen.get("time"),
                 # Files changed after the snapshot are validated as the client's own books (issue 18).
                 "ledger": client.get("ledger") or {},
+                "marker": {"path": rc.marker_path(a["marker_dir"], cid, "swapped"), "record": record},
             },
             Step.SWAP,
             [cid],
@@ -656,20 +748,5 @@ class ActionModule(ResticActionBase):
         state["swap"] = swap
         if swap.get("failed"):
             raise StepFailed(Step.SWAP, str(swap.get("msg") or "failed"))
-        # From here the live tree holds this run's files, whatever fails later: a re-run restores into a fresh
-        # staging folder and keeps the users' edits.
-        record = {
-            "id": cid,
-            "run": run_id,
-            "snapshot": chosen["id"],
-            "staging": state["staging"],
-            "quarantine": state["quarantine"],
-            "swapped_at": _utc(),
-            "restored": len(swap.get("restored") or []),
-            "replaced": len(swap.get("replaced") or []),
-            "quarantined": len(swap.get("quarantined") or []),
-        }
-        step = Step.SWAPPED.format(cid=cid)
-        res = self._write_markers({rc.marker_path(a["marker_dir"], cid, "swapped"): record}, step, [cid])
-        if res.get("failed"):
-            raise StepFailed(step, str(res.get("msg") or "failed"))
+        if swap.get("marker_failed"):
+            raise StepFailed(Step.SWAPPED.format(cid=cid), str(swap["marker_failed"]))

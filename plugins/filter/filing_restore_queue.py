@@ -19,7 +19,7 @@ description:
   - An ETA after the deadline adds a C(LATE) warning naming the filing, so the firm can apply for an extension
     (延期申报) in time. The calendar's own warning (check the dates against the tax bureau's calendar) is returned too.
 author: ledgerguard contributors (@ledgerguard)
-positional: drills, start, calendar
+positional: drills, start, calendar, deadlines_after
 options:
   _input:
     description: The restore entries of every host (each with C(host)).
@@ -36,6 +36,13 @@ options:
     type: str
   calendar:
     description: The firm's filing calendar file (C(ledgerguard_filing_calendar)); empty - the shipped one.
+    type: str
+    default: ""
+  deadlines_after:
+    description:
+      - When set (RFC 3339, the incident's detection), entries without C(next_deadline) - the selected clients before
+        their restore - first get their nearest deadline after it from the calendar, from their C(filings).
+      - Empty - the entries carry their deadlines already (the restore role's results).
     type: str
     default: ""
 """
@@ -60,13 +67,19 @@ from ansible.errors import AnsibleFilterError  # noqa: E402 (Ansible plugins put
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import filing  # noqa: E402
 
 
-def filing_restore_queue(entries, drills=None, start=None, calendar=""):
+def filing_restore_queue(entries, drills=None, start=None, calendar="", deadlines_after=""):
+    entries = [dict(e) for e in entries or []]
     try:
-        warning = filing.load_calendar(calendar or None)["warning"]
+        loaded = filing.load_calendar(calendar or None)
+        warning = loaded["warning"]
     except filing.CalendarError as exc:
-        warning = str(exc)
+        if deadlines_after and any("next_deadline" not in e for e in entries):
+            raise AnsibleFilterError(f"filing_restore_queue: {exc}") from exc
+        loaded, warning = None, str(exc)
     try:
-        queue = filing.restore_queue([dict(e) for e in entries or []], list(drills or []), start or None)
+        if deadlines_after:
+            entries = [e if "next_deadline" in e else filing.annotate(e, loaded, deadlines_after) for e in entries]
+        queue = filing.restore_queue(entries, list(drills or []), start or None)
     except ValueError as exc:
         raise AnsibleFilterError(f"filing_restore_queue: {exc}") from exc
     return {"queue": queue, "lines": filing.queue_lines(queue, warning), "warning": warning}

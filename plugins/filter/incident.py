@@ -11,6 +11,7 @@ import re
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import timeutil
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import url_embeds_credentials
 
 ID_RE = re.compile(r"^INC-[0-9]{8}-[0-9]{3}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -126,8 +127,42 @@ def _as_list(value):
     return list(value)
 
 
-def incident_input_errors(clients, selected=None, paths=None, host="this host", incident_id=None, cause="unknown"):
+CREDENTIALS_ERROR = (
+    "the restic repository URL embeds credentials (user:secret@host). Remove them from the URL and give the S3 keys "
+    "through ledgerguard_s3_credentials_file (a 0600 AWS shared-credentials file on the controller) or the "
+    "controller's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, so they never reach logs, reports or process lists."
+)
+
+
+def incident_input_errors(
+    clients,
+    selected=None,
+    paths=None,
+    host="this host",
+    incident_id=None,
+    cause="unknown",
+    repository="",
+    pins=None,
+    hosts=None,
+):
     """See DOCUMENTATION."""
+    errors = _input_errors(clients, selected, paths, host, incident_id, cause)
+    if url_embeds_credentials(str(repository or "")):
+        errors.append(CREDENTIALS_ERROR)
+    if pins and not errors:
+        chosen = [str(c.get("id")) for c in incident_select_clients(clients, selected, paths)]
+        known = set(chosen) | {str(h) for h in hosts or []}
+        bad = [str(k) for k in pins if str(k) not in known]
+        if bad:
+            errors.append(
+                "incident_pinned_snapshots names client(s) {} that are not selected on this host; selected: {}".format(
+                    ", ".join(bad), ", ".join(chosen)
+                )
+            )
+    return errors
+
+
+def _input_errors(clients, selected, paths, host, incident_id, cause):
     selected, paths = _as_list(selected), _as_list(paths)
     errors = []
     problem = incident_id_error(incident_id)

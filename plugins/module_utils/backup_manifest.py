@@ -216,15 +216,18 @@ def record_manifest(
     workers: int = 0,
     tmpdir: str | None = None,
     force: bool = False,
+    listing: list[Snapshot] | None = None,
 ) -> dict[str, Any]:
     """Hash the paths ``snap`` backed up (on this host, now) and store the manifest as a stdin snapshot.
 
     Idempotent: when a manifest snapshot for ``snap`` exists already, nothing is recorded (``changed`` false)
-    unless ``force``. Raises ValueError when a backed-up path is not on this host, ResticError when restic fails.
+    unless ``force``. ``listing``: the repository's snapshots (manifests included) when the caller listed them after
+    ``snap`` was made (saves a listing). Raises ValueError when a backed-up path is not on this host, ResticError
+    when restic fails.
     """
     if is_manifest_snapshot(snap.tags):
         raise ValueError(f"snapshot {snap.short_id} is itself a manifest snapshot; give the data snapshot's ID")
-    existing = find_manifests(restic.snapshots(manifests=True), snap.id)
+    existing = find_manifests(restic.snapshots(manifests=True) if listing is None else listing, snap.id)
     if existing and not force:
         last = existing[-1]
         return {
@@ -250,6 +253,7 @@ def record_manifest(
         args += ["--time", _restic_time(snap)]
         for tag in manifest_tags(snap.id):
             args += ["--tag", tag]
+        since = time.time() - 2
         res = restic.run(*args, stdin=handle)
     action = f"store the backup-time manifest of snapshot {snap.short_id}"
     if res.rc != 0 or res.timed_out:
@@ -258,7 +262,7 @@ def record_manifest(
         short = parse_backup_summary(res.stdout + "\n" + res.stderr).get("snapshot_id", "")
     except ValueError:
         raise classify_error(res, restic.repository, restic.features, action=action) from None
-    full = next((s.id for s in restic.snapshots(manifests=True) if short and s.id.startswith(short)), short)
+    full = restic.new_snapshot_id(short, since)
     return {
         "changed": True,
         "snapshot_id": snap.id,
@@ -519,6 +523,7 @@ def backup_and_record(
     """Run one ``restic backup`` of ``paths`` and, when asked, record its backup-time manifest: the one place the
     backup modules (restic_backup, sqlite_backup) turn restic's answer into a result."""
     action = "back up " + ", ".join(paths)
+    since = time.time() - 2  # file-system timestamps may be coarse; the cache folder is touched after this
     res = restic.run(*args, "--", *paths)
     if res.rc not in (0, 3) or res.timed_out:
         raise classify_error(res, restic.repository, restic.features, action=action)
@@ -527,8 +532,14 @@ def backup_and_record(
     except ValueError:
         raise classify_error(res, restic.repository, restic.features, action=action) from None
     short = summary.get("snapshot_id", "")
-    made = next((s for s in restic.snapshots() if short and s.id.startswith(short)), None)
-    full = made.id if made else short
+    # Without a manifest only the full ID is needed: read from restic's cache, no second repository open. With one,
+    # one listing serves the snapshot's record and the manifest's "recorded already?" check.
+    listing = restic.snapshots(manifests=True) if manifest else None
+    if listing is None:
+        made, full = None, restic.new_snapshot_id(short, since)
+    else:
+        made = next((s for s in listing if short and s.id.startswith(short)), None)
+        full = made.id if made else short
     if res.rc == 3:
         unreadable = summary.get("errors") or ["(restic did not list them)"]
         if fail_on_unreadable:
@@ -550,7 +561,7 @@ def backup_and_record(
                 {"snapshot_id": full},
                 res,
             )
-        recorded = record_manifest(restic, made, manifest_exclude, tmpdir=tmpdir)
+        recorded = record_manifest(restic, made, manifest_exclude, tmpdir=tmpdir, listing=listing)
         keys = ("manifest_snapshot_id", "manifest_short_id", "files", "bytes", "errors", "manifest_bytes")
         base["manifest"] = {"recorded": recorded["changed"], **{k: recorded.get(k) for k in keys}}
         base["manifest"].update(digest=recorded.get("digest", ""), seconds=recorded.get("seconds", 0.0))

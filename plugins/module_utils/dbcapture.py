@@ -35,6 +35,8 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import DUMP_ROOT
+
 CLONE_NEWNS = 0x00020000
 MS_BIND = 0x1000
 MS_REC = 0x4000
@@ -287,7 +289,7 @@ def holder_info(run_id: str, max_seconds: int) -> dict[str, Any]:
 
 def dump_path(engine: str, database: str) -> str:
     """The dump's path inside its stdin snapshot (no leading /)."""
-    return f"ledgerguard-db/{engine}/{database}.{'dump' if engine == 'postgresql' else 'sql'}"
+    return f"{DUMP_ROOT}/{engine}/{database}.{'dump' if engine == 'postgresql' else 'sql'}"
 
 
 def clean_connection(engine: str, connection: dict[str, Any] | None) -> dict[str, Any]:

@@ -17,7 +17,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import timeutil
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import is_manifest_snapshot
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (
+    is_database_dump_snapshot,
+    is_manifest_snapshot,
+)
 
 # Directories a drill sandbox may never be, nor be inside of (restoring there would overwrite the system).
 SYSTEM_DIRS: tuple[str, ...] = (
@@ -73,9 +76,14 @@ def pick_snapshot(
 ) -> dict[str, Any]:
     """Choose the drill's snapshot; raise ValueError with an operator-facing message when none fits.
 
-    Backup-time manifest snapshots (tag ``ledgerguard-manifest``, see module_utils/restic/parsers.py) are never drilled.
+    Backup-time manifest snapshots (tag ``ledgerguard-manifest``) and database dumps (paths under ``/ledgerguard-db/``;
+    the drill's databases step restores those) are never drilled as files (module_utils/restic/parsers.py).
     """
-    snapshots = [s for s in snapshots or [] if not is_manifest_snapshot(s.get("tags"))]
+    snapshots = [
+        s
+        for s in snapshots or []
+        if not is_manifest_snapshot(s.get("tags")) and not is_database_dump_snapshot(s.get("paths"))
+    ]
     if not snapshots:
         raise ValueError(
             "the repository has no snapshot matching the drill's filters (host, tags, paths); nothing to restore"

@@ -335,6 +335,29 @@ def hashed_entries(
         executor.shutdown(wait=True)
 
 
+def write_manifest(root: bytes, dest: str, mode: int = 0o600, check_mode: bool = False) -> dict[str, Any]:
+    """The JSON-lines manifest of the tree ``root`` streamed to ``dest``; its sha256, whether it changed, and the
+    counts of entries and of entries that could not be read."""
+    writer = DigestWriter(dest, check_mode)
+    counts = {"files": 0, "errors": 0}
+
+    def counted(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for rec in records:
+            counts["files"] += rec["type"] == "file"
+            counts["errors"] += "error" in rec
+            yield rec
+
+    try:
+        skip = [os.fsencode(os.path.abspath(name)) for name in (dest, writer.tmp_path) if name]
+        for chunk in serialize(counted(hashed_entries(root, skip=skip)), "json"):
+            writer.write(chunk)
+        changed = writer.finish(mode)
+    except BaseException:
+        writer.abort()
+        raise
+    return {"sha256": writer.digest.hexdigest(), "changed": changed, **counts}
+
+
 # --------------------------------------------------------------------------------------------------- formats
 
 

@@ -22,7 +22,8 @@ version_added: 0.2.0
 author: ledgerguard contributors (@ledgerguard)
 options:
   clients:
-    description: Client IDs (the snapshot tag of each client).
+    description: Client IDs (the snapshot tag of each client); any snapshot tag copied and verified the same way, such
+      as a database's dump tag C(db-<engine>-<database>) (the backup role adds one per database).
     type: list
     elements: str
     required: true

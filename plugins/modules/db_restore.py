@@ -68,6 +68,12 @@ options:
   snapshot_host:
     description: Host name the dump snapshot was made by (filters C(latest)).
     type: str
+  before:
+    description:
+      - With O(snapshot=latest), only dumps made strictly before this time count (ISO 8601 with C(Z) or an offset;
+        a time without a timezone is refused). The incident path passes the time the loss started (or was detected),
+        so the dump restored is the newest clean one, not a dump of the damaged database.
+    type: str
   snapshot_tags:
     description: Further tags the dump snapshot must carry (filters C(latest)).
     type: list
@@ -223,6 +229,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module
     run_module,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import ResticResult  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import parse_time  # noqa: E402
 
 
 def find_binary(module, given, names):
@@ -246,6 +253,7 @@ def main() -> None:
         keep_target={"type": "bool", "default": False},
         snapshot={"type": "str", "default": "latest"},
         snapshot_host={"type": "str"},
+        before={"type": "str"},
         snapshot_tags={"type": "list", "elements": "str", "default": []},
         min_tables={"type": "int", "default": 1},
         expect_tables={"type": "list", "elements": "str", "default": []},
@@ -293,15 +301,16 @@ def main() -> None:
         tag = f"db-{engine}-{database}"
         hosts = [p["snapshot_host"]] if p["snapshot_host"] else []
         path = "/" + dump_path(engine, database)
+        before = parse_time(p["before"], "before") if p["before"] else None
         if p["snapshot"] == "latest":
-            found = [
-                s for s in filter_snapshots(restic.snapshots(), hosts=hosts, tags=p["snapshot_tags"]) if path in s.paths
-            ]
+            chosen = filter_snapshots(restic.snapshots(), hosts=hosts, tags=p["snapshot_tags"], before=before)
+            found = [s for s in chosen if path in s.paths]
             if not found:
                 raise RestoreError(
                     f"no dump of {engine} database {database} ({path}) in the repository"
                     + (f" made by host {p['snapshot_host']}" if hosts else "")
                     + (f" with tags {', '.join(p['snapshot_tags'])}" if p["snapshot_tags"] else "")
+                    + (f" before {p['before']}" if before else "")
                     + ": back it up first (role backup, backup_databases) or give the snapshot ID"
                 )
             snap = found[-1]

@@ -77,6 +77,24 @@ options:
       - File to stream the manifest to (V(create)). It is excluded from the walk when it lies inside O(path).
       - Without O(dest) the entries are returned in RV(entries), at most O(max_list) of them.
     type: path
+  trees:
+    description:
+      - V(create) only. Several trees, each written to its own manifest in this one module run (the restore hashes
+        every restored client folder of a host in one run), instead of O(path) and O(dest).
+      - Each is built exactly as a run with that O(path) and O(dest) and the other options would build it; the
+        results are returned in RV(trees), in the same order. A tree that cannot be hashed (not a directory, an
+        unwritable O(dest)) is returned with C(failed=true) and C(msg); the others are built.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: The tree to walk, as O(path).
+        type: path
+        required: true
+      dest:
+        description: The file to stream its manifest to, as O(dest).
+        type: path
+        required: true
   format:
     description: Manifest format written to O(dest).
     type: str
@@ -319,6 +337,16 @@ problem:
   description: One sentence naming the snapshot, the manifest, the target and the differing / missing paths.
   returned: O(operation=compare_backup) when a file is C(differing) or C(missing)
   type: str
+trees:
+  description:
+    - With O(trees), one result per tree in their order, each as a run for that tree alone would return it (C(path),
+      C(dest), C(digest), C(files), C(total_bytes), ...) with C(failed=false), or C(path), C(dest), C(failed=true) and
+      C(msg).
+  returned: O(operation=create) with O(trees)
+  type: list
+  elements: dict
+  sample: [{"path": "/srv/books/.lg/staging/c001/run/srv/books/c001", "dest": "/srv/books/.lg/staging/c001.jsonl",
+            "failed": false, "files": 21, "total_bytes": 182311, "digest": "5e8848..."}]
 report:
   description: The file holding every difference.
   returned: O(operation=compare) with O(report)
@@ -353,31 +381,37 @@ def _mode(module: AnsibleModule) -> int:
     return 0o640
 
 
-def _tree_root(module: AnsibleModule, name: str = "path") -> bytes:
-    path = module.params[name]
+class TreeError(Exception):
+    """A tree cannot be hashed (the message names the input and what to do)."""
+
+
+def _tree_root(params: dict, name: str = "path") -> bytes:
+    path = params[name]
     if not path:
-        module.fail_json(msg=f"operation={module.params['operation']} needs '{name}': the directory tree to hash.")
+        raise TreeError(f"operation={params['operation']} needs '{name}': the directory tree to hash.")
     if not os.path.isdir(path):
-        module.fail_json(msg=f"path {path!r} is not a directory: give the root of the tree to hash.")
+        raise TreeError(f"path {path!r} is not a directory: give the root of the tree to hash.")
     return os.fsencode(os.path.abspath(path))
 
 
-def _check_parent(module: AnsibleModule, name: str) -> None:
-    target = module.params[name]
+def _check_parent(params: dict, name: str) -> None:
+    target = params[name]
     parent = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(parent):
-        module.fail_json(msg=f"{name} {target!r}: directory {parent!r} does not exist; create it first.")
+        raise TreeError(f"{name} {target!r}: directory {parent!r} does not exist; create it first.")
 
 
 def _skip_list(*paths: str | None) -> list[bytes]:
     return [os.fsencode(os.path.abspath(p)) for p in paths if p]
 
 
-def run_create(module: AnsibleModule) -> dict:
-    p = module.params
-    root = _tree_root(module)
+def run_create(module: AnsibleModule, p: dict | None = None) -> dict:
+    """The manifest of one tree (``p``: the module's options, or one tree's of O(trees)); TreeError when it cannot
+    be made."""
+    p = module.params if p is None else p
+    root = _tree_root(p)
     if p["dest"]:
-        _check_parent(module, "dest")
+        _check_parent(p, "dest")
     started = time.monotonic()
     writer = mf.DigestWriter(p["dest"], module.check_mode)
     stats = {"files": 0, "dirs": 0, "symlinks": 0, "others": 0, "errors": 0, "total_bytes": 0}
@@ -418,7 +452,9 @@ def run_create(module: AnsibleModule) -> dict:
         changed = writer.finish(_mode(module)) if p["dest"] else False
     except OSError as exc:
         writer.abort()
-        module.fail_json(msg=f"Building the manifest of {p['path']!r} failed: {exc}. Check the path and permissions.")
+        raise TreeError(
+            f"Building the manifest of {p['path']!r} failed: {exc}. Check the path and permissions."
+        ) from None
     except BaseException:
         writer.abort()
         raise
@@ -441,6 +477,23 @@ def run_create(module: AnsibleModule) -> dict:
         result["entries"] = entries
         result["entries_truncated"] = truncated
     return result
+
+
+def run_create_trees(module: AnsibleModule) -> dict:
+    """O(trees): each tree's manifest as run_create makes it; a tree that fails is reported, the others are built."""
+    results = []
+    for tree in module.params["trees"]:
+        p = {**module.params, "path": tree["path"], "dest": tree["dest"]}
+        try:
+            results.append({**run_create(module, p), "path": tree["path"], "failed": False})
+        except TreeError as exc:
+            results.append({"path": tree["path"], "dest": tree["dest"], "failed": True, "msg": str(exc)})
+    return {
+        "changed": any(r.get("changed") for r in results),
+        "operation": "create",
+        "format": module.params["format"],
+        "trees": results,
+    }
 
 
 def _manifest_stream(module: AnsibleModule, name: str):
@@ -467,7 +520,7 @@ def run_compare(module: AnsibleModule) -> dict:
     if not p["reference"]:
         module.fail_json(msg="operation=compare needs 'reference': the expected manifest file.")
     if p["report"]:
-        _check_parent(module, "report")
+        _check_parent(p, "report")
     started = time.monotonic()
     counts = {"reference": 0, "candidate": 0, "missing": 0, "changed": 0, "extra": 0}
     lists: dict[str, list] = {"missing": [], "changed": [], "extra": []}
@@ -486,7 +539,7 @@ def run_compare(module: AnsibleModule) -> dict:
         if p["candidate"]:
             candidate, cand_format = _manifest_stream(module, "candidate")
         else:
-            root = _tree_root(module)
+            root = _tree_root(p)
             skip = _skip_list(p["report"], writer.tmp_path, p["reference"])
             candidate = mf.hashed_entries(root, p["exclude"], skip, p["parallel"], p["workers"])
             result.update(workers=p["workers"] or mf.default_workers(), parallel=p["parallel"])
@@ -585,6 +638,11 @@ def main() -> None:
             "include_paths": {"type": "list", "elements": "path", "default": []},
             "path": {"type": "path"},
             "dest": {"type": "path"},
+            "trees": {
+                "type": "list",
+                "elements": "dict",
+                "options": {"path": {"type": "path", "required": True}, "dest": {"type": "path", "required": True}},
+            },
             "format": {"type": "str", "choices": ["json", "sha256sum"], "default": "json"},
             "exclude": {"type": "list", "elements": "str", "default": []},
             "parallel": {"type": "str", "choices": ["process", "thread", "none"], "default": "process"},
@@ -604,17 +662,28 @@ def main() -> None:
             "file_mode": {"type": "raw", "default": "0640"},
         }
     )
-    module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec,
+        mutually_exclusive=[*RESTIC_MUTUALLY_EXCLUSIVE, ("trees", "path"), ("trees", "dest")],
+        supports_check_mode=True,
+    )
     if module.params["workers"] < 0:
         module.fail_json(msg=f"workers={module.params['workers']}: give 0 (one per CPU) or a positive number.")
     if module.params["max_list"] < 0:
         module.fail_json(msg=f"max_list={module.params['max_list']}: give 0 or a positive number.")
+    if module.params["trees"] is not None and module.params["operation"] != "create":
+        module.fail_json(msg=f"trees is for operation=create, not {module.params['operation']}: give path instead.")
     if module.params["operation"] == "compare_backup":
         run_compare_backup(module)
         return
-    if module.params["operation"] == "create":
-        module.exit_json(**run_create(module))
-    module.exit_json(**run_compare(module))
+    try:
+        if module.params["trees"] is not None:
+            module.exit_json(**run_create_trees(module))
+        if module.params["operation"] == "create":
+            module.exit_json(**run_create(module))
+        module.exit_json(**run_compare(module))
+    except TreeError as exc:
+        module.fail_json(msg=str(exc))
 
 
 if __name__ == "__main__":

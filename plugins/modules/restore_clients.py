@@ -28,6 +28,11 @@ description:
   - Clients whose restore point is the same snapshot and whose work folder is the same are restored with one restic
     restore (O(batch)); their staging folder is then C(<work>/staging/<ids>/<run id>), shared. When the repository
     lost data the chosen snapshot needs, each of them moves on alone to its newest older clean snapshot.
+  - Steps that need no per-client moment run once for all the host's clients - the assessment (one
+    M(ledgerguard.recovery.snapshot_damage) run with C(clients), sharing the snapshot list, listings and diffs), the
+    hashing of the restored trees (one M(ledgerguard.recovery.file_manifest) run with C(trees)) and the book checks;
+    each client's result is its own. The rescan and the swap stay one run per client, in that order, and the swap's
+    run writes the client's C(swapped.json) right after the swap (M(ledgerguard.recovery.restore_swap) C(marker)).
   - One client's failure does not stop the others; its entry names the step that failed (C(failed_task) in RV(clients))
     and why. The task itself fails only on invalid arguments.
   - In check mode nothing is changed - per client, the restore point it would choose and why (status C(planned), or

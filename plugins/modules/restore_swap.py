@@ -81,6 +81,25 @@ options:
         validated as the client's own books. Empty means the built-in formats only.
     type: dict
     default: {}
+  marker:
+    description:
+      - A record of the swap written right after it succeeds, in the same module run (the restore records each
+        swapped client so a re-run keeps the users' later edits). C(path) is the file (its folder must exist, e.g.
+        C(<ledgerguard_state_dir>/incidents/<id>/restore/<client>.swapped.json)); C(record) the fields to write, to
+        which the module adds C(swapped_at) (UTC) and the counts C(restored), C(replaced) and C(quarantined).
+      - Written as pretty UTF-8 JSON, mode C(0600), to a temporary name then renamed (never written in place, no
+        link followed). Not written in check mode or when the swap fails; when it cannot be written, the swap's
+        results are returned with RV(marker_failed) and the task does not fail (the files are already in place).
+    type: dict
+    suboptions:
+      path:
+        description: The marker file (absolute).
+        type: path
+        required: true
+      record:
+        description: The fields of the record.
+        type: dict
+        default: {}
 attributes:
   check_mode:
     support: full
@@ -177,6 +196,15 @@ verified:
       sha256); always true in check mode.
   returned: always
   type: bool
+marker:
+  description: The marker file written (O(marker)).
+  returned: when O(marker) was written
+  type: str
+  sample: /var/lib/ledgerguard/incidents/INC-20261126-001/restore/c001.swapped.json
+marker_failed:
+  description: Why the marker (O(marker)) could not be written after a successful swap.
+  returned: when O(marker) could not be written
+  type: str
 """
 
 import ctypes  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
@@ -703,6 +731,23 @@ def _iso(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
+def write_marker(path: str, record: dict) -> None:
+    """``record`` as pretty UTF-8 JSON at ``path``, mode 0600: written to ``<path>.tmp`` (no link followed), synced,
+    then renamed over ``path`` (a marker is never written in place)."""
+    tmp = path + ".tmp"
+    data = (json.dumps(record, ensure_ascii=False, indent=4) + "\n").encode("utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
 def main() -> None:
     module = _Module(
         argument_spec={
@@ -714,6 +759,13 @@ def main() -> None:
             "entropy_bits": {"type": "float", "default": 7.2},
             "detach_readonly_mounts": {"type": "bool", "default": True},
             "ledger": {"type": "dict", "default": {}},
+            "marker": {
+                "type": "dict",
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "record": {"type": "dict", "default": {}},
+                },
+            },
         },
         supports_check_mode=True,
     )
@@ -759,6 +811,20 @@ def main() -> None:
         )
     result = swapper.result
     changed = bool(result["restored"] or result["replaced"] or result["quarantined"])
+    marker = module.params["marker"]
+    if marker and not module.check_mode:
+        record = {
+            **(marker["record"] or {}),
+            "swapped_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "restored": len(result["restored"]),
+            "replaced": len(result["replaced"]),
+            "quarantined": len(result["quarantined"]),
+        }
+        try:
+            write_marker(marker["path"], record)
+            result["marker"] = marker["path"]
+        except OSError as exc:
+            result["marker_failed"] = f"restore_swap: the swap record {marker['path']} could not be written: {exc}"
     module.exit_json(changed=changed, **result)
 
 

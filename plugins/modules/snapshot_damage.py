@@ -33,10 +33,55 @@ extends_documentation_fragment:
   - ledgerguard.recovery.restic
 options:
   paths:
-    description: The client's data paths (absolute, as backed up). Only changes under them count.
+    description:
+      - The client's data paths (absolute, as backed up). Only changes under them count.
+      - One of O(paths) (one client) and O(clients) (several) is required.
     type: list
     elements: path
-    required: true
+  clients:
+    description:
+      - Several clients assessed in one run, each exactly as a run with its own options (O(paths), O(ledger),
+        O(ledger_paths), O(snapshot_paths), O(snapshot) or O(before)) and the shared ones (O(host), O(exclude_tags),
+        O(mode), O(lookback), O(validate), O(thresholds), O(unusable), the patterns) would assess it, returned in
+        RV(clients) by client id.
+      - The clients share the snapshot list, one listing of the top of each snapshot's tree, ONE recursive
+        C(restic ls) per snapshot of all their folders and each C(restic diff); a client costs its own search
+        (C(restic find)) and the restore of its files to validate. When the shared listing fails (the repository
+        lost a tree one client's folder needs), each client lists its own folders, as alone.
+      - A client whose assessment fails (snapshot not found, restic error) is returned with C(failed=true) and
+        C(msg); the others are assessed.
+      - Mutually exclusive with O(paths).
+    type: list
+    elements: dict
+    suboptions:
+      id:
+        description: The client's id (the key of RV(clients)).
+        type: str
+        required: true
+      paths:
+        description: The client's data paths, as O(paths).
+        type: list
+        elements: path
+        required: true
+      ledger:
+        description: The client's declared books, as O(ledger).
+        type: dict
+        default: {}
+      ledger_paths:
+        description: The client's ledger files or folders, as O(ledger_paths).
+        type: list
+        elements: path
+        default: []
+      snapshot_paths:
+        description: The client's pins, as O(snapshot_paths).
+        type: dict
+        default: {}
+      snapshot:
+        description: Assess only this snapshot for the client, as O(snapshot).
+        type: str
+      before:
+        description: The client's cutoff, as O(before) (default O(before)).
+        type: str
   host:
     description: Only snapshots of this host name. Default is every host.
     type: str
@@ -152,12 +197,25 @@ EXAMPLES = r"""
   ledgerguard.recovery.snapshot_damage:
     paths: [/srv/books/c001]
     snapshot: 4f1e2a9c
+
+- name: Two clients of one host in one run (c002 pinned to a snapshot)
+  ledgerguard.recovery.snapshot_damage:
+    host: books01
+    before: "2026-11-26T09:00:00+08:00"
+    clients:
+      - id: c001
+        paths: [/srv/books/c001]
+        ledger_paths: [/srv/books/c001/账簿/总账.sqlite]
+      - id: c002
+        paths: [/srv/books/c002]
+        snapshot: 4f1e2a9c
+  register: damage
 """
 
 RETURN = r"""
 snapshots:
   description: The snapshots of the client's paths, newest first, with their assessment.
-  returned: always
+  returned: with O(paths)
   type: list
   elements: dict
   contains:
@@ -224,9 +282,17 @@ snapshots:
       stats: {files: 13, bytes: 40960, added: 13, removed: 12, modified: 0, sampled: 8, predecessor: 2210d446}
 clean:
   description: IDs of the assessed snapshots found clean, newest first.
-  returned: always
+  returned: with O(paths)
   type: list
   elements: str
+clients:
+  description:
+    - With O(clients), per client id C(failed) and either C(snapshots) and C(clean) (as RV(snapshots) and RV(clean)
+      of a run for that client alone) or C(msg) (why its assessment failed, and C(error_kind) for a restic error).
+  returned: with O(clients)
+  type: dict
+  sample: {"c001": {"failed": false, "snapshots": [], "clean": []},
+           "c002": {"failed": true, "msg": "snapshot_damage: snapshot '4f1e2a9c' was not found ..."}}
 """
 
 import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
@@ -276,6 +342,9 @@ VALIDATION_THRESHOLDS = {"validate_files": 32, "validate_max_bytes": 64 * 1024 *
 
 MAX_SAMPLE_FILE = 8 * 1024 * 1024
 
+# The shared listings (O(clients)) held at once, in characters of restic's JSON (about 400 per file).
+SHARED_LISTING_CHARS = 256 * 1024 * 1024
+
 # Paths per ``restic restore --include`` run when a snapshot's files are fetched for validation and sampling.
 FETCH_BATCH = 256
 
@@ -297,28 +366,98 @@ def dump_sample(module: AnsibleModule, restic: Restic, snapshot_id: str, path: s
     return out[:size]
 
 
+class Shared:
+    """What the assessments of several clients in one run (O(clients)) share, so that a client costs no restic run of
+    its own for them: the snapshot list, the top of each snapshot's tree (``Restic.layout``, asked once for every
+    client path), ONE recursive ``restic ls`` per snapshot of every client's folders (each client keeps only the nodes
+    under its own paths, exactly as its own listing would hold) and each ``restic diff`` (the whole trees' diff, the
+    same for every client). When the shared listing cannot be made (the repository lost a tree one client's folder
+    needs), each client lists its own folders as alone, so one client's lost data never marks another's unusable."""
+
+    def __init__(self, restic: Restic):
+        self.restic = restic
+        self.assessors: list[Assessor] = []
+        self._snapshots: list | None = None
+        self._warmed: set[str] = set()
+        self._listings: dict[str, str | None] = {}
+        self._diffs: dict[tuple[str, str], str] = {}
+
+    def snapshots(self) -> list:
+        if self._snapshots is None:
+            self._snapshots = self.restic.snapshots()
+        return self._snapshots
+
+    def warm(self, snapshot_id: str) -> None:
+        """One ``restic ls`` of the top of the snapshot's tree for every client path (and pin) of the run."""
+        if snapshot_id in self._warmed:
+            return
+        self._warmed.add(snapshot_id)
+        forms = [a.pins.get(p) or p for a in self.assessors for p in a.paths]
+        try:
+            self.restic.layout(snapshot_id, list(dict.fromkeys(forms)))
+        except ResticError:
+            pass  # each client's own mapping meets (and reports) the error as when assessed alone
+
+    def listing(self, snapshot_id: str) -> str | None:
+        """``restic ls --json --recursive`` of every client folder the snapshot holds (its stdout), None when it
+        cannot be made."""
+        if snapshot_id not in self._listings:
+            text = None
+            try:
+                roots = [r for a in self.assessors for r in a.mapped_roots(snapshot_id).values()]
+                if roots:
+                    text = self.restic.must(
+                        "ls", "--json", "--recursive", "--", snapshot_id, *dict.fromkeys(roots),
+                        action="list the snapshot's files", snapshot=snapshot_id,
+                    ).stdout  # fmt: skip
+            except ResticError:
+                text = None
+            # bounded: the oldest listings go first (one asked for again is listed again, for every client again)
+            while self._listings and sum(len(t or "") for t in self._listings.values()) + len(text or "") > (
+                SHARED_LISTING_CHARS
+            ):
+                self._listings.pop(next(iter(self._listings)))
+            self._listings[snapshot_id] = text
+        return self._listings[snapshot_id]
+
+    def diff(self, older: str, newer: str) -> str:
+        key = (older, newer)
+        if key not in self._diffs:
+            res = self.restic.must("diff", "--json", older, newer, action="compare two snapshots", snapshot=newer)
+            self._diffs[key] = res.stdout
+        return self._diffs[key]
+
+
+class ClientError(Exception):
+    """A client's assessment cannot be made (the message names the input and what to do)."""
+
+
 class Assessor:
-    def __init__(self, module: AnsibleModule, restic: Restic):
+    def __init__(self, module: AnsibleModule, restic: Restic, params: dict | None = None, shared: Shared | None = None):
+        """``params``: the module's (the default) or, for one client of O(clients), the module's with that client's
+        options; ``shared``: what the clients of one run share (see Shared)."""
+        params = module.params if params is None else params
         self.module = module
         self.restic = restic
-        self.paths = [norm_path(p) for p in module.params["paths"]]
-        self.pins = snapshot_pins(module.params.get("snapshot_paths"))
+        self.shared = shared
+        self.paths = [norm_path(p) for p in params["paths"]]
+        self.pins = snapshot_pins(params.get("snapshot_paths"))
         self.limits = {**DEFAULT_THRESHOLDS, **VALIDATION_THRESHOLDS}
-        self.limits.update(module.params["thresholds"] or {})
-        self.patterns = tuple(RANSOM_NOTE_PATTERNS) + tuple(module.params["ransom_note_patterns"])
-        self.extensions = tuple(RANSOM_EXTENSIONS) + tuple(e.lower() for e in module.params["ransom_extensions"])
+        self.limits.update(params["thresholds"] or {})
+        self.patterns = tuple(RANSOM_NOTE_PATTERNS) + tuple(params["ransom_note_patterns"])
+        self.extensions = tuple(RANSOM_EXTENSIONS) + tuple(e.lower() for e in params["ransom_extensions"])
         self._ls_cache: dict[str, dict] = {}
         self.unreadable: dict[str, ResticError] = {}
         self.known_unusable: dict[str, dict] = {}
-        self.validate = bool(module.params.get("validate", True))
-        self.ledger = module.params.get("ledger") or {}
-        self.ledger_paths = [p.rstrip("/") or "/" for p in module.params.get("ledger_paths") or []]
+        self.validate = bool(params.get("validate", True))
+        self.ledger = params.get("ledger") or {}
+        self.ledger_paths = [p.rstrip("/") or "/" for p in params.get("ledger_paths") or []]
         self._verdicts: dict[tuple, validators.Verdict] = {}
         self._tmpdir: str | None = None
         self._fetch_dirs: list[str] = []
         self._fetched: dict[tuple[str, str], str] = {}
         self._mapped: dict[str, dict[str, str]] = {}
-        for item in module.params["unusable"] or []:
+        for item in params["unusable"] or []:
             if isinstance(item, dict) and item.get("id"):
                 self.known_unusable[str(item["id"])] = item
 
@@ -332,11 +471,13 @@ class Assessor:
                 mapped = self.mapped_roots(snapshot_id)
                 nodes = []
                 if mapped:
-                    listing = self.restic.must(
-                        "ls", "--json", "--recursive", "--", snapshot_id, *dict.fromkeys(mapped.values()),
-                        action="list the snapshot's files", snapshot=snapshot_id,
-                    )  # fmt: skip
-                    nodes = self.live_nodes(snapshot_id, iter_json_lines(listing.stdout))
+                    text = self.shared.listing(snapshot_id) if self.shared is not None else None
+                    if text is None:
+                        text = self.restic.must(
+                            "ls", "--json", "--recursive", "--", snapshot_id, *dict.fromkeys(mapped.values()),
+                            action="list the snapshot's files", snapshot=snapshot_id,
+                        ).stdout  # fmt: skip
+                    nodes = self.live_nodes(snapshot_id, iter_json_lines(text))
             except ResticError as exc:
                 if exc.kind == "repository_damaged":
                     self.unreadable[snapshot_id] = exc  # a lost tree pack: restic retries for ~45 s, only once
@@ -354,6 +495,8 @@ class Assessor:
         """{live client path: path inside the snapshot} for the client paths the snapshot holds (cached). A path it
         does not hold (PathNotInSnapshot) is left out: that client folder is missing from the snapshot."""
         if snapshot_id not in self._mapped:
+            if self.shared is not None:
+                self.shared.warm(snapshot_id)
             mapped = {}
             for path in self.paths:
                 try:
@@ -404,9 +547,14 @@ class Assessor:
         return None
 
     def diff(self, older: str, newer: str) -> dict:
-        res = self.restic.must("diff", "--json", older, newer, action="compare two snapshots", snapshot=newer)
+        if self.shared is not None:
+            text = self.shared.diff(older, newer)
+        else:
+            text = self.restic.must(
+                "diff", "--json", older, newer, action="compare two snapshots", snapshot=newer
+            ).stdout
         changes = []
-        for item in parse_json_lines(res.stdout):
+        for item in parse_json_lines(text):
             if item.get("message_type") != "change":
                 continue
             stored = item.get("path", "")
@@ -822,14 +970,29 @@ def recorded_under(live: str, recorded: list[str]) -> bool:
     return any(under(f, reals) for f in forms)
 
 
+def client_params(params: dict, client: dict) -> dict:
+    """The module's options with one client's of O(clients) (its paths, books, pins, snapshot or cutoff)."""
+    merged = dict(params)
+    for key in ("paths", "ledger", "ledger_paths", "snapshot_paths", "snapshot"):
+        merged[key] = client.get(key)
+    merged["before"] = client.get("before") or params["before"]
+    merged["ledger"] = merged["ledger"] or {}
+    merged["ledger_paths"] = merged["ledger_paths"] or []
+    merged["snapshot_paths"] = merged["snapshot_paths"] or {}
+    return merged
+
+
+def cutoff(params: dict):
+    if not params["before"]:
+        return None
+    try:
+        return parse_time(params["before"], "before")
+    except ValueError as exc:
+        raise ClientError(f"snapshot_damage: {exc}") from None
+
+
 def run_module(module: AnsibleModule) -> dict:
     params = module.params
-    before = None
-    if params["before"]:
-        try:
-            before = parse_time(params["before"], "before")
-        except ValueError as exc:
-            module.fail_json(msg=f"snapshot_damage: {exc}")
     binary = params["restic_binary"] or module.get_bin_path("restic", required=True)
     if not params.get("password") and not params.get("password_file"):
         module.fail_json(
@@ -846,23 +1009,66 @@ def run_module(module: AnsibleModule) -> dict:
             sftp_identity_file=params.get("sftp_identity_file"),
             sftp_known_hosts_file=params.get("sftp_known_hosts_file"),
         )
+        if params["clients"]:
+            return {"clients": assess_clients(module, restic)}
         try:
+            before = cutoff(params)
             assessor = Assessor(module, restic)
+        except ClientError as exc:
+            module.fail_json(msg=str(exc))
+            raise
         except ValueError as exc:
             module.fail_json(msg=f"snapshot_damage: {exc}")
+            raise
         try:
-            return assess_history(module, restic, assessor, before)
+            return assess_history(restic.snapshots(), restic, assessor, params, before)
+        except ClientError as exc:
+            module.fail_json(msg=str(exc))
         finally:
             assessor.cleanup()
 
 
-def assess_history(module: AnsibleModule, restic: Restic, assessor: Assessor, before) -> dict:
-    """Select the snapshots of the client's paths and assess them (see :func:`walk`)."""
+def assess_clients(module: AnsibleModule, restic: Restic) -> dict:
+    """Each client of O(clients), assessed as a run with its options alone would assess it, in one module run that
+    shares the snapshot list, the layouts, the listings and the diffs (Shared). A client whose assessment fails is
+    reported failed with the reason (and restic's error kind); the others go on."""
     params = module.params
+    shared = Shared(restic)
+    todo: list[tuple[str, dict, Assessor]] = []
+    out: dict[str, dict] = {}
+    for client in params["clients"]:
+        cid = str(client["id"])
+        if cid in out or any(cid == t[0] for t in todo):
+            module.fail_json(msg=f"snapshot_damage: clients: id {cid!r} is given twice; give each client once.")
+        merged = client_params(params, client)
+        try:
+            assessor = Assessor(module, restic, merged, shared)
+        except ValueError as exc:
+            out[cid] = {"failed": True, "msg": f"snapshot_damage: client {cid}: {exc}"}
+            continue
+        shared.assessors.append(assessor)
+        todo.append((cid, merged, assessor))
+    for cid, merged, assessor in todo:
+        try:
+            before = cutoff(merged)
+            out[cid] = assess_history(shared.snapshots(), restic, assessor, merged, before)
+            out[cid]["failed"] = False
+        except ClientError as exc:
+            out[cid] = {"failed": True, "msg": str(exc)}
+        except ResticError as exc:
+            out[cid] = {"failed": True, "msg": exc.message, "error_kind": exc.kind}
+        finally:
+            assessor.cleanup()
+    return {str(c["id"]): out[str(c["id"])] for c in params["clients"]}
+
+
+def assess_history(snapshots: list, restic: Restic, assessor: Assessor, params: dict, before) -> dict:
+    """Select the snapshots of the client's paths and assess them (see :func:`walk`)."""
+    module = assessor.module
     excluded = set(params["exclude_tags"])
     selected = [
         s
-        for s in restic.snapshots()
+        for s in snapshots
         if (not params["host"] or s.hostname == params["host"]) and not excluded.intersection(s.tags)
     ]
     # A snapshot is the client's when its tree holds each client path (restic.covering: relative, '.', symlinked
@@ -881,8 +1087,8 @@ def assess_history(module: AnsibleModule, restic: Restic, assessor: Assessor, be
         if len(matches) != 1:
             state = "is ambiguous" if matches else "was not found"
             where = f" on host {params['host']}" if params["host"] else ""
-            module.fail_json(
-                msg=f"snapshot_damage: snapshot {params['snapshot']!r} {state} among the {len(history)} snapshots "
+            raise ClientError(
+                f"snapshot_damage: snapshot {params['snapshot']!r} {state} among the {len(history)} snapshots "
                 f"of {', '.join(assessor.paths)}{where}; list them with ledgerguard.recovery.restic_snapshots and "
                 "pin an existing ID"
             )
@@ -914,7 +1120,20 @@ def main() -> None:
     spec = restic_argument_spec()
     spec.update(
         {
-            "paths": {"type": "list", "elements": "path", "required": True},
+            "paths": {"type": "list", "elements": "path"},
+            "clients": {
+                "type": "list",
+                "elements": "dict",
+                "options": {
+                    "id": {"type": "str", "required": True},
+                    "paths": {"type": "list", "elements": "path", "required": True},
+                    "ledger": {"type": "dict", "default": {}},
+                    "ledger_paths": {"type": "list", "elements": "path", "default": []},
+                    "snapshot_paths": {"type": "dict", "default": {}},
+                    "snapshot": {"type": "str"},
+                    "before": {"type": "str"},
+                },
+            },
             "host": {"type": "str"},
             "before": {"type": "str"},
             "exclude_tags": {"type": "list", "elements": "str", "default": ["pre-restore"]},
@@ -931,7 +1150,12 @@ def main() -> None:
             "snapshot_paths": {"type": "dict", "default": {}},
         }
     )
-    module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec,
+        mutually_exclusive=[*RESTIC_MUTUALLY_EXCLUSIVE, ("paths", "clients")],
+        required_one_of=[("paths", "clients")],
+        supports_check_mode=True,
+    )
     unknown = set(module.params["thresholds"] or {}) - set(DEFAULT_THRESHOLDS) - set(VALIDATION_THRESHOLDS)
     if unknown:
         module.fail_json(

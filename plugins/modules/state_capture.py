@@ -18,6 +18,14 @@ description:
     C(token=x), MySQL's C(-px), C(user:secret@) in URLs, ...); journal lines and the other files are masked as text
     with the same rules (module_utils C(redact), built on the freeze's C(writers.mask_cmdline))."
   - Hosts without systemd get a one-line note in C(services.txt) and C(journal.txt).
+  - With O(manifest_paths), each path that is a directory (not a symlink) is hashed into
+    C(manifest-<index><path with / as _>.jsonl) in the same folder (the JSON-lines format of
+    M(ledgerguard.recovery.file_manifest)); a path that is missing, a symlink or not a directory is listed in
+    RV(manifest_skipped) instead.
+  - With O(record), that mapping is written as C(pre-restore-snapshot.json). With O(archive), every file of the folder
+    is then packed into that C(.tar.gz) (mode 0600), ready to be fetched into the evidence folder.
+  - I(dest) is created (mode 0700, parents too) when it is missing; an existing I(dest) must be a folder, not a
+    symlink.
 author:
   - ledgerguard engineers (@ledgerguard)
 attributes:
@@ -33,13 +41,24 @@ attributes:
     description: Linux hosts (C(/proc), C(ps), C(df); systemd optional).
 options:
   dest:
-    description: Existing folder (root-only) that receives the files; files of an earlier run are replaced.
+    description: Folder (root-only) that receives the files, created when missing; files of an earlier run are replaced.
     type: path
     required: true
   journal_lines:
     description: How many of the most recent journal lines to keep.
     type: int
     default: 2000
+  manifest_paths:
+    description: Affected paths to hash into the bundle, one manifest per path.
+    type: list
+    elements: path
+    default: []
+  record:
+    description: A mapping written as C(pre-restore-snapshot.json) in the bundle (the pre-restore snapshot's ID, paths).
+    type: dict
+  archive:
+    description: A C(.tar.gz) to pack the bundle's files into (replaced on every run).
+    type: path
 notes:
   - The state is recorded anew on every run, so the module always reports C(changed) (in check mode too, where
     nothing is written).
@@ -50,6 +69,13 @@ EXAMPLES = r"""
   ledgerguard.recovery.state_capture:
     dest: /var/lib/ledgerguard/incidents/INC-20261126-001/state
     journal_lines: 500
+
+- name: Record the state, hash the client folders and pack the bundle for the evidence folder
+  ledgerguard.recovery.state_capture:
+    dest: /var/lib/ledgerguard/incidents/INC-20261126-001/state
+    manifest_paths: [/srv/books/杭州示例贸易有限公司]
+    record: {snapshot_id: 4b4622035c1e9bd0a9f5e4b3c2a1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3}
+    archive: /var/lib/ledgerguard/incidents/INC-20261126-001/state.tar.gz
 """
 
 RETURN = r"""
@@ -69,13 +95,35 @@ dest:
   returned: always
   type: str
   sample: /var/lib/ledgerguard/incidents/INC-20261126-001/state
+manifests:
+  description: Per hashed path, the manifest file's name, its sha256 and the counts of the walk.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"path": "/srv/books/c001", "name": "manifest-0_srv_books_c001.jsonl", "files": 12, "errors": 0}]
+manifest_skipped:
+  description: The O(manifest_paths) not hashed, each with the reason (missing, a symlink, not a directory).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"path": "/srv/books/c002", "reason": "missing"}]
+archive:
+  description: The C(.tar.gz) written (O(archive)).
+  returned: when O(archive) is given
+  type: str
+  sample: /var/lib/ledgerguard/incidents/INC-20261126-001/state.tar.gz
 """
 
+import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import re  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import shlex  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import stat  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import tarfile  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import manifest as mf  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.redact import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     mask_argv,
@@ -182,29 +230,84 @@ def write_file(folder: str, name: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def manifest_name(index: int, path: str) -> str:
+    return f"manifest-{index}{path.replace('/', '_')}.jsonl"
+
+
+def hash_paths(dest: str, paths: list[str]) -> tuple[list[dict], list[dict]]:
+    """One manifest per directory of ``paths`` (never through a symlink); the others with the reason."""
+    done, skipped = [], []
+    for index, path in enumerate(paths):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            skipped.append({"path": path, "reason": "missing"})
+            continue
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            skipped.append({"path": path, "reason": "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"})
+            continue
+        name = manifest_name(index, path)
+        counts = mf.write_manifest(os.fsencode(path), os.path.join(dest, name), mode=0o600)
+        done.append({"path": path, "name": name, **counts})
+    return done, skipped
+
+
+def pack(dest: str, archive: str) -> None:
+    """Every file of ``dest`` (flat, no links followed) into ``archive``, written beside it and renamed."""
+    tmp = os.path.join(os.path.dirname(archive), f".{os.path.basename(archive)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for name in sorted(os.listdir(dest)):
+            full = os.path.join(dest, name)
+            if not name.startswith(".") and stat.S_ISREG(os.lstat(full).st_mode):
+                tar.add(full, arcname=name, recursive=False)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, archive)
+
+
+def make_dest(module: AnsibleModule, dest: str, result: dict) -> None:
+    if not os.path.lexists(dest) and not module.check_mode:
+        try:
+            os.makedirs(dest, mode=0o700)
+        except OSError as exc:
+            module.fail_json(msg=f"dest {dest} cannot be created: {exc.strerror}. Check its parent folder.", **result)
+    if os.path.lexists(dest) and (os.path.islink(dest) or not os.path.isdir(dest)):
+        module.fail_json(msg=f"dest {dest} is not a folder (or is a symlink): move it away and run again.", **result)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "dest": {"type": "path", "required": True},
             "journal_lines": {"type": "int", "default": 2000},
+            "manifest_paths": {"type": "list", "elements": "path", "default": []},
+            "record": {"type": "dict"},
+            "archive": {"type": "path"},
         },
         supports_check_mode=True,
     )
-    dest = module.params["dest"]
-    lines = module.params["journal_lines"]
+    p = module.params
+    dest = p["dest"]
+    lines = p["journal_lines"]
     result = {"changed": True, "dest": dest, "files": list(FILES)}
     if lines < 0:
         module.fail_json(msg=f"journal_lines {lines} is negative: give 0 or more lines to keep.", **result)
-    if not os.path.isdir(dest) or os.path.islink(dest):
-        module.fail_json(msg=f"dest {dest} is not an existing folder: create it first (mode 0700).", **result)
+    make_dest(module, dest, result)
     if module.check_mode:
         module.exit_json(**result)
     files = capture(module, lines)
+    if p["record"] is not None:
+        files["pre-restore-snapshot.json"] = (json.dumps(p["record"], indent=2, ensure_ascii=False) + "\n", 0)
     try:
         for name, (text, _count) in files.items():
             write_file(dest, name, text)
+        result["manifests"], result["manifest_skipped"] = hash_paths(dest, p["manifest_paths"])
+        if p["archive"]:
+            pack(dest, p["archive"])
+            result["archive"] = p["archive"]
     except OSError as exc:
-        module.fail_json(msg=f"Writing the state bundle into {dest} failed: {exc.strerror}. Check its space.", **result)
+        module.fail_json(msg=f"Writing the state bundle into {dest} failed: {exc}. Check its space.", **result)
+    result["files"] = list(files) + [m["name"] for m in result["manifests"]]
     result["masked_lines"] = {name: count for name, (_text, count) in files.items() if count}
     module.exit_json(**result)
 

@@ -258,6 +258,40 @@ def walk_pack(folder: Path) -> tuple[list[str], list[str], list[str]]:
     return sorted(files), sorted(links), sorted(errors)
 
 
+SUMS_NAME = "SHA256SUMS"
+
+
+def _sums_line(digest: str, rel: str) -> bytes:
+    """One line as GNU ``sha256sum`` writes it (a name with a backslash or a newline is escaped, the line marked)."""
+    if "\\" in rel or "\n" in rel:
+        escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
+        return b"\\" + f"{digest}  ".encode() + os.fsencode(escaped) + b"\n"
+    return f"{digest}  ".encode() + os.fsencode(rel) + b"\n"
+
+
+def write_sums(
+    folder: Path | str, exclude: list[str] | tuple[str, ...] = (), check_mode: bool = False
+) -> dict[str, Any]:
+    """``SHA256SUMS`` of every regular file under ``folder`` (what ``sha256sum -c`` checks from inside it), sorted by
+    path, leaving out files named in ``exclude`` at any depth (files still being appended to, such as a timeline).
+    Replaced only when its content changes; nothing is written in check mode."""
+    folder = Path(folder)
+    skip = {SUMS_NAME, *exclude}
+    files, _links, errors = walk_pack(folder)
+    if errors:
+        raise EvidenceError(f"cannot hash every file of {folder}: {'; '.join(errors)}")
+    chosen = [rel for rel in files if Path(rel).name not in skip]
+    data = b"".join(_sums_line(sha256_file(folder / rel)[0], rel) for rel in chosen)
+    target = folder / SUMS_NAME
+    try:
+        changed = target.read_bytes() != data
+    except FileNotFoundError:
+        changed = True
+    if changed and not check_mode:
+        _atomic_write(target, data, 0o600)
+    return {"changed": changed, "path": str(target), "files": len(chosen), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def canonical_bytes(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, sort_keys=True, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 

@@ -12,9 +12,15 @@ Milestones, from the client's own result:
 
 - ``confirmed``: the incident is confirmed; the notice with the PIPL Art. 57 content (kinds of information, cause,
   possible harm, measures, what the client can do, contact). Path ``notices/<client>.<lang>.md``.
-- ``restoring``: the restore is under way, with an ETA (client not restored yet).
+- ``restoring``: the restore is under way, with an ETA (client not restored yet): the time the incident's restore
+  queue expects from the drills' measured throughput (plugins/plugin_utils/filing.py), or, without a drill
+  measurement, a plain statement that no time can be given yet (``eta_text``).
 - ``restored``: the client's records are restored and verified (status ``ok``), with the data-loss window.
 - ``final``: the final notice for the client (status ``ok``): what was done, what to check, the incident closed.
+
+Each milestone is drafted when it happens (``plan(..., milestones=[...])``: ``confirmed`` after the declaration,
+``restoring`` before the restore starts, ``restored`` after the client's restore is verified, all of them again at the
+end with ``final``); a draft no person has acted on is re-rendered from the newest results, anything else is kept.
 
 The other milestones' path is ``notices/<client>.<milestone>.<lang>.md``; a notice's id is
 ``<client>.<milestone>.<lang>``. Languages are those of the client's contacts (``zh-CN`` or ``en``); a client without
@@ -22,12 +28,14 @@ contacts gets its ``language`` or the report's default languages.
 
 Index entry: ``id, client, client_name, host, milestone, language, recipients [{name, role, mail, phone}], path
 (relative to the evidence folder), sha256 (of the draft's bytes as written), status (draft | approved | sent |
-failed)``, and once acted on ``approved_by, approved_at, approved_sha256, sent_at, deliveries`` (every attempt,
+failed)``, for ``restoring`` also ``eta`` (RFC 3339, empty when none), ``eta_basis`` and ``eta_text`` (the sentence in
+the draft), and once acted on ``approved_by, approved_at, approved_sha256, sent_at, deliveries`` (every attempt,
 last one last).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -49,9 +57,16 @@ UNFINISHED_MARKS = (
     "本函为系统生成的草稿",
     "[代理记账机构名称 / agency name]",
     "[联系人、电话、邮箱 / contact person, phone, e-mail]",
-    "[ETA — to be filled in",
+    "[ETA — to be filled in",  # drafts written before the ETA came from the restore queue
     "【预计完成时间",
 )
+NO_ETA = {
+    "en": "cannot be given yet (none of our recovery drills has measured how long restoring your records takes)",
+    "zh-CN": "暂时无法给出（我方的恢复演练尚未测得贵司资料的恢复用时）",
+}
+NOT_ESTIMATED = {"en": "cannot be given yet", "zh-CN": "暂时无法给出"}
+DEFAULT_UTC_OFFSET = "+08:00"
+_OFFSET_RE = re.compile(r"^([+-])([01][0-9]|2[0-3]):([0-5][0-9])$")
 _MAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
@@ -110,7 +125,7 @@ def contact_errors(client: dict[str, Any]) -> list[str]:
 
 
 def client_milestones(result: dict[str, Any]) -> list[str]:
-    """The milestones drafted for a client from its own result: restored (status ok) or not (yet)."""
+    """The milestones a client has reached, from its own result: restored (status ok) or not (yet)."""
     if result.get("status") == "ok":
         return ["confirmed", "restored", "final"]
     return ["confirmed", "restoring"]
@@ -120,6 +135,45 @@ def notice_path(client_id: str, milestone: str, language: str) -> str:
     if milestone == "confirmed":
         return f"notices/{client_id}.{language}.md"
     return f"notices/{client_id}.{milestone}.{language}.md"
+
+
+def eta_text(eta: Any, language: str, utc_offset: Any = None) -> str:
+    """The expected completion as the ``restoring`` draft says it: the ETA (RFC 3339) in the firm's local time (the
+    filing calendar's offset, default UTC+08:00), or, without one, a plain statement that none can be given yet."""
+    text = str(eta or "").strip()
+    if not text:
+        return NO_ETA[language]
+    match = _OFFSET_RE.match(str(utc_offset or DEFAULT_UTC_OFFSET))
+    if not match:
+        match = _OFFSET_RE.match(DEFAULT_UTC_OFFSET)
+    sign = -1 if match.group(1) == "-" else 1
+    zone = datetime.timezone(sign * datetime.timedelta(hours=int(match.group(2)), minutes=int(match.group(3))))
+    try:
+        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise NoticeError(f"eta '{text}' is not an RFC 3339 time (e.g. 2026-11-26T10:00:00Z)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    local = when.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    offset = match.group(0)
+    if language == "zh-CN":
+        return f"约 {local}（UTC{offset}），按我方恢复演练实测的恢复速度估算"
+    return f"about {local} (UTC{offset}), estimated from the restore speed our recovery drills measured"
+
+
+def _eta_fields(result: dict[str, Any], prev: dict[str, Any] | None, language: str) -> dict[str, str]:
+    """The ``restoring`` entry's ETA: the result's own (the restore queue's, before the restore) or the one the
+    draft was first written with (a later milestone re-renders it from results that no longer carry one). A draft
+    written without any (a run with no restoring milestone, e.g. playbooks/restore.yml) says only that none can be
+    given yet: nothing was estimated, so it does not blame the drills."""
+    source = result if "eta" in result else (prev if prev and "eta" in prev else None)
+    if source is None:
+        return {"eta": "", "eta_basis": "not estimated", "eta_utc_offset": DEFAULT_UTC_OFFSET,
+                "eta_text": NOT_ESTIMATED[language]}  # fmt: skip
+    eta = str(source.get("eta") or "")
+    basis = str(source.get("eta_basis") or ("" if eta else "no drill measurement"))
+    offset = source.get("eta_utc_offset") or DEFAULT_UTC_OFFSET
+    return {"eta": eta, "eta_basis": basis, "eta_utc_offset": str(offset), "eta_text": eta_text(eta, language, offset)}
 
 
 def _recipients(contacts: list[dict[str, Any]], language: str) -> list[dict[str, str]]:
@@ -135,8 +189,12 @@ def plan(
     configured: list[dict[str, Any]],
     default_languages: list[str],
     existing: dict[str, Any] | None = None,
+    milestones: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The drafts to write: one per client result (``report.clients``), milestone and language.
+
+    ``milestones`` limits the drafts to the milestones that just happened (each among those the client reached); none
+    drafts every milestone each client reached (the end of the incident).
 
     ``configured`` is every host's ``ledgerguard_clients`` (contacts, language); ``existing`` the current index, whose
     entries that are no longer drafts (approved, sent, failed) are kept as they are (``keep: true``: the role does
@@ -151,6 +209,12 @@ def plan(
         raise NoticeError("; ".join(errors))
     defaults = [norm_lang(x, "report_notice_languages") for x in (default_languages or LANGUAGES)]
     old = {e.get("id"): e for e in ((existing or {}).get("notices") or []) if isinstance(e, dict)}
+    wanted = list(milestones) if milestones else list(MILESTONES)
+    unknown = [m for m in wanted if m not in MILESTONES]
+    if unknown:
+        raise NoticeError(
+            f"milestones: {', '.join(map(str, unknown))} unknown; expected some of {', '.join(MILESTONES)}"
+        )
     out = []
     for result in clients or []:
         cid = str(result.get("id"))
@@ -162,27 +226,28 @@ def plan(
             langs = [norm_lang(cfg["language"], f"ledgerguard_clients[{cid}].language")]
         else:
             langs = defaults
-        for milestone in client_milestones(result):
+        for milestone in [m for m in client_milestones(result) if m in wanted]:
             for lang in langs:
                 nid = f"{cid}.{milestone}.{lang}"
                 prev = old.get(nid)
                 if prev and prev.get("status") != "draft":
                     out.append(dict(prev, keep=True))
                     continue
-                out.append(
-                    {
-                        "id": nid,
-                        "client": cid,
-                        "client_name": str(result.get("name") or cfg.get("name") or cid),
-                        "host": str(result.get("host") or ""),
-                        "milestone": milestone,
-                        "language": lang,
-                        "recipients": _recipients(contacts, lang),
-                        "path": notice_path(cid, milestone, lang),
-                        "status": "draft",
-                        "keep": False,
-                    }
-                )
+                entry = {
+                    "id": nid,
+                    "client": cid,
+                    "client_name": str(result.get("name") or cfg.get("name") or cid),
+                    "host": str(result.get("host") or ""),
+                    "milestone": milestone,
+                    "language": lang,
+                    "recipients": _recipients(contacts, lang),
+                    "path": notice_path(cid, milestone, lang),
+                    "status": "draft",
+                    "keep": False,
+                }
+                if milestone == "restoring":
+                    entry.update(_eta_fields(result, prev, lang))
+                out.append(entry)
     # A re-run restores only some clients: the notices of the others stay in the index as they are.
     made = {e["id"] for e in out}
     out.extend(dict(e, keep=True) for nid, e in old.items() if nid not in made)

@@ -8,8 +8,9 @@
 - ``review action add|list|done`` keeps action items in ``<evidence root>/actions.json``, one file across incidents
   (the periodic compliance report lists the overdue ones: roles/report/tasks/compliance_actions.yml).
 - ``review followup INCIDENT_ID`` writes a short satisfaction form per client of the incident
-  (``<id>/review/followup/<client>.<lang>.md``); ``review answer INCIDENT_ID CLIENT --score N`` records an answer
-  in ``<id>/review/followup/answers.json``.
+  (``<id>/review/followup/<client>.<lang>.md``), in the languages of the client's contacts (their preferred
+  language, as the incident's notices recorded it in ``notices/index.json``; zh-CN and en for a client without);
+  ``review answer INCIDENT_ID CLIENT --score N`` records an answer in ``<id>/review/followup/answers.json``.
 
 Files written beside a signed evidence pack are not in its manifest: sign the folder again once the review is final.
 Exit codes: 0 done, 2 bad input (a missing or unreadable file, a bad date, owner, score or id).
@@ -790,9 +791,29 @@ def render_followup(ev: Evidence, client: dict[str, Any], lang: str, tz: ZoneInf
     return FOLLOWUP[lang].format(name=name, iid=iid, cid=client.get("id"), result=result)
 
 
+def contact_langs(ev: Evidence) -> dict[str, list[str]]:
+    """Each client's contacts' languages, as the incident's notice drafts recorded them (notices/index.json: one
+    entry per client, milestone and contact language). Empty when the incident has no notices."""
+    path = ev.folder / "notices" / "index.json"
+    if not path.exists():
+        return {}
+    doc = read_json(path, "the customer notices' index")
+    entries = doc.get("notices") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise BadInput(f"cannot read {path}: expected an object with a 'notices' list (the customer notices' index)")
+    found: dict[str, set[str]] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("language") in LANGS:
+            found.setdefault(str(entry.get("client")), set()).add(entry["language"])
+    return {cid: [lang for lang in LANGS if lang in langs] for cid, langs in found.items()}
+
+
 def cmd_followup(args: argparse.Namespace) -> int:
     ev = load_evidence(evidence_root(args), args.incident_id)
     tz = zone(args.timezone)
+    # --lang chooses for every client; without it each client's form is in its contacts' languages.
+    chosen = langs_of(args.lang) if args.lang else None
+    by_client = {} if chosen else contact_langs(ev)
     clients = ev.clients
     if args.client:
         clients = [c for c in clients if c.get("id") in args.client]
@@ -800,7 +821,7 @@ def cmd_followup(args: argparse.Namespace) -> int:
         if unknown:
             raise BadInput(f"--client {', '.join(unknown)}: not a client of {args.incident_id} ({known_clients(ev)})")
     for c in clients:
-        for lang in langs_of(args.lang):
+        for lang in chosen or by_client.get(str(c.get("id"))) or list(LANGS):
             path = ev.folder / REVIEW_DIR / "followup" / f"{c.get('id')}.{lang}.md"
             write_atomic(path, render_followup(ev, c, lang, tz))
             print(f"wrote {path}")
@@ -874,10 +895,17 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--note", help="how it was done")
     p.set_defaults(func=cmd_action_done)
 
-    p = sub.add_parser("followup", parents=[common], help="write each client's satisfaction form (zh-CN, en)")
+    p = sub.add_parser(
+        "followup", parents=[common], help="write each client's satisfaction form in its contacts' languages"
+    )
     p.add_argument("incident_id", type=identifier, metavar="INCIDENT_ID")
     p.add_argument("--client", action="append", help="only this client (repeatable)")
-    p.add_argument("--lang", default="zh-CN,en", help="zh-CN, en or both (default zh-CN,en)")
+    p.add_argument(
+        "--lang",
+        default="",
+        help="zh-CN, en or both for every client (default: each client's contacts' languages, as its notices "
+        "recorded them; zh-CN,en for a client without)",
+    )
     p.set_defaults(func=cmd_followup)
 
     p = sub.add_parser("answer", parents=[common], help="record a client's answer to the follow-up")

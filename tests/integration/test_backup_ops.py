@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import DEFAULT_RECORD_CLASSES
+from conftest import failed_messages
 from ledgerguard import sampledata
 
 LEDGERGUARD = [sys.executable, "-m", "ledgerguard"]
@@ -65,7 +66,7 @@ def metrics(path: Path) -> dict[str, float]:
 
 
 def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
-    tmp_path, s3_server, restic_cmd, localhost_inventory, playbook
+    tmp_path, s3_server, restic_cmd, localhost_inventory, playbook, postgres
 ):
     aws = s3_server.env()
     buckets = {}
@@ -87,6 +88,11 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
     info = sampledata.make_client_tree(books, "c001", NAME, periods=["2026-10", "2026-11"], vouchers_per_period=4)
     clients = [{k: info["client"][k] for k in ("id", "name", "paths")}]
     state, textfile, evidence = tmp_path / "state", tmp_path / "textfile", tmp_path / "evidence"
+    # one PostgreSQL database, dumped into the repository, copied off-site, and restored by the drill from the copy
+    postgres.psql("CREATE DATABASE ledger")
+    postgres.psql("CREATE TABLE 凭证 (id int PRIMARY KEY, 摘要 text)", "ledger")
+    postgres.psql("INSERT INTO 凭证 SELECT g, '收到西湖货款 ' || g FROM generate_series(1, 120) g", "ledger")
+    databases = [{"engine": "postgresql", "database": "ledger", "connection": postgres.conn}]
     inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
     server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
     Hook.received = []
@@ -99,6 +105,7 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
                 "backup_verify_record_classes": CLASSES,
                 "backup_copy_repository": copy_repo,
                 "backup_copy_password_file": str(copy_pw),
+                "backup_databases": databases,
                 "backup_verify_notify_webhooks": [{"url": f"http://127.0.0.1:{server.server_port}/hook"}],
             }
         )
@@ -123,7 +130,8 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
         run = cli("backup", *common)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr
         snaps = json.loads(restic_cmd(repo, pw, "snapshots", "--json", env=aws).stdout)
-        (data,) = [s for s in snaps if MANIFEST_TAG not in s["tags"]]
+        (data,) = [s for s in snaps if MANIFEST_TAG not in s["tags"] and "c001" in s["tags"]]
+        (dump,) = [s for s in snaps if "db-postgresql-ledger" in s["tags"]]
         (manifest,) = [s for s in snaps if MANIFEST_TAG in s["tags"]]
         line = next(x for x in run.stdout.splitlines() if x.startswith("localhost c001 ("))
         files = len([p for p in Path(clients[0]["paths"][0]).rglob("*") if p.is_file()])
@@ -193,12 +201,23 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
                 "drill_id": "drill-offsite",
                 "drill_copy_repository": copy_repo,
                 "drill_copy_password_file": str(copy_pw),
+                "drill_databases": databases,
+                "drill_snapshot_tags": ["c001"],  # the client's snapshot, not the newer dump's
             },
         )
-        assert drilled.rc == 0
+        assert drilled.rc == 0, failed_messages(drilled)
         record = json.loads((state / "drills" / "history.jsonl").read_text())
         assert record["passed"] is True and record["snapshot"]["id"] == copied["id"]
         assert record["clients"][0]["files"] == files
+        # ... and so does its database step: the dump's copy, restored into a scratch database with every row
+        (dumped,) = json.loads(
+            restic_cmd(copy_repo, copy_pw, "snapshots", "--json", "--tag", "db-postgresql-ledger", env=aws).stdout
+        )
+        assert dumped["original"] == dump["id"]
+        (restored,) = record["databases"]
+        assert (restored["passed"], restored["snapshot"], restored["tables"]) == (
+            True, dumped["short_id"], {"public.凭证": 120}
+        )  # fmt: skip
 
         # refused under an incident lock: exit 1, failed in the metrics (and late with a tiny maximum age), one alert
         lock = {"incident_id": "INC-20261205-0001", "operator": "王芳", "created": "2026-12-05T01:00:00Z"}

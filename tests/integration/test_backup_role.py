@@ -415,8 +415,9 @@ def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tm
     # the manifests travelled too
     assert len([s for s in offsite if MANIFEST_TAG in s["tags"]]) == 2
 
-    # a second run copies only its new snapshots; both repositories hold each client's newest
-    second = site.run(**copy_vars)
+    # a second run copies only its new snapshots; both repositories hold each client's newest (with the legal policy:
+    # its dry run reaches the copy too)
+    second = site.run(**copy_vars, backup_verify_forget_policy=LEGAL_POLICY, backup_verify_record_classes=CLASSES)
     assert second.rc == 0, failed_msgs(second)
     status2 = {c["client"]: c for c in facts(second, "backup_copy_result")}
     offsite2 = site.snapshots(repo=repo2, password_file=password2)
@@ -427,6 +428,28 @@ def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tm
     again = {r["client"]: r for r in facts(second, "backup_results")}
     assert int(again["c002"]["files_new"]) == 0 and int(again["c002"]["files_changed"]) == 0
     assert int(again["c002"]["bytes_added"]) < 4096
+    # the same retention policy reached the copy, per client, as a dry run (the default mode): nothing forgotten
+    assert facts(first, "backup_copy_retention_result") is None  # no policy in the first run: nothing to apply
+    kept = facts(second, "backup_copy_retention_result")
+    assert kept["mode"] == "dry_run" and kept["forgotten"] == []
+    assert sorted(c["client"] for c in kept["preview"]) == sorted(NAMES)
+
+    # retention alone (backup_entry=forget), applied with a short policy: the copy, like the primary, keeps per client
+    # exactly its newest snapshot; its dry run listed per client the one it then forgot
+    short = {"keep_last": 1}
+    pruned = site.run(**copy_vars, backup_entry="forget", backup_forget_mode="apply", backup_forget_policy=short,
+                      backup_forget_require_compliant=False)  # fmt: skip
+    assert pruned.rc == 0, failed_msgs(pruned)
+    applied = facts(pruned, "backup_copy_retention_result")
+    assert {c["client"]: len(c["remove"]) for c in applied["preview"]} == dict.fromkeys(NAMES, 1)
+    assert sorted(c["client"] for c in applied["forgotten"]) == sorted(NAMES)
+    offsite3 = site.snapshots(repo=repo2, password_file=password2)
+    left = {cid: [s["id"] for s in offsite3 if cid in s["tags"] and MANIFEST_TAG not in s["tags"]] for cid in NAMES}
+    assert left == {cid: [status2[cid]["copy_id"]] for cid in NAMES}
+    task = "List what would be forgotten"
+    listed = [str(ev["event_data"]["res"].get("msg", "")) for ev in pruned.events
+              if ev.get("event") == "runner_item_on_ok" and ev["event_data"].get("task") == task]  # fmt: skip
+    assert any(m.startswith("off-site copy c001: the policy keeps 1 and would forget 1 snapshot(s): ") for m in listed)
 
     # a restore from the copy gives the client's files back, the ledger consistent at its own path
     target = tmp_path / "from-offsite"

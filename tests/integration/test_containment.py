@@ -361,7 +361,10 @@ def test_latin1_mount_point_freeze_and_watchdog_thaw(lab, tmp_path):
     assert wait_for(lambda: not fz.load_registry(state, "INC-L1")["targets"], 5)
     released = fz.load_registry(state, "INC-L1")["released"]
     assert [(r["method"], r["thawed_by"]) for r in released] == [("readonly_bind", "watchdog")]
-    log = [json.loads(x) for x in Path(state, "freeze", "INC-L1.watchdog.log").read_text().splitlines()]
+    # The watchdog writes its log line after the registry (under load the line can come a moment later).
+    log_path = Path(state, "freeze", "INC-L1.watchdog.log")
+    assert wait_for(log_path.exists, 10)
+    log = [json.loads(x) for x in log_path.read_text().splitlines()]
     assert [t["action"] for t in log[-1]["targets"]] == ["thawed"]
     assert state_of(writer.pid) == "T"
     (folder / "new.csv").write_text("x")

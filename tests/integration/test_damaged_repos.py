@@ -4,7 +4,7 @@ their test repositories (cmd/restic/testdata/repo-*): a data pack deleted, the i
 restic_check runs on each as a real module process; the index repair is run on a copy of the index and the
 repository is then restored byte-identical."""
 
-# ruff: noqa: F811 (the restic_bin / repo fixtures come from test_repo_layouts; tests take them by name)
+# ruff: noqa: F811 (the restic_bin / repo / pristine_repo fixtures come from test_repo_layouts; tests take them by name)
 from __future__ import annotations
 
 import os
@@ -16,7 +16,7 @@ import pytest
 from test_repo_layouts import common, make_books, restore, run_module, run_restic, sha_tree
 
 # fixtures, taken by name
-from test_repo_layouts import repo, restic_bin  # noqa: F401  # pylint: disable=unused-import
+from test_repo_layouts import pristine_repo, repo, restic_bin  # noqa: F401  # pylint: disable=unused-import
 
 
 def files_of(repo: dict, kind: str) -> set[Path]:

@@ -9,10 +9,14 @@ is exercised by the Molecule scenario ``backup`` (no MariaDB server on the CI ma
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import time
+
 import pytest
 
 from ansible_collections.ledgerguard.recovery.plugins.modules import db_dump_backup, db_restore
-from conftest import module_result
+from conftest import failed_messages, module_result, task_result
 
 INCIDENT = "INC-20261205-001"
 QUARANTINE = "ledger_damaged_inc_20261205_001"
@@ -136,3 +140,90 @@ def test_refuses_bad_names_before_touching_anything(args, message, local_repo, r
     base = {"repository": local_repo, "password_file": str(restic_password_file), "engine": "postgresql"}
     result = module_result(db_restore.main, {**base, "database": "ledger", **args}, capsys)
     assert result["failed"] is True and result["msg"].startswith(message), result["msg"]
+
+
+def test_incident_restores_the_named_database_from_its_clean_dump(
+    postgres, local_repo, restic_password_file, restic_cmd, localhost_inventory, playbook, tmp_path, capsys
+):
+    """The incident path's database step (restore entry point ``databases``): playbooks/db_restore.yml stops before
+    the swap when told to (the damaged database untouched, the checked restore beside it), then
+    playbooks/incident_respond.yml with ``incident_databases`` restores the CLEAN dump (made before the loss started,
+    not the later dump of the damaged database) beside the damaged one and swaps by rename, keeping the damaged one
+    under its quarantine name; the results are in the evidence."""
+    pg = postgres
+    pg.psql("CREATE DATABASE ledger")
+    pg.psql("CREATE TABLE public.凭证 (id serial PRIMARY KEY, 摘要 text, 金额 numeric(14,2))", "ledger")
+    pg.psql("INSERT INTO public.凭证 (摘要, 金额) SELECT '支付宁波运费 ' || g, g FROM generate_series(1, 200) g",
+            "ledger")  # fmt: skip
+    repo = {"repository": local_repo, "password_file": str(restic_password_file)}
+    dump = {**repo, "engine": "postgresql", "database": "ledger", "connection": pg.conn, "host": "localhost"}
+    clean = module_result(db_dump_backup.main, dump, capsys)
+    books = tmp_path / "books" / "c001"
+    books.mkdir(parents=True)
+    (books / "凭证.csv").write_text("2026-11,记,1,收到货款\n", encoding="utf-8")
+    restic_cmd(local_repo, restic_password_file, "backup", "--host", "localhost", str(books))
+    time.sleep(1.1)
+    loss = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    time.sleep(1.1)
+    pg.psql("DELETE FROM public.凭证 WHERE id > 50", "ledger")  # the loss, and a later dump of it
+    damaged = module_result(db_dump_backup.main, dump, capsys)
+    assert damaged["snapshot_id"] != clean["snapshot_id"]
+    (books / "凭证.csv").unlink()
+    declared = [{"engine": "postgresql", "database": "ledger", "connection": pg.conn, "min_rows": {"public.凭证": 1}}]
+    inv = localhost_inventory({
+        "ledgerguard_clients": [{"id": "c001", "name": "宁波示例物流有限公司", "paths": [str(books)]}],
+        "backup_databases": declared,
+    })  # fmt: skip
+    common = {"ledgerguard_repository": local_repo, "ledgerguard_password_file": str(restic_password_file),
+              "ledgerguard_state_dir": str(tmp_path / "state")}  # fmt: skip
+
+    stopped = playbook(
+        "db_restore.yml",
+        inventory=str(inv),
+        extravars={
+            **common,
+            "db_restore_incident": "INC-20261205-900",
+            "db_restore_swap": False,
+            "db_restore_before": loss,
+        },  # fmt: skip
+    )
+    assert stopped.status == "successful", failed_messages(stopped)
+    assert databases(pg) == {"ledger", "ledger_restored_inc_20261205_900"}
+    assert pg.psql("SELECT count(*) FROM public.凭证", "ledger") == "50"  # untouched
+    assert pg.psql("SELECT count(*), sum(金额) FROM public.凭证", "ledger_restored_inc_20261205_900") == "200|20100.00"
+    [held] = task_result(stopped, "Publish one result per database (restore_database_results)")["ansible_facts"][
+        "restore_database_results"
+    ]
+    assert (held["state"], held["swapped"], held["snapshot_id"]) == ("restored", False, clean["snapshot_id"])
+    assert held["damaged_tables"] == {"public.凭证": 50} and held["tables"] == {"public.凭证": 200}
+
+    evidence = tmp_path / "evidence"
+    runner = playbook(
+        "incident_respond.yml",
+        inventory=str(inv),
+        extravars={
+            **common,
+            "ledgerguard_evidence_dir": str(evidence),
+            "incident_operator": "pytest",
+            "incident_cause": "deleted",
+            "incident_loss_started": loss,
+            "incident_databases": ["ledger"],
+            "state_snapshot_journal_lines": 20,
+            # what this test checks is the database step: no freeze, no damage assessment of the one tiny client
+            "incident_freeze_enabled": False,
+            "restore_detect_damage": False,
+        },  # fmt: skip
+    )
+    assert runner.status == "successful", failed_messages(runner)
+    [folder] = sorted(evidence.glob("INC-*"))
+    quarantine = "ledger_damaged_" + folder.name.lower().replace("-", "_")
+    assert databases(pg) == {"ledger", quarantine, "ledger_restored_inc_20261205_900"}
+    assert pg.psql("SELECT count(*), sum(金额) FROM public.凭证", "ledger") == "200|20100.00"
+    assert pg.psql("SELECT count(*), max(id) FROM public.凭证", quarantine) == "50|50"  # the damaged one, kept
+    assert (books / "凭证.csv").read_text(encoding="utf-8") == "2026-11,记,1,收到货款\n"
+    [kept] = json.loads((folder / "hosts" / "localhost" / "databases.json").read_text(encoding="utf-8"))
+    assert (kept["state"], kept["swapped"], kept["quarantine"]) == ("swapped", True, quarantine)
+    assert kept["snapshot_id"] == clean["snapshot_id"] and kept["tables"] == {"public.凭证": 200}
+    assert kept["damaged_tables"] == {"public.凭证": 50}
+    assert kept["line"].startswith(f"postgresql/ledger: swapped from dump {clean['short_id']} (200 rows), damaged ")
+    assert "hosts/localhost/databases.json" in (folder / "SHA256SUMS").read_text(encoding="utf-8")

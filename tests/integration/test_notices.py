@@ -12,13 +12,13 @@ import email.policy
 import hashlib
 import json
 import os
-import socketserver
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+
+from receivers import SMTPReceiver
 
 from ledgerguard import cli, sampledata
 from ledgerguard.runner import PlaybookRun, run_playbook
@@ -32,55 +32,12 @@ CONTACTS = [
 ]
 
 
-# ------------------------------------------------------------------------------------------ a local SMTP server
-
-
-class _SMTPHandler(socketserver.StreamRequestHandler):
-    """Just enough SMTP (RFC 5321) for smtplib: EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT; records each message."""
-
-    def reply(self, line: str) -> None:
-        self.wfile.write(line.encode("ascii") + b"\r\n")
-
-    def handle(self) -> None:
-        self.reply("220 localhost test SMTP")
-        sender, rcpts = None, []
-        while True:
-            line = self.rfile.readline()
-            if not line:
-                return
-            verb = line.decode("ascii", "replace").strip().split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                self.reply("250 localhost")
-            elif verb == "MAIL":
-                sender, rcpts = line.decode().split(":", 1)[1].strip().strip("<>"), []
-                self.reply("250 OK")
-            elif verb == "RCPT":
-                rcpts.append(line.decode().split(":", 1)[1].strip().strip("<>"))
-                self.reply("250 OK")
-            elif verb == "DATA":
-                self.reply("354 end with <CRLF>.<CRLF>")
-                data = []
-                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
-                    data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
-                self.server.messages.append({"from": sender, "to": rcpts, "data": b"".join(data)})
-                self.reply("250 queued")
-            elif verb == "QUIT":
-                self.reply("221 bye")
-                return
-            else:
-                self.reply("250 OK")
-
-
 @pytest.fixture(scope="module")
 def smtp():
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
-    server.daemon_threads = True
-    server.messages = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    receiver = SMTPReceiver()  # a local SMTP server that records every message (tests/integration/receivers.py)
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
 
 
 # ------------------------------------------------------------------------------------------ one incident
@@ -184,7 +141,7 @@ def smtp_config(tmp_path: Path, port: int) -> str:
 def test_drafts_per_milestone_and_contact_language_with_their_index(incident):
     notices = index(incident)
     assert sorted(notices) == sorted(
-        f"c001.{m}.{lang}" for m in ("confirmed", "restored", "final") for lang in ("zh-CN", "en")
+        f"c001.{m}.{lang}" for m in ("confirmed", "restoring", "restored", "final") for lang in ("zh-CN", "en")
     )
     for entry in notices.values():
         data = (incident["folder"] / entry["path"]).read_bytes()
@@ -194,6 +151,24 @@ def test_drafts_per_milestone_and_contact_language_with_their_index(incident):
     zh = (incident["folder"] / "notices" / "c001.restored.zh-CN.md").read_text(encoding="utf-8")
     assert "致：杭州示例贸易有限公司（客户编号 c001）　张会计 收" in zh and "数据丢失窗口约" in zh
     assert "杭州记账有限公司" in (incident["folder"] / "notices" / "c001.en.md").read_text(encoding="utf-8")
+    # Drafted when the restore started (before the restored one): no drill measured c001, and the draft says so.
+    restoring = notices["c001.restoring.en"]
+    assert (restoring["eta"], restoring["eta_basis"]) == ("", "no drill measurement")
+    en = (incident["folder"] / "notices" / "c001.restoring.en.md").read_text(encoding="utf-8")
+    assert "- Expected completion: cannot be given yet (none of our recovery drills has measured how long" in en
+    assert "预计完成时间：暂时无法给出（我方的恢复演练尚未测得贵司资料的恢复用时）；" in (
+        incident["folder"] / "notices" / "c001.restoring.zh-CN.md"
+    ).read_text(encoding="utf-8")
+    assert "[ETA" not in en
+    # Each milestone's drafts were written when it happened: the timeline's index writes around the restore.
+    tasks = [
+        str(json.loads(line).get("task") or "")
+        for line in (incident["folder"] / "timeline.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    writes = [i for i, t in enumerate(tasks) if "Write notices/index.json" in t]
+    restore = [i for i, t in enumerate(tasks) if "Restore the chosen snapshot into staging" in t or "Swap the" in t]
+    report = next(i for i, t in enumerate(tasks) if t.endswith("Write report.json"))
+    assert len(writes) == 4 and writes[0] < writes[1] < min(restore) <= max(restore) < writes[2] < report < writes[3]
     assert rows(incident)["customer_notices"]["status"] == "MANUAL"
     assert rows(incident)["pipl_notice_individuals"]["evidence"]["en"] == "no notice record"
 
@@ -201,7 +176,7 @@ def test_drafts_per_milestone_and_contact_language_with_their_index(incident):
 def test_approve_then_send_records_what_the_server_received(incident, smtp, capsys, tmp_path):
     folder = incident["folder"]
     nid = "c001.confirmed.zh-CN"
-    config = smtp_config(tmp_path, smtp.server_address[1])
+    config = smtp_config(tmp_path, smtp.port)
 
     # 1. Never sent without approval: refused before any SMTP connection.
     code, _out, err = ledgerguard(incident, capsys, "send", nid, "--smtp-config", config)
@@ -306,7 +281,7 @@ def test_awx_send_step_sends_only_the_approved_notices(incident, smtp, capsys, t
             extravars={
                 "ledgerguard_incident_id": incident["id"],
                 "ledgerguard_evidence_dir": str(incident["evidence"]),
-                "ledgerguard_smtp_config": smtp_config(tmp_path, smtp.server_address[1]),
+                "ledgerguard_smtp_config": smtp_config(tmp_path, smtp.port),
             },
         )
     )
@@ -316,6 +291,8 @@ def test_awx_send_step_sends_only_the_approved_notices(incident, smtp, capsys, t
     assert status == {
         "c001.confirmed.zh-CN": "sent",
         "c001.confirmed.en": "sent",
+        "c001.restoring.zh-CN": "draft",
+        "c001.restoring.en": "draft",
         "c001.restored.zh-CN": "draft",
         "c001.restored.en": "draft",
         "c001.final.zh-CN": "sent",

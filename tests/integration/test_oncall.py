@@ -2,31 +2,24 @@
 ledgerguard_oncall in the inventory, a local webhook receiver and a local SMTP server that record every message.
 
 One dry run (nothing may be sent) and one real incident (ransomware on c001, c002's folder deleted) serve every
-assertion. One channel points at a closed port: it is recorded as failed and the restore still succeeds.
+assertion, and test_review.py's too (people_incident.py runs them once per session). One channel points at a closed
+port: it is recorded as failed and the restore still succeeds.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import email
 import email.policy
 import hashlib
-import http.server
 import json
 import os
-import secrets
-import shutil
-import socket
-import socketserver
 import subprocess
 import sys
-import threading
-import urllib.parse
 from pathlib import Path
 
 import pytest
-from test_incident import NAMES, Site, evidence_dir, failed_msgs
+from people_incident import people_incident
+from test_incident import NAMES, failed_msgs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / ".collections"))
@@ -38,180 +31,14 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path fre
 MILESTONES = ["declare", "clients", "end"]
 
 
-class WebhookReceiver:
-    """Records every POST (path, query, JSON body) and answers like a bot that accepted it (errcode 0)."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                length = int(self.headers.get("Content-Length") or 0)
-                parts = urllib.parse.urlsplit(self.path)
-                receiver.posts.append(
-                    {
-                        "path": parts.path,
-                        "query": urllib.parse.parse_qs(parts.query),
-                        "body": json.loads(self.rfile.read(length).decode("utf-8")),
-                    }
-                )
-                answer = b'{"errcode": 0, "errmsg": "ok"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-class SMTPReceiver:
-    """A minimal SMTP server (EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT) that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-        receiver = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def reply(self, line: str) -> None:
-                self.wfile.write(line.encode("ascii") + b"\r\n")
-
-            def handle(self) -> None:
-                self.reply("220 localhost ESMTP test")
-                auth, sender, rcpts = None, None, []
-                while raw := self.rfile.readline():
-                    line = raw.decode("utf-8").rstrip("\r\n")
-                    verb = line.split(" ", 1)[0].upper()
-                    if verb in ("EHLO", "HELO"):
-                        self.wfile.write(b"250-localhost\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n")
-                    elif verb == "AUTH":
-                        auth = base64.b64decode(line.split()[2]).split(b"\0")
-                        self.reply("235 2.7.0 Authentication successful")
-                    elif verb == "MAIL":
-                        sender, rcpts = line[10:].split(">")[0].strip("<"), []
-                        self.reply("250 OK")
-                    elif verb == "RCPT":
-                        rcpts.append(line[8:].split(">")[0].strip("<"))
-                        self.reply("250 OK")
-                    elif verb == "DATA":
-                        self.reply("354 End data with <CR><LF>.<CR><LF>")
-                        data = []
-                        while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
-                            data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
-                        receiver.messages.append({"auth": auth, "from": sender, "to": rcpts, "data": b"".join(data)})
-                        self.reply("250 OK queued")
-                    elif verb == "QUIT":
-                        self.reply("221 Bye")
-                        return
-                    else:
-                        self.reply("250 OK")
-
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class OncallSite(Site):
-    """The incident site with the firm's on-call list in its inventory."""
-
-    oncall: list[dict] = []
-
-    def inventory(self, clients=None) -> Path:
-        path = super().inventory(clients)
-        inv = json.loads(path.read_text(encoding="utf-8"))
-        inv["all"]["vars"] = {"ledgerguard_oncall": self.oncall}
-        path.write_text(json.dumps(inv, ensure_ascii=False), encoding="utf-8")
-        return path
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, s3_server):
-    bucket = "lg-oncall-" + secrets.token_hex(4)
-    s3_server.create_bucket(bucket)
-    site = OncallSite(tmp_path_factory.mktemp("oncall"), s3_server, bucket)
-    hooks, smtp = WebhookReceiver(), SMTPReceiver()
-    secret = {
-        "token": "tok-" + secrets.token_hex(12),
-        "sign": "SEC" + secrets.token_hex(12),
-        "dead": "dead-" + secrets.token_hex(12),
-        "password": "pw-" + secrets.token_hex(12),
-    }
-    password_file = site.base / "smtp-password"
-    password_file.write_text(secret["password"] + "\n")
-    password_file.chmod(0o600)
-    site.oncall = [
-        {
-            "name": "张伟",
-            "role": "lead",
-            "channels": [
-                {"kind": "generic", "url": f"http://127.0.0.1:{hooks.port}/hook/generic?token={secret['token']}"},
-                {
-                    "kind": "mail",
-                    "host": "127.0.0.1",
-                    "port": smtp.port,
-                    "from": "ledgerguard@example.cn",
-                    "to": ["zhangwei@example.cn"],
-                    "secure": "never",
-                    "username": "ledgerguard@example.cn",
-                    "password_file": str(password_file),
-                },
-            ],
-        },
-        {
-            "name": "Li Na",
-            "role": "oncall",
-            "language": "en",
-            "channels": [
-                {
-                    "kind": "dingtalk",
-                    "url": f"http://127.0.0.1:{hooks.port}/robot/send?access_token={secret['token']}",
-                    "secret": secret["sign"],
-                },
-                {"kind": "wecom", "url": f"http://127.0.0.1:{closed_port()}/cgi-bin/webhook/send?key={secret['dead']}"},
-            ],
-        },
-    ]
-    site.restic("init")
-    now = dt.datetime.now()
-    site.backup(now - dt.timedelta(days=1))
-    for path in sorted(p for p in site.root("c001").rglob("*") if p.is_file()):
-        path.write_bytes(os.urandom(max(path.stat().st_size, 256)))
-        path.rename(path.with_name(path.name + ".locked"))
-    (site.root("c001") / "HOW_TO_DECRYPT.txt").write_text("pay us\n")
-    shutil.rmtree(site.root("c002"))
-    started = dt.datetime.now()
-    dry = site.run(check=True, incident_cause="ransomware", incident_summary="pytest: on-call dry run")
-    sent_by_dry = (len(hooks.posts), len(smtp.messages))
-    runner = site.run(incident_cause="ransomware", incident_summary="勒索软件加密了客户账簿")
-    seconds = (dt.datetime.now() - started).total_seconds()
-    ev = evidence_dir(site)
+def run(tmp_path_factory, s3_server, worker_id):
+    shared = people_incident(tmp_path_factory, s3_server, worker_id)  # the incident test_review.py reads too
+    ev = shared["evidence"]
     return {
-        "site": site,
-        "dry": dry,
-        "sent_by_dry": sent_by_dry,
-        "runner": runner,
-        "hooks": hooks,
-        "smtp": smtp,
-        "secret": secret,
-        "evidence": ev,
+        **shared,
         "records": [json.loads(line) for line in (ev / "oncall.jsonl").read_text(encoding="utf-8").splitlines()],
         "report": json.loads((ev / "report.json").read_text(encoding="utf-8")),
-        "seconds": seconds,
     }
 
 

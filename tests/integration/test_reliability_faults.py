@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import secrets
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from receivers import WebhookReceiver
 from test_incident import Site, evidence_dir, failed_msgs, sha, tree
 from test_incident_failures import Proxy
 
@@ -435,8 +437,15 @@ def test_s3_lost_at_the_repository_check_stops_with_the_endpoint(tmp_path, s3_se
             proxy.stop()
         return True
 
+    # The on-call lead's channel (issue 16): the step that failed reaches a person from the rescue path.
+    hooks = WebhookReceiver()
+    oncall = [
+        {"name": "张伟", "role": "lead", "channels": [{"kind": "generic", "url": f"http://127.0.0.1:{hooks.port}/h"}]}
+    ]
     try:
-        runner = site.run(handler=cut_s3_at_check, incident_clients=["c001"], incident_cause="deleted")
+        runner = site.run(
+            handler=cut_s3_at_check, incident_clients=["c001"], incident_cause="deleted", ledgerguard_oncall=oncall
+        )
     finally:
         proxy.stop()
     assert runner.rc != 0
@@ -448,6 +457,19 @@ def test_s3_lost_at_the_repository_check_stops_with_the_endpoint(tmp_path, s3_se
     assert report["status"] == "failed"
     [host] = report["hosts"]
     assert host["failed_step"] == check_task and host["failed_msg"] == msg
+    ev = evidence_dir(site)
+    assert [p["body"]["data"]["milestone"] for p in hooks.posts] == ["declare", "failure", "end"]
+    failure = hooks.posts[1]["body"]
+    assert (failure["title"], failure["status"]) == (f"事故 {ev.name}：步骤失败，需人工处理", "FAIL")
+    assert f"- localhost：步骤「{check_task}」失败：{msg}\n" in failure["text"], failure["text"]
+    assert failure["text"].endswith(
+        f"解冻和报告仍会执行；主机锁保留，修复后用 ledgerguard_incident_id={ev.name} 重新运行。"
+        f"报告：{ev / 'report.html'}\n"
+    )
+    records = [json.loads(line) for line in (ev / "oncall.jsonl").read_text(encoding="utf-8").splitlines()]
+    [record] = [r for r in records if r["milestone"] == "failure"]
+    assert (record["person"], record["channel"], record["status"]) == ("张伟", "generic", "ok")
+    assert record["text_sha256"] == hashlib.sha256(failure["text"].encode("utf-8")).hexdigest()
     assert not report["repository_damage"]
     assert report["summary"]["all_thawed"] is True
     assert tree(site.root("c001")) == damaged  # nothing restored or swapped

@@ -152,7 +152,11 @@ def test_host_unreachable_mid_run(tmp_path, local_repo, restic_password_file):
     lost = "books03"
     remote_tmp = tmp_path / lost / "remote-tmp"
     remote_tmp.mkdir()
-    fleet.hostvars[lost] = {"ansible_remote_tmp": str(remote_tmp / "ansible")}
+    # The freeze's deadline per host (inventory variables): 150 s on the hosts that finish, so their watchdogs cannot
+    # thaw them before the run's own thaw even on a loaded machine; 40 s on the host that drops out, so its watchdog
+    # (which this test waits for) thaws it soon after the run instead of up to 150 s later.
+    fleet.hostvars = {host: {"write_freeze_max_duration": 150} for host in fleet.hosts}
+    fleet.hostvars[lost] = {"ansible_remote_tmp": str(remote_tmp / "ansible"), "write_freeze_max_duration": 40}
     fleet.backup_all(dt.datetime.now() - dt.timedelta(days=1))
     clean = damage(fleet)
     cut = {}
@@ -168,7 +172,7 @@ def test_host_unreachable_mid_run(tmp_path, local_repo, restic_password_file):
         return True
 
     try:
-        runner = fleet.run(handler=lose_the_host, write_freeze_max_duration=150)
+        runner = fleet.run(handler=lose_the_host)
         assert cut, "the host was never cut off"
         unreachable = {ev["event_data"]["host"] for ev in runner.events if ev.get("event") == "runner_on_unreachable"}
         assert unreachable == {lost}

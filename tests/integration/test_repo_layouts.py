@@ -51,7 +51,9 @@ def restic_bin(request):
 
 def run_restic(binary: str, repo: str, pwfile: Path, *args: str, cwd=None, stdin: bytes | None = None, check=True):
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "LC_ALL": "C"}
-    env.update(RESTIC_REPOSITORY=repo, RESTIC_PASSWORD_FILE=str(pwfile))
+    # A cache beside each repository: the tests' repositories are copies of one (same repository ID), which must not
+    # share restic's cache under HOME.
+    env.update(RESTIC_REPOSITORY=repo, RESTIC_PASSWORD_FILE=str(pwfile), RESTIC_CACHE_DIR=f"{repo}.cache")
     res = subprocess.run([binary, *args], env=env, capture_output=True, cwd=cwd, input=stdin, check=False)
     if check and res.returncode != 0:
         raise AssertionError(f"restic {args} failed: {res.stderr.decode()}")
@@ -95,13 +97,25 @@ def make_books(base: Path) -> Path:
     return ledgers
 
 
-@pytest.fixture
-def repo(tmp_path, restic_bin):
-    pwfile = tmp_path / "pw"
+@pytest.fixture(scope="module")
+def pristine_repo(restic_bin, tmp_path_factory) -> Path:
+    """One empty repository per restic version, initialised once: ``restic init`` derives its key with scrypt, a
+    second and more of CPU each time, and this module needs about 20 empty repositories per version."""
+    base = tmp_path_factory.mktemp("pristine-repo")
+    pwfile = base / "pw"
     pwfile.write_text("layout-secret")
     pwfile.chmod(0o600)
+    run_restic(restic_bin, str(base / "repo"), pwfile, "init")
+    return base
+
+
+@pytest.fixture
+def repo(tmp_path, restic_bin, pristine_repo):
+    """A fresh empty repository of its own for each test: a copy of the pristine one."""
+    pwfile = tmp_path / "pw"
+    shutil.copy2(pristine_repo / "pw", pwfile)
     path = str(tmp_path / "repo")
-    run_restic(restic_bin, path, pwfile, "init")
+    shutil.copytree(pristine_repo / "repo", path, symlinks=True)
     return {"path": path, "pw": pwfile, "bin": restic_bin}
 
 

@@ -185,6 +185,30 @@ def test_restore_order_by_filing_deadline_across_hosts(tmp_path, local_repo, res
                                                                  ("c001", "books-a")]  # fmt: skip
     assert [q["id"] for q in report["restore_queue"]] == ["c002", "c003", "c001"]
     assert all(q["eta_basis"] == "restored" for q in report["restore_queue"])
+    # Before the restore began, the same one queue across both hosts (computed once, not per host) gave the restoring
+    # notices their ETAs: no snapshot is chosen yet, so each client takes as long as its drill took, one after the
+    # other on its host; c001 (never drilled) gets none, and its notice says so plainly.
+    [before] = task_msgs(
+        real, "Show the restore queue before the restore (all hosts; the restoring notices' ETAs, LATE warnings)"
+    )
+    assert [line.split(" (", 1)[0] for line in before[1:] if line[0].isdigit()] == ["1. c002", "2. c003", "3. c001"]
+    assert " on books-a, priority 50: " in before[1] and before[-1].startswith("Filing calendar: ")
+    notices = {e["id"]: e for e in json.loads((folder / "notices" / "index.json").read_text("utf-8"))["notices"]}
+    eta = {cid: notices[f"{cid}.restoring.en"] for cid in CLIENTS}
+    assert eta["c002"]["eta_basis"] == "as long as the drill drill-20261201 on books-a (2026-12-01T02:00:00+00:00) took"
+    assert eta["c003"]["eta_basis"] == "as long as the drill drill-20261202 on sandbox (2026-12-02T02:00:00+00:00) took"
+    assert (eta["c001"]["eta"], eta["c001"]["eta_basis"]) == ("", "no drill measurement")
+    started = dt.datetime.fromisoformat(report["incident"]["declared_at"].replace("Z", "+00:00"))
+    c002_eta = dt.datetime.fromisoformat(eta["c002"]["eta"].replace("Z", "+00:00"))
+    assert dt.timedelta(seconds=100000) <= c002_eta - started <= dt.timedelta(seconds=100000 + 1800)
+    local = (c002_eta + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
+    assert (
+        f"- Expected completion: about {local} (UTC+08:00), estimated from the restore speed our recovery drills"
+        in (folder / notices["c002.restoring.en"]["path"]).read_text(encoding="utf-8")
+    )
+    assert "- 预计完成时间：暂时无法给出（我方的恢复演练尚未测得贵司资料的恢复用时）；" in (
+        folder / notices["c001.restoring.zh-CN"]["path"]
+    ).read_text(encoding="utf-8")
     markdown = (folder / "report.md").read_text(encoding="utf-8")
     assert "Restore queue (nearest filing deadline first, then priority, then id; docs/filing_calendar.md):" in markdown
     assert (

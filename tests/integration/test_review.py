@@ -1,9 +1,10 @@
 """Issue 16, after the incident: the review built from a REAL incident's evidence, the action items' lifecycle, and the
 overdue ones in the periodic compliance report.
 
-One small real incident for the module (playbooks/incident_respond.yml through ansible-runner, real restic, a local
-repository, the freeze on): two clients with Chinese names, 杭州示例贸易有限公司 (c001) whose folder was deleted and
-宁波海风餐饮管理有限公司 (c002) hit by ransomware. The review commands read only its evidence folder.
+The incident is the one test_oncall.py checks the on-call messages of (people_incident.py: one run for both files):
+playbooks/incident_respond.yml through ansible-runner, real restic, the freeze on, three clients with Chinese names,
+杭州示例贸易有限公司 (c001) hit by ransomware, 宁波海风餐饮管理有限公司 (c002) whose folder was deleted,
+温州三江五金制品厂 (c003) untouched. The review commands read only its evidence folder.
 """
 
 from __future__ import annotations
@@ -11,22 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import secrets
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from people_incident import INCIDENT_ID, people_incident
+from test_incident import NAMES
 
 from conftest import failed_messages
-from ledgerguard import cli, sampledata
-from ledgerguard.runner import PlaybookRun, run_playbook
+from ledgerguard import cli
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
 
-NAMES = {"c001": "杭州示例贸易有限公司", "c002": "宁波海风餐饮管理有限公司"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -39,67 +37,15 @@ def local(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def incident(tmp_path_factory):
-    base = tmp_path_factory.mktemp("review")
-    books = base / "客户账套"
-    clients = []
-    for n, (cid, name) in enumerate(NAMES.items(), start=1):
-        info = sampledata.make_client_tree(
-            books, cid, name, periods=("2026-10",), vouchers_per_period=4, pdfs=1, seed=n
-        )
-        clients.append(dict(info["client"], priority=10 * n))
-    password = base / "restic-password"
-    password.write_text(secrets.token_hex(16) + "\n")
-    password.chmod(0o600)
-    repo = base / "repo"
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "RESTIC_REPOSITORY": str(repo),
-           "RESTIC_PASSWORD_FILE": str(password), "LC_ALL": "C"}  # fmt: skip
-    subprocess.run(["restic", "init"], env=env, check=True, capture_output=True)
-    when = (dt.datetime.now() - dt.timedelta(hours=3)).strftime("%Y-%m-%d %H:%M:%S")  # noqa: DTZ005 - restic's local
-    subprocess.run(["restic", "backup", "--host", "localhost", "--time", when, str(books)], env=env, check=True,
-                   capture_output=True)  # fmt: skip
-    # The damage: c001's folder deleted, c002's files encrypted and renamed with a ransom note.
-    shutil.rmtree(books / "c001")
-    for path in sorted(p for p in (books / "c002").rglob("*") if p.is_file()):
-        path.write_bytes(os.urandom(max(path.stat().st_size, 256)))
-        path.rename(path.with_name(path.name + ".locked"))
-    (books / "c002" / "HOW_TO_DECRYPT.txt").write_text("pay us\n")
-    root = base / "evidence"
-    # The drills' targets as the drill role leaves them in its evidence folder (hosts/<host>/history.jsonl).
-    drill = root / "drill-20261101T020000Z" / "hosts" / "localhost"
-    drill.mkdir(parents=True)
-    record = {"kind": "drill", "drill_id": "drill-20261101T020000Z", "host": "localhost", "passed": True,
-              "started": "2026-11-01T02:00:00+00:00", "finished": "2026-11-01T02:01:00+00:00",
-              "clients": [{"id": "c001", "name": NAMES["c001"], "rto_seconds": 41.5, "rpo_seconds": 3600.0,
-                           "targets": {"rto_seconds": 14400.0, "rpo_seconds": 93600.0}}]}  # fmt: skip
-    (drill / "history.jsonl").write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
-    inventory = base / "hosts.json"
-    inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-        "ledgerguard_clients": clients}}}}, ensure_ascii=False), encoding="utf-8")  # fmt: skip
-    run = PlaybookRun(
-        playbook="incident_respond.yml",
-        private_data_dir=base / "runner",
-        inventory=str(inventory),
-        extravars={
-            "ledgerguard_repository": str(repo),
-            "ledgerguard_password_file": str(password),
-            "ledgerguard_state_dir": str(base / "state"),
-            "ledgerguard_evidence_dir": str(root),
-            "ledgerguard_incident_id": "INC-20261126-016",
-            "incident_operator": "王会计",
-            "incident_cause": "unknown",
-            "incident_summary": "复盘测试",
-            "state_snapshot_journal_lines": 20,
-        },  # fmt: skip
-    )
-    runner = run_playbook(run)
-    assert runner.rc == 0, failed_messages(runner)
-    folder = root / "INC-20261126-016"
+def incident(tmp_path_factory, s3_server, worker_id):
+    shared = people_incident(tmp_path_factory, s3_server, worker_id)
+    assert shared["runner"].rc == 0, failed_messages(shared["runner"])
+    folder = shared["evidence"]
+    assert folder.name == INCIDENT_ID
     return {
-        "root": root,
+        "root": shared["root"],
         "folder": folder,
-        "inventory": inventory,
+        "inventory": shared["inventory"],
         "incident": json.loads((folder / "incident.json").read_text(encoding="utf-8")),
         "report": json.loads((folder / "report.json").read_text(encoding="utf-8")),
     }
@@ -112,6 +58,12 @@ def review(*args: str, root: Path) -> int:
 def test_draft_from_the_real_evidence(incident, capsys):
     root, folder, inc, rep = incident["root"], incident["folder"], incident["incident"], incident["report"]
     assert review("followup", "INC-20261126-016", root=root) == 0
+    # One form per client, in its contact's language (recorded by the incident's notices/index.json); c003 has no
+    # contacts: both languages.
+    forms = folder / "review" / "followup"
+    assert sorted(p.name for p in forms.iterdir()) == ["c001.en.md", "c002.zh-CN.md", "c003.en.md", "c003.zh-CN.md"]
+    en_form = (forms / "c001.en.md").read_text(encoding="utf-8")
+    assert en_form.startswith(f"# Satisfaction follow-up: {NAMES['c001']}\n") and "服务满意度" not in en_form
     form = (folder / "review" / "followup" / "c002.zh-CN.md").read_text(encoding="utf-8")
     assert form.startswith(f"# 服务满意度回访:{NAMES['c002']}\n")
     assert "ledgerguard review answer INC-20261126-016 c002 --score N" in form
@@ -137,8 +89,8 @@ def test_draft_from_the_real_evidence(incident, capsys):
     for c in rep["clients"]:
         assert f"| {local(c['finished'])} | {NAMES[c['id']]} ({c['id']}) (localhost): restored and verified |" in en
     # Each client's cause as detected from the evidence.
-    causes = {c["id"]: c["cause"]["cause"] for c in rep["clients"]}
-    assert causes == {"c001": "deleted", "c002": "ransomware"}
+    causes = {c["id"]: c["cause"]["cause"] for c in rep["clients"] if c["cause"]["source"] == "detected"}
+    assert causes == {"c001": "ransomware", "c002": "deleted"}
     for cid, cause in causes.items():
         section = en.split(f"### {NAMES[cid]} ({cid})\n", 1)[1].split("###", 1)[0]
         assert f"- cause: **{cause}** (detected from the evidence; " in section
@@ -146,7 +98,7 @@ def test_draft_from_the_real_evidence(incident, capsys):
     assert f"- {NAMES['c001']} (c001): RTO " in en.split("## What went well")[1].split("## What went badly")[0]
     assert "within the drills' target of 4 h" in en
     assert f"- {NAMES['c002']} (c002): no drill RTO target on record" in en
-    assert "- All 2 clients restored and verified" in en
+    assert "- All 3 clients restored and verified" in en
     assert "- 平均分 4.0(1 位客户回复)" in zh
     assert f"- 未回复:{NAMES['c001']} (c001)" in zh
     assert capsys.readouterr().err == ""

@@ -18,6 +18,7 @@ from test_repo_layouts import backup, common, run_module
 
 # the real-restic fixtures of test_repo_layouts (restic 0.14 and 0.18, a fresh repository)
 restic_bin = layouts.restic_bin
+pristine_repo = layouts.pristine_repo
 repo = layouts.repo
 
 
@@ -84,6 +85,38 @@ def test_relative_backup_encrypted_night_flagged_previous_night_clean(repo, book
     fast = run_module("snapshot_damage", dict(common(repo, tmp_path), paths=[str(live)]), tmp_path)
     assert not fast.get("failed"), fast.get("msg")
     assert fast["clean"] == [n2] and fast["snapshots"][0]["id"] == n3
+    # Several clients in one run (restore_clients' batch): each assessed exactly as alone, one snapshot list, one
+    # listing per snapshot and one diff shared; a client whose pin names no snapshot fails alone, with its reason.
+    other = assess(repo, tmp_path, books / "C002")
+    log = tmp_path / "argv.log"
+    wrapper = tmp_path / "restic-logged"
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\nexec {repo["bin"]} "$@"\n')
+    wrapper.chmod(0o755)
+    batch = run_module(
+        "snapshot_damage",
+        dict(
+            common(repo, tmp_path),
+            restic_binary=str(wrapper),
+            mode="all",
+            clients=[
+                {"id": "客户甲", "paths": [str(live)]},
+                {"id": "c002", "paths": [str(books / "C002")]},
+                {"id": "c003", "paths": [str(books / "C002")], "snapshot": "deadbeef"},
+            ],
+        ),
+        tmp_path,
+    )
+    assert not batch.get("failed"), batch.get("msg")
+    assert list(batch["clients"]) == ["客户甲", "c002", "c003"]
+    assert batch["clients"]["客户甲"] == {"failed": False, "snapshots": result["snapshots"], "clean": result["clean"]}
+    assert batch["clients"]["c002"] == {"failed": False, "snapshots": other["snapshots"], "clean": [n3, n2, n1]}
+    assert batch["clients"]["c003"]["failed"] is True
+    assert batch["clients"]["c003"]["msg"].startswith("snapshot_damage: snapshot 'deadbeef' was not found among the 3 ")
+    calls = [f" {line} " for line in log.read_text().splitlines()]
+    assert sum(1 for c in calls if " snapshots --json " in c) == 1, calls
+    # one recursive listing per snapshot for all the clients (alone: one per client and snapshot)
+    listed = [c.split(" -- ")[1].split()[0] for c in calls if " ls --json --recursive " in c]
+    assert sorted(listed) == sorted([n1, n2, n3]), calls
 
 
 def test_night_without_the_client_folder_is_never_clean(repo, books, tmp_path):

@@ -193,42 +193,64 @@ def test_rerun_after_a_failure_past_the_swap_keeps_users_edits(tmp_path, s3_serv
 # -- item 8: a planted work folder ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("planted", ["other-owner", "symlink"])
-def test_planted_work_folder_stops_the_client(tmp_path, s3_server, planted):
+PLANTED = {"c001": "symlink", "c002": "other-owner"}  # client: how its work folder was planted
+
+
+def test_planted_work_folder_stops_the_client(tmp_path, s3_server):
+    """Both kinds of planted work folder in one incident (two runs instead of two per kind): the work folder lives
+    beside the client's folder, so c002 is moved to a books folder of its own and each client gets its own planted
+    folder: a symlink to the attacker's folder (c001) and a folder of another owner (c002)."""
     site = new_site(tmp_path / "site", s3_server)
-    site.backup(NOW - dt.timedelta(days=1))
-    victim = site.root("c001") / "凭证" / "2026-09.csv"
-    victim.unlink()
-    damaged = tree(site.root("c001"))
+    books_b = site.base / "books-b"
+    shutil.rmtree(site.root("c002"))
+    made = sampledata.make_client_tree(
+        books_b, "c002", site.clients[1]["name"], periods=("2026-09", "2026-10"), vouchers_per_period=8, pdfs=2, seed=2
+    )
+    site.clients[1] = dict(made["client"], priority=site.clients[1]["priority"])
+    root = {"c001": site.root("c001"), "c002": books_b / "c002"}
+    stamp = (NOW - dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    site.restic("backup", "--host", "localhost", "--time", stamp, str(site.books), str(books_b))
+    victim = {cid: root[cid] / "凭证" / "2026-09.csv" for cid in PLANTED}
+    for path in victim.values():
+        path.unlink()
+    damaged = {cid: tree(root[cid]) for cid in PLANTED}
     incident_id = f"INC-{NOW:%Y%m%d}-8{secrets.randbelow(90) + 10}"
-    work = site.books / f".ledgerguard-{incident_id}"
-    attacker = tmp_path / "attacker"
-    attacker.mkdir()
-    fake = {"id": "c001", "name": "x", "priority": 10, "host": "localhost", "status": "ok", "paths": [], "why": ""}
-    if planted == "symlink":
-        os.symlink(attacker, work)
-        (attacker / "c001.done.json").write_text(json.dumps(fake))
-    else:
-        work.mkdir()
-        (work / "c001.done.json").write_text(json.dumps(fake))
-        os.chown(work, 1000, 1000)
-    runner = run_site(site, incident_clients=["c001"], incident_cause="deleted", ledgerguard_incident_id=incident_id)
+    work = {cid: root[cid].parent / f".ledgerguard-{incident_id}" for cid in PLANTED}
+    attacker = {cid: tmp_path / f"attacker-{cid}" for cid in PLANTED}
+    for cid, planted in PLANTED.items():
+        attacker[cid].mkdir()
+        fake = {"id": cid, "name": "x", "priority": 10, "host": "localhost", "status": "ok", "paths": [], "why": ""}
+        if planted == "symlink":
+            os.symlink(attacker[cid], work[cid])
+            (attacker[cid] / f"{cid}.done.json").write_text(json.dumps(fake))
+        else:
+            work[cid].mkdir()
+            (work[cid] / f"{cid}.done.json").write_text(json.dumps(fake))
+            os.chown(work[cid], 1000, 1000)
+    clients = list(PLANTED)
+    runner = run_site(site, incident_clients=clients, incident_cause="deleted", ledgerguard_incident_id=incident_id)
     assert runner.rc != 0
-    [client] = report_of(site)["clients"]
-    assert client["status"] == "failed" and not client.get("resumed"), client
-    assert f"{work} exists but is not ledgerguard's own folder" in client["msg"]
-    assert "move it aside for inspection" in client["msg"]
-    assert tree(site.root("c001")) == damaged  # nothing swapped
-    assert sorted(p.name for p in attacker.iterdir()) == (["c001.done.json"] if planted == "symlink" else [])
+    reported = {c["id"]: c for c in report_of(site)["clients"]}
+    assert sorted(reported) == clients
+    for cid, planted in PLANTED.items():
+        client = reported[cid]
+        assert client["status"] == "failed" and not client.get("resumed"), client
+        assert f"{work[cid]} exists but is not ledgerguard's own folder" in client["msg"]
+        assert "move it aside for inspection" in client["msg"]
+        assert tree(root[cid]) == damaged[cid]  # nothing swapped
+        expected = [f"{cid}.done.json"] if planted == "symlink" else []
+        assert sorted(p.name for p in attacker[cid].iterdir()) == expected, planted
     # Moved aside, the same incident restores.
-    work.rename(work.with_name(work.name + ".suspect"))
-    again = run_site(site, incident_clients=["c001"], incident_cause="deleted", ledgerguard_incident_id=incident_id)
+    for path in work.values():
+        path.rename(path.with_name(path.name + ".suspect"))
+    again = run_site(site, incident_clients=clients, incident_cause="deleted", ledgerguard_incident_id=incident_id)
     assert again.rc == 0, failed_msgs(again)
-    st = os.lstat(work)
-    assert stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o700
-    assert victim.is_file()
-    assert (site.state / "incidents" / incident_id / "restore" / "c001.done.json").is_file()
-    assert not (work / "c001.done.json").exists()
+    for cid in PLANTED:
+        st = os.lstat(work[cid])
+        assert stat.S_ISDIR(st.st_mode) and st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o700
+        assert victim[cid].is_file()
+        assert (site.state / "incidents" / incident_id / "restore" / f"{cid}.done.json").is_file()
+        assert not (work[cid] / f"{cid}.done.json").exists()
 
 
 if __name__ == "__main__":  # pragma: no cover

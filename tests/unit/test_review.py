@@ -246,6 +246,32 @@ def test_action_lifecycle_and_overdue(root, capsys):
     )
 
 
+def test_followup_forms_in_each_clients_contact_language(root, capsys):
+    # The notices' index records each client's contacts' languages: c001 has a zh-CN contact, c002 an English one,
+    # c003 none (its drafts took the report's default languages, both).
+    (root / IID / "notices").mkdir()
+    entries = [("c001", "zh-CN"), ("c001", "zh-CN"), ("c002", "en"), ("c003", "zh-CN"), ("c003", "en")]
+    index = {
+        "notices": [{"id": f"{c}.{i}.{lang}", "client": c, "language": lang} for i, (c, lang) in enumerate(entries)]
+    }
+    (root / IID / "notices" / "index.json").write_text(json.dumps(index), encoding="utf-8")
+    assert run(root, "followup", IID) == 0
+    forms = root / IID / "review" / "followup"
+    assert sorted(p.name for p in forms.iterdir()) == ["c001.zh-CN.md", "c002.en.md", "c003.en.md", "c003.zh-CN.md"]
+    en = (forms / "c002.en.md").read_text(encoding="utf-8")
+    assert en.startswith("# Satisfaction follow-up: 宁波海风餐饮管理有限公司\n") and "尊敬的" not in en
+    assert (forms / "c001.zh-CN.md").read_text(encoding="utf-8").startswith("# 服务满意度回访:杭州示例贸易有限公司\n")
+    # --lang still chooses for every client.
+    assert run(root, "followup", IID, "--client", "c002", "--lang", "zh-CN") == 0
+    assert (forms / "c002.zh-CN.md").is_file()
+    (root / IID / "notices" / "index.json").write_text("[]", encoding="utf-8")
+    assert run(root, "followup", IID) == 2
+    assert capsys.readouterr().err == (
+        f"ledgerguard: cannot read {root}/{IID}/notices/index.json: expected an object with a 'notices' list (the "
+        "customer notices' index)\n"
+    )
+
+
 def test_followup_forms_and_answers(root, capsys):
     assert run(root, "followup", IID) == 0
     forms = root / IID / "review" / "followup"

@@ -332,6 +332,34 @@ class Restic:
         snaps = parse_snapshots(self.must("snapshots", "--json", action="list snapshots").stdout)
         return snaps if manifests else [s for s in snaps if not is_manifest_snapshot(s.tags)]
 
+    def cache_root(self) -> str | None:
+        """The folder restic keeps its per-repository caches in, as restic finds it: --cache-dir, RESTIC_CACHE_DIR,
+        $XDG_CACHE_HOME/restic, ~/.cache/restic (None when none can be named)."""
+        if self.cache_dir:
+            return self.cache_dir
+        if self.env.get("RESTIC_CACHE_DIR"):
+            return self.env["RESTIC_CACHE_DIR"]
+        base = self.env.get("XDG_CACHE_HOME") or (
+            os.path.join(self.env["HOME"], ".cache") if self.env.get("HOME") else ""
+        )
+        return os.path.join(base, "restic") if base else None
+
+    def new_snapshot_id(self, short: str, since: float) -> str:
+        """The full ID of the snapshot this engine just saved, of which restic printed ``short`` (restic 0.14's
+        ``backup --json`` prints 8 hex digits). restic writes each snapshot it saves into its cache
+        (``<cache>/<repository id>/snapshots/<2 hex>/<full id>``) and touches that repository's cache folder when
+        it opens the repository, so the ID is read there without opening the repository again (another key
+        derivation and listing: most of a small backup's cost). Only cache folders touched since ``since`` (epoch
+        seconds, taken before the backup started) count; anything but exactly one match falls back to listing the
+        snapshots (``snapshot_id_from_cache``)."""
+        if len(short) == 64:
+            return short
+        root = self.cache_root()
+        found = snapshot_id_from_cache(root, short, since) if root else None
+        if found:
+            return found
+        return next((s.id for s in self.snapshots(manifests=True) if short and s.id.startswith(short)), short)
+
     def resolve_snapshot(self, wanted: str, hosts: Iterable[str] = (), tags: Iterable[str] = ()) -> Snapshot:
         """The one snapshot meant by an ID (or unique prefix) or 'latest' (optionally of some hosts / with tags)."""
         wanted = validate_snapshot_id(wanted)
@@ -649,6 +677,28 @@ class Restic:
         for node in listing.nodes:
             layout.nodes.setdefault(norm_path(node.path), node)
         return mapped if mapped in layout.nodes else None
+
+
+def snapshot_id_from_cache(root: str, short: str, since: float) -> str | None:
+    """The one full snapshot ID starting with ``short`` in the restic cache folder ``root``, looking only at the
+    repository caches touched at or after ``since`` (epoch seconds); None when there is no such ID, more than one,
+    ``short`` is not at least 8 hex digits, or the cache cannot be read."""
+    if len(short) < 8 or not re.fullmatch(r"[0-9a-f]+", short):
+        return None
+    found: set[str] = set()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_mtime < since:
+                continue
+            names = os.listdir(os.path.join(entry.path, "snapshots", short[:2]))
+        except OSError:
+            continue
+        found.update(n for n in names if len(n) == 64 and n.startswith(short) and re.fullmatch(r"[0-9a-f]+", n))
+    return found.pop() if len(found) == 1 else None
 
 
 def restic_pattern(path: str) -> str:

@@ -164,6 +164,17 @@ def is_manifest_snapshot(tags: Iterable[str] | None) -> bool:
     return any(t == MANIFEST_TAG or str(t).startswith(MANIFEST_FOR_TAG_PREFIX) for t in tags or ())
 
 
+# Database dumps (module_utils/dbcapture.py dump_path) are stdin snapshots whose only path lies under this folder: a
+# restore point for db_restore, never one for a client's files (a drill of files does not pick them).
+DUMP_ROOT = "ledgerguard-db"
+
+
+def is_database_dump_snapshot(paths: Iterable[str] | None) -> bool:
+    """True for a database dump's snapshot (by its paths)."""
+    listed = [str(p) for p in paths or ()]
+    return bool(listed) and all(p.startswith(f"/{DUMP_ROOT}/") for p in listed)
+
+
 @dataclass
 class Snapshot:
     id: str

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (
@@ -358,12 +358,27 @@ def parse_help_flags(help_text: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class ResticFeatures:
-    """What this restic binary can do, detected from ``restic version`` and ``restic <cmd> --help``."""
+    """What this restic binary can do, detected from ``restic version`` and ``restic <cmd> --help``.
+
+    The flags of a command are given (``restore_flags`` ...) or, with ``help``, read the first time a property needs
+    them (``help(command)`` -> its flags, once per command): a module asks only the help it uses. Under load every
+    restic start costs a fraction of a second, and a backup needs none of them."""
 
     version: tuple[int, int, int]
     restore_flags: frozenset[str] = frozenset()
     check_flags: frozenset[str] = frozenset()
     backup_flags: frozenset[str] = frozenset()
+    help: Callable[[str], frozenset[str]] | None = field(default=None, compare=False, repr=False)
+    _asked: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def flags(self, command: str) -> frozenset[str]:
+        """The flags of ``restore``, ``check`` or ``backup`` (asked of the binary once when ``help`` is set)."""
+        given = getattr(self, f"{command}_flags")
+        if given or self.help is None:
+            return given
+        if command not in self._asked:
+            self._asked[command] = self.help(command)
+        return self._asked[command]
 
     @property
     def version_string(self) -> str:
@@ -376,27 +391,27 @@ class ResticFeatures:
 
     @property
     def restore_verify(self) -> bool:
-        return "--verify" in self.restore_flags
+        return "--verify" in self.flags("restore")
 
     @property
     def restore_dry_run(self) -> bool:
-        return "--dry-run" in self.restore_flags
+        return "--dry-run" in self.flags("restore")
 
     @property
     def check_read_data_subset(self) -> bool:
-        return "--read-data-subset" in self.check_flags
+        return "--read-data-subset" in self.flags("check")
 
     @property
     def backup_dry_run(self) -> bool:
-        return "--dry-run" in self.backup_flags
+        return "--dry-run" in self.flags("backup")
 
     @property
     def retry_lock(self) -> bool:
-        return "--retry-lock" in self.restore_flags
+        return "--retry-lock" in self.flags("restore")
 
 
 def detect_features(run: RunFunc, binary: str, env: Mapping[str, str], timeout: float = 30) -> ResticFeatures:
-    """Ask the binary itself: its version and the flags of the commands we use."""
+    """Ask the binary itself: its version now, the flags of a command (``restic <cmd> --help``) when first needed."""
     res = run([binary, "version"], env=env, timeout=timeout)
     if res.rc != 0:
         raise ResticError(
@@ -405,11 +420,12 @@ def detect_features(run: RunFunc, binary: str, env: Mapping[str, str], timeout: 
             "Check restic_binary points at a working restic.",
         )
     version = parse_version(res.stdout)
-    flags = {}
-    for command in ("restore", "check", "backup"):
+
+    def command_help(command: str) -> frozenset[str]:
         out = run([binary, command, "--help"], env=env, timeout=timeout)
-        flags[command] = parse_help_flags(out.stdout + out.stderr)
-    return ResticFeatures(version, flags["restore"], flags["check"], flags["backup"])
+        return parse_help_flags(out.stdout + out.stderr)
+
+    return ResticFeatures(version, help=command_help)
 
 
 PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")

@@ -38,6 +38,31 @@ def test_bad_input_messages(selected, paths, incident_id, message):
     assert any(e.startswith(message) for e in errors), errors
 
 
+def test_repository_with_credentials_and_pins_for_other_clients_are_refused():
+    errors = f.incident_input_errors(
+        CLIENTS,
+        ["c001"],
+        [],
+        "h1",
+        "",
+        "ransomware",
+        repository="s3:https://AKIAX:s3cr3t@s3.example.com/bucket",
+        pins={"c001": "abc12345"},
+        hosts=["h1", "h2"],
+    )
+    assert errors == [f.CREDENTIALS_ERROR]
+    assert "s3cr3t" not in f.CREDENTIALS_ERROR
+    pins = {"c002": "abc12345", "h2": "def67890", "c001": "0123abcd"}
+    assert f.incident_input_errors(CLIENTS, ["c001"], [], "h1", pins=pins, hosts=["h1", "h2"]) == [
+        "incident_pinned_snapshots names client(s) c002 that are not selected on this host; selected: c001"
+    ]
+    assert f.incident_input_errors(CLIENTS, [], [], "h1", pins=pins, hosts=["h1", "h2"]) == []
+    # Pins are judged only once the clients themselves are valid (an unknown client is the first thing to fix).
+    assert f.incident_input_errors(CLIENTS, ["c009"], [], "h1", pins={"c002": "x"}) == [
+        "unknown client 'c009' on host h1: declared clients are c001, c002 (ledgerguard_clients)"
+    ]
+
+
 def test_bad_declared_clients():
     bad = [{"id": "../x", "name": "n", "paths": ["/a"]}, {"id": "c1", "name": "", "paths": ["rel"], "priority": "high"}]
     errors = f.incident_input_errors(bad, [], [], "h1")

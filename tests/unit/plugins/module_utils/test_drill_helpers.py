@@ -38,6 +38,21 @@ def test_pick_latest_and_explicit():
         drill.pick_snapshot([])
 
 
+def test_database_dumps_and_manifests_are_never_drilled_as_files():
+    files = {**SNAPS[1], "paths": ["/srv/ledgers/c001"], "tags": ["c001", "ledgerguard-backup"]}
+    dump = {
+        "id": "d" * 64,
+        "short_id": "dddddddd",
+        "time": "2026-11-26T03:00:00Z",
+        "paths": ["/ledgerguard-db/postgresql/账套库.dump"],
+        "tags": ["c001", "ledgerguard-backup", "db-postgresql-账套库"],
+    }
+    manifest = {**SNAPS[2], "paths": ["/ledgerguard-manifest-bbbbbbbb.jsonl"], "tags": ["ledgerguard-manifest"]}
+    assert drill.pick_snapshot([files, dump, manifest])["short_id"] == "bbbbbbbb"
+    with pytest.raises(ValueError, match="no snapshot matching"):
+        drill.pick_snapshot([dump, manifest])
+
+
 def test_pick_random_stays_in_window_and_is_reproducible_with_a_seed():
     now = "2026-11-26T00:00:00Z"
     picks = {drill.pick_snapshot(SNAPS, "random", 10, now, seed=s)["short_id"] for s in range(40)}

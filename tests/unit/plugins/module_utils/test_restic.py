@@ -50,7 +50,7 @@ def test_help_flags_of_restic_014():
     assert V017.distinct_exit_codes
 
 
-def test_detect_features_runs_version_then_each_help_once():
+def test_detect_features_runs_version_then_each_needed_help_once():
     calls = []
 
     def fake(argv, env, timeout=None, cwd=None):
@@ -61,15 +61,18 @@ def test_detect_features_runs_version_then_each_help_once():
         return captured(name)
 
     engine = r.Restic("/usr/bin/restic", REPO, "/pw", run=fake, base_env={})
-    assert engine.features.version == (0, 14, 0)
+    assert engine.features.version == (0, 14, 0) and engine.features.version_string == "0.14.0"
+    assert calls == [["/usr/bin/restic", "version"]]  # a backup needs no help: none asked yet
     assert engine.features.restore_verify and engine.features.backup_dry_run
+    assert not engine.features.retry_lock and not engine.features.restore_dry_run  # restore's help, asked once
     engine.features  # noqa: B018 (cached: no second detection)
     assert calls == [
         ["/usr/bin/restic", "version"],
         ["/usr/bin/restic", "restore", "--help"],
-        ["/usr/bin/restic", "check", "--help"],
         ["/usr/bin/restic", "backup", "--help"],
     ]
+    assert engine.features.check_read_data_subset
+    assert calls[-1] == ["/usr/bin/restic", "check", "--help"] and len(calls) == 4
 
 
 # -- environment and secrets ------------------------------------------------------------------------------------------

@@ -130,3 +130,41 @@ def test_fifo_and_device_are_reported_never_opened(tree, tmp_path, capsys):
     finally:
         if not opened.is_set():
             os.close(os.open(tree / "凭证" / "pipe", os.O_RDONLY | os.O_NONBLOCK))
+
+
+def test_trees_in_one_run_each_as_alone_one_failure_reported_alone(tree, tmp_path, capsys):
+    """trees= (restore_clients hashes every restored client folder of a host in one run): each manifest byte-identical
+    to a run for that tree alone; a tree that is no folder fails alone with the single run's message."""
+    other = tmp_path / "客户乙"
+    (other / "账簿").mkdir(parents=True)
+    (other / "账簿" / "总账.csv").write_text("科目,借方\n管理费用,10.00\n", encoding="utf-8")
+    out = tmp_path / "清单"
+    out.mkdir()
+    alone = [run({"path": str(t), "dest": str(out / f"alone-{i}.jsonl")}, capsys) for i, t in enumerate((tree, other))]
+    trees = [
+        {"path": str(tree), "dest": str(out / "0.jsonl")},
+        {"path": str(tmp_path / "没有"), "dest": str(out / "1.jsonl")},
+        {"path": str(other), "dest": str(out / "2.jsonl")},
+    ]
+    planned = run({"trees": trees, "file_mode": "0600"}, capsys, check_mode=True)
+    assert planned["changed"] is True and sorted(os.listdir(out)) == ["alone-0.jsonl", "alone-1.jsonl"]
+    result = run({"trees": trees, "file_mode": "0600"}, capsys)
+    assert result["changed"] is True and [t["failed"] for t in result["trees"]] == [False, True, False]
+    assert (
+        result["trees"][1]["msg"]
+        == f"path {str(tmp_path / '没有')!r} is not a directory: give the root of the tree to hash."
+    )
+    for got, single, batched, solo in (
+        (result["trees"][0], alone[0], "0", "0"),
+        (result["trees"][2], alone[1], "2", "1"),
+    ):
+        manifest = out / f"{batched}.jsonl"
+        assert manifest.read_bytes() == (out / f"alone-{solo}.jsonl").read_bytes()
+        assert [got[k] for k in ("digest", "files", "total_bytes")] == [
+            single[k] for k in ("digest", "files", "total_bytes")
+        ]
+        assert got["dest"] == str(manifest) and oct(manifest.stat().st_mode & 0o777) == "0o600"
+    again = run({"trees": [trees[0], trees[2]], "file_mode": "0600"}, capsys)
+    assert again["changed"] is False
+    wrong = run({"trees": trees, "operation": "compare"}, capsys)
+    assert wrong["failed"] is True and wrong["msg"] == "trees is for operation=create, not compare: give path instead."

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import time
 
@@ -128,3 +130,31 @@ def test_missing_staging_is_a_clear_error(site, capsys, tmp_path):
 def test_bad_snapshot_time(site, capsys):
     result = run({**site["args"], "snapshot_time": "yesterday"}, capsys)
     assert result["msg"].startswith("restore_swap: snapshot_time 'yesterday' is not an RFC 3339 time")
+
+
+def test_marker_written_right_after_the_swap_not_in_check_mode_nor_when_it_cannot_be(site, capsys, tmp_path):
+    """The swap record (restore_clients' <client>.swapped.json) comes from the swap's own run: the caller's fields,
+    the time and the counts, pretty UTF-8 JSON, mode 0600, by rename. A marker that cannot be written leaves the swap
+    reported (its files are in place) with marker_failed; check mode and a failed swap write nothing."""
+    markers = tmp_path / "状态" / "restore"
+    markers.mkdir(parents=True)
+    path = markers / "c001.swapped.json"
+    record = {"id": "c001", "run": "20261126T093000Z-00abcd", "snapshot": "e5c57c8f" * 8, "staging": "/s/客户"}
+    args = {**site["args"], "marker": {"path": str(path), "record": record}}
+    planned = run(args, capsys, check_mode=True)
+    assert "marker" not in planned and not path.exists()
+    failed = run({**args, "staging": str(tmp_path / "nowhere")}, capsys)
+    assert failed["failed"] is True and not path.exists()
+    result = run(args, capsys)
+    assert result["marker"] == str(path) and "marker_failed" not in result
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert list(written) == [*record, "swapped_at", "restored", "replaced", "quarantined"]
+    assert {k: written[k] for k in record} == record
+    assert (written["restored"], written["replaced"], written["quarantined"]) == (1, 1, 3)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", written["swapped_at"])
+    assert path.read_text(encoding="utf-8") == json.dumps(written, ensure_ascii=False, indent=4) + "\n"
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and sorted(os.listdir(markers)) == ["c001.swapped.json"]
+    gone = {**args, "marker": {"path": str(tmp_path / "没有" / "c001.swapped.json"), "record": record}}
+    again = run(gone, capsys)
+    assert not again.get("failed") and again["changed"] is False and "marker" not in again
+    assert again["marker_failed"].startswith(f"restore_swap: the swap record {tmp_path}/没有/c001.swapped.json could")

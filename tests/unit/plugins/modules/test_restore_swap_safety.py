@@ -329,8 +329,10 @@ def test_sweep_with_20000_quarantined_files(tmp_path, capsys):
     (live / "a.csv").write_text("x\n")
     staging = tmp_path / "books" / ".lg" / "staging" / "c001" / "run1"
     shutil.copytree(live, staging / str(live).lstrip("/"))
+    # 20,000 empty files made with one mknod(2) each: about 7 times faster than Path.write_bytes (open, write,
+    # close), which made this set-up the larger part of the test on a loaded machine.
     for n in range(20_000):
-        (live / f"{n:05d}.txt.locked").write_bytes(b"")
+        os.mknod(live / f"{n:05d}.txt.locked")
     args = {
         "paths": [str(live)],
         "staging": str(staging),

@@ -3,9 +3,12 @@ shows it with the secrets masked, and no bundle file holds them. Journal-style l
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -70,3 +73,50 @@ def test_journal_lines_are_masked_with_the_same_rules():
     assert count == 4 and not [s for s in SECRETS if s in text]
     assert "王会计" in text and "Accepted publickey for root" in text
     assert redact.mask_secrets("mysqldump -pTopSecretMy6 books") == "mysqldump -p*** books"
+
+
+def test_bundle_hashes_each_folder_notes_the_snapshot_and_packs_everything(tmp_path, capsys):
+    books = tmp_path / "账套" / "杭州示例贸易有限公司"
+    (books / "凭证").mkdir(parents=True)
+    (books / "凭证" / "2026年11月.csv").write_bytes("日期,科目,借方\n2026-11-01,库存现金,100.00\n".encode())
+    gbk = os.fsencode(books / "凭证") + b"/" + "总账.xls".encode("gbk")
+    with open(gbk, "wb") as handle:
+        handle.write(b"GBK-named workbook")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    dest = tmp_path / "state" / "INC-20261126-001" / "state"
+    args = {
+        "dest": str(dest),
+        "journal_lines": 3,
+        "manifest_paths": [str(books), str(tmp_path / "gone"), str(tmp_path / "link")],
+        "record": {"snapshot_id": "4b462203" * 8, "paths": [str(books)]},
+        "archive": f"{dest}.tar.gz",
+    }
+    assert run(args, capsys, check_mode=True)["changed"] is True and not dest.exists()
+    out = run(args, capsys)
+    name = "manifest-0" + str(books).replace("/", "_") + ".jsonl"
+    assert oct(dest.stat().st_mode & 0o777) == "0o700"
+    assert [m["name"] for m in out["manifests"]] == [name] and out["manifests"][0]["files"] == 2
+    assert out["manifest_skipped"] == [
+        {"path": str(tmp_path / "gone"), "reason": "missing"},
+        {"path": str(tmp_path / "link"), "reason": "a symlink"},
+    ]
+    entries = [json.loads(line) for line in (dest / name).read_text(encoding="utf-8").splitlines()[1:]]
+    files = {e["path"]: e["sha256"] for e in entries if e["type"] == "file"}
+    assert files["凭证/2026年11月.csv"] == hashlib.sha256((books / "凭证" / "2026年11月.csv").read_bytes()).hexdigest()
+    assert files["凭证/\\xd7\\xdc\\xd5\\xcb.xls"] == hashlib.sha256(b"GBK-named workbook").hexdigest()
+    assert json.loads((dest / "pre-restore-snapshot.json").read_text(encoding="utf-8"))["paths"] == [str(books)]
+    with tarfile.open(f"{dest}.tar.gz") as tar:
+        packed = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    assert sorted(packed) == sorted([*state_capture.FILES, "pre-restore-snapshot.json", name])
+    assert packed[name] == (dest / name).read_bytes()
+    assert oct(os.stat(f"{dest}.tar.gz").st_mode & 0o777) == "0o600"
+
+
+def test_a_symlink_as_dest_is_refused(tmp_path, capsys):
+    (tmp_path / "target").mkdir()
+    (tmp_path / "state").symlink_to(tmp_path / "target")
+    out = run({"dest": str(tmp_path / "state")}, capsys)
+    assert out["failed"] is True
+    assert out["msg"] == f"dest {tmp_path / 'state'} is not a folder (or is a symlink): move it away and run again."
+    assert os.listdir(tmp_path / "target") == []

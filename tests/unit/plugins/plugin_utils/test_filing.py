@@ -247,3 +247,26 @@ def test_filter_returns_lines_with_hosts_deadlines_and_the_calendar_warning(tmp_
         "(end of day, UTC+08:00; unconfirmed: mine); ETA no drill measurement",
         "Filing calendar: 请核对税务局征期日历",
     ]
+
+
+def test_filter_gives_the_clients_before_their_restore_their_deadlines_across_hosts(tmp_path):
+    # The restoring notices' ETAs: the selected clients of two hosts (no next_deadline yet, no snapshot), one queue.
+    clients = [
+        {"id": "c001", "name": "杭州示例贸易有限公司", "host": "books-a", "priority": 1, "filings": ["cit_quarterly"]},
+        {"id": "c002", "name": "宁波海风餐饮管理有限公司", "host": "books-a", "priority": 50, "filings": "vat_monthly"},
+        {"id": "c003", "name": "温州三江五金制品厂", "host": "books-b", "priority": 90, "filings": []},
+    ]
+    out = filing_restore_queue(clients, DRILLS, "2026-12-05T00:00:00Z", write(tmp_path, CUSTOM), DETECTED)
+    queue = {q["id"]: q for q in out["queue"]}
+    assert [(q["position"], q["id"], q["host"]) for q in out["queue"]] == [
+        (1, "c002", "books-a"), (2, "c001", "books-a"), (3, "c003", "books-b")
+    ]  # fmt: skip
+    assert (queue["c002"]["next_deadline"]["date"], queue["c001"]["next_deadline"]["date"]) == (
+        "2026-12-07",
+        "2026-12-10",
+    )
+    # No snapshot yet: as long as each drill took, one client after the other on its host.
+    assert queue["c002"]["eta_basis"] == "as long as the drill drill-new on books-a (2026-12-01T00:00:00+00:00) took"
+    assert queue["c003"]["next_deadline"] is None and queue["c003"]["eta"] == "2026-12-05T00:00:01Z"
+    with pytest.raises(Exception, match="filing_restore_queue: filing calendar "):
+        filing_restore_queue(clients, [], None, str(tmp_path / "missing.yml"), DETECTED)

@@ -217,11 +217,61 @@ def test_milestone_templates_render_the_clients_own_results():
     waiting = dict(RESTORED, status="failed")
     eta = _render("notice_restoring.en.md.j2", waiting, report_notice_eta="2026-11-27 18:00 (Beijing time)")
     assert "- Expected completion: 2026-11-27 18:00 (Beijing time)." in eta
-    no_eta = _render("notice_restoring.zh-CN.md.j2", waiting)
-    assert "预计完成时间：【预计完成时间，由审批人填写】" in no_eta
-    assert n.unfinished(no_eta) == ["【草稿，须经人工审核后发送】", "本函为系统生成的草稿", "【预计完成时间"]
-    own_eta = _render("notice_restoring.zh-CN.md.j2", dict(waiting, eta="今天 18:00"))
-    assert "预计完成时间：今天 18:00；" in own_eta
+    # The restore queue's ETA, in the firm's local time, and without a drill measurement a plain statement.
+    [queued_zh] = n.plan(
+        [dict(waiting, status="pending", eta="2026-11-26T07:12:30Z", eta_basis="drill d1", eta_utc_offset="+08:00")],
+        CONFIGURED[:1],
+        ["zh-CN"],
+        milestones=["restoring"],
+    )[:1]
+    assert (queued_zh["eta"], queued_zh["eta_basis"]) == ("2026-11-26T07:12:30Z", "drill d1")
+    with_eta = _render("notice_restoring.zh-CN.md.j2", waiting, __notice=queued_zh)
+    assert "- 预计完成时间：约 2026-11-26 15:12（UTC+08:00），按我方恢复演练实测的恢复速度估算；" in with_eta
+    [none_en] = n.plan([dict(waiting, eta="", eta_basis="no drill measurement")], [], ["en"], None, ["restoring"])
+    no_eta = _render("notice_restoring.en.md.j2", waiting, __notice=none_en)
+    assert (
+        "- Expected completion: cannot be given yet (none of our recovery drills has measured how long restoring your "
+        "records takes)." in no_eta
+    )
+    assert n.unfinished(no_eta) == ["[DRAFT — to be reviewed by a person before sending]", "This is a generated draft"]
+    [none_zh] = n.plan([dict(waiting, eta="")], [], ["zh-CN"], None, ["restoring"])
+    no_eta_zh = _render("notice_restoring.zh-CN.md.j2", waiting, __notice=none_zh)
+    assert "- 预计完成时间：暂时无法给出（我方的恢复演练尚未测得贵司资料的恢复用时）；" in no_eta_zh
+    assert n.unfinished(no_eta_zh) == ["【草稿，须经人工审核后发送】", "本函为系统生成的草稿"]
+
+
+def test_each_milestone_drafts_only_its_own_notices_and_keeps_the_others():
+    pending = [dict(r, status="pending") for r in RESULTS]
+    confirmed = n.plan(pending, CONFIGURED, ["zh-CN", "en"], None, ["confirmed"])
+    assert [e["id"] for e in confirmed] == [
+        "c001.confirmed.zh-CN", "c001.confirmed.en", "c002.confirmed.en", "c003.confirmed.zh-CN", "c003.confirmed.en"
+    ]  # fmt: skip
+    index = {"notices": [dict(e, sha256="1" * 64) for e in confirmed]}
+    index["notices"][0]["status"] = "approved"
+    queued = [dict(r, eta="2026-11-26T02:00:00Z" if r["id"] == "c001" else "") for r in pending]
+    restoring = n.plan(queued, CONFIGURED, ["zh-CN", "en"], index, ["restoring"])
+    drafted = [e for e in restoring if not e["keep"]]
+    assert [e["id"] for e in drafted] == [
+        "c001.restoring.zh-CN", "c001.restoring.en", "c002.restoring.en", "c003.restoring.zh-CN", "c003.restoring.en"
+    ]  # fmt: skip
+    assert drafted[1]["eta_text"] == (
+        "about 2026-11-26 10:00 (UTC+08:00), estimated from the restore speed our recovery drills measured"
+    )
+    assert drafted[2]["eta"] == "" and drafted[2]["eta_text"] == n.NO_ETA["en"]
+    # The confirmed drafts are kept as written (their files are not rewritten), the approved one too.
+    assert [e["id"] for e in restoring if e["keep"]] == [e["id"] for e in confirmed]
+    # At the end every reached milestone is drafted again from the final results, the ETA kept from the first draft,
+    # and a notice a person acted on is never rewritten.
+    index = {"notices": [dict(e, sha256="1" * 64) for e in restoring]}
+    end = {e["id"]: e for e in n.plan(RESULTS, CONFIGURED, ["zh-CN", "en"], index)}
+    assert end["c001.confirmed.zh-CN"]["keep"] is True and end["c001.confirmed.zh-CN"]["status"] == "approved"
+    assert end["c001.final.en"]["keep"] is False and end["c001.restoring.en"]["keep"] is True
+    assert end["c002.restoring.en"]["keep"] is False and end["c002.restoring.en"]["eta_text"] == n.NO_ETA["en"]
+    # A run without the restoring milestone (playbooks/restore.yml) estimated nothing: the draft does not blame drills.
+    [alone] = n.plan([RESULTS[1]], CONFIGURED, ["zh-CN"], None, ["restoring"])
+    assert (alone["eta"], alone["eta_basis"], alone["eta_text"]) == ("", "not estimated", "cannot be given yet")
+    with pytest.raises(n.NoticeError, match="milestones: later unknown; expected some of confirmed, restoring"):
+        n.plan(RESULTS, CONFIGURED, [], None, ["later"])
 
 
 # ------------------------------------------------------------------------------------------ compliance rows
