@@ -6,9 +6,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: restic_backup
-short_description: Back up paths into a restic repository, with tags and host
+short_description: Back up paths, or several clients one snapshot each, into a restic repository
 description:
   - Runs C(restic backup --json) for O(paths) and returns the new snapshot's ID and restic's summary.
+  - With O(clients) instead of O(paths), backs up each client into its own snapshot, one C(restic backup) after the
+    other in one module run (the C(ledgerguard.recovery.backup) role's step per host), and returns one entry per
+    client in RV(clients). A client that fails does not stop the others; the task then fails after all of them, naming
+    each failed client and why (the same message a run of its own would give).
   - Every run makes a new snapshot (restic deduplicates the data), so the task always reports a change.
   - If some files could not be read, restic still makes a snapshot (exit code 3); the task then succeeds with
     warnings that list them, unless O(fail_on_unreadable=true).
@@ -16,10 +20,48 @@ version_added: 0.1.0
 author: ledgerguard contributors (@ledgerguard)
 options:
   paths:
-    description: Absolute paths on the managed host to back up. Each must exist.
+    description:
+      - Absolute paths on the managed host to back up. Each must exist.
+      - Exactly one of O(paths) and O(clients) is required.
     type: list
     elements: path
-    required: true
+  clients:
+    description:
+      - Back up several clients, each into its own snapshot, in this order (instead of O(paths)).
+      - Each client's snapshot is tagged with its C(id), then O(tags), then its own C(tags); it excludes O(exclude) and
+        its own C(exclude); O(host), O(manifest) and O(fail_on_unreadable) apply to every client.
+    type: list
+    elements: dict
+    suboptions:
+      id:
+        description: The client's ID (its first snapshot tag; no comma).
+        type: str
+        required: true
+      name:
+        description: The client's name, returned with its result.
+        type: str
+        default: ""
+      paths:
+        description: Absolute paths of the client on the managed host. Each must exist.
+        type: list
+        elements: path
+        required: true
+      tags:
+        description: Further tags of this client's snapshot.
+        type: list
+        elements: str
+        default: []
+      exclude:
+        description: Further exclude patterns for this client (restic C(--exclude)).
+        type: list
+        elements: str
+        default: []
+  stop_if_exists:
+    description:
+      - With O(clients), a path on the managed host (the incident lock) looked for before each client. When it exists,
+        that client and the ones after it are not backed up (status C(not_run)), RV(stopped_before) names the first
+        of them and the task fails.
+    type: path
   tags:
     description: Tags for the new snapshot (for example the client ID, C(daily), or an incident ID).
     type: list
@@ -60,6 +102,7 @@ attributes:
       - In check mode no snapshot is made. When restic supports C(backup --dry-run) (0.14 and later), it runs in dry-run
         mode and RV(summary) shows what would be stored; RV(snapshot_id) is empty.
       - In check mode no manifest is recorded either; RV(manifest) says so.
+      - With O(clients), each client's entry in RV(clients) is its dry run.
 """
 
 EXAMPLES = r"""
@@ -79,34 +122,44 @@ EXAMPLES = r"""
 - name: Show the snapshot
   ansible.builtin.debug:
     msg: "snapshot {{ backup.short_id }}: {{ backup.summary.files_new }} new files"
+
+- name: Back up every client of the host in one run, one snapshot each, stopping if an incident takes the host
+  ledgerguard.recovery.restic_backup:
+    clients:
+      - {id: c001, name: 杭州示例贸易有限公司, paths: [/srv/账套/c001], exclude: ["*.tmp"]}
+      - {id: c002, name: 宁波示例制造有限公司, paths: [/srv/账套/c002]}
+    tags: [ledgerguard-backup]
+    manifest: true
+    stop_if_exists: /var/lib/ledgerguard/incident.lock
+  register: nightly_clients
 """
 
 RETURN = r"""
 snapshot_id:
   description: Full ID of the new snapshot; empty in check mode.
-  returned: success
+  returned: success with O(paths)
   type: str
   sample: e5c57c8f2ab3b24032535430b2c1c6285b94a638368d329057f35a89aea232f4
 short_id:
   description: Short ID of the new snapshot; empty in check mode.
-  returned: success
+  returned: success with O(paths)
   type: str
   sample: e5c57c8f
 summary:
   description: restic's backup summary (C(files_new), C(files_changed), C(files_unmodified), C(dirs_new),
     C(data_added), C(total_files_processed), C(total_bytes_processed), C(total_duration), ...) plus C(errors), the
     files restic could not read.
-  returned: success
+  returned: success with O(paths)
   type: dict
   sample: {"files_new": 3, "data_added": 203571, "total_files_processed": 3, "errors": []}
 paths:
   description: The paths backed up.
-  returned: success
+  returned: success with O(paths)
   type: list
   elements: str
 tags:
   description: The tags of the snapshot.
-  returned: success
+  returned: success with O(paths)
   type: list
   elements: str
 host:
@@ -115,7 +168,7 @@ host:
   type: str
 seconds:
   description: Wall-clock duration of the backup command.
-  returned: success
+  returned: success with O(paths)
   type: float
 restic_version:
   description: The version of the restic binary used.
@@ -127,15 +180,38 @@ manifest:
     - The backup-time manifest recorded with O(manifest=true) - C(recorded) (false in check mode),
       C(manifest_snapshot_id), C(manifest_short_id), C(files), C(bytes), C(errors) (files that could not be read),
       C(manifest_bytes), C(digest) (sha256 of the manifest file) and C(seconds).
-  returned: when O(manifest=true)
+  returned: with O(paths) and O(manifest=true)
   type: dict
   sample: {"recorded": true, "manifest_snapshot_id": "9b2f5c...", "manifest_short_id": "9b2f5c1a", "files": 62,
            "bytes": 204810, "errors": 0, "manifest_bytes": 15872, "digest": "5e8848...", "seconds": 0.42}
 manifest_snapshot_id:
   description: Full ID of the manifest snapshot; empty in check mode and when O(manifest=false).
-  returned: success
+  returned: success with O(paths)
   type: str
   sample: 9b2f5c1a3c0e4d6f8a9b0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f7
+clients:
+  description:
+    - With O(clients), one entry per client in the given order - C(id), C(name), C(status) (C(ok), C(failed), or
+      C(not_run) after a stop by O(stop_if_exists)); with C(ok) the keys a run with O(paths) returns (C(snapshot_id),
+      C(short_id), C(summary), C(seconds), C(paths), C(tags), C(host), C(manifest_snapshot_id), C(manifest)); with
+      C(failed) C(msg) (the message a run of its own would fail with) and C(error_kind) when restic failed.
+  returned: with O(clients), also when the task fails
+  type: list
+  elements: dict
+  sample: [{"id": "c001", "name": "杭州示例贸易有限公司", "status": "ok", "snapshot_id": "e5c57c8f...",
+            "short_id": "e5c57c8f", "summary": {"files_new": 3, "data_added": 203571}, "seconds": 1.2,
+            "manifest_snapshot_id": "9b2f5c1a..."},
+           {"id": "c002", "name": "", "status": "failed", "msg": "paths entry /srv/c002 does not exist on this host;
+            nothing was backed up"}]
+failed_clients:
+  description: With O(clients), the IDs of the clients that failed, in order.
+  returned: with O(clients), also when the task fails
+  type: list
+  elements: str
+stopped_before:
+  description: With O(clients), the client before which O(stop_if_exists) stopped the run; empty when it did not.
+  returned: with O(clients), also when the task fails
+  type: str
 error_kind:
   description: On failure, the class of the failure (see the restic doc fragment notes).
   returned: failure
@@ -151,6 +227,9 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manife
     backup_args,
     backup_dry_run,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    ResticError,
+)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
     restic_argument_spec,
@@ -158,54 +237,145 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module
 )
 
 
+def check_paths(paths: list[str]) -> None:
+    if not paths:
+        raise ValueError("paths is empty: give at least one absolute path to back up")
+    for path in paths:
+        if not os.path.isabs(path):
+            raise ValueError(f"paths entry {path!r} is not absolute; give absolute paths such as /srv/ledgers")
+        if not os.path.lexists(path):
+            raise ValueError(f"paths entry {path} does not exist on this host; nothing was backed up")
+
+
+def check_tags(tags: list[str]) -> None:
+    for tag in tags:
+        if not tag or "," in tag:
+            raise ValueError(f"tag {tag!r} is empty or contains a comma; restic tags cannot contain commas")
+
+
+def back_up(module, restic, paths: list[str], tags: list[str], exclude: list[str]) -> dict:
+    """One snapshot of ``paths`` (check mode: its dry run), with its manifest when asked: the result of a run with
+    O(paths), and of each client with O(clients)."""
+    params = module.params
+    check_paths(paths)
+    check_tags(tags)
+    args = backup_args(params["host"], tags, exclude)
+    base = {
+        "paths": paths,
+        "tags": tags,
+        "host": params["host"] or "",
+        "restic_version": restic.features.version_string,
+        "manifest_snapshot_id": "",
+    }
+    if params["manifest"]:
+        base["manifest"] = {"recorded": False}
+    if module.check_mode:
+        return backup_dry_run(restic, args, paths, base)
+    return backup_and_record(
+        restic,
+        args,
+        paths,
+        base,
+        fail_on_unreadable=params["fail_on_unreadable"],
+        manifest=params["manifest"],
+        manifest_exclude=exclude,
+        warn=module.warn,
+        tmpdir=module.tmpdir,
+    )
+
+
+def named(entry: dict) -> str:
+    """A client as the messages name it: its id, and its name when it has another one."""
+    name = entry.get("name") or ""
+    return entry["id"] + (f" ({name})" if name and name != entry["id"] else "")
+
+
+def back_up_clients(module, restic) -> dict:
+    """Each client of O(clients) in order, one snapshot each; a failure is the client's entry, not the run's end."""
+    params = module.params
+    ids = [c["id"] for c in params["clients"]]
+    if not ids:
+        raise ValueError("clients is empty: give at least one client (id, paths) to back up")
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(f"clients holds the ids {', '.join(twice)} more than once; give each client once")
+    entries, stopped_before = [], ""
+    for client in params["clients"]:
+        entry = {"id": client["id"], "name": client["name"] or ""}
+        stop = params["stop_if_exists"]
+        if stopped_before or (stop and os.path.lexists(stop)):
+            stopped_before = stopped_before or client["id"]
+            entries.append(dict(entry, status="not_run"))
+            continue
+        tags = [client["id"], *params["tags"], *client["tags"]]
+        exclude = [*params["exclude"], *client["exclude"]]
+        try:
+            made = back_up(module, restic, client["paths"], tags, exclude)
+        except ResticError as exc:
+            entries.append(dict(entry, status="failed", msg=exc.message, error_kind=exc.kind))
+            continue
+        except ValueError as exc:
+            entries.append(dict(entry, status="failed", msg=str(exc)))
+            continue
+        made.pop("restic_version", None)
+        entries.append(dict(made, **entry, status="ok"))
+    failed = [e for e in entries if e["status"] == "failed"]
+    out = {
+        "changed": any(e["status"] == "ok" for e in entries),
+        "clients": entries,
+        "failed_clients": [e["id"] for e in failed],
+        "stopped_before": stopped_before,
+        "host": params["host"] or "",
+        "restic_version": restic.features.version_string,
+    }
+    problems = [f"client {named(e)}: {e['msg']}" for e in failed]
+    if stopped_before:
+        done = [e["id"] for e in entries if e["status"] == "ok"]
+        problems.append(
+            f"{params['stop_if_exists']} exists: stopped before client {stopped_before}; clients backed up: "
+            f"{', '.join(done) or 'none'}"
+        )
+    if problems:
+        out["failed"] = True
+        out["msg"] = f"{len(failed)} of {len(entries)} clients failed" if failed else "The backup stopped"
+        out["msg"] += ": " + "; ".join(problems)
+    return out
+
+
 def main() -> None:
     spec = restic_argument_spec()
     spec.update(
-        paths={"type": "list", "elements": "path", "required": True},
+        paths={"type": "list", "elements": "path"},
+        clients={
+            "type": "list",
+            "elements": "dict",
+            "options": {
+                "id": {"type": "str", "required": True},
+                "name": {"type": "str", "default": ""},
+                "paths": {"type": "list", "elements": "path", "required": True},
+                "tags": {"type": "list", "elements": "str", "default": []},
+                "exclude": {"type": "list", "elements": "str", "default": []},
+            },
+        },
+        stop_if_exists={"type": "path"},
         tags={"type": "list", "elements": "str", "default": []},
         host={"type": "str"},
         exclude={"type": "list", "elements": "str", "default": []},
         fail_on_unreadable={"type": "bool", "default": False},
         manifest={"type": "bool", "default": False},
     )
-    module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=spec,
+        mutually_exclusive=[*RESTIC_MUTUALLY_EXCLUSIVE, ("paths", "clients")],
+        required_one_of=[("paths", "clients")],
+        supports_check_mode=True,
+    )
     params = module.params
 
     def body(restic):
-        paths = params["paths"]
-        if not paths:
-            raise ValueError("paths is empty: give at least one absolute path to back up")
-        for path in paths:
-            if not os.path.isabs(path):
-                raise ValueError(f"paths entry {path!r} is not absolute; give absolute paths such as /srv/ledgers")
-            if not os.path.lexists(path):
-                raise ValueError(f"paths entry {path} does not exist on this host; nothing was backed up")
-        for tag in params["tags"]:
-            if not tag or "," in tag:
-                raise ValueError(f"tag {tag!r} is empty or contains a comma; restic tags cannot contain commas")
-        args = backup_args(params["host"], params["tags"], params["exclude"])
-        base = {
-            "paths": paths,
-            "tags": params["tags"],
-            "host": params["host"] or "",
-            "restic_version": restic.features.version_string,
-            "manifest_snapshot_id": "",
-        }
-        if params["manifest"]:
-            base["manifest"] = {"recorded": False}
-        if module.check_mode:
-            return backup_dry_run(restic, args, paths, base)
-        return backup_and_record(
-            restic,
-            args,
-            paths,
-            base,
-            fail_on_unreadable=params["fail_on_unreadable"],
-            manifest=params["manifest"],
-            manifest_exclude=params["exclude"],
-            warn=module.warn,
-            tmpdir=module.tmpdir,
-        )
+        if params["clients"] is not None:
+            return back_up_clients(module, restic)
+        return back_up(module, restic, params["paths"], params["tags"], params["exclude"])
 
     run_module(module, body)
 

@@ -101,7 +101,8 @@ CREDENTIALS_IN_URL_MESSAGE = (
 
 
 def run_module(module: Any, body: Callable[[Restic], dict[str, Any]]) -> None:
-    """Run ``body(restic)`` with the password in a 0600 temp file; turn ResticError / ValueError into fail_json."""
+    """Run ``body(restic)`` with the password in a 0600 temp file; turn ResticError / ValueError into fail_json, and a
+    result with ``failed`` (and ``msg``) into fail_json with all its keys."""
     try:
         restic = restic_from_module(module)
     except ValueError as exc:
@@ -135,4 +136,8 @@ def run_module(module: Any, body: Callable[[Restic], dict[str, Any]]) -> None:
         result["stale_locks_removed"] = restic.removed_locks
         for lock in restic.removed_locks:
             module.warn(f"Removed a stale restic lock from {redact_repository(restic.repository)}: {lock['why']}")
+    if result.get("failed"):
+        # a body that reports a partial failure (restic_backup with clients: every client's result, then the failure)
+        module.fail_json(**result)
+        return
     module.exit_json(**result)

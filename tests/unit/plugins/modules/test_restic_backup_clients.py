@@ -1,0 +1,166 @@
+"""restic_backup with ``clients`` (issue 15: every client of a host in one module run) against a real restic in a
+local repository: one snapshot per client with its tags and manifest, a failing client reported by name while the
+others are backed up, the incident lock stopping the run between clients, check mode, and bad input."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+RESTIC = shutil.which("restic")
+pytestmark = pytest.mark.skipif(RESTIC is None, reason="restic is not installed")
+PASSWORD = "单元测试 password"
+MANIFEST_TAG = "ledgerguard-manifest"
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A fresh repository and three client folders with Chinese names."""
+    repo = tmp_path / "repo"
+    env = dict(os.environ, RESTIC_REPOSITORY=str(repo), RESTIC_PASSWORD=PASSWORD, RESTIC_CACHE_DIR=str(tmp_path / "c"))
+    subprocess.run([RESTIC, "init"], env=env, check=True, capture_output=True)
+    roots = {}
+    for cid in ("c001", "c002", "c003"):
+        root = tmp_path / "账套" / cid
+        (root / "凭证").mkdir(parents=True)
+        (root / "凭证" / "2026-11.csv").write_text(f"科目,金额\n1001,{cid}\n", encoding="utf-8")
+        (root / "scratch.tmp").write_text("scratch")
+        roots[cid] = root
+
+    def snapshots() -> list[dict]:
+        out = subprocess.run([RESTIC, "snapshots", "--json"], env=env, check=True, capture_output=True).stdout
+        return json.loads(out or b"[]")
+
+    return {"repo": str(repo), "env": env, "roots": roots, "snapshots": snapshots, "tmp": tmp_path}
+
+
+def run(args: dict, capsys, check_mode: bool = False) -> dict:
+    module = importlib.import_module("ansible_collections.ledgerguard.recovery.plugins.modules.restic_backup")
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def args_for(site, clients: list[dict], **kw) -> dict:
+    return {
+        "repository": site["repo"],
+        "password": PASSWORD,
+        "restic_binary": kw.pop("restic_binary", RESTIC),
+        "cache_dir": str(site["tmp"] / "c"),
+        "clients": clients,
+        "host": "books-hz01",
+        "tags": ["ledgerguard-backup"],
+        **kw,
+    }
+
+
+def client(site, cid: str, **kw) -> dict:
+    return {"id": cid, "name": {"c001": "杭州示例贸易", "c002": "宁波示例制造", "c003": "c003"}[cid],
+            "paths": [str(site["roots"][cid])], **kw}  # fmt: skip
+
+
+def test_each_client_its_snapshot_and_manifest_and_a_failed_one_named(site, capsys):
+    gone = client(site, "c002", paths=[str(site["tmp"] / "账套" / "没有")])
+    clients = [client(site, "c001", exclude=["*.tmp"]), gone, client(site, "c003", tags=["月结"])]
+    result = run(args_for(site, clients, manifest=True), capsys)
+
+    # the failing client did not stop the others; the task fails naming it with a run of its own's message
+    assert result["failed"] is True
+    assert [e["status"] for e in result["clients"]] == ["ok", "failed", "ok"]
+    assert result["failed_clients"] == ["c002"] and result["stopped_before"] == ""
+    alone = f"paths entry {site['tmp'] / '账套' / '没有'} does not exist on this host; nothing was backed up"
+    assert result["clients"][1]["msg"] == alone
+    assert result["msg"] == f"1 of 3 clients failed: client c002 (宁波示例制造): {alone}"
+
+    snaps = {s["id"]: s for s in site["snapshots"]()}
+    assert len(snaps) == 4  # two data snapshots, two manifests
+    for entry, cid, extra in ((result["clients"][0], "c001", []), (result["clients"][2], "c003", ["月结"])):
+        snap = snaps[entry["snapshot_id"]]
+        assert entry["id"] == cid and entry["short_id"] == entry["snapshot_id"][:8]
+        assert snap["tags"] == [cid, "ledgerguard-backup", *extra] and snap["hostname"] == "books-hz01"
+        assert snap["paths"] == [str(site["roots"][cid])]
+        assert entry["summary"]["files_new"] == (1 if cid == "c001" else 2)  # c001 excludes scratch.tmp
+        manifest = snaps[entry["manifest_snapshot_id"]]
+        assert manifest["tags"] == [MANIFEST_TAG, f"ledgerguard-manifest-for={entry['snapshot_id']}"]
+        assert entry["manifest"]["recorded"] is True and entry["manifest"]["files"] == entry["summary"]["files_new"]
+    assert result["clients"][0]["name"] == "杭州示例贸易"
+
+
+def test_an_unchanged_tree_adds_no_file_and_the_run_succeeds(site, capsys):
+    clients = [client(site, "c001"), client(site, "c003")]
+    first = run(args_for(site, clients), capsys)
+    again = run(args_for(site, clients), capsys)
+    assert "failed" not in first and "failed" not in again and again["failed_clients"] == []
+    for entry in again["clients"]:
+        assert entry["status"] == "ok" and entry["manifest_snapshot_id"] == "" and "manifest" not in entry
+        assert entry["summary"]["files_new"] == 0 and entry["summary"]["files_changed"] == 0
+        assert entry["summary"]["files_unmodified"] == 2
+    assert len(site["snapshots"]()) == 4
+
+
+def test_the_incident_lock_stops_the_run_between_clients(site, capsys):
+    lock = site["tmp"] / "state" / "incident.lock"
+    lock.parent.mkdir()
+    # a restic that lets an incident take the host during the first client's backup
+    wrapper = site["tmp"] / "restic-then-incident"
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport os, sys, subprocess\n"
+        f"rc = subprocess.call([{RESTIC!r}, *sys.argv[1:]])\n"
+        f"if 'backup' in sys.argv: open({str(lock)!r}, 'w').write('INC-1')\nsys.exit(rc)\n"
+    )
+    wrapper.chmod(0o755)
+    clients = [client(site, "c001"), client(site, "c002"), client(site, "c003")]
+    result = run(args_for(site, clients, stop_if_exists=str(lock), restic_binary=str(wrapper)), capsys)
+    assert result["failed"] is True
+    assert [e["status"] for e in result["clients"]] == ["ok", "not_run", "not_run"]
+    assert result["stopped_before"] == "c002" and result["failed_clients"] == []
+    assert result["msg"] == f"The backup stopped: {lock} exists: stopped before client c002; clients backed up: c001"
+    assert [s["tags"][0] for s in site["snapshots"]()] == ["c001"]
+
+
+def test_check_mode_makes_nothing_and_dry_runs_each_client(site, capsys):
+    clients = [client(site, "c001"), client(site, "c002")]
+    result = run(args_for(site, clients, manifest=True), capsys, check_mode=True)
+    assert "failed" not in result and result["changed"] is True
+    for entry in result["clients"]:
+        assert entry["status"] == "ok" and entry["snapshot_id"] == "" and entry["summary"]["dry_run"] is True
+        assert entry["manifest"] == {"recorded": False}
+    assert site["snapshots"]() == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "msg"),
+    [
+        ({"paths": ["/srv"]}, "parameters are mutually exclusive: paths|clients"),
+        ({"clients": []}, "clients is empty: give at least one client (id, paths) to back up"),
+        ({"clients": "twice"}, "clients holds the ids c001 more than once; give each client once"),
+        ({"clients": "comma"}, "tag 'a,b' is empty or contains a comma; restic tags cannot contain commas"),
+    ],
+)
+def test_bad_input_names_it_and_backs_up_nothing(site, capsys, extra, msg):
+    if extra.get("clients") == "twice":
+        extra = {"clients": [client(site, "c001"), client(site, "c001")]}
+    elif extra.get("clients") == "comma":
+        extra = {"clients": [client(site, "c001", tags=["a,b"])]}
+    args = args_for(site, [client(site, "c001")])
+    args.update(extra)
+    result = run(args, capsys)
+    assert result["failed"] is True and msg in result["msg"], result["msg"]
+    assert site["snapshots"]() == []
+
+
+def test_neither_paths_nor_clients_is_refused(site, capsys):
+    args = args_for(site, [])
+    del args["clients"]
+    result = run(args, capsys)
+    assert result["failed"] is True and "one of the following is required: paths, clients" in result["msg"]
