@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the ``backup`` role: per-client status after a run (failed, late) and its Prometheus metrics.
 
-Thin wrappers over ``plugins/module_utils/backup_policy.py`` (pure Python, unit tested there); docs in the sidecar
-files ``backup_client_status.yml`` and ``backup_metric_families.yml``.
+Thin wrappers over ``plugins/module_utils/backup_policy.py`` and ``dbcapture.py`` (pure Python, unit tested there); docs
+in the sidecar files ``backup_client_status.yml``, ``backup_metric_families.yml`` and ``db_dump_tag.yml``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_policy as _policy
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import dump_tag as _dump_tag
 
 
 def backup_client_status(
@@ -43,6 +44,20 @@ def backup_metric_families(status: list[dict[str, Any]], now: float = 0.0) -> li
     return _policy.metric_families(list(status or []), float(now))
 
 
+def db_dump_tag(database: dict[str, Any]) -> str:
+    try:
+        return _dump_tag(str(database["engine"]), str(database["database"]))
+    except (KeyError, TypeError) as exc:
+        raise AnsibleFilterError(
+            "db_dump_tag: expected a database entry with engine and database (as in backup_databases), got "
+            f"{database!r}"
+        ) from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"backup_client_status": backup_client_status, "backup_metric_families": backup_metric_families}
+        return {
+            "backup_client_status": backup_client_status,
+            "backup_metric_families": backup_metric_families,
+            "db_dump_tag": db_dump_tag,
+        }

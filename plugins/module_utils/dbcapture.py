@@ -292,6 +292,12 @@ def dump_path(engine: str, database: str) -> str:
     return f"{DUMP_ROOT}/{engine}/{database}.{'dump' if engine == 'postgresql' else 'sql'}"
 
 
+def dump_tag(engine: str, database: str) -> str:
+    """The tag every dump snapshot of ``database`` carries (db_dump_backup adds it; backup_copy copies by it, db_restore
+    names it, the backup role's YAML gets it through the filter ledgerguard.recovery.db_dump_tag)."""
+    return f"db-{engine}-{database}"
+
+
 def clean_connection(engine: str, connection: dict[str, Any] | None) -> dict[str, Any]:
     """The connection settings given (empty ones dropped); ValueError for a key the clients do not take, a password
     (never on a command line) or an option file for PostgreSQL. Used by the dumps and by dbrestore."""

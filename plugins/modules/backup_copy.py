@@ -23,7 +23,8 @@ author: ledgerguard contributors (@ledgerguard)
 options:
   clients:
     description: Client IDs (the snapshot tag of each client); any snapshot tag copied and verified the same way, such
-      as a database's dump tag C(db-<engine>-<database>) (the backup role adds one per database).
+      as a database's dump tag C(db-<engine>-<database>) (P(ledgerguard.recovery.db_dump_backup#module) gives every
+      dump its tag).
     type: list
     elements: str
     required: true

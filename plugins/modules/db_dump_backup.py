@@ -10,7 +10,9 @@ short_description: Stream a PostgreSQL or MariaDB dump straight into restic, nev
 description:
   - Runs C(pg_dump -Fc) (O(engine=postgresql)) or C(mariadb-dump --single-transaction) (O(engine=mariadb)) of
     O(database) and pipes its output into C(restic backup --stdin --stdin-filename <name>), so the dump is never
-    written to the host's disk in clear. The snapshot holds one file, C(/ledgerguard-db/<engine>/<database>.<ext>).
+    written to the host's disk in clear. The snapshot holds one file, C(/ledgerguard-db/<engine>/<database>.<ext>),
+    and carries the dump tag C(db-<engine>-<database>) besides O(tags) - the name the backup role's off-site copy
+    copies the dumps by (in YAML the filter P(ledgerguard.recovery.db_dump_tag#filter) gives it).
   - When the dump program fails (even after restic stored what it had received), the snapshot is forgotten again and
     the task fails with the dump program's message - a truncated dump never stays as the newest snapshot.
   - Database credentials reach the dump program only through its environment (O(dump_env), for example
@@ -41,7 +43,8 @@ options:
     description: The dump program; default C(pg_dump) or C(mariadb-dump) (then C(mysqldump)) found on E(PATH).
     type: path
   tags:
-    description: Tags for the snapshot.
+    description: Further tags for the snapshot (the client, the job); the dump tag C(db-<engine>-<database>) is always
+      added.
     type: list
     elements: str
     default: []
@@ -62,7 +65,7 @@ EXAMPLES = r"""
     engine: postgresql
     database: ledger
     connection: {host: /run/postgresql, user: backup}
-    tags: [c001, ledgerguard-backup, db-postgresql-ledger]
+    tags: [c001, ledgerguard-backup]  # the snapshot also gets db-postgresql-ledger
 """
 
 RETURN = r"""
@@ -79,6 +82,17 @@ path:
   returned: success
   type: str
   sample: /ledgerguard-db/postgresql/ledger.dump
+tags:
+  description: The snapshot's tags - O(tags) and the dump tag.
+  returned: success
+  type: list
+  elements: str
+  sample: [c001, ledgerguard-backup, db-postgresql-ledger]
+dump_tag:
+  description: The dump tag C(db-<engine>-<database>).
+  returned: success
+  type: str
+  sample: db-postgresql-ledger
 bytes:
   description: Size of the dump (bytes restic read).
   returned: success
@@ -102,6 +116,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import (  # noqa: E402
     dump_argv,
     dump_path,
+    dump_tag,
     stream_dump,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import classify_error  # noqa: E402
@@ -141,9 +156,11 @@ def main() -> None:
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     name = dump_path(p["engine"], p["database"])
+    tag = dump_tag(p["engine"], p["database"])
+    tags = [t for t in p["tags"] if t != tag] + [tag]
 
     def body(restic):
-        base = {"path": "/" + name, "tags": p["tags"], "restic_version": restic.features.version_string}
+        base = {"path": "/" + name, "tags": tags, "dump_tag": tag, "restic_version": restic.features.version_string}
         if module.check_mode:
             rc, _out, err = module.run_command(argv, environ_update=env)
             if rc != 0:
@@ -154,8 +171,8 @@ def main() -> None:
         args = ["backup", "--json", "--stdin", "--stdin-filename", name]
         if p["host"]:
             args += ["--host", p["host"]]
-        for tag in p["tags"]:
-            args += ["--tag", tag]
+        for t in tags:
+            args += ["--tag", t]
         started = time.monotonic()
         dump_rc, err, res = stream_dump(argv, env, lambda pipe: restic.run(*args, stdin=pipe))
         action = f"store the {p['engine']} dump of {p['database']}"

@@ -211,7 +211,7 @@ import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import dump_path  # noqa: E402
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import dump_path, dump_tag  # noqa: E402
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbrestore import (  # noqa: E402
     RestoreError,
     check_counts,
@@ -298,7 +298,7 @@ def main() -> None:
             env,
             **({"maintenance_db": p["maintenance_db"]} if engine == "postgresql" else {}),
         )
-        tag = f"db-{engine}-{database}"
+        tag = dump_tag(engine, database)
         hosts = [p["snapshot_host"]] if p["snapshot_host"] else []
         path = "/" + dump_path(engine, database)
         before = parse_time(p["before"], "before") if p["before"] else None

@@ -218,3 +218,16 @@ def test_dump_argv_never_carries_a_password():
         dc.dump_argv("mariadb", "mariadb-dump", "erp", {"password": "secret"})
     assert dc.dump_path("postgresql", "ledger") == "ledgerguard-db/postgresql/ledger.dump"
     assert dc.dump_path("mariadb", "erp") == "ledgerguard-db/mariadb/erp.sql"
+
+
+def test_the_dump_tag_is_named_in_one_place_and_the_yaml_filter_gives_the_same():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.ledgerguard.recovery.plugins.filter.backup import FilterModule
+
+    assert dc.dump_tag("postgresql", "账套库") == "db-postgresql-账套库"
+    assert dc.dump_tag("mariadb", "erp") == "db-mariadb-erp"
+    tag = FilterModule().filters()["db_dump_tag"]
+    assert tag({"engine": "mariadb", "database": "erp", "client": "c001", "connection": {}}) == "db-mariadb-erp"
+    with pytest.raises(AnsibleFilterError, match="expected a database entry with engine and database"):
+        tag({"database": "erp"})
