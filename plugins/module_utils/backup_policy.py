@@ -117,7 +117,11 @@ def year_end_snapshots(
 
 
 def forget_summary(groups: list[dict[str, Any]]) -> dict[str, Any]:
-    """restic ``forget --json`` groups -> {keep: [...], remove: [...]} (each {id, short_id, time, tags})."""
+    """restic ``forget --json`` groups -> {keep: [...], remove: [...]} (each {id, short_id, time, tags}); each kept one
+    also has ``reasons``, the policy rules that keep it as restic words them ("daily snapshot", "has tags [permanent]").
+
+    restic 0.14 gives a reason's snapshot without its ID: it is matched by time and tree (the ID when there is one).
+    """
 
     def brief(snap: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -127,10 +131,21 @@ def forget_summary(groups: list[dict[str, Any]]) -> dict[str, Any]:
             "tags": snap.get("tags") or [],
         }
 
+    def key(snap: dict[str, Any]) -> tuple[str, str]:
+        return (snap.get("time") or "", snap.get("tree") or "")
+
     keep: list[dict[str, Any]] = []
     remove: list[dict[str, Any]] = []
     for group in groups or []:
-        keep += [brief(s) for s in group.get("keep") or []]
+        by_id: dict[str, list[str]] = {}
+        by_key: dict[tuple[str, str], list[str]] = {}
+        for reason in group.get("reasons") or []:
+            snap, matches = reason.get("snapshot") or {}, list(reason.get("matches") or [])
+            if snap.get("id"):
+                by_id[snap["id"]] = matches
+            by_key[key(snap)] = matches
+        for s in group.get("keep") or []:
+            keep.append(dict(brief(s), reasons=by_id.get(s["id"], by_key.get(key(s), []))))
         remove += [brief(s) for s in group.get("remove") or []]
     return {
         "keep": sorted(keep, key=lambda s: s["time"]),

@@ -99,8 +99,9 @@ RETURN = r"""
 clients:
   description:
     - Per client - C(client), and for V(tag_permanent) C(tagged) (snapshots newly tagged, with C(year) and C(date)),
-      for V(forget) C(keep) and C(remove) (snapshots, each C(id), C(short_id), C(time), C(tags)) and C(removed)
-      (true when they were really forgotten).
+      for V(forget) C(keep) and C(remove) (snapshots, each C(id), C(short_id), C(time), C(tags); a kept one also
+      C(reasons), the policy rules that keep it as restic words them, for example C(daily snapshot) or
+      C(has tags [permanent])) and C(removed) (true when they were really forgotten).
   returned: success
   type: list
   elements: dict

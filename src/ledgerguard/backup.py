@@ -2,9 +2,11 @@
 
 Runs the ``backup`` role the way ``incident`` and ``drill`` run theirs (private data directory, scrubbed environment,
 live progress, AWX-style job events), then prints one line per client from the job artifact ``ledgerguard_backup``
-(files new/changed, bytes added, duration, snapshot id, manifest id). ``--check`` shows the plan and, per client,
-what the retention policy would forget (restic forget --dry-run); ``--prune`` runs the scheduled prune step instead of
-a backup; ``--forget`` applies the retention policy after the backups.
+(files new/changed, bytes added, duration, snapshot id, manifest id), then per client and repository (the
+repository, the off-site copy) what the retention policy keeps and forgets. ``--check`` is the preview: the plan, and
+per client and repository every snapshot the policy would keep (with the rules that keep it) and forget (restic forget
+--dry-run), nothing written or forgotten; ``--prune`` runs the scheduled prune step instead of a backup; ``--forget``
+applies the retention policy after the backups (without it retention is a dry run too).
 
 Exit codes: 0 every host backed up, 1 a host failed (the role already alerted), 2 bad input.
 """
@@ -33,8 +35,10 @@ def add_subparser(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
         help="back up each client (restic, manifest, consistent SQLite), retention, off-site copy",
         description="Run playbooks/backup.yml: per host, per client of ledgerguard_clients one restic snapshot with "
         "its backup-time manifest, then the retention policy (dry run unless --forget) and the off-site copy. Prints "
-        "one line per client. --check shows the plan and what retention would forget per client; --prune runs the "
-        "repository prune instead. Exit 0 when every host succeeded, 1 when one failed.",
+        "one line per client and its retention per repository. --check is the preview: the plan and, per client, in "
+        "the repository and the off-site copy, each snapshot retention would keep (and the rule that keeps it) or "
+        "forget; nothing is written or forgotten. --prune runs the repository prune instead. Exit 0 when every host "
+        "succeeded, 1 when one failed.",
     )
     p.add_argument("--clients", help="comma-separated client ids to back up (default: all of each host)")
     mode = p.add_mutually_exclusive_group()
@@ -84,17 +88,23 @@ def result_line(host: str, r: dict[str, Any], check: bool) -> str:
     )
 
 
-def retention_lines(host: str, retention: dict[str, Any]) -> list[str]:
+def snapshot_line(verb: str, snap: dict[str, Any], why: str) -> str:
+    return f"  {verb:<6} {str(snap.get('short_id') or snap.get('id', ''))[:8]} {snap.get('time', '')} ({why})"
+
+
+def retention_lines(host: str, retention: dict[str, Any], where: str, detail: bool) -> list[str]:
+    """Per client, what the retention policy keeps and forgets (or would) in one repository (``where``); with
+    ``detail`` (the --check preview, and any client with something to forget) each snapshot on its own line with its
+    time and the rules that keep it, kept ones first."""
     lines = []
     forgotten = {c.get("client"): c for c in retention.get("forgotten") or []}
     for c in retention.get("preview") or []:
-        remove = c.get("remove") or []
+        keep, remove = c.get("keep") or [], c.get("remove") or []
         verb = "forgot" if (forgotten.get(c.get("client")) or {}).get("removed") else "would forget"
-        ids = ", ".join(f"{str(s.get('short_id') or s.get('id', ''))[:8]} of {s.get('time', '')}" for s in remove)
-        lines.append(
-            f"{host} {c.get('client')}: retention keeps {len(c.get('keep') or [])}, {verb} {len(remove)}"
-            + (f": {ids}" if ids else "")
-        )
+        lines.append(f"{host} {c.get('client')}: retention in {where} keeps {len(keep)}, {verb} {len(remove)}")
+        if detail or remove:
+            lines.extend(snapshot_line("keep", s, ", ".join(s.get("reasons") or []) or "kept") for s in keep)
+            lines.extend(snapshot_line("forget", s, "no rule of the policy keeps it") for s in remove)
     return lines
 
 
@@ -105,10 +115,11 @@ def render(outcome: dict[str, Any], check: bool, prune: bool) -> list[str]:
             lines.append(f"{host}: FAILED: {h.get('error') or 'see the failed step above'}")
         for r in h.get("results") or []:
             lines.append(result_line(host, r, check))
-        lines.extend(retention_lines(host, h.get("retention") or {}))
+        lines.extend(retention_lines(host, h.get("retention") or {}, "the repository", check))
         for c in h.get("copy") or []:
             state = "in the copy" if c.get("in_copy") else "NOT in the copy"
             lines.append(f"{host} {c.get('client')}: newest snapshot {str(c.get('newest') or '')[:8]} {state}")
+        lines.extend(retention_lines(host, h.get("copy_retention") or {}, "the off-site copy", check))
         for s in h.get("status") or []:
             if s.get("late") and not s.get("failed"):
                 lines.append(

@@ -1,7 +1,8 @@
 """Backup operations end to end on moto S3 with real restic: ``ledgerguard backup`` (check, run, refused), its
-metrics and alert, backup_verify's per-client off-site copy check, and a drill restored from the copy.
+metrics and alert, backup_verify's per-client off-site copy check, and a drill restored from the copy; and the
+retention preview per client in both repositories over a backdated history.
 
-One site, one test: every playbook run is shared by the assertions that follow it (the runs are what cost time).
+One site per test: every playbook run is shared by the assertions that follow it (the runs are what cost time).
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
         assert re.search(
             rf"^localhost c001 \({NAME}\): \d+ new, 0 changed, .* snapshot \(check mode\)", checked.stdout, re.M
         )
-        assert "localhost c001: retention keeps 0, would forget 0" in checked.stdout
+        assert "localhost c001: retention in the repository keeps 0, would forget 0" in checked.stdout
+        assert "localhost c001: retention in the off-site copy keeps 0, would forget 0" in checked.stdout
         assert json.loads(restic_cmd(repo, pw, "snapshots", "--json", env=aws).stdout) in ([], None)
         assert not textfile.exists()
 
@@ -140,8 +142,9 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
             rf"snapshot {data['short_id']}, manifest {manifest['id'][:8]}",
             line,
         ), line
-        assert "localhost c001: retention keeps 1, would forget 0" in run.stdout
+        assert "localhost c001: retention in the repository keeps 1, would forget 0" in run.stdout
         assert f"localhost c001: newest snapshot {data['id'][:8]} in the copy" in run.stdout
+        assert "localhost c001: retention in the off-site copy keeps 1, would forget 0" in run.stdout
         assert "ledgerguard backup: exit 0 (success)" in run.stdout
 
         # metrics: last success now, this run's duration and bytes, not failed, not late
@@ -238,3 +241,129 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
         assert alert["data"]["kind"] == "backup" and alert["data"]["failed_hosts"] == ["localhost"]
     finally:
         server.shutdown()
+
+
+def snapshots(restic_cmd, repo: str, pw: Path, env: dict) -> list[dict]:
+    """A repository's snapshots, oldest first (restic run with the test's TZ, as the role's restic is)."""
+    tz = {"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {}
+    out = json.loads(restic_cmd(repo, pw, "snapshots", "--json", env={**env, **tz}).stdout or "[]") or []
+    return sorted(out, key=lambda s: s["time"])
+
+
+def test_retention_preview_per_client_in_the_repository_and_the_offsite_copy_forgets_nothing(
+    tmp_path, s3_server, restic_cmd, localhost_inventory
+):
+    """A backdated history of one client in the repository (five snapshots of June 2025, the newest tagged
+    permanent as the year-end tagging would have) and in the off-site copy (restic copy before the newest was made):
+    ``ledgerguard backup --check`` prints, per repository, each snapshot the legal policy keeps with the rules that
+    keep it and each it would forget; then a real nightly run (retention in its default dry-run mode) prints the same
+    with the new snapshot, and neither run forgets anything in either repository."""
+    aws = s3_server.env()
+    tz = {"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {}
+    buckets = ["lg-pv-main-" + secrets.token_hex(3), "lg-pv-copy-" + secrets.token_hex(3)]
+    for bucket in buckets:
+        s3_server.create_bucket(bucket)
+    repo, copy_repo = (s3_server.restic_url(bucket, "restic") for bucket in buckets)
+    pw = secret(tmp_path / "restic-password", secrets.token_hex(16) + "\n")
+    copy_pw = secret(tmp_path / "offsite-password", secrets.token_hex(16) + "\n")
+    creds = secret(
+        tmp_path / "s3-credentials",
+        f"[default]\naws_access_key_id = {aws['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {aws['AWS_SECRET_ACCESS_KEY']}\n",
+    )
+    restic_cmd(repo, pw, "init", env=aws)
+    restic_cmd(copy_repo, copy_pw, "init", env=aws)
+    info = sampledata.make_client_tree(tmp_path / "客户账套", "c001", NAME, periods=["2025-06"], vouchers_per_period=3)
+    path = info["client"]["paths"][0]
+    history = ["2025-06-10 10:00:00", "2025-06-10 11:00:00", "2025-06-10 12:00:00", "2025-06-11 12:00:00"]
+    for when in history:
+        restic_cmd(repo, pw, "backup", "--host", "localhost", "--tag", "c001", "--tag", "ledgerguard-backup",
+                   "--time", when, path, env={**aws, **tz})  # fmt: skip
+    restic_cmd(copy_repo, copy_pw, "copy", "--from-repo", repo, "--from-password-file", str(pw), env=aws)
+    restic_cmd(repo, pw, "backup", "--host", "localhost", "--tag", "c001", "--tag", "ledgerguard-backup",
+               "--tag", "permanent", "--time", "2025-06-12 12:00:00", path, env={**aws, **tz})  # fmt: skip
+    a, b, c, d, e = main_before = snapshots(restic_cmd, repo, pw, aws)
+    ca, cb, cc, cd = copy_before = snapshots(restic_cmd, copy_repo, copy_pw, aws)
+    assert [x["original"] for x in copy_before] == [x["id"] for x in (a, b, c, d)]
+
+    inv = localhost_inventory({"ledgerguard_clients": [{k: info["client"][k] for k in ("id", "name", "paths")}],
+                               "ledgerguard_state_dir": str(tmp_path / "state")})  # fmt: skip
+    vars_file = tmp_path / "backup-vars.json"
+    vars_file.write_text(json.dumps({
+        "backup_verify_forget_policy": POLICY,
+        "backup_verify_record_classes": CLASSES,
+        "backup_copy_repository": copy_repo,
+        "backup_copy_password_file": str(copy_pw),
+    }))  # fmt: skip
+    common = [
+        "--plain", "-i", str(inv), "--repository", repo, "--password-file", str(pw), "--s3-credentials-file",
+        str(creds), "--private-data-dir", str(tmp_path / "runner"), "--evidence-dir", str(tmp_path / "evidence"),
+        "-e", f"@{vars_file}",
+    ]  # fmt: skip
+
+    def line(verb: str, snap: dict, why: str) -> str:
+        return f"  {verb:<6} {snap['short_id']} {snap['time']} ({why})"
+
+    every = "daily snapshot, weekly snapshot, monthly snapshot, yearly snapshot"
+    forget = "no rule of the policy keeps it"
+
+    def block(out: str, where: str) -> list[str]:
+        lines = out.splitlines()
+        start = lines.index(next(x for x in lines if x.startswith(f"localhost c001: retention in {where} ")))
+        end = start + 1
+        while end < len(lines) and lines[end].startswith("  "):
+            end += 1
+        return lines[start:end]
+
+    # the preview: per repository, every kept snapshot with its rules, every one that would be forgotten
+    checked = cli("backup", "--check", *common)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
+    assert block(checked.stdout, "the repository") == [
+        "localhost c001: retention in the repository keeps 3, would forget 2",
+        line("keep", c, "daily snapshot"),
+        line("keep", d, "daily snapshot"),
+        line("keep", e, "has tags [permanent], " + every),
+        line("forget", a, forget),
+        line("forget", b, forget),
+    ]
+    assert f"localhost c001: newest snapshot {e['short_id']} NOT in the copy" in checked.stdout  # check mode: no copy
+    assert block(checked.stdout, "the off-site copy") == [
+        "localhost c001: retention in the off-site copy keeps 2, would forget 2",
+        line("keep", cc, "daily snapshot"),
+        line("keep", cd, every),
+        line("forget", ca, forget),
+        line("forget", cb, forget),
+    ]
+    assert snapshots(restic_cmd, repo, pw, aws) == main_before
+    assert snapshots(restic_cmd, copy_repo, copy_pw, aws) == copy_before
+
+    # the nightly run (retention's default mode is the dry run): backed up and copied, the same preview with the new
+    # snapshot, and nothing forgotten in either repository
+    run = cli("backup", *common)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    main_after = snapshots(restic_cmd, repo, pw, aws)
+    (new,) = [s for s in main_after if "c001" in s["tags"] and s["id"] not in {x["id"] for x in main_before}]
+    (manifest,) = [s for s in main_after if MANIFEST_TAG in s["tags"]]
+    assert [s["id"] for s in main_after] == [s["id"] for s in main_before] + [new["id"], manifest["id"]]
+    copy_after = snapshots(restic_cmd, copy_repo, copy_pw, aws)
+    assert copy_after[:4] == copy_before
+    assert sorted(s.get("original") for s in copy_after[4:]) == sorted([e["id"], new["id"], manifest["id"]])
+    ce, cnew = (next(s for s in copy_after if s.get("original") == x["id"]) for x in (e, new))
+    assert block(run.stdout, "the repository") == [
+        "localhost c001: retention in the repository keeps 4, would forget 2",
+        line("keep", c, "daily snapshot"),
+        line("keep", d, "daily snapshot"),
+        line("keep", e, "has tags [permanent], " + every),
+        line("keep", new, every),
+        line("forget", a, forget),
+        line("forget", b, forget),
+    ]
+    assert block(run.stdout, "the off-site copy") == [
+        "localhost c001: retention in the off-site copy keeps 4, would forget 2",
+        line("keep", cc, "daily snapshot"),
+        line("keep", cd, "daily snapshot"),
+        line("keep", ce, "has tags [permanent], " + every),
+        line("keep", cnew, every),
+        line("forget", ca, forget),
+        line("forget", cb, forget),
+    ]

@@ -61,13 +61,20 @@ OUTCOME = {
                 "preview": [
                     {
                         "client": "c001",
-                        "keep": [{}, {}],
+                        "keep": [
+                            {"short_id": "4f2a91c0", "time": "2026-12-05T01:00:00Z", "reasons": ["daily snapshot"]},
+                            {"id": "77aa00bb11", "time": "2025-12-31T15:00:00Z", "reasons": ["has tags [permanent]"]},
+                        ],
                         "remove": [{"short_id": "0badcafe", "time": "2025-01-02T03:04:05Z"}],
                     }
                 ],
                 "forgotten": [],
             },
             "copy": [{"client": "c001", "newest": "4f2a91c0aa", "in_copy": True}],
+            "copy_retention": {
+                "preview": [{"client": "c001", "keep": [{"short_id": "9e9e9e9e", "time": "2026-12-05T01:00:00Z"}]}],
+                "forgotten": [],
+            },
             "status": [{"client": "c001", "late": False, "failed": False}],
         },
         "books-b": {
@@ -83,13 +90,17 @@ OUTCOME = {
 }
 
 
-def test_one_line_per_client_then_retention_copy_and_late_clients():
+def test_one_line_per_client_then_retention_per_repository_copy_and_late_clients():
     assert backup.render(OUTCOME, check=False, prune=False) == [
         "books-a c001 (杭州示例贸易有限公司): 12 new, 1 changed, 88.4 KiB added, 0.62 s, snapshot 4f2a91c0, manifest "
         "9b2f5c1a, 1 SQLite ledger(s) consistent",
         "books-a postgresql/ledger (client c001): dump streamed, 1.0 KiB added, 2.00 s, snapshot 77aa00bb",
-        "books-a c001: retention keeps 2, would forget 1: 0badcafe of 2025-01-02T03:04:05Z",
+        "books-a c001: retention in the repository keeps 2, would forget 1",
+        "  keep   4f2a91c0 2026-12-05T01:00:00Z (daily snapshot)",
+        "  keep   77aa00bb 2025-12-31T15:00:00Z (has tags [permanent])",
+        "  forget 0badcafe 2025-01-02T03:04:05Z (no rule of the policy keeps it)",
         "books-a c001: newest snapshot 4f2a91c0 in the copy",
+        "books-a c001: retention in the off-site copy keeps 1, would forget 0",
         "books-b: FAILED: Incident INC-20261205-001 holds this host",
         "books-b c003: LATE: newest successful backup 2026-12-01T15:30:00+00:00",
     ]
@@ -102,7 +113,20 @@ def test_check_mode_and_prune_lines():
     ]
     forgot = {"hosts": {"h": {"retention": {"preview": [{"client": "c1", "keep": [], "remove": [{"id": "abcdef0123"}]}],
                                             "forgotten": [{"client": "c1", "removed": True}]}}}}  # fmt: skip
-    assert backup.render(forgot, check=False, prune=False) == ["h c1: retention keeps 0, forgot 1: abcdef01 of "]
+    assert backup.render(forgot, check=False, prune=False) == [
+        "h c1: retention in the repository keeps 0, forgot 1",
+        "  forget abcdef01  (no rule of the policy keeps it)",
+    ]
+    # the --check preview lists every snapshot, also for a client with nothing to forget (one line otherwise)
+    snap = {"short_id": "0a0b0c0d", "time": "2026-11-30T10:00:00Z", "reasons": ["daily snapshot", "monthly snapshot"]}
+    kept = {"hosts": {"h": {"copy_retention": {"preview": [{"client": "c1", "keep": [snap]}]}}}}
+    assert backup.render(kept, check=False, prune=False) == [
+        "h c1: retention in the off-site copy keeps 1, would forget 0"
+    ]
+    assert backup.render(kept, check=True, prune=False) == [
+        "h c1: retention in the off-site copy keeps 1, would forget 0",
+        "  keep   0a0b0c0d 2026-11-30T10:00:00Z (daily snapshot, monthly snapshot)",
+    ]
     pruned = {"hosts": {"h": {"prune": "to delete: 3 blobs / 1.2 KiB\n\ndone"}}}
     assert backup.render(pruned, check=False, prune=True) == [
         "h: prune (restic's last lines):",

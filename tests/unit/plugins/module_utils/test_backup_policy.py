@@ -77,6 +77,24 @@ def test_forget_summary_and_orphans():
     groups = [{"keep": [snap("k", "2025-01-02T00:00:00Z")], "remove": [snap("r", "2024-01-02T00:00:00Z")]}]
     out = bp.forget_summary(groups)
     assert [s["id"] for s in out["keep"]] == ["k"] and [s["short_id"] for s in out["remove"]] == ["r"]
+    assert out["keep"][0]["reasons"] == [] and "reasons" not in out["remove"][0]
+
+
+def test_forget_summary_gives_each_kept_snapshot_the_rules_that_keep_it():
+    # restic 0.14's reasons carry the snapshot without its ID (matched by time and tree); later ones may carry it
+    kept = [snap("a", "2025-12-31T10:00:00Z", tree="t1"), snap("b", "2026-11-30T10:00:00Z", tree="t2"),
+            snap("c", "2026-11-30T10:00:00Z", tree="t3")]  # fmt: skip
+    reasons = [
+        {"snapshot": {"time": "2025-12-31T10:00:00Z", "tree": "t1"}, "matches": ["has tags [permanent]"]},
+        {"snapshot": {"time": "2026-11-30T10:00:00Z", "tree": "t2"}, "matches": ["daily snapshot", "monthly snapshot"]},
+        {"snapshot": {"id": "c", "time": "2026-11-30T10:00:00Z", "tree": "t3"}, "matches": ["last snapshot"]},
+    ]
+    out = bp.forget_summary([{"keep": kept, "remove": [], "reasons": reasons}])
+    assert [(s["id"], s["reasons"]) for s in out["keep"]] == [
+        ("a", ["has tags [permanent]"]),
+        ("b", ["daily snapshot", "monthly snapshot"]),
+        ("c", ["last snapshot"]),
+    ]
     snaps = [
         snap("k", "2025-01-02T00:00:00Z"),
         snap("m1", "2025-01-02T00:00:00Z", tags=("ledgerguard-manifest", "ledgerguard-manifest-for=k")),
