@@ -24,6 +24,11 @@ description:
   - Lists the clients in the incident's restore queue (nearest filing deadline first, then priority, then id) and
     carries that queue as C(restore_queue) - per client its next deadline, when it was restored, and a LATE or NOT
     RESTORED warning when a deadline is missed or at risk (plugin_utils/filing.py).
+  - Lists the databases the incident restored (a host's C(restore_database_results), the restore role's entry point
+    C(databases)) as C(databases), per database its engine, the dump snapshot used, the new database it was restored
+    into, whether it was swapped in (the damaged one kept under its quarantine name) or stopped before the swap, and
+    the table checks (each table's rows in the restore against the damaged database's). A failed database and one
+    stopped before the swap are problems (the damaged database is still the one in service).
   - Carries the repository damage the incident's check found (a host's C(repository_damage), with the lost packs, what
     restic said, the snapshots that need them) as C(repository_damage), and C(summary.repository_damaged). Damage does
     not change the status (the clients restored from older intact snapshots are restored), but the repository needs
@@ -36,8 +41,8 @@ options:
     type: dict
     required: true
   hosts:
-    description: Per host, C(restore_results), C(freeze), C(thaw), C(state_snapshot), C(frozen_at), C(thawed_at),
-      C(rescans) (the write_freeze rescan results, each with its C(label)).
+    description: Per host, C(restore_results), C(restore_database_results), C(freeze), C(thaw), C(state_snapshot),
+      C(frozen_at), C(thawed_at), C(rescans) (the write_freeze rescan results, each with its C(label)).
     type: dict
     required: true
   generated_at:
@@ -213,6 +218,66 @@ def _touches(row, paths):
     return any(_within(h, p) or _within(p, h) for h in row.get("hold_paths") or [] for p in paths or [])
 
 
+def _databases(host, results, cutoff, record):
+    """The report's rows for one host's database restores (the restore role's restore_database_results), and the
+    problems they raise: a failed restore, and one stopped before the swap (the damaged database still serves)."""
+    rows, problems = [], []
+    for r in results or []:
+        if not isinstance(r, dict):
+            continue
+        name = "{}/{}".format(r.get("engine"), r.get("database"))
+        tables, damaged = r.get("tables") or {}, r.get("damaged_tables")
+        swapped = bool(r.get("swapped"))
+        stopped = bool(r.get("ok")) and not swapped and r.get("state") == "restored"
+        row = {
+            "host": host,
+            "engine": r.get("engine") or "",
+            "database": r.get("database") or "",
+            "ok": bool(r.get("ok")),
+            "state": r.get("state") or "",
+            "snapshot": {
+                "id": r.get("snapshot_id") or "",
+                "short_id": r.get("short_id") or "",
+                "time": r.get("snapshot_time") or "",
+            },
+            "restored_into": r.get("target") or "",
+            "swapped": swapped,
+            "stopped_before_swap": stopped,
+            "quarantine": (r.get("quarantine") or "") if swapped else "",
+            "tables": [
+                {
+                    "table": t,
+                    "rows": tables[t],
+                    "damaged_rows": damaged.get(t) if isinstance(damaged, dict) else None,
+                }
+                for t in sorted(tables)
+            ],
+            "extra_damaged_tables": sorted(set(damaged or {}) - set(tables)) if isinstance(damaged, dict) else [],
+            "damaged_readable": isinstance(damaged, dict),
+            "total_rows": r.get("total_rows") or 0,
+            "seconds": r.get("seconds") or 0,
+            "actions": list(r.get("actions") or []),
+            "msg": r.get("msg") or "",
+        }
+        taken = _ts(row["snapshot"]["time"])
+        if taken and cutoff:
+            window = (cutoff - taken).total_seconds()
+            row["data_loss_window_seconds"] = round(window, 1)
+            row["data_loss_window"] = _duration(window)
+            row["data_loss_window_basis"] = "loss start" if record.get("loss_started") else "detection (start unknown)"
+        if not row["ok"]:
+            problems.append(f"{host}/database {name}: restore FAILED: {row['msg'] or 'see the failed step'}")
+        elif stopped:
+            problems.append(
+                f"{host}/database {name}: restored from dump {row['snapshot']['short_id']} into "
+                f"{row['restored_into']} and checked, but stopped before the swap (restore_database_swap=false): the "
+                "damaged database is still the one in service; swap it in with playbooks/db_restore.yml "
+                "(db_restore_swap=true, the same incident id)."
+            )
+        rows.append(row)
+    return rows, problems
+
+
 def incident_report(record, hosts, generated_at=None, evidence=None):
     """See DOCUMENTATION."""
     record = dict(record or {})
@@ -227,8 +292,12 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
     problems = []
     repository_damage = {}
     containment = []
+    databases = []
     for host in sorted(hosts or {}):
         data = hosts[host] or {}
+        db_rows, db_problems = _databases(host, data.get("restore_database_results"), cutoff, record)
+        databases.extend(db_rows)
+        problems.extend(db_problems)
         processes = _containment(host, data)
         containment.extend(processes)
         for row in processes:
@@ -367,6 +436,10 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
         "max_data_loss_window": _duration(max(windows)) if windows else "unknown",
         "all_thawed": all(h["thawed"] or not h["frozen"] for h in host_rows),
         "repository_damaged": bool(repository_damage),
+        "databases_total": len(databases),
+        "databases_swapped": sum(1 for d in databases if d["ok"] and d["swapped"]),
+        "databases_stopped_before_swap": sum(1 for d in databases if d["stopped_before_swap"]),
+        "databases_failed": sum(1 for d in databases if not d["ok"]),
         "containment": {
             "processes_found": len(containment),
             "writers_found": sum(1 for r in containment if r["role"] == "writer"),
@@ -409,6 +482,7 @@ def incident_report(record, hosts, generated_at=None, evidence=None):
         "containment": containment,
         "hosts": host_rows,
         "clients": clients,
+        "databases": databases,
         # Each client's next filing deadline against when it was restored (LATE / NOT RESTORED warnings).
         "restore_queue": filing.restore_queue(clients, [], generated),
         "files_to_review": review,

@@ -158,6 +158,12 @@ def test_incident_restores_the_named_database_from_its_clean_dump(
     repo = {"repository": local_repo, "password_file": str(restic_password_file)}
     dump = {**repo, "engine": "postgresql", "database": "ledger", "connection": pg.conn, "host": "localhost"}
     clean = module_result(db_dump_backup.main, dump, capsys)
+    # the module gives every dump its tag (dbcapture.dump_tag, the one place it is named)
+    assert clean["tags"] == [clean["dump_tag"]] == ["db-postgresql-ledger"]
+    (tagged,) = json.loads(
+        restic_cmd(local_repo, restic_password_file, "snapshots", "--json", "--tag", "db-postgresql-ledger").stdout
+    )
+    assert tagged["id"] == clean["snapshot_id"]
     books = tmp_path / "books" / "c001"
     books.mkdir(parents=True)
     (books / "凭证.csv").write_text("2026-11,记,1,收到货款\n", encoding="utf-8")
@@ -227,3 +233,25 @@ def test_incident_restores_the_named_database_from_its_clean_dump(
     assert kept["damaged_tables"] == {"public.凭证": 50}
     assert kept["line"].startswith(f"postgresql/ledger: swapped from dump {clean['short_id']} (200 rows), damaged ")
     assert "hosts/localhost/databases.json" in (folder / "SHA256SUMS").read_text(encoding="utf-8")
+    # ... and in the report: report.json's databases rows, report.md's table and table checks
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    (row,) = report["databases"]
+    restored_into = "ledger_restored_" + folder.name.lower().replace("-", "_")
+    assert {k: row[k] for k in ("host", "engine", "database", "ok", "state", "restored_into", "swapped",
+                                "stopped_before_swap", "quarantine", "tables", "total_rows")} == {
+        "host": "localhost", "engine": "postgresql", "database": "ledger", "ok": True, "state": "swapped",
+        "restored_into": restored_into, "swapped": True, "stopped_before_swap": False, "quarantine": quarantine,
+        "tables": [{"table": "public.凭证", "rows": 200, "damaged_rows": 50}], "total_rows": 200,
+    }  # fmt: skip
+    assert row["snapshot"] == {"id": clean["snapshot_id"], "short_id": clean["short_id"], "time": kept["snapshot_time"]}
+    assert 0 < row["data_loss_window_seconds"] < 600 and row["data_loss_window_basis"] == "loss start"
+    assert report["status"] == "restored" and report["problems"] == []
+    assert {k: report["summary"][f"databases_{k}"] for k in ("total", "swapped", "stopped_before_swap", "failed")} == {
+        "total": 1, "swapped": 1, "stopped_before_swap": 0, "failed": 0}  # fmt: skip
+    md = (folder / "report.md").read_text(encoding="utf-8").splitlines()
+    assert "| Databases swapped in / stopped before the swap / failed | 1 / 0 / 0 of 1 |" in md
+    assert (
+        f"| localhost | ledger | postgresql | `{clean['short_id']}` {kept['snapshot_time']} | {restored_into} | "
+        f"done, damaged kept as {quarantine} | 200 rows in 1 table(s) | {row['data_loss_window']} |"
+    ) in md
+    assert "- localhost postgresql/ledger: public.凭证 200 (damaged: 50)" in md
