@@ -7,14 +7,15 @@ priority, then id: plugin_utils/filing.py): choose the restore point (snapshot_d
 into a fresh staging folder of this run (restic_restore; clients restored from the same snapshot into the same work
 folder share one restic restore), compare the restored tree with the snapshot's listing and its backup-time manifest
 (file_manifest), check the books in staging (ledger_verify), re-scan the frozen folders for writers right before the
-client's swap (write_freeze state=rescan), swap (restore_swap, whose run records the swap right after it), check
-the books in place (ledger_verify) and record the finished client. One client's failure does not stop the others; its
+client's swap (write_freeze's rescan, run by restore_swap itself), swap (restore_swap, whose run records the swap right
+after it), check the books in place (ledger_verify) and record the finished client. One client's failure does not stop the others; its
 entry names the step that failed (the names the role's YAML tasks had) and why. In check mode only the plan is made.
 
 Module runs per host, not per client (each run pays Ansible's payload start-up, issue 19): the assessment of every
 client is one snapshot_damage run (clients=), the hashing one file_manifest run (trees=), the book checks one
-ledger_verify run each, the finished markers one run. Only what must happen at each client's own moment stays per
-client: the rescan for writers right before its swap, and the swap with its record.
+ledger_verify run each, the finished markers one run, and the swaps one restore_swap run (clients=): inside it, client
+by client, the rescan for writers right before that client's swap (rescan=, module_utils/writers.rescan, the code of
+write_freeze state=rescan), then the swap and its record.
 
 The decisions (messages, batching, result entries) live in plugin_utils/restore_clients.py; this file runs modules.
 """
@@ -252,21 +253,25 @@ class ActionModule(ResticActionBase):
         }
         return self._module("ansible.legacy.command", args, step, ids)
 
-    def _rescan(self, cid: str) -> dict:
-        """write_freeze state=rescan, as the write_freeze role's rescan entry point runs it (label before_swap)."""
+    def _rescan_options(self) -> dict:
+        """write_freeze's rescan options, as the write_freeze role's rescan entry point gives them."""
         r = self._args["rescan"]
-        args = {
-            "incident": r["incident"],
-            "state": "rescan",
-            "state_dir": r["state_dir"],
-            "containment": r["containment"],
-            "allow": r["allow"],
-        }
-        res = self._module(COLLECTION + "write_freeze", args, Step.RESCAN, [cid])
+        return {k: r[k] for k in ("incident", "state_dir", "containment", "allow")}
+
+    def _rescan(self, cid: str) -> dict:
+        """write_freeze state=rescan on its own (no swap follows: swap=false), label before_swap."""
+        res = self._module(
+            COLLECTION + "write_freeze", {**self._rescan_options(), "state": "rescan"}, Step.RESCAN, [cid]
+        )
+        return self._record_rescan(res)
+
+    def _record_rescan(self, res: dict) -> dict:
+        """A before_swap rescan's result (write_freeze's, or the one restore_swap ran right before a client's swap):
+        kept for write_freeze_rescans, recorded in the evidence when it found writers, StepFailed when it failed."""
         scan = {k: v for k, v in res.items() if not k.startswith("_ansible")}
         scan["label"] = "before_swap"
         self._rescans.append(scan)
-        if r["evidence"] and res.get("writers") and not self._task.check_mode:
+        if self._args["rescan"]["evidence"] and res.get("writers") and not self._task.check_mode:
             self._rescan_evidence(res)
         if res.get("failed"):
             raise StepFailed(Step.RESCAN_STOP, str(res.get("msg") or "failed"))
@@ -532,13 +537,9 @@ class ActionModule(ResticActionBase):
                     msg = rc.ledger_staging_msg(client, self._host, short, states[cid]["staging"], entry)
                     fail(cid, StepFailed(Step.LEDGER_STAGING_STOP, msg))
 
-        # Swap, each client right after its own rescan for writers; the swap is recorded at once.
-        for client in alive():
-            cid, state = client["id"], states[client["id"]]
-            try:
-                self._swap(client, state, run_id)
-            except StepFailed as exc:
-                fail(cid, exc)
+        # Swap, each client right after its own rescan for writers (both in one restore_swap run); the swap is
+        # recorded at once.
+        self._swap_all(alive(), states, run_id, fail)
 
         # The books in place, after the swap.
         if a["ledger_verify"]:
@@ -710,43 +711,74 @@ class ActionModule(ResticActionBase):
                 msg = rc.backup_manifest_msg(client, self._host, str(res["problem"]), staging)
                 raise StepFailed(Step.BACKUP_MANIFEST_STOP, msg)
 
-    def _swap(self, client: dict, state: dict, run_id: str) -> None:
-        a, cid = self._args, client["id"]
-        # Containment (issue 14): a writer that appeared since the freeze is stopped right before this client's swap,
-        # and a client whose folder it touched is not verified. Every before_swap rescan of this run counts.
-        if a["rescan"]["enabled"]:
-            self._rescan(cid)
-            previous = self._templar.template(self._vars.get("write_freeze_rescans") or [])
-            state["late_writers"] = rc.late_writers(list(previous) + self._rescans, client["restore_paths"])
-        if not a["swap"]:
+    def _late_writers(self, client: dict, state: dict) -> None:
+        """The writers every before_swap rescan of this run so far found under the client's folders (issue 14): a
+        client whose folder one touched is not verified."""
+        previous = self._templar.template(self._vars.get("write_freeze_rescans") or [])
+        state["late_writers"] = rc.late_writers(list(previous) + self._rescans, client["restore_paths"])
+
+    def _swap_all(self, clients: list[dict], states: dict, run_id: str, fail) -> None:
+        """Every client's swap in ONE restore_swap run (clients=), in order, each right after its own write_freeze
+        rescan inside that run (rescan=, issue 14): a writer that appeared since the freeze is contained right before
+        the client's swap, and a client whose rescan fails is not swapped while the others go on."""
+        a = self._args
+        if not clients:
             return
-        chosen = state["point"]["chosen"]
-        # From the moment of the swap the live tree holds this run's files, whatever fails later: restore_swap
-        # records it (<marker_dir>/<client>.swapped.json) in the same run, right after the swap, so a re-run restores
-        # into a fresh staging folder and keeps the users' edits.
-        record = {
-            "id": cid,
-            "run": run_id,
-            "snapshot": chosen["id"],
-            "staging": state["staging"],
-            "quarantine": state["quarantine"],
-        }
-        swap = self._module(
-            COLLECTION + "restore_swap",
-            {
-                "paths": client["restore_paths"],
+        if not a["swap"]:
+            if a["rescan"]["enabled"]:
+                for client in clients:
+                    try:
+                        self._rescan(client["id"])
+                        self._late_writers(client, states[client["id"]])
+                    except StepFailed as exc:
+                        fail(client["id"], exc)
+            return
+        payload = []
+        for client in clients:
+            cid, state = client["id"], states[client["id"]]
+            chosen = state["point"]["chosen"]
+            # From the moment of the swap the live tree holds this run's files, whatever fails later: restore_swap
+            # records it (<marker_dir>/<client>.swapped.json) right after the client's swap, so a re-run restores
+            # into a fresh staging folder and keeps the users' edits.
+            record = {
+                "id": cid,
+                "run": run_id,
+                "snapshot": chosen["id"],
                 "staging": state["staging"],
                 "quarantine": state["quarantine"],
-                "snapshot_time": chosen.get("time"),
-                # Files changed after the snapshot are validated as the client's own books (issue 18).
-                "ledger": client.get("ledger") or {},
-                "marker": {"path": rc.marker_path(a["marker_dir"], cid, "swapped"), "record": record},
-            },
-            Step.SWAP,
-            [cid],
-        )
-        state["swap"] = swap
-        if swap.get("failed"):
-            raise StepFailed(Step.SWAP, str(swap.get("msg") or "failed"))
-        if swap.get("marker_failed"):
-            raise StepFailed(Step.SWAPPED.format(cid=cid), str(swap["marker_failed"]))
+            }
+            payload.append(
+                {
+                    "id": cid,
+                    "paths": client["restore_paths"],
+                    "staging": state["staging"],
+                    "quarantine": state["quarantine"],
+                    "snapshot_time": chosen.get("time"),
+                    # Files changed after the snapshot are validated as the client's own books (issue 18).
+                    "ledger": client.get("ledger") or {},
+                    "marker": {"path": rc.marker_path(a["marker_dir"], cid, "swapped"), "record": record},
+                }
+            )
+        args: dict[str, Any] = {"clients": payload}
+        if a["rescan"]["enabled"]:
+            args["rescan"] = self._rescan_options()
+        ids = [c["id"] for c in clients]
+        res = self._module(COLLECTION + "restore_swap", args, Step.SWAP, ids)
+        got = {} if res.get("failed") else {e.get("id"): e for e in res.get("clients") or []}
+        for client in clients:
+            cid, state = client["id"], states[client["id"]]
+            entry = got.get(cid)
+            try:
+                if entry is None:
+                    raise StepFailed(Step.SWAP, str(res.get("msg") or "failed"))
+                if "rescan" in entry:
+                    self._record_rescan(entry["rescan"])
+                    self._late_writers(client, state)
+                swap = {k: v for k, v in entry.items() if k not in ("id", "rescan", "stage")}
+                state["swap"] = swap
+                if swap.get("failed"):
+                    raise StepFailed(Step.SWAP, str(swap.get("msg") or "failed"))
+                if swap.get("marker_failed"):
+                    raise StepFailed(Step.SWAPPED.format(cid=cid), str(swap["marker_failed"]))
+            except StepFailed as exc:
+                fail(cid, exc)

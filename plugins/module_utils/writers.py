@@ -33,7 +33,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import read_mounts
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import (
+    FreezeError,
+    Host,
+    apply_rescan,
+    read_mounts,
+)
 
 # The masking rules live in module_utils/redact (one set for argv and free text); mask_cmdline is used here.
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.redact import mask_cmdline
@@ -737,3 +742,55 @@ def make_hook(
         return out
 
     return contain
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The rescan as a module runs it (write_freeze state=rescan, and restore_swap right before each client's swap)
+# --------------------------------------------------------------------------------------------------------------------
+
+NEEDS_ROOT = "write_freeze must run as root (mounts, systemd units, FIFREEZE and runuser need it): add become: true."
+
+
+def containment_summary(result: dict, policy: str) -> None:
+    """The result's ``containment``: the policy and the pids of its ``writers`` (and ``held``) by outcome."""
+    writers = result.setdefault("writers", [])
+    result["containment"] = {
+        "policy": policy,
+        "stopped": [w["pid"] for w in writers if w.get("action") == "stopped"],
+        "killed": [w["pid"] for w in writers if w.get("action") == "killed"],
+        "refused": [w["pid"] for w in writers if w.get("action") == "refused"],
+        "readers": [w["pid"] for w in writers if w.get("role") == "reader"],
+        "allowed": [w["pid"] for w in writers if w.get("role") == "allowed"],
+        "held": [w["pid"] for w in result.get("held", [])],
+    }
+
+
+def rescan(
+    incident: str,
+    state_dir: str,
+    policy: str,
+    allow: Iterable[str],
+    run: Callable[[list[str]], tuple[int, str, str]],
+    which: Callable[[str], str | None] | None = None,
+    check_mode: bool = False,
+) -> dict[str, Any]:
+    """write_freeze ``state=rescan``: the incident's frozen folders scanned again, new writers contained by
+    ``policy``. Returns the module's result (``incident``, ``state``, ``writers``, ``held``, ``containment``, ...);
+    when a writer still runs or the scan cannot be made, with ``failed`` and ``msg`` as the module fails. Warnings are
+    in ``warnings``. ``run`` and ``which`` are the module's run_command and get_bin_path."""
+    result: dict[str, Any] = {"incident": incident, "state": "rescan"}
+    if os.geteuid() != 0 and not check_mode:
+        return {**result, "failed": True, "msg": NEEDS_ROOT}
+    host = Host(run, state_dir=state_dir, which=which)
+    try:
+        out = apply_rescan(host, incident, make_hook(policy, allow), check_mode=check_mode)
+    except FreezeError as exc:
+        result.update(exc.result)
+        result.pop("errors", None)
+        containment_summary(result, policy)
+        return {**result, "failed": True, "msg": str(exc)}
+    except OSError as exc:
+        return {**result, "failed": True, "msg": f"write_freeze for incident {incident} failed on the host: {exc}"}
+    result.update(out)
+    containment_summary(result, policy)
+    return result

@@ -21,8 +21,8 @@ description:
     (C(<work>/staging/<client>/<run id>) next to the client's first path, created by M(ledgerguard.recovery.work_dir)),
     compares the restored tree with the snapshot's listing and its backup-time manifest
     (M(ledgerguard.recovery.file_manifest)), checks the books in staging (M(ledgerguard.recovery.ledger_verify)),
-    re-scans the frozen folders for writers right before the client's swap (M(ledgerguard.recovery.write_freeze)
-    C(state=rescan), label C(before_swap)), swaps the restored files into place with the damaged ones to quarantine
+    re-scans the frozen folders for writers right before the client's swap (the M(ledgerguard.recovery.write_freeze)
+    C(state=rescan) rescan, label C(before_swap)), swaps the restored files into place with the damaged ones to quarantine
     (M(ledgerguard.recovery.restore_swap)), records the swap (C(<marker_dir>/<client>.swapped.json)), checks the
     books in place and records the finished client (C(<marker_dir>/<client>.done.json); a re-run keeps that result).
   - Clients whose restore point is the same snapshot and whose work folder is the same are restored with one restic
@@ -31,8 +31,10 @@ description:
   - Steps that need no per-client moment run once for all the host's clients - the assessment (one
     M(ledgerguard.recovery.snapshot_damage) run with C(clients), sharing the snapshot list, listings and diffs), the
     hashing of the restored trees (one M(ledgerguard.recovery.file_manifest) run with C(trees)) and the book checks;
-    each client's result is its own. The rescan and the swap stay one run per client, in that order, and the swap's
-    run writes the client's C(swapped.json) right after the swap (M(ledgerguard.recovery.restore_swap) C(marker)).
+    each client's result is its own. The swaps are one M(ledgerguard.recovery.restore_swap) run with C(clients)
+    in which, client by client, come the write_freeze rescan right before that client's swap (C(rescan), the code of
+    M(ledgerguard.recovery.write_freeze) C(state=rescan)), then the swap, then the client's C(swapped.json) (C(marker)).
+    A client whose rescan fails is not swapped; the others go on.
   - One client's failure does not stop the others; its entry names the step that failed (C(failed_task) in RV(clients))
     and why. The task itself fails only on invalid arguments.
   - In check mode nothing is changed - per client, the restore point it would choose and why (status C(planned), or

@@ -43,25 +43,98 @@ description:
     those mounts in its own private mount namespace only (root), so its writes go to the real directory while
     every other process keeps the read-only view until the thaw. The mount table is read as bytes (Chinese and
     other non-ASCII mount points are recognised).
+  - "Several clients in one run (O(clients)): each client's swap in turn, in the order given, each right after its
+    own write_freeze rescan (O(rescan)): the incident's frozen folders are scanned again and the writers that
+    appeared since are contained, exactly as M(ledgerguard.recovery.write_freeze) C(state=rescan) does (the same
+    code). A client whose rescan fails (a writer still runs, or the C(report) policy refused one) is not swapped;
+    the clients after it go on. Each client's read-only mounts are detached in a private mount namespace for its
+    swap only; the module returns to the host's namespace before the next client's rescan."
 author: ledgerguard contributors (@ledgerguard)
 options:
   paths:
-    description: Absolute live paths (client folders) to swap.
+    description:
+      - Absolute live paths (client folders) to swap. One of O(paths) (one client) and O(clients) is required.
+      - With O(paths), O(staging), O(quarantine) and O(snapshot_time) are required.
     type: list
     elements: path
-    required: true
   staging:
     description: The directory the snapshot was restored into (the live paths appear under it with their full path).
     type: path
-    required: true
   quarantine:
     description: Where damaged live files are moved, keeping their full path below it. Created C(0700).
     type: path
-    required: true
   snapshot_time:
     description: Time of the restored snapshot (RFC 3339). Live files changed after it may be legitimate new work.
     type: str
-    required: true
+  clients:
+    description:
+      - Several clients swapped in one run, in this order, each as O(paths) with its own options. The task fails
+        only on wrong options; each client's failure is in its entry of RV(clients) (C(failed), C(msg), C(stage)).
+    type: list
+    elements: dict
+    suboptions:
+      id:
+        description: The client's id (names its entry in RV(clients)).
+        type: str
+        required: true
+      paths:
+        description: As O(paths).
+        type: list
+        elements: path
+        required: true
+      staging:
+        description: As O(staging).
+        type: path
+        required: true
+      quarantine:
+        description: As O(quarantine).
+        type: path
+        required: true
+      snapshot_time:
+        description: As O(snapshot_time).
+        type: str
+        required: true
+      ledger:
+        description: As O(ledger).
+        type: dict
+        default: {}
+      marker:
+        description: As O(marker), written right after this client's swap.
+        type: dict
+        suboptions: &marker_suboptions
+          path:
+            description: The marker file (absolute).
+            type: path
+            required: true
+          record:
+            description: The fields of the record.
+            type: dict
+            default: {}
+  rescan:
+    description:
+      - With O(clients) only. The write_freeze rescan run right before each client's swap (as
+        M(ledgerguard.recovery.write_freeze) with C(state=rescan) and these options); needs root except in check mode.
+        Omitted, no rescan.
+    type: dict
+    suboptions:
+      incident:
+        description: The incident whose frozen folders are scanned (its registry in O(rescan.state_dir)).
+        type: str
+        required: true
+      state_dir:
+        description: The host's ledgerguard state directory.
+        type: path
+        default: /var/lib/ledgerguard
+      containment:
+        description: What to do with a writer found (write_freeze's I(containment)).
+        type: str
+        choices: [stop, kill, report]
+        default: stop
+      allow:
+        description: The host's own agents, never stopped (write_freeze's I(allow)).
+        type: list
+        elements: str
+        default: []
   sample_bytes:
     description: Bytes read from each differing file to judge damage.
     type: int
@@ -90,16 +163,9 @@ options:
       - Written as pretty UTF-8 JSON, mode C(0600), to a temporary name then renamed (never written in place, no
         link followed). Not written in check mode or when the swap fails; when it cannot be written, the swap's
         results are returned with RV(marker_failed) and the task does not fail (the files are already in place).
+      - With O(paths) only; with O(clients), each client's C(marker).
     type: dict
-    suboptions:
-      path:
-        description: The marker file (absolute).
-        type: path
-        required: true
-      record:
-        description: The fields of the record.
-        type: dict
-        default: {}
+    suboptions: *marker_suboptions
 attributes:
   check_mode:
     support: full
@@ -112,6 +178,25 @@ notes:
 """
 
 EXAMPLES = r"""
+- name: Swap two clients, each right after its own rescan for writers
+  ledgerguard.recovery.restore_swap:
+    rescan:
+      incident: INC-20261126-001
+    clients:
+      - id: c001
+        paths: [/srv/books/c001]
+        staging: /srv/books/.ledgerguard-INC-20261126-001/staging/c001/20261126T0930Z-1a2b3c
+        quarantine: /srv/books/.ledgerguard-INC-20261126-001/quarantine/c001
+        snapshot_time: "2026-11-24T02:00:00Z"
+        marker:
+          path: /var/lib/ledgerguard/incidents/INC-20261126-001/restore/c001.swapped.json
+          record: {id: c001}
+      - id: "客户002"
+        paths: [/srv/books/客户002]
+        staging: /srv/books/.ledgerguard-INC-20261126-001/staging/客户002/20261126T0930Z-1a2b3c
+        quarantine: /srv/books/.ledgerguard-INC-20261126-001/quarantine/客户002
+        snapshot_time: "2026-11-24T02:00:00Z"
+
 - name: Swap the restored books of client c001 into place
   ledgerguard.recovery.restore_swap:
     paths: [/srv/books/c001]
@@ -121,19 +206,35 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+clients:
+  description:
+    - With O(clients), one entry per client in order, with its C(id), the fields below (RV(restored) to
+      RV(marker_failed)) for its swap, C(changed), and C(rescan) (the write_freeze rescan's result as that module
+      returns it - C(writers), C(held), C(containment), C(registry), and C(failed) and C(msg) when it failed).
+    - A client that failed has C(failed), C(msg) and C(stage) (C(rescan) - not swapped because of its rescan; C(swap)).
+  returned: when clients are given
+  type: list
+  elements: dict
+  sample:
+    - id: c001
+      rescan: {incident: INC-1, state: rescan, writers: [], held: [], changed: false}
+      restored: [/srv/books/c001/a.csv]
+      replaced: []
+      changed: true
+      marker: /var/lib/ledgerguard/incidents/INC-1/restore/c001.swapped.json
 restored:
   description: Files that were missing and were put back.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: list
   elements: str
 replaced:
   description: Damaged files moved to quarantine and replaced by the snapshot's version.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: list
   elements: str
 quarantined:
   description: Every file this run moved to quarantine, with why, and for regular files the sha256 and size.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: list
   elements: dict
   sample:
@@ -146,7 +247,7 @@ quarantined_earlier:
   description:
     - Files an earlier run moved to quarantine (read back from the quarantine journal) that are still there, in the
       form of RV(quarantined); a run resumed after a kill reports them with its own.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: list
   elements: dict
 kept_changed:
@@ -154,7 +255,7 @@ kept_changed:
     - Files changed after the snapshot that do not look damaged and do not fail validation; kept, the snapshot's
       version is in staging. C(verdict) is C(keep) (still a valid file of its format) or C(unknown) (no validator
       judged it); C(validation) says why.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: list
   elements: dict
   sample:
@@ -168,33 +269,33 @@ kept_new:
   description:
     - Entries created after the snapshot that do not look damaged; kept for review. Entries that are not regular
       files (a FIFO, a device, a symbolic link) carry C(type) and are never opened.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: list
   elements: dict
 skipped:
   description: Entries of the snapshot that are not put in place because they are not files, links or folders (a FIFO
     or device node restic restored), with why.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: list
   elements: dict
 unchanged:
   description: Number of files already identical to the snapshot.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: int
 bytes:
   description: Bytes put in place (restored plus replaced).
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: int
 detached_mounts:
   description: Read-only mounts detached in the module's private namespace.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: list
   elements: str
 verified:
   description:
     - Every restored or replaced file is the snapshot's (the same inode as the staged file, or a copy with its
       sha256); always true in check mode.
-  returned: always
+  returned: with paths (with clients, in each client's entry)
   type: bool
 marker:
   description: The marker file written (O(marker)).
@@ -218,16 +319,18 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible plug
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import safe_fs  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import file_damage  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import read_mounts  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import DEFAULT_STATE_DIR, read_mounts  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.manifest import escape_path  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.validators import changed_file_verdict  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import parse_time  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.writers import POLICIES, rescan  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 MOUNTINFO = "/proc/self/mountinfo"
+MNT_NS = "/proc/self/ns/mnt"
 JOURNAL = ".ledgerguard-journal.jsonl"
 
 
@@ -277,12 +380,17 @@ def _article(word: str) -> str:
     return ("an " if word[0] in "aeiou" else "a ") + word
 
 
+class SwapFailed(Exception):
+    """A client's swap cannot go on (its message is the module's failure message); what was done is in the result."""
+
+
 class Swapper:
     """One swap: the live trees walked with directory descriptors, the quarantine and its journal."""
 
-    def __init__(self, module: AnsibleModule):
+    def __init__(self, module: AnsibleModule, params: dict | None = None):
         self.module = module
-        self.params = module.params
+        # One client's options (its paths, staging, quarantine, snapshot_time, ledger) over the module's own.
+        self.params = params if params is not None else module.params
         self.check = module.check_mode
         self.snapshot_ts = _parse_time(self.params["snapshot_time"])
         self.staging = os.path.normpath(self.params["staging"])
@@ -479,11 +587,10 @@ class Swapper:
                 raise OSError(
                     exc.errno, "is a symbolic link; the swap follows no links, give the real path", exc.filename
                 ) from None
-            self.module.fail_json(
-                msg=f"restore_swap: {root} was not found in staging ({staged_root}): the snapshot does not hold this "
-                "client path; restore the snapshot into staging first or check the client's paths",
-                **self.result,
-            )
+            raise SwapFailed(
+                f"restore_swap: {root} was not found in staging ({staged_root}): the snapshot does not hold this "
+                "client path; restore the snapshot into staging first or check the client's paths"
+            ) from None
         try:
             ld = self.open_live_root(root)
             try:
@@ -748,51 +855,64 @@ def write_marker(path: str, record: dict) -> None:
     os.rename(tmp, path)
 
 
-def main() -> None:
-    module = _Module(
-        argument_spec={
-            "paths": {"type": "list", "elements": "path", "required": True},
-            "staging": {"type": "path", "required": True},
-            "quarantine": {"type": "path", "required": True},
-            "snapshot_time": {"type": "str", "required": True},
-            "sample_bytes": {"type": "int", "default": 65536},
-            "entropy_bits": {"type": "float", "default": 7.2},
-            "detach_readonly_mounts": {"type": "bool", "default": True},
-            "ledger": {"type": "dict", "default": {}},
-            "marker": {
-                "type": "dict",
-                "options": {
-                    "path": {"type": "path", "required": True},
-                    "record": {"type": "dict", "default": {}},
-                },
-            },
-        },
-        supports_check_mode=True,
-    )
-    paths = [os.path.normpath(p) for p in module.params["paths"]]
-    for path in paths + [module.params["staging"], module.params["quarantine"]]:
+MARKER_SPEC = {
+    "type": "dict",
+    "options": {
+        "path": {"type": "path", "required": True},
+        "record": {"type": "dict", "default": {}},
+    },
+}
+
+CLIENT_SPEC = {
+    "id": {"type": "str", "required": True},
+    "paths": {"type": "list", "elements": "path", "required": True},
+    "staging": {"type": "path", "required": True},
+    "quarantine": {"type": "path", "required": True},
+    "snapshot_time": {"type": "str", "required": True},
+    "ledger": {"type": "dict", "default": {}},
+    "marker": MARKER_SPEC,
+}
+
+RESCAN_SPEC = {
+    "incident": {"type": "str", "required": True},
+    "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
+    "containment": {"type": "str", "choices": list(POLICIES), "default": "stop"},
+    "allow": {"type": "list", "elements": "str", "default": []},
+}
+
+
+def swap_client(module: AnsibleModule, spec: dict) -> dict:
+    """One client's swap (``spec``: its paths, staging, quarantine, snapshot_time, ledger and marker, with the
+    module's sample_bytes, entropy_bits and detach_readonly_mounts): the swap's result with ``changed``, and with
+    ``failed`` and ``msg`` when it failed. Read-only mounts are detached in a private mount namespace that the process
+    stays in (the caller returns to the host's: _return_home)."""
+    paths = [os.path.normpath(p) for p in spec["paths"]]
+    for path in paths + [spec["staging"], spec["quarantine"]]:
         if not os.path.isabs(path):
-            module.fail_json(msg=f"restore_swap: {path!r} is not an absolute path; give absolute paths")
+            return {"failed": True, "msg": f"restore_swap: {path!r} is not an absolute path; give absolute paths"}
     try:
-        swapper = Swapper(module)
+        swapper = Swapper(module, spec)
     except ValueError as exc:
-        module.fail_json(
-            msg="restore_swap: snapshot_time {!r} is not an RFC 3339 time ({})".format(
-                module.params["snapshot_time"], exc
-            )
-        )
-    if module.params["detach_readonly_mounts"] and not module.check_mode:
+        return {
+            "failed": True,
+            "msg": "restore_swap: snapshot_time {!r} is not an RFC 3339 time ({})".format(spec["snapshot_time"], exc),
+        }
+    if spec["detach_readonly_mounts"] and not module.check_mode:
         mounts = _readonly_mounts(paths)
         if mounts:
             if os.geteuid() != 0:
-                module.fail_json(
-                    msg="restore_swap: {} is mounted read-only (write freeze?) and detaching it in a private "
-                    "namespace needs root; run with become: true or thaw first".format(", ".join(mounts))
-                )
+                return {
+                    "failed": True,
+                    "msg": "restore_swap: {} is mounted read-only (write freeze?) and detaching it in a private "
+                    "namespace needs root; run with become: true or thaw first".format(", ".join(mounts)),
+                }
             try:
                 _detach(mounts)
             except OSError as exc:
-                module.fail_json(msg=f"restore_swap: cannot write beneath the read-only freeze of {mounts}: {exc}")
+                return {
+                    "failed": True,
+                    "msg": f"restore_swap: cannot write beneath the read-only freeze of {mounts}: {exc}",
+                }
             swapper.result["detached_mounts"] = mounts
     try:
         try:
@@ -802,16 +922,19 @@ def main() -> None:
         finally:
             swapper.close()
             swapper.finish()
+    except SwapFailed as exc:
+        return {**swapper.result, "failed": True, "msg": str(exc)}
     except OSError as exc:
         where = getattr(exc, "live_path", None) or exc.filename or "the swap"
-        module.fail_json(
-            msg="restore_swap: {} failed: {}; nothing was deleted, moved files are in {} (see {}), re-run to "
-            "finish".format(where, exc.strerror or exc, module.params["quarantine"], JOURNAL),
-            **swapper.result,
+        msg = (
+            "restore_swap: {} failed: {}; nothing was deleted, moved files are in {} (see {}), re-run to finish".format(
+                where, exc.strerror or exc, spec["quarantine"], JOURNAL
+            )
         )
+        return {**swapper.result, "failed": True, "msg": msg}
     result = swapper.result
-    changed = bool(result["restored"] or result["replaced"] or result["quarantined"])
-    marker = module.params["marker"]
+    result["changed"] = bool(result["restored"] or result["replaced"] or result["quarantined"])
+    marker = spec.get("marker")
     if marker and not module.check_mode:
         record = {
             **(marker["record"] or {}),
@@ -825,7 +948,122 @@ def main() -> None:
             result["marker"] = marker["path"]
         except OSError as exc:
             result["marker_failed"] = f"restore_swap: the swap record {marker['path']} could not be written: {exc}"
-    module.exit_json(changed=changed, **result)
+    return result
+
+
+def _home_namespace() -> tuple[int, str] | None:
+    """A descriptor and the name of this process's mount namespace (the host's), to come back to after a client's
+    private one; None when /proc cannot tell."""
+    try:
+        return os.open(MNT_NS, os.O_RDONLY | os.O_CLOEXEC), os.readlink(MNT_NS)
+    except OSError:
+        return None
+
+
+def _return_home(home: tuple[int, str] | None) -> None:
+    """Back to the host's mount namespace after a client's swap detached read-only mounts in a private one, so the
+    next client's rescan sees the mounts every other process sees (and the next detach starts from them)."""
+    try:
+        if home and os.readlink(MNT_NS) == home[1]:
+            return
+    except OSError:
+        pass
+    if home is None:
+        raise OSError(errno.ENOENT, f"{MNT_NS} could not be opened before the swap")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(home[0], CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns({MNT_NS}): {os.strerror(err)}")
+
+
+def swap_clients(module: AnsibleModule) -> list[dict]:
+    """Every client of O(clients) in order, each right after its own rescan (O(rescan)): one entry per client, its
+    rescan in ``rescan``; a client whose rescan fails is not swapped (``stage`` rescan), the others go on."""
+    p = module.params
+    shared = {k: p[k] for k in ("sample_bytes", "entropy_bits", "detach_readonly_mounts")}
+    scan_opts = p["rescan"]
+    home = _home_namespace() if not module.check_mode else None
+    stuck = None
+    out = []
+    try:
+        for spec in p["clients"]:
+            entry: dict = {"id": spec["id"]}
+            out.append(entry)
+            if stuck:
+                entry.update(failed=True, stage="swap", msg=stuck)
+                continue
+            if scan_opts:
+                # The write_freeze rescan (module_utils/writers.rescan) right before this client's swap.
+                scan = rescan(
+                    scan_opts["incident"],
+                    scan_opts["state_dir"],
+                    scan_opts["containment"],
+                    scan_opts["allow"],
+                    module.run_command,
+                    lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]),
+                    module.check_mode,
+                )
+                for warning in scan.get("warnings") or []:
+                    module.warn(warning)
+                entry["rescan"] = scan
+                if scan.get("failed"):
+                    entry.update(failed=True, stage="rescan", msg=str(scan.get("msg") or "the rescan failed"))
+                    continue
+            entry.update(swap_client(module, {**shared, **spec}))
+            if entry.get("failed"):
+                entry["stage"] = "swap"
+            if module.check_mode:
+                continue
+            try:
+                _return_home(home)
+            except OSError as exc:
+                stuck = (
+                    f"restore_swap: not swapped: after the swap of {spec['id']} the module could not return to the "
+                    f"host's mount namespace ({exc}), so this client's rescan would not see the host's mounts; "
+                    "re-run the restore to swap it"
+                )
+    finally:
+        if home:
+            os.close(home[0])
+    return out
+
+
+def main() -> None:
+    module = _Module(
+        argument_spec={
+            "paths": {"type": "list", "elements": "path"},
+            "staging": {"type": "path"},
+            "quarantine": {"type": "path"},
+            "snapshot_time": {"type": "str"},
+            "clients": {"type": "list", "elements": "dict", "options": CLIENT_SPEC},
+            "rescan": {"type": "dict", "options": RESCAN_SPEC},
+            "sample_bytes": {"type": "int", "default": 65536},
+            "entropy_bits": {"type": "float", "default": 7.2},
+            "detach_readonly_mounts": {"type": "bool", "default": True},
+            "ledger": {"type": "dict", "default": {}},
+            "marker": MARKER_SPEC,
+        },
+        required_one_of=[["paths", "clients"]],
+        mutually_exclusive=[["paths", "clients"], ["marker", "clients"]],
+        required_by={"paths": ["staging", "quarantine", "snapshot_time"], "rescan": ["clients"]},
+        supports_check_mode=True,
+    )
+    p = module.params
+    module.run_command_environ_update = {"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"}
+    if p["clients"] is not None:
+        entries = swap_clients(module)
+        failed = [e for e in entries if e.get("failed")]
+        module.exit_json(
+            changed=any(e.get("changed") or (e.get("rescan") or {}).get("changed") for e in entries),
+            clients=entries,
+            msg="; ".join(f"{e['id']} " + (f"failed: {e['msg']}" if e.get("failed") else "swapped") for e in entries)
+            + (f" ({len(failed)} of {len(entries)} failed)" if failed else ""),
+        )
+    client = {"id": "", **{k: p[k] for k in ("paths", "staging", "quarantine", "snapshot_time", "ledger", "marker")}}
+    result = swap_client(module, {**p, **client})
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

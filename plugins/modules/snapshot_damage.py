@@ -44,10 +44,11 @@ options:
         O(ledger_paths), O(snapshot_paths), O(snapshot) or O(before)) and the shared ones (O(host), O(exclude_tags),
         O(mode), O(lookback), O(validate), O(thresholds), O(unusable), the patterns) would assess it, returned in
         RV(clients) by client id.
-      - The clients share the snapshot list, one listing of the top of each snapshot's tree, ONE recursive
-        C(restic ls) per snapshot of all their folders and each C(restic diff); a client costs its own search
-        (C(restic find)) and the restore of its files to validate. When the shared listing fails (the repository
-        lost a tree one client's folder needs), each client lists its own folders, as alone.
+      - The clients share the snapshot list, ONE search (C(restic find)) for all their paths, one listing of the
+        top of each snapshot's tree, ONE recursive C(restic ls) per snapshot of all their folders and each
+        C(restic diff); a client costs the restore of its files to validate. When the shared search or listing
+        fails (the repository lost a tree one client's folder needs), each client searches or lists its own
+        folders, as alone.
       - A client whose assessment fails (snapshot not found, restic error) is returned with C(failed=true) and
         C(msg); the others are assessed.
       - Mutually exclusive with O(paths).
@@ -381,11 +382,32 @@ class Shared:
         self._warmed: set[str] = set()
         self._listings: dict[str, str | None] = {}
         self._diffs: dict[tuple[str, str], str] = {}
+        self._covered: dict[tuple[str, ...], dict[tuple[str, str | None], dict[str, str]]] = {}
 
     def snapshots(self) -> list:
         if self._snapshots is None:
             self._snapshots = self.restic.snapshots()
         return self._snapshots
+
+    def covering(self, module: AnsibleModule, selected: list, assessor: Assessor) -> list[dict[str, str]]:
+        """The module's ``covering`` of each of the assessor's paths, from ONE ``restic find`` for every client path
+        of the run (Restic.covering_many, made for the first client); when that search fails, each path is searched
+        on its own, as when assessed alone (so the error, or the warning, is the client's own)."""
+        key = tuple(s.id for s in selected)
+        if key not in self._covered:
+            pairs = list(dict.fromkeys((p, a.pins.get(p)) for a in self.assessors for p in a.paths))
+            try:
+                found = self.restic.covering_many(selected, pairs) if selected else [{} for _ in pairs]
+                self._covered[key] = dict(zip(pairs, found, strict=True))
+            except ResticError:
+                self._covered[key] = {}
+        got = self._covered[key]
+        return [
+            got[(p, assessor.pins.get(p))]
+            if (p, assessor.pins.get(p)) in got
+            else covering(module, self.restic, selected, p, assessor.pins.get(p))
+            for p in assessor.paths
+        ]
 
     def warm(self, snapshot_id: str) -> None:
         """One ``restic ls`` of the top of the snapshot's tree for every client path (and pin) of the run."""
@@ -1074,7 +1096,10 @@ def assess_history(snapshots: list, restic: Restic, assessor: Assessor, params: 
     # A snapshot is the client's when its tree holds each client path (restic.covering: relative, '.', symlinked
     # and pinned layouts), or when it backed up a folder above the client path; then a client folder absent from
     # its tree is a sign of damage (roots_missing), never a reason to skip the snapshot.
-    covered = [covering(module, restic, selected, p, assessor.pins.get(p)) for p in assessor.paths]
+    if assessor.shared is not None:
+        covered = assessor.shared.covering(module, selected, assessor)  # one restic find for every client
+    else:
+        covered = [covering(module, restic, selected, p, assessor.pins.get(p)) for p in assessor.paths]
     history = [
         s
         for s in selected

@@ -314,13 +314,15 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import
     FreezeError,
     Host,
     apply_freeze,
-    apply_rescan,
     apply_thaw,
     load_registry,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.writers import (  # noqa: E402
+    NEEDS_ROOT,
     POLICIES,
+    containment_summary,
     make_hook,
+    rescan,
     stopped_processes,
 )
 
@@ -367,18 +369,23 @@ def main() -> None:
         return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
 
     if os.geteuid() != 0 and not module.check_mode:
-        module.fail_json(
-            msg="write_freeze must run as root (mounts, systemd units, FIFREEZE and runuser need it): add become: true."
-        )
+        module.fail_json(msg=NEEDS_ROOT)
+
+    if p["state"] == "rescan":
+        # The one rescan (module_utils/writers.rescan), which restore_swap runs too, right before each client's swap.
+        result = rescan(p["incident"], p["state_dir"], p["containment"], p["allow"], run, which, module.check_mode)
+        for warning in result.pop("warnings", None) or []:
+            module.warn(warning)
+        if result.pop("failed", False):
+            module.fail_json(**result)
+        module.exit_json(**result)
 
     host = Host(run, state_dir=p["state_dir"], which=which)
     result = {"incident": p["incident"], "state": p["state"]}
     contain = make_hook(p["containment"], p["allow"])
     targets = [{"method": "service", "unit": u} for u in p["services"]] + list(p["targets"])
     try:
-        if p["state"] == "rescan":
-            out = apply_rescan(host, p["incident"], contain, check_mode=module.check_mode)
-        elif p["state"] == "frozen":
+        if p["state"] == "frozen":
             if not targets:
                 module.fail_json(
                     msg="state=frozen needs at least one target in 'targets' (method plus path, unit or database); "
@@ -408,7 +415,7 @@ def main() -> None:
     except FreezeError as exc:
         result.update(exc.result)
         result.pop("errors", None)
-        _containment_summary(result, p["containment"])
+        containment_summary(result, p["containment"])
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:
         module.fail_json(msg=f"write_freeze for incident {p['incident']} failed on the host: {exc}", **result)
@@ -419,7 +426,7 @@ def main() -> None:
         registry = _registry_or_none(p["state_dir"], p["incident"])
         result["stopped_processes"] = stopped_processes(registry) if registry else []
     else:
-        _containment_summary(result, p["containment"])
+        containment_summary(result, p["containment"])
     errors = result.pop("errors", None)
     if errors:
         module.fail_json(
@@ -438,19 +445,6 @@ def _registry_or_none(state_dir: str, incident: str) -> dict | None:
         return load_registry(state_dir, incident)
     except FreezeError:
         return None
-
-
-def _containment_summary(result: dict, policy: str) -> None:
-    writers = result.setdefault("writers", [])
-    result["containment"] = {
-        "policy": policy,
-        "stopped": [w["pid"] for w in writers if w.get("action") == "stopped"],
-        "killed": [w["pid"] for w in writers if w.get("action") == "killed"],
-        "refused": [w["pid"] for w in writers if w.get("action") == "refused"],
-        "readers": [w["pid"] for w in writers if w.get("role") == "reader"],
-        "allowed": [w["pid"] for w in writers if w.get("role") == "allowed"],
-        "held": [w["pid"] for w in result.get("held", [])],
-    }
 
 
 def _nothing_to_thaw(state_dir: str, incident: str) -> str:

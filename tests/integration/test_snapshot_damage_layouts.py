@@ -86,7 +86,8 @@ def test_relative_backup_encrypted_night_flagged_previous_night_clean(repo, book
     assert not fast.get("failed"), fast.get("msg")
     assert fast["clean"] == [n2] and fast["snapshots"][0]["id"] == n3
     # Several clients in one run (restore_clients' batch): each assessed exactly as alone, one snapshot list, one
-    # listing per snapshot and one diff shared; a client whose pin names no snapshot fails alone, with its reason.
+    # search, one listing per snapshot and one diff shared; a client whose pin names no snapshot fails alone, with its
+    # reason.
     other = assess(repo, tmp_path, books / "C002")
     log = tmp_path / "argv.log"
     wrapper = tmp_path / "restic-logged"
@@ -114,6 +115,8 @@ def test_relative_backup_encrypted_night_flagged_previous_night_clean(repo, book
     assert batch["clients"]["c003"]["msg"].startswith("snapshot_damage: snapshot 'deadbeef' was not found among the 3 ")
     calls = [f" {line} " for line in log.read_text().splitlines()]
     assert sum(1 for c in calls if " snapshots --json " in c) == 1, calls
+    # one search (restic find) for every client path (alone: one per client), issue 19
+    assert sum(1 for c in calls if " find --json " in c) == 1, calls
     # one recursive listing per snapshot for all the clients (alone: one per client and snapshot)
     listed = [c.split(" -- ")[1].split()[0] for c in calls if " ls --json --recursive " in c]
     assert sorted(listed) == sorted([n1, n2, n3]), calls

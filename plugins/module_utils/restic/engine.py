@@ -568,33 +568,44 @@ class Restic:
         rule allows (every suffix of the live path and of its real path on this host, beneath a recorded path of the
         snapshot); of those the snapshot holds, the longest wins, as in ``map_path``. A live folder that is a parent
         of a snapshot's recorded paths is mapped with ``map_path`` (one listing of that snapshot)."""
+        return self.covering_many(snapshots, [(live_path, pinned)])[0]
+
+    def covering_many(self, snapshots: Iterable[Snapshot], lives: list[tuple[str, str | None]]) -> list[dict[str, str]]:
+        """``covering`` for several (live path, pin) pairs at once, in order, with ONE ``restic find`` for all of them
+        (the patterns of every pair over every snapshot a pair may be in): several clients' paths cost one
+        repository open. Each pair keeps only its own candidates, so its answer is the one ``covering`` gives."""
         snaps = list(snapshots)
-        live = norm_path(live_path)
-        forms = list(dict.fromkeys((live, _real(live))))
-        candidates: dict[str, list[str]] = {}
-        parents: list[Snapshot] = []
-        for snap in snaps:
-            if pinned:
-                if norm_path(pinned) == "/":
-                    parents.append(snap)  # the top of the tree (a --stdin snapshot's): no node restic find matches
-                else:
-                    candidates[snap.id] = [norm_path(pinned)]
-                continue
-            recorded = [f for p in snap.paths for f in dict.fromkeys((norm_path(p), _real(p)))]
-            under = [f for f in forms for r in recorded if path_under(f, r) is not None]
-            if under:
-                candidates[snap.id] = list(dict.fromkeys(s for f in under for s in path_suffixes(f)[:-1]))
-                if any(path_under(f, r) == "" for f in forms for r in recorded):
-                    parents.append(snap)  # the live path IS a recorded path: '.' backups store it as "/"
-            elif any(path_under(r, f) for f in forms for r in recorded):
-                parents.append(snap)
-        found: dict[str, str] = {}
-        patterns = sorted({c for cands in candidates.values() for c in cands})
-        if candidates and patterns:
+        plans: list[tuple[str, str | None, dict[str, list[str]], list[Snapshot]]] = []
+        for live_path, pinned in lives:
+            live = norm_path(live_path)
+            forms = list(dict.fromkeys((live, _real(live))))
+            candidates: dict[str, list[str]] = {}
+            parents: list[Snapshot] = []
+            for snap in snaps:
+                if pinned:
+                    if norm_path(pinned) == "/":
+                        parents.append(snap)  # the top of the tree (a --stdin snapshot's): no node restic find matches
+                    else:
+                        candidates[snap.id] = [norm_path(pinned)]
+                    continue
+                recorded = [f for p in snap.paths for f in dict.fromkeys((norm_path(p), _real(p)))]
+                under = [f for f in forms for r in recorded if path_under(f, r) is not None]
+                if under:
+                    candidates[snap.id] = list(dict.fromkeys(s for f in under for s in path_suffixes(f)[:-1]))
+                    if any(path_under(f, r) == "" for f in forms for r in recorded):
+                        parents.append(snap)  # the live path IS a recorded path: '.' backups store it as "/"
+                elif any(path_under(r, f) for f in forms for r in recorded):
+                    parents.append(snap)
+            plans.append((live, pinned, candidates, parents))
+        held: dict[str, list[str]] = {}
+        sids = list(dict.fromkeys(sid for plan in plans for sid in plan[2]))
+        patterns = sorted({c for plan in plans for cands in plan[2].values() for c in cands})
+        if sids and patterns:
+            what = ", ".join(dict.fromkeys(plan[0] for plan in plans))
             args = ["find", "--json"]
-            for sid in candidates:
+            for sid in sids:
                 args += ["--snapshot", sid]
-            res = self.must(*args, "--", *(restic_pattern(p) for p in patterns), action=f"search for {live}")
+            res = self.must(*args, "--", *(restic_pattern(p) for p in patterns), action=f"search for {what}")
             try:
                 held = parse_find(res.stdout)
             except ValueError as exc:
@@ -602,27 +613,31 @@ class Restic:
                 said = (res.stderr or "").strip().splitlines()
                 raise ResticError(
                     "repository_damaged",
-                    f"restic find could not finish its search for {live} in {redact_repository(self.repository)} "
+                    f"restic find could not finish its search for {what} in {redact_repository(self.repository)} "
                     f"({exc}){': ' + said[-1] if said else ''}; run restic check to locate lost data",
                     {},
                     res,
                 ) from None
+        out = []
+        for live, pinned, candidates, parents in plans:
+            found: dict[str, str] = {}
             for sid, cands in candidates.items():
                 paths = {norm_path(p) for p in held.get(sid, [])}
                 match = next((c for c in cands if c in paths), None)
                 if match:
                     found[sid] = match
-        for snap in parents:
-            if snap.id in found:
-                continue
-            try:
-                mapped = self.map_path(snap, live, pinned)
-            except PathNotInSnapshot:
-                continue
-            layout = self.layout(snap, [live])
-            if mapped == "/" and layout.top or mapped in layout.nodes:
-                found[snap.id] = mapped
-        return found
+            for snap in parents:
+                if snap.id in found:
+                    continue
+                try:
+                    mapped = self.map_path(snap, live, pinned)
+                except PathNotInSnapshot:
+                    continue
+                layout = self.layout(snap, [live])
+                if mapped == "/" and layout.top or mapped in layout.nodes:
+                    found[snap.id] = mapped
+            out.append(found)
+        return out
 
     def survey(self, snapshots: list[Snapshot], clients: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Per client path: which snapshots hold it, under which host and tags, at which path inside each snapshot (the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from datetime import datetime, timedelta, UTC
@@ -789,3 +790,35 @@ def test_live_path_is_the_reverse_of_map_path():
     roots = ["/WORK/src/srv/ledgers/C001"]
     assert engine.live_path("a" * 64, "/ledgers/C001/x.csv", roots) == "/WORK/src/srv/ledgers/C001/x.csv"
     assert engine.live_path("a" * 64, "/ledgers/C002/x.csv", roots) is None
+
+
+def test_covering_many_searches_every_client_path_with_one_restic_find():
+    """Several clients' paths (issue 19): ONE restic find with every pair's patterns over every snapshot a pair may
+    be in; each pair keeps only its own candidates, so its answer is what covering() alone gives."""
+    calls: list[tuple] = []
+    a = _snap("a" * 64, datetime(2026, 11, 20, tzinfo=UTC), paths=("/srv/账套",))
+    b = _snap("b" * 64, datetime(2026, 11, 21, tzinfo=UTC), paths=("/srv/账套/c002",))
+    held = {a.id: ["/srv/账套/c001", "/srv/账套/c002"], b.id: ["/srv/账套/c002"]}
+
+    class Fake(r.Restic):
+        def must(self, *args, **kwargs):
+            calls.append(args)
+            sids = [args[i + 1] for i, x in enumerate(args) if x == "--snapshot"]
+            text = json.dumps(
+                [{"snapshot": s, "matches": [{"path": p} for p in held[s]]} for s in sids if s in held],
+                ensure_ascii=False,
+            )
+            return r.ResticResult(list(args), 0, text, "")
+
+        def map_path(self, snap, live, pinned=None):
+            raise r.PathNotInSnapshot(live)
+
+    restic = Fake("restic", "/repo", "/pw")
+    pairs = [("/srv/账套/c001", None), ("/srv/账套/c002", None), ("/srv/账套/c003", None)]
+    found = restic.covering_many([a, b], pairs)
+    assert len(calls) == 1 and calls[0][:2] == ("find", "--json")
+    assert calls[0].count("--snapshot") == 2
+    assert found == [{a.id: "/srv/账套/c001"}, {a.id: "/srv/账套/c002", b.id: "/srv/账套/c002"}, {}]
+    # covering() of one path is covering_many of that path alone: the same answer, its own search
+    assert restic.covering([a, b], "/srv/账套/c002") == found[1]
+    assert len(calls) == 2
