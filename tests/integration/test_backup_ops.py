@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -56,6 +57,51 @@ def secret(path: Path, text: str) -> Path:
     return path
 
 
+@dataclass
+class Repositories:
+    """The collection's repository and the off-site copy, each in its own moto bucket with its own password; one
+    credentials file for both (as ledgerguard_s3_credentials_file)."""
+
+    aws: dict
+    main_bucket: str
+    repo: str
+    copy_repo: str
+    pw: Path
+    copy_pw: Path
+    creds: Path
+
+    def cli_args(self, tmp_path: Path, inv: Path, vars_file: Path) -> list[str]:
+        """``ledgerguard backup``'s options for these repositories, the inventory and a vars file."""
+        return [
+            "--plain", "-i", str(inv), "--repository", self.repo, "--password-file", str(self.pw),
+            "--s3-credentials-file", str(self.creds), "--private-data-dir", str(tmp_path / "runner"),
+            "--evidence-dir", str(tmp_path / "evidence"), "-e", f"@{vars_file}",
+        ]  # fmt: skip
+
+
+def repositories(tmp_path: Path, s3_server, restic_cmd, prefix: str) -> Repositories:
+    aws = s3_server.env()
+    buckets = [f"{prefix}-main-{secrets.token_hex(3)}", f"{prefix}-copy-{secrets.token_hex(3)}"]
+    for bucket in buckets:
+        s3_server.create_bucket(bucket)
+    out = Repositories(
+        aws=aws,
+        main_bucket=buckets[0],
+        repo=s3_server.restic_url(buckets[0], "restic"),
+        copy_repo=s3_server.restic_url(buckets[1], "restic"),
+        pw=secret(tmp_path / "restic-password", secrets.token_hex(16) + "\n"),
+        copy_pw=secret(tmp_path / "offsite-password", secrets.token_hex(16) + "\n"),
+        creds=secret(
+            tmp_path / "s3-credentials",
+            f"[default]\naws_access_key_id = {aws['AWS_ACCESS_KEY_ID']}\n"
+            f"aws_secret_access_key = {aws['AWS_SECRET_ACCESS_KEY']}\n",
+        ),
+    )
+    restic_cmd(out.repo, out.pw, "init", env=aws)
+    restic_cmd(out.copy_repo, out.copy_pw, "init", env=aws)
+    return out
+
+
 def metrics(path: Path) -> dict[str, float]:
     """``name{labels}`` -> value of a textfile."""
     out = {}
@@ -69,22 +115,8 @@ def metrics(path: Path) -> dict[str, float]:
 def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
     tmp_path, s3_server, restic_cmd, localhost_inventory, playbook, postgres
 ):
-    aws = s3_server.env()
-    buckets = {}
-    for role in ("main", "copy"):
-        buckets[role] = "lg-ops-" + role + "-" + secrets.token_hex(3)
-        s3_server.create_bucket(buckets[role])
-    repo = s3_server.restic_url(buckets["main"], "restic")
-    copy_repo = s3_server.restic_url(buckets["copy"], "restic")
-    pw = secret(tmp_path / "restic-password", secrets.token_hex(16) + "\n")
-    copy_pw = secret(tmp_path / "offsite-password", secrets.token_hex(16) + "\n")
-    creds = secret(
-        tmp_path / "s3-credentials",
-        f"[default]\naws_access_key_id = {aws['AWS_ACCESS_KEY_ID']}\n"
-        f"aws_secret_access_key = {aws['AWS_SECRET_ACCESS_KEY']}\n",
-    )
-    restic_cmd(repo, pw, "init", env=aws)
-    restic_cmd(copy_repo, copy_pw, "init", env=aws)
+    r = repositories(tmp_path, s3_server, restic_cmd, "lg-ops")
+    aws, repo, copy_repo, pw, copy_pw, creds = r.aws, r.repo, r.copy_repo, r.pw, r.copy_pw, r.creds
     books = tmp_path / "客户账套"
     info = sampledata.make_client_tree(books, "c001", NAME, periods=["2026-10", "2026-11"], vouchers_per_period=4)
     clients = [{k: info["client"][k] for k in ("id", "name", "paths")}]
@@ -111,11 +143,7 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
             }
         )
     )
-    common = [
-        "--plain", "-i", str(inv), "--repository", repo, "--password-file", str(pw), "--s3-credentials-file",
-        str(creds), "--private-data-dir", str(tmp_path / "runner"), "--evidence-dir", str(evidence),
-        "--metrics-dir", str(textfile), "-e", f"@{vars_file}",
-    ]  # fmt: skip
+    common = [*r.cli_args(tmp_path, inv, vars_file), "--metrics-dir", str(textfile)]
     try:
         # --check: the plan per client and the retention dry run; nothing is written, no metrics, no alert
         checked = cli("backup", "--check", *common)
@@ -123,8 +151,9 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
         assert re.search(
             rf"^localhost c001 \({NAME}\): \d+ new, 0 changed, .* snapshot \(check mode\)", checked.stdout, re.M
         )
-        assert "localhost c001: retention in the repository keeps 0, would forget 0" in checked.stdout
-        assert "localhost c001: retention in the off-site copy keeps 0, would forget 0" in checked.stdout
+        for subject in ("c001", "db-postgresql-ledger"):  # the database has no client: its dumps' own tag
+            assert f"localhost {subject}: retention in the repository keeps 0, would forget 0" in checked.stdout
+            assert f"localhost {subject}: retention in the off-site copy keeps 0, would forget 0" in checked.stdout
         assert json.loads(restic_cmd(repo, pw, "snapshots", "--json", env=aws).stdout) in ([], None)
         assert not textfile.exists()
 
@@ -142,9 +171,10 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
             rf"snapshot {data['short_id']}, manifest {manifest['id'][:8]}",
             line,
         ), line
-        assert "localhost c001: retention in the repository keeps 1, would forget 0" in run.stdout
         assert f"localhost c001: newest snapshot {data['id'][:8]} in the copy" in run.stdout
-        assert "localhost c001: retention in the off-site copy keeps 1, would forget 0" in run.stdout
+        for subject in ("c001", "db-postgresql-ledger"):
+            assert f"localhost {subject}: retention in the repository keeps 1, would forget 0" in run.stdout
+            assert f"localhost {subject}: retention in the off-site copy keeps 1, would forget 0" in run.stdout
         assert "ledgerguard backup: exit 0 (success)" in run.stdout
 
         # metrics: last success now, this run's duration and bytes, not failed, not late
@@ -190,12 +220,12 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
         assert (check["details"]["both_id"], check["details"]["both_copy_id"]) == (data["id"], copied["id"])
 
         # the drill restores from the copy: the first repository is pointed at an empty bucket it cannot read
-        s3_server.create_bucket(buckets["main"] + "-void")
+        s3_server.create_bucket(r.main_bucket + "-void")
         drilled = playbook(
             "drill.yml",
             inventory=inv,
             extravars={
-                "ledgerguard_repository": s3_server.restic_url(buckets["main"] + "-void", "restic"),
+                "ledgerguard_repository": s3_server.restic_url(r.main_bucket + "-void", "restic"),
                 "ledgerguard_password_file": str(pw),
                 "ledgerguard_s3_credentials_file": str(creds),
                 "ledgerguard_evidence_dir": str(evidence),
@@ -258,21 +288,9 @@ def test_retention_preview_per_client_in_the_repository_and_the_offsite_copy_for
     ``ledgerguard backup --check`` prints, per repository, each snapshot the legal policy keeps with the rules that
     keep it and each it would forget; then a real nightly run (retention in its default dry-run mode) prints the same
     with the new snapshot, and neither run forgets anything in either repository."""
-    aws = s3_server.env()
+    r = repositories(tmp_path, s3_server, restic_cmd, "lg-pv")
+    aws, repo, copy_repo, pw, copy_pw = r.aws, r.repo, r.copy_repo, r.pw, r.copy_pw
     tz = {"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {}
-    buckets = ["lg-pv-main-" + secrets.token_hex(3), "lg-pv-copy-" + secrets.token_hex(3)]
-    for bucket in buckets:
-        s3_server.create_bucket(bucket)
-    repo, copy_repo = (s3_server.restic_url(bucket, "restic") for bucket in buckets)
-    pw = secret(tmp_path / "restic-password", secrets.token_hex(16) + "\n")
-    copy_pw = secret(tmp_path / "offsite-password", secrets.token_hex(16) + "\n")
-    creds = secret(
-        tmp_path / "s3-credentials",
-        f"[default]\naws_access_key_id = {aws['AWS_ACCESS_KEY_ID']}\n"
-        f"aws_secret_access_key = {aws['AWS_SECRET_ACCESS_KEY']}\n",
-    )
-    restic_cmd(repo, pw, "init", env=aws)
-    restic_cmd(copy_repo, copy_pw, "init", env=aws)
     info = sampledata.make_client_tree(tmp_path / "客户账套", "c001", NAME, periods=["2025-06"], vouchers_per_period=3)
     path = info["client"]["paths"][0]
     history = ["2025-06-10 10:00:00", "2025-06-10 11:00:00", "2025-06-10 12:00:00", "2025-06-11 12:00:00"]
@@ -295,11 +313,7 @@ def test_retention_preview_per_client_in_the_repository_and_the_offsite_copy_for
         "backup_copy_repository": copy_repo,
         "backup_copy_password_file": str(copy_pw),
     }))  # fmt: skip
-    common = [
-        "--plain", "-i", str(inv), "--repository", repo, "--password-file", str(pw), "--s3-credentials-file",
-        str(creds), "--private-data-dir", str(tmp_path / "runner"), "--evidence-dir", str(tmp_path / "evidence"),
-        "-e", f"@{vars_file}",
-    ]  # fmt: skip
+    common = r.cli_args(tmp_path, inv, vars_file)
 
     def line(verb: str, snap: dict, why: str) -> str:
         return f"  {verb:<6} {snap['short_id']} {snap['time']} ({why})"
