@@ -244,6 +244,39 @@ def test_sqlite_written_during_the_backup_restores_consistent_at_its_path(site, 
     assert not any(str(ledger) in line for line in Path("/proc/self/mounts").read_text().splitlines())
 
 
+def test_a_failing_client_does_not_stop_the_others(site):
+    """c001's SQLite ledger is gone (its own step fails) and c003's folder is gone (it fails inside the one
+    restic_backup run of the clients without ledgers): c002 and c004 are still backed up, the run fails naming both."""
+    ledger = Path(site.clients[0]["sqlite"][0])
+    ledger.unlink()
+    gone = site.books / "c003-已迁走"
+    extra = site.books / "c004"
+    (extra / "凭证").mkdir(parents=True)
+    (extra / "凭证" / "2026-10.csv").write_text("科目,金额\n1001,88.00\n", encoding="utf-8")
+    site.clients += [
+        {"id": "c003", "name": "温州示例商贸有限公司", "paths": [str(gone)]},
+        {"id": "c004", "name": "台州示例科技有限公司", "paths": [str(extra)]},
+    ]
+    runner = site.run(backup_retention_enabled=False)
+    assert runner.rc != 0
+    msgs = failed_msgs(runner)
+    named = (
+        f"2 of 4 clients failed: client c001 ({NAMES['c001']}): SQLite ledger {ledger} does not exist on this host (or "
+        f"is not a regular file); client c003 (温州示例商贸有限公司): paths entry {gone} does not exist on this host; "
+        "nothing was backed up"
+    )
+    assert any(m == named for m in msgs), msgs
+    assert any(m == f"Backup on localhost failed: {named}" for m in msgs), msgs
+    backed = sorted(s["tags"][0] for s in data_snapshots(site))
+    assert backed == ["c002", "c004"]
+    results = facts(runner, "__backup_results")
+    assert [r["client"] for r in results] == ["c002", "c004"]
+    assert results[1]["line"].startswith("c004 (台州示例科技有限公司): 1 new, 0 changed, ")
+    status = {s["client"]: s for s in facts(runner, "__backup_status")}
+    assert [cid for cid in ("c001", "c002", "c003", "c004") if status[cid]["failed"]] == ["c001", "c003"]
+    assert status["c002"]["backed_up"] and status["c004"]["backed_up"]
+
+
 # ------------------------------------------------------------------------------------------------ locks
 
 
@@ -523,9 +556,10 @@ def test_bad_input_fails_before_anything_is_backed_up(site):
     site.clients = [dict(good[0], sqlite=[good[1]["paths"][0] + "/x.sqlite"]), good[1]]  # outside the client's paths
     runner = site.run()
     assert runner.rc != 0
-    assert any("is not inside the backed-up paths" in m for m in failed_msgs(runner)), failed_msgs(runner)
+    assert any(
+        m.startswith("Invalid backup input on localhost") and "is not inside the backed-up paths of its client" in m
+        for m in failed_msgs(runner)
+    ), failed_msgs(runner)
     assert site.snapshots() == []
-    # the lock was released after the failure
-    fd = os.open(site.state / "backup.lock", os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.close(fd)
+    # both were refused before the backup lock was taken (checked before anything else)
+    assert not (site.state / "backup.lock").exists()
