@@ -1,10 +1,12 @@
 """The backup role's cost against plain restic (issue 15), all contenders alternating within one run.
 
-- ``tree``: one client tree backed up into a fresh local repository by plain ``restic backup`` and by the module the
-  role runs per client (``restic_backup``) without and with the backup-time manifest (the manifest's cost apart),
-  first backup and a second one of the unchanged tree (the nightly case); then the whole role through
-  ansible-playbook (``playbooks/backup.yml``: lock, incident checks, backup, status, metrics; manifest off, retention
-  off), whose fixed Ansible cost does not grow with the tree.
+- ``tree``: client trees backed up into a fresh local repository by plain ``restic backup`` (one per client, one
+  after the other) and by the role's step (``restic_backup`` with ``clients``: every client of the host in one module
+  run) without and with the backup-time manifest (the manifest's cost apart), first backup and a second one of the
+  unchanged trees (the nightly case); then the whole role through ansible-playbook (``playbooks/backup.yml``: lock,
+  incident checks, backup, status, metrics; manifest off, retention off), whose fixed Ansible cost does not grow
+  with the tree. Each tree is measured as one client and as the same amount of data split over ten clients of one
+  host (the per-host fixed cost amortised over them).
 - ``database`` (when PostgreSQL's server binaries and ``runuser`` exist): ``pg_dump -Fc > file`` against
   ``db_dump_backup`` (the same dump streamed into restic, never on disk) on one scratch database.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,6 +27,12 @@ from bench.common import PY, REPO, WORK, load_average, measure, measure_module, 
 from bench.trees import make_mixed_tree
 
 HOST = "bench-host"
+TAG = "ledgerguard-backup"
+NAMES = ("plain", "module", "module_manifest")
+
+# (name, total small files, large files in all, MiB per large file). "realistic" is 1/8 of the restore-overhead
+# case (1 GiB in 20,000 files): 2,510 files, about 123 MiB, the same mean file size; "small" the earlier tree.
+TREES = {"small": (1500, 10, 2), "realistic": (2500, 10, 9)}
 
 
 def _repo(path: Path, pw: Path) -> str:
@@ -32,21 +41,25 @@ def _repo(path: Path, pw: Path) -> str:
     return str(path)
 
 
-def _plain(repo: str, pw: Path, tree: Path) -> dict:
+def _plain(repo: str, pw: Path, clients: list[dict]) -> dict:
+    """``restic backup`` of each client, one after the other, as a nightly script would (one measured shell)."""
     env = dict(os.environ, RESTIC_REPOSITORY=repo, RESTIC_PASSWORD_FILE=str(pw))
-    return measure(["restic", "backup", "--host", HOST, "--tag", "c001", "--tag", "ledgerguard-backup", str(tree)], env)
+    script = " && ".join(
+        shlex.join(["restic", "backup", "--host", HOST, "--tag", c["id"], "--tag", TAG, *c["paths"]]) for c in clients
+    )
+    return measure(["sh", "-c", script + " >/dev/null"], env)
 
 
-def _module(repo: str, pw: Path, tree: Path, manifest: bool, work: Path) -> dict:
-    args = {"repository": repo, "password": pw.read_text().strip(), "paths": [str(tree)], "host": HOST,
-            "tags": ["c001", "ledgerguard-backup"], "manifest": manifest}  # fmt: skip
+def _module(repo: str, pw: Path, clients: list[dict], manifest: bool, work: Path) -> dict:
+    """The role's step: restic_backup with every client of the host in one module run."""
+    args = {"repository": repo, "password": pw.read_text().strip(), "host": HOST, "tags": [TAG], "manifest": manifest,
+            "clients": [{"id": c["id"], "name": c["name"], "paths": c["paths"]} for c in clients]}  # fmt: skip
     return measure_module("restic_backup", args, work, tag="m" if manifest else "n")
 
 
-def _role(repo: str, pw: Path, tree: Path, work: Path) -> dict:
+def _role(repo: str, pw: Path, clients: list[dict], work: Path) -> dict:
     inv = work / "inventory.json"
-    client = {"id": "c001", "name": "杭州示例贸易有限公司", "paths": [str(tree)]}
-    hostvars = {"ansible_connection": "local", "ansible_python_interpreter": PY, "ledgerguard_clients": [client]}
+    hostvars = {"ansible_connection": "local", "ansible_python_interpreter": PY, "ledgerguard_clients": clients}
     inv.write_text(json.dumps({"all": {"hosts": {HOST: hostvars}}}, ensure_ascii=False), encoding="utf-8")
     extra = {"ledgerguard_repository": repo, "ledgerguard_password_file": str(pw),
              "ledgerguard_state_dir": str(work / "state"), "backup_manifest": False,
@@ -59,6 +72,59 @@ def _role(repo: str, pw: Path, tree: Path, work: Path) -> dict:
     return measure(cmd, env, cwd=REPO)
 
 
+def _clients(root: Path, count: int, small: int, large: int, mib: int) -> tuple[list[dict], dict]:
+    """``count`` client trees holding together ``small`` small files and ``large`` files of ``mib`` MiB."""
+    clients, files, size = [], 0, 0
+    for i in range(count):
+        tree = root / f"c{i + 1:03d}"
+        made = make_mixed_tree(tree, small=small // count, large=large // count, large_mib=mib, seed=8 + i)
+        files, size = files + made["files"], size + made["bytes"]
+        clients.append({"id": f"c{i + 1:03d}", "name": f"示例客户{i + 1:02d}有限公司", "paths": [str(tree)]})
+    return clients, {"files": files, "bytes": size}
+
+
+def _figures(runs: dict[str, list[dict]]) -> dict:
+    figures = {
+        n: {
+            "seconds": round(median([x["seconds"] for x in runs[n]]), 3),
+            "cpu_seconds": round(median([x["cpu_seconds"] for x in runs[n]]), 3),
+        }
+        for n in NAMES
+    }
+    base = figures["plain"]["seconds"]
+    figures["overhead_without_manifest"] = round(figures["module"]["seconds"] / base - 1, 4)
+    figures["manifest_cost"] = round(figures["module_manifest"]["seconds"] / figures["module"]["seconds"] - 1, 4)
+    return figures
+
+
+def layout_case(work: Path, pw: Path, tree: str, count: int, rounds: int) -> dict:
+    """One tree as ``count`` clients of one host: every contender, first and unchanged, ``rounds`` rounds."""
+    small, large, mib = TREES[tree]
+    root = work / "客户账套" / f"{tree}-{count}"
+    clients, size = _clients(root, count, small, large, mib)
+    first: dict[str, list[dict]] = {n: [] for n in NAMES}
+    again: dict[str, list[dict]] = {n: [] for n in NAMES}
+    roles: list[dict] = []
+    for r in range(rounds):
+        order = NAMES[r % 3 :] + NAMES[: r % 3]  # each contender first, second and third in turn
+        for name in order:
+            repo = _repo(work / f"repo-{name}", pw)
+            for runs in (first, again):
+                if name == "plain":
+                    runs[name].append(_plain(repo, pw, clients))
+                else:
+                    runs[name].append(_module(repo, pw, clients, name == "module_manifest", work))
+        roles.append(_role(_repo(work / "repo-role", pw), pw, clients, work))
+    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds}
+    out["first"], out["unchanged"] = _figures(first), _figures(again)
+    out["role_seconds"] = round(median([x["seconds"] for x in roles]), 3)
+    out["role_cpu_seconds"] = round(median([x["cpu_seconds"] for x in roles]), 3)
+    out["role_fixed_seconds"] = round(out["role_seconds"] - out["first"]["module"]["seconds"], 3)
+    out["load_average_end"] = load_average()
+    shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
 def tree_case(quick: bool, rounds: int) -> dict:
     work = WORK / "backup"
     shutil.rmtree(work, ignore_errors=True)
@@ -66,41 +132,12 @@ def tree_case(quick: bool, rounds: int) -> dict:
     pw = work / "password"
     pw.write_text("bench-password\n")
     pw.chmod(0o600)
-    tree = work / "客户账套" / "c001"
-    small, large, mib = (1500, 2, 8) if quick else (6000, 4, 32)
-    size = make_mixed_tree(tree, small=small, large=large, large_mib=mib)
-    names = ("plain", "module", "module_manifest")
-    first: dict[str, list[dict]] = {n: [] for n in names}
-    again: dict[str, list[dict]] = {n: [] for n in names}
-    roles: list[dict] = []
-    for r in range(rounds):
-        order = names[r % 3 :] + names[: r % 3]  # each contender first, second and third in turn
-        for name in order:
-            repo = _repo(work / f"repo-{name}", pw)
-            for runs in (first, again):
-                if name == "plain":
-                    runs[name].append(_plain(repo, pw, tree))
-                else:
-                    runs[name].append(_module(repo, pw, tree, name == "module_manifest", work))
-        roles.append(_role(_repo(work / "repo-role", pw), pw, tree, work))
-    out: dict = {"files": size["files"], "bytes": size["bytes"], "rounds": rounds}
-    for label, runs in (("first", first), ("unchanged", again)):
-        figures = {
-            n: {
-                "seconds": round(median([x["seconds"] for x in runs[n]]), 3),
-                "cpu_seconds": round(median([x["cpu_seconds"] for x in runs[n]]), 3),
-            }
-            for n in names
-        }
-        base = figures["plain"]["seconds"]
-        figures["overhead_without_manifest"] = round(figures["module"]["seconds"] / base - 1, 4)
-        figures["manifest_cost"] = round(figures["module_manifest"]["seconds"] / figures["module"]["seconds"] - 1, 4)
-        out[label] = figures
-    out["role_seconds"] = round(median([x["seconds"] for x in roles]), 3)
-    out["role_cpu_seconds"] = round(median([x["cpu_seconds"] for x in roles]), 3)
-    out["role_fixed_seconds"] = round(out["role_seconds"] - out["first"]["module"]["seconds"], 3)
+    layouts = []
+    for tree in ("small",) if quick else ("small", "realistic"):
+        for count in (1, 10):
+            layouts.append(layout_case(work, pw, tree, count, rounds))
     shutil.rmtree(work, ignore_errors=True)
-    return out
+    return {"layouts": layouts, "rounds": rounds}
 
 
 def _pg_bindir() -> Path | None:

@@ -1037,76 +1037,136 @@ def _loads(loads: list, index: int) -> str:
     return ", ".join(str(x) for x in loads[index]) if loads else "?"
 
 
+def _extra_cpu(figures: dict) -> float:
+    """CPU seconds the module needed beyond plain restic."""
+    return figures["module"]["cpu_seconds"] - figures["plain"]["cpu_seconds"]
+
+
+def _verdict(met: list[str], missed: list[str]) -> str:
+    if not missed:
+        return "met in every case measured: " + "; ".join(met)
+    if not met:
+        return "missed in every case measured: " + "; ".join(missed)
+    return "met for " + "; ".join(met) + "; missed for " + "; ".join(missed)
+
+
 def _backup(res: dict | None) -> list[str]:
-    """Issue 15: the backup role against plain `restic backup` (the manifest's cost apart), and the database dump
-    streamed into restic against `pg_dump > file`, all from one run (contenders alternating)."""
+    """Issue 15: the backup role against plain `restic backup` (the manifest's cost apart), one client and ten clients
+    of one host, and the database dump streamed into restic against `pg_dump > file`, all from one run (contenders
+    alternating)."""
     out = ["## Backups made by the collection (issue 15)", ""]
     problem = _problem(res, "backup")
     if problem:
         return out + [problem, ""]
-    tree = res["tree"]
+    layouts = res["tree"]["layouts"]
+    trees = {x["tree"]: x for x in layouts if x["clients"] == 1}
     out += [
-        f"One client tree of {tree['files']:,} files, {_mib(tree['bytes'])}, backed up into a fresh local repository "
-        f"by each contender, {tree['rounds']} alternating round(s), medians; then a second backup of the unchanged "
-        "tree (the nightly case). `module` is `restic_backup`, the step the role runs per client; `role` is "
-        "`ansible-playbook playbooks/backup.yml` (lock, incident checks, backup, per-client status, retention off, "
-        "manifest off). Target: under 5 % overhead without the manifest.",
+        "Client trees backed up into a fresh local repository by each contender, "
+        f"{res['tree']['rounds']} alternating round(s), medians; then a second backup of the unchanged trees (the "
+        "nightly case). Each tree once as one client and once as the same amount of data split over ten clients of "
+        "one host. `plain` is `restic backup` of each client, one after the other (what a nightly script runs); "
+        "`module` is the role's step: `restic_backup` with `clients`, every client of the host in one module run "
+        "(one `restic backup` per client inside it); `role` is `ansible-playbook playbooks/backup.yml` (lock, "
+        "incident checks, backup, per-client status; retention and manifest off). Trees: "
+        + "; ".join(
+            f"`{name}` {x['files']:,} files, {_mib(x['bytes'])}"
+            + (
+                " (1/8 of the restore-overhead case of 1 GiB in 20,000 files, the same mean file size)"
+                if name == "realistic"
+                else ""
+            )
+            for name, x in trees.items()
+        )
+        + ". Target: under 5 % overhead without the manifest.",
         "",
-        "| backup | plain `restic backup` | module, no manifest | module + manifest | overhead without manifest "
-        "| manifest cost |",
-        "|---|---|---|---|---|---|",
+        "| tree | clients | backup | plain `restic backup` | module, no manifest | module + manifest "
+        "| overhead without manifest | manifest cost |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for label, text in (("first", "first (full)"), ("unchanged", "second (unchanged tree)")):
-        f = tree[label]
-        cpu = {k: f[k]["cpu_seconds"] for k in ("plain", "module", "module_manifest")}
-        out.append(
-            f"| {text}, wall | {f['plain']['seconds']:.2f} s | {f['module']['seconds']:.2f} s | "
-            f"{f['module_manifest']['seconds']:.2f} s | {f['overhead_without_manifest'] * 100:+.1f} % | "
-            f"{f['manifest_cost'] * 100:+.1f} % |"
-        )
-        out.append(
-            f"| {text}, CPU | {cpu['plain']:.2f} s | {cpu['module']:.2f} s | {cpu['module_manifest']:.2f} s | "
-            f"{(cpu['module'] / cpu['plain'] - 1) * 100:+.1f} % | "
-            f"{(cpu['module_manifest'] / cpu['module'] - 1) * 100:+.1f} % |"
-        )
+    met, missed = [], []
+    for x in layouts:
+        for label, text in (("first", "first"), ("unchanged", "unchanged")):
+            f = x[label]
+            cpu = {k: f[k]["cpu_seconds"] for k in ("plain", "module", "module_manifest")}
+            head = f"| {x['tree']} | {x['clients']} | {text}"
+            out.append(
+                f"{head}, wall | {f['plain']['seconds']:.2f} s | {f['module']['seconds']:.2f} s | "
+                f"{f['module_manifest']['seconds']:.2f} s | {f['overhead_without_manifest'] * 100:+.1f} % | "
+                f"{f['manifest_cost'] * 100:+.1f} % |"
+            )
+            out.append(
+                f"{head}, CPU | {cpu['plain']:.2f} s | {cpu['module']:.2f} s | {cpu['module_manifest']:.2f} s | "
+                f"{(cpu['module'] / cpu['plain'] - 1) * 100:+.1f} % | "
+                f"{(cpu['module_manifest'] / cpu['module'] - 1) * 100:+.1f} % |"
+            )
+            noise = (
+                ", the module faster than plain: within the noise, see below"
+                if f["overhead_without_manifest"] < 0
+                else ""
+            )
+            ratio = f"{f['overhead_without_manifest'] * 100:+.1f} %"
+            case = f"{x['tree']} tree, {x['clients']} client(s), {text} ({ratio}{noise})"
+            (met if f["overhead_without_manifest"] < 0.05 else missed).append(case)
+    cpus = [x[k]["plain"]["cpu_seconds"] for x in layouts for k in ("first", "unchanged")]
+    lowest = min(
+        (x[k]["module"]["cpu_seconds"] / x[k]["plain"]["cpu_seconds"] - 1, f"{x['tree']}/{x['clients']} {k}")
+        for x in layouts
+        for k in ("first", "unchanged")
+    )
     load = res.get("load_average") or {}
     if load:
+        ends = ", ".join(f"{x['tree']}/{x['clients']}: {x.get('load_average_end')}" for x in layouts)
         out += [
             "",
-            f"Load average during the run: {load.get('start')} at the start, {load.get('end')} at the end "
-            f"({res.get('restic', 'restic')}).",
+            f"Load average during the run: {load.get('start')} at the start, {load.get('end')} at the end; after each "
+            f"tree and client count: {ends} ({res.get('restic', 'restic')}). The machine is shared (a CI rehearsal, "
+            "other engineers' tests): wall-clock figures move with its load as much as with the code.",
         ]
-    u, f1 = tree["unchanged"], tree["first"]
     out += [
         "",
-        "What the module runs besides `restic backup` (profiled in-process, each restic start timed, at a load of "
-        "about 20): it used to start restic six times - `restic version`, `restore --help`, `check --help` and "
-        "`backup --help` (feature detection, about 0.2 s wall each at that load), the backup, and `restic snapshots "
-        "--json` to expand the 8-hex-digit ID restic 0.14 prints into the full ID (a second repository open: key "
-        "derivation and listing, about 0.8 s wall on an idle machine). It now starts restic twice: `restic version` "
-        "(the result's `restic_version`, about 0.02 CPU s) and the backup. A command's help is asked only when a "
-        "property needs it (`ResticFeatures.flags`: check mode's `backup --dry-run`, a restore's `--verify`), and the "
-        "full ID is read from restic's own cache (the snapshot file restic just wrote under "
-        "`<cache>/<repository id>/snapshots/`, only in repository caches touched since the backup began, exactly one "
-        "match; otherwise the listing as before). With the manifest, one listing after the backup serves both the "
-        "snapshot record and the manifest's already-recorded check, and the manifest snapshot's ID comes from the "
-        "cache too (three listings became one). No check was dropped (unreadable files, the summary, the error "
-        "classification, the manifest's existence check are unchanged).",
+        "**The 5 % target (without the manifest, wall time) is " + _verdict(met, missed) + ".**",
         "",
-        f"**The 5 % target is missed** ({f1['overhead_without_manifest'] * 100:+.1f} % wall for the first backup, "
-        f"{u['overhead_without_manifest'] * 100:+.1f} % for the unchanged tree) and removing restic starts cannot meet "
-        f"it: what remains is the module's own Python process (interpreter start and Ansible's module imports: "
-        f"{u['module']['cpu_seconds'] - u['plain']['cpu_seconds']:.2f} CPU s more than plain restic for the unchanged "
-        "tree, nearly all of it Python), which plain `restic backup` does not have. On the 2-core benchmark machine "
-        "under a load average of about 20 every process start waits for a CPU, so that fixed cost shows as seconds of "
-        "wall time. It is a cost per client and run, not per file: against a backup restic needs CPU minutes for it "
-        "falls under 5 %; against a small or unchanged tree it does not. Wall-clock figures on the shared machine move "
-        "with its load as much as with the code.",
+        "What the role's step costs besides `restic backup`: the module's own Python process (interpreter start, "
+        "Ansible's module imports, the argument checks) and one `restic version` (the result's `restic_version`), "
+        "once per host and run, whatever the number of clients; per client the module starts restic once, for the "
+        "backup itself (the full snapshot ID is read from restic's cache, no second repository open; command help "
+        "is asked only when check mode needs `backup --dry-run`). Before this batching the role ran the module, and "
+        "a `stat` of the incident lock on the host, once per client, so that fixed cost was paid per client. "
+        "Measured as CPU seconds over plain restic (steadier than wall time on this machine): "
+        + "; ".join(
+            f"{x['tree']}/{x['clients']} client(s) {_extra_cpu(x['first']):+.2f} s first, "
+            f"{_extra_cpu(x['unchanged']):+.2f} s unchanged"
+            for x in layouts
+        )
+        + ". It does not grow with the tree, and ten clients pay it about once; but plain restic's own CPU for these "
+        f"trees is only {min(cpus):.2f} to {max(cpus):.2f} s, so in CPU the smallest ratio measured is "
+        f"{lowest[0] * 100:+.1f} % ({lowest[1]}).",
         "",
-        f"The whole role run took {tree['role_seconds']:.2f} s ({tree['role_cpu_seconds']:.2f} CPU s), "
-        f"{tree['role_fixed_seconds']:.2f} s more than the module alone: Ansible's fixed cost per run (start, "
-        "inventory, the lock, incident checks, the snapshot listing for the status), which does not grow with the "
-        "tree.",
+    ]
+    noisy = [f"{x['tree']}/{x['clients']}" for x in layouts for k in ("first", "unchanged")
+             if x[k]["overhead_without_manifest"] < 0]  # fmt: skip
+    if noisy:
+        out += [
+            "A negative wall-clock overhead (" + ", ".join(sorted(set(noisy))) + ") means plain restic was slower "
+            "than the module in that run although the module runs the same restic commands plus its own process: "
+            "the machine's load moved more between the contenders than the module costs, so there the target is met "
+            "within the noise of this machine, not by a measured margin.",
+            "",
+        ]
+    out += [
+        "The manifest's cost per client: it hashes the client's files again and, per client, starts restic twice "
+        "more (one listing of the repository's snapshots after the backup, and the manifest's own `restic backup "
+        "--stdin`), each opening the repository; with ten clients that is twenty more repository opens per run, "
+        "which is why it costs more with ten clients than with one for the same data.",
+        "",
+        "The whole role run (ansible-playbook, manifest off) over the module alone: "
+        + "; ".join(
+            f"{x['tree']}/{x['clients']} client(s) {x['role_seconds']:.2f} s ({x['role_cpu_seconds']:.2f} CPU s), "
+            f"{x['role_fixed_seconds']:+.2f} s"
+            for x in layouts
+        )
+        + ": Ansible's fixed cost per run (start, inventory, the lock, the snapshot listing for the status, "
+        "metrics); it moved with the load during the run.",
         "",
     ]
     db = res.get("database") or {}
