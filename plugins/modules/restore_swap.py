@@ -994,22 +994,38 @@ def swap_clients(module: AnsibleModule) -> list[dict]:
                 continue
             if scan_opts:
                 # The write_freeze rescan (module_utils/writers.rescan) right before this client's swap.
-                scan = rescan(
-                    scan_opts["incident"],
-                    scan_opts["state_dir"],
-                    scan_opts["containment"],
-                    scan_opts["allow"],
-                    module.run_command,
-                    lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]),
-                    module.check_mode,
-                )
+                try:
+                    scan = rescan(
+                        scan_opts["incident"],
+                        scan_opts["state_dir"],
+                        scan_opts["containment"],
+                        scan_opts["allow"],
+                        module.run_command,
+                        lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]),
+                        module.check_mode,
+                    )
+                except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the others' swaps
+                    scan = {
+                        "incident": scan_opts["incident"],
+                        "state": "rescan",
+                        "failed": True,
+                        "msg": f"write_freeze for incident {scan_opts['incident']} failed on the host: "
+                        f"{type(exc).__name__}: {exc}",
+                    }
                 for warning in scan.get("warnings") or []:
                     module.warn(warning)
                 entry["rescan"] = scan
                 if scan.get("failed"):
                     entry.update(failed=True, stage="rescan", msg=str(scan.get("msg") or "the rescan failed"))
                     continue
-            entry.update(swap_client(module, {**shared, **spec}))
+            try:
+                entry.update(swap_client(module, {**shared, **spec}))
+            except Exception as exc:  # noqa: BLE001 - one client's failure must not stop the others' swaps
+                entry.update(
+                    failed=True,
+                    msg=f"restore_swap: the swap of {spec['id']} failed: {type(exc).__name__}: {exc}; nothing was "
+                    f"deleted, moved files are in {spec['quarantine']} (see {JOURNAL}), re-run to finish",
+                )
             if entry.get("failed"):
                 entry["stage"] = "swap"
             if module.check_mode:

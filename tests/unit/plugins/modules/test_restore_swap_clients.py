@@ -194,3 +194,28 @@ def test_real_rescan_refusing_a_writer_swaps_nothing_while_it_runs(site, writer,
     assert writer.poll() is None  # not signalled
     assert not any(restored(site, cid) for cid in IDS)
     assert result["changed"] is False
+
+
+def test_an_unexpected_error_in_one_clients_swap_or_rescan_stops_that_client_only(site, capsys, monkeypatch):
+    real = restore_swap.Swapper.swap_path
+
+    def swap_path(self, root):
+        if root == str(site["live"]["c001"]):
+            raise RuntimeError("bad entry")
+        return real(self, root)
+
+    monkeypatch.setattr(restore_swap.Swapper, "swap_path", swap_path)
+    first, second = run({"clients": site["clients"]}, capsys)["clients"]
+    assert first["failed"] is True and first["stage"] == "swap"
+    assert first["msg"].startswith(
+        "restore_swap: the swap of c001 failed: RuntimeError: bad entry; nothing was deleted"
+    )
+    assert not second.get("failed") and restored(site, "客户002")
+
+    def fake_rescan(incident, state_dir, policy, allow, run_command, which, check_mode):
+        raise ValueError("registry unreadable")
+
+    monkeypatch.setattr(restore_swap, "rescan", fake_rescan)
+    entries = run({"clients": site["clients"], "rescan": {"incident": "INC-1"}}, capsys)["clients"]
+    assert [(e["failed"], e["stage"]) for e in entries] == [(True, "rescan"), (True, "rescan")]
+    assert entries[0]["msg"] == "write_freeze for incident INC-1 failed on the host: ValueError: registry unreadable"
