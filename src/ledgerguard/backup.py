@@ -5,7 +5,8 @@ live progress, AWX-style job events), then prints one line per client from the j
 (files new/changed, bytes added, duration, snapshot id, manifest id), then per client and repository (the
 repository, the off-site copy) what the retention policy keeps and forgets. ``--check`` is the preview: the plan, and
 per client and repository every snapshot the policy would keep (with the rules that keep it) and forget (restic forget
---dry-run), nothing written or forgotten; ``--prune`` runs the scheduled prune step instead of a backup; ``--forget``
+--dry-run), nothing written or forgotten; ``--prune`` runs the scheduled prune step instead of a backup (the
+repository, then the off-site copy, restic's last lines of each); ``--forget``
 applies the retention policy after the backups (without it retention is a dry run too).
 
 Exit codes: 0 every host backed up, 1 a host failed (the role already alerted), 2 bad input.
@@ -37,12 +38,16 @@ def add_subparser(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
         "its backup-time manifest, then the retention policy (dry run unless --forget) and the off-site copy. Prints "
         "one line per client and its retention per repository. --check is the preview: the plan and, per client, in "
         "the repository and the off-site copy, each snapshot retention would keep (and the rule that keeps it) or "
-        "forget; nothing is written or forgotten. --prune runs the repository prune instead. Exit 0 when every host "
-        "succeeded, 1 when one failed.",
+        "forget; nothing is written or forgotten. --prune prunes the repository and the off-site copy instead. Exit 0 "
+        "when every host succeeded, 1 when one failed.",
     )
     p.add_argument("--clients", help="comma-separated client ids to back up (default: all of each host)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--prune", action="store_true", help="run the scheduled prune step (restic prune) instead")
+    mode.add_argument(
+        "--prune",
+        action="store_true",
+        help="run the scheduled prune step (restic prune of the repository and the off-site copy) instead",
+    )
     mode.add_argument("--forget", action="store_true", help="apply the retention policy after the backups")
     p.add_argument("--metrics-dir", help="node_exporter textfile directory for the backup metrics (on the hosts)")
 
@@ -108,6 +113,16 @@ def retention_lines(host: str, retention: dict[str, Any], where: str, detail: bo
     return lines
 
 
+def prune_lines(host: str, h: dict[str, Any]) -> list[str]:
+    """restic prune's last lines per repository (the repository, then the off-site copy when the run pruned it)."""
+    lines = []
+    for key, where in (("prune", "the repository"), ("copy_prune", "the off-site copy")):
+        if h.get(key):
+            lines.append(f"{host}: prune of {where} (restic's last lines):")
+            lines.extend(f"  {line}" for line in str(h[key]).splitlines() if line.strip())
+    return lines
+
+
 def render(outcome: dict[str, Any], check: bool, prune: bool) -> list[str]:
     lines: list[str] = []
     for host, h in sorted((outcome.get("hosts") or {}).items()):
@@ -125,9 +140,8 @@ def render(outcome: dict[str, Any], check: bool, prune: bool) -> list[str]:
                 lines.append(
                     f"{host} {s.get('client')}: LATE: newest successful backup {s.get('last_success_utc') or 'none'}"
                 )
-        if prune and h.get("prune"):
-            lines.append(f"{host}: prune (restic's last lines):")
-            lines.extend(f"  {line}" for line in str(h["prune"]).splitlines() if line.strip())
+        if prune:
+            lines.extend(prune_lines(host, h))
     return lines
 
 

@@ -7,11 +7,13 @@ One site per test: every playbook run is shared by the assertions that follow it
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -381,3 +383,115 @@ def test_retention_preview_per_client_in_the_repository_and_the_offsite_copy_for
         line("forget", ca, forget),
         line("forget", cb, forget),
     ]
+
+
+def blobs(restic_cmd, repo: str, pw: Path, env: dict) -> set[str]:
+    """The IDs of a repository's data blobs, as its index lists them (what prune removes, forget does not)."""
+    out = restic_cmd(repo, pw, "list", "blobs", env=env).stdout.split("\n")
+    return {line.split()[1] for line in out if line.startswith("data ")}
+
+
+def test_prune_frees_the_forgotten_data_in_the_repository_and_the_offsite_copy(
+    tmp_path, s3_server, restic_cmd, localhost_inventory
+):
+    """Three snapshots of one June 2025 day, each with an attachment of its own, in the repository and (restic copy)
+    the off-site copy; the legal policy keeps the day's newest. ``backup_entry=forget`` in apply mode forgets the two
+    older ones in both repositories but frees nothing; ``ledgerguard backup --prune`` is refused under an incident
+    (nothing pruned), prunes the repository while a restic lock on the copy (a drill restoring from it) refuses the
+    copy's prune, and once the copy is free prunes the copy too: the forgotten attachments' data is gone from both,
+    the kept snapshot still restores whole."""
+    r = repositories(tmp_path, s3_server, restic_cmd, "lg-pr")
+    aws, repo, copy_repo, pw, copy_pw = r.aws, r.repo, r.copy_repo, r.pw, r.copy_pw
+    tz = {"TZ": os.environ["TZ"]} if os.environ.get("TZ") else {}
+    info = sampledata.make_client_tree(tmp_path / "客户账套", "c001", NAME, periods=["2025-06"], vouchers_per_period=3)
+    path = Path(info["client"]["paths"][0])
+    # an attachment under restic's 512 KiB minimum chunk size is one data blob whose ID is the file's SHA-256
+    attachment = {}
+    for label, when in (("a", "2025-06-10 10:00:00"), ("b", "2025-06-10 11:00:00"), ("c", "2025-06-10 12:00:00")):
+        extra = path / f"附件-{label}.bin"
+        content = secrets.token_bytes(200_000)
+        extra.write_bytes(content)
+        restic_cmd(repo, pw, "backup", "--host", "localhost", "--tag", "c001", "--tag", "ledgerguard-backup",
+                   "--time", when, str(path), env={**aws, **tz})  # fmt: skip
+        extra.unlink()
+        attachment[label] = hashlib.sha256(content).hexdigest()
+    restic_cmd(copy_repo, copy_pw, "copy", "--from-repo", repo, "--from-password-file", str(pw), env=aws)
+    both = ((repo, pw), (copy_repo, copy_pw))
+    for where in both:
+        assert set(attachment.values()) <= blobs(restic_cmd, *where, aws)
+
+    state = tmp_path / "state"
+    inv = localhost_inventory({"ledgerguard_clients": [{k: info["client"][k] for k in ("id", "name", "paths")}],
+                               "ledgerguard_state_dir": str(state)})  # fmt: skip
+    vars_file = tmp_path / "backup-vars.json"
+    vars_file.write_text(json.dumps({
+        "backup_verify_forget_policy": POLICY,
+        "backup_verify_record_classes": CLASSES,
+        "backup_copy_repository": copy_repo,
+        "backup_copy_password_file": str(copy_pw),
+    }))  # fmt: skip
+    common = r.cli_args(tmp_path, inv, vars_file)
+
+    # retention alone, applied: the two older snapshots forgotten in both repositories, their data still there
+    forgot = cli("backup", *common, "-e", "backup_entry=forget", "-e", "backup_forget_mode=apply")
+    assert forgot.returncode == 0, forgot.stdout[-3000:] + forgot.stderr
+    kept = {}
+    for where in both:
+        (kept[where[0]],) = snapshots(restic_cmd, *where, aws)
+        assert kept[where[0]]["time"].startswith("2025-06-10T12:00:00")
+        assert set(attachment.values()) <= blobs(restic_cmd, *where, aws)
+    packs_before = {where[0]: len(restic_cmd(*where, "list", "packs", env=aws).stdout.split()) for where in both}
+
+    # refused while an incident holds the host: nothing pruned in either repository
+    lock = {"incident_id": "INC-20261205-0002", "operator": "王芳", "created": "2026-12-05T01:00:00Z"}
+    (state / "incident.lock").write_text(json.dumps(lock, ensure_ascii=False))
+    refused = cli("backup", "--prune", *common)
+    assert refused.returncode == 1, refused.stdout[-3000:]
+    assert "localhost: FAILED: Incident INC-20261205-0002 holds this host (operator 王芳" in refused.stdout
+    assert "prune of the" not in refused.stdout
+    for where in both:
+        assert set(attachment.values()) <= blobs(restic_cmd, *where, aws)
+    (state / "incident.lock").unlink()
+
+    # a drill restoring from the copy holds the copy's restic lock (here: a backup reading stdin): the repository is
+    # pruned, the copy's prune is refused by restic and the run fails naming it
+    holder_env = {**os.environ, **aws, "RESTIC_REPOSITORY": copy_repo, "RESTIC_PASSWORD_FILE": str(copy_pw)}
+    holder = subprocess.Popen(["restic", "backup", "--stdin", "--stdin-filename", "hold"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=holder_env)  # fmt: skip
+    try:
+        deadline = time.time() + 60
+        while not restic_cmd(copy_repo, copy_pw, "list", "locks", "--no-lock", env=aws).stdout.strip():
+            assert time.time() < deadline and holder.poll() is None, "the lock holder never locked the copy"
+            time.sleep(0.5)
+        half = cli("backup", "--prune", *common)
+    finally:
+        holder.send_signal(signal.SIGINT)
+        holder.wait(timeout=60)
+        restic_cmd(copy_repo, copy_pw, "unlock", env=aws)
+    assert half.returncode == 1, half.stdout[-3000:]
+    assert "localhost: FAILED: prune of the off-site copy failed: " in half.stdout
+    assert "prune of the repository failed" not in half.stdout
+    assert "localhost: prune of the repository (restic's last lines):" in half.stdout
+    assert not {attachment["a"], attachment["b"]} & blobs(restic_cmd, repo, pw, aws)
+    assert set(attachment.values()) <= blobs(restic_cmd, copy_repo, copy_pw, aws)
+
+    # the copy free again: pruned too, with the same lines per repository; the forgotten data gone from both, the
+    # kept snapshot's still there, fewer packs, and the kept snapshot restores whole from each repository
+    pruned = cli("backup", "--prune", *common)
+    assert pruned.returncode == 0, pruned.stdout[-3000:] + pruned.stderr
+    out = pruned.stdout.splitlines()
+    first, second = (
+        out.index(f"localhost: prune of {w} (restic's last lines):") for w in ("the repository", "the off-site copy")
+    )
+    assert first < second and out[first + 1].startswith("  ") and out[second + 1].startswith("  ")
+    for where in both:
+        left = blobs(restic_cmd, *where, aws)
+        assert attachment["c"] in left and not {attachment["a"], attachment["b"]} & left
+        assert len(restic_cmd(*where, "list", "packs", env=aws).stdout.split()) < packs_before[where[0]]
+        restic_cmd(*where, "check", env=aws)
+        target = tmp_path / ("restored-" + secrets.token_hex(3))
+        restic_cmd(*where, "restore", kept[where[0]]["id"], "--target", str(target), env=aws)
+        back = target / str(path).lstrip("/")
+        assert hashlib.sha256((back / "附件-c.bin").read_bytes()).hexdigest() == attachment["c"]
+        live = {p.relative_to(path) for p in path.rglob("*") if p.is_file()}
+        assert {p.relative_to(back) for p in back.rglob("*") if p.is_file()} == live | {Path("附件-c.bin")}

@@ -127,12 +127,27 @@ def test_check_mode_and_prune_lines():
         "h c1: retention in the off-site copy keeps 1, would forget 0",
         "  keep   0a0b0c0d 2026-11-30T10:00:00Z (daily snapshot, monthly snapshot)",
     ]
-    pruned = {"hosts": {"h": {"prune": "to delete: 3 blobs / 1.2 KiB\n\ndone"}}}
+    pruned = {
+        "hosts": {"h": {"prune": "to delete: 3 blobs / 1.2 KiB\n\ndone", "copy_prune": "to delete: 1 blobs\ndone"}}
+    }
     assert backup.render(pruned, check=False, prune=True) == [
-        "h: prune (restic's last lines):",
+        "h: prune of the repository (restic's last lines):",
         "  to delete: 3 blobs / 1.2 KiB",
         "  done",
+        "h: prune of the off-site copy (restic's last lines):",
+        "  to delete: 1 blobs",
+        "  done",
     ]
+    # no off-site copy: only the repository's lines; a refused prune: the error, no prune lines
+    only = {"hosts": {"h": {"prune": "done", "copy_prune": ""}}}
+    assert backup.render(only, check=False, prune=True) == [
+        "h: prune of the repository (restic's last lines):",
+        "  done",
+    ]
+    refused = {
+        "hosts": {"h": {"failed": True, "error": "Incident INC-1 holds this host", "prune": "", "copy_prune": ""}}
+    }
+    assert backup.render(refused, check=False, prune=True) == ["h: FAILED: Incident INC-1 holds this host"]
 
 
 @pytest.mark.parametrize(("value", "text"), [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 * 2**30, "5.0 GiB")])
