@@ -497,6 +497,20 @@ def backup_args(host: str | None, tags: Iterable[str], excludes: Iterable[str]) 
     return args
 
 
+def backup_base(restic: Restic, host: str | None, paths: list[str], tags: list[str], manifest: bool) -> dict[str, Any]:
+    """The fields every backup module's result starts with (restic_backup, sqlite_backup), before the backup runs."""
+    base: dict[str, Any] = {
+        "paths": paths,
+        "tags": tags,
+        "host": host or "",
+        "restic_version": restic.features.version_string,
+        "manifest_snapshot_id": "",
+    }
+    if manifest:
+        base["manifest"] = {"recorded": False}
+    return base
+
+
 def backup_dry_run(restic: Restic, args: list[str], paths: list[str], base: dict[str, Any]) -> dict[str, Any]:
     """Check mode of a backup: restic's own ``--dry-run`` where it has one, else prove the repository opens."""
     empty = {"changed": True, "snapshot_id": "", "short_id": ""}

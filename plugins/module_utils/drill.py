@@ -429,6 +429,35 @@ def metric_families(record: dict[str, Any]) -> list[dict[str, Any]]:
                 ],
             }
         )
+    return fams + database_metric_families(host, record.get("databases") or [])
+
+
+# Per database the drill restored into a scratch database: (name, help, record key, only for a passed restore).
+DATABASE_METRICS = [
+    ("ledgerguard_drill_database_passed", "1 if the last drill's scratch restore of the database checked out, else 0",
+     "passed", False),
+    ("ledgerguard_drill_database_tables", "Tables in the last drill's scratch restore of the database",
+     "table_count", True),
+    ("ledgerguard_drill_database_rows", "Rows (exact count(*) over every table) in the last drill's scratch restore",
+     "total_rows", True),
+    ("ledgerguard_drill_database_restore_seconds", "Seconds the last drill's scratch restore and check took",
+     "seconds", True),
+]  # fmt: skip
+
+
+def database_metric_families(host: str, databases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per database of the record (engine, database): passed, and for a restore that checked out its tables, rows
+    and seconds. A failed one has only ``passed 0`` (its counts are not those of a usable restore)."""
+    fams = []
+    for name, help_text, key, only_passed in DATABASE_METRICS:
+        samples = []
+        for d in databases:
+            labels = {"host": host, "engine": d.get("engine", ""), "database": d.get("database", "")}
+            if key == "passed":
+                samples.append({"labels": labels, "value": 1 if d.get("passed") else 0})
+            elif d.get("passed") or not only_passed:
+                samples.append({"labels": labels, "value": d.get(key)})
+        fams.append({"name": name, "help": help_text, "samples": samples})
     return fams
 
 
@@ -449,4 +478,16 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
         + list(record.get("failed_checks") or [])
         + list(record.get("misses") or []),
         "damaged_backups": list(record.get("damaged_backups") or []),
+        "databases": [database_line(d) for d in record.get("databases") or []],
     }
+
+
+def database_line(d: dict[str, Any]) -> str:
+    """One line per database of a drill record, as the CLI and the reports name it."""
+    head = f"{d.get('engine')}/{d.get('database')}"
+    if not d.get("passed"):
+        return f"{head}: FAILED: {d.get('message') or 'the scratch restore failed'}"
+    return (
+        f"{head}: passed, snapshot {d.get('snapshot') or '-'}, {int(d.get('table_count') or 0)} table(s), "
+        f"{int(d.get('total_rows') or 0)} rows, {float(d.get('seconds') or 0):.1f} s"
+    )

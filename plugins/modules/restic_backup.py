@@ -225,6 +225,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modu
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     backup_and_record,
     backup_args,
+    backup_base,
     backup_dry_run,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -260,15 +261,7 @@ def back_up(module, restic, paths: list[str], tags: list[str], exclude: list[str
     check_paths(paths)
     check_tags(tags)
     args = backup_args(params["host"], tags, exclude)
-    base = {
-        "paths": paths,
-        "tags": tags,
-        "host": params["host"] or "",
-        "restic_version": restic.features.version_string,
-        "manifest_snapshot_id": "",
-    }
-    if params["manifest"]:
-        base["manifest"] = {"recorded": False}
+    base = backup_base(restic, params["host"], paths, tags, params["manifest"])
     if module.check_mode:
         return backup_dry_run(restic, args, paths, base)
     return backup_and_record(

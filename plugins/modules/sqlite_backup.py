@@ -163,6 +163,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import (  # noqa: E402
     backup_and_record,
     backup_args,
+    backup_base,
     backup_dry_run,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import (  # noqa: E402
@@ -228,15 +229,7 @@ def main() -> None:
         paths = params["paths"]
         companions, manifest_companions = ledger_excludes(params["ledgers"], paths)
         args = backup_args(params["host"], params["tags"], list(params["exclude"]) + companions)
-        base = {
-            "paths": paths,
-            "tags": params["tags"],
-            "host": params["host"] or "",
-            "restic_version": restic.features.version_string,
-            "manifest_snapshot_id": "",
-        }
-        if params["manifest"]:
-            base["manifest"] = {"recorded": False}
+        base = backup_base(restic, params["host"], paths, params["tags"], params["manifest"])
         if module.check_mode:
             base["ledgers"] = [{"path": p, "captured": False} for p in params["ledgers"]]
             return backup_dry_run(restic, args, paths, base)

@@ -222,6 +222,8 @@ def drill_lines(drill: dict[str, Any]) -> list[str]:
             f"RPO {format_duration(float(rpo)) if rpo is not None else '-'}, "
             f"{h.get('files')} files / {h.get('bytes')} bytes"
         )
+        for database in h.get("databases") or []:
+            lines.append(f"    database {database}")
         for problem in h.get("problems") or []:
             lines.append(f"    - {problem}")
     if drill.get("evidence_dir"):

@@ -223,22 +223,22 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
 
         # the drill restores from the copy: the first repository is pointed at an empty bucket it cannot read
         s3_server.create_bucket(r.main_bucket + "-void")
+        drill_vars = {
+            "ledgerguard_repository": s3_server.restic_url(r.main_bucket + "-void", "restic"),
+            "ledgerguard_password_file": str(pw),
+            "ledgerguard_s3_credentials_file": str(creds),
+            "ledgerguard_evidence_dir": str(evidence),
+            "drill_sandbox_dir": str(tmp_path / "sandbox"),
+            "drill_progress_interval": 0,
+            "drill_copy_repository": copy_repo,
+            "drill_copy_password_file": str(copy_pw),
+            "drill_metrics_dir": str(tmp_path / "drill-textfile"),
+            "drill_snapshot_tags": ["c001"],  # the client's snapshot, not the newer dump's
+        }
         drilled = playbook(
             "drill.yml",
             inventory=inv,
-            extravars={
-                "ledgerguard_repository": s3_server.restic_url(r.main_bucket + "-void", "restic"),
-                "ledgerguard_password_file": str(pw),
-                "ledgerguard_s3_credentials_file": str(creds),
-                "ledgerguard_evidence_dir": str(evidence),
-                "drill_sandbox_dir": str(tmp_path / "sandbox"),
-                "drill_progress_interval": 0,
-                "drill_id": "drill-offsite",
-                "drill_copy_repository": copy_repo,
-                "drill_copy_password_file": str(copy_pw),
-                "drill_databases": databases,
-                "drill_snapshot_tags": ["c001"],  # the client's snapshot, not the newer dump's
-            },
+            extravars={**drill_vars, "drill_id": "drill-offsite", "drill_databases": databases},
         )
         assert drilled.rc == 0, failed_messages(drilled)
         record = json.loads((state / "drills" / "history.jsonl").read_text())
@@ -253,6 +253,50 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
         assert (restored["passed"], restored["snapshot"], restored["tables"]) == (
             True, dumped["short_id"], {"public.凭证": 120}
         )  # fmt: skip
+        assert restored["scratch"] == "ledger_drill_offsite" and restored["table_count"] == 1
+        # the database in the drill's reports and metrics
+        db_row = (f"| ledger | postgresql | {dumped['short_id']} | ledger_drill_offsite | public.凭证 120 | 120 | "
+                  f"{restored['seconds']} | passed |")  # fmt: skip
+        assert db_row in (evidence / "drill-offsite" / "report.md").read_text(encoding="utf-8").splitlines()
+        html_report = (evidence / "drill-offsite" / "report.html").read_text(encoding="utf-8")
+        assert "<h3>Databases</h3>" in html_report and "<td>public.凭证 120</td>" in html_report
+        (reported,) = json.loads((evidence / "drill-offsite" / "report.json").read_text())["hosts"]
+        assert reported["databases"] == record["databases"]
+        db_labels = '{host="localhost",engine="postgresql",database="ledger"}'
+        dm = metrics(tmp_path / "drill-textfile" / "ledgerguard_drill.prom")
+        assert (
+            dm[f"ledgerguard_drill_database_passed{db_labels}"] == 1
+            and dm['ledgerguard_drill_passed{host="localhost"}'] == 1
+        )
+        assert dm[f"ledgerguard_drill_database_rows{db_labels}"] == 120
+        assert dm[f"ledgerguard_drill_database_tables{db_labels}"] == 1
+        assert dm[f"ledgerguard_drill_database_restore_seconds{db_labels}"] == restored["seconds"]
+
+        # a database whose check fails (one row more expected than the dump holds) fails the drill, after its report
+        # and metrics are written: the row FAILED with the reason, passed 0, no row count for it
+        strict = [dict(databases[0], min_rows={"public.凭证": 121})]
+        failing = playbook(
+            "drill.yml",
+            inventory=inv,
+            extravars={**drill_vars, "drill_id": "drill-db-check", "drill_databases": strict},
+        )
+        assert failing.rc != 0
+        last = json.loads((state / "drills" / "history.jsonl").read_text().splitlines()[-1])
+        (checked_db,) = last["databases"]
+        assert last["passed"] is False and checked_db["passed"] is False
+        assert "public.凭证 has 120 rows, at least 121 expected" in checked_db["message"]
+        assert last["clients"][0]["passed"] is True  # the client's files restored fine: the database failed it
+        assert any(e.startswith("database postgresql/ledger: ") for e in last["errors"])
+        report_md = (evidence / "drill-db-check" / "report.md").read_text(encoding="utf-8")
+        assert "## localhost: FAILED" in report_md
+        (row,) = [x for x in report_md.splitlines() if x.startswith("| ledger | postgresql |")]
+        assert row.endswith(" | FAILED: " + checked_db["message"].replace("|", "/").replace("\n", " ") + " |")
+        dm = metrics(tmp_path / "drill-textfile" / "ledgerguard_drill.prom")
+        assert (
+            dm[f"ledgerguard_drill_database_passed{db_labels}"] == 0
+            and dm['ledgerguard_drill_passed{host="localhost"}'] == 0
+        )
+        assert f"ledgerguard_drill_database_rows{db_labels}" not in dm
 
         # refused under an incident lock: exit 1, failed in the metrics (and late with a tiny maximum age), one alert
         lock = {"incident_id": "INC-20261205-0001", "operator": "王芳", "created": "2026-12-05T01:00:00Z"}

@@ -182,3 +182,22 @@ def test_default_runner_dir_respects_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("LEDGERGUARD_RUNNER_DIR")
     expected = "/var/lib/ledgerguard/runner" if os.geteuid() == 0 else "ledgerguard/runner"
     assert str(cli.default_runner_dir()).endswith(expected)
+
+
+def test_drill_lines_name_each_database():
+    drill = {
+        "drill_id": "d1",
+        "passed": False,
+        "hosts": {
+            "books1": {
+                "passed": False, "snapshot": "4f3a9c01", "rto_seconds": 12.0, "rpo_seconds": 60.0, "files": 3,
+                "bytes": 10, "problems": ["database postgresql/ledger: table public.凭证 has 120 rows"],
+                "databases": ["postgresql/ledger: FAILED: table public.凭证 has 120 rows"],
+            }
+        },
+    }  # fmt: skip
+    lines = cli.drill_lines(drill)
+    assert lines[2:] == [
+        "    database postgresql/ledger: FAILED: table public.凭证 has 120 rows",
+        "    - database postgresql/ledger: table public.凭证 has 120 rows",
+    ]

@@ -198,3 +198,37 @@ def test_metric_families_for_prometheus_filter():
 def test_parse_history_skips_broken_lines():
     text = '{"drill_id": "a"}\nnot json\n\n[1]\n{"drill_id": "b"}\n'
     assert [h["drill_id"] for h in drill.parse_history(text)] == ["a", "b"]
+
+
+def test_database_results_in_the_metrics_and_the_summary():
+    databases = [
+        {"engine": "postgresql", "database": "ledger", "passed": True, "snapshot": "9c1d2e3f",
+         "tables": {"public.凭证": 120}, "table_count": 1, "total_rows": 120, "seconds": 1.84, "message": ""},
+        {"engine": "mariadb", "database": "books", "passed": False, "snapshot": "", "tables": {}, "table_count": 0,
+         "total_rows": 0, "seconds": 0, "message": "table 凭证 has 20 rows, at least 21 expected"},
+    ]  # fmt: skip
+    clients = [drill.client_result(CLIENTS[0], {"bytes": 100, "seconds": 1}, 1, 1, 50, {}, drill.merge_targets())]
+    rec = drill.drill_record(
+        {"host": "web1", "started": "2026-11-26T02:00:00+00:00", "databases": databases},
+        clients,
+        ["database mariadb/books: table 凭证 has 20 rows, at least 21 expected"],
+    )
+    assert rec["passed"] is False and rec["verification_failed"] is True
+    fams = {f["name"]: f["samples"] for f in drill.metric_families(rec)}
+    pg = {"host": "web1", "engine": "postgresql", "database": "ledger"}
+    maria = {"host": "web1", "engine": "mariadb", "database": "books"}
+    assert fams["ledgerguard_drill_database_passed"] == [{"labels": pg, "value": 1}, {"labels": maria, "value": 0}]
+    # a failed restore's counts are not those of a usable database: only its passed 0
+    assert fams["ledgerguard_drill_database_rows"] == [{"labels": pg, "value": 120}]
+    assert fams["ledgerguard_drill_database_tables"] == [{"labels": pg, "value": 1}]
+    assert fams["ledgerguard_drill_database_restore_seconds"] == [{"labels": pg, "value": 1.84}]
+    assert drill.summary(rec)["databases"] == [
+        "postgresql/ledger: passed, snapshot 9c1d2e3f, 1 table(s), 120 rows, 1.8 s",
+        "mariadb/books: FAILED: table 凭证 has 20 rows, at least 21 expected",
+    ]
+    assert "database mariadb/books: table 凭证 has 20 rows, at least 21 expected" in drill.summary(rec)["problems"]
+    # no database declared: no database family at all
+    plain = drill.drill_record({"host": "web1", "started": "2026-11-26T02:00:00+00:00"}, clients)
+    names = {f["name"] for f in drill.metric_families(plain) if f["samples"]}
+    assert not {n for n in names if n.startswith("ledgerguard_drill_database_")}
+    assert drill.summary(plain)["databases"] == []
