@@ -8,8 +8,9 @@ into a fresh staging folder of this run (restic_restore; clients restored from t
 folder share one restic restore), compare the restored tree with the snapshot's listing and its backup-time manifest
 (file_manifest), check the books in staging (ledger_verify), re-scan the frozen folders for writers right before the
 client's swap (write_freeze's rescan, run by restore_swap itself), swap (restore_swap, whose run records the swap right
-after it), check the books in place (ledger_verify) and record the finished client. One client's failure does not stop the others; its
-entry names the step that failed (the names the role's YAML tasks had) and why. In check mode only the plan is made.
+after it), check the books in place (ledger_verify) and record the finished client. One client's failure does not stop
+the others; its entry names the step that failed (the names the role's YAML tasks had) and why. In check mode only the
+plan is made.
 
 Module runs per host, not per client (each run pays Ansible's payload start-up, issue 19): the assessment of every
 client is one snapshot_damage run (clients=), the hashing one file_manifest run (trees=), the book checks one

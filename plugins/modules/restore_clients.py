@@ -22,9 +22,10 @@ description:
     compares the restored tree with the snapshot's listing and its backup-time manifest
     (M(ledgerguard.recovery.file_manifest)), checks the books in staging (M(ledgerguard.recovery.ledger_verify)),
     re-scans the frozen folders for writers right before the client's swap (the M(ledgerguard.recovery.write_freeze)
-    C(state=rescan) rescan, label C(before_swap)), swaps the restored files into place with the damaged ones to quarantine
-    (M(ledgerguard.recovery.restore_swap)), records the swap (C(<marker_dir>/<client>.swapped.json)), checks the
-    books in place and records the finished client (C(<marker_dir>/<client>.done.json); a re-run keeps that result).
+    C(state=rescan) rescan, label C(before_swap)), swaps the restored files into place with the damaged ones to
+    quarantine (M(ledgerguard.recovery.restore_swap)), records the swap (C(<marker_dir>/<client>.swapped.json)),
+    checks the books in place and records the finished client (C(<marker_dir>/<client>.done.json); a re-run keeps that
+    result).
   - Clients whose restore point is the same snapshot and whose work folder is the same are restored with one restic
     restore (O(batch)); their staging folder is then C(<work>/staging/<ids>/<run id>), shared. When the repository
     lost data the chosen snapshot needs, each of them moves on alone to its newest older clean snapshot.
