@@ -25,8 +25,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import ledger as lg
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import clean_connection
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.$-]+$")
@@ -118,6 +120,45 @@ class Server:
 
     def pipe_into(self, database: str, source: Any) -> subprocess.Popen:
         raise NotImplementedError
+
+    def ledger_table(self, database: str, table: str) -> tuple[str, list[str], list[str], list[str]]:
+        """(name as reported, its quoted parts, its columns, its primary key's columns) of ``table``."""
+        raise NotImplementedError
+
+    def ledger_select(self, database: str, parts: list[str], columns: list[str], order: list[str]) -> list[str]:
+        """argv printing one JSON array per row: the values of ``columns``, rows in ``order`` (quoted identifiers)."""
+        raise NotImplementedError
+
+    def _stream(self, argv: list[str], what: str) -> Iterator[bytes]:
+        """The lines ``argv`` prints, read as they come (a ledger table need not fit in memory twice). Raises
+        SourceError with the program's stderr when it fails."""
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+            try:
+                yield from proc.stdout
+                proc.stdout.close()
+                proc.wait()
+            finally:
+                if proc.poll() is None:  # the reader stopped early: end the client
+                    proc.kill()
+                    proc.wait()
+            if proc.returncode != 0:
+                err.seek(0)
+                text = err.read().decode("utf-8", "replace").strip()[-800:]
+                raise lg.SourceError(f"{self.engine} could not {what}: {text}")
+
+    def read_ledger(
+        self, database: str, table: str, mapping: dict[str, str] | None
+    ) -> tuple[str, Iterator[tuple[int, dict[str, Any]]]]:
+        """(the table's name, its rows as (row number, logical row)) for module_utils/ledger.check_rows: the
+        columns mapped as for a SQLite ledger (ledger.select_columns; the user maps them with ``ledger.columns``),
+        read through the engine's client as one JSON array per row. Raises SourceError."""
+        name, parts, have, key = self.ledger_table(database, table)
+        selected = lg.select_columns(name, have, mapping, "ledger.columns")
+        keys = list(selected)
+        columns = [self.ident(selected[k]) for k in keys]
+        argv = self.ledger_select(database, parts, columns, [self.ident(c) for c in key])
+        return name, lg.json_rows(self._stream(argv, f"read table {name} of database {database}"), keys, name)
 
     def restore(self, database: str, dump_argv: list[str], dump_env: dict[str, str]) -> tuple[int, str, int, str]:
         """Stream ``dump_argv``'s stdout (restic dump) into this server's restore program for ``database``.
@@ -222,6 +263,46 @@ class Postgres(Server):
 
     def tables(self, database: str) -> list[str]:
         return [f"{schema}.{table}" for schema, table in self.relations(database)]
+
+    def ledger_table(self, database: str, table: str) -> tuple[str, list[str], list[str], list[str]]:
+        """``table`` as C(schema.table), or a table name found in one schema only (tables, views, partitioned)."""
+        lit = self.literal(table)
+        out = self.sql(
+            [
+                "SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname, c.relkind, (SELECT "  # noqa: S608
+                "coalesce(json_agg(a.attname ORDER BY a.attnum), '[]') FROM pg_attribute a WHERE a.attrelid = c.oid "
+                "AND a.attnum > 0 AND NOT a.attisdropped), (SELECT coalesce(json_agg(a.attname ORDER BY k.n), '[]') "
+                "FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                "WHERE i.indrelid = c.oid AND i.indisprimary)) ORDER BY n.nspname), '[]') FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                f"AND (n.nspname || '.' || c.relname = {lit} OR c.relname = {lit})"
+            ],
+            database,
+            what=f"look up table {table} in database {database}",
+        )
+        found = json.loads(out)
+        hits = [f for f in found if f"{f[0]}.{f[1]}" == table] or found
+        if not hits:
+            raise lg.SourceError(
+                f"no table {table!r} in the restore (tables: {self.tables(database)}); set ledger.table (schema.table)"
+            )
+        if len(hits) > 1:
+            raise lg.SourceError(
+                f"table {table!r} is in several schemas ({', '.join(f'{h[0]}.{h[1]}' for h in hits)}); "
+                "give ledger.table as schema.table"
+            )
+        schema, name, _kind, columns, key = hits[0]
+        return f"{schema}.{name}", [self.ident(schema), self.ident(name)], columns, key
+
+    def ledger_select(self, database: str, parts: list[str], columns: list[str], order: list[str]) -> list[str]:
+        # Identifiers are quoted (ident) and were looked up in the catalog. Primary key order is the entry order a
+        # SQLite ledger's rowid gives (a serial id); the stored order is not (an updated row moves to the end).
+        sql = f"SELECT json_build_array({', '.join(columns)}) FROM {'.'.join(parts)}"  # noqa: S608
+        sql += f" ORDER BY {', '.join(order)}" if order else ""
+        argv = [self.client, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", "FETCH_COUNT=10000"]
+        return [*argv, *self._where(), f"--dbname={database}", "-c", sql]
 
     def counts(self, database: str) -> dict[str, int]:
         relations = self.relations(database)
@@ -347,6 +428,29 @@ class MariaDB(Server):
             what=f"list the tables of database {database}",
         )
         return json.loads(out)
+
+    def ledger_table(self, database: str, table: str) -> tuple[str, list[str], list[str], list[str]]:
+        out = self.sql(
+            [
+                "SELECT COALESCE(JSON_ARRAYAGG(COLUMN_NAME ORDER BY ORDINAL_POSITION), '[]') "  # noqa: S608
+                f"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {self.literal(database)} "
+                f"AND TABLE_NAME = {self.literal(table)}"
+            ],
+            what=f"look up table {table} in database {database}",
+        )
+        columns = json.loads(out)
+        if not columns:
+            raise lg.SourceError(
+                f"no table {table!r} in the restore (tables: {self.tables(database)}); set ledger.table"
+            )
+        # InnoDB reads a table in primary key order already
+        return table, [self.ident(database), self.ident(table)], columns, []
+
+    def ledger_select(self, database: str, parts: list[str], columns: list[str], order: list[str]) -> list[str]:
+        # Identifiers are quoted (ident) and were looked up in information_schema; JSON_ARRAY escapes tabs and
+        # newlines inside values, so --raw prints one row per line.
+        sql = f"SELECT JSON_ARRAY({', '.join(columns)}) FROM {'.'.join(parts)}"  # noqa: S608
+        return [*self._base(), "--batch", "--raw", "--skip-column-names", "--quick", "-e", sql]
 
     def counts(self, database: str) -> dict[str, int]:
         names = self.tables(database)

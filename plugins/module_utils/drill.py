@@ -458,7 +458,28 @@ def database_metric_families(host: str, databases: list[dict[str, Any]]) -> list
             elif d.get("passed") or not only_passed:
                 samples.append({"labels": labels, "value": d.get(key)})
         fams.append({"name": name, "help": help_text, "samples": samples})
+    checked = [d for d in databases if d.get("ledger")]
+    for name, help_text, value in LEDGER_METRICS:
+        samples = [
+            {"labels": {"host": host, "engine": d.get("engine", ""), "database": d.get("database", "")},
+             "value": value(d["ledger"])}
+            for d in checked
+        ]  # fmt: skip
+        fams.append({"name": name, "help": help_text, "samples": samples})
     return fams
+
+
+# Per database with a ledger table (drill_databases[].ledger) whose restore was read: the ledger verdict.
+LEDGER_METRICS = [
+    ("ledgerguard_drill_database_ledger_ok",
+     "1 if the ledger table of the last drill's scratch restore passed the ledger checks (balanced, no gap or "
+     "reused voucher number), else 0", lambda v: 1 if v.get("ok") else 0),
+    ("ledgerguard_drill_database_ledger_findings",
+     "Problems the ledger checks found in the ledger table of the last drill's scratch restore",
+     lambda v: int(v.get("findings_count") or 0)),
+    ("ledgerguard_drill_database_ledger_vouchers",
+     "Vouchers in the ledger table of the last drill's scratch restore", lambda v: int(v.get("vouchers") or 0)),
+]  # fmt: skip
 
 
 def summary(record: dict[str, Any]) -> dict[str, Any]:
@@ -487,7 +508,9 @@ def database_line(d: dict[str, Any]) -> str:
     head = f"{d.get('engine')}/{d.get('database')}"
     if not d.get("passed"):
         return f"{head}: FAILED: {d.get('message') or 'the scratch restore failed'}"
+    checked = d.get("ledger")
     return (
         f"{head}: passed, snapshot {d.get('snapshot') or '-'}, {int(d.get('table_count') or 0)} table(s), "
         f"{int(d.get('total_rows') or 0)} rows, {float(d.get('seconds') or 0):.1f} s"
+        + (f", ledger {checked.get('summary')}" if checked else "")
     )

@@ -16,7 +16,9 @@ Plus, per client: ``missing_source`` (declared or in the baseline but not found)
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
+import json
 import os
 import re
 import sqlite3
@@ -331,12 +333,25 @@ def connect_ro(path: str) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True)
 
 
+def select_columns(table: str, have: list[str], mapping: dict[str, str] | None, option: str) -> dict[str, str]:
+    """Logical column -> column of ``table`` (whose columns are ``have``): the defaults (SQLITE_DEFAULT_COLUMNS)
+    overridden by ``mapping``, kept where the table has them. Raises SourceError naming ``option`` (where the user
+    maps them) when a required column, or both period and date, are missing."""
+    columns = dict(SQLITE_DEFAULT_COLUMNS)
+    columns.update(mapping or {})
+    selected = {k: v for k, v in columns.items() if v in have}
+    missing = [f"{c}: {columns[c]!r}" for c in REQUIRED_COLUMNS if c not in selected]
+    if missing:
+        raise SourceError(f"table {table!r} lacks columns {missing} (has {have}); map them with {option}")
+    if "period" not in selected and "date" not in selected:
+        raise SourceError(f"table {table!r} has neither a period nor a date column; map one with {option}")
+    return selected
+
+
 def read_sqlite(
     conn: sqlite3.Connection, table: str, mapping: dict[str, str] | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Stream (rowid, logical row) from the voucher table, in rowid order. Raises SourceError."""
-    columns = dict(SQLITE_DEFAULT_COLUMNS)
-    columns.update(mapping or {})
     try:
         found = conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (table,))
         if found.fetchone() is None:
@@ -345,12 +360,7 @@ def read_sqlite(
         have = [r[1] for r in conn.execute(f"PRAGMA table_info({quote_ident(table)})")]
     except sqlite3.DatabaseError as exc:
         raise SourceError(f"not a readable SQLite database: {exc}") from exc
-    selected = {k: v for k, v in columns.items() if v in have}
-    missing = [f"{c}: {columns[c]!r}" for c in REQUIRED_COLUMNS if c not in selected]
-    if missing:
-        raise SourceError(f"table {table!r} lacks columns {missing} (has {have}); map them with sqlite_columns")
-    if "period" not in selected and "date" not in selected:
-        raise SourceError(f"table {table!r} has neither a period nor a date column; map one with sqlite_columns")
+    selected = select_columns(table, have, mapping, "sqlite_columns")
     keys = list(selected)
     # Identifiers are quoted (quote_ident) and were checked against the schema above.
     sql = f"SELECT {', '.join(quote_ident(selected[k]) for k in keys)} FROM {quote_ident(table)}"  # noqa: S608
@@ -376,6 +386,88 @@ def integrity_check(conn: sqlite3.Connection) -> list[str]:
     except sqlite3.DatabaseError as exc:
         return [str(exc)]
     return [] if rows == ["ok"] else rows
+
+
+# --------------------------------------------------------------------------------------------------- databases
+
+# A database's ledger table (``backup_databases[].ledger``, ``drill_databases[].ledger``): the same table + columns
+# (+ amount_scale) a client declares for its SQLite ledgers (``ledgerguard_clients[].ledger.sqlite``), plus
+# number_start. The rows are read through the engine's own client (module_utils/dbrestore.py).
+DATABASE_LEDGER_KEYS = ("table", "columns", "amount_scale", "number_start")
+
+
+def database_ledger(decl: Any, where: str) -> dict[str, Any]:
+    """The checked ``ledger`` of a database entry: {table, columns, amount_scale, number_start}. Raises ValueError
+    naming ``where`` (e.g. 'postgresql database ledger') and what was expected."""
+    if not isinstance(decl, dict):
+        raise ValueError(f"ledger of {where} must be a dict with keys {list(DATABASE_LEDGER_KEYS)}, got {decl!r}")
+    unknown = sorted(set(decl) - set(DATABASE_LEDGER_KEYS))
+    if unknown:
+        raise ValueError(f"ledger of {where} has unknown keys {unknown}; known: {list(DATABASE_LEDGER_KEYS)}")
+    table = decl.get("table")
+    if not isinstance(table, str) or not table.strip():
+        raise ValueError(
+            f"ledger of {where} needs table, the table holding one row per voucher entry line "
+            "(PostgreSQL schema.table, MariaDB table), e.g. {table: 账务.凭证分录, columns: {voucher_no: 凭证号}}"
+        )
+    columns = decl.get("columns") or {}
+    if not isinstance(columns, dict):
+        raise ValueError(f"ledger.columns of {where} must be a dict {{logical column: column name}}")
+    bad = sorted(set(columns) - set(LOGICAL_COLUMNS))
+    if bad:
+        raise ValueError(f"ledger.columns of {where} has unknown keys {bad}; allowed: {list(LOGICAL_COLUMNS)}")
+    out: dict[str, Any] = {"table": table, "columns": {k: str(v) for k, v in columns.items()}}
+    for key, default in (("amount_scale", 0), ("number_start", 1)):
+        value = decl.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"ledger.{key} of {where} must be a whole number, got {value!r}")
+        out[key] = value
+    return out
+
+
+def json_rows(lines: Iterable[str | bytes], keys: list[str], table: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row number, logical row) from one JSON array per line (the values of ``keys`` in order), as the database
+    clients print them: numbers with a fraction as Decimal (never float), integers as int, NULL as None. Raises
+    SourceError for a line that is not such an array."""
+    index = 0
+    for line in lines:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        if not text.strip():
+            continue
+        index += 1
+        try:
+            values = json.loads(text, parse_float=Decimal)
+        except ValueError as exc:
+            raise SourceError(f"row {index} of table {table!r} was not read as JSON ({exc}): {text[:200]!r}") from exc
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise SourceError(f"row {index} of table {table!r} has not the {len(keys)} values asked: {text[:200]!r}")
+        yield index, dict(zip(keys, values, strict=True))
+
+
+def verdict(result: SourceResult, max_findings: int = 100) -> dict[str, Any]:
+    """The ledger verdict of one source (a database table) as a result and a drill record show it."""
+    findings = result.findings
+    if findings:
+        kinds = collections.Counter(f["kind"] for f in findings)
+        summary = (
+            f"{result.source}: {len(findings)} finding{'s' if len(findings) != 1 else ''} ("
+            + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+            + "): "
+            + "; ".join(f["detail"] for f in findings[:5])
+            + ("; ..." if len(findings) > 5 else "")
+        )
+    else:
+        summary = f"{result.source}: ok ({result.rows} rows, {result.vouchers} vouchers, balanced)"
+    return {
+        "table": result.source,
+        "ok": not findings,
+        "rows": result.rows,
+        "vouchers": result.vouchers,
+        "periods": result.periods,
+        "findings_count": len(findings),
+        "findings": findings[:max_findings],
+        "summary": summary,
+    }
 
 
 # --------------------------------------------------------------------------------------------------- baselines

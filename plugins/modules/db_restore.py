@@ -92,6 +92,22 @@ options:
     description: Per table, the fewest rows it must hold.
     type: dict
     default: {}
+  ledger:
+    description:
+      - The restore's ledger table, checked with the bookkeeping checks of M(ledgerguard.recovery.ledger_verify)
+        (module_utils C(ledger) - vouchers whose debits and credits differ, gaps and reused voucher numbers, values
+        that are not amounts) after the tables and row counts; the check fails - and the restore is dropped - when
+        it finds anything (RV(ledger) says what).
+      - "The mapping is that of a client's SQLite ledger (C(ledgerguard_clients[].ledger.sqlite)): C(table)
+        (PostgreSQL C(schema.table), or a table name found in one schema only; MariaDB C(table)), C(columns)
+        (logical column -> column name, overriding the defaults C(period), C(voucher_word), C(voucher_no), C(date),
+        C(memo), C(account_code), C(debit), C(credit)), C(amount_scale) (integer amounts are in units of
+        10^-scale), C(number_start) (default 1)."
+      - The rows are read through the SQL client (C(psql), C(mariadb)), one JSON array per row; identifiers are
+        quoted. Rows are read in primary key order (the entry order, as a SQLite ledger's C(rowid) gives it; the
+        check for a voucher number used twice depends on it), a PostgreSQL table without a primary key in its stored
+        order.
+    type: dict
   connection:
     description:
       - Where the server is, as in M(ledgerguard.recovery.db_dump_backup). PostgreSQL C(host), C(port), C(user);
@@ -131,6 +147,16 @@ EXAMPLES = r"""
     connection: {host: /run/postgresql, user: postgres}
     expect_tables: [public.vouchers]
 
+- name: Drill - the same, and the bookkeeping checks on the ledger table (columns named by the firm's software)
+  ledgerguard.recovery.db_restore:
+    engine: postgresql
+    database: ledger
+    target: ledger_drill
+    connection: {host: /run/postgresql, user: postgres}
+    ledger:
+      table: 账务.凭证分录
+      columns: {period: 会计期间, voucher_word: 凭证字, voucher_no: 凭证号, debit: 借方, credit: 贷方}
+
 - name: Incident - restore beside the damaged database and swap by rename
   ledgerguard.recovery.db_restore:
     engine: mariadb
@@ -144,7 +170,8 @@ EXAMPLES = r"""
 RETURN = r"""
 state:
   description: What was done - C(planned) (check mode), C(checked_and_dropped), C(restored) (kept, not swapped),
-    C(swapped), C(already_swapped).
+    C(swapped), C(already_swapped); C(ledger_failed) (the task fails) when the ledger checks found problems and the
+    restore was dropped.
   returned: success
   type: str
 actions:
@@ -200,6 +227,23 @@ damaged_tables:
     be read or does not exist.
   returned: success
   type: dict
+ledger:
+  description:
+    - "With O(ledger), the verdict of the ledger checks on the restore (C(null) without O(ledger) or in check mode):
+      C(table), C(ok), C(rows), C(vouchers), C(periods), C(findings_count), C(findings) (at most 100, each with
+      C(kind), C(detail) and where it applies C(period), C(voucher), C(line) (row number), C(debit), C(credit),
+      C(difference), C(missing)), and one-line C(summary)."
+    - Also returned when the ledger check fails the task.
+  returned: success
+  type: dict
+  sample:
+    table: 账务.凭证分录
+    ok: false
+    rows: 6
+    vouchers: 3
+    findings_count: 1
+    summary: "账务.凭证分录: 1 finding (1 unbalanced): voucher 记-2 of 2024-03 does not balance: debit 500.00 !=
+      credit 450.00 (difference 50.00)"
 restore_seconds:
   description: Wall-clock seconds of the restore and the check.
   returned: success
@@ -211,6 +255,7 @@ import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import ledger as lg  # noqa: E402
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import dump_path, dump_tag  # noqa: E402
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbrestore import (  # noqa: E402
     RestoreError,
@@ -258,6 +303,7 @@ def main() -> None:
         min_tables={"type": "int", "default": 1},
         expect_tables={"type": "list", "elements": "str", "default": []},
         min_rows={"type": "dict", "default": {}},
+        ledger={"type": "dict"},
         connection={"type": "dict", "default": {}},
         db_env={"type": "dict", "default": {}, "no_log": True, "aliases": ["dump_env"]},
         maintenance_db={"type": "str", "default": "postgres"},
@@ -280,6 +326,11 @@ def main() -> None:
         restore = client
     env = {k: os.environ[k] for k in ("PATH", "HOME", "TZ") if k in os.environ}
     env.update({"LC_ALL": "C.UTF-8", **{str(k): str(v) for k, v in p["db_env"].items()}})
+
+    try:
+        ledger = lg.database_ledger(p["ledger"], f"{engine} database {database}") if p["ledger"] is not None else None
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
 
     def body(restic):
         started = time.monotonic()
@@ -333,6 +384,7 @@ def main() -> None:
             "swapped": False,
             "tables": {},
             "damaged_tables": None,
+            "ledger": None,
             "actions": [],
             "restore_seconds": 0.0,
             "restic_version": restic.features.version_string,
@@ -370,6 +422,8 @@ def main() -> None:
                         f"the restore of {engine} database {database} from snapshot {short} into {target} does not "
                         f"check out: {'; '.join(problems)}"
                     )
+                if ledger:
+                    out["ledger"] = check_ledger(counts)
             except RestoreError as exc:
                 srv.drop(target)
                 raise RestoreError(f"{exc}. The partial database {target} was dropped; nothing else changed") from None
@@ -378,6 +432,31 @@ def main() -> None:
                 raise
             actions.append(f"restored snapshot {short} into {target} and checked it: {len(counts)} tables")
             return counts
+
+        def check_ledger(counts):
+            """The ledger checks on the restore's ledger table; on findings the task fails (LedgerFailed, the restore
+            is dropped by the caller) with the verdict in the result."""
+            try:
+                name, rows = srv.read_ledger(target, ledger["table"], ledger["columns"])
+                result = lg.check_rows(rows, name, "database", ledger["number_start"], ledger["amount_scale"])
+            except lg.SourceError as exc:
+                result = lg.SourceResult(source=ledger["table"], kind="database")
+                result.findings.append({"kind": "unreadable", "source": ledger["table"], "detail": str(exc)})
+            checked = lg.verdict(result)
+            if not checked["ok"]:  # restore_and_check drops the restore
+                actions.append(f"restored snapshot {short} into {target}; its ledger does not check out; dropped it")
+                raise LedgerFailed(
+                    dict(
+                        finish("ledger_failed", counts),
+                        ledger=checked,
+                        failed=True,
+                        msg=f"the ledger of the restore of {engine} database {database} from snapshot {short} "
+                        f"into {target} does not check out: {checked['summary']}. The restore {target} was dropped; "
+                        "nothing else changed",
+                    )
+                )
+            actions.append(f"ledger {checked['summary']}")
+            return checked
 
         if p["mode"] == "scratch":
             if srv.exists(target):
@@ -445,7 +524,21 @@ def main() -> None:
             srv.mark(database, marker(snap.id, engine, database, len(counts), sum(counts.values())))
         return dict(finish("swapped", counts), changed=True, swapped=True, quarantine=quarantine)
 
-    run_module(module, body)
+    def guarded(restic):
+        try:
+            return body(restic)
+        except LedgerFailed as failed:
+            return failed.result
+
+    run_module(module, guarded)
+
+
+class LedgerFailed(Exception):
+    """The restore's ledger has findings: carries the failed result (with its ledger verdict)."""
+
+    def __init__(self, result):
+        super().__init__(result["msg"])
+        self.result = result
 
 
 if __name__ == "__main__":

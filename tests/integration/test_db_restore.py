@@ -129,6 +129,89 @@ def test_dump_restored_into_scratch_then_beside_and_swapped(postgres, local_repo
     )
 
 
+LEDGER = {
+    "table": "账务.凭证分录",
+    "columns": {"period": "会计期间", "voucher_word": "凭证字", "voucher_no": "凭证号", "memo": "摘要",
+                "account": "科目编码", "debit": "借方", "credit": "贷方"},
+}  # fmt: skip
+
+
+def test_drill_checks_the_ledger_table_of_the_restore(postgres, local_repo, restic_password_file, capsys):
+    """A firm's ledger in its own schema with its software's Chinese names: a balanced dump passes the ledger checks
+    on the scratch restore (verdict in the result, the restore dropped); a dump with one voucher whose debits and
+    credits differ fails the check with that voucher's exact problem, and its restore is dropped too."""
+    pg = postgres
+    pg.psql("CREATE DATABASE books")
+    pg.psql("CREATE SCHEMA 账务", "books")
+    pg.psql(
+        "CREATE TABLE 账务.凭证分录 (id serial PRIMARY KEY, 会计期间 text, 凭证字 text, 凭证号 integer, 摘要 text, "
+        "科目编码 text, 借方 numeric(14,2), 贷方 numeric(14,2))",
+        "books",
+    )
+    pg.psql("CREATE TABLE public.科目 (code text PRIMARY KEY, 名称 text)", "books")
+    pg.psql(
+        "INSERT INTO 账务.凭证分录 (会计期间, 凭证字, 凭证号, 摘要, 科目编码, 借方, 贷方) VALUES "
+        "('2024-03', '记', 1, E'收到杭州示例贸易货款\n(第一笔, \"预收\")', '1002', 1130.00, NULL), "
+        "('2024-03', '记', 1, '收到杭州示例贸易货款', '6001', NULL, 1000.00), "
+        "('2024-03', '记', 1, '销项税额', '2221', NULL, 130.00), "
+        "('2024-03', '记', 2, '支付三月房租', '6602', 500.00, 0), "
+        "('2024-03', '记', 2, '支付三月房租', '1002', 0, 500.00), "
+        "('2024-03', '记', 3, '提取备用金', '1001', 2000.00, 0), "
+        "('2024-03', '记', 3, '提取备用金', '1002', 0, 2000.00)",
+        "books",
+    )
+    repo = {"repository": local_repo, "password_file": str(restic_password_file)}
+    dump = {**repo, "engine": "postgresql", "database": "books", "connection": pg.conn, "host": "books1"}
+    base = {**repo, "engine": "postgresql", "database": "books", "connection": pg.conn, "target": "books_drill"}
+    balanced = module_result(db_dump_backup.main, dump, capsys)
+    assert balanced["snapshot_id"], balanced
+
+    plan = module_result(db_restore.main, {**base, "ledger": LEDGER}, capsys, check_mode=True)
+    assert plan["ledger"] is None and databases(pg) == {"books"}
+    passed = module_result(db_restore.main, {**base, "ledger": LEDGER}, capsys)
+    assert passed["state"] == "checked_and_dropped" and "failed" not in passed, passed
+    assert passed["tables"] == {"账务.凭证分录": 7, "public.科目": 0}
+    assert passed["ledger"] == {
+        "table": "账务.凭证分录", "ok": True, "rows": 7, "vouchers": 3, "periods": ["2024-03"], "findings_count": 0,
+        "findings": [], "summary": "账务.凭证分录: ok (7 rows, 3 vouchers, balanced)",
+    }  # fmt: skip
+    assert "ledger 账务.凭证分录: ok (7 rows, 3 vouchers, balanced)" in passed["actions"]
+    assert databases(pg) == {"books"}
+    # the table named without its schema is found in the one schema holding it; a mapping the table cannot meet
+    # fails naming the columns it has
+    bare = module_result(db_restore.main, {**base, "ledger": {**LEDGER, "table": "凭证分录"}}, capsys)
+    assert bare["ledger"]["ok"] is True and bare["ledger"]["table"] == "账务.凭证分录"
+    wrong = module_result(db_restore.main, {**base, "ledger": {"table": "账务.凭证分录"}}, capsys)
+    assert wrong["failed"] is True and wrong["ledger"]["findings"][0]["kind"] == "unreadable"
+    assert wrong["ledger"]["summary"] == (
+        "账务.凭证分录: 1 finding (1 unreadable): table '账务.凭证分录' lacks columns [\"voucher_no: 'voucher_no'\", "
+        "\"debit: 'debit'\", \"credit: 'credit'\"] (has ['id', '会计期间', '凭证字', '凭证号', '摘要', '科目编码', "
+        "'借方', '贷方']); map them with ledger.columns"
+    )
+    assert databases(pg) == {"books"}
+
+    # one voucher's credit changed: the next dump's ledger does not balance. The updated row is stored last now (and
+    # dumped last): read in primary key order it is still voucher 2's line, not a voucher number used again
+    pg.psql("UPDATE 账务.凭证分录 SET 贷方 = 450.00 WHERE 凭证号 = 2 AND 科目编码 = '1002'", "books")
+    unbalanced = module_result(db_dump_backup.main, dump, capsys)
+    failed = module_result(db_restore.main, {**base, "ledger": LEDGER}, capsys)
+    assert failed["failed"] is True and failed["state"] == "ledger_failed"
+    problem = "voucher 记-2 of 2024-03 does not balance: debit 500.00 != credit 450.00 (difference 50.00)"
+    assert failed["msg"] == (
+        f"the ledger of the restore of postgresql database books from snapshot {unbalanced['short_id']} into "
+        f"books_drill does not check out: 账务.凭证分录: 1 finding (1 unbalanced): {problem}. The restore books_drill "
+        "was dropped; nothing else changed"
+    )
+    assert failed["ledger"]["ok"] is False and failed["ledger"]["findings_count"] == 1
+    (finding,) = failed["ledger"]["findings"]
+    assert finding == {
+        "kind": "unbalanced", "source": "账务.凭证分录", "detail": problem, "period": "2024-03", "voucher": "记-2",
+        "line": 4, "debit": "500.00", "credit": "450.00", "difference": "50.00",
+    }  # fmt: skip
+    assert failed["tables"] == {"账务.凭证分录": 7, "public.科目": 0} and failed["short_id"] == unbalanced["short_id"]
+    assert databases(pg) == {"books"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

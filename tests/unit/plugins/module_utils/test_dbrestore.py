@@ -1,15 +1,18 @@
-"""dbrestore's pure parts: names (quarantine, limits), the row-count check, the restore mark, and the filter that
-renames a mariadb-dump's CREATE DATABASE / USE lines while the dump streams into the client."""
+"""dbrestore's pure parts: names (quarantine, limits), the row-count check, the restore mark, the filter that
+renames a mariadb-dump's CREATE DATABASE / USE lines while the dump streams into the client, and the reading of a
+ledger table through the SQL client (exact argv, quoting; MariaDB end to end with a fake client)."""
 
 from __future__ import annotations
 
 import io
 import os
 import stat
+from decimal import Decimal
 
 import pytest
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import dbrestore as dr
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import ledger as lg
 
 
 def test_quarantine_name_from_the_incident_id():
@@ -89,3 +92,91 @@ def test_connection_keys_refused_before_anything_runs():
         dr.Postgres("psql", "pg_restore", {"defaults_extra_file": "/etc/my.cnf"}, {})
     with pytest.raises(ValueError, match=r"connection keys \['password'\] are not supported"):
         dr.MariaDB("mariadb", "mariadb", {"password": "秘密"}, {})
+
+
+# ------------------------------------------------------------------------------------------ ledger tables
+
+
+def test_ledger_select_quotes_every_identifier():
+    """A firm's Chinese names, and names holding the quote character itself, reach the SQL quoted and doubled."""
+    pg = dr.Postgres("/usr/bin/psql", "pg_restore", {"host": "/run/postgresql", "user": "postgres"}, {})
+    cols = [pg.ident(c) for c in ("凭证号", '借"方', "贷方")]
+    key = [pg.ident("期间"), pg.ident("id")]
+    assert pg.ledger_select("ledger_drill_1", [pg.ident("账务"), pg.ident('凭证"分录')], cols, key) == [
+        "/usr/bin/psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", "FETCH_COUNT=10000",
+        "--host=/run/postgresql", "--username=postgres", "--no-password", "--dbname=ledger_drill_1", "-c",
+        'SELECT json_build_array("凭证号", "借""方", "贷方") FROM "账务"."凭证""分录" ORDER BY "期间", "id"',
+    ]  # fmt: skip
+    assert pg.ledger_select("d", ['"s"', '"v"'], ['"a"'], [])[-1] == 'SELECT json_build_array("a") FROM "s"."v"'
+    my = dr.MariaDB("/usr/bin/mariadb", "/usr/bin/mariadb", {"socket": "/run/mysqld/mysqld.sock", "user": "root"}, {})
+    cols = [my.ident(c) for c in ("凭证号", "借`方")]
+    assert my.ledger_select("books_drill_1", [my.ident("books_drill_1"), my.ident("凭证`分录")], cols, []) == [
+        "/usr/bin/mariadb", "--socket=/run/mysqld/mysqld.sock", "--user=root", "--default-character-set=utf8mb4",
+        "--batch", "--raw", "--skip-column-names", "--quick", "-e",
+        "SELECT JSON_ARRAY(`凭证号`, `借``方`) FROM `books_drill_1`.`凭证``分录`",
+    ]  # fmt: skip
+
+
+FAKE_MARIADB = """#!/bin/sh
+for last; do :; done
+case "$last" in
+  *information_schema.COLUMNS*"'凭证分录'"*) printf '%s\\n' '["id", "会计期间", "凭证号", "摘要", "借方", "贷方"]' ;;
+  *information_schema.COLUMNS*) echo '[]' ;;
+  *information_schema.TABLES*) echo '["凭证分录", "科目"]' ;;
+  *'SELECT JSON_ARRAY(`会计期间`, `凭证号`, `摘要`, `借方`, `贷方`) FROM `books_drill_1`.`凭证分录`'*)
+    cat "$LG_ROWS" ;;
+  *) echo "unexpected: $last" >&2; exit 7 ;;
+esac
+"""
+
+
+def mariadb_with_rows(tmp_path, rows: str):
+    client = tmp_path / "fake-mariadb"
+    client.write_text(FAKE_MARIADB)
+    client.chmod(stat.S_IRWXU)
+    (tmp_path / "rows").write_text(rows, encoding="utf-8")
+    return dr.MariaDB(str(client), str(client), {}, {"LG_ROWS": str(tmp_path / "rows")})
+
+
+def test_mariadb_ledger_read_through_the_client_and_checked(tmp_path):
+    """Columns looked up in information_schema, mapped as a SQLite ledger is, the rows read as JSON arrays (a memo
+    holding a tab and a newline stays one row; DECIMAL stays exact) and checked by module_utils/ledger."""
+    srv = mariadb_with_rows(
+        tmp_path,
+        '["2024-03", "记-1", "收货款\\t杭州\\n示例", 1130.00, null]\n'
+        '["2024-03", "记-1", "收货款", null, 1130.00]\n'
+        '["2024-03", "记-2", "付房租", 500.10, 0]\n'
+        '["2024-03", "记-2", "付房租", 0, 500.01]\n',
+    )
+    mapping = {"period": "会计期间", "voucher_no": "凭证号", "memo": "摘要", "debit": "借方", "credit": "贷方"}
+    name, rows = srv.read_ledger("books_drill_1", "凭证分录", mapping)
+    rows = list(rows)
+    assert name == "凭证分录" and len(rows) == 4
+    assert rows[0] == (1, {"period": "2024-03", "voucher_no": "记-1", "memo": "收货款\t杭州\n示例",
+                           "debit": Decimal("1130.00"), "credit": None})  # fmt: skip
+    checked = lg.verdict(lg.check_rows(iter(rows), name, "database"))
+    assert checked["ok"] is False and checked["rows"] == 4 and checked["vouchers"] == 2
+    assert checked["summary"] == (
+        "凭证分录: 1 finding (1 unbalanced): voucher 记-2 of 2024-03 does not balance: debit 500.10 != credit "
+        "500.01 (difference 0.09)"
+    )
+
+
+def test_mariadb_ledger_table_missing_or_unmapped(tmp_path):
+    srv = mariadb_with_rows(tmp_path, "")
+    with pytest.raises(lg.SourceError) as err:
+        srv.read_ledger("books_drill_1", "分录", {})
+    assert str(err.value) == "no table '分录' in the restore (tables: ['凭证分录', '科目']); set ledger.table"
+    with pytest.raises(lg.SourceError) as err:
+        srv.read_ledger("books_drill_1", "凭证分录", {"period": "会计期间"})
+    assert str(err.value) == (
+        "table '凭证分录' lacks columns [\"voucher_no: 'voucher_no'\", \"debit: 'debit'\", \"credit: 'credit'\"] "
+        "(has ['id', '会计期间', '凭证号', '摘要', '借方', '贷方']); map them with ledger.columns"
+    )
+
+
+def test_a_failing_client_is_a_source_error_with_its_stderr(tmp_path):
+    srv = mariadb_with_rows(tmp_path, "")
+    rows = srv._stream([srv.client, "-e", "SELECT 1"], "read table t of database d")
+    with pytest.raises(lg.SourceError, match=r"^mariadb could not read table t of database d: unexpected: SELECT 1$"):
+        list(rows)

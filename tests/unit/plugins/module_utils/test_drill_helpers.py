@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jinja2
 
 import pytest
 
@@ -232,3 +235,65 @@ def test_database_results_in_the_metrics_and_the_summary():
     names = {f["name"] for f in drill.metric_families(plain) if f["samples"]}
     assert not {n for n in names if n.startswith("ledgerguard_drill_database_")}
     assert drill.summary(plain)["databases"] == []
+
+
+def test_ledger_verdict_of_a_database_in_the_metrics_and_the_summary():
+    """A database with a ledger table: ok / findings / vouchers per database whose ledger was read (a database
+    without a ledger mapping, or whose restore failed before the ledger was read, has none)."""
+    balanced = {"table": "账务.凭证分录", "ok": True, "rows": 6, "vouchers": 3, "findings_count": 0,
+                "summary": "账务.凭证分录: ok (6 rows, 3 vouchers, balanced)"}  # fmt: skip
+    unbalanced = {"table": "凭证分录", "ok": False, "rows": 6, "vouchers": 3, "findings_count": 1,
+                  "summary": "凭证分录: 1 finding (1 unbalanced): voucher 记-2 of 2024-03 does not balance: debit "
+                             "500.00 != credit 450.00 (difference 50.00)"}  # fmt: skip
+    message = f"the ledger of the restore ... does not check out: {unbalanced['summary']}"
+    databases = [
+        {"engine": "postgresql", "database": "ledger", "passed": True, "snapshot": "9c1d2e3f",
+         "tables": {"账务.凭证分录": 6}, "table_count": 1, "total_rows": 6, "seconds": 1.84, "ledger": balanced},
+        {"engine": "mariadb", "database": "books", "passed": False, "snapshot": "1a2b3c4d", "tables": {"凭证分录": 6},
+         "table_count": 1, "total_rows": 6, "seconds": 2.0, "message": message, "ledger": unbalanced},
+        {"engine": "postgresql", "database": "payroll", "passed": True, "snapshot": "5e6f7a8b",
+         "tables": {"public.工资": 3}, "table_count": 1, "total_rows": 3, "seconds": 0.5, "ledger": None},
+    ]  # fmt: skip
+    clients = [drill.client_result(CLIENTS[0], {"bytes": 100, "seconds": 1}, 1, 1, 50, {}, drill.merge_targets())]
+    rec = drill.drill_record({"host": "web1", "started": "2026-11-26T02:00:00+00:00", "databases": databases},
+                             clients, ["database mariadb/books: " + message])  # fmt: skip
+    fams = {f["name"]: f["samples"] for f in drill.metric_families(rec)}
+    pg = {"host": "web1", "engine": "postgresql", "database": "ledger"}
+    maria = {"host": "web1", "engine": "mariadb", "database": "books"}
+    assert fams["ledgerguard_drill_database_ledger_ok"] == [{"labels": pg, "value": 1}, {"labels": maria, "value": 0}]
+    assert fams["ledgerguard_drill_database_ledger_findings"] == [
+        {"labels": pg, "value": 0}, {"labels": maria, "value": 1}
+    ]  # fmt: skip
+    assert fams["ledgerguard_drill_database_ledger_vouchers"] == [
+        {"labels": pg, "value": 3}, {"labels": maria, "value": 3}
+    ]  # fmt: skip
+    assert drill.summary(rec)["databases"] == [
+        "postgresql/ledger: passed, snapshot 9c1d2e3f, 1 table(s), 6 rows, 1.8 s, ledger 账务.凭证分录: ok (6 rows, "
+        "3 vouchers, balanced)",
+        "mariadb/books: FAILED: " + message,
+        "postgresql/payroll: passed, snapshot 5e6f7a8b, 1 table(s), 3 rows, 0.5 s",
+    ]
+
+    # the reports list the verdict of each database with a ledger table under the Databases table
+    templates = Path(__file__).resolve().parents[4] / "roles" / "drill" / "templates"
+    env = jinja2.Environment(  # the template module's settings: trim_blocks
+        loader=jinja2.FileSystemLoader(str(templates)), trim_blocks=True, undefined=jinja2.ChainableUndefined
+    )
+    env.filters["ledgerguard.recovery.drill_trend_svg"] = lambda *a, **k: ""
+    ctx = {"__records": [rec], "__drill_id": "drill-1", "__drill_started": rec["started"], "__histories": {"web1": []},
+           "drill_trend_points": 10}  # fmt: skip
+    md = env.get_template("report.md.j2").render(ctx).splitlines()
+    at = md.index("Ledger checks on the scratch restores (the databases' ledger tables):")
+    assert md[at - 2].startswith("| payroll | postgresql | 5e6f7a8b |") and md[at - 1] == ""
+    assert md[at + 1 : at + 5] == [
+        "",
+        "- postgresql/ledger: ok: 账务.凭证分录: ok (6 rows, 3 vouchers, balanced)",
+        "- mariadb/books: FAILED: " + unbalanced["summary"],
+        "",
+    ]
+    html = env.get_template("report.html.j2").render(ctx)
+    assert (
+        '<li class="failed">mariadb/books: FAILED: 凭证分录: 1 finding (1 unbalanced): voucher 记-2 of 2024-03 does '
+        "not balance: debit 500.00 != credit 450.00 (difference 50.00)</li>" in html
+    )
+    assert html.count("<li class=") == 2 and '<ul>\n<li class="passed">postgresql/ledger: ok: ' in html

@@ -188,3 +188,65 @@ def test_fake_pdf_is_valid(tmp_path):
     for num, line in enumerate(entries, start=1):
         off = int(line[:10])
         assert data[off:].startswith(f"{num} 0 obj".encode())
+
+
+# --------------------------------------------------------------------------------------------------- databases
+
+
+def test_database_ledger_declaration():
+    where = "postgresql database ledger"
+    assert lg.database_ledger({"table": "账务.凭证分录", "columns": {"voucher_no": "凭证号"}}, where) == {
+        "table": "账务.凭证分录", "columns": {"voucher_no": "凭证号"}, "amount_scale": 0, "number_start": 1,
+    }  # fmt: skip
+    assert lg.database_ledger({"table": "t", "amount_scale": 2, "number_start": 0}, where)["amount_scale"] == 2
+    bad = [
+        ("账务.凭证分录", "ledger of postgresql database ledger must be a dict with keys ['table', 'columns', "
+                         "'amount_scale', 'number_start'], got '账务.凭证分录'"),
+        ({"table": "t", "sources": ["x"]}, "ledger of postgresql database ledger has unknown keys ['sources']; known: "
+                                           "['table', 'columns', 'amount_scale', 'number_start']"),
+        ({"columns": {"debit": "借方"}}, "ledger of postgresql database ledger needs table, the table holding one row "
+                                         "per voucher entry line (PostgreSQL schema.table, MariaDB table), e.g. "
+                                         "{table: 账务.凭证分录, columns: {voucher_no: 凭证号}}"),
+        ({"table": "t", "columns": {"借方": "借方"}}, "ledger.columns of postgresql database ledger has unknown keys "
+                                                  "['借方']; allowed: " + str(list(lg.LOGICAL_COLUMNS))),
+        ({"table": "t", "amount_scale": "2"}, "ledger.amount_scale of postgresql database ledger must be a whole "
+                                              "number, got '2'"),
+    ]  # fmt: skip
+    for decl, message in bad:
+        with pytest.raises(ValueError) as err:
+            lg.database_ledger(decl, where)
+        assert str(err.value) == message
+
+
+def test_json_rows_exact_and_typed():
+    lines = [b'["2024-03", 7, 113000, 0.10, null]\n', b"\n", '["2024-03", 7, 0, 1130.00, "x"]\n']
+    rows = list(lg.json_rows(lines, ["period", "voucher_no", "debit", "credit", "memo"], "t"))
+    assert rows == [
+        (1, {"period": "2024-03", "voucher_no": 7, "debit": 113000, "credit": Decimal("0.10"), "memo": None}),
+        (2, {"period": "2024-03", "voucher_no": 7, "debit": 0, "credit": Decimal("1130.00"), "memo": "x"}),
+    ]
+    assert isinstance(rows[0][1]["credit"], Decimal)
+    # integers scale as a SQLite ledger's do (cents)
+    result = lg.check_rows(iter(rows), "t", "database", 7, 2)
+    assert [f["detail"] for f in result.findings] == [
+        "voucher 7 of 2024-03 does not balance: debit 1130.00 != credit 1130.10 (difference -0.10)"
+    ]
+    with pytest.raises(lg.SourceError, match=r"^row 1 of table 't' was not read as JSON"):
+        list(lg.json_rows(["not json"], ["a"], "t"))
+    with pytest.raises(lg.SourceError) as err:
+        list(lg.json_rows(["[1, 2]"], ["a"], "t"))
+    assert str(err.value) == "row 1 of table 't' has not the 1 values asked: '[1, 2]'"
+
+
+def test_verdict_of_a_table():
+    rows = [(1, {"period": "2024-03", "voucher_no": "记-1", "debit": "10", "credit": ""}),
+            (2, {"period": "2024-03", "voucher_no": "记-1", "debit": "", "credit": "10"})]  # fmt: skip
+    assert lg.verdict(lg.check_rows(iter(rows), "账务.凭证分录", "database")) == {
+        "table": "账务.凭证分录", "ok": True, "rows": 2, "vouchers": 1, "periods": ["2024-03"], "findings_count": 0,
+        "findings": [], "summary": "账务.凭证分录: ok (2 rows, 1 vouchers, balanced)",
+    }  # fmt: skip
+    many = [(i, {"period": "2024-03", "voucher_no": i, "debit": "1", "credit": ""}) for i in range(1, 8)]
+    checked = lg.verdict(lg.check_rows(iter(many), "t", "database"), max_findings=2)
+    assert checked["findings_count"] == 7 and len(checked["findings"]) == 2 and checked["ok"] is False
+    assert checked["summary"].startswith("t: 7 findings (7 unbalanced): voucher 1 of 2024-03 does not balance: ")
+    assert checked["summary"].endswith("; ...") and checked["summary"].count("does not balance") == 5
