@@ -47,7 +47,19 @@ ARGUMENT_SPEC = {
     "incident_id": {"type": "str", "default": ""},
     "record": {"type": "dict", "default": {}},
     "new_run": {"type": "bool", "default": False},
+    "folders": {"type": "list", "elements": "str", "default": []},
+    "timeline": {"type": "dict", "default": {}},
 }
+
+# The incident refuses to start without its tamper-evident timeline (the ledgerguard.recovery.timeline callback).
+TIMELINE_NOT_WRITTEN = (
+    "Incident {incident_id} refused to start, nothing was touched: its tamper-evident timeline {path} is not being "
+    "written, because the callback ledgerguard.recovery.timeline is not enabled in this run (or cannot write there). "
+    "Enable it and run again: in ansible.cfg, [defaults] callbacks_enabled = ledgerguard.recovery.timeline (this "
+    "project's ansible.cfg has it; run from the checkout or copy the line), or export "
+    "ANSIBLE_CALLBACKS_ENABLED=ledgerguard.recovery.timeline (AWX: add it to the job template's environment, Settings "
+    "> Jobs > Extra Environment Variables), or run `ledgerguard incident`."
+)
 
 
 class RecordError(Exception):
@@ -188,6 +200,49 @@ def write_record(evidence_dir: str, fields: dict[str, Any], incident_id: str, no
         os.close(dir_fd)
 
 
+def make_folders(evidence_dir: str, names: list[str], check: bool) -> list[str]:
+    """Make each of ``names`` (plain names, no ``/``) a folder of mode 0700 in ``evidence_dir``: created when missing,
+    given mode 0700 when not (as ansible.builtin.file with state=directory would). Returns the names changed (or that
+    would be, in check mode)."""
+    changed = []
+    for name in names:
+        if not name or name in (".", "..") or "/" in name:
+            raise RecordError(f"folders: {name!r} is not a plain folder name (no '/', not '.' or '..')")
+        path = os.path.join(evidence_dir, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            changed.append(name)
+            if not check:
+                os.mkdir(path, 0o700)
+                os.chmod(path, 0o700)  # the umask may have narrowed it
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            raise RecordError(f"{path} is not a folder (a link or a file is in the way): check the evidence folder")
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            changed.append(name)
+            if not check:
+                os.chmod(path, 0o700)
+    return changed
+
+
+def timeline_problem(incident_id: str, timeline: dict[str, Any]) -> str | None:
+    """Why the incident must not start: the timeline file ``timeline['path']`` does not hold this run's token
+    ``timeline['run']`` (the callback writes it into its run_start line when it sees the fact ledgerguard_timeline);
+    None when it does, or when ``timeline`` is empty (a dry run, which writes no timeline)."""
+    if not timeline:
+        return None
+    path, run = str(timeline.get("path") or ""), str(timeline.get("run") or "")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        text = ""
+    if run in text:
+        return None
+    return TIMELINE_NOT_WRITTEN.format(incident_id=incident_id, path=path)
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -213,9 +268,15 @@ class ActionModule(ActionBase):
                 if record is not None:
                     record["evidence_dir"] = evidence_dir
                 return result
+            problem = None if self._task.check_mode else timeline_problem(incident_id, args["timeline"])
+            if problem:
+                raise AnsibleActionFail(problem)
             record, changed, created = write_record(
                 evidence_dir, args["record"], incident_id, format_utc(), args["new_run"], self._task.check_mode
             )
+            # (A dry run before the folder exists reports changed already and makes nothing.)
+            if args["folders"] and os.path.isdir(evidence_dir):
+                changed = bool(make_folders(evidence_dir, args["folders"], self._task.check_mode)) or changed
         except (RecordError, OSError) as exc:
             raise AnsibleActionFail(f"incident_record ({args['state']}): {exc}") from exc
         result.update(changed=changed, created=created, exists=not (created and self._task.check_mode), record=record)

@@ -11,7 +11,6 @@ rendered with the task's variables plus ``__notice`` (the draft) and ``__client`
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from ansible.errors import AnsibleError
@@ -20,6 +19,7 @@ from ansible.template import trust_as_template
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import notices as _n
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.evidence_files import write_private
 
 SPEC: dict[str, Any] = {
     "clients": {"type": "list", "elements": "dict", "required": True},
@@ -34,29 +34,6 @@ SPEC: dict[str, Any] = {
 def template_name(notice: dict[str, Any]) -> str:
     prefix = "notice." if notice["milestone"] == "confirmed" else f"notice_{notice['milestone']}."
     return f"{prefix}{notice['language']}.md.j2"
-
-
-def write_private(path: str, text: str) -> bool:
-    """Write ``text`` to ``path`` (0600, atomically) when it differs; whether it changed."""
-    data = text.encode("utf-8")
-    try:
-        with open(path, "rb") as handle:
-            if handle.read() == data:
-                return False
-    except FileNotFoundError:
-        pass
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".draft-", dir=os.path.dirname(path))
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return True
 
 
 class ActionModule(ControllerAction):

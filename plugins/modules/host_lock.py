@@ -34,7 +34,7 @@ attributes:
     description: Any POSIX host (hard links, or an exclusive create where the filesystem has none).
 options:
   path:
-    description: The lock file (its folder must exist).
+    description: The lock file (its folder must exist, or I(create_folder)).
     type: path
     required: true
   incident_id:
@@ -50,6 +50,24 @@ options:
     description: More fields recorded in the lock, such as C(operator) and C(controller) (no secrets).
     type: dict
     default: {}
+  create_folder:
+    description:
+      - With I(state=present), create the lock's folder (and its missing parents) with mode 0700 first, and give an
+        existing one mode 0700, as C(ansible.builtin.file) with C(state=directory) and C(mode=0700) would (the
+        host's ledgerguard state folder). Without it, a missing folder fails the task.
+    type: bool
+    default: false
+  record:
+    description:
+      - With I(state=absent), a JSON object written to I(record_path) before the lock is given back (the incident
+        role's closed marker), whoever holds the lock. Needs I(record_path).
+    type: dict
+  record_path:
+    description:
+      - Where I(record) is written (mode 0600, sorted keys, 4-space indent, UTF-8 kept readable); its folder is
+        created with mode 0700 when missing, or given mode 0700. An existing file is kept as it is (the first record
+        stays).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -72,6 +90,23 @@ EXAMPLES = r"""
     path: /var/lib/ledgerguard/incident.lock
     incident_id: INC-20261126-001
     state: absent
+
+- name: Take the lock, creating the state folder first
+  ledgerguard.recovery.host_lock:
+    path: /var/lib/ledgerguard/incident.lock
+    incident_id: INC-20261126-001
+    create_folder: true
+  register: lock
+
+- name: Record the incident as closed on the host and give the lock back
+  ledgerguard.recovery.host_lock:
+    path: /var/lib/ledgerguard/incident.lock
+    incident_id: INC-20261126-001
+    state: absent
+    record_path: /var/lib/ledgerguard/incidents/INC-20261126-001/closed.json
+    record:
+      incident_id: INC-20261126-001
+      closed_at: "2026-11-26T12:00:00Z"
 """
 
 RETURN = r"""
@@ -94,8 +129,15 @@ path:
   returned: always
   type: str
   sample: /var/lib/ledgerguard/incident.lock
+record_written:
+  description: Whether I(record) was (or, in check mode, would be) written to I(record_path) (false when a file was
+    already there).
+  returned: when record_path is given with state=absent
+  type: bool
+  sample: true
 """
 
+import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import secrets  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import time  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -109,6 +151,52 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.incident_lock
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc  # noqa: E402
 
 
+def ensure_folder(path: str, check: bool) -> bool:
+    """Make ``path`` a folder of mode 0700, creating it and its missing parents (each 0700); whether it changed."""
+    missing = []
+    probe = path
+    while not os.path.isdir(probe):
+        missing.append(probe)
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if check:
+        return bool(missing) or (os.stat(path).st_mode & 0o7777) != 0o700
+    for folder in reversed(missing):
+        os.mkdir(folder, 0o700)
+        os.chmod(folder, 0o700)  # the umask may have narrowed it
+    if os.stat(path).st_mode & 0o7777 != 0o700:
+        os.chmod(path, 0o700)
+        return True
+    return bool(missing)
+
+
+def write_record(path: str, record: dict, check: bool) -> tuple[bool, bool]:
+    """Make the folder of ``path`` a 0700 folder and write ``record`` as JSON to ``path`` (0600) unless a file is
+    there. Returns (changed, written)."""
+    changed = ensure_folder(os.path.dirname(path), check)
+    if os.path.lexists(path):
+        return changed, False
+    if check:
+        return True, True
+    data = (json.dumps(record, ensure_ascii=False, indent=4, sort_keys=True) + "\n").encode("utf-8")
+    tmp = f"{path}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)  # an exclusive create: a record that appeared meanwhile is kept
+    except FileExistsError:
+        return changed, False
+    finally:
+        os.unlink(tmp)
+    return True, True
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -116,20 +204,38 @@ def main() -> None:
             "incident_id": {"type": "str", "required": True},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "info": {"type": "dict", "default": {}},
+            "create_folder": {"type": "bool", "default": False},
+            "record": {"type": "dict"},
+            "record_path": {"type": "path"},
         },
+        required_together=[("record", "record_path")],
         supports_check_mode=True,
     )
     path = module.params["path"]
     incident = module.params["incident_id"]
     result = {"changed": False, "path": path, "acquired": False, "holder": {}}
-    if not os.path.isdir(os.path.dirname(path) or "."):
+    folder = os.path.dirname(path) or "."
+    if module.params["state"] == "present" and module.params["create_folder"]:
+        try:
+            result["changed"] = ensure_folder(folder, module.check_mode)
+        except OSError as exc:
+            module.fail_json(msg=f"Creating the lock's folder {folder} failed: {exc}. Check the path.", **result)
+    if module.params["state"] == "absent" and module.params["record_path"]:
+        try:
+            changed, written = write_record(module.params["record_path"], module.params["record"], module.check_mode)
+        except OSError as exc:
+            module.fail_json(
+                msg=f"Writing {module.params['record_path']} failed: {exc}. Check the folder and its space.", **result
+            )
+        result.update(record_written=written, changed=changed)
+    if not os.path.isdir(folder):
         if not module.check_mode:
             module.fail_json(
                 msg=f"The folder of the lock {path} does not exist: create it first (mode 0700).", **result
             )
         # A dry run before the state folder exists: there is no lock, so it would be taken (and nothing to give back).
         present = module.params["state"] == "present"
-        result.update(changed=present, acquired=present)
+        result.update(changed=present or result["changed"], acquired=present)
         module.exit_json(**result)
     holder = read_lock(path)
 
@@ -168,7 +274,7 @@ def main() -> None:
     result["acquired"] = holder.get("token") == content["token"] or (
         not won and holder.get("incident_id") == incident and "error" not in holder
     )
-    result["changed"] = won and result["acquired"]
+    result["changed"] = (won and result["acquired"]) or result["changed"]
     module.exit_json(**result)
 
 

@@ -71,6 +71,23 @@ options:
       - Record this update as a new run of the incident (its time is added to C(runs)).
     type: bool
     default: false
+  folders:
+    description:
+      - With I(state=update), folders to make in the incident's evidence folder (plain names, such as C(hosts) and
+        C(notices)), each mode 0700 (created when missing, given mode 0700 when not). A link or a file under that name
+        is refused.
+    type: list
+    elements: str
+    default: []
+  timeline:
+    description:
+      - With I(state=update), the incident's timeline as the fact C(ledgerguard_timeline) names it (C(path) and this
+        run's token C(run)). Before anything is written, the file must hold the token (the
+        C(ledgerguard.recovery.timeline) callback writes it into its C(run_start) line when it sees the fact);
+        otherwise the task fails saying how to enable the callback, and nothing is written. Empty (or check mode)
+        skips the check.
+    type: dict
+    default: {}
 notes:
   - Field reference and the other roles' published results are documented in docs/contracts.md.
 seealso:
@@ -84,6 +101,8 @@ EXAMPLES = r"""
     evidence_root: /srv/ledgerguard/evidence
     incident_id: INC-20261126-001
     new_run: true
+    folders: [hosts, notices]
+    timeline: "{{ ledgerguard_timeline }}"
     record:
       detected_at: "2026-11-26T09:10:00+08:00"
       loss_started: ""

@@ -31,6 +31,10 @@ from ledgerguard.runner import PlaybookRun, run_playbook
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
 
 
+# The incident role's task that notes a step on the host (its first result of a run: writes stopped).
+NOTE_TASK = "Note the step in the host's incident result"
+
+
 def try_write(path: Path) -> int:
     """0 when a file can be created in the folder path, else the errno."""
     try:
@@ -259,7 +263,8 @@ def test_controller_killed_while_frozen(tmp_path, s3_server):
 
     def kill_controller(event: dict) -> bool:
         data = event.get("event_data", {})
-        if event.get("event") == "runner_on_ok" and data.get("task") == "Note when writes stopped" and not killed:
+        # The first result of the incident role's note step is the note that writes stopped (after the freeze).
+        if event.get("event") == "runner_on_ok" and data.get("task") == NOTE_TASK and not killed:
             frozen = [try_write(site.root(cid)) for cid in ("c001", "c002", "c003")]
             for pid in ansible_playbook_pids(str(site.state)):
                 with contextlib.suppress(ProcessLookupError):

@@ -132,3 +132,39 @@ def test_next_id_counts_the_days_folders(tmp_path):
     for name in ("INC-20261126-001", "INC-20261126-003", "INC-20261125-009", "notes"):
         (tmp_path / name).mkdir()
     assert ir.next_incident_id(str(tmp_path), "20261126") == "INC-20261126-004"
+
+
+def test_folders_are_made_private_and_bad_names_refused(tmp_path):
+    evidence = tmp_path / "INC-20261126-001"
+    evidence.mkdir(mode=0o700)
+    assert ir.make_folders(str(evidence), ["hosts", "notices"], True) == ["hosts", "notices"]
+    assert sorted(os.listdir(evidence)) == []  # check mode makes nothing
+    assert ir.make_folders(str(evidence), ["hosts", "notices"], False) == ["hosts", "notices"]
+    for name in ("hosts", "notices"):
+        assert stat.S_IMODE(os.stat(evidence / name).st_mode) == 0o700
+    assert ir.make_folders(str(evidence), ["hosts", "notices"], False) == []
+    (evidence / "notices").chmod(0o755)
+    assert ir.make_folders(str(evidence), ["hosts", "notices"], False) == ["notices"]
+    assert stat.S_IMODE(os.stat(evidence / "notices").st_mode) == 0o700
+    (evidence / "主机").symlink_to(tmp_path)
+    with pytest.raises(ir.RecordError, match="is not a folder"):
+        ir.make_folders(str(evidence), ["主机"], False)
+    for bad in ("", "..", "a/b"):
+        with pytest.raises(ir.RecordError, match="not a plain folder name"):
+            ir.make_folders(str(evidence), [bad], False)
+
+
+def test_the_incident_refuses_to_start_without_its_timeline_token(tmp_path):
+    timeline = tmp_path / "证据" / "timeline.jsonl"
+    info = {"path": str(timeline), "run": "20261126T011200000000Z-42", "incident_id": "INC-20261126-001"}
+    missing = ir.timeline_problem("INC-20261126-001", info)
+    assert missing == ir.TIMELINE_NOT_WRITTEN.format(incident_id="INC-20261126-001", path=str(timeline))
+    assert missing.startswith("Incident INC-20261126-001 refused to start, nothing was touched: its tamper-evident")
+    assert "callbacks_enabled = ledgerguard.recovery.timeline" in missing
+    timeline.parent.mkdir()
+    timeline.write_text('{"event": "run_start", "run": "an earlier run"}\n', encoding="utf-8")
+    assert ir.timeline_problem("INC-20261126-001", info) == missing  # another run's line is not this run's
+    with timeline.open("a", encoding="utf-8") as handle:
+        handle.write('{"event": "run_start", "run": "20261126T011200000000Z-42", "operator": "王会计"}\n')
+    assert ir.timeline_problem("INC-20261126-001", info) is None
+    assert ir.timeline_problem("INC-20261126-001", {}) is None  # a dry run writes no timeline

@@ -78,3 +78,59 @@ def test_concurrent_takers_exactly_one_wins(tmp_path):
             winners = [w for w in pool.map(_taker, [(path, f"INC-{i}", barrier) for i in range(8)]) if w]
         assert len(winners) == 1
         assert host_lock.read_lock(path)["incident_id"] == winners[0]
+
+
+def test_create_folder_makes_the_state_folder_private(tmp_path, capsys):
+    state = tmp_path / "状态" / "ledgerguard"
+    args = {"path": str(state / "incident.lock"), "incident_id": "INC-1", "create_folder": True}
+    planned = run(args, capsys, check_mode=True)
+    assert planned["changed"] is True and planned["acquired"] is True and not (tmp_path / "状态").exists()
+    taken = run(args, capsys)
+    assert taken["changed"] is True and taken["acquired"] is True and (state / "incident.lock").is_file()
+    for folder in (tmp_path / "状态", state):  # the missing parent too, as ansible.builtin.file makes it
+        assert oct(folder.stat().st_mode & 0o7777) == "0o700", folder
+    assert run(args, capsys)["changed"] is False
+    # An existing folder of another mode is given 0700 (a change), the lock kept.
+    state.chmod(0o755)
+    again = run(args, capsys)
+    assert again["changed"] is True and again["acquired"] is True and oct(state.stat().st_mode & 0o7777) == "0o700"
+    # A file where the folder should be: one message naming it.
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    out = run({**args, "path": str(blocked / "incident.lock")}, capsys)
+    assert out["failed"] is True and f"Creating the lock's folder {blocked} failed" in out["msg"]
+
+
+def test_release_writes_the_record_first_and_keeps_an_earlier_one(tmp_path, capsys):
+    lock = tmp_path / "incident.lock"
+    marker = tmp_path / "incidents" / "INC-1" / "closed.json"
+    run({"path": str(lock), "incident_id": "INC-1"}, capsys)
+    record = {"incident_id": "INC-1", "closed_at": "2026-11-26T12:00:00Z", "clients": [{"id": "c001", "name": "甲"}]}
+    args = {"path": str(lock), "incident_id": "INC-1", "state": "absent", "record_path": str(marker), "record": record}
+    planned = run(args, capsys, check_mode=True)
+    assert planned["changed"] is True and planned["record_written"] is True
+    assert lock.exists() and not marker.parent.exists()
+    done = run(args, capsys)
+    assert done["changed"] is True and done["record_written"] is True and done["acquired"] is True
+    assert not lock.exists()
+    assert json.loads(marker.read_text(encoding="utf-8")) == record
+    assert marker.read_text(encoding="utf-8") == json.dumps(record, ensure_ascii=False, indent=4, sort_keys=True) + "\n"
+    assert oct(marker.stat().st_mode & 0o777) == "0o600" and oct(marker.parent.stat().st_mode & 0o777) == "0o700"
+    assert os.listdir(marker.parent) == ["closed.json"]  # no temporary file left
+    # A re-run keeps the first record (and has no lock to give back): nothing changes.
+    again = run({**args, "record": {**record, "closed_at": "2026-11-27T00:00:00Z"}}, capsys)
+    assert again["changed"] is False and again["record_written"] is False
+    assert json.loads(marker.read_text(encoding="utf-8"))["closed_at"] == "2026-11-26T12:00:00Z"
+    # The record is written whoever holds the lock; another incident's lock stays.
+    run({"path": str(lock), "incident_id": "INC-2"}, capsys)
+    other = tmp_path / "incidents" / "INC-1b" / "closed.json"
+    out = run({**args, "record_path": str(other)}, capsys)
+    assert out["record_written"] is True and out["acquired"] is False and other.is_file() and lock.exists()
+
+
+def test_record_needs_its_path(tmp_path, capsys):
+    out = run(
+        {"path": str(tmp_path / "incident.lock"), "incident_id": "INC-1", "state": "absent", "record": {"a": 1}},
+        capsys,
+    )
+    assert out["failed"] is True and "record_path" in out["msg"]
