@@ -397,7 +397,7 @@ class Shared:
         if key not in self._covered:
             pairs = list(dict.fromkeys((p, a.pins.get(p)) for a in self.assessors for p in a.paths))
             try:
-                found = self.restic.covering_many(selected, pairs) if selected else [{} for _ in pairs]
+                found = self.restic.covering_many(selected, pairs) if selected else [{} for _pair in pairs]
                 self._covered[key] = dict(zip(pairs, found, strict=True))
             except ResticError:
                 self._covered[key] = {}

@@ -810,8 +810,8 @@ def test_covering_many_searches_every_client_path_with_one_restic_find():
             )
             return r.ResticResult(list(args), 0, text, "")
 
-        def map_path(self, snap, live, pinned=None):
-            raise r.PathNotInSnapshot(live)
+        def map_path(self, snapshot, live_path, pinned=None):
+            raise r.PathNotInSnapshot(live_path)
 
     restic = Fake("restic", "/repo", "/pw")
     pairs = [("/srv/账套/c001", None), ("/srv/账套/c002", None), ("/srv/账套/c003", None)]
