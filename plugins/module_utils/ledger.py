@@ -444,15 +444,23 @@ def json_rows(lines: Iterable[str | bytes], keys: list[str], table: str) -> Iter
         yield index, dict(zip(keys, values, strict=True))
 
 
+def findings_head(label: str, findings: list[dict[str, Any]]) -> str:
+    """'<label>: 2 findings (1 gap, 1 unbalanced)', the start of a summary line."""
+    kinds = collections.Counter(f["kind"] for f in findings)
+    return (
+        f"{label}: {len(findings)} finding{'s' if len(findings) != 1 else ''} ("
+        + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        + ")"
+    )
+
+
 def verdict(result: SourceResult, max_findings: int = 100) -> dict[str, Any]:
     """The ledger verdict of one source (a database table) as a result and a drill record show it."""
     findings = result.findings
     if findings:
-        kinds = collections.Counter(f["kind"] for f in findings)
         summary = (
-            f"{result.source}: {len(findings)} finding{'s' if len(findings) != 1 else ''} ("
-            + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-            + "): "
+            findings_head(result.source, findings)
+            + ": "
             + "; ".join(f["detail"] for f in findings[:5])
             + ("; ..." if len(findings) > 5 else "")
         )

@@ -190,7 +190,6 @@ summary:
   sample: ["c001 杭州示例贸易有限公司: ok (4 sources, 240 rows, 80 vouchers)"]
 """
 
-import collections
 import sqlite3
 import glob
 import json
@@ -302,12 +301,7 @@ def check_client(module: AnsibleModule, client: dict, baseline: dict) -> dict:
     rows_total = sum(s["rows"] for s in sources)
     vouchers_total = sum(s["vouchers"] for s in sources)
     if findings:
-        kinds = collections.Counter(f["kind"] for f in findings)
-        summary = (
-            f"{label}: {len(findings)} finding{'s' if len(findings) != 1 else ''} ("
-            + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-            + ")"
-        )
+        summary = lg.findings_head(label, findings)
     else:
         summary = f"{label}: ok ({len(sources)} sources, {rows_total} rows, {vouchers_total} vouchers)"
     if not sources and not findings:

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from ansible_collections.ledgerguard.recovery.plugins.modules import db_dump_backup, db_restore
+from ledgerguard import sampledata
 from conftest import failed_messages, module_result, task_result
 
 INCIDENT = "INC-20261205-001"
@@ -136,11 +137,9 @@ LEDGER = {
 }  # fmt: skip
 
 
-def test_drill_checks_the_ledger_table_of_the_restore(postgres, local_repo, restic_password_file, capsys):
-    """A firm's ledger in its own schema with its software's Chinese names: a balanced dump passes the ledger checks
-    on the scratch restore (verdict in the result, the restore dropped); a dump with one voucher whose debits and
-    credits differ fails the check with that voucher's exact problem, and its restore is dropped too."""
-    pg = postgres
+def make_books(pg) -> None:
+    """Database books: the firm's ledger in schema 账务 under its software's Chinese names, three balanced vouchers
+    (a memo holding a newline and quotes), and a second table."""
     pg.psql("CREATE DATABASE books")
     pg.psql("CREATE SCHEMA 账务", "books")
     pg.psql(
@@ -160,6 +159,14 @@ def test_drill_checks_the_ledger_table_of_the_restore(postgres, local_repo, rest
         "('2024-03', '记', 3, '提取备用金', '1002', 0, 2000.00)",
         "books",
     )
+
+
+def test_drill_checks_the_ledger_table_of_the_restore(postgres, local_repo, restic_password_file, capsys):
+    """A firm's ledger in its own schema with its software's Chinese names: a balanced dump passes the ledger checks
+    on the scratch restore (verdict in the result, the restore dropped); a dump with one voucher whose debits and
+    credits differ fails the check with that voucher's exact problem, and its restore is dropped too."""
+    pg = postgres
+    make_books(pg)
     repo = {"repository": local_repo, "password_file": str(restic_password_file)}
     dump = {**repo, "engine": "postgresql", "database": "books", "connection": pg.conn, "host": "books1"}
     base = {**repo, "engine": "postgresql", "database": "books", "connection": pg.conn, "target": "books_drill"}
@@ -338,3 +345,76 @@ def test_incident_restores_the_named_database_from_its_clean_dump(
         f"done, damaged kept as {quarantine} | 200 rows in 1 table(s) | {row['data_loss_window']} |"
     ) in md
     assert "- localhost postgresql/ledger: public.凭证 200 (damaged: 50)" in md
+
+
+def test_drill_role_records_reports_and_exports_the_ledger_verdict(
+    postgres, local_repo, restic_password_file, restic_cmd, localhost_inventory, playbook, tmp_path, capsys
+):
+    """The drill playbook with a database whose entry maps its ledger table: a balanced dump passes (the record's
+    ledger verdict, the report's line, the metrics); the same ledger with one credit changed fails the database and
+    the drill with the voucher's exact problem."""
+    make_books(postgres)
+    prod = tmp_path / "prod"
+    client = sampledata.make_client_tree(prod, "c001", "杭州示例贸易有限公司", pdfs=1)["client"]
+    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books1", str(prod))
+    repo = {"repository": local_repo, "password_file": str(restic_password_file)}
+    dump = {**repo, "engine": "postgresql", "database": "books", "connection": postgres.conn, "host": "books1"}
+    balanced = module_result(db_dump_backup.main, dump, capsys)
+    state = tmp_path / "state"
+    clients = [{"id": "c001", "name": client["name"], "paths": client["paths"], "priority": 1}]
+    inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
+    database = {"engine": "postgresql", "database": "books", "connection": postgres.conn, "ledger": LEDGER}
+    drill_vars = {
+        "ledgerguard_repository": local_repo,
+        "ledgerguard_password_file": str(restic_password_file),
+        "ledgerguard_evidence_dir": str(tmp_path / "evidence"),
+        "drill_sandbox_dir": str(tmp_path / "sandbox"),
+        "drill_progress_interval": 0,
+        "drill_metrics_dir": str(tmp_path / "textfile"),
+        "drill_databases": [database],
+    }
+    labels = '{host="localhost",engine="postgresql",database="books"}'
+
+    def prom() -> str:
+        return (tmp_path / "textfile" / "ledgerguard_drill.prom").read_text(encoding="utf-8")
+
+    passed = playbook("drill.yml", inventory=inv, extravars={**drill_vars, "drill_id": "drill-ledger-ok"})
+    assert passed.status == "successful", failed_messages(passed)
+    record = json.loads((state / "drills" / "history.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    (db,) = record["databases"]
+    assert record["passed"] is True and db["passed"] is True and db["snapshot"] == balanced["short_id"]
+    assert db["scratch"] == "books_drill_ledger_ok" and db["tables"] == {"账务.凭证分录": 7, "public.科目": 0}
+    assert (db["ledger"]["ok"], db["ledger"]["rows"], db["ledger"]["vouchers"], db["ledger"]["findings"]) == (
+        True, 7, 3, []
+    )  # fmt: skip
+    md = (tmp_path / "evidence" / "drill-ledger-ok" / "report.md").read_text(encoding="utf-8").splitlines()
+    assert "- postgresql/books: ok: 账务.凭证分录: ok (7 rows, 3 vouchers, balanced)" in md
+    text = prom()
+    for line in (f"ledgerguard_drill_database_passed{labels} 1", f"ledgerguard_drill_database_ledger_ok{labels} 1",
+                 f"ledgerguard_drill_database_ledger_findings{labels} 0",
+                 f"ledgerguard_drill_database_ledger_vouchers{labels} 3"):  # fmt: skip
+        assert line in text.splitlines(), line
+
+    postgres.psql("UPDATE 账务.凭证分录 SET 贷方 = 450.00 WHERE 凭证号 = 2 AND 科目编码 = '1002'", "books")
+    unbalanced = module_result(db_dump_backup.main, dump, capsys)
+    failed = playbook("drill.yml", inventory=inv, extravars={**drill_vars, "drill_id": "drill-ledger-bad"})
+    assert failed.status != "successful"
+    record = json.loads((state / "drills" / "history.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    (db,) = record["databases"]
+    problem = "voucher 记-2 of 2024-03 does not balance: debit 500.00 != credit 450.00 (difference 50.00)"
+    message = (
+        f"the ledger of the restore of postgresql database books from snapshot {unbalanced['short_id']} into "
+        f"books_drill_ledger_bad does not check out: 账务.凭证分录: 1 finding (1 unbalanced): {problem}. The restore "
+        "books_drill_ledger_bad was dropped; nothing else changed"
+    )
+    assert record["passed"] is False and db["passed"] is False and db["message"] == message
+    assert db["ledger"]["ok"] is False and [f["detail"] for f in db["ledger"]["findings"]] == [problem]
+    assert f"database postgresql/books: {message}" in record["errors"]
+    assert record["clients"][0]["passed"] is True  # the client's files restored fine: the ledger failed the drill
+    md = (tmp_path / "evidence" / "drill-ledger-bad" / "report.md").read_text(encoding="utf-8").splitlines()
+    assert f"- postgresql/books: FAILED: 账务.凭证分录: 1 finding (1 unbalanced): {problem}" in md
+    text = prom().splitlines()
+    assert f"ledgerguard_drill_database_passed{labels} 0" in text
+    assert f"ledgerguard_drill_database_ledger_ok{labels} 0" in text
+    assert f"ledgerguard_drill_database_ledger_findings{labels} 1" in text
+    assert "books_drill" not in postgres.psql("SELECT string_agg(datname, ',') FROM pg_database")
