@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 LIVE_PG = {"public.凭证": 250, "账套.科目": 4}
-LIVE_MARIADB = {"vouchers": 120, "科目": 3}
+LIVE_MARIADB = {"vouchers": 120, "科目": 3, "凭证分录": 4}
 
 
 def read_json(host, path: str):
@@ -36,6 +36,11 @@ def test_drill_restored_each_database_with_the_live_row_counts(host):
     assert by_name["postgresql/ledger"]["tables"] == LIVE_PG
     assert by_name["mariadb/books"]["tables"] == LIVE_MARIADB
     assert all(d["passed"] and d["scratch"].endswith("_drill_molecule_backup") for d in by_name.values())
+    # the MariaDB books' ledger table, read through the mariadb client from the scratch restore, balances
+    ledger = by_name["mariadb/books"]["ledger"]
+    assert (ledger["ok"], ledger["rows"], ledger["vouchers"], ledger["findings"]) == (True, 4, 2, []), ledger
+    assert ledger["summary"] == "凭证分录: ok (4 rows, 2 vouchers, balanced)"
+    assert by_name["postgresql/ledger"]["ledger"] is None  # no ledger table mapped
     # the counts the drill recorded are the live databases' counts, table by table
     assert pg(host, "SELECT count(*) FROM public.凭证") == "250" and pg(host, "SELECT count(*) FROM 账套.科目") == "4"
     assert maria(host, "SELECT COUNT(*) FROM books.vouchers") == "120"  # after the incident's swap, as before
@@ -72,7 +77,7 @@ def test_incident_restored_the_mariadb_books_beside_and_swapped_keeping_the_dama
     (first,) = read_json(host, "/root/lg-db-restore-1.json")
     assert first["state"] == "swapped" and first["changed"] is True and first["swapped"] is True
     assert first["quarantine"] == "books_damaged_inc_mol_1"
-    assert first["tables"] == LIVE_MARIADB and first["damaged_tables"] == {"vouchers": 20, "科目": 0}
+    assert first["tables"] == LIVE_MARIADB and first["damaged_tables"] == {"vouchers": 20, "科目": 0, "凭证分录": 4}
     # the live name holds the restore (every row, Chinese text intact), the damaged one is kept under its new name
     assert maria(host, "SELECT 摘要 FROM books.vouchers WHERE id = 120") == "支付房租 120"
     assert maria(host, "SELECT GROUP_CONCAT(名称 ORDER BY code) FROM books.科目") == "库存现金,银行存款,管理费用"
