@@ -190,21 +190,25 @@ CONTROLLER_COMMS = ("ansible-playboo",)
 
 
 def controller_root(pid: int, proc: str = PROC) -> int | None:
-    """The nearest ansible-playbook process above pid, or None. It exists only when the controller runs on this host
+    """The outermost ansible-playbook process above pid, or None. It exists only when the controller runs on this host
     (connection local, as in the fleet tests or a controller that is also a file server). Its other descendants are
     this run's own module processes for other hosts: their scans open other targets' folders for a moment (walking a
     handle's ancestry), and stopping them would stop the incident itself. Malware is never a descendant of it unless
-    the playbook started it."""
+    the playbook started it. The outermost, not the nearest: each host's tasks run under a worker that ansible-playbook
+    forks (the same process name), so the nearest one covers only this host's own processes and another host's module
+    process would be taken for a writer and stopped (seen with 20 local hosts: one host's freeze check stopped
+    another's write_freeze run, which hung the incident)."""
     seen: set[int] = set()
+    root = None
     while pid > 1 and pid not in seen:
         seen.add(pid)
         st = proc_stat(pid, proc)
         if not st:
-            return None
+            break
         if st["comm"] in CONTROLLER_COMMS:
-            return pid
+            root = pid
         pid = st["ppid"]
-    return None
+    return root
 
 
 # --------------------------------------------------------------------------------------------------------------------

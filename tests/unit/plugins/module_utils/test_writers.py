@@ -154,14 +154,20 @@ def test_one_set_of_masking_rules():
     assert redact.mask_secrets("curl https://:tok3n@h.invalid/") == "curl https://:***@h.invalid/"
 
 
-def test_controller_root_finds_the_nearest_ansible_playbook(tmp_path):
+def test_controller_root_is_the_outermost_ansible_playbook(tmp_path):
     """Module processes of the same run (local connection, several hosts on one machine) descend from one
-    ansible-playbook process; a process outside it (pytest's child, malware) does not."""
+    ansible-playbook process through the workers it forks (the same name): the root is the outermost, so the module
+    process of another host (under another worker) is under it too; a process outside it (pytest's child, malware)
+    is not."""
     proc = fake_proc(tmp_path, pid=300, comm="ansible-playboo", ppid=200)
     fake_proc(tmp_path, pid=200, comm="python", ppid=1)
-    fake_proc(tmp_path, pid=400, comm="sh", ppid=300)
-    fake_proc(tmp_path, pid=401, comm="python", ppid=400)
+    fake_proc(tmp_path, pid=310, comm="ansible-playboo", ppid=300)  # the worker of host 1
+    fake_proc(tmp_path, pid=320, comm="ansible-playboo", ppid=300)  # the worker of host 2
+    fake_proc(tmp_path, pid=400, comm="sh", ppid=310)
+    fake_proc(tmp_path, pid=401, comm="python", ppid=400)  # host 1's module process
+    fake_proc(tmp_path, pid=402, comm="python", ppid=320)  # host 2's module process
     fake_proc(tmp_path, pid=500, comm="python", ppid=200)
     assert wr.controller_root(401, proc) == 300
+    assert wr.controller_root(402, proc) == 300
     assert wr.controller_root(500, proc) is None
-    assert 300 in wr.ancestors(401, proc) and 300 not in wr.ancestors(500, proc)
+    assert 300 in wr.ancestors(402, proc) and 300 not in wr.ancestors(500, proc)
