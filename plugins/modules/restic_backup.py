@@ -62,6 +62,17 @@ options:
         that client and the ones after it are not backed up (status C(not_run)), RV(stopped_before) names the first
         of them and the task fails.
     type: path
+  progress_file:
+    description:
+      - With O(clients), a file on the managed host to which the run writes its progress before the first client and
+        after each client, for a poller while the task runs as an C(async) job (the C(ledgerguard.recovery.backup)
+        role reads it with M(ledgerguard.recovery.job_progress)).
+      - A JSON object C({"done", "total", "current", "finished"}) - clients done so far, clients in all, the ID of the
+        client being backed up (empty at the end) and one C({"id", "status"}) per finished client. Client IDs and
+        statuses only, no secrets.
+      - Each write replaces the file atomically (a temporary file in the same folder, then a rename), mode 0600; its
+        folder must exist. Not written in check mode. Default is no file.
+    type: path
   tags:
     description: Tags for the new snapshot (for example the client ID, C(daily), or an incident ID).
     type: list
@@ -218,7 +229,9 @@ error_kind:
   type: str
 """
 
+import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import tempfile  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
@@ -283,6 +296,25 @@ def named(entry: dict) -> str:
     return entry["id"] + (f" ({name})" if name and name != entry["id"] else "")
 
 
+def write_progress(path: str, entries: list[dict], total: int, current: str) -> None:
+    """Replace O(progress_file) atomically (mode 0600) with the run's progress: client IDs and statuses only."""
+    state = {
+        "done": len(entries),
+        "total": total,
+        "current": current,
+        "finished": [{"id": e["id"], "status": e["status"]} for e in entries],
+    }
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".progress-", dir=folder)  # created 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(state, handle, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def back_up_clients(module, restic) -> dict:
     """Each client of O(clients) in order, one snapshot each; a failure is the client's entry, not the run's end."""
     params = module.params
@@ -293,7 +325,14 @@ def back_up_clients(module, restic) -> dict:
     if twice:
         raise ValueError(f"clients holds the ids {', '.join(twice)} more than once; give each client once")
     entries, stopped_before = [], ""
+    progress = params["progress_file"] if not module.check_mode else None
+    if progress and not os.path.isdir(os.path.dirname(progress) or "."):
+        raise ValueError(
+            f"progress_file {progress}: its folder does not exist on this host; create it or give another path"
+        )
     for client in params["clients"]:
+        if progress:
+            write_progress(progress, entries, len(ids), client["id"])
         entry = {"id": client["id"], "name": client["name"] or ""}
         stop = params["stop_if_exists"]
         if stopped_before or (stop and os.path.lexists(stop)):
@@ -312,6 +351,8 @@ def back_up_clients(module, restic) -> dict:
             continue
         made.pop("restic_version", None)
         entries.append(dict(made, **entry, status="ok"))
+    if progress:
+        write_progress(progress, entries, len(ids), "")
     failed = [e for e in entries if e["status"] == "failed"]
     out = {
         "changed": any(e["status"] == "ok" for e in entries),
@@ -351,6 +392,7 @@ def main() -> None:
             },
         },
         stop_if_exists={"type": "path"},
+        progress_file={"type": "path"},
         tags={"type": "list", "elements": "str", "default": []},
         host={"type": "str"},
         exclude={"type": "list", "elements": "str", "default": []},

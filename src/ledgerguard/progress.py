@@ -232,7 +232,8 @@ class Progress:
         self.progress: dict | None = None
         self.note: str | None = None
         self._status_shown = False
-        self._last_plain_progress: tuple[float, float] = (-1.0, -1.0)
+        # plain mode: (time, fraction) of the last progress line per host of the current task
+        self._last_plain_progress: dict[str, tuple[float, float]] = {}
         self._task_by_uuid: dict[str, TaskRecord] = {}
         self._lock = threading.RLock()
         self._ticker: threading.Thread | None = None
@@ -354,7 +355,7 @@ class Progress:
             res = data.get("res") or {}
             p = extract_progress(res)
             if p:
-                self._show_progress(p)
+                self._show_progress(p, data.get("host"))
             elif kind == "runner_retry":
                 self.note = f"waiting (attempt {res.get('attempts', '?')}/{res.get('retries', '?')})"
                 self._render_status()
@@ -393,6 +394,7 @@ class Progress:
         )
         self.current = task
         self.progress = None
+        self._last_plain_progress = {}
         self.note = None
         self.summary.tasks.append(task)
         if task.uuid:
@@ -414,7 +416,7 @@ class Progress:
             task.hosts[host] = status
         p = extract_progress(res)
         if p:
-            self._show_progress(p)
+            self._show_progress(p, host)
         if status.startswith("failed") or status == "unreachable":
             msg = result_message(res)
             self.summary.failures.append(
@@ -429,20 +431,21 @@ class Progress:
             self._line(f"  changed {host}")
         self._render_status()
 
-    def _show_progress(self, p: dict) -> None:
+    def _show_progress(self, p: dict, host: str | None = None) -> None:
         self.progress = p
         if self.tty:
             self._render_status()
             return
-        # Plain mode: one line per 10 % step or per progress_interval seconds, whichever first.
+        # Plain mode: one line per 10 % step or per progress_interval seconds, whichever first, per host of the task
+        # (the hosts of one task poll side by side; a new task starts again from nothing).
         now = self.elapsed()
         frac = p["done"] / p["total"] if p.get("total") else -1.0
-        last_t, last_frac = self._last_plain_progress
+        last_t, last_frac = self._last_plain_progress.get(host or "", (-1.0, -1.0))
         if frac >= 0 and (frac - last_frac >= 0.1 or frac >= 1.0 > last_frac):
             pass
         elif now - last_t < self.progress_interval:
             return
-        self._last_plain_progress = (now, frac)
+        self._last_plain_progress[host or ""] = (now, frac)
         self._line(f"  progress {self._progress_text(p)}")
 
     def _finish_task(self) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -317,6 +318,53 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
         assert alert["data"]["kind"] == "backup" and alert["data"]["failed_hosts"] == ["localhost"]
     finally:
         server.shutdown()
+
+
+def test_cli_backup_shows_each_clients_progress(tmp_path, restic_cmd, restic_password_file, local_repo,
+                                               localhost_inventory):  # fmt: skip
+    """Issue 15: the clients without SQLite ledgers are backed up in one restic_backup run (an async job); the CLI
+    shows a progress line per client from the job's progress file (job_progress polls). A restic wrapper makes each
+    `restic backup` take 3 s, so each client's state outlasts several polls even on a loaded machine."""
+    books = tmp_path / "客户账套"
+    clients = []
+    for i, cid in enumerate(("c001", "c002", "c003")):
+        info = sampledata.make_client_tree(books, cid, f"{NAME}{i}", periods=["2026-11"], vouchers_per_period=2)
+        clients.append({k: info["client"][k] for k in ("id", "name", "paths")})
+    slow = tmp_path / "bin"
+    slow.mkdir()
+    (slow / "restic").write_text(
+        f'#!/bin/sh\ncase " $* " in *" backup "*) sleep 3;; esac\nexec "{shutil.which("restic")}" "$@"\n'
+    )
+    (slow / "restic").chmod(0o755)
+    state = tmp_path / "state"
+    inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"), PATH=f"{slow}:{os.environ['PATH']}")
+    args = [
+        "backup", "--plain", "-i", str(inv), "--repository", local_repo, "--password-file", str(restic_password_file),
+        "--private-data-dir", str(tmp_path / "runner"), "--evidence-dir", str(tmp_path / "evidence"),
+        "-e", "backup_progress_interval=0.3", "-e", "backup_retention_enabled=false",
+    ]  # fmt: skip
+    run = subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+
+    # one line per step: the client being backed up with the clients done before it, then all done
+    shown = re.findall(r"^\[[\d:]+\]   progress (backup \S+) \[[#-]+\]\s+([\d.]+)% (\d) clients/3 clients$",
+                       run.stdout, re.M)  # fmt: skip
+    assert shown == [
+        ("backup c001", "0.0", "0"),
+        ("backup c002", "33.3", "1"),
+        ("backup c003", "66.7", "2"),
+        ("backup c003", "100.0", "3"),
+    ], run.stdout[-3000:]
+    for cid in ("c001", "c002", "c003"):
+        assert re.search(
+            rf"^localhost {cid} \({NAME}\d\): \d+ new, 0 changed, .* snapshot [0-9a-f]{{8}}", run.stdout, re.M
+        )
+    data = [s for s in snapshots(restic_cmd, local_repo, restic_password_file, {}) if MANIFEST_TAG not in s["tags"]]
+    assert sorted(t for s in data for t in s["tags"] if t in ("c001", "c002", "c003")) == ["c001", "c002", "c003"]
+    # the progress file is gone after the run
+    assert list(state.glob("backup-progress-*")) == []
 
 
 def snapshots(restic_cmd, repo: str, pw: Path, env: dict) -> list[dict]:

@@ -132,3 +132,29 @@ def test_debug_messages_are_shown_to_the_operator():
     p(ev("playbook_on_task_start", task="Show the plan", task_action="ansible.builtin.debug"))
     p(ev("runner_on_ok", host="books1", res={"msg": "Check mode: would restore\nsnapshot 4f3a9c01"}))
     assert "  books1: Check mode: would restore snapshot 4f3a9c01\n" in out.getvalue()
+
+
+def test_plain_progress_steps_are_counted_per_host_and_per_task():
+    """Two hosts polling the same task each get their steps (issue 15: per-client backup progress); a later task's
+    progress starts again from nothing instead of being held back by the last task's 100 %."""
+    out, clock = io.StringIO(), Clock()
+    p = Progress(stream=out, tty=False, clock=clock, title="ledgerguard backup")
+
+    def poll(host, done, total, label, uuid):
+        res = {"ledgerguard_progress": {"done": done, "total": total, "unit": "clients", "label": label}}
+        p(ev("runner_retry", host=host, task_uuid=uuid, res=res))
+
+    p(ev("playbook_on_task_start", task="Wait for the clients' backup", task_uuid="t1"))
+    clock.t = 1
+    poll("books-hz01", 1, 3, "backup c002", "t1")
+    poll("books-nb01", 0, 2, "backup c101", "t1")  # behind the other host's 33 %: still its own first step
+    poll("books-hz01", 1, 3, "backup c002", "t1")  # no step, within the interval: no line
+    p(ev("playbook_on_task_start", task="Wait again", task_uuid="t2"))
+    clock.t = 2
+    poll("books-hz01", 0, 3, "backup c001", "t2")
+    lines = [line for line in out.getvalue().splitlines() if "progress" in line]
+    assert lines == [
+        "[00:00:01]   progress backup c002 [########----------------]  33.3% 1 clients/3 clients",
+        "[00:00:01]   progress backup c101 [------------------------]   0.0% 0 clients/2 clients",
+        "[00:00:02]   progress backup c001 [------------------------]   0.0% 0 clients/3 clients",
+    ]

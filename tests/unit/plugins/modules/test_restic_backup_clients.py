@@ -163,3 +163,54 @@ def test_neither_paths_nor_clients_is_refused(site, capsys):
     del args["clients"]
     result = run(args, capsys)
     assert result["failed"] is True and "one of the following is required: paths, clients" in result["msg"]
+
+
+def test_progress_file_before_each_client_and_at_the_end(site, capsys):
+    """progress_file (issue 15): before each client and at the end, replaced atomically, 0600, ids and statuses only.
+    A restic wrapper copies the file at each `restic backup`, so the test sees what a poller sees mid-run."""
+    progress = site["tmp"] / "状态" / "backup-progress.json"
+    progress.parent.mkdir()
+    seen = site["tmp"] / "seen.jsonl"
+    wrapper = site["tmp"] / "restic-wrapper"
+    wrapper.write_text(
+        f'#!/bin/sh\ncase " $* " in *" backup "*) cat "{progress}" >> "{seen}"; echo >> "{seen}";; esac\n'
+        f'exec "{RESTIC}" "$@"\n',
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    gone = client(site, "c002", paths=[str(site["tmp"] / "账套" / "没有")])
+    clients = [client(site, "c001"), gone, client(site, "c003")]
+    result = run(args_for(site, clients, progress_file=str(progress), restic_binary=str(wrapper)), capsys)
+    assert [e["status"] for e in result["clients"]] == ["ok", "failed", "ok"]
+
+    # c002 failed before restic ran, so restic backed up c001 and c003: the file then said what was running
+    mid = [json.loads(line) for line in seen.read_text(encoding="utf-8").splitlines() if line]
+    assert mid == [
+        {"done": 0, "total": 3, "current": "c001", "finished": []},
+        {"done": 2, "total": 3, "current": "c003",
+         "finished": [{"id": "c001", "status": "ok"}, {"id": "c002", "status": "failed"}]},
+    ]  # fmt: skip
+    statuses = [{"id": "c001", "status": "ok"}, {"id": "c002", "status": "failed"}, {"id": "c003", "status": "ok"}]
+    assert json.loads(progress.read_text(encoding="utf-8")) == {
+        "done": 3,
+        "total": 3,
+        "current": "",
+        "finished": statuses,
+    }
+    assert progress.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in progress.parent.iterdir()) == ["backup-progress.json"]  # no temporary file left
+    assert PASSWORD not in progress.read_text(encoding="utf-8")
+
+
+def test_progress_file_not_written_in_check_mode_and_its_folder_must_exist(site, capsys):
+    progress = site["tmp"] / "backup-progress.json"
+    result = run(args_for(site, [client(site, "c001")], progress_file=str(progress)), capsys, check_mode=True)
+    assert "failed" not in result and not progress.exists()
+
+    missing = site["tmp"] / "没有" / "backup-progress.json"
+    result = run(args_for(site, [client(site, "c001")], progress_file=str(missing)), capsys)
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"progress_file {missing}: its folder does not exist on this host; create it or give another path"
+    )
+    assert site["snapshots"]() == []

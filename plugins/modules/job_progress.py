@@ -1,0 +1,149 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, ledgerguard contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The progress of a running async job, from the progress file the job writes and its async results file."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: job_progress
+short_description: Report the progress of a running async job for the ledgerguard CLI and AWX
+version_added: "0.1.0"
+description:
+  - Reads once, changes nothing. Meant for a polling task (C(until) on RV(finished), with C(retries) and C(delay))
+    after a task started with C(async) and C(poll=0) that writes a progress file, such as
+    M(ledgerguard.recovery.restic_backup) with its C(progress_file) option.
+  - Each poll's result carries RV(ledgerguard_progress); the C(ledgerguard) CLI draws it as a progress line or bar,
+    and AWX shows it in the job's events.
+  - The progress file is a JSON object with C(done) and C(total) (numbers) and C(current) (what the job works on,
+    for example a client ID). A missing or half-written file counts as no progress yet.
+author: ledgerguard contributors (@ledgerguard)
+options:
+  results_file:
+    description:
+      - The async job's results file (C(results_file) of the registered result of the task started with C(async)).
+      - The job has finished when the file holds its final result (no C(started) key, or C(finished) set). A missing
+        file counts as not finished.
+    type: path
+    required: true
+  progress_file:
+    description: The progress file the job writes (see the description).
+    type: path
+    required: true
+  unit:
+    description: What C(done) and C(total) count (for example V(clients)), shown after the numbers.
+    type: str
+    default: ""
+  label:
+    description:
+      - Text before the job's C(current) in RV(ledgerguard_progress.label); for example V(backup) gives C(backup c002).
+      - When the job works on nothing (C(current) empty, at its end), the last finished entry's C(id) is shown.
+    type: str
+    default: ""
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; the same in check mode.
+  diff_mode:
+    support: none
+    description: No diff is produced.
+  platform:
+    support: full
+    platforms: posix
+    description: Reads two files on the managed host (any POSIX system).
+"""
+
+EXAMPLES = r"""
+- name: Back up the clients as an async job that writes its progress
+  ledgerguard.recovery.restic_backup:
+    clients: "{{ clients }}"
+    progress_file: /var/lib/ledgerguard/backup-progress.json
+  async: 86400
+  poll: 0
+  register: backup_job
+
+- name: Wait for the backup (one progress event per poll)
+  ledgerguard.recovery.job_progress:
+    results_file: "{{ backup_job.results_file }}"
+    progress_file: /var/lib/ledgerguard/backup-progress.json
+    unit: clients
+    label: backup
+  register: backup_progress
+  until: backup_progress.finished
+  retries: 8640
+  delay: 10
+"""
+
+RETURN = r"""
+finished:
+  description: Whether the async job has ended (its result can be collected with M(ansible.builtin.async_status)).
+  returned: always
+  type: bool
+ledgerguard_progress:
+  description: C(done), C(total) (null when unknown), C(unit) and C(label), as the C(ledgerguard) CLI reads them.
+  returned: always
+  type: dict
+  sample: {"done": 1, "total": 3, "unit": "clients", "label": "backup c002"}
+progress:
+  description: The progress file's contents as read (empty before the job wrote it).
+  returned: always
+  type: dict
+  sample: {"done": 1, "total": 3, "current": "c002", "finished": [{"id": "c001", "status": "ok"}]}
+"""
+
+import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+
+
+def read_json(path: str) -> dict | None:
+    """The JSON object in ``path``; None while it is missing, being written or not an object."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def job_finished(results: dict | None) -> bool:
+    """An async results file holds ``started`` until the job writes its final result."""
+    return results is not None and ("started" not in results or bool(results.get("finished")))
+
+
+def number(value) -> float | int | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "results_file": {"type": "path", "required": True},
+            "progress_file": {"type": "path", "required": True},
+            "unit": {"type": "str", "default": ""},
+            "label": {"type": "str", "default": ""},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        finished = job_finished(read_json(params["results_file"]))
+        state = read_json(params["progress_file"]) or {}
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}; check that the job runs on this host")
+    current = str(state.get("current") or "")
+    if not current and isinstance(state.get("finished"), list) and state["finished"]:
+        last = state["finished"][-1]
+        current = str(last.get("id", "")) if isinstance(last, dict) else ""
+    label = " ".join(part for part in (params["label"], current) if part)
+    progress = {
+        "done": number(state.get("done")) or 0,
+        "total": number(state.get("total")),
+        "unit": params["unit"],
+        "label": label,
+    }
+    module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress=state)
+
+
+if __name__ == "__main__":
+    main()

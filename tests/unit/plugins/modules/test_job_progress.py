@@ -1,0 +1,72 @@
+"""job_progress (issue 15): the progress of an async job from its progress file and its async results file, as the
+backup role polls restic_backup's progress_file."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+
+def run(args: dict, capsys) -> dict:
+    module = importlib.import_module("ansible_collections.ledgerguard.recovery.plugins.modules.job_progress")
+    with patch_module_args(args), pytest.raises(SystemExit):
+        module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def job(tmp_path):
+    folder = tmp_path / "状态"
+    folder.mkdir()
+    return {
+        "results_file": str(folder / "j123.456"),
+        "progress_file": str(folder / "backup-progress.json"),
+        "unit": "clients",
+        "label": "backup",
+    }
+
+
+def write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def test_before_the_job_wrote_anything_nothing_is_done_and_it_runs(job, capsys):
+    result = run(job, capsys)
+    assert result["changed"] is False and result["finished"] is False
+    assert result["ledgerguard_progress"] == {"done": 0, "total": None, "unit": "clients", "label": "backup"}
+    assert result["progress"] == {}
+
+
+def test_a_running_job_shows_the_client_it_backs_up(job, capsys):
+    write(job["results_file"], json.dumps({"started": 1, "finished": 0, "ansible_job_id": "j123.456"}))
+    state = {"done": 1, "total": 3, "current": "c002", "finished": [{"id": "c001", "status": "ok"}]}
+    write(job["progress_file"], json.dumps(state))
+    result = run(job, capsys)
+    assert result["finished"] is False and result["progress"] == state
+    assert result["ledgerguard_progress"] == {"done": 1, "total": 3, "unit": "clients", "label": "backup c002"}
+
+
+def test_half_written_files_count_as_no_news(job, capsys):
+    write(job["results_file"], '{"started": 1, "fin')
+    write(job["progress_file"], '{"done": 2, "tot')
+    result = run(job, capsys)
+    assert result["finished"] is False and result["ledgerguard_progress"]["done"] == 0
+
+
+def test_a_finished_job_shows_its_last_client(job, capsys):
+    write(job["results_file"], json.dumps({"changed": True, "clients": []}))  # the module's result replaced "started"
+    finished = [{"id": "c001", "status": "ok"}, {"id": "杭州02", "status": "failed"}]
+    write(job["progress_file"], json.dumps({"done": 2, "total": 2, "current": "", "finished": finished}))
+    result = run(dict(job, label=""), capsys)
+    assert result["finished"] is True
+    assert result["ledgerguard_progress"] == {"done": 2, "total": 2, "unit": "clients", "label": "杭州02"}
+
+
+def test_a_job_that_failed_before_its_progress_is_finished(job, capsys):
+    write(job["results_file"], json.dumps({"failed": 1, "finished": 1, "msg": "Job reached maximum time limit"}))
+    result = run(job, capsys)
+    assert result["finished"] is True and result["ledgerguard_progress"]["done"] == 0
