@@ -274,7 +274,8 @@ def main() -> None:
     result["acquired"] = holder.get("token") == content["token"] or (
         not won and holder.get("incident_id") == incident and "error" not in holder
     )
-    result["changed"] = (won and result["acquired"]) or result["changed"]
+    if won and result["acquired"]:
+        result["changed"] = True
     module.exit_json(**result)
 
 

@@ -81,6 +81,19 @@ class Repositories:
             "--evidence-dir", str(tmp_path / "evidence"), "-e", f"@{vars_file}",
         ]  # fmt: skip
 
+    def policy_cli_args(self, tmp_path: Path, localhost_inventory, client: dict, state: Path) -> list[str]:
+        """``cli_args`` for one client under the legal retention policy, with these repositories' off-site copy."""
+        inv = localhost_inventory({"ledgerguard_clients": [{k: client[k] for k in ("id", "name", "paths")}],
+                                   "ledgerguard_state_dir": str(state)})  # fmt: skip
+        vars_file = tmp_path / "backup-vars.json"
+        vars_file.write_text(json.dumps({
+            "backup_verify_forget_policy": POLICY,
+            "backup_verify_record_classes": CLASSES,
+            "backup_copy_repository": self.copy_repo,
+            "backup_copy_password_file": str(self.copy_pw),
+        }))  # fmt: skip
+        return self.cli_args(tmp_path, inv, vars_file)
+
 
 def repositories(tmp_path: Path, s3_server, restic_cmd, prefix: str) -> Repositories:
     aws = s3_server.env()
@@ -398,16 +411,7 @@ def test_retention_preview_per_client_in_the_repository_and_the_offsite_copy_for
     ca, cb, cc, cd = copy_before = snapshots(restic_cmd, copy_repo, copy_pw, aws)
     assert [x["original"] for x in copy_before] == [x["id"] for x in (a, b, c, d)]
 
-    inv = localhost_inventory({"ledgerguard_clients": [{k: info["client"][k] for k in ("id", "name", "paths")}],
-                               "ledgerguard_state_dir": str(tmp_path / "state")})  # fmt: skip
-    vars_file = tmp_path / "backup-vars.json"
-    vars_file.write_text(json.dumps({
-        "backup_verify_forget_policy": POLICY,
-        "backup_verify_record_classes": CLASSES,
-        "backup_copy_repository": copy_repo,
-        "backup_copy_password_file": str(copy_pw),
-    }))  # fmt: skip
-    common = r.cli_args(tmp_path, inv, vars_file)
+    common = r.policy_cli_args(tmp_path, localhost_inventory, info["client"], tmp_path / "state")
 
     def line(verb: str, snap: dict, why: str) -> str:
         return f"  {verb:<6} {snap['short_id']} {snap['time']} ({why})"
@@ -513,16 +517,7 @@ def test_prune_frees_the_forgotten_data_in_the_repository_and_the_offsite_copy(
         assert set(attachment.values()) <= blobs(restic_cmd, *where, aws)
 
     state = tmp_path / "state"
-    inv = localhost_inventory({"ledgerguard_clients": [{k: info["client"][k] for k in ("id", "name", "paths")}],
-                               "ledgerguard_state_dir": str(state)})  # fmt: skip
-    vars_file = tmp_path / "backup-vars.json"
-    vars_file.write_text(json.dumps({
-        "backup_verify_forget_policy": POLICY,
-        "backup_verify_record_classes": CLASSES,
-        "backup_copy_repository": copy_repo,
-        "backup_copy_password_file": str(copy_pw),
-    }))  # fmt: skip
-    common = r.cli_args(tmp_path, inv, vars_file)
+    common = r.policy_cli_args(tmp_path, localhost_inventory, info["client"], state)
 
     # retention alone, applied: the two older snapshots forgotten in both repositories, their data still there
     forgot = cli("backup", *common, "-e", "backup_entry=forget", "-e", "backup_forget_mode=apply")

@@ -200,18 +200,32 @@ def test_database_ledger_declaration():
     }  # fmt: skip
     assert lg.database_ledger({"table": "t", "amount_scale": 2, "number_start": 0}, where)["amount_scale"] == 2
     bad = [
-        ("账务.凭证分录", "ledger of postgresql database ledger must be a dict with keys ['table', 'columns', "
-                         "'amount_scale', 'number_start'], got '账务.凭证分录'"),
-        ({"table": "t", "sources": ["x"]}, "ledger of postgresql database ledger has unknown keys ['sources']; known: "
-                                           "['table', 'columns', 'amount_scale', 'number_start']"),
-        ({"columns": {"debit": "借方"}}, "ledger of postgresql database ledger needs table, the table holding one row "
-                                         "per voucher entry line (PostgreSQL schema.table, MariaDB table), e.g. "
-                                         "{table: 账务.凭证分录, columns: {voucher_no: 凭证号}}"),
-        ({"table": "t", "columns": {"借方": "借方"}}, "ledger.columns of postgresql database ledger has unknown keys "
-                                                  "['借方']; allowed: " + str(list(lg.LOGICAL_COLUMNS))),
-        ({"table": "t", "amount_scale": "2"}, "ledger.amount_scale of postgresql database ledger must be a whole "
-                                              "number, got '2'"),
-    ]  # fmt: skip
+        (
+            "账务.凭证分录",
+            "ledger of postgresql database ledger must be a dict with keys ['table', 'columns', "
+            "'amount_scale', 'number_start'], got '账务.凭证分录'",
+        ),
+        (
+            {"table": "t", "sources": ["x"]},
+            "ledger of postgresql database ledger has unknown keys ['sources']; known: "
+            "['table', 'columns', 'amount_scale', 'number_start']",
+        ),
+        (
+            {"columns": {"debit": "借方"}},
+            "ledger of postgresql database ledger needs table, the table holding one row "
+            "per voucher entry line (PostgreSQL schema.table, MariaDB table), e.g. "
+            "{table: 账务.凭证分录, columns: {voucher_no: 凭证号}}",
+        ),
+        (
+            {"table": "t", "columns": {"借方": "借方"}},
+            "ledger.columns of postgresql database ledger has unknown keys "
+            "['借方']; allowed: " + str(list(lg.LOGICAL_COLUMNS)),
+        ),
+        (
+            {"table": "t", "amount_scale": "2"},
+            "ledger.amount_scale of postgresql database ledger must be a whole number, got '2'",
+        ),
+    ]
     for decl, message in bad:
         with pytest.raises(ValueError) as err:
             lg.database_ledger(decl, where)
