@@ -333,8 +333,9 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
         server.shutdown()
 
 
-def test_cli_backup_shows_each_clients_progress(tmp_path, restic_cmd, restic_password_file, local_repo,
-                                               localhost_inventory):  # fmt: skip
+def test_cli_backup_shows_each_clients_progress(
+    tmp_path, restic_cmd, restic_password_file, local_repo, localhost_inventory
+):
     """Issue 15: the clients without SQLite ledgers are backed up in one restic_backup run (an async job); the CLI
     shows a progress line per client from the job's progress file (job_progress polls). A restic wrapper makes each
     `restic backup` take 3 s, so each client's state outlasts several polls even on a loaded machine."""
