@@ -36,7 +36,8 @@ options:
     default: ""
   label:
     description:
-      - Text before the job's C(current) in RV(ledgerguard_progress.label); for example V(backup) gives C(backup c002).
+      - Text before the job's C(current) in the C(label) of RV(ledgerguard_progress); for example V(backup) gives
+        C(backup c002).
       - When the job works on nothing (C(current) empty, at its end), the last finished entry's C(id) is shown.
     type: str
     default: ""
