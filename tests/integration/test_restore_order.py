@@ -178,7 +178,8 @@ def test_restore_order_by_filing_deadline_across_hosts(tmp_path, local_repo, res
     swaps: dict[str, list[str]] = {}
     for entry in map(json.loads, (folder / "timeline.jsonl").read_text(encoding="utf-8").splitlines()):
         if str(entry.get("task", "")).startswith("Swap the restored files into place"):
-            swaps.setdefault(entry["host"], []).append(entry["task"].rsplit(" [", 1)[1].rstrip("]"))
+            # one swap step per host (one restore_swap run), naming its clients in the order they were swapped
+            swaps.setdefault(entry["host"], []).extend(entry["task"].rsplit(" [", 1)[1].rstrip("]").split(", "))
     assert swaps == {"books-a": ["c002", "c001"], "books-b": ["c003"]}
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     assert [(c["id"], c["host"]) for c in report["clients"]] == [("c002", "books-a"), ("c003", "books-b"),
