@@ -52,21 +52,22 @@ def restic_env(repo: str, password_file: Path) -> dict[str, str]:
 
 
 def hold_lock(repo: str, password_file: Path, other_host: str | None = None) -> subprocess.Popen:
-    """A real restic process holding a (non-exclusive) lock: a backup reading a pipe that never ends."""
+    """A real restic process holding a (non-exclusive) lock: a backup reading a pipe that never ends. Returns once
+    the lock file is there AND readable (restic cat lock): a lock file that exists but is not written yet, when its
+    holder is killed at once, is an invalid lock that newer restic ignores (seen with restic 0.18 under load)."""
     argv = ["restic", "backup", "--stdin", "--stdin-filename", "held.txt"]
     if other_host:
         argv = ["unshare", "--uts", "sh", "-c", f'hostname {other_host} && exec "$@"', "sh", *argv]
     before = set((Path(repo) / "locks").iterdir())
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=restic_env(repo, password_file),
-    )
-    for _attempt in range(200):
-        if set((Path(repo) / "locks").iterdir()) - before:
-            return proc
+    env = restic_env(repo, password_file)
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    for _attempt in range(400):
+        for lock in set((Path(repo) / "locks").iterdir()) - before:
+            cat = subprocess.run(
+                ["restic", "--no-lock", "cat", "lock", lock.name], env=env, capture_output=True, check=False
+            )
+            if cat.returncode == 0:
+                return proc
         time.sleep(0.05)
     proc.kill()
     raise AssertionError("restic did not take its lock")
