@@ -482,7 +482,12 @@ def _client_cost(res: dict | None) -> list[str]:
     if p := _problem(res, "client_cost"):
         return out + [p]
     out += [
-        res.get("description", "").strip() + " " + res.get("note", ""),
+        res.get("description", "").strip(),
+        "",
+        KEPT_SLOT,
+        f"### {res.get('title') or 'The last client_cost run'}",
+        "",
+        res.get("note", ""),
         "",
         *(
             [
@@ -790,8 +795,62 @@ def write() -> Path:
     lines += _validation(results["validation"])
     lines += _client_cost(results["client_cost"])
     lines += _backup(results["backup"])
-    DOC.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    old = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    DOC.write_text("\n".join(with_kept(lines, kept_blocks(old))).rstrip() + "\n", encoding="utf-8")
     return DOC
+
+
+# Hand-written text in docs/benchmarks.md (analyses, measurements made by hand with other commands) sits between these
+# two lines; write() keeps it in its "## " section, at the section's KEPT_SLOT or else at the section's end.
+KEPT_OPEN = "<!-- hand-written: bench/report.py keeps this block when it rewrites the page -->"
+KEPT_CLOSE = "<!-- /hand-written -->"
+KEPT_SLOT = "<!-- hand-written blocks of this section go here -->"
+
+
+def kept_blocks(text: str) -> dict[str, list[list[str]]]:
+    """The hand-written blocks of a rendered page (markers included), by the "## " heading of their section."""
+    blocks: dict[str, list[list[str]]] = {}
+    section, block = "", None
+    for line in text.splitlines():
+        if block is not None:
+            block.append(line)
+            if line.strip() == KEPT_CLOSE:
+                blocks.setdefault(section, []).append(block)
+                block = None
+        elif line.strip() == KEPT_OPEN:
+            block = [line]
+        elif line.startswith("## "):
+            section = line
+    if block is not None:
+        raise ValueError(f"docs/benchmarks.md: a block opened with {KEPT_OPEN!r} in {section!r} is never closed")
+    return blocks
+
+
+def with_kept(lines: list[str], blocks: dict[str, list[list[str]]]) -> list[str]:
+    """``lines`` (a page as write() renders it) with each section's hand-written blocks put back; a section that no
+    longer exists keeps its blocks at the page's end under its old heading, so nothing written by hand is lost."""
+    out: list[str] = []
+    pending = dict(blocks)
+
+    def flush(section: str) -> None:
+        for block in pending.pop(section, []):
+            out.extend([*block, ""])
+
+    section = ""
+    for line in lines:
+        if line.startswith("## ") and not line.startswith("### "):
+            flush(section)
+            section = line
+        if line == KEPT_SLOT:
+            flush(section)
+            continue
+        out.append(line)
+    flush(section)
+    for heading, rest in pending.items():
+        out.extend(["", heading or "## Notes", ""])
+        for block in rest:
+            out.extend([*block, ""])
+    return out
 
 
 def _summary(results: dict[str, dict | None]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -140,3 +141,51 @@ def test_module_host_usage_message():
     proc = subprocess.run([sys.executable, str(common.MODULE_HOST)], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert "RSS_OUT MODULE_PATH ARGS_FILE" in proc.stderr
+
+
+def test_report_keeps_hand_written_blocks(tmp_path, monkeypatch):
+    """A re-rendered docs/benchmarks.md keeps every hand-written block in its section (at the section's slot, else at
+    its end) and a block whose section is gone at the page's end, so `make bench` never erases an analysis."""
+    doc = tmp_path / "benchmarks.md"
+    analysis = [report.KEPT_OPEN, "### 客户成本分析", "", "Measured by hand: 0.49 CPU s.", report.KEPT_CLOSE]
+    gone = [report.KEPT_OPEN, "An old section's note.", report.KEPT_CLOSE]
+    fleet = [report.KEPT_OPEN, "Fleet note.", report.KEPT_CLOSE]
+    doc.write_text(
+        "\n".join(["# Benchmarks", "", "## Per-client cost: one host, 3 and 30 clients (issue 19)", "", "old text", "",
+                   *analysis, "", "## Retired section", "", *gone, "", "## Fleet: the incident playbook", "", *fleet])
+        + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    monkeypatch.setattr(report, "DOC", doc)
+    monkeypatch.setattr(report, "IMG", tmp_path / "img")
+    (tmp_path / "img").mkdir()
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "client_cost.json").write_text(
+        json.dumps({"description": "The incident playbook, 3 and 30 clients.", "note": "Run note.", "points": []}),
+        encoding="utf-8",
+    )
+    report.write()
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    start = lines.index("## Per-client cost: one host, 3 and 30 clients (issue 19)")
+    at = lines.index(report.KEPT_OPEN, start)
+    # at the slot: after the description, before the generated run's own subsection
+    assert lines[start + 2] == "The incident playbook, 3 and 30 clients."
+    assert lines[at : at + len(analysis)] == analysis
+    assert lines.index("### The last client_cost run") > at
+    assert report.KEPT_SLOT not in lines
+    assert "Fleet note." in lines[lines.index(next(x for x in lines if x.startswith("## Fleet"))) :]
+    assert lines.index("An old section's note.") > lines.index("## Retired section")
+    assert "old text" not in lines
+    # and rendering twice changes nothing
+    first = doc.read_text(encoding="utf-8")
+    report.write()
+    assert doc.read_text(encoding="utf-8") == first
+
+
+def test_report_refuses_an_unclosed_hand_written_block():
+    with pytest.raises(ValueError) as err:
+        report.kept_blocks(f"## Fleet\n\n{report.KEPT_OPEN}\nnote\n")
+    assert str(err.value) == (
+        f"docs/benchmarks.md: a block opened with {report.KEPT_OPEN!r} in '## Fleet' is never closed"
+    )
