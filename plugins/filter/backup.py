@@ -4,7 +4,8 @@
 """Filters for the ``backup`` role: per-client status after a run (failed, late) and its Prometheus metrics.
 
 Thin wrappers over ``plugins/module_utils/backup_policy.py`` and ``dbcapture.py`` (pure Python, unit tested there); docs
-in the sidecar files ``backup_client_status.yml``, ``backup_metric_families.yml`` and ``db_dump_tag.yml``.
+in the sidecar files ``backup_client_status.yml``, ``backup_metric_families.yml``, ``db_dump_tag.yml`` and
+``retention_policy.yml``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_policy as _policy
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import retention as _retention
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import dump_tag as _dump_tag
+
+_display = Display()
 
 
 def backup_client_status(
@@ -54,10 +59,29 @@ def db_dump_tag(database: dict[str, Any]) -> str:
         ) from exc
 
 
+def retention_policy(backup_policy: Any, forget: bool = False, **aliases: Any) -> Any:
+    """The retention policy in force (module_utils/retention.py resolve_retention), with a deprecation warning for
+    each deprecated alias that is set; ``forget=True``: as the restic forget policy (None = nothing is forgotten)."""
+    try:
+        found = _retention.resolve_retention(backup_policy, aliases)
+        for name in found["deprecated"]:
+            _display.deprecated(
+                _retention.alias_notice(name, used=found["source"] == name),
+                version="0.3.0",
+                collection_name="ledgerguard.recovery",
+            )
+        if forget:
+            return _retention.forget_policy(found["retention"], found["source"] or _retention.RETENTION_VARIABLE)
+        return found["retention"]
+    except _retention.RetentionPolicyError as exc:
+        raise AnsibleFilterError(f"retention_policy: {exc}") from exc
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "backup_client_status": backup_client_status,
             "backup_metric_families": backup_metric_families,
             "db_dump_tag": db_dump_tag,
+            "retention_policy": retention_policy,
         }

@@ -27,7 +27,11 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.notify import
     webhook_request,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import is_manifest_snapshot
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import RetentionPolicyError, lint_policy
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import (
+    RetentionPolicyError,
+    forget_policy,
+    lint_policy,
+)
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restore_clients import has_ledger, ledger_paths
 
 RANK = {"OK": 0, "WARN": 1, "FAIL": 2}
@@ -604,9 +608,10 @@ def bv_check_result(
 
 
 def bv_retention(policy: Any, classes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Lint the forget policy (see module_utils/retention.py); one check per record class plus the summary."""
+    """Lint the retention policy (a forget policy mapping, ``keep-all`` or None; see module_utils/retention.py); one
+    check per record class plus the summary."""
     try:
-        res = lint_policy(policy or None, classes or None)
+        res = lint_policy(forget_policy(policy), classes or None)
     except RetentionPolicyError as exc:
         return [check("retention", "FAIL", f"forget policy cannot be read: {exc}")]
     out = [check("retention", c["status"], c["reason"], c["name"], years=c["years"]) for c in res["classes"]]

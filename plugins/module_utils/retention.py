@@ -237,3 +237,92 @@ def lint_policy(policy: dict[str, Any] | None, classes: list[dict[str, Any]] | N
             "classes": results,
         }
     return {"status": "OK", "reason": f"every record class is kept long enough ({rule})", "classes": results}
+
+
+# --- the one retention variable ---------------------------------------------------------------------------------------
+# ledgerguard_backup_policy.retention is where the policy is written; these role variables are deprecated aliases,
+# read only when it is not set (one release), and an error when they hold another policy.
+RETENTION_VARIABLE = "ledgerguard_backup_policy.retention"
+RETENTION_ALIASES = ("backup_verify_forget_policy", "backup_forget_policy")
+KEEP_ALL = ("keep-all", "keep_all", "forever")
+
+
+def _unset(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, dict, list)) and len(value) == 0)
+
+
+def forget_policy(retention: Any, name: str = RETENTION_VARIABLE) -> dict[str, Any] | None:
+    """The restic forget policy of a retention value: a mapping as it is, ``None`` for unset or ``keep-all``
+    (nothing is forgotten). Raises RetentionPolicyError naming ``name`` for anything else."""
+    if _unset(retention):
+        return None
+    if isinstance(retention, str) and retention.strip().lower() in KEEP_ALL:
+        return None
+    if isinstance(retention, dict):
+        return retention
+    raise RetentionPolicyError(
+        f"{name} {retention!r} is neither a restic forget policy mapping (keep_daily, keep_yearly, keep_tag, ...) "
+        "nor 'keep-all'"
+    )
+
+
+def _same_policy(a: Any, b: Any) -> bool:
+    """Whether two retention values keep the same snapshots (restic flag spellings and keep-all compared as read)."""
+    try:
+        return normalize_policy(forget_policy(a)) == normalize_policy(forget_policy(b))
+    except RetentionPolicyError:
+        return a == b
+
+
+def resolve_retention(backup_policy: Any, aliases: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The retention policy in force: ``{retention, source, deprecated}``.
+
+    ``retention`` is ``ledgerguard_backup_policy.retention`` when set (a forget policy mapping or ``keep-all``, as
+    written); otherwise the value of a deprecated alias (``backup_verify_forget_policy``, ``backup_forget_policy``);
+    ``None`` when none is set. ``source`` names the variable it came from, ``deprecated`` the aliases that are set.
+    Raises RetentionPolicyError when two of them hold different policies: two policies in force is the bug this
+    variable exists to prevent (one forgets what the other lints as kept).
+    """
+    if backup_policy is None:
+        backup_policy = {}
+    if not isinstance(backup_policy, dict):
+        raise RetentionPolicyError(
+            f"ledgerguard_backup_policy must be a mapping (method, frequency, medium, retention, ...), got "
+            f"{type(backup_policy).__name__}"
+        )
+    unknown = sorted(set(aliases or {}) - set(RETENTION_ALIASES))
+    if unknown:
+        raise RetentionPolicyError(
+            f"not a retention alias: {', '.join(unknown)} (known: {', '.join(RETENTION_ALIASES)})"
+        )
+    written = [(RETENTION_VARIABLE, backup_policy.get("retention"))] + [
+        (name, (aliases or {}).get(name)) for name in RETENTION_ALIASES
+    ]
+    written = [(name, value) for name, value in written if not _unset(value)]
+    deprecated = [name for name, _ in written if name != RETENTION_VARIABLE]
+    if not written:
+        return {"retention": None, "source": None, "deprecated": []}
+    source, value = written[0]
+    for other, other_value in written[1:]:
+        if not _same_policy(value, other_value):
+            raise RetentionPolicyError(
+                f"two retention policies are set: {source} = {_show(value)} and {other} = {_show(other_value)}. "
+                f"Keep one: write the policy only in {RETENTION_VARIABLE} and remove {', '.join(deprecated)} "
+                "(deprecated), so that backup_verify lints the policy the backup role applies"
+            )
+    return {"retention": value, "source": source, "deprecated": deprecated}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def alias_notice(name: str, used: bool) -> str:
+    """The deprecation warning for an alias that is set (``used``: it is the policy in force)."""
+    what = "its policy is in force" if used else f"it holds the same policy as {RETENTION_VARIABLE}"
+    return (
+        f"{name} is deprecated ({what}): write the retention policy once in {RETENTION_VARIABLE}, which "
+        f"backup_verify's lint, the backup role's forget and the compliance checklist all read, and remove {name}"
+    )

@@ -229,3 +229,10 @@ def test_notify_filters():
     assert bad == ["dingtalk at oapi.dingtalk.com: errcode 310000: sign not match"]
     assert "SECRET" not in bad[0]
     assert bv.notify_undelivered([{"status": 200, "json": {"errcode": 0}}], hooks) == []
+
+
+def test_bv_retention_reads_keep_all_and_refuses_a_word():
+    assert {c["status"] for c in bv.bv_retention("keep-all")} == {"OK"}
+    ret = bv.bv_retention("ten years")
+    assert ret[0]["status"] == "FAIL"
+    assert ret[0]["reason"].startswith("forget policy cannot be read: ledgerguard_backup_policy.retention 'ten years'")

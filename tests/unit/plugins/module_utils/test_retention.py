@@ -77,3 +77,75 @@ def test_bad_count():
 def test_durations():
     assert r.parse_duration_days("1y6m") == pytest.approx(365.2425 * 1.5)
     assert r.parse_duration_days("36h") == pytest.approx(1.5)
+
+
+# --- the one retention variable (ledgerguard_backup_policy.retention) and its deprecated aliases ----------------------
+POLICY = {"keep_daily": 14, "keep_monthly": 24, "keep_yearly": 31, "keep_tag": ["permanent"]}
+
+
+def test_the_collection_policy_is_the_one_in_force():
+    found = r.resolve_retention({"method": "restic", "retention": POLICY}, {})
+    assert found == {"retention": POLICY, "source": "ledgerguard_backup_policy.retention", "deprecated": []}
+    assert r.resolve_retention({"retention": "keep-all"})["retention"] == "keep-all"
+    assert r.resolve_retention(None, {"backup_verify_forget_policy": None, "backup_forget_policy": {}}) == {
+        "retention": None,
+        "source": None,
+        "deprecated": [],
+    }
+
+
+def test_an_alias_is_read_only_when_the_collection_policy_is_not_set():
+    found = r.resolve_retention({"method": "restic"}, {"backup_verify_forget_policy": POLICY})
+    assert found == {
+        "retention": POLICY,
+        "source": "backup_verify_forget_policy",
+        "deprecated": ["backup_verify_forget_policy"],
+    }
+    found = r.resolve_retention({}, {"backup_forget_policy": POLICY})
+    assert found["source"] == "backup_forget_policy"
+
+
+def test_an_alias_with_the_same_policy_in_other_spellings_is_no_conflict():
+    same = {"keep-daily": 14, "--keep-monthly": 24, "keep_yearly": 31, "keep-tag": ["permanent"]}
+    found = r.resolve_retention(
+        {"retention": POLICY}, {"backup_verify_forget_policy": same, "backup_forget_policy": POLICY}
+    )
+    assert found["retention"] == POLICY
+    assert found["source"] == "ledgerguard_backup_policy.retention"
+    assert found["deprecated"] == ["backup_verify_forget_policy", "backup_forget_policy"]
+
+
+def test_two_different_policies_are_refused_naming_both_variables():
+    with pytest.raises(r.RetentionPolicyError) as err:
+        r.resolve_retention({"retention": POLICY}, {"backup_verify_forget_policy": {"keep_daily": 7}})
+    assert str(err.value) == (
+        "two retention policies are set: ledgerguard_backup_policy.retention = {keep_daily: 14, keep_monthly: 24, "
+        "keep_yearly: 31, keep_tag: ['permanent']} and backup_verify_forget_policy = {keep_daily: 7}. Keep one: write "
+        "the policy only in ledgerguard_backup_policy.retention and remove backup_verify_forget_policy (deprecated), "
+        "so that backup_verify lints the policy the backup role applies"
+    )
+    with pytest.raises(r.RetentionPolicyError, match="backup_verify_forget_policy = .* and backup_forget_policy = "):
+        r.resolve_retention({}, {"backup_verify_forget_policy": POLICY, "backup_forget_policy": {"keep_daily": 7}})
+    with pytest.raises(r.RetentionPolicyError, match="ledgerguard_backup_policy.retention = 'keep-all' and backup_"):
+        r.resolve_retention({"retention": "keep-all"}, {"backup_forget_policy": POLICY})
+    with pytest.raises(r.RetentionPolicyError, match="not a retention alias: drill_forget_policy"):
+        r.resolve_retention({}, {"drill_forget_policy": POLICY})
+    with pytest.raises(r.RetentionPolicyError, match="ledgerguard_backup_policy must be a mapping"):
+        r.resolve_retention(["keep-all"])
+
+
+@pytest.mark.parametrize(
+    ("retention", "expected"),
+    [(None, None), ("", None), ("keep-all", None), ("Forever", None), (POLICY, POLICY)],
+)
+def test_forget_policy_of_a_retention_value(retention, expected):
+    assert r.forget_policy(retention) == expected
+
+
+def test_forget_policy_refuses_what_is_neither_a_mapping_nor_keep_all():
+    with pytest.raises(r.RetentionPolicyError) as err:
+        r.forget_policy("ten years", "backup_forget_policy")
+    assert str(err.value) == (
+        "backup_forget_policy 'ten years' is neither a restic forget policy mapping (keep_daily, keep_yearly, "
+        "keep_tag, ...) nor 'keep-all'"
+    )
