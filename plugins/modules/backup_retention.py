@@ -40,7 +40,8 @@ options:
   policy:
     description:
       - The restic forget policy (keys as restic's flags, C(keep_daily) or C(keep-daily), C(keep_tag) a list). The
-        same value C(backup_verify) lints (C(backup_verify_forget_policy)). V(null) forgets nothing.
+        same value C(backup_verify) lints, C(ledgerguard_backup_policy.retention) as the filter
+        P(ledgerguard.recovery.retention_policy#filter) gives it with C(forget=true). V(null) forgets nothing.
     type: dict
   record_classes:
     description: Record classes for the lint (C(backup_verify_record_classes)); empty means the built-in table.

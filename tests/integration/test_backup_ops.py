@@ -87,7 +87,7 @@ class Repositories:
                                    "ledgerguard_state_dir": str(state)})  # fmt: skip
         vars_file = tmp_path / "backup-vars.json"
         vars_file.write_text(json.dumps({
-            "backup_verify_forget_policy": POLICY,
+            "ledgerguard_backup_policy": {"retention": POLICY},
             "backup_verify_record_classes": CLASSES,
             "backup_copy_repository": self.copy_repo,
             "backup_copy_password_file": str(self.copy_pw),
@@ -150,7 +150,7 @@ def test_cli_backup_metrics_copy_verified_and_drill_from_the_copy(
     vars_file.write_text(
         json.dumps(
             {
-                "backup_verify_forget_policy": POLICY,
+                "ledgerguard_backup_policy": {"retention": POLICY},
                 "backup_verify_record_classes": CLASSES,
                 "backup_copy_repository": copy_repo,
                 "backup_copy_password_file": str(copy_pw),

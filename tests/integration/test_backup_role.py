@@ -374,7 +374,7 @@ def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
 
     common = {
         "backup_client_ids": ["c002"],
-        "backup_verify_forget_policy": LEGAL_POLICY,
+        "ledgerguard_backup_policy": {"retention": LEGAL_POLICY},
         "backup_verify_record_classes": CLASSES,
     }
     # 1. the nightly in dry-run mode: a backup, the year-end tags, and the preview; nothing forgotten
@@ -404,18 +404,38 @@ def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
         "ledgerguard-manifest-for=" + s["id"] for s in left
     }
 
-    # 3. a policy that fails the 会计档案管理办法 lint is refused: nothing forgotten
+    # 3. a policy that fails the 会计档案管理办法 lint is refused: nothing forgotten. It is set here by the deprecated
+    # alias alone (no ledgerguard_backup_policy.retention): the alias is the policy read, with a deprecation warning
     short = {"keep_daily": 3}
+    alias_only = {k: v for k, v in common.items() if k != "ledgerguard_backup_policy"}
     refused = site.run(
-        backup_entry="forget", backup_forget_mode="apply", **dict(common, backup_verify_forget_policy=short)
+        backup_entry="forget", backup_forget_mode="apply", **dict(alias_only, backup_verify_forget_policy=short)
     )
     assert refused.rc != 0
     assert any("fails the 会计档案管理办法 lint" in m and "nothing was forgotten" in m for m in failed_msgs(refused))
     assert len([s for s in data_snapshots(site) if "c002" in s["tags"]]) == len(left)
+    out = " ".join(refused.stdout.read().split())
+    assert "backup_verify_forget_policy is deprecated (its policy is in force): write the retention policy once in " \
+        "ledgerguard_backup_policy.retention" in out, out[-3000:]  # fmt: skip
+
+    # 3b. the alias with another policy than ledgerguard_backup_policy.retention: two policies, refused before
+    # anything is done (not even the lock is taken), naming both variables
+    conflict = site.run(backup_entry="forget", backup_forget_mode="apply", **dict(common, backup_forget_policy=short))
+    assert conflict.rc != 0
+    (msg,) = failed_msgs(conflict)
+    assert msg.endswith(
+        "retention_policy: two retention policies are set: ledgerguard_backup_policy.retention = {keep_daily: 7, "
+        "keep_monthly: 12, keep_yearly: 31, keep_tag: ['permanent']} and backup_forget_policy = {keep_daily: 3}. Keep "
+        "one: write the policy only in ledgerguard_backup_policy.retention and remove backup_forget_policy "
+        "(deprecated), so that backup_verify lints the policy the backup role applies"
+    ), msg
+    assert len([s for s in data_snapshots(site) if "c002" in s["tags"]]) == len(left)
 
     # 4. forced through, the short policy still keeps every permanent snapshot (and one the operator names)
     named = next(s for s in left if by_time.get(s["time"][:19]) == "Y-3 06-30")
-    forced_vars = dict(common, backup_verify_forget_policy=short, backup_permanent_snapshots=[named["id"][:12]])
+    forced_vars = dict(
+        common, ledgerguard_backup_policy={"retention": short}, backup_permanent_snapshots=[named["id"][:12]]
+    )
     forced = site.run(backup_entry="forget", backup_forget_mode="apply", backup_forget_require_compliant=False,
                       **forced_vars)  # fmt: skip
     assert forced.rc == 0, failed_msgs(forced)
@@ -450,7 +470,9 @@ def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tm
 
     # a second run copies only its new snapshots; both repositories hold each client's newest (with the legal policy:
     # its dry run reaches the copy too)
-    second = site.run(**copy_vars, backup_verify_forget_policy=LEGAL_POLICY, backup_verify_record_classes=CLASSES)
+    second = site.run(
+        **copy_vars, ledgerguard_backup_policy={"retention": LEGAL_POLICY}, backup_verify_record_classes=CLASSES
+    )
     assert second.rc == 0, failed_msgs(second)
     status2 = {c["client"]: c for c in facts(second, "backup_copy_result")}
     offsite2 = site.snapshots(repo=repo2, password_file=password2)
@@ -470,7 +492,8 @@ def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tm
     # retention alone (backup_entry=forget), applied with a short policy: the copy, like the primary, keeps per client
     # exactly its newest snapshot; its dry run listed per client the one it then forgot
     short = {"keep_last": 1}
-    pruned = site.run(**copy_vars, backup_entry="forget", backup_forget_mode="apply", backup_forget_policy=short,
+    pruned = site.run(**copy_vars, backup_entry="forget", backup_forget_mode="apply",
+                      ledgerguard_backup_policy={"retention": short},
                       backup_forget_require_compliant=False)  # fmt: skip
     assert pruned.rc == 0, failed_msgs(pruned)
     applied = facts(pruned, "backup_copy_retention_result")

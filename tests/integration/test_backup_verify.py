@@ -222,7 +222,10 @@ def test_healthy_repository_passes(
     clients = make_clients(data, 1)
     backup(restic_cmd, local_repo, restic_password_file, data, "books01")
     hv = base_hostvars(tmp_path, local_repo, restic_password_file, "books01", clients)
-    hv.update(backup_verify_data_rolling_total=3, backup_verify_forget_policy={"keep_daily": 7, "keep_yearly": -1})
+    hv.update(
+        backup_verify_data_rolling_total=3,
+        ledgerguard_backup_policy={"retention": {"keep_daily": 7, "keep_yearly": -1}},
+    )
     inv = localhost_inventory(hosts={"books01": hv})
 
     runner = playbook("backup_verify.yml", inventory=inv)
@@ -308,7 +311,7 @@ def test_faults_are_found_and_notified(
     secret = "SEC-test-signing"
     with WebhookReceiver() as hooks, SMTPReceiver() as smtp:
         common = {
-            "backup_verify_forget_policy": {"keep_daily": 7, "keep_monthly": 12, "keep_yearly": 10},
+            "ledgerguard_backup_policy": {"retention": {"keep_daily": 7, "keep_monthly": 12, "keep_yearly": 10}},
             "backup_verify_notify_webhooks": [
                 {"url": hooks.url + "/dingtalk?access_token=tok", "kind": "dingtalk", "secret": secret},
                 {"url": hooks.url + "/wecom?key=k", "kind": "wecom"},
