@@ -24,6 +24,9 @@ description:
     or events. With O(swap=false) it stops before the swap. A re-run after the swap (the quarantine database exists,
     or O(database) carries this snapshot's restore mark) changes nothing; a re-run after O(swap=false) finds the
     marked restore and does not restore it again.
+  - With O(ledger) in O(mode=beside), the ledger checks run on the restore before the swap (on every run, also on a
+    restore found again). When they find anything the task fails (RV(state) C(ledger_failed)) and nothing is
+    swapped - O(database) stays in service unchanged and O(target) is kept beside it for inspection.
   - Credentials reach the database programs only through their environment (O(db_env)) or a MariaDB option file.
 version_added: 0.2.0
 author: ledgerguard contributors (@ledgerguard)
@@ -96,8 +99,9 @@ options:
     description:
       - The restore's ledger table, checked with the bookkeeping checks of M(ledgerguard.recovery.ledger_verify)
         (module_utils C(ledger) - vouchers whose debits and credits differ, gaps and reused voucher numbers, values
-        that are not amounts) after the tables and row counts; the check fails - and the restore is dropped - when
-        it finds anything (RV(ledger) says what).
+        that are not amounts) after the tables and row counts; the check fails when it finds anything (RV(ledger)
+        says what). With O(mode=scratch) the restore is then dropped; with O(mode=beside) it is checked before the
+        swap and, failing, not swapped in but kept beside O(database).
       - "The mapping is that of a client's SQLite ledger (C(ledgerguard_clients[].ledger.sqlite)): C(table)
         (PostgreSQL C(schema.table), or a table name found in one schema only; MariaDB C(table)), C(columns)
         (logical column -> column name, overriding the defaults C(period), C(voucher_word), C(voucher_no), C(date),
@@ -165,13 +169,24 @@ EXAMPLES = r"""
     mode: beside
     incident: INC-20261126-001
     min_rows: {vouchers: 1}
+
+- name: Incident - swap only when the restore's ledger table checks out (else keep it beside, no swap)
+  ledgerguard.recovery.db_restore:
+    engine: postgresql
+    database: books
+    target: books_restored_inc_20261126_001
+    mode: beside
+    incident: INC-20261126-001
+    connection: {host: /run/postgresql, user: postgres}
+    ledger: {table: 账务.凭证分录, columns: {voucher_no: 凭证号, debit: 借方, credit: 贷方}}
 """
 
 RETURN = r"""
 state:
   description: What was done - C(planned) (check mode), C(checked_and_dropped), C(restored) (kept, not swapped),
-    C(swapped), C(already_swapped); C(ledger_failed) (the task fails) when the ledger checks found problems and the
-    restore was dropped.
+    C(swapped), C(already_swapped); C(ledger_failed) (the task fails) when the ledger checks found problems - the
+    scratch restore dropped (O(mode=scratch)), or the restore kept beside O(database) and not swapped in
+    (O(mode=beside)).
   returned: success
   type: str
 actions:
@@ -422,7 +437,7 @@ def main() -> None:
                         f"the restore of {engine} database {database} from snapshot {short} into {target} does not "
                         f"check out: {'; '.join(problems)}"
                     )
-                if ledger:
+                if ledger and p["mode"] == "scratch":
                     out["ledger"] = check_ledger(counts)
             except RestoreError as exc:
                 srv.drop(target)
@@ -433,9 +448,11 @@ def main() -> None:
             actions.append(f"restored snapshot {short} into {target} and checked it: {len(counts)} tables")
             return counts
 
-        def check_ledger(counts):
-            """The ledger checks on the restore's ledger table; on findings the task fails (LedgerFailed, the restore
-            is dropped by the caller) with the verdict in the result."""
+        def check_ledger(counts, changed=False):
+            """The ledger checks on the restore's ledger table; on findings the task fails (LedgerFailed) with the
+            verdict in the result. A drill's scratch restore is then dropped (by restore_and_check); the incident's
+            restore beside the damaged database is kept for inspection and NOT swapped in (claim only what was
+            checked): the damaged database stays in service."""
             try:
                 name, rows = srv.read_ledger(target, ledger["table"], ledger["columns"])
                 result = lg.check_rows(rows, name, "database", ledger["number_start"], ledger["amount_scale"])
@@ -443,20 +460,27 @@ def main() -> None:
                 result = lg.SourceResult(source=ledger["table"], kind="database")
                 result.findings.append({"kind": "unreadable", "source": ledger["table"], "detail": str(exc)})
             checked = lg.verdict(result)
-            if not checked["ok"]:  # restore_and_check drops the restore
+            if checked["ok"]:
+                actions.append(f"ledger {checked['summary']}")
+                return checked
+            head = (
+                f"the ledger of the restore of {engine} database {database} from snapshot {short} into {target} does "
+                f"not check out: {checked['summary']}."
+            )
+            if p["mode"] == "scratch":  # restore_and_check drops the restore
                 actions.append(f"restored snapshot {short} into {target}; its ledger does not check out; dropped it")
-                raise LedgerFailed(
-                    dict(
-                        finish("ledger_failed", counts),
-                        ledger=checked,
-                        failed=True,
-                        msg=f"the ledger of the restore of {engine} database {database} from snapshot {short} "
-                        f"into {target} does not check out: {checked['summary']}. The restore {target} was dropped; "
-                        "nothing else changed",
-                    )
+                tail = f" The restore {target} was dropped; nothing else changed"
+            else:
+                actions.append(
+                    f"the ledger of {target} does not check out: not swapped; {target} kept beside {database}"
                 )
-            actions.append(f"ledger {checked['summary']}")
-            return checked
+                tail = (
+                    f" Not swapped in: {database} is unchanged and still in service, the restore {target} is kept "
+                    "beside it for inspection; drop it before restoring another dump"
+                )
+            raise LedgerFailed(
+                dict(finish("ledger_failed", counts), changed=changed, ledger=checked, failed=True, msg=head + tail)
+            )
 
         if p["mode"] == "scratch":
             if srv.exists(target):
@@ -492,6 +516,8 @@ def main() -> None:
         if module.check_mode:
             if not again:
                 actions.append(f"restore snapshot {short} into new database {target} beside {database}, check it")
+            if ledger:
+                actions.append(f"check the ledger table {ledger['table']} of {target} before the swap")
             if p["swap"]:
                 actions.append(
                     f"rename {database} to {quarantine} (kept) and {target} to {database}"
@@ -510,6 +536,8 @@ def main() -> None:
         else:
             counts = restore_and_check()
             srv.mark(target, marker(snap.id, engine, database, len(counts), sum(counts.values())))
+        if ledger:  # before the swap, on every run: a restore kept after a failed check is checked again
+            out["ledger"] = check_ledger(counts, changed=not again)
         if not p["swap"]:
             actions.append(f"stopped before the swap (swap: false): {database} untouched, {target} kept beside it")
             return dict(finish("restored", counts), changed=not again)

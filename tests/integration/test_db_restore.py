@@ -137,17 +137,17 @@ LEDGER = {
 }  # fmt: skip
 
 
-def make_books(pg) -> None:
-    """Database books: the firm's ledger in schema 账务 under its software's Chinese names, three balanced vouchers
+def make_books(pg, name: str = "books") -> None:
+    """Database ``name``: the firm's ledger in schema 账务 under its software's Chinese names, three balanced vouchers
     (a memo holding a newline and quotes), and a second table."""
-    pg.psql("CREATE DATABASE books")
-    pg.psql("CREATE SCHEMA 账务", "books")
+    pg.psql(f"CREATE DATABASE {name}")
+    pg.psql("CREATE SCHEMA 账务", name)
     pg.psql(
         "CREATE TABLE 账务.凭证分录 (id serial PRIMARY KEY, 会计期间 text, 凭证字 text, 凭证号 integer, 摘要 text, "
         "科目编码 text, 借方 numeric(14,2), 贷方 numeric(14,2))",
-        "books",
+        name,
     )
-    pg.psql("CREATE TABLE public.科目 (code text PRIMARY KEY, 名称 text)", "books")
+    pg.psql("CREATE TABLE public.科目 (code text PRIMARY KEY, 名称 text)", name)
     pg.psql(
         "INSERT INTO 账务.凭证分录 (会计期间, 凭证字, 凭证号, 摘要, 科目编码, 借方, 贷方) VALUES "
         "('2024-03', '记', 1, E'收到杭州示例贸易货款\n(第一笔, \"预收\")', '1002', 1130.00, NULL), "
@@ -157,7 +157,7 @@ def make_books(pg) -> None:
         "('2024-03', '记', 2, '支付三月房租', '1002', 0, 500.00), "
         "('2024-03', '记', 3, '提取备用金', '1001', 2000.00, 0), "
         "('2024-03', '记', 3, '提取备用金', '1002', 0, 2000.00)",
-        "books",
+        name,
     )
 
 
@@ -418,3 +418,81 @@ def test_drill_role_records_reports_and_exports_the_ledger_verdict(
     assert f"ledgerguard_drill_database_ledger_ok{labels} 0" in text
     assert f"ledgerguard_drill_database_ledger_findings{labels} 1" in text
     assert "books_drill" not in postgres.psql("SELECT string_agg(datname, ',') FROM pg_database")
+
+
+def test_incident_checks_the_ledger_before_the_swap(
+    postgres, local_repo, restic_password_file, localhost_inventory, playbook, tmp_path, capsys
+):
+    """The incident path's database step (restore entry point ``databases``, through playbooks/db_restore.yml) with
+    two databases whose entries map their ledger table: the dump of ``books`` holds a voucher whose debits and credits
+    differ, so its restore is checked before the swap and NOT swapped in (the damaged database still serves, the
+    restore kept beside it, the database failed with the check's message); ``books2``'s dump balances and is swapped
+    in, in the same run. A re-run checks the kept restore again and still does not swap it."""
+    pg = postgres
+    incident = "INC-20261206-007"
+    suffix = "inc_20261206_007"
+    for name in ("books", "books2"):
+        make_books(pg, name)
+    pg.psql("UPDATE 账务.凭证分录 SET 贷方 = 450.00 WHERE 凭证号 = 2 AND 科目编码 = '1002'", "books")
+    repo = {"repository": local_repo, "password_file": str(restic_password_file)}
+    conn = {"engine": "postgresql", "connection": pg.conn}
+    dumps = {
+        name: module_result(db_dump_backup.main, {**repo, **conn, "database": name, "host": "localhost"}, capsys)
+        for name in ("books", "books2")
+    }
+    for name in ("books", "books2"):  # the damage, after the dumps: voucher 3 deleted
+        pg.psql("DELETE FROM 账务.凭证分录 WHERE 凭证号 = 3", name)
+    declared = [{**conn, "database": name, "ledger": LEDGER} for name in ("books", "books2")]
+    inv = localhost_inventory({"backup_databases": declared})
+    extravars = {
+        "ledgerguard_repository": local_repo,
+        "ledgerguard_password_file": str(restic_password_file),
+        "ledgerguard_state_dir": str(tmp_path / "state"),
+        "db_restore_incident": incident,
+    }
+
+    run = playbook("db_restore.yml", inventory=str(inv), extravars=extravars)
+    assert run.status != "successful"
+    restored, quarantine = f"books_restored_{suffix}", f"books2_damaged_{suffix}"
+    # books: not swapped - the live database is still the damaged one, the restore beside it holds the dump's rows
+    assert databases(pg) == {"books", "books2", restored, quarantine}
+    count = "SELECT count(*) FROM 账务.凭证分录"
+    assert pg.psql(count, "books") == "5"
+    assert pg.psql(count, restored) == "7"
+    assert pg.psql("SELECT sum(贷方) FROM 账务.凭证分录", restored) == "3580.00"  # the unbalanced dump
+    # books2: checked and swapped, the damaged one kept under its quarantine name
+    assert pg.psql(count, "books2") == "7" and pg.psql(count, quarantine) == "5"
+    problem = "voucher 记-2 of 2024-03 does not balance: debit 500.00 != credit 450.00 (difference 50.00)"
+    message = (
+        f"the ledger of the restore of postgresql database books from snapshot {dumps['books']['short_id']} into "
+        f"{restored} does not check out: 账务.凭证分录: 1 finding (1 unbalanced): {problem}. Not swapped in: books is "
+        f"unchanged and still in service, the restore {restored} is kept beside it for inspection; drop it before "
+        "restoring another dump"
+    )
+    results = task_result(run, "Publish one result per database (restore_database_results)")["ansible_facts"][
+        "restore_database_results"
+    ]
+    by = {r["database"]: r for r in results}
+    bad, good = by["books"], by["books2"]
+    assert (bad["ok"], bad["state"], bad["swapped"], bad["target"], bad["msg"]) == (
+        False, "ledger_failed", False, restored, message
+    )  # fmt: skip
+    assert bad["line"] == f"postgresql/books: FAILED: {message}"
+    assert bad["ledger"]["ok"] is False and [f["detail"] for f in bad["ledger"]["findings"]] == [problem]
+    assert bad["tables"] == {"账务.凭证分录": 7, "public.科目": 0} and bad["damaged_tables"]["账务.凭证分录"] == 5
+    assert (good["ok"], good["state"], good["swapped"], good["quarantine"]) == (True, "swapped", True, quarantine)
+    assert good["ledger"]["summary"] == "账务.凭证分录: ok (7 rows, 3 vouchers, balanced)"
+    assert good["snapshot_id"] == dumps["books2"]["snapshot_id"]
+    assert f"Database restore failed on localhost: postgresql/books: FAILED: {message}" in failed_messages(run)
+
+    # a re-run: the kept restore is the marked restore of the same dump; its ledger is checked again, still no swap
+    beside = {**repo, **conn, "database": "books", "target": restored, "mode": "beside", "incident": incident,
+              "ledger": LEDGER}  # fmt: skip
+    again = module_result(db_restore.main, beside, capsys)
+    assert (again["failed"], again["changed"], again["state"], again["msg"]) == (True, False, "ledger_failed", message)
+    plan = module_result(db_restore.main, beside, capsys, check_mode=True)
+    assert plan["actions"] == [
+        f"check the ledger table 账务.凭证分录 of {restored} before the swap",
+        f"rename books to books_damaged_{suffix} (kept) and {restored} to books",
+    ]
+    assert databases(pg) == {"books", "books2", restored, quarantine} and pg.psql(count, "books") == "5"

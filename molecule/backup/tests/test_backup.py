@@ -77,6 +77,9 @@ def test_incident_restored_the_mariadb_books_beside_and_swapped_keeping_the_dama
     (first,) = read_json(host, "/root/lg-db-restore-1.json")
     assert first["state"] == "swapped" and first["changed"] is True and first["swapped"] is True
     assert first["quarantine"] == "books_damaged_inc_mol_1"
+    # the ledger table was checked on the restore before the swap (a finding would have stopped the swap)
+    verdict = first["ledger"]
+    assert (verdict["ok"], verdict["rows"], verdict["vouchers"]) == (True, 4, 2), verdict
     assert first["tables"] == LIVE_MARIADB and first["damaged_tables"] == {"vouchers": 20, "科目": 0, "凭证分录": 4}
     # the live name holds the restore (every row, Chinese text intact), the damaged one is kept under its new name
     assert maria(host, "SELECT 摘要 FROM books.vouchers WHERE id = 120") == "支付房租 120"
@@ -85,3 +88,4 @@ def test_incident_restored_the_mariadb_books_beside_and_swapped_keeping_the_dama
     assert maria(host, "SELECT COUNT(*) FROM books_damaged_inc_mol_1.科目") == "0"
     (second,) = read_json(host, "/root/lg-db-restore-2.json")
     assert second["state"] == "already_swapped" and second["changed"] is False and second["tables"] == LIVE_MARIADB
+    assert second["ledger"] is None  # nothing to swap, nothing checked

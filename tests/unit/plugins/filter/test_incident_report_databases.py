@@ -91,3 +91,31 @@ def test_stopped_before_the_swap_and_failed_are_problems_and_the_incident_is_par
 def test_no_database_step_no_rows():
     out = incident_report(RECORD, {"books1": {"restore_results": [CLIENT], "in_play": True}}, "2026-12-05T02:20:00Z")
     assert out["databases"] == [] and out["summary"]["databases_total"] == 0 and out["status"] == "restored"
+
+
+def test_a_restore_whose_ledger_does_not_check_out_is_not_swapped_and_the_incident_is_partial():
+    """db_restore checks the ledger table before the swap; failing, it keeps the restore beside the damaged database
+    and does not swap (state ledger_failed): the report's row names the check's message, the incident is partial."""
+    msg = (
+        "the ledger of the restore of postgresql database books from snapshot 9a8b7c6d into "
+        "books_restored_inc_20261205_007 does not check out: 账务.凭证分录: 1 finding (1 unbalanced): voucher 记-2 of "
+        "2024-03 does not balance: debit 500.00 != credit 450.00 (difference 50.00). Not swapped in: books is "
+        "unchanged and still in service, the restore books_restored_inc_20261205_007 is kept beside it for "
+        "inspection; drop it before restoring another dump"
+    )
+    ledger_failed = {
+        "engine": "postgresql", "database": "books", "ok": False, "state": "ledger_failed",
+        "snapshot_id": "9a8b7c6d" + "0" * 56, "short_id": "9a8b7c6d", "snapshot_time": "2026-12-04T23:00:00Z",
+        "target": "books_restored_inc_20261205_007", "quarantine": "books_damaged_inc_20261205_007", "swapped": False,
+        "tables": {"账务.凭证分录": 7}, "total_rows": 7, "damaged_tables": {"账务.凭证分录": 5}, "msg": msg,
+        "ledger": {"table": "账务.凭证分录", "ok": False, "findings_count": 1},
+    }  # fmt: skip
+    out = report(SWAPPED, ledger_failed)
+    row = next(d for d in out["databases"] if d["database"] == "books")
+    assert (row["ok"], row["state"], row["swapped"], row["stopped_before_swap"], row["quarantine"]) == (
+        False, "ledger_failed", False, False, ""
+    )  # fmt: skip
+    assert row["restored_into"] == "books_restored_inc_20261205_007" and row["msg"] == msg
+    assert row["tables"] == [{"table": "账务.凭证分录", "rows": 7, "damaged_rows": 5}]
+    assert out["problems"] == [f"books1/database postgresql/books: restore FAILED: {msg}"]
+    assert out["status"] == "partial" and counts(out["summary"]) == (2, 1, 0, 1)
