@@ -26,6 +26,10 @@ description:
     is then packed into that C(.tar.gz) (mode 0600), ready to be fetched into the evidence folder.
   - I(dest) is created (mode 0700, parents too) when it is missing; an existing I(dest) must be a folder, not a
     symlink.
+  - With O(evidence_dir) (and O(archive)), the action plugin then files the bundle on the controller in the same task.
+    It reads O(archive) from the host, writes it as C(state-bundle.tar.gz) and every file in it into O(evidence_dir)
+    (folder 0700, files 0600; an archive holding anything but flat regular files is refused), then writes that
+    folder's C(SHA256SUMS). In check mode nothing is read or written and RV(msg) says what would be collected.
 author:
   - ledgerguard engineers (@ledgerguard)
 attributes:
@@ -59,6 +63,11 @@ options:
   archive:
     description: A C(.tar.gz) to pack the bundle's files into (replaced on every run).
     type: path
+  evidence_dir:
+    description:
+      - A folder on the controller (the incident's C(hosts/<host>/) evidence folder) to file the bundle in; needs
+        O(archive). Handled by the action plugin on the controller; the module on the host does not use it.
+    type: path
 notes:
   - The state is recorded anew on every run, so the module always reports C(changed) (in check mode too, where
     nothing is written).
@@ -76,6 +85,7 @@ EXAMPLES = r"""
     manifest_paths: [/srv/books/杭州示例贸易有限公司]
     record: {snapshot_id: 4b4622035c1e9bd0a9f5e4b3c2a1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3}
     archive: /var/lib/ledgerguard/incidents/INC-20261126-001/state.tar.gz
+    evidence_dir: /var/lib/ledgerguard/evidence/INC-20261126-001/hosts/books01
 """
 
 RETURN = r"""
@@ -112,6 +122,26 @@ archive:
   returned: when O(archive) is given
   type: str
   sample: /var/lib/ledgerguard/incidents/INC-20261126-001/state.tar.gz
+evidence_dir:
+  description: The controller folder the bundle was filed in (O(evidence_dir)).
+  returned: when O(evidence_dir) is given
+  type: str
+  sample: /var/lib/ledgerguard/evidence/INC-20261126-001/hosts/books01
+evidence_files:
+  description: The files written into O(evidence_dir), C(state-bundle.tar.gz) first.
+  returned: when O(evidence_dir) is given, not in check mode
+  type: list
+  elements: str
+  sample: [state-bundle.tar.gz, mounts.txt, df.txt, services.txt, journal.txt, processes.txt, uname.txt]
+evidence_sums:
+  description: The C(SHA256SUMS) of O(evidence_dir), rewritten after the bundle was filed.
+  returned: when O(evidence_dir) is given, not in check mode
+  type: str
+  sample: /var/lib/ledgerguard/evidence/INC-20261126-001/hosts/books01/SHA256SUMS
+msg:
+  description: In check mode with O(evidence_dir), what the bundle would hold and where it would be filed.
+  returned: when O(evidence_dir) is given in check mode
+  type: str
 """
 
 import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -283,7 +313,9 @@ def main() -> None:
             "manifest_paths": {"type": "list", "elements": "path", "default": []},
             "record": {"type": "dict"},
             "archive": {"type": "path"},
+            "evidence_dir": {"type": "path"},
         },
+        required_by={"evidence_dir": "archive"},
         supports_check_mode=True,
     )
     p = module.params

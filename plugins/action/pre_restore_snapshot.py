@@ -1,0 +1,107 @@
+# Copyright: ledgerguard engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin ledgerguard.recovery.pre_restore_snapshot: the damaged state of an incident's affected paths kept
+in restic once, in one task (before: a probe task, two includes for the two password sources, a snapshot lookup and
+the backup). On the host, in order: one shell command that says which paths exist (no module, no per-path stat),
+restic_snapshots for this incident's pre-restore snapshot of an earlier run, and restic_backup of the existing paths
+when there is none. The connection is resolved on the controller as for every restic module
+(plugin_utils/restic_action.py); ``password_file`` is the forensic repository's controller password file, used in
+place of ledgerguard_password_file.
+
+Documentation: plugins/modules/pre_restore_snapshot.py.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restic_action import ResticActionBase
+
+COLLECTION = "ledgerguard.recovery."
+SPEC: dict[str, Any] = {
+    "paths": {"type": "list", "elements": "path", "required": True},
+    "incident": {"type": "str", "required": True},
+    "tags": {"type": "list", "elements": "str", "default": []},
+    "host": {"type": "str", "required": True},
+    "repository": {"type": "str"},
+    "password_file": {"type": "path"},
+}
+# Prints the index of each argument that exists (a broken symlink counts, as stat without follow says).
+PROBE = 'i=0; for p; do if [ -e "$p" ] || [ -L "$p" ]; then echo $i; fi; i=$((i+1)); done'
+
+
+def probe_command(paths: list[str]) -> str:
+    """The shell command that prints the index of every path of ``paths`` that exists."""
+    return " ".join(shlex.quote(a) for a in ["/bin/sh", "-c", PROBE, "pre_restore_snapshot", *paths])
+
+
+def existing_paths(paths: list[str], stdout: str) -> list[str]:
+    """The paths whose index the probe printed, in their given order."""
+    found = {int(line) for line in stdout.split() if line.isdigit()}
+    return [p for i, p in enumerate(paths) if i in found]
+
+
+def published(args: dict[str, Any], existing: list[str], earlier: list[dict], backup: dict | None) -> dict[str, Any]:
+    """The role's state_snapshot_result: the snapshot made now, else the newest of an earlier run, else none."""
+    newest = earlier[-1] if earlier else {}
+    made = backup or {}
+    return {
+        "snapshot_id": made.get("snapshot_id", newest.get("id", "")),
+        "short_id": made.get("short_id", newest.get("short_id", "")),
+        "reused": backup is None and bool(earlier),
+        "paths": existing,
+        "missing_paths": [p for p in args["paths"] if p not in existing],
+        "repository": "forensic" if args["repository"] else "same",
+        "tags": [args["incident"], "pre-restore", *args["tags"]],
+    }
+
+
+class ActionModule(ResticActionBase):
+    _VALID_ARGS = frozenset(SPEC)
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super(ResticActionBase, self).run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=SPEC)
+        paths = list(args["paths"])
+        probe = self._low_level_execute_command(probe_command(paths), sudoable=True)
+        if probe.get("rc") != 0:
+            msg = (
+                f"pre_restore_snapshot: could not see which affected paths exist on the host (rc {probe.get('rc')}: "
+                f"{(probe.get('stderr') or '').strip()[-300:]}). Check the connection and run again."
+            )
+            result.update(failed=True, msg=msg)
+            return result
+        existing = existing_paths(paths, probe.get("stdout") or "")
+        if args["password_file"]:
+            task_vars = {**task_vars, "ledgerguard_password_file": args["password_file"]}
+        connection = {"repository": args["repository"]} if args["repository"] else {}
+        tags = [args["incident"], "pre-restore"]
+        try:
+            lookup = self._restic_module_args({**connection, "hosts": [args["host"]], "tags": tags}, task_vars)
+        except AnsibleActionFail as exc:
+            result.update(failed=True, msg=exc.message)
+            return result
+        earlier = self._execute_module(COLLECTION + "restic_snapshots", module_args=lookup, task_vars=task_vars)
+        if earlier.get("failed"):
+            result.update(failed=True, msg=earlier.get("msg", "restic_snapshots failed"), step="restic_snapshots")
+            return result
+        snapshots = earlier.get("snapshots") or []
+        backup = None
+        if existing and not snapshots:
+            extra = {"paths": existing, "tags": [*tags, *args["tags"]], "host": args["host"]}
+            module_args = self._restic_module_args({**connection, **extra}, task_vars)
+            backup = self._execute_module(COLLECTION + "restic_backup", module_args=module_args, task_vars=task_vars)
+            if backup.get("failed"):
+                result.update(failed=True, msg=backup.get("msg", "restic_backup failed"), step="restic_backup")
+                return result
+        result.update(
+            changed=bool(backup and backup.get("changed")),
+            snapshot=published(args, existing, snapshots, backup),
+            backup={k: v for k, v in (backup or {}).items() if k not in ("invocation", "changed", "failed")},
+        )
+        return result
