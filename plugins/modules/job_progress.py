@@ -16,7 +16,9 @@ description:
   - Each poll's result carries RV(ledgerguard_progress); the C(ledgerguard) CLI draws it as a progress line or bar,
     and AWX shows it in the job's events.
   - The progress file is a JSON object with C(done) and C(total) (numbers) and C(current) (what the job works on,
-    for example a client ID). A missing or half-written file counts as no progress yet.
+    for example a client ID), and optionally C(client) (the client being backed up, with restic's figures; see the
+    C(progress_file) option of M(ledgerguard.recovery.restic_backup)). A missing or half-written file counts as no
+    progress yet.
 author: ledgerguard contributors (@ledgerguard)
 options:
   results_file:
@@ -38,6 +40,10 @@ options:
     description:
       - Text before the job's C(current) in the C(label) of RV(ledgerguard_progress); for example V(backup) gives
         C(backup c002).
+      - >-
+        When the file describes the client being backed up, the label names it and, once restic has printed a status
+        for it, how far restic is - for example C(backup c003 \(示例客户03有限公司\): 45 % of 1.2 GiB, about 3 min left)
+        (a name longer than 16 characters is cut with C(…); no estimate while restic has none).
       - When the job works on nothing (C(current) empty, at its end), the last finished entry's C(id) is shown.
     type: str
     default: ""
@@ -81,39 +87,36 @@ finished:
   returned: always
   type: bool
 ledgerguard_progress:
-  description: C(done), C(total) (null when unknown), C(unit) and C(label), as the C(ledgerguard) CLI reads them.
+  description:
+    - C(done), C(total) (null when unknown), C(unit) and C(label), as the C(ledgerguard) CLI reads them, and, when
+      the file describes the client being backed up, C(part) (0 to 1), the share of it done (restic's
+      C(percent_done); 0 before restic's first status). The CLI's bar then shows (C(done) + C(part)) / C(total).
   returned: always
   type: dict
-  sample: {"done": 1, "total": 3, "unit": "clients", "label": "backup c002"}
+  sample: {"done": 2, "total": 10, "unit": "clients", "part": 0.45,
+           "label": "backup c003 (示例客户03有限公司): 45 % of 1.2 GiB, about 3 min left"}
 progress:
   description: The progress file's contents as read (empty before the job wrote it).
   returned: always
   type: dict
-  sample: {"done": 1, "total": 3, "current": "c002", "finished": [{"id": "c001", "status": "ok"}]}
+  sample: {"done": 1, "total": 3, "current": "c002", "finished": [{"id": "c001", "status": "ok"}],
+           "client": {"id": "c002", "name": "宁波示例制造有限公司", "percent_done": 0.45, "bytes_done": 579820584,
+                      "total_bytes": 1288490188, "files_done": 1210, "total_files": 4900, "seconds_elapsed": 150,
+                      "seconds_remaining": 183, "error_count": 0}}
 """
-
-import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
-
-def read_json(path: str) -> dict | None:
-    """The JSON object in ``path``; None while it is missing, being written or not an object."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (FileNotFoundError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.progress_file import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    client_progress,
+    number,
+    read_json,
+)
 
 
 def job_finished(results: dict | None) -> bool:
     """An async results file holds ``started`` until the job writes its final result."""
     return results is not None and ("started" not in results or bool(results.get("finished")))
-
-
-def number(value) -> float | int | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def main() -> None:
@@ -132,17 +135,19 @@ def main() -> None:
         state = read_json(params["progress_file"]) or {}
     except OSError as exc:
         module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}; check that the job runs on this host")
-    current = str(state.get("current") or "")
+    current, part = client_progress(state)
     if not current and isinstance(state.get("finished"), list) and state["finished"]:
         last = state["finished"][-1]
         current = str(last.get("id", "")) if isinstance(last, dict) else ""
-    label = " ".join(part for part in (params["label"], current) if part)
+    label = " ".join(word for word in (params["label"], current) if word)
     progress = {
         "done": number(state.get("done")) or 0,
         "total": number(state.get("total")),
         "unit": params["unit"],
         "label": label,
     }
+    if part is not None:
+        progress["part"] = part
     module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress=state)
 
 

@@ -64,15 +64,28 @@ options:
     type: path
   progress_file:
     description:
-      - With O(clients), a file on the managed host to which the run writes its progress before the first client and
-        after each client, for a poller while the task runs as an C(async) job (the C(ledgerguard.recovery.backup)
-        role reads it with M(ledgerguard.recovery.job_progress)).
-      - A JSON object C({"done", "total", "current", "finished"}) - clients done so far, clients in all, the ID of the
-        client being backed up (empty at the end) and one C({"id", "status"}) per finished client. Client IDs and
-        statuses only, no secrets.
+      - With O(clients), a file on the managed host to which the run writes its progress, for a poller while the task
+        runs as an C(async) job (the C(ledgerguard.recovery.backup) role reads it with
+        M(ledgerguard.recovery.job_progress)) - before each client, about every O(progress_interval) seconds while
+        restic backs up a client, and at the end.
+      - A JSON object C({"done", "total", "current", "finished", "client"}) - clients done so far, clients in all, the
+        ID of the client being backed up (empty at the end), one C({"id", "status"}) per finished client, and
+        C(client), the client being backed up (absent at the end) - its C(id) and C(name), and once restic has
+        printed a status for it restic's figures C(percent_done) (0 to 1), C(bytes_done), C(total_bytes),
+        C(files_done), C(total_files), C(seconds_elapsed), C(seconds_remaining) (0 while restic has no estimate)
+        and C(error_count). Client IDs, names, statuses and numbers only - no secrets, no file names (restic's
+        C(current_files) is left out).
       - Each write replaces the file atomically (a temporary file in the same folder, then a rename), mode 0600; its
         folder must exist. Not written in check mode. Default is no file.
     type: path
+  progress_interval:
+    description:
+      - With O(progress_file), the seconds between two updates of the client being backed up in the file. restic is
+        asked for one status line per interval (C(RESTIC_PROGRESS_FPS), for that C(restic backup) only), and a
+        status arriving sooner after the last write is not written.
+      - Without O(progress_file) restic is asked for none (unset, C(restic backup --json) prints up to 60 a second).
+    type: float
+    default: 5.0
   tags:
     description: Tags for the new snapshot (for example the client ID, C(daily), or an incident ID).
     type: list
@@ -229,9 +242,8 @@ error_kind:
   type: str
 """
 
-import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
-import tempfile  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import time  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
@@ -240,6 +252,9 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manife
     backup_args,
     backup_base,
     backup_dry_run,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.progress_file import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    write_state,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     ResticError,
@@ -267,9 +282,9 @@ def check_tags(tags: list[str]) -> None:
             raise ValueError(f"tag {tag!r} is empty or contains a comma; restic tags cannot contain commas")
 
 
-def back_up(module, restic, paths: list[str], tags: list[str], exclude: list[str]) -> dict:
+def back_up(module, restic, paths: list[str], tags: list[str], exclude: list[str], on_status=None) -> dict:
     """One snapshot of ``paths`` (check mode: its dry run), with its manifest when asked: the result of a run with
-    O(paths), and of each client with O(clients)."""
+    O(paths), and of each client with O(clients). ``on_status`` gets restic's progress while it backs up."""
     params = module.params
     check_paths(paths)
     check_tags(tags)
@@ -287,6 +302,8 @@ def back_up(module, restic, paths: list[str], tags: list[str], exclude: list[str
         manifest_exclude=exclude,
         warn=module.warn,
         tmpdir=module.tmpdir,
+        on_status=on_status,
+        progress_interval=params["progress_interval"],
     )
 
 
@@ -296,23 +313,50 @@ def named(entry: dict) -> str:
     return entry["id"] + (f" ({name})" if name and name != entry["id"] else "")
 
 
-def write_progress(path: str, entries: list[dict], total: int, current: str) -> None:
-    """Replace O(progress_file) atomically (mode 0600) with the run's progress: client IDs and statuses only."""
-    state = {
-        "done": len(entries),
-        "total": total,
-        "current": current,
-        "finished": [{"id": e["id"], "status": e["status"]} for e in entries],
-    }
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".progress-", dir=folder)  # created 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+class ProgressFile:
+    """O(progress_file): the run's progress, replaced atomically (0600) before each client, about every
+    O(progress_interval) seconds while restic backs one up (``status``, restic's figures without file names), and at
+    the end. ``clock``: monotonic seconds (a test's own clock)."""
+
+    def __init__(self, path: str, total: int, interval: float, warn, clock=time.monotonic):
+        self.path, self.total, self.interval, self.warn, self.clock = path, total, interval, warn, clock
+        self.entries: list[dict] = []
+        self.client: dict | None = None
+        self.written = -float("inf")
+        self.broken = False
+
+    def state(self, figures: dict | None = None) -> dict:
+        state = {
+            "done": len(self.entries),
+            "total": self.total,
+            "current": self.client["id"] if self.client else "",
+            "finished": [{"id": e["id"], "status": e["status"]} for e in self.entries],
+        }
+        if self.client:
+            state["client"] = {"id": self.client["id"], "name": self.client["name"] or "", **(figures or {})}
+        return state
+
+    def write(self, state: dict) -> None:
+        write_state(self.path, state)
+        self.written = self.clock()
+
+    def start(self, entries: list[dict], client: dict | None) -> None:
+        """Before ``client`` (None: at the end), ``entries`` finished."""
+        self.entries, self.client = entries, client
+        self.write(self.state())
+
+    def status(self, figures: dict) -> None:
+        """One status of restic for the current client: written unless the last write is less than 0.9 interval
+        old (restic is asked for one per interval). A failed write while restic runs is a warning, once; the backup
+        goes on."""
+        if self.broken or self.clock() - self.written < 0.9 * self.interval:
+            return
+        try:
+            self.write(self.state(figures))
+        except OSError as exc:
+            self.broken = True
+            self.warn(f"progress_file {self.path} could not be written while restic ran ({exc.strerror}); "
+                      "the backup went on without updating it until the next client")  # fmt: skip
 
 
 def back_up_clients(module, restic) -> dict:
@@ -325,14 +369,21 @@ def back_up_clients(module, restic) -> dict:
     if twice:
         raise ValueError(f"clients holds the ids {', '.join(twice)} more than once; give each client once")
     entries, stopped_before = [], ""
-    progress = params["progress_file"] if not module.check_mode else None
-    if progress and not os.path.isdir(os.path.dirname(progress) or "."):
+    path = params["progress_file"] if not module.check_mode else None
+    if path and not os.path.isdir(os.path.dirname(path) or "."):
         raise ValueError(
-            f"progress_file {progress}: its folder does not exist on this host; create it or give another path"
+            f"progress_file {path}: its folder does not exist on this host; create it or give another path"
         )
+    if not params["progress_interval"] > 0:
+        raise ValueError(
+            f"progress_interval {params['progress_interval']} is not above 0; give the seconds between two updates "
+            "of the progress file, e.g. 5"
+        )
+    progress = ProgressFile(path, len(ids), params["progress_interval"], module.warn) if path else None
     for client in params["clients"]:
         if progress:
-            write_progress(progress, entries, len(ids), client["id"])
+            progress.broken = False
+            progress.start(entries, client)
         entry = {"id": client["id"], "name": client["name"] or ""}
         stop = params["stop_if_exists"]
         if stopped_before or (stop and os.path.lexists(stop)):
@@ -342,7 +393,7 @@ def back_up_clients(module, restic) -> dict:
         tags = [client["id"], *params["tags"], *client["tags"]]
         exclude = [*params["exclude"], *client["exclude"]]
         try:
-            made = back_up(module, restic, client["paths"], tags, exclude)
+            made = back_up(module, restic, client["paths"], tags, exclude, progress.status if progress else None)
         except ResticError as exc:
             entries.append(dict(entry, status="failed", msg=exc.message, error_kind=exc.kind))
             continue
@@ -352,7 +403,7 @@ def back_up_clients(module, restic) -> dict:
         made.pop("restic_version", None)
         entries.append(dict(made, **entry, status="ok"))
     if progress:
-        write_progress(progress, entries, len(ids), "")
+        progress.start(entries, None)
     failed = [e for e in entries if e["status"] == "failed"]
     out = {
         "changed": any(e["status"] == "ok" for e in entries),
@@ -393,6 +444,7 @@ def main() -> None:
         },
         stop_if_exists={"type": "path"},
         progress_file={"type": "path"},
+        progress_interval={"type": "float", "default": 5.0},
         tags={"type": "list", "elements": "str", "default": []},
         host={"type": "str"},
         exclude={"type": "list", "elements": "str", "default": []},

@@ -253,6 +253,9 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic_compar
     selection_roots,
     within,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.units import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    human_size as _human,
+)
 
 
 # The restore target may never be one of these, nor lie below the ones in SYSTEM_TREES (a restore there would
@@ -265,15 +268,6 @@ SYSTEM_TREES += ("/sys", "/usr")
 def _system_target(target: str) -> bool:
     """True when target is / or a system directory (or lies below /etc, /usr, /proc, ...)."""
     return target in SYSTEM_DIRS or any(target == t or target.startswith(t + "/") for t in SYSTEM_TREES)
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"
 
 
 def _space_needed(target: str, files) -> tuple[int, int]:

@@ -7,8 +7,10 @@ progress bar when events carry progress) and prints one permanent line per finis
 progress lines.
 
 Progress data: any task result (`res`) that carries ``ledgerguard_progress: {done, total, unit, label}`` (directly,
-or as the JSON object a command/script task prints on stdout) is drawn as a bar; ``runner_retry`` events of a
-polling task show the attempt count; async polls show that the job is still running.
+or as the JSON object a command/script task prints on stdout) is drawn as a bar; an optional ``part`` (0 to 1, the
+share of the item being worked on, e.g. restic's percentage of the client being backed up) moves the bar to
+(done + part) / total while the count stays ``done`` (whole items: in plain mode each new ``done`` gets a line);
+``runner_retry`` events of a polling task show the attempt count; async polls show that the job is still running.
 
 `Progress.summary` collects the run: per-task timing and host outcomes, failed tasks with their message (never the
 full result: results may hold data the operator did not ask to see), the final `playbook_on_stats` counts and the
@@ -92,6 +94,7 @@ def extract_progress(res: Any) -> dict | None:
     try:
         done = float(data.get("done", 0))
         total = float(data["total"]) if data.get("total") not in (None, "", 0) else None
+        part = None if data.get("part") is None else min(max(float(data["part"]), 0.0), 1.0)
     except (TypeError, ValueError):
         return None
     return {
@@ -99,6 +102,7 @@ def extract_progress(res: Any) -> dict | None:
         "total": total,
         "unit": str(data.get("unit", "")),
         "label": str(data.get("label", "")),
+        "part": part,
     }
 
 
@@ -232,8 +236,8 @@ class Progress:
         self.progress: dict | None = None
         self.note: str | None = None
         self._status_shown = False
-        # plain mode: (time, fraction) of the last progress line per host of the current task
-        self._last_plain_progress: dict[str, tuple[float, float]] = {}
+        # plain mode: (time, fraction, done) of the last progress line per host of the current task
+        self._last_plain_progress: dict[str, tuple[float, float, float]] = {}
         self._task_by_uuid: dict[str, TaskRecord] = {}
         self._lock = threading.RLock()
         self._ticker: threading.Thread | None = None
@@ -311,7 +315,7 @@ class Progress:
     def _progress_text(p: dict) -> str:
         label = (p["label"] + " ") if p.get("label") else ""
         if p.get("total"):
-            frac = p["done"] / p["total"] if p["total"] else 0.0
+            frac = (p["done"] + (p.get("part") or 0.0)) / p["total"]
             return (
                 f"{label}{progress_bar(frac)} {frac * 100:5.1f}% "
                 f"{format_amount(p['done'], p['unit'])}/{format_amount(p['total'], p['unit'])}"
@@ -436,16 +440,18 @@ class Progress:
         if self.tty:
             self._render_status()
             return
-        # Plain mode: one line per 10 % step or per progress_interval seconds, whichever first, per host of the task
-        # (the hosts of one task poll side by side; a new task starts again from nothing).
+        # Plain mode: one line per 10 % step or per progress_interval seconds, whichever first, and with `part` (done
+        # counts whole items) one per item done, per host of the task (the hosts of one task poll side by side; a new
+        # task starts again from nothing).
         now = self.elapsed()
-        frac = p["done"] / p["total"] if p.get("total") else -1.0
-        last_t, last_frac = self._last_plain_progress.get(host or "", (-1.0, -1.0))
-        if frac >= 0 and (frac - last_frac >= 0.1 or frac >= 1.0 > last_frac):
+        frac = (p["done"] + (p.get("part") or 0.0)) / p["total"] if p.get("total") else -1.0
+        last_t, last_frac, last_done = self._last_plain_progress.get(host or "", (-1.0, -1.0, -1.0))
+        new_item = p.get("part") is not None and p["done"] != last_done
+        if new_item or (frac >= 0 and (frac - last_frac >= 0.1 or frac >= 1.0 > last_frac)):
             pass
         elif now - last_t < self.progress_interval:
             return
-        self._last_plain_progress[host or ""] = (now, frac)
+        self._last_plain_progress[host or ""] = (now, frac, p["done"])
         self._line(f"  progress {self._progress_text(p)}")
 
     def _finish_task(self) -> None:

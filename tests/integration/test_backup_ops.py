@@ -337,17 +337,25 @@ def test_cli_backup_shows_each_clients_progress(
     tmp_path, restic_cmd, restic_password_file, local_repo, localhost_inventory
 ):
     """Issue 15: the clients without SQLite ledgers are backed up in one restic_backup run (an async job); the CLI
-    shows a progress line per client from the job's progress file (job_progress polls). A restic wrapper makes each
-    `restic backup` take 3 s, so each client's state outlasts several polls even on a loaded machine."""
+    shows a progress line per client from the job's progress file (job_progress polls), and while restic backs up
+    a large client, lines with restic's percentage of it. A restic wrapper makes each `restic backup` wait 3 s
+    before it starts, so each client's state outlasts several polls even on a loaded machine, and holds restic's
+    uploads to 12 MiB/s, so c002's 120 MiB take about 10 s (its own statuses, one a second: the role asks for one
+    per half poll interval, at least 1 s)."""
     books = tmp_path / "客户账套"
     clients = []
     for i, cid in enumerate(("c001", "c002", "c003")):
         info = sampledata.make_client_tree(books, cid, f"{NAME}{i}", periods=["2026-11"], vouchers_per_period=2)
         clients.append({k: info["client"][k] for k in ("id", "name", "paths")})
+    archive = books / "c002" / "归档"
+    archive.mkdir()
+    for j in range(15):
+        (archive / f"2025-{j:02d}.tar").write_bytes(os.urandom(8 << 20))
     slow = tmp_path / "bin"
     slow.mkdir()
     (slow / "restic").write_text(
-        f'#!/bin/sh\ncase " $* " in *" backup "*) sleep 3;; esac\nexec "{shutil.which("restic")}" "$@"\n'
+        '#!/bin/sh\ncase " $* " in *" backup "*) sleep 3; exec "{0}" --limit-upload 12288 "$@";; esac\n'
+        'exec "{0}" "$@"\n'.format(shutil.which("restic"))
     )
     (slow / "restic").chmod(0o755)
     state = tmp_path / "state"
@@ -362,15 +370,21 @@ def test_cli_backup_shows_each_clients_progress(
     run = subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=env, timeout=600, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr
 
-    # one line per step: the client being backed up with the clients done before it, then all done
-    shown = re.findall(r"^\[[\d:]+\]   progress (backup \S+) \[[#-]+\]\s+([\d.]+)% (\d) clients/3 clients$",
-                       run.stdout, re.M)  # fmt: skip
-    assert shown == [
-        ("backup c001", "0.0", "0"),
-        ("backup c002", "33.3", "1"),
-        ("backup c003", "66.7", "2"),
-        ("backup c003", "100.0", "3"),
+    # one line per step: the client being backed up (its name) with the clients done before it, then all done; in
+    # between, restic's figures for the client being backed up
+    shown = re.findall(r"^\[[\d:]+\]   progress backup (c\d+)(?: \(([^)]+)\))?(?:: (\d+) % of ([\d.]+ \w+)[^[]*)? "
+                       r"\[[#-]+\]\s+([\d.]+)% (\d) clients/3 clients$", run.stdout, re.M)  # fmt: skip
+    steps = [(cid, name, pct, done) for cid, name, figure, _size, pct, done in shown if not figure]
+    assert steps == [
+        ("c001", f"{NAME}0", "0.0", "0"),
+        ("c002", f"{NAME}1", "33.3", "1"),
+        ("c003", f"{NAME}2", "66.7", "2"),
+        ("c003", "", "100.0", "3"),
     ], run.stdout[-3000:]
+    in_flight = [(int(f), size, float(pct)) for cid, _n, f, size, pct, _d in shown if f and cid == "c002"]
+    assert any(0 < figure < 100 and size == "120.0 MiB" for figure, size, _pct in in_flight), run.stdout[-3000:]
+    for figure, _size, pct in in_flight:  # the bar: one client done and the share of c002
+        assert 33.3 <= pct <= 66.7 and abs(pct - (100 + figure) / 3) < 1
     for cid in ("c001", "c002", "c003"):
         assert re.search(
             rf"^localhost {cid} \({NAME}\d\): \d+ new, 0 changed, .* snapshot [0-9a-f]{{8}}", run.stdout, re.M

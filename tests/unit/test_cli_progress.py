@@ -158,3 +158,50 @@ def test_plain_progress_steps_are_counted_per_host_and_per_task():
         "[00:00:01]   progress backup c101 [------------------------]   0.0% 0 clients/2 clients",
         "[00:00:02]   progress backup c001 [------------------------]   0.0% 0 clients/3 clients",
     ]
+
+
+def test_a_clients_share_done_moves_the_bar_and_makes_its_own_steps():
+    """Issue 15: job_progress's ``part`` (restic's percentage of the client being backed up) moves the bar within a
+    client and, in plain mode, a 10 % step of the whole run inside one long client gets its line; the count stays
+    the clients done."""
+    out, clock = io.StringIO(), Clock()
+    p = Progress(stream=out, tty=False, clock=clock)
+    p(ev("playbook_on_task_start", task="Wait for the clients' backup", task_uuid="t1"))
+
+    def poll(part, label):
+        res = {"ledgerguard_progress": {"done": 0, "total": 1, "unit": "clients", "label": label, "part": part}}
+        p(ev("runner_retry", host="books-hz01", task_uuid="t1", res=res))
+
+    clock.t = 1
+    poll(0.2, "backup c001 (杭州示例): 20 % of 1.2 GiB, about 4 min left")
+    poll(0.25, "backup c001 (杭州示例): 25 % of 1.2 GiB, about 3 min left")  # no step, within the interval
+    clock.t = 2
+    poll(0.45, "backup c001 (杭州示例): 45 % of 1.2 GiB, about 3 min left")
+    assert [line for line in out.getvalue().splitlines() if "progress" in line] == [
+        "[00:00:01]   progress backup c001 (杭州示例): 20 % of 1.2 GiB, about 4 min left [#####-------------------] "
+        " 20.0% 0 clients/1 clients",
+        "[00:00:02]   progress backup c001 (杭州示例): 45 % of 1.2 GiB, about 3 min left [###########-------------] "
+        " 45.0% 0 clients/1 clients",
+    ]
+    assert extract_progress({"ledgerguard_progress": {"done": 1, "total": 2, "part": 7}})["part"] == 1.0
+    assert extract_progress({"ledgerguard_progress": {"done": 1, "total": 2}})["part"] is None
+
+
+def test_each_new_client_gets_its_line_after_a_long_one():
+    """With ``part``, ``done`` counts whole clients: a client started right after another one's last 10 % step still
+    gets its line in plain mode (c002's start is only 3 % of the run past c001 at 90 %)."""
+    out, clock = io.StringIO(), Clock()
+    p = Progress(stream=out, tty=False, clock=clock)
+    p(ev("playbook_on_task_start", task="Wait for the clients' backup", task_uuid="t1"))
+    for t, done, part, label in ((1, 0, 0.0, "backup c001 (杭州)"), (2, 0, 0.9, "backup c001 (杭州): 90 % of 9.0 GiB"),
+                                 (3, 1, 0.0, "backup c002 (宁波)"), (4, 3, None, "backup c003")):  # fmt: skip
+        clock.t = t
+        shown = {"done": done, "total": 3, "unit": "clients", "label": label, "part": part}
+        p(ev("runner_retry", host="h", task_uuid="t1", res={"ledgerguard_progress": shown}))
+    lines = [line for line in out.getvalue().splitlines() if "   progress " in line]
+    assert [line.split("   progress ")[1].split(" [")[0] for line in lines] == [
+        "backup c001 (杭州)",
+        "backup c001 (杭州): 90 % of 9.0 GiB",
+        "backup c002 (宁波)",
+        "backup c003",
+    ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run im
     probe_backend,
     probe_sftp,
     safe_args,
+    stream_restic,
     subprocess_run,
     validate_snapshot_id,
 )
@@ -253,29 +254,61 @@ class Restic:
         argv += self.global_options
         return argv + safe_args(args)
 
-    def run(self, *args: str, timeout: int | None = None, cwd: str | None = None, stdin: Any = None) -> ResticResult:
+    def run(
+        self,
+        *args: str,
+        timeout: int | None = None,
+        cwd: str | None = None,
+        stdin: Any = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ResticResult:
         """Run restic once (twice when a provably stale lock was removed). ``stdin``: an open, seekable binary file.
+        ``env``: variables added to the engine's environment for this run only (``backup_env``).
 
         The first run of an engine probes the backend's endpoint (``probe_backend``) and raises the ``unreachable``
         ResticError at once when nothing answers, instead of waiting out newer restic's minutes of retries."""
-        if not self._backend_probed:
-            self._backend_probed = True
-            unreachable = probe_backend(self.repository, self.env)
-            if unreachable is None and backend_of(self.repository) == "sftp" and self._run is subprocess_run:
-                unreachable = probe_sftp(
-                    self.repository, self.env, self.sftp_identity_file, self.sftp_known_hosts_file, self.timeout or 30
-                )
-            if unreachable is not None:
-                raise unreachable
+        self._probe()
         extra = {} if stdin is None else {"stdin": stdin}
-        result = self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd, **extra)
-        if result.rc != 0 and not result.timed_out and args and args[0] != "unlock":
-            holder = parse_lock_holder(result.stderr + "\n" + result.stdout)
-            if holder and self._remove_stale_lock(holder):
-                if stdin is not None:
-                    stdin.seek(0)
-                result = self._run(self.argv(*args), env=self.env, timeout=timeout or self.timeout, cwd=cwd, **extra)
+        child = {**self.env, **env} if env else self.env
+        result = self._run(self.argv(*args), env=child, timeout=timeout or self.timeout, cwd=cwd, **extra)
+        if self._stale_lock_removed(args, result):
+            if stdin is not None:
+                stdin.seek(0)
+            result = self._run(self.argv(*args), env=child, timeout=timeout or self.timeout, cwd=cwd, **extra)
         return result
+
+    def stream(
+        self, *args: str, consume: Callable[[Any], Any], env: Mapping[str, str] | None = None
+    ) -> tuple[Any, ResticResult]:
+        """``run`` with restic's stdout handed to ``consume`` (a binary stream) while restic runs (``stream_restic``):
+        the same probe, environment and stale-lock retry (``consume`` then reads the second run from its start).
+        Returns (consume's value, the result; its ``stdout`` is empty, the consumer had it)."""
+        self._probe()
+        child = {**self.env, **env} if env else self.env
+        value, result = stream_restic(self.argv(*args), child, consume, self.timeout)
+        if self._stale_lock_removed(args, result):
+            value, result = stream_restic(self.argv(*args), child, consume, self.timeout)
+        return value, result
+
+    def _probe(self) -> None:
+        """Before the engine's first run: raise ``unreachable`` when the backend's endpoint does not answer."""
+        if self._backend_probed:
+            return
+        self._backend_probed = True
+        unreachable = probe_backend(self.repository, self.env)
+        if unreachable is None and backend_of(self.repository) == "sftp" and self._run is subprocess_run:
+            unreachable = probe_sftp(
+                self.repository, self.env, self.sftp_identity_file, self.sftp_known_hosts_file, self.timeout or 30
+            )
+        if unreachable is not None:
+            raise unreachable
+
+    def _stale_lock_removed(self, args: tuple[str, ...], result: ResticResult) -> bool:
+        """Whether ``result`` failed on a lock that was provably stale and is now removed (run again)."""
+        if result.rc == 0 or result.timed_out or not args or args[0] == "unlock":
+            return False
+        holder = parse_lock_holder(result.stderr + "\n" + result.stdout)
+        return bool(holder) and self._remove_stale_lock(holder)
 
     def _remove_stale_lock(self, holder: dict[str, Any]) -> bool:
         """Remove a lock only when it is provably stale: held by a process of THIS host that no longer exists, and

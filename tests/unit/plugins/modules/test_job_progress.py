@@ -70,3 +70,29 @@ def test_a_job_that_failed_before_its_progress_is_finished(job, capsys):
     write(job["results_file"], json.dumps({"failed": 1, "finished": 1, "msg": "Job reached maximum time limit"}))
     result = run(job, capsys)
     assert result["finished"] is True and result["ledgerguard_progress"]["done"] == 0
+
+
+def test_the_client_being_backed_up_with_restics_figures(job, capsys):
+    """Issue 15: while restic backs up a client, the label names it (name cut at 16 characters) with restic's
+    percentage, the size and restic's estimate, and ``part`` is restic's share done."""
+    write(job["results_file"], json.dumps({"started": 1, "finished": 0}))
+    client = {"id": "c003", "name": "示例客户03有限公司（杭州西湖分公司）", "percent_done": 0.4537,
+              "bytes_done": 584600000, "total_bytes": 1288490188, "files_done": 1210, "total_files": 4900,
+              "seconds_elapsed": 150, "seconds_remaining": 170, "error_count": 0}  # fmt: skip
+    state = {"done": 2, "total": 10, "current": "c003", "finished": [], "client": client}
+    write(job["progress_file"], json.dumps(state, ensure_ascii=False))
+    result = run(job, capsys)
+    assert result["progress"] == state
+    assert result["ledgerguard_progress"] == {
+        "done": 2,
+        "total": 10,
+        "unit": "clients",
+        "label": "backup c003 (示例客户03有限公司（杭州西湖分…): 45 % of 1.2 GiB, about 3 min left",
+        "part": 0.4537,
+    }
+
+    # before restic's first status of the client: its ID and name, nothing of it done yet
+    write(job["progress_file"], json.dumps(dict(state, client={"id": "c003", "name": "宁波"}), ensure_ascii=False))
+    result = run(job, capsys)
+    shown = result["ledgerguard_progress"]
+    assert shown["label"] == "backup c003 (宁波)" and shown["part"] == 0.0

@@ -186,9 +186,10 @@ def test_progress_file_before_each_client_and_at_the_end(site, capsys):
     # c002 failed before restic ran, so restic backed up c001 and c003: the file then said what was running
     mid = [json.loads(line) for line in seen.read_text(encoding="utf-8").splitlines() if line]
     assert mid == [
-        {"done": 0, "total": 3, "current": "c001", "finished": []},
+        {"done": 0, "total": 3, "current": "c001", "finished": [], "client": {"id": "c001", "name": "杭州示例贸易"}},
         {"done": 2, "total": 3, "current": "c003",
-         "finished": [{"id": "c001", "status": "ok"}, {"id": "c002", "status": "failed"}]},
+         "finished": [{"id": "c001", "status": "ok"}, {"id": "c002", "status": "failed"}],
+         "client": {"id": "c003", "name": "c003"}},
     ]  # fmt: skip
     statuses = [{"id": "c001", "status": "ok"}, {"id": "c002", "status": "failed"}, {"id": "c003", "status": "ok"}]
     assert json.loads(progress.read_text(encoding="utf-8")) == {
@@ -214,3 +215,29 @@ def test_progress_file_not_written_in_check_mode_and_its_folder_must_exist(site,
         f"progress_file {missing}: its folder does not exist on this host; create it or give another path"
     )
     assert site["snapshots"]() == []
+
+
+def test_restic_is_asked_for_one_status_per_progress_interval_in_the_backup_only(site, capsys):
+    """RESTIC_PROGRESS_FPS (issue 15): 1/progress_interval for each client's backup when a progress file is written,
+    effectively none without one and for the manifest's stdin backup, and not set for any other restic command (the
+    variable would put progress counters into output that is parsed)."""
+    seen = site["tmp"] / "fps.log"
+    wrapper = site["tmp"] / "restic-fps"
+    wrapper.write_text(
+        f'#!/bin/sh\nfor a; do case "$a" in backup|snapshots|version|cat) cmd=$a; break;; esac; done\n'
+        f'echo "$cmd ${{RESTIC_PROGRESS_FPS:-unset}}" >> "{seen}"\nexec "{RESTIC}" "$@"\n',
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    progress = site["tmp"] / "backup-progress.json"
+    clients = [client(site, "c001"), client(site, "c003")]
+    args = args_for(site, clients, manifest=True, restic_binary=str(wrapper))
+    result = run(dict(args, progress_file=str(progress), progress_interval=2), capsys)
+    assert "failed" not in result and [e["status"] for e in result["clients"]] == ["ok", "ok"]
+    per_client = ["backup 0.500000", "snapshots unset", "backup 0.000001"]  # backup, listing, manifest
+    assert seen.read_text().splitlines() == ["version unset", *per_client, *per_client]
+
+    seen.unlink()
+    result = run(dict(args, manifest=False), capsys)
+    assert "failed" not in result
+    assert seen.read_text().splitlines() == ["version unset", "backup 0.000001", "backup 0.000001"]
