@@ -170,6 +170,33 @@ options:
     type: str
     choices: [auto, systemd, process]
     default: auto
+  rescan_before_thaw:
+    description:
+      - With I(state=thawed), first scan the incident's frozen folders again as I(state=rescan) does (same
+        I(containment) and I(allow)) and stop the writers that appeared, then thaw. The thaw runs whatever the rescan
+        met (a writer that cannot be stopped, an error); the rescan's result is returned as RV(rescan).
+    type: bool
+    default: false
+  evidence_dir:
+    description:
+      - A folder on the controller (the incident's C(hosts/<host>/) evidence folder) where the action plugin records
+        this run in the same task, folder 0700 and file 0600 - C(freeze.json) after a freeze that changed something or
+        failed, C(rescan-<label>.json) after a rescan that found a process, C(thaw.json) after a thaw (or its rescan)
+        that changed something. Nothing is recorded in check mode. The module on the host does not use it.
+    type: path
+  rollback_of:
+    description:
+      - With I(state=thawed), the result of this run's freeze on this host (a failed one too). The action plugin thaws
+        only the targets that freeze froze (action C(freeze), C(refreeze) or C(failed)), never what the incident held
+        before, and adds them to that freeze's record (C(freeze.json)) as C(rolled_back). When it froze nothing,
+        nothing is run. Handled by the action plugin; the module on the host does not use it.
+    type: dict
+  label:
+    description:
+      - With I(state=rescan), a label for this rescan (C(before_swap), C(after_swap)); returned as RV(label) and naming
+        its record C(rescan-<label>.json). Handled by the action plugin; the module on the host does not use it.
+    type: str
+    default: rescan
 notes:
   - C(fsfreeze) cannot read the frozen state of a filesystem without freezing it, so check mode cannot tell whether
     a filesystem was frozen before; the freeze itself records it (FIFREEZE answering EBUSY).
@@ -300,6 +327,20 @@ remaining:
   returned: when state is thawed and a registry exists
   type: list
   elements: str
+rescan:
+  description: With O(rescan_before_thaw), the rescan's result (as I(state=rescan) returns it, with C(failed), C(msg)).
+  returned: when state is thawed and rescan_before_thaw is true
+  type: dict
+label:
+  description: With I(state=rescan), the rescan's O(label).
+  returned: when state is rescan
+  type: str
+  sample: after_swap
+record:
+  description: The record written into O(evidence_dir), when one was written.
+  returned: when a record was written
+  type: str
+  sample: /var/lib/ledgerguard/evidence/INC-2026-0042/hosts/books01/freeze.json
 """
 
 import os  # noqa: E402
@@ -316,6 +357,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.freeze import
     apply_freeze,
     apply_thaw,
     load_registry,
+    validate_incident,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.writers import (  # noqa: E402
     NEEDS_ROOT,
@@ -356,11 +398,19 @@ def main() -> None:
             "verify": {"type": "bool", "default": True},
             "state_dir": {"type": "path", "default": DEFAULT_STATE_DIR},
             "watchdog_backend": {"type": "str", "choices": ["auto", "systemd", "process"], "default": "auto"},
+            "rescan_before_thaw": {"type": "bool", "default": False},
+            "evidence_dir": {"type": "path"},
+            "label": {"type": "str", "default": "rescan"},
+            "rollback_of": {"type": "dict"},
         },
         supports_check_mode=True,
     )
     p = module.params
     module.run_command_environ_update = {"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"}
+    try:
+        validate_incident(p["incident"])
+    except FreezeError as exc:
+        module.fail_json(msg=str(exc), incident=p["incident"], state=p["state"])
 
     def run(argv: list[str]) -> tuple[int, str, str]:
         return module.run_command(argv)
@@ -382,6 +432,8 @@ def main() -> None:
 
     host = Host(run, state_dir=p["state_dir"], which=which)
     result = {"incident": p["incident"], "state": p["state"]}
+    if p["state"] == "thawed" and p["rescan_before_thaw"]:
+        result["rescan"] = _rescan_before_thaw(module, p, run, which)
     contain = make_hook(p["containment"], p["allow"])
     targets = [{"method": "service", "unit": u} for u in p["services"]] + list(p["targets"])
     try:
@@ -437,7 +489,24 @@ def main() -> None:
         )
     if p["state"] == "thawed" and not result.get("changed") and not module.check_mode:
         result["msg"] = _nothing_to_thaw(p["state_dir"], p["incident"])
+    if result.get("rescan", {}).get("changed"):
+        result["changed"] = True
     module.exit_json(**result)
+
+
+def _rescan_before_thaw(module: AnsibleModule, p: dict, run, which) -> dict:
+    """The rescan right before the thaw, as state=rescan runs it. The thaw runs whatever happens here: a writer that
+    cannot be stopped is recorded (the report names it), and so is any error."""
+    try:
+        scan = rescan(p["incident"], p["state_dir"], p["containment"], p["allow"], run, which, module.check_mode)
+    except Exception as exc:  # noqa: BLE001 - nothing may keep the thaw from running
+        scan = {"incident": p["incident"], "state": "rescan", "msg": f"the rescan before the thaw failed: {exc!r}"}
+        scan["failed"] = True
+    for warning in scan.pop("warnings", None) or []:
+        module.warn(warning)
+    scan.setdefault("failed", False)
+    scan.setdefault("changed", False)
+    return scan
 
 
 def _registry_or_none(state_dir: str, incident: str) -> dict | None:

@@ -33,6 +33,10 @@ def test_documentation_matches_argument_spec():
         "containment",
         "allow",
         "services",
+        "rescan_before_thaw",
+        "evidence_dir",
+        "label",
+        "rollback_of",
     }
     assert set(doc["targets"]["suboptions"]) == set(write_freeze.TARGET_SPEC)
     for name, spec in write_freeze.TARGET_SPEC.items():
@@ -98,3 +102,44 @@ def test_check_mode_plan_for_a_directory(tmp_path, capsys):
     assert [(p["name"], p["method"], p["action"]) for p in out["plan"]] == [("客户 acme", "readonly_bind", "freeze")]
     assert out["plan"][0]["previous"]["mount_point"] is False
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("state", ["frozen", "thawed", "rescan"])
+def test_a_bad_incident_id_is_refused_before_anything_runs(tmp_path, capsys, state):
+    """The role's old assert, now the module's own argument check (issue 19): the same rule, for every state."""
+    args = {"incident": "", "state": state, "state_dir": str(tmp_path / "state"), "_ansible_check_mode": True}
+    out = run_main({**args, "targets": [{"method": "readonly_bind", "path": str(tmp_path)}]}, capsys)
+    assert out["failed"] is True
+    assert out["msg"] == (
+        "incident '' is not a valid incident id: expected 1 to 128 characters, letters, digits, '_', '.' or '-', "
+        "starting with a letter or digit (it names the registry file and the watchdog unit). Use the id the "
+        "incident role declared (ledgerguard_incident_id)."
+    )
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the module runs as root")
+def test_thaw_with_the_rescan_first_returns_both(tmp_path, capsys):
+    """rescan_before_thaw: the rescan's result comes back as rescan (here: nothing frozen, nothing to scan), the thaw
+    still ran, and a thaw that changed nothing stays unchanged."""
+    args = {"incident": "INC-NONE", "state": "thawed", "state_dir": str(tmp_path), "rescan_before_thaw": True}
+    out = run_main(args, capsys)
+    assert out["changed"] is False and out["targets"] == []
+    assert out["rescan"]["state"] == "rescan" and out["rescan"]["failed"] is False
+    assert out["rescan"]["msg"] == "incident INC-NONE froze nothing here"
+    assert out["rescan"]["writers"] == [] and out["rescan"]["changed"] is False
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the module runs as root")
+def test_thaw_runs_even_when_the_rescan_before_it_breaks(tmp_path, capsys, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("registry unreadable")
+
+    monkeypatch.setattr(write_freeze, "rescan", broken)
+    args = {"incident": "INC-NONE", "state": "thawed", "state_dir": str(tmp_path), "rescan_before_thaw": True}
+    out = run_main(args, capsys)
+    assert "failed" not in out or out["failed"] is False
+    assert out["rescan"]["failed"] is True
+    assert out["rescan"]["msg"] == "the rescan before the thaw failed: RuntimeError('registry unreadable')"
+    assert out["msg"].startswith("Nothing to thaw: incident INC-NONE froze nothing on this host")
