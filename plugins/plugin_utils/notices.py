@@ -40,7 +40,11 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from typing import Any
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.evidence_files import write_private
 
 MILESTONES = ("confirmed", "restoring", "restored", "final")
 STATUSES = ("draft", "approved", "sent", "failed")
@@ -386,3 +390,57 @@ def record_delivery(entry: dict[str, Any], delivery: dict[str, Any]) -> None:
         entry["sent_at"] = delivery.get("at")
     else:
         entry["status"] = "failed"
+
+
+# ------------------------------------------------------------------------------------------- writing the drafts
+
+
+def template_name(notice: dict[str, Any]) -> str:
+    """The report role's template of a draft: ``notice.<lang>.md.j2`` (confirmed), else
+    ``notice_<milestone>.<lang>.md.j2``."""
+    prefix = "notice." if notice["milestone"] == "confirmed" else f"notice_{notice['milestone']}."
+    return f"{prefix}{notice['language']}.md.j2"
+
+
+def write_drafts(
+    evidence_dir: str,
+    incident_id: str,
+    clients: list[dict[str, Any]],
+    configured: list[dict[str, Any]],
+    languages: list[str],
+    milestones: list[str],
+    render: Callable[[str, dict[str, Any], dict[str, Any]], str],
+    check: bool = False,
+) -> dict[str, Any]:
+    """Plan the drafts (``plan``), render each with ``render(template, notice, client)`` and write it (0600, only when
+    its bytes change), then the index. Returns ``{changed, written, kept, index}`` (in check mode: what would be
+    written, nothing written). Raises ``NoticeError``, ``OSError`` or whatever ``render`` raises."""
+    try:
+        existing = load_index(evidence_dir)
+    except NoticeError:
+        existing = {}
+    planned = plan(clients, configured, languages, existing, milestones)
+    written = [n for n in planned if not n.get("keep")]
+    if check:
+        return {"changed": bool(written), "written": [n["path"] for n in written]}
+    changed = False
+    for notice in written:
+        client = next(
+            (c for c in clients if c["id"] == notice["client"] and c["host"] == notice["host"]),
+            None,
+        )
+        if client is None:
+            raise NoticeError(f"notice {notice['id']}: no result for client {notice['client']} on {notice['host']}")
+        text = render(template_name(notice), notice, client)
+        changed |= write_private(os.path.join(evidence_dir, notice["path"]), text)
+    index = build_index(incident_id, planned, evidence_dir, format_utc())
+    before = existing.get("notices") if existing else None
+    if changed or before != index["notices"]:
+        save_index(evidence_dir, index)
+        changed = True
+    return {
+        "changed": changed,
+        "written": [n["path"] for n in written],
+        "kept": [n["path"] for n in planned if n.get("keep")],
+        "index": index_path(evidence_dir),
+    }

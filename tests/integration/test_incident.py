@@ -256,6 +256,12 @@ def test_playbook_succeeds(incident):
     assert report["status"] == "restored"
     assert [c["id"] for c in report["clients"]] == ["c001", "c002", "c003"]  # priority order
     assert [c["name"] for c in report["clients"]] == list(NAMES.values())
+    # The outcome as job artifacts (AWX / ansible-runner), published by the report's one action.
+    published = artifacts(runner)
+    assert published["ledgerguard_incident_id"] == report["incident"]["incident_id"]
+    assert published["ledgerguard_report"] == str(incident["evidence"] / "report.html")
+    assert published["ledgerguard_incident_status"] == "restored"
+    assert published["ledgerguard_clients_failed"] == []
 
 
 @pytest.mark.parametrize("cid", ["c001", "c002"])

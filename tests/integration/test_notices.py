@@ -160,15 +160,20 @@ def test_drafts_per_milestone_and_contact_language_with_their_index(incident):
         incident["folder"] / "notices" / "c001.restoring.zh-CN.md"
     ).read_text(encoding="utf-8")
     assert "[ETA" not in en
-    # Each milestone's drafts were written when it happened: the timeline's index writes around the restore.
+    # Each milestone's drafts were written when it happened: the timeline's index writes around the restore; the
+    # final drafts by the report's one task at the end (ledgerguard.recovery.incident_report).
     tasks = [
         str(json.loads(line).get("task") or "")
         for line in (incident["folder"] / "timeline.jsonl").read_text(encoding="utf-8").splitlines()
     ]
     writes = [i for i, t in enumerate(tasks) if "Write notices/index.json" in t]
     restore = [i for i, t in enumerate(tasks) if "Restore the chosen snapshot into staging" in t or "Swap the" in t]
-    report = next(i for i, t in enumerate(tasks) if t.endswith("Write report.json"))
-    assert len(writes) == 4 and writes[0] < writes[1] < min(restore) <= max(restore) < writes[2] < report < writes[3]
+    report = next(
+        i
+        for i, t in enumerate(tasks)
+        if t.endswith("Write the report, the notice drafts, the compliance checklist and the evidence hashes")
+    )
+    assert len(writes) == 3 and writes[0] < writes[1] < min(restore) <= max(restore) < writes[2] < report
     assert rows(incident)["customer_notices"]["status"] == "MANUAL"
     assert rows(incident)["pipl_notice_individuals"]["evidence"]["en"] == "no notice record"
 
