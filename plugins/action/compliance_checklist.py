@@ -4,9 +4,10 @@
 
 It reads the evidence itself (plugin_utils/compliance_evidence.py: drill histories, backup-verify results, evidence
 packs verified with the firm's public key, the incident's notice records) and every host's ledgerguard_clients, and
-sets the facts report_compliance (and report_compliance_error when it cannot be computed) for the report role's
-templates. Before, the report role did this in 6 tasks (two finds, the pack check, a set_fact holding the Jinja that
-read the files, the copy). Documentation: plugins/modules/compliance_checklist.py.
+returns the checklist (``checklist``; ``error`` says why when it cannot be computed), which the report role keeps
+as the fact report_compliance for its templates. Before, the report role did this in 6 tasks (two finds, the pack
+check, a set_fact holding the Jinja that read the files, the copy); now in 2 (this and the set_fact).
+Documentation: plugins/modules/compliance_checklist.py.
 """
 
 from __future__ import annotations
@@ -42,11 +43,7 @@ class ActionModule(ControllerAction):
             error = ce.error_text(exc)
             if args["fail_on_error"]:
                 return {"failed": True, "msg": f"The compliance checklist could not be computed: {error}"}
-            return {
-                "changed": False,
-                "error": error,
-                "ansible_facts": {"report_compliance": {}, "report_compliance_error": error},
-            }
+            return {"changed": False, "checklist": {}, "error": error}
         changed = False
         if checklist["mode"] == "incident" and folder:
             # Kept with the incident's evidence.
@@ -55,7 +52,6 @@ class ActionModule(ControllerAction):
             )
         return {
             "changed": changed,
-            "mode": checklist["mode"],
-            "summary": checklist.get("summary"),
-            "ansible_facts": {"report_compliance": checklist},
+            "checklist": checklist,
+            "error": "",
         }

@@ -16,9 +16,9 @@ description:
     public key when one is given, and in incident mode the incident's notice records (C(notices/index.json)) - plus
     every play host's C(ledgerguard_clients), and computes the checklist (PASS / FAIL / NOT-APPLICABLE / MANUAL per
     requirement, with its source; see docs/compliance.md).
-  - Sets the fact C(report_compliance) (the checklist) for the report role's templates. When the inputs cannot be
-    used (a time without a timezone, a history line that is not JSON, a retention policy given twice and different),
-    C(report_compliance) is C({}) and C(report_compliance_error) says why, or the task fails when O(fail_on_error).
+  - Returns the checklist as RV(checklist). When the inputs cannot be used (a time without a timezone, a history
+    line that is not JSON, a retention policy given twice and different), RV(checklist) is C({}) and RV(error) says
+    why, or the task fails when O(fail_on_error).
   - In incident mode the checklist is kept as C(compliance.json) (mode 0600) in O(evidence_dir), rewritten only when
     it changes.
   - Runs on the controller only (an action plugin; nothing is sent to the managed host).
@@ -59,24 +59,26 @@ EXAMPLES = r"""
   ledgerguard.recovery.compliance_checklist:
     inputs_from: __report_compliance_inputs
     fail_on_error: true
+  register: computed
   run_once: true
   delegate_to: localhost
+
+- name: Keep it for the templates
+  ansible.builtin.set_fact:
+    report_compliance: "{{ computed.checklist }}"
+  run_once: true
 """
 
 RETURN = r"""
-mode:
-  description: The checklist's mode.
-  returned: success
-  type: str
-  sample: periodic
-summary:
-  description: Rows per status.
-  returned: success
+checklist:
+  description:
+    - The checklist - C(mode), C(generated_at), C(timezone), C(rows) (each with its status and sources), C(summary)
+      (rows per status), C(deadlines), C(grading), C(drills), C(verifies); C({}) when it could not be computed.
+  returned: always
   type: dict
-  sample: {PASS: 9, FAIL: 1, MANUAL: 3, NOT-APPLICABLE: 2}
 error:
-  description: Why the checklist could not be computed (also the fact C(report_compliance_error)).
-  returned: when it could not be computed and O(fail_on_error) is false
+  description: Why the checklist could not be computed; empty when it was.
+  returned: always
   type: str
   sample: "compliance_checklist: ledgerguard_incident_record.detected_at: '2026-11-26T23:30:00' has no timezone"
 """
