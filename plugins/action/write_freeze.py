@@ -3,8 +3,9 @@
 """Action plugin ledgerguard.recovery.write_freeze: the module runs on the host as before; with ``evidence_dir`` the
 plugin records the run in the incident's evidence folder on the controller in the same task (before, one more
 evidence_file task per freeze, rescan and thaw). ``label`` names a rescan. ``rollback_of`` (a freeze's result, with
-state=thawed) thaws only what that freeze froze, and records it in that freeze's record as ``rolled_back``. Without
-these options it only runs the module.
+state=thawed) thaws only what that freeze froze, and records it in that freeze's record as ``rolled_back``;
+``fail_msg`` then fails the task with that message (the role's rollback after a host failed to freeze). Without these
+options it only runs the module.
 
 Documentation: plugins/modules/write_freeze.py. The record is plugin_utils/freeze_record.py's, the writing
 plugin_utils/evidence_files.py's (folder 0700, file 0600, atomic).
@@ -34,6 +35,7 @@ class ActionModule(ActionBase):
         evidence_dir = args.pop("evidence_dir", None)
         label = str(args.pop("label", None) or "rescan")
         rollback_of = args.pop("rollback_of", None)
+        fail_msg = args.pop("fail_msg", None)
         state = str(args.get("state") or "frozen")
         if rollback_of is not None:
             if state != "thawed":
@@ -43,7 +45,7 @@ class ActionModule(ActionBase):
             if not args["targets"]:
                 # An empty targets list would thaw everything the incident holds: a rollback thaws only this run's.
                 result.update(changed=False, targets=[], msg="This host's freeze froze nothing to roll back.")
-                return result
+                return self._then_fail(result, fail_msg)
         if evidence_dir and not os.path.isabs(str(evidence_dir)):
             result.update(
                 failed=True, msg=f"write_freeze: evidence_dir {evidence_dir} is not absolute; give the full path."
@@ -71,4 +73,11 @@ class ActionModule(ActionBase):
                     result.update(failed=True, msg=f"{result.get('msg') or 'write_freeze ran'}; {problem}.")
                 return result
             result["record"] = path
+        return self._then_fail(result, fail_msg)
+
+    @staticmethod
+    def _then_fail(result: dict[str, Any], fail_msg: str | None) -> dict[str, Any]:
+        """fail_msg: the task fails with it once the module's work is done (a failure of that work keeps its own)."""
+        if fail_msg and not result.get("failed"):
+            result.update(failed=True, msg=str(fail_msg))
         return result

@@ -191,6 +191,12 @@ options:
         before, and adds them to that freeze's record (C(freeze.json)) as C(rolled_back). When it froze nothing,
         nothing is run. Handled by the action plugin; the module on the host does not use it.
     type: dict
+  fail_msg:
+    description:
+      - Fail the task with this message once the module's work is done (the role's rollback, O(rollback_of), after a
+        host failed to freeze, names the hosts that failed). A failure of that work keeps its own message. Handled by
+        the action plugin; the module on the host does not use it.
+    type: str
   label:
     description:
       - With I(state=rescan), a label for this rescan (C(before_swap), C(after_swap)); returned as RV(label) and naming
@@ -402,6 +408,7 @@ def main() -> None:
             "evidence_dir": {"type": "path"},
             "label": {"type": "str", "default": "rescan"},
             "rollback_of": {"type": "dict"},
+            "fail_msg": {"type": "str"},
         },
         supports_check_mode=True,
     )

@@ -151,3 +151,21 @@ def test_rollback_thaws_this_runs_targets_and_records_them_in_the_freeze_record(
     rec = json.loads((tmp_path / "freeze.json").read_text(encoding="utf-8"))
     assert rec["rolled_back"] == thawed and rec["targets"] == FREEZE["targets"]
     assert not (tmp_path / "thaw.json").exists()
+
+
+def test_rollback_then_fails_with_the_plays_message(tmp_path):
+    """The role's one task after a host failed: thaw this run's targets (here none: nothing runs), then fail naming the
+    hosts; a rollback that itself failed keeps its own message."""
+    msg = (
+        "Freezing failed on h2 (target 1 (remount_ro /): refusing). What this run froze was thawed again on every host."
+    )
+    args = {"incident": "INC-1", "state": "thawed", "rollback_of": {}, "fail_msg": msg}
+    action = Stub(args, {"changed": True})
+    out = action.go()
+    assert action.sent == [] and (out["failed"], out["msg"]) == (True, msg)
+    thawed = Stub({**args, "rollback_of": FREEZE, "evidence_dir": str(tmp_path)}, {"changed": True, "targets": []})
+    out = thawed.go()
+    assert thawed.sent == [{"incident": "INC-1", "state": "thawed", "targets": [FROZEN]}]
+    assert (out["failed"], out["msg"]) == (True, msg) and (tmp_path / "freeze.json").exists()
+    broken = Stub({**args, "rollback_of": FREEZE}, {"failed": True, "msg": "thawing failed for: readonly_bind"})
+    assert broken.go()["msg"] == "thawing failed for: readonly_bind"

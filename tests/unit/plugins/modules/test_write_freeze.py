@@ -37,6 +37,7 @@ def test_documentation_matches_argument_spec():
         "evidence_dir",
         "label",
         "rollback_of",
+        "fail_msg",
     }
     assert set(doc["targets"]["suboptions"]) == set(write_freeze.TARGET_SPEC)
     for name, spec in write_freeze.TARGET_SPEC.items():
