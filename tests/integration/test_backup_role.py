@@ -240,8 +240,9 @@ def test_sqlite_written_during_the_backup_restores_consistent_at_its_path(site, 
     assert count >= before and count == top  # every row committed before the backup started, no hole
     assert all(n == 40 for _batch, n in batches)  # whole transactions only
     assert vouchers >= 2  # the ledger's own tables came along
-    # the live ledger itself was never touched by the capture (no bind mount leaked to the host)
-    assert not any(str(ledger) in line for line in Path("/proc/self/mounts").read_text().splitlines())
+    # the live ledger itself was never touched by the capture (no bind mount leaked to the host); read as bytes: other
+    # tests' mounts may name paths that are not UTF-8
+    assert not any(os.fsencode(ledger) in line for line in Path("/proc/self/mounts").read_bytes().splitlines())
 
 
 def test_a_failing_client_does_not_stop_the_others(site):
