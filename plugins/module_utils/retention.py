@@ -299,7 +299,7 @@ def resolve_retention(backup_policy: Any, aliases: dict[str, Any] | None = None)
         (name, (aliases or {}).get(name)) for name in RETENTION_ALIASES
     ]
     written = [(name, value) for name, value in written if not _unset(value)]
-    deprecated = [name for name, _ in written if name != RETENTION_VARIABLE]
+    deprecated = [entry[0] for entry in written if entry[0] != RETENTION_VARIABLE]
     if not written:
         return {"retention": None, "source": None, "deprecated": []}
     source, value = written[0]
