@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import stat
 import tempfile
 from typing import Any
@@ -42,13 +43,15 @@ SETTABLE = {
 TIME_FIELDS = ("detected_at", "loss_started")
 
 ARGUMENT_SPEC = {
-    "state": {"type": "str", "choices": ["read", "update"], "default": "read"},
+    "state": {"type": "str", "choices": ["read", "declare", "update"], "default": "read"},
     "evidence_root": {"type": "path", "required": True},
     "incident_id": {"type": "str", "default": ""},
     "record": {"type": "dict", "default": {}},
     "new_run": {"type": "bool", "default": False},
     "folders": {"type": "list", "elements": "str", "default": []},
     "timeline": {"type": "dict", "default": {}},
+    "operator": {"type": "str", "default": ""},
+    "publish": {"type": "bool", "default": False},
 }
 
 # The incident refuses to start without its tamper-evident timeline (the ledgerguard.recovery.timeline callback).
@@ -243,6 +246,26 @@ def timeline_problem(incident_id: str, timeline: dict[str, Any]) -> str | None:
     return TIMELINE_NOT_WRITTEN.format(incident_id=incident_id, path=path)
 
 
+def declared_facts(incident_id: str, evidence_dir: str, operator: str, check: bool, run: str) -> dict[str, Any]:
+    """The collection-wide facts of state=declare: ``ledgerguard_incident_id``, and ``ledgerguard_timeline`` (path,
+    incident id, operator and this run's token ``run``, which the timeline callback writes into its run_start line
+    when it sees the fact). A dry run writes no timeline: its ``ledgerguard_timeline`` is empty, which the callback
+    ignores."""
+    timeline = {
+        "incident_id": incident_id,
+        "path": os.path.join(evidence_dir, "timeline.jsonl"),
+        "operator": operator,
+        "run": run,
+    }
+    return {"ledgerguard_incident_id": incident_id, "ledgerguard_timeline": {} if check else timeline}
+
+
+def run_token(now: datetime.datetime | None = None) -> str:
+    """A token naming this run in the timeline's run_start line: the UTC time and a random number."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.randbelow(2**32)}"
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -262,6 +285,14 @@ class ActionModule(ActionBase):
             evidence_dir = os.path.join(root, incident_id)
             path = os.path.join(evidence_dir, RECORD_FILE)
             result.update(incident_id=incident_id, evidence_dir=evidence_dir, path=path)
+            if args["state"] == "declare":
+                result.update(
+                    changed=False,
+                    ansible_facts=declared_facts(
+                        incident_id, evidence_dir, args["operator"], self._task.check_mode, run_token()
+                    ),
+                )
+                return result
             if args["state"] == "read":
                 record = read_record(path)
                 result.update(changed=False, exists=record is not None, record=record or {})
@@ -280,4 +311,6 @@ class ActionModule(ActionBase):
         except (RecordError, OSError) as exc:
             raise AnsibleActionFail(f"incident_record ({args['state']}): {exc}") from exc
         result.update(changed=changed, created=created, exists=not (created and self._task.check_mode), record=record)
+        if args["publish"]:
+            result["ansible_facts"] = {"incident_record": record}
         return result

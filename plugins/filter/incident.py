@@ -287,23 +287,8 @@ def incident_next_id(existing, date):
 
 
 def incident_duration(seconds):
-    """Seconds -> '1 h 05 min', '3 min 20 s', '12 s'."""
-    try:
-        total = int(round(float(seconds)))
-    except (TypeError, ValueError):
-        return "unknown"
-    sign = "-" if total < 0 else ""
-    total = abs(total)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days} d {hours} h {minutes:02d} min"
-    if hours:
-        return f"{sign}{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{sign}{minutes} min {secs:02d} s"
-    return f"{sign}{secs} s"
+    """Seconds -> '1 h 05 min', '3 min 20 s', '12 s' (module_utils/timeutil.duration_text)."""
+    return timeutil.duration_text(seconds)
 
 
 class FilterModule:

@@ -14,6 +14,7 @@ import json
 import os
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.safe_fs import NotRegularFile, open_regular
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import duration_text
 
 MAX_LOCK_BYTES = 64 * 1024
 
@@ -39,6 +40,29 @@ def read_lock(path: str) -> dict | None:
     if not isinstance(holder, dict) or not holder.get("incident_id"):
         return {"error": f"{path} names no incident"}
     return holder
+
+
+def refusal(host: str, path: str, incident_id: str, holder: dict, now: float) -> str:
+    """Why ``incident_id`` may not work on ``host``: the lock ``path`` cannot be trusted (``holder['error']``) or
+    another incident holds it (named with its operator, age and controller, and what to do)."""
+    if "error" in holder:
+        head = (
+            f"Host {host}: the incident lock {path} cannot be trusted ({holder['error']}); check it and remove it if "
+            "no incident is running."
+        )
+    else:
+        try:
+            created = float(holder.get("created_epoch", 0) or 0)
+        except (TypeError, ValueError):
+            created = 0.0
+        other = holder.get("incident_id", "?")
+        head = (
+            f"Host {host} is locked by incident {other} (operator {holder.get('operator', 'unknown')}, since "
+            f"{holder.get('created', '?')}, {duration_text(now - created)} ago, controller "
+            f"{holder.get('controller', '?')}). Finish that incident first (re-run it with "
+            f"ledgerguard_incident_id={other}), or if it is abandoned, remove {path} after checking."
+        )
+    return f"{head} Nothing was changed by {incident_id} on this host."
 
 
 def take(path: str, content: dict) -> bool:

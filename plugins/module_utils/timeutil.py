@@ -84,3 +84,24 @@ def format_utc(moment: datetime | float | None = None, precise: bool = False) ->
     if precise and moment.microsecond:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def duration_text(seconds: Any) -> str:
+    """Seconds -> ``1 h 05 min``, ``3 min 20 s``, ``12 s`` (``2 d 3 h 04 min`` past a day); ``unknown`` when not a
+    number."""
+    try:
+        total = int(round(float(seconds)))
+    except (TypeError, ValueError):
+        return "unknown"
+    sign = "-" if total < 0 else ""
+    total = abs(total)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days} d {hours} h {minutes:02d} min"
+    if hours:
+        return f"{sign}{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{sign}{minutes} min {secs:02d} s"
+    return f"{sign}{secs} s"

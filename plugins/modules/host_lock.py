@@ -68,6 +68,25 @@ options:
         created with mode 0700 when missing, or given mode 0700. An existing file is kept as it is (the first record
         stays).
     type: path
+  refuse:
+    description:
+      - With I(state=present), fail when the lock is not held by I(incident_id) after the call (another incident
+        holds it, or it cannot be trusted), with a message that names the host (I(host)), the holder (incident,
+        operator, since when and how long, controller) and what to do, and ends with C(Nothing was changed by
+        <incident_id> on this host.) Without it the result says so (RV(acquired)) and the caller decides.
+    type: bool
+    default: false
+  host:
+    description: The host's name in the refusal message (the inventory name), with I(refuse).
+    type: str
+    default: this host
+  folders:
+    description:
+      - With I(state=present), folders to look for on the host (e.g. the client folders to freeze once the host is
+        locked); RV(folders) lists those that exist as folders (a symbolic link is not one), in the order given.
+    type: list
+    elements: path
+    default: []
 """
 
 EXAMPLES = r"""
@@ -96,6 +115,16 @@ EXAMPLES = r"""
     path: /var/lib/ledgerguard/incident.lock
     incident_id: INC-20261126-001
     create_folder: true
+  register: lock
+
+- name: Take the lock or refuse the host, and say which client folders exist
+  ledgerguard.recovery.host_lock:
+    path: /var/lib/ledgerguard/incident.lock
+    incident_id: INC-20261126-001
+    create_folder: true
+    refuse: true
+    host: files01
+    folders: [/srv/books/c001, /srv/books/c002]
   register: lock
 
 - name: Record the incident as closed on the host and give the lock back
@@ -129,6 +158,12 @@ path:
   returned: always
   type: str
   sample: /var/lib/ledgerguard/incident.lock
+folders:
+  description: Those of I(folders) that exist as folders on the host, in the order given.
+  returned: with state=present
+  type: list
+  elements: str
+  sample: [/srv/books/c001]
 record_written:
   description: Whether I(record) was (or, in check mode, would be) written to I(record_path) (false when a file was
     already there).
@@ -146,6 +181,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modu
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.incident_lock import (  # noqa: E402
     read_lock,
+    refusal,
     take,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc  # noqa: E402
@@ -197,60 +233,18 @@ def write_record(path: str, record: dict, check: bool) -> tuple[bool, bool]:
     return True, True
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "incident_id": {"type": "str", "required": True},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "info": {"type": "dict", "default": {}},
-            "create_folder": {"type": "bool", "default": False},
-            "record": {"type": "dict"},
-            "record_path": {"type": "path"},
-        },
-        required_together=[("record", "record_path")],
-        supports_check_mode=True,
-    )
-    path = module.params["path"]
-    incident = module.params["incident_id"]
-    result = {"changed": False, "path": path, "acquired": False, "holder": {}}
-    folder = os.path.dirname(path) or "."
-    if module.params["state"] == "present" and module.params["create_folder"]:
-        try:
-            result["changed"] = ensure_folder(folder, module.check_mode)
-        except OSError as exc:
-            module.fail_json(msg=f"Creating the lock's folder {folder} failed: {exc}. Check the path.", **result)
-    if module.params["state"] == "absent" and module.params["record_path"]:
-        try:
-            changed, written = write_record(module.params["record_path"], module.params["record"], module.check_mode)
-        except OSError as exc:
-            module.fail_json(
-                msg=f"Writing {module.params['record_path']} failed: {exc}. Check the folder and its space.", **result
-            )
-        result.update(record_written=written, changed=changed)
-    if not os.path.isdir(folder):
-        if not module.check_mode:
-            module.fail_json(
-                msg=f"The folder of the lock {path} does not exist: create it first (mode 0700).", **result
-            )
-        # A dry run before the state folder exists: there is no lock, so it would be taken (and nothing to give back).
-        present = module.params["state"] == "present"
-        result.update(changed=present or result["changed"], acquired=present)
-        module.exit_json(**result)
+def existing_folders(paths: list[str]) -> list[str]:
+    """Those of ``paths`` that are folders (not symbolic links), in the order given."""
+    return [p for p in paths if os.path.isdir(p) and not os.path.islink(p)]
+
+
+def take_lock(module: AnsibleModule, path: str, incident: str, result: dict) -> None:
+    """State present: take the lock when it is free; say who holds it (``result``) when it is not."""
     holder = read_lock(path)
-
-    if module.params["state"] == "absent":
-        result["holder"] = holder or {}
-        if holder and holder.get("incident_id") == incident and "error" not in holder:
-            result.update(changed=True, acquired=True)
-            if not module.check_mode:
-                os.unlink(path)
-        module.exit_json(**result)
-
     if holder is not None:
         result["holder"] = holder
         result["acquired"] = holder.get("incident_id") == incident and "error" not in holder
-        module.exit_json(**result)
+        return
     now = time.time()
     content = dict(module.params["info"] or {})
     content.update(
@@ -261,7 +255,7 @@ def main() -> None:
     )
     if module.check_mode:
         result.update(changed=True, acquired=True, holder=content)
-        module.exit_json(**result)
+        return
     try:
         won = take(path, content)
     except OSError as exc:
@@ -276,6 +270,65 @@ def main() -> None:
     )
     if won and result["acquired"]:
         result["changed"] = True
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "incident_id": {"type": "str", "required": True},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "info": {"type": "dict", "default": {}},
+            "create_folder": {"type": "bool", "default": False},
+            "record": {"type": "dict"},
+            "record_path": {"type": "path"},
+            "refuse": {"type": "bool", "default": False},
+            "host": {"type": "str", "default": "this host"},
+            "folders": {"type": "list", "elements": "path", "default": []},
+        },
+        required_together=[("record", "record_path")],
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    incident = module.params["incident_id"]
+    present = module.params["state"] == "present"
+    result = {"changed": False, "path": path, "acquired": False, "holder": {}}
+    folder = os.path.dirname(path) or "."
+    if present and module.params["create_folder"]:
+        try:
+            result["changed"] = ensure_folder(folder, module.check_mode)
+        except OSError as exc:
+            module.fail_json(msg=f"Creating the lock's folder {folder} failed: {exc}. Check the path.", **result)
+    if not present and module.params["record_path"]:
+        try:
+            changed, written = write_record(module.params["record_path"], module.params["record"], module.check_mode)
+        except OSError as exc:
+            module.fail_json(
+                msg=f"Writing {module.params['record_path']} failed: {exc}. Check the folder and its space.", **result
+            )
+        result.update(record_written=written, changed=changed)
+    if not os.path.isdir(folder):
+        if not module.check_mode:
+            module.fail_json(
+                msg=f"The folder of the lock {path} does not exist: create it first (mode 0700).", **result
+            )
+        # A dry run before the state folder exists: there is no lock, so it would be taken (and nothing to give back).
+        result.update(changed=present or result["changed"], acquired=present)
+    elif present:
+        take_lock(module, path, incident, result)
+    else:
+        holder = read_lock(path)
+        result["holder"] = holder or {}
+        if holder and holder.get("incident_id") == incident and "error" not in holder:
+            result.update(changed=True, acquired=True)
+            if not module.check_mode:
+                os.unlink(path)
+    if present:
+        if module.params["refuse"] and not result["acquired"]:
+            module.fail_json(
+                msg=refusal(module.params["host"], path, incident, result["holder"], time.time()), **result
+            )
+        result["folders"] = existing_folders(module.params["folders"])
     module.exit_json(**result)
 
 

@@ -17,6 +17,11 @@ description:
   - I(state=read) returns the object (RV(exists) is false and RV(record) empty when there is none yet). Without
     I(incident_id) it returns the next free id of the day (C(INC-YYYYMMDD-NNN), controller's local date) and
     creates nothing.
+  - I(state=declare) names the incident for the run and reads nothing else. It sets the collection-wide facts
+    C(ledgerguard_incident_id) (the id given, or the next free one of the day) and C(ledgerguard_timeline)
+    (C(incident_id), C(path) of C(timeline.jsonl) in the evidence folder, C(operator), and C(run), a new token naming
+    this run), which the C(ledgerguard.recovery.timeline) callback starts the timeline from. In check mode
+    C(ledgerguard_timeline) is empty (a dry run writes no timeline). It creates nothing.
   - I(state=update) applies I(record) to the object and writes it back atomically (temporary file and rename, mode
     0600) under an exclusive lock on the evidence folder, creating the folder (0700) when needed. C(declared_at) is
     the first update's time and never changes; an empty C(detected_at) keeps the earlier value (or becomes now);
@@ -43,9 +48,10 @@ attributes:
 options:
   state:
     description:
-      - C(read) returns the object, C(update) applies I(record) and writes it.
+      - C(read) returns the object, C(declare) sets the run's incident id and timeline facts, C(update) applies
+        I(record) and writes it.
     type: str
-    choices: [read, update]
+    choices: [read, declare, update]
     default: read
   evidence_root:
     description:
@@ -88,6 +94,17 @@ options:
         skips the check.
     type: dict
     default: {}
+  operator:
+    description:
+      - With I(state=declare), who runs the incident, recorded in C(ledgerguard_timeline) (the timeline's lines).
+    type: str
+    default: ""
+  publish:
+    description:
+      - With I(state=update), also set the object as the fact C(incident_record) (on every host of the play when the
+        task runs once).
+    type: bool
+    default: false
 notes:
   - Field reference and the other roles' published results are documented in docs/contracts.md.
 seealso:
@@ -114,6 +131,14 @@ EXAMPLES = r"""
       pinned: {}
   run_once: true
   register: incident_declared
+
+- name: Name the incident and start its timeline (facts ledgerguard_incident_id, ledgerguard_timeline)
+  ledgerguard.recovery.incident_record:
+    state: declare
+    evidence_root: /srv/ledgerguard/evidence
+    incident_id: ""
+    operator: 王会计
+  run_once: true
 
 - name: Read the object of an earlier incident
   ledgerguard.recovery.incident_record:
@@ -145,15 +170,27 @@ path:
   sample: /srv/ledgerguard/evidence/INC-20261126-001/incident.json
 exists:
   description: Whether the file exists (after I(state=update) it always does, except in check mode).
-  returned: success
+  returned: state=read or state=update
   type: bool
 created:
   description: The update created the file (or would, in check mode).
   returned: state=update
   type: bool
+ansible_facts:
+  description: With I(state=declare), the facts C(ledgerguard_incident_id) and C(ledgerguard_timeline); with
+    I(state=update) and I(publish), the fact C(incident_record) (the object).
+  returned: state=declare, or state=update with publish
+  type: dict
+  sample:
+    ledgerguard_incident_id: INC-20261126-001
+    ledgerguard_timeline:
+      incident_id: INC-20261126-001
+      path: /srv/ledgerguard/evidence/INC-20261126-001/timeline.jsonl
+      operator: 王会计
+      run: 20261126T011200123456Z-3141592653
 record:
   description: The incident object (empty when I(state=read) finds no file). Fields in docs/contracts.md.
-  returned: success
+  returned: state=read or state=update
   type: dict
   sample:
     version: 1

@@ -168,3 +168,22 @@ def test_the_incident_refuses_to_start_without_its_timeline_token(tmp_path):
         handle.write('{"event": "run_start", "run": "20261126T011200000000Z-42", "operator": "王会计"}\n')
     assert ir.timeline_problem("INC-20261126-001", info) is None
     assert ir.timeline_problem("INC-20261126-001", {}) is None  # a dry run writes no timeline
+
+
+def test_declare_names_the_run_and_its_timeline():
+    token = ir.run_token(ir.datetime.datetime(2026, 11, 26, 1, 12, 0, 123456, tzinfo=ir.datetime.UTC))
+    assert token.startswith("20261126T011200123456Z-") and token.split("-")[1].isdigit()
+    assert ir.run_token() != ir.run_token()  # a new token for each run
+    facts = ir.declared_facts("INC-20261126-001", "/证据/INC-20261126-001", "王会计", False, token)
+    assert facts == {
+        "ledgerguard_incident_id": "INC-20261126-001",
+        "ledgerguard_timeline": {
+            "incident_id": "INC-20261126-001",
+            "path": "/证据/INC-20261126-001/timeline.jsonl",
+            "operator": "王会计",
+            "run": token,
+        },
+    }
+    # A dry run writes no timeline: the callback ignores an empty ledgerguard_timeline.
+    dry = ir.declared_facts("INC-20261126-001", "/证据/INC-20261126-001", "王会计", True, token)
+    assert dry == {"ledgerguard_incident_id": "INC-20261126-001", "ledgerguard_timeline": {}}

@@ -134,3 +134,51 @@ def test_record_needs_its_path(tmp_path, capsys):
         capsys,
     )
     assert out["failed"] is True and "record_path" in out["msg"]
+
+
+def test_refuse_names_the_holder_and_changes_nothing(tmp_path, capsys):
+    lock = tmp_path / "incident.lock"
+    info = {"operator": "王会计", "controller": "ops1"}
+    held = run({"path": str(lock), "incident_id": "INC-20261126-001", "info": info}, capsys)
+    before = lock.read_bytes()
+    args = {"path": str(lock), "incident_id": "INC-20261126-002", "refuse": True, "host": "账务服务器"}
+    for check_mode in (True, False):
+        out = run(args, capsys, check_mode=check_mode)
+        assert out["failed"] is True and out["acquired"] is False and out["changed"] is False
+        assert out["msg"].startswith(
+            "Host 账务服务器 is locked by incident INC-20261126-001 (operator 王会计, since "
+            f"{held['holder']['created']}, "
+        ), out["msg"]
+        assert " ago, controller ops1). Finish that incident first (re-run it with " in out["msg"]
+        assert out["msg"].endswith(
+            f"ledgerguard_incident_id=INC-20261126-001), or if it is abandoned, remove {lock} after checking. "
+            "Nothing was changed by INC-20261126-002 on this host."
+        ), out["msg"]
+    assert lock.read_bytes() == before
+    # The holder itself passes (a re-run continues the incident).
+    assert run({**args, "incident_id": "INC-20261126-001"}, capsys)["acquired"] is True
+
+
+def test_refuse_an_untrusted_lock(tmp_path, capsys):
+    lock = tmp_path / "incident.lock"
+    lock.write_text("not json")
+    out = run({"path": str(lock), "incident_id": "INC-1", "refuse": True, "host": "files01"}, capsys)
+    assert out["failed"] is True and out["msg"] == (
+        f"Host files01: the incident lock {lock} cannot be trusted ({lock} is not a ledgerguard lock (not JSON)); "
+        "check it and remove it if no incident is running. Nothing was changed by INC-1 on this host."
+    )
+    assert lock.read_text() == "not json"
+
+
+def test_folders_lists_the_existing_folders_in_order(tmp_path, capsys):
+    books = tmp_path / "账套"
+    (books / "c002").mkdir(parents=True)
+    (books / "c001").mkdir()
+    (books / "file").write_text("x")
+    (books / "link").symlink_to(books / "c001")
+    wanted = [str(books / n) for n in ("c002", "gone", "file", "link", "c001")]
+    args = {"path": str(tmp_path / "incident.lock"), "incident_id": "INC-1", "folders": wanted}
+    planned = run(args, capsys, check_mode=True)
+    assert planned["folders"] == [str(books / "c002"), str(books / "c001")]
+    assert run(args, capsys)["folders"] == [str(books / "c002"), str(books / "c001")]
+    assert "folders" not in run({**args, "state": "absent"}, capsys)
