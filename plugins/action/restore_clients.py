@@ -36,7 +36,9 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.ledgerguard.recovery.plugins.filter.restore_point import clean_restore_point
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import manifest_tags
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import evidence_files as ef
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import filing
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import freeze_record as fr
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import restore_clients as rc
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restic_action import ResticActionBase
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restore_clients import Step, StepFailed
@@ -81,10 +83,6 @@ ARGUMENT_SPEC = {
         },
     },
 }
-
-
-def _utc() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ActionModule(ResticActionBase):
@@ -279,37 +277,12 @@ class ActionModule(ResticActionBase):
         return res
 
     def _rescan_evidence(self, res: dict) -> None:
-        """The rescan's record in the incident's evidence folder on the controller (as write_freeze's evidence.yml)."""
+        """The rescan's record in the incident's evidence folder on the controller, as write_freeze's action writes
+        its rescan records (plugin_utils/freeze_record: the same fields; folder 0700, file 0600, atomic)."""
         r = self._args["rescan"]
         folder = os.path.join(r["evidence_dir"], r["incident"], "hosts", self._host)
-        record = {
-            "host": self._host,
-            "incident": r["incident"],
-            "recorded_at": _utc(),
-            "failed": bool(res.get("failed", False)),
-            "msg": res.get("msg", ""),
-            "changed": bool(res.get("changed", False)),
-        }
-        for key, empty in (
-            ("targets", []),
-            ("proof", []),
-            ("writers", []),
-            ("containment", {}),
-            ("held", []),
-            ("stopped_processes", []),
-            ("rescan", {}),
-            ("watchdog", None),
-            ("remaining", []),
-            ("registry", ""),
-            ("rolled_back", []),
-        ):
-            record[key] = res.get(key, empty)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        path = os.path.join(folder, "rescan-before_swap.json")
-        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False, indent=4) + "\n")
-        os.replace(path + ".tmp", path)
+        path = os.path.join(folder, fr.record_name("rescan", "before_swap"))
+        ef.write_private(path, ef.nice_json(fr.record(self._host, r["incident"], res)))
 
     # -- the run -----------------------------------------------------------------------------------------------------
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -351,7 +324,7 @@ class ActionModule(ResticActionBase):
         """The clients in the incident queue's order (filing.order_key: the same on every host), each annotated with
         its next filing deadline. A calendar that cannot be read leaves the priority order and says why per client."""
         a = self._args
-        after = a["detected_at"] or a["cutoff"] or _utc()
+        after = a["detected_at"] or a["cutoff"] or fr.utc_now()
         try:
             calendar = filing.load_calendar(a["filing_calendar"] or None)
         except filing.CalendarError as exc:
@@ -476,7 +449,7 @@ class ActionModule(ResticActionBase):
             cid = client["id"]
             work = rc.work_folder(client, a["work_name"])
             states[cid] = {
-                "started": _utc(),
+                "started": fr.utc_now(),
                 "started_epoch": time.time(),
                 "work": work,
                 "staging": f"{work}/staging/{cid}/{run_id}",
@@ -559,7 +532,7 @@ class ActionModule(ResticActionBase):
         # Done: the results, and the markers a re-run keeps them by.
         finished = {}
         for client in alive():
-            finished[client["id"]] = rc.ok_entry(client, self._host, states[client["id"]], _utc(), time.time())
+            finished[client["id"]] = rc.ok_entry(client, self._host, states[client["id"]], fr.utc_now(), time.time())
         if a["swap"] and finished:
             markers = {rc.marker_path(a["marker_dir"], cid, "done"): e for cid, e in finished.items()}
             res = self._write_markers(markers, Step.DONE.format(cid=",".join(finished)), list(finished))
@@ -568,7 +541,7 @@ class ActionModule(ResticActionBase):
                     fail(cid, StepFailed(Step.DONE.format(cid=cid), str(res.get("msg") or "failed")))
         entries.update({cid: e for cid, e in finished.items() if cid not in failed})
         for cid, exc in failed.items():
-            entries[cid] = rc.failed_entry(by_id[cid], self._host, states[cid], exc, _utc())
+            entries[cid] = rc.failed_entry(by_id[cid], self._host, states[cid], exc, fr.utc_now())
         return [entries[c["id"]] for c in a["clients"]]
 
     def _restore_group(self, members: list[dict], states: dict, run_id: str, fail) -> None:

@@ -77,6 +77,13 @@ def test_writer_appearing_before_the_swap_is_stopped_and_its_client_not_verified
         assert c002["verified"] is True and c002["late_writers"] == [], c002
         rows = [p for p in report["containment"] if p["pid"] == pid]
         assert rows and rows[0]["found_by"] == "before_swap", report["containment"]
+        # the rescan that found it is in the evidence as write_freeze records its rescans: folder 0700, file 0600
+        record_path = evidence_dir(site) / "hosts" / "localhost" / "rescan-before_swap.json"
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        assert (record["host"], record["failed"]) == ("localhost", False), record
+        assert record["incident"] == evidence_dir(site).name
+        assert pid in [w["pid"] for w in record["writers"]], record["writers"]
+        assert (record_path.stat().st_mode & 0o777, record_path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
         assert (site.root("c001") / "凭证" / "2026-09.csv").is_file()
     finally:
         for proc in late:
