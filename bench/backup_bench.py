@@ -31,8 +31,12 @@ TAG = "ledgerguard-backup"
 NAMES = ("plain", "module", "module_manifest")
 
 # (name, total small files, large files in all, MiB per large file). "realistic" is 1/8 of the restore-overhead
-# case (1 GiB in 20,000 files): 2,510 files, about 123 MiB, the same mean file size; "small" the earlier tree.
-TREES = {"small": (1500, 10, 2), "realistic": (2500, 10, 9)}
+# case (1 GiB in 20,000 files): 2,510 files, about 123 MiB, the same mean file size; "small" the earlier tree; "firm"
+# the nightly run of a firm as issue 19 counts it (30 clients, about 4,900 files, about 450 MB): 4,890 files, about
+# 453 MiB (one 13 MiB archive per client beside its small files).
+TREES = {"small": (1500, 10, 2), "realistic": (2500, 10, 9), "firm": (4860, 30, 13)}
+# How many clients of one host each tree is split over (one layout each).
+CLIENT_COUNTS = {"small": (1, 10), "realistic": (1, 10), "firm": (30,)}
 
 
 def _repo(path: Path, pw: Path) -> str:
@@ -133,8 +137,8 @@ def tree_case(quick: bool, rounds: int) -> dict:
     pw.write_text("bench-password\n")
     pw.chmod(0o600)
     layouts = []
-    for tree in ("small",) if quick else ("small", "realistic"):
-        for count in (1, 10):
+    for tree in ("small",) if quick else ("small", "realistic", "firm"):
+        for count in CLIENT_COUNTS[tree]:
             layouts.append(layout_case(work, pw, tree, count, rounds))
     shutil.rmtree(work, ignore_errors=True)
     return {"layouts": layouts, "rounds": rounds}
