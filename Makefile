@@ -43,7 +43,8 @@ integration: setup
 # The restic modules, the incident path and the repository faults again with the newest restic Debian ships
 # (scripts/fetch-restic.sh: trixie's 0.18), first on PATH. Debian 12's 0.14 runs everything else.
 RESTIC_NEWER_TESTS ?= tests/integration/test_restic_modules.py tests/integration/test_incident.py \
-	tests/integration/test_reliability_repository.py tests/integration/test_layouts_playbook.py
+	tests/integration/test_reliability_repository.py tests/integration/test_layouts_playbook.py \
+	tests/integration/test_backup_progress.py
 restic-newer: setup
 	newer=$$(bash scripts/fetch-restic.sh) && PATH="$$(dirname "$$newer"):$$PATH" && restic version && \
 	$(PY) -m pytest -q -n 3 --dist loadfile $(RESTIC_NEWER_TESTS) $(PYTEST_ARGS)

@@ -200,7 +200,7 @@ def test_a_progress_file_that_cannot_be_written_while_restic_runs_is_one_warning
     progress = ProgressFile(str(folder / "progress.json"), 1, 1.0, warnings.append, clock)
     progress.start([], {"id": "c001", "name": ""})
     os.rename(folder, tmp_path / "gone")  # the folder went away while restic runs
-    for _ in range(3):
+    for step in (0.1, 0.2, 0.3):
         clock.now += 2
-        progress.status({"percent_done": 0.1})
+        progress.status({"percent_done": step})
     assert len(warnings) == 1 and "could not be written while restic ran" in warnings[0]
