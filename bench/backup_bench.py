@@ -19,7 +19,6 @@ import pwd
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -223,5 +222,58 @@ def run(quick: bool, rounds: int) -> dict:
     return out
 
 
+def overhead_check(tree: str, count: int, rounds: int) -> dict:
+    """Only the two contenders of the 5 % target, plain restic and the module without manifest, on one tree as
+    ``count`` clients, alternating which goes first, ``rounds`` rounds (first backup into a fresh repository, then
+    the unchanged tree): for a quiet machine, where the full job's other contenders (manifest, role) would take too
+    long. Every round's figures are kept beside the medians."""
+    work = WORK / "backup-overhead"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    pw = work / "password"
+    pw.write_text("bench overhead check\n", encoding="utf-8")
+    pw.chmod(0o600)
+    small, large, mib = TREES[tree]
+    clients, size = _clients(work / "客户账套", count, small, large, mib)
+    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds, "load_average_start": load_average()}
+    runs: dict[str, list[dict]] = {}
+    for r in range(rounds):
+        for name in ("plain", "module") if r % 2 == 0 else ("module", "plain"):
+            repo = _repo(work / f"repo-{name}", pw)
+            for kind in ("first", "unchanged"):
+                res = _plain(repo, pw, clients) if name == "plain" else _module(repo, pw, clients, False, work)
+                runs.setdefault(f"{name} {kind}", []).append(
+                    {
+                        "round": r + 1,
+                        "seconds": round(res["seconds"], 3),
+                        "cpu_seconds": round(res["cpu_seconds"], 3),
+                        "load_average": load_average(),
+                    }
+                )
+    out["runs"] = runs
+    for kind in ("first", "unchanged"):
+        med = {n: {k: round(median([x[k] for x in runs[f"{n} {kind}"]]), 3) for k in ("seconds", "cpu_seconds")}
+               for n in ("plain", "module")}  # fmt: skip
+        med["overhead_wall"] = round(med["module"]["seconds"] / med["plain"]["seconds"] - 1, 4)
+        med["overhead_cpu"] = round(med["module"]["cpu_seconds"] / med["plain"]["cpu_seconds"] - 1, 4)
+        out[kind] = med
+    out["load_average_end"] = load_average()
+    out["restic"] = subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.strip()
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 if __name__ == "__main__":
-    print(json.dumps(run("--quick" in sys.argv, 3), indent=2, ensure_ascii=False))
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--overhead", default="", help="only plain against the module, e.g. firm:30 (tree:clients)")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if args.overhead:
+        name, number = (args.overhead.split(":", 1) + ["1"])[:2]
+        result = overhead_check(name, int(number), args.rounds)
+    else:
+        result = run(args.quick, args.rounds)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
