@@ -29,8 +29,9 @@ class ActionModule(ControllerAction):
         path = args["path"]
         if (args["data"] is None) == (args["content"] is None):
             return {"failed": True, "msg": f"evidence_file: give exactly one of data and content for {path}."}
-        if not os.path.isabs(path):
-            return {"failed": True, "msg": f"evidence_file: path {path} is not absolute; give the full path."}
+        problem = ef.not_absolute("evidence_file", "path", path)
+        if problem:
+            return {"failed": True, "msg": problem}
         check = self._task.check_mode
         try:
             text = ef.nice_json(args["data"]) if args["data"] is not None else args["content"]

@@ -36,9 +36,9 @@ class ActionModule(ActionBase):
         if evidence_dir and not args.get("archive"):
             result.update(failed=True, msg="state_capture: evidence_dir needs archive (the bundle to bring into it).")
             return result
-        if evidence_dir and not os.path.isabs(str(evidence_dir)):
-            msg = f"state_capture: evidence_dir {evidence_dir} is not absolute; give the full path."
-            result.update(failed=True, msg=msg)
+        problem = evidence_dir and ef.not_absolute("state_capture", "evidence_dir", evidence_dir)
+        if problem:
+            result.update(failed=True, msg=problem)
             return result
         module_name = self._task.resolved_action or self._task.action
         result.update(self._execute_module(module_name=module_name, module_args=args, task_vars=task_vars))

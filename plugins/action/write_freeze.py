@@ -21,8 +21,6 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import evidence_files as ef
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import freeze_record as fr
 
-CONTROLLER_OPTIONS = ("evidence_dir", "label")
-
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
@@ -46,10 +44,9 @@ class ActionModule(ActionBase):
                 # An empty targets list would thaw everything the incident holds: a rollback thaws only this run's.
                 result.update(changed=False, targets=[], msg="This host's freeze froze nothing to roll back.")
                 return self._then_fail(result, fail_msg)
-        if evidence_dir and not os.path.isabs(str(evidence_dir)):
-            result.update(
-                failed=True, msg=f"write_freeze: evidence_dir {evidence_dir} is not absolute; give the full path."
-            )
+        problem = evidence_dir and ef.not_absolute("write_freeze", "evidence_dir", evidence_dir)
+        if problem:
+            result.update(failed=True, msg=problem)
             return result
         module_name = self._task.resolved_action or self._task.action
         result.update(self._execute_module(module_name=module_name, module_args=args, task_vars=task_vars))

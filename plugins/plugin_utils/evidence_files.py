@@ -22,6 +22,13 @@ def nice_json(data: Any) -> str:
     return json.dumps(data, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def not_absolute(owner: str, option: str, value: Any) -> str | None:
+    """The message for a controller-side path option ``option`` of ``owner`` that is not absolute; None when it is."""
+    if os.path.isabs(str(value)):
+        return None
+    return f"{owner}: {option} {value} is not absolute; give the full path."
+
+
 def private_folder(folder: str, check: bool = False) -> bool:
     """Make ``folder`` a folder of mode 0700: created with its missing parents (each 0700), or given mode 0700, as
     ``ansible.builtin.file`` with ``state=directory`` and ``mode=0700`` would. Whether it changed (would, in check

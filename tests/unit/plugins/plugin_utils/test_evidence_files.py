@@ -80,3 +80,11 @@ def test_a_file_in_the_way_of_the_folder_is_refused(tmp_path):
     link.symlink_to(tmp_path)
     out = act({"path": str(link / "freeze.json"), "data": RECORD})
     assert out["failed"] is True and "is not a folder" in out["msg"]
+
+
+def test_not_absolute_names_the_owner_the_option_and_the_value():
+    """One message for every controller-side path option (evidence_file, write_freeze, state_capture)."""
+    assert ef.not_absolute("write_freeze", "evidence_dir", "/srv/证据/INC-1/hosts/会计服务器") is None
+    assert ef.not_absolute("state_capture", "evidence_dir", "证据/INC-1") == (
+        "state_capture: evidence_dir 证据/INC-1 is not absolute; give the full path."
+    )
