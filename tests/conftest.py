@@ -23,6 +23,12 @@ sys.path.insert(0, str(REPO_ROOT / ".collections"))
 from ledgerguard.embedded_s3 import EmbeddedS3  # noqa: E402
 from ledgerguard.runner import PlaybookRun, run_playbook  # noqa: E402
 
+# tests/bin/restic runs the real restic but makes new keys with a cheaper key derivation (its header says why and how):
+# every test, fixture, module and playbook run finds it first on PATH.
+TEST_BIN = REPO_ROOT / "tests" / "bin"
+if os.environ.get("PATH", "").split(os.pathsep)[0] != str(TEST_BIN):
+    os.environ["PATH"] = os.pathsep.join([str(TEST_BIN), os.environ.get("PATH", "/usr/bin:/bin")])
+
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
