@@ -291,6 +291,56 @@ def incident_duration(seconds):
     return timeutil.duration_text(seconds)
 
 
+def incident_outcome(
+    result,
+    restore_results=None,
+    database_results=None,
+    check_mode=False,
+    label="Incident",
+    incident_id="",
+    host="",
+    evidence_dir="",
+):
+    """The host's verdict at the end of an incident (or restore) run: ``{done, msg}``. Done when no step failed, every
+    client was restored (in a dry run: has a restore point, status planned) and every database named for the incident
+    was restored (restore_database_results all ok). Otherwise ``msg`` names the failed step, clients and databases."""
+    result = result or {}
+    wanted = "planned" if check_mode else "ok"
+    clients = [c for c in restore_results or [] if isinstance(c, dict) and c.get("status") != wanted]
+    databases = [d for d in database_results or [] if isinstance(d, dict) and not d.get("ok")]
+    done = "failed_step" not in result and not clients and not databases
+    report = f"{evidence_dir}/report.html"
+    if done:
+        msg = (
+            f"Dry run of {label.lower()} {incident_id} on {host}: every client has a restore point (see the plan "
+            "above); nothing was changed."
+            if check_mode
+            else f"{label} {incident_id}: every client on {host} restored. Report: {report}"
+        )
+        return {"done": True, "msg": msg}
+    parts = [
+        f"Dry run of {label.lower()} {incident_id} on {host}: a real run would not restore everything:"
+        if check_mode
+        else f"{label} {incident_id} on {host} is not fully restored:"
+    ]
+    if "failed_step" in result:
+        parts.append('step "{}" failed: {}.'.format(result["failed_step"], result.get("failed_msg", "")))
+    verb = "" if check_mode else " failed"
+    parts.extend("client {}{}: {}.".format(c.get("id"), verb, c.get("msg", "")) for c in clients)
+    parts.extend(
+        "database {}/{}{}: {}.".format(d.get("engine"), d.get("database"), verb, d.get("msg") or "not restored")
+        for d in databases
+    )
+    if check_mode:
+        parts.append("Nothing was changed.")
+    else:
+        parts.append(
+            ("Writes were thawed; the" if "frozen_at" in result else "The")
+            + f" lock stays so a re-run with ledgerguard_incident_id={incident_id} continues. Report: {report}"
+        )
+    return {"done": False, "msg": " ".join(parts)}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -301,4 +351,5 @@ class FilterModule:
             "incident_next_id": incident_next_id,
             "incident_time": incident_time,
             "incident_duration": incident_duration,
+            "incident_outcome": incident_outcome,
         }

@@ -122,3 +122,39 @@ def test_next_id_and_hosts_and_duration():
 
 def test_fractional_times_keep_their_zone():
     assert f.incident_time("2026-11-26T09:00:00.123456789+08:00") == "2026-11-26T01:00:00.123456Z"
+
+
+def test_outcome_names_the_failed_database_and_keeps_the_host_not_done():
+    """A database that was not restored keeps the host from being done (the lock stays) even when every client was
+    restored and no step failed; the verdict names it with its reason. A dry run asks clients for a restore point."""
+    clients = [{"id": "c001", "status": "ok", "msg": "restored"}]
+    reason = "the ledger of the restore of postgresql database books does not check out: 账务.凭证分录: 1 finding"
+    databases = [
+        {"engine": "postgresql", "database": "books", "ok": False, "msg": reason},
+        {"engine": "sqlite", "database": "ledger", "ok": True, "msg": ""},
+    ]
+    args = ("Incident", "INC-20261206-001", "h1", "/ev/INC-20261206-001")
+    frozen = {"frozen_at": "2026-12-06T04:00:00Z"}
+    assert f.incident_outcome(frozen, clients, databases, False, *args) == {
+        "done": False,
+        "msg": "Incident INC-20261206-001 on h1 is not fully restored: database postgresql/books failed: "
+        f"{reason}. Writes were thawed; the lock stays so a re-run with ledgerguard_incident_id=INC-20261206-001 "
+        "continues. Report: /ev/INC-20261206-001/report.html",
+    }
+    assert f.incident_outcome(frozen, clients, databases[1:], False, *args) == {
+        "done": True,
+        "msg": "Incident INC-20261206-001: every client on h1 restored. Report: /ev/INC-20261206-001/report.html",
+    }
+    failed = {"failed_step": "Keep the damaged state", "failed_msg": "disk full"}
+    bad_client = [{"id": "c002", "status": "failed", "msg": "no clean snapshot"}]
+    assert f.incident_outcome(failed, bad_client, [], False, "Restore", "INC-1", "h1", "/ev")["msg"] == (
+        'Restore INC-1 on h1 is not fully restored: step "Keep the damaged state" failed: disk full. client c002 '
+        "failed: no clean snapshot. The lock stays so a re-run with ledgerguard_incident_id=INC-1 continues. Report: "
+        "/ev/report.html"
+    )
+    assert f.incident_outcome({}, [{"id": "c001", "status": "planned"}], [], True, *args)["done"] is True
+    assert f.incident_outcome({}, clients, [], True, *args) == {
+        "done": False,
+        "msg": "Dry run of incident INC-20261206-001 on h1: a real run would not restore everything: client c001: "
+        "restored. Nothing was changed.",
+    }
