@@ -13,10 +13,17 @@ The file is one JSON object, replaced atomically (a temporary file in the same f
 ``client`` is the client being backed up (absent at the end): its ID and name, and restic's figures once restic has
 printed a status for it (restic's own names; ``seconds_remaining`` 0 while restic has no estimate). Client IDs,
 names, statuses and numbers only: never a secret, never a file name.
+
+Beside it, ``<progress file>.finished`` (``finished_path``) holds one JSON line per client finished since the poller
+last read it (``finished_record``: the client's one-line result, numbers and IDs only): the writer appends a line
+when a client ends (``append_finished``), the poller takes every line and empties the file (``take_finished``), both
+under an exclusive ``flock`` of the file, so a client that starts and ends between two polls still gets its line,
+exactly once, in order. The writer empties it when its run starts; the poller removes it once the job has ended.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -38,6 +45,105 @@ def write_state(path: str, state: dict[str, Any]) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+FINISHED_SUFFIX = ".finished"
+# what a finished client's record may hold (restic_backup's result of that client, numbers and IDs only)
+FINISHED_FIELDS = ("id", "name", "status", "files_new", "files_changed", "data_added", "seconds", "snapshot",
+                   "manifest", "error_kind")  # fmt: skip
+
+
+def finished_path(path: str) -> str:
+    """The finished-clients file of progress file ``path``."""
+    return path + FINISHED_SUFFIX
+
+
+def start_finished(path: str) -> None:
+    """Empty (or create, mode 0600) the finished-clients file of progress file ``path`` as a run starts."""
+    fd = os.open(finished_path(path), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.fchmod(fd, 0o600)  # a file left by an earlier run keeps no other mode
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+
+
+def append_finished(path: str, record: dict[str, Any]) -> None:
+    """Append one finished client's record (``finished_record``) to the finished-clients file of ``path``."""
+    line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    fd = os.open(finished_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def take_finished(path: str, remove: bool = False) -> list[dict[str, Any]]:
+    """The records appended to the finished-clients file of ``path`` since the last take, in order; the file is
+    emptied (``remove``: removed, once the job has ended). None there yet (or a line that is not a record): []."""
+    name = finished_path(path)
+    try:
+        fd = os.open(name, os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return []
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        if remove:
+            os.unlink(name)
+        else:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+    records = []
+    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("id"):
+            records.append(record)
+    return records
+
+
+def finished_record(entry: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """A client's entry of restic_backup's ``clients`` result as its finished record: ID, name, status, and for a
+    backed-up client restic's counts, the data added, the client's duration (``seconds``, manifest included) and the
+    short IDs of its snapshot and manifest; for a failed one the kind of failure (never the message: it may name
+    files)."""
+    summary = entry.get("summary") or {}
+    record: dict[str, Any] = {"id": entry["id"], "name": entry.get("name") or "", "status": entry["status"]}
+    if entry["status"] == "ok":
+        record.update({k: number(summary.get(k)) or 0 for k in ("files_new", "files_changed", "data_added")})
+        record.update(seconds=round(seconds, 1), snapshot=entry.get("short_id") or "")
+        record["manifest"] = str(entry.get("manifest_snapshot_id") or "")[:8]
+    elif entry.get("error_kind"):
+        record["error_kind"] = entry["error_kind"]
+    return {k: record[k] for k in FINISHED_FIELDS if k in record}
+
+
+def finished_line(record: dict[str, Any]) -> str:
+    """A finished record as the one line the operator sees: ``c001 (客户甲): 3 new, 1 changed, 1.2 KiB added in
+    0.4 s, snapshot 1a2b3c4d, manifest 5e6f7a8b``; ``c002 (客户乙): failed (repository_locked)``;
+    ``c003: not run``."""
+    who = client_name(record)
+    status = str(record.get("status") or "")
+    if status != "ok":
+        kind = str(record.get("error_kind") or "")
+        return f"{who}: {status.replace('_', ' ')}" + (f" ({kind})" if kind else "")
+    text = (
+        f"{who}: {int(number(record.get('files_new')) or 0)} new, {int(number(record.get('files_changed')) or 0)} "
+        f"changed, {human_size(number(record.get('data_added')) or 0)} added in "
+        f"{number(record.get('seconds')) or 0:.1f} s, snapshot {record.get('snapshot') or '?'}"
+    )
+    return text + (f", manifest {record['manifest']}" if record.get("manifest") else "")
 
 
 def read_json(path: str) -> dict | None:

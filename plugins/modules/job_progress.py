@@ -10,15 +10,22 @@ module: job_progress
 short_description: Report the progress of a running async job for the ledgerguard CLI and AWX
 version_added: "0.1.0"
 description:
-  - Reads once, changes nothing. Meant for a polling task (C(until) on RV(finished), with C(retries) and C(delay))
-    after a task started with C(async) and C(poll=0) that writes a progress file, such as
-    M(ledgerguard.recovery.restic_backup) with its C(progress_file) option.
+  - Reads once and changes nothing but the finished-clients file it takes its lines from (see below). Meant for a
+    polling task (C(until) on RV(finished), with C(retries) and C(delay)) after a task started with C(async) and
+    C(poll=0) that writes a progress file, such as M(ledgerguard.recovery.restic_backup) with its C(progress_file)
+    option.
   - Each poll's result carries RV(ledgerguard_progress); the C(ledgerguard) CLI draws it as a progress line or bar,
     and AWX shows it in the job's events.
   - The progress file is a JSON object with C(done) and C(total) (numbers) and C(current) (what the job works on,
     for example a client ID), and optionally C(client) (the client being backed up, with restic's figures; see the
     C(progress_file) option of M(ledgerguard.recovery.restic_backup)). A missing or half-written file counts as no
     progress yet.
+  - When the job also writes C(<progress_file>.finished) (one JSON line per finished client, as
+    M(ledgerguard.recovery.restic_backup) does), each poll takes the lines written since the previous poll and
+    empties that file (under a lock shared with the writer), and returns them as C(lines) of RV(ledgerguard_progress),
+    one line per client in the order they finished, so every client's one-line result is shown exactly once however
+    short its backup was against the poll interval. The poll that sees the job ended removes the file. Nothing else
+    is changed.
 author: ledgerguard contributors (@ledgerguard)
 options:
   results_file:
@@ -50,7 +57,7 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads only; the same in check mode.
+    description: The same in check mode (a job started in check mode writes no progress).
   diff_mode:
     support: none
     description: No diff is produced.
@@ -91,10 +98,16 @@ ledgerguard_progress:
     - C(done), C(total) (null when unknown), C(unit) and C(label), as the C(ledgerguard) CLI reads them, and, when
       the file describes the client being backed up, C(part) (0 to 1), the share of it done (restic's
       C(percent_done); 0 before restic's first status). The CLI's bar then shows (C(done) + C(part)) / C(total).
+    - >-
+      C(lines) (only when some client finished since the previous poll) - the one-line result of each, in order,
+      for example "c001 (客户甲): 3 new, 0 changed, 1.2 KiB added in 0.4 s, snapshot 1a2b3c4d, manifest 5e6f7a8b"
+      or "c002 (客户乙): failed (repository_locked)". The CLI prints each as a line of its own.
   returned: always
   type: dict
   sample: {"done": 2, "total": 10, "unit": "clients", "part": 0.45,
-           "label": "backup c003 (示例客户03有限公司): 45 % of 1.2 GiB, about 3 min left"}
+           "label": "backup c003 (示例客户03有限公司): 45 % of 1.2 GiB, about 3 min left",
+           "lines": ["c002 (宁波示例制造有限公司): 12 new, 3 changed, 4.1 MiB added in 2.3 s, snapshot 1a2b3c4d,
+                      manifest 5e6f7a8b"]}
 progress:
   description: The progress file's contents as read (empty before the job wrote it).
   returned: always
@@ -109,8 +122,10 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modu
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.progress_file import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     client_progress,
+    finished_line,
     number,
     read_json,
+    take_finished,
 )
 
 
@@ -133,6 +148,8 @@ def main() -> None:
     try:
         finished = job_finished(read_json(params["results_file"]))
         state = read_json(params["progress_file"]) or {}
+        # after the results file: once it says the job ended, every line the job wrote is there
+        lines = [finished_line(record) for record in take_finished(params["progress_file"], remove=finished)]
     except OSError as exc:
         module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}; check that the job runs on this host")
     current, part = client_progress(state)
@@ -148,6 +165,8 @@ def main() -> None:
     }
     if part is not None:
         progress["part"] = part
+    if lines:
+        progress["lines"] = lines
     module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress=state)
 
 

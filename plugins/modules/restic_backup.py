@@ -77,6 +77,11 @@ options:
         C(current_files) is left out).
       - Each write replaces the file atomically (a temporary file in the same folder, then a rename), mode 0600; its
         folder must exist. Not written in check mode. Default is no file.
+      - Beside it, C(<progress_file>.finished) (mode 0600, emptied when the run starts) gets one JSON line per client
+        as it ends - its C(id), C(name), C(status), and when backed up C(files_new), C(files_changed),
+        C(data_added), C(seconds) (the client's duration, manifest included), C(snapshot) and C(manifest) (short
+        IDs); when failed C(error_kind). M(ledgerguard.recovery.job_progress) takes these lines at each poll (and
+        empties the file), so a client that starts and ends between two polls still shows its one-line result.
     type: path
   progress_interval:
     description:
@@ -254,6 +259,9 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manife
     backup_dry_run,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.progress_file import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    append_finished,
+    finished_record,
+    start_finished,
     write_state,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -316,7 +324,8 @@ def named(entry: dict) -> str:
 class ProgressFile:
     """O(progress_file): the run's progress, replaced atomically (0600) before each client, about every
     O(progress_interval) seconds while restic backs one up (``status``, restic's figures without file names), and at
-    the end. ``clock``: monotonic seconds (a test's own clock)."""
+    the end; and each finished client's one-line result appended to ``<progress_file>.finished`` (``finished``),
+    which the poller empties as it reads it. ``clock``: monotonic seconds (a test's own clock)."""
 
     def __init__(self, path: str, total: int, interval: float, warn, clock=time.monotonic):
         self.path, self.total, self.interval, self.warn, self.clock = path, total, interval, warn, clock
@@ -324,6 +333,8 @@ class ProgressFile:
         self.client: dict | None = None
         self.written = -float("inf")
         self.broken = False
+        self.finished_broken = False
+        start_finished(path)
 
     def state(self, figures: dict | None = None) -> dict:
         state = {
@@ -345,6 +356,18 @@ class ProgressFile:
         self.entries, self.client = entries, client
         self.write(self.state())
 
+    def finished(self, entry: dict, seconds: float) -> None:
+        """``entry`` (a client's result) has ended after ``seconds``: its record for the poller. A failed write is a
+        warning, once; the backup goes on."""
+        if self.finished_broken:
+            return
+        try:
+            append_finished(self.path, finished_record(entry, seconds))
+        except OSError as exc:
+            self.finished_broken = True
+            self.warn(f"progress_file {self.path}: the finished clients could not be recorded ({exc.strerror}); "
+                      "the backup went on without them")  # fmt: skip
+
     def status(self, figures: dict) -> None:
         """One status of restic for the current client: written unless the last write is less than 0.9 interval
         old (restic is asked for one per interval). A failed write while restic runs is a warning, once; the backup
@@ -357,6 +380,26 @@ class ProgressFile:
             self.broken = True
             self.warn(f"progress_file {self.path} could not be written while restic ran ({exc.strerror}); "
                       "the backup went on without updating it until the next client")  # fmt: skip
+
+
+def back_up_client(module, restic, client: dict, stopped_before: str, progress: ProgressFile | None) -> dict:
+    """One client of O(clients): its entry of RV(clients) (``not_run`` once the run stopped, or when the incident
+    lock O(stop_if_exists) exists now)."""
+    params = module.params
+    entry = {"id": client["id"], "name": client["name"] or ""}
+    stop = params["stop_if_exists"]
+    if stopped_before or (stop and os.path.lexists(stop)):
+        return dict(entry, status="not_run")
+    tags = [client["id"], *params["tags"], *client["tags"]]
+    exclude = [*params["exclude"], *client["exclude"]]
+    try:
+        made = back_up(module, restic, client["paths"], tags, exclude, progress.status if progress else None)
+    except ResticError as exc:
+        return dict(entry, status="failed", msg=exc.message, error_kind=exc.kind)
+    except ValueError as exc:
+        return dict(entry, status="failed", msg=str(exc))
+    made.pop("restic_version", None)
+    return dict(made, **entry, status="ok")
 
 
 def back_up_clients(module, restic) -> dict:
@@ -384,24 +427,12 @@ def back_up_clients(module, restic) -> dict:
         if progress:
             progress.broken = False
             progress.start(entries, client)
-        entry = {"id": client["id"], "name": client["name"] or ""}
-        stop = params["stop_if_exists"]
-        if stopped_before or (stop and os.path.lexists(stop)):
+        started = time.monotonic()
+        entries.append(back_up_client(module, restic, client, stopped_before, progress))
+        if entries[-1]["status"] == "not_run":
             stopped_before = stopped_before or client["id"]
-            entries.append(dict(entry, status="not_run"))
-            continue
-        tags = [client["id"], *params["tags"], *client["tags"]]
-        exclude = [*params["exclude"], *client["exclude"]]
-        try:
-            made = back_up(module, restic, client["paths"], tags, exclude, progress.status if progress else None)
-        except ResticError as exc:
-            entries.append(dict(entry, status="failed", msg=exc.message, error_kind=exc.kind))
-            continue
-        except ValueError as exc:
-            entries.append(dict(entry, status="failed", msg=str(exc)))
-            continue
-        made.pop("restic_version", None)
-        entries.append(dict(made, **entry, status="ok"))
+        if progress:
+            progress.finished(entries[-1], time.monotonic() - started)
     if progress:
         progress.start(entries, None)
     failed = [e for e in entries if e["status"] == "failed"]

@@ -11,6 +11,8 @@ or as the JSON object a command/script task prints on stdout) is drawn as a bar;
 share of the item being worked on, e.g. restic's percentage of the client being backed up) moves the bar to
 (done + part) / total while the count stays ``done`` (whole items: in plain mode each new ``done`` gets a line);
 ``runner_retry`` events of a polling task show the attempt count; async polls show that the job is still running.
+``lines`` (a list of strings, e.g. the one-line result of each client backed up since the previous poll) are printed
+as permanent lines, each once, in both modes.
 
 `Progress.summary` collects the run: per-task timing and host outcomes, failed tasks with their message (never the
 full result: results may hold data the operator did not ask to see), the final `playbook_on_stats` counts and the
@@ -97,12 +99,14 @@ def extract_progress(res: Any) -> dict | None:
         part = None if data.get("part") is None else min(max(float(data["part"]), 0.0), 1.0)
     except (TypeError, ValueError):
         return None
+    lines = data.get("lines")
     return {
         "done": done,
         "total": total,
         "unit": str(data.get("unit", "")),
         "label": str(data.get("label", "")),
         "part": part,
+        "lines": [" ".join(str(x).split()) for x in lines] if isinstance(lines, list) else [],
     }
 
 
@@ -436,6 +440,9 @@ class Progress:
         self._render_status()
 
     def _show_progress(self, p: dict, host: str | None = None) -> None:
+        # items finished since the previous poll (a backup's clients): each once, as a permanent line, never throttled
+        for line in p.get("lines") or []:
+            self._line(f"  {host}: {line[:MAX_MSG]}" if host else f"  {line[:MAX_MSG]}")
         self.progress = p
         if self.tty:
             self._render_status()

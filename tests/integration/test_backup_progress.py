@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 COLLECTIONS = Path(__file__).resolve().parents[2] / ".collections"
-MODULE = "ansible_collections.ledgerguard.recovery.plugins.modules.restic_backup"
+MODULES = "ansible_collections.ledgerguard.recovery.plugins.modules."
+MODULE = MODULES + "restic_backup"
 PASSWORD = "集成测试 password"
 FILE_NAME_PART = "凭证"  # every file of the trees has it in its name; no state may show it
 COUNTS = ("files_new", "files_changed", "files_unmodified", "dirs_new", "dirs_changed", "dirs_unmodified",
@@ -48,11 +49,23 @@ def make_tree(root: Path, big_files: int, mib: int, small: int) -> None:
         (root / f"{FILE_NAME_PART}-{i:04d}.csv").write_text(f"科目,金额\n1001,{i}\n", encoding="utf-8")
 
 
+def args_file(args: dict, workdir: Path) -> Path:
+    path = workdir / f"args-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}, ensure_ascii=False), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def module_argv(name: str, args: dict, workdir: Path) -> list[str]:
+    return [sys.executable, "-m", MODULES + name, str(args_file(args, workdir))]
+
+
+def module_output(out: str) -> dict:
+    return json.loads(out[out.index("{") :])
+
+
 def run_module(args: dict, workdir: Path, watch: Path | None = None) -> tuple[dict, list[str], float]:
     """restic_backup as its own process; with ``watch``, every distinct content of that file while it runs."""
-    args_file = workdir / f"args-{time.monotonic_ns()}.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}, ensure_ascii=False), encoding="utf-8")
-    args_file.chmod(0o600)
     seen: list[str] = []
     stop = threading.Event()
 
@@ -72,7 +85,7 @@ def run_module(args: dict, workdir: Path, watch: Path | None = None) -> tuple[di
     started = time.monotonic()
     env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
     proc = subprocess.run(
-        [sys.executable, "-m", MODULE, str(args_file)], capture_output=True, text=True, env=env, check=False
+        module_argv("restic_backup", args, workdir), capture_output=True, text=True, env=env, check=False
     )
     seconds = time.monotonic() - started
     if poller:
@@ -81,8 +94,7 @@ def run_module(args: dict, workdir: Path, watch: Path | None = None) -> tuple[di
         text = watch.read_text(encoding="utf-8")
         if not seen or seen[-1] != text:
             seen.append(text)
-    out = proc.stdout
-    return json.loads(out[out.index("{") :]), seen, seconds
+    return module_output(proc.stdout), seen, seconds
 
 
 @pytest.fixture
@@ -133,7 +145,8 @@ def test_restics_figures_reach_the_progress_file_while_a_client_is_backed_up_and
     for text in history:
         assert FILE_NAME_PART not in text and PASSWORD not in text and "current_files" not in text
     assert progress.stat().st_mode & 0o777 == 0o600
-    assert sorted(p.name for p in site["state"].iterdir()) == ["backup-progress.json"]
+    # beside it, the finished clients' records nobody polled here (job_progress takes and removes them)
+    assert sorted(p.name for p in site["state"].iterdir()) == ["backup-progress.json", "backup-progress.json.finished"]
 
     # the backup is the one made without a progress file: the same counts, the same tree in each snapshot
     for made, plain in zip(with_progress["clients"], without["clients"], strict=True):
@@ -148,3 +161,72 @@ def test_restics_figures_reach_the_progress_file_while_a_client_is_backed_up_and
             nodes = [json.loads(line) for line in out if '"struct_type":"node"' in line]
             trees.append(sorted((n["path"], n["type"], n.get("size", 0)) for n in nodes))
         assert trees[0] == trees[1] and len(trees[0]) > 50
+
+
+SMALL_CLIENTS = ("客户甲", "客户乙", "客户丙", "客户丁", "客户戊", "客户己", "客户庚", "客户辛", "客户壬", "客户癸")
+POLL_SECONDS = 4.0
+
+
+def test_every_small_client_gets_its_finished_line_once_in_order_with_its_real_snapshot(tmp_path):
+    """Issue 15: ten small clients backed up (with manifests) as the backup role's async job, polled by job_progress
+    as the role polls it but every 4 s, longer than a small client's backup: clients that start and end between two
+    polls still each get their one-line result exactly once, in order, naming the snapshot and manifest restic
+    lists for that client; the poll that sees the job ended removes the finished file."""
+    repo = tmp_path / "repo"
+    restic(repo, "init")
+    state = tmp_path / "状态"
+    state.mkdir()
+    clients = []
+    for cid in SMALL_CLIENTS:
+        root = tmp_path / "客户账套" / cid
+        root.mkdir(parents=True)
+        (root / f"{FILE_NAME_PART}-2026-11.csv").write_text(f"科目,金额\n1001,{cid}\n", encoding="utf-8")
+        clients.append({"id": cid, "name": f"杭州{cid}贸易有限公司", "paths": [str(root)]})
+    progress, results = state / "backup-progress.json", state / "j1.1"
+    results.write_text(json.dumps({"started": 1, "finished": 0}), encoding="utf-8")  # as async_wrapper starts a job
+    backup_args = {"repository": str(repo), "password": PASSWORD, "clients": clients, "host": "books-hz01",
+                   "tags": ["ledgerguard-backup"], "manifest": True, "progress_file": str(progress),
+                   "progress_interval": POLL_SECONDS / 2}  # fmt: skip
+    poll_args = {"results_file": str(results), "progress_file": str(progress), "unit": "clients", "label": "backup"}
+    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
+
+    def poll() -> dict:
+        out = subprocess.run(module_argv("job_progress", poll_args, tmp_path), capture_output=True, text=True,
+                             env=env, check=True).stdout  # fmt: skip
+        return module_output(out)
+
+    polls = []
+    job = subprocess.Popen(module_argv("restic_backup", backup_args, tmp_path), stdout=subprocess.PIPE, text=True,
+                           env=env)  # fmt: skip
+    while job.poll() is None:
+        polls.append(poll())
+        time.sleep(POLL_SECONDS)
+    made = module_output(job.stdout.read())
+    job.stdout.close()
+    assert "failed" not in made, made.get("msg")
+    results.write_text(json.dumps(made, ensure_ascii=False), encoding="utf-8")  # the job's result replaces "started"
+    polls.append(poll())
+    assert polls[-1]["finished"] is True and not any(p["finished"] for p in polls[:-1])
+    assert not (state / "backup-progress.json.finished").exists()
+
+    per_poll = [p["ledgerguard_progress"].get("lines", []) for p in polls]
+    lines = [line for batch in per_poll for line in batch]
+    # the case this is about: some poll brought the lines of several clients that ran between two polls
+    assert max(len(batch) for batch in per_poll) >= 2, per_poll
+    listed = json.loads(restic(repo, "snapshots", "--json").stdout)
+    data = {s["tags"][0]: s for s in listed if "ledgerguard-manifest" not in s["tags"]}
+    manifests = {t.split("=", 1)[1]: s for s in listed for t in s["tags"] if t.startswith("ledgerguard-manifest-for=")}
+    assert sorted(data) == sorted(SMALL_CLIENTS) and len(manifests) == len(SMALL_CLIENTS)
+    assert len(lines) == len(SMALL_CLIENTS), lines
+    for cid, line, entry in zip(SMALL_CLIENTS, lines, made["clients"], strict=True):
+        snap = data[cid]
+        manifest = manifests[snap["id"]]
+        assert entry["snapshot_id"] == snap["id"] and entry["manifest_snapshot_id"] == manifest["id"]
+        assert re.fullmatch(
+            rf"{cid} \(杭州{cid}贸易有限公司\): 1 new, 0 changed, [0-9.]+ (B|KiB) added in [0-9.]+ s, "
+            rf"snapshot {snap['short_id']}, manifest {manifest['short_id']}",
+            line,
+        ), line
+        assert sum(cid + " (" in other for other in lines) == 1  # exactly once
+    for line in lines:
+        assert FILE_NAME_PART not in line and PASSWORD not in line

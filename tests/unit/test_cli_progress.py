@@ -205,3 +205,27 @@ def test_each_new_client_gets_its_line_after_a_long_one():
         "backup c002 (宁波)",
         "backup c003",
     ]
+
+
+def test_each_finished_client_line_is_printed_once_in_both_modes():
+    """Issue 15: job_progress's ``lines`` (clients finished since the previous poll) are permanent lines, each printed
+    once and never throttled, also when several arrive in one poll within the progress interval, and in TTY mode."""
+    for tty in (False, True):
+        out, clock = io.StringIO(), Clock()
+        p = Progress(stream=out, tty=tty, clock=clock)
+        p(ev("playbook_on_task_start", task="Wait for the clients' backup", task_uuid="t1"))
+        polls = [
+            ["c001 (客户甲): 1 new, 0 changed, 1.4 KiB added in 0.3 s, snapshot 1a2b3c4d"],
+            [],
+            ["c002 (客户乙): 2 new, 0 changed, 2.0 KiB added in 0.2 s, snapshot 5e6f7a8b",
+             "c003 (客户丙): failed (repository_locked)"],
+        ]  # fmt: skip
+        for done, lines in enumerate(polls):
+            clock.t = 1 + done * 0.1  # well within the plain mode's progress interval
+            shown = {"done": done + 1, "total": 3, "unit": "clients", "label": "backup", "lines": lines}
+            p(ev("runner_retry", host="books-hz01", task_uuid="t1", res={"ledgerguard_progress": shown}))
+        text = out.getvalue()
+        for line in (x for poll in polls for x in poll):
+            assert text.count(f"  books-hz01: {line}\n") == 1, (tty, text)
+        assert text.index("c001 (客户甲)") < text.index("c002 (客户乙)") < text.index("c003 (客户丙)")
+    assert extract_progress({"ledgerguard_progress": {"done": 1, "lines": "not a list"}})["lines"] == []

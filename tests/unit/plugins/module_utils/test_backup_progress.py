@@ -190,7 +190,8 @@ def test_the_progress_file_is_throttled_and_replaced_atomically(tmp_path):
         "current": "",
         "finished": [{"id": "c001", "status": "ok"}],
     }
-    assert path.stat().st_mode & 0o777 == 0o600 and sorted(os.listdir(path.parent)) == ["progress.json"]
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(os.listdir(path.parent)) == ["progress.json", "progress.json.finished"]  # no temporary file left
 
 
 def test_a_progress_file_that_cannot_be_written_while_restic_runs_is_one_warning(tmp_path):
@@ -204,3 +205,58 @@ def test_a_progress_file_that_cannot_be_written_while_restic_runs_is_one_warning
         clock.now += 2
         progress.status({"percent_done": step})
     assert len(warnings) == 1 and "could not be written while restic ran" in warnings[0]
+
+
+OK_ENTRY = {"id": "c001", "name": "客户甲", "status": "ok", "short_id": "1a2b3c4d", "paths": ["/srv/账套/客户甲"],
+            "summary": {"files_new": 3, "files_changed": 1, "data_added": 1434, "total_duration": 0.2},
+            "manifest_snapshot_id": "5e6f7a8b" + "0" * 56}  # fmt: skip
+
+
+def test_each_finished_client_is_taken_once_in_order_and_the_run_empties_the_file_first(tmp_path):
+    """Issue 15: <progress file>.finished gets one record per finished client; a poll takes those written since
+    the previous one (the file is emptied, under flock) and the poll after the job's end removes it."""
+    path = str(tmp_path / "状态" / "progress.json")
+    os.mkdir(os.path.dirname(path))
+    with open(pf.finished_path(path), "w", encoding="utf-8") as handle:
+        handle.write('{"id": "旧", "status": "ok"}\n')  # a line of an earlier run that nobody read
+    progress = ProgressFile(path, 3, 5.0, [].append, Clock())
+    assert pf.take_finished(path) == []  # emptied when the run started
+    assert os.stat(pf.finished_path(path)).st_mode & 0o777 == 0o600
+    progress.finished(OK_ENTRY, 0.449)
+    progress.finished({"id": "c002", "name": "客户乙", "status": "failed", "msg": "/srv/账套/客户乙 gone",
+                       "error_kind": "repository_locked"}, 0.1)  # fmt: skip
+    first = pf.take_finished(path)
+    assert first == [
+        {"id": "c001", "name": "客户甲", "status": "ok", "files_new": 3, "files_changed": 1, "data_added": 1434,
+         "seconds": 0.4, "snapshot": "1a2b3c4d", "manifest": "5e6f7a8b"},
+        {"id": "c002", "name": "客户乙", "status": "failed", "error_kind": "repository_locked"},
+    ]  # fmt: skip
+    assert "账套" not in json.dumps(first, ensure_ascii=False)  # no path, no message: IDs, names and numbers only
+    assert pf.take_finished(path) == []  # taken once
+    progress.finished({"id": "c003", "name": "c003", "status": "not_run"}, 0.0)
+    assert [r["id"] for r in pf.take_finished(path, remove=True)] == ["c003"]
+    assert not os.path.exists(pf.finished_path(path)) and pf.take_finished(path) == []
+
+
+def test_the_one_line_result_of_a_finished_client():
+    record = pf.finished_record(OK_ENTRY, 0.449)
+    assert pf.finished_line(record) == (
+        "c001 (客户甲): 3 new, 1 changed, 1.4 KiB added in 0.4 s, snapshot 1a2b3c4d, manifest 5e6f7a8b"
+    )
+    assert pf.finished_line(pf.finished_record(dict(OK_ENTRY, manifest_snapshot_id=""), 2)) == (
+        "c001 (客户甲): 3 new, 1 changed, 1.4 KiB added in 2.0 s, snapshot 1a2b3c4d"
+    )
+    failed = {"id": "c002", "name": "客户乙", "status": "failed", "msg": "x", "error_kind": "unreachable"}
+    assert pf.finished_line(pf.finished_record(failed, 1)) == "c002 (客户乙): failed (unreachable)"
+    assert pf.finished_line(pf.finished_record({"id": "c003", "status": "not_run"}, 0)) == "c003: not run"
+
+
+def test_a_finished_file_that_cannot_be_written_is_one_warning(tmp_path):
+    folder = tmp_path / "状态"
+    folder.mkdir()
+    warnings: list[str] = []
+    progress = ProgressFile(str(folder / "progress.json"), 2, 1.0, warnings.append, Clock())
+    os.rename(folder, tmp_path / "gone")
+    progress.finished(OK_ENTRY, 1.0)
+    progress.finished(OK_ENTRY, 1.0)
+    assert len(warnings) == 1 and "finished clients could not be recorded" in warnings[0]

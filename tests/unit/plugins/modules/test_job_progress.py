@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -96,3 +97,28 @@ def test_the_client_being_backed_up_with_restics_figures(job, capsys):
     result = run(job, capsys)
     shown = result["ledgerguard_progress"]
     assert shown["label"] == "backup c003 (宁波)" and shown["part"] == 0.0
+
+
+def test_the_clients_finished_since_the_previous_poll_each_once_then_the_file_is_removed(job, capsys):
+    """Issue 15: the records restic_backup appended to <progress file>.finished since the previous poll become
+    ``lines`` (in order, each once); no line, no ``lines``; the poll that sees the job ended removes the file."""
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import progress_file as pf
+
+    write(job["results_file"], json.dumps({"started": 1, "finished": 0}))
+    write(job["progress_file"], json.dumps({"done": 2, "total": 3, "current": "c003"}))
+    pf.start_finished(job["progress_file"])
+    for cid, name, snap in (("c001", "客户甲", "1a2b3c4d"), ("c002", "客户乙", "5e6f7a8b")):
+        pf.append_finished(job["progress_file"], {"id": cid, "name": name, "status": "ok", "files_new": 2,
+                                                  "files_changed": 0, "data_added": 2048, "seconds": 0.3,
+                                                  "snapshot": snap, "manifest": ""})  # fmt: skip
+    first = run(job, capsys)["ledgerguard_progress"]
+    assert first["lines"] == [
+        "c001 (客户甲): 2 new, 0 changed, 2.0 KiB added in 0.3 s, snapshot 1a2b3c4d",
+        "c002 (客户乙): 2 new, 0 changed, 2.0 KiB added in 0.3 s, snapshot 5e6f7a8b",
+    ]
+    assert "lines" not in run(job, capsys)["ledgerguard_progress"]  # already shown
+    pf.append_finished(job["progress_file"], {"id": "c003", "name": "", "status": "failed", "error_kind": "failed"})
+    write(job["results_file"], json.dumps({"changed": True, "clients": []}))
+    last = run(job, capsys)
+    assert last["finished"] is True and last["ledgerguard_progress"]["lines"] == ["c003: failed (failed)"]
+    assert not os.path.exists(pf.finished_path(job["progress_file"]))

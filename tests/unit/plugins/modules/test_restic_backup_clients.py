@@ -199,7 +199,20 @@ def test_progress_file_before_each_client_and_at_the_end(site, capsys):
         "finished": statuses,
     }
     assert progress.stat().st_mode & 0o777 == 0o600
-    assert sorted(p.name for p in progress.parent.iterdir()) == ["backup-progress.json"]  # no temporary file left
+    # no temporary file left; beside it, each client's one-line result for the poller, in order
+    assert sorted(p.name for p in progress.parent.iterdir()) == [
+        "backup-progress.json",
+        "backup-progress.json.finished",
+    ]
+    records = [
+        json.loads(line)
+        for line in (progress.parent / "backup-progress.json.finished").read_text("utf-8").split("\n")
+        if line
+    ]
+    snaps = {s["tags"][0]: s["short_id"] for s in site["snapshots"]() if MANIFEST_TAG not in s["tags"]}
+    assert [(r["id"], r["status"], r.get("snapshot")) for r in records] == [
+        ("c001", "ok", snaps["c001"]), ("c002", "failed", None), ("c003", "ok", snaps["c003"])
+    ]  # fmt: skip
     assert PASSWORD not in progress.read_text(encoding="utf-8")
 
 
