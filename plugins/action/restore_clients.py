@@ -171,13 +171,18 @@ class ActionModule(ResticActionBase):
             return out
         ids = [c["id"] for c in clients]
         payload = [{"id": c["id"], **self._damage_client(c)} for c in clients]
+        args = {**self._damage_args(), "clients": payload}
+        if not self._task.check_mode:
+            args["listing_dir"] = self._listing_dir()
         res = self._module(
             COLLECTION + "snapshot_damage",
-            {**self._damage_args(), "clients": payload},
+            args,
             Step.ASSESS.format(cid=",".join(ids)),
             ids,
             restic=True,
         )
+        if not res.get("failed") and isinstance(res.get("manifest_tags"), list):
+            self._listed_manifests = {str(t) for t in res["manifest_tags"]}
         for client in clients:
             cid = client["id"]
             got = (res.get("clients") or {}).get(cid) if not res.get("failed") else None
@@ -188,6 +193,12 @@ class ActionModule(ResticActionBase):
             pin = str(a["pins"].get(cid) or "")
             out[cid] = clean_restore_point(got.get("snapshots") or [], a["loss_started"], pin)
         return out
+
+    def _listing_dir(self) -> str:
+        """Where snapshot_damage keeps each listing it made for restic_restore (their listing_dir): the listing of a
+        snapshot named by its full ID never changes, so the restore does not list it again (issue 19). A folder of
+        this incident's restore state (root's, 0700), never a client folder."""
+        return f"{self._args['marker_dir'].rstrip('/')}/listings"
 
     def _work_dir(self, work: str, subdir: str, ids: list[str], step: str = Step.WORK_DIR) -> None:
         self._must(COLLECTION + "work_dir", {"path": work, "subdirs": [subdir] if subdir else []}, step, ids)
@@ -203,6 +214,7 @@ class ActionModule(ResticActionBase):
             # Whatever the snapshot's layout, the client's paths land at <staging>/<live path> (issue 17).
             "landing": "live",
             "snapshot_paths": pins,
+            "listing_dir": self._listing_dir(),
         }
         return self._module(COLLECTION + "restic_restore", args, step, [c["id"] for c in clients], restic=True)
 
@@ -297,6 +309,8 @@ class ActionModule(ResticActionBase):
         self._rescans: list[dict] = []
         self._changed = False
         self._markers_failed: StepFailed | None = None
+        # the manifest tags in snapshot_damage's snapshot list (its manifest_tags), None until it has run
+        self._listed_manifests: set[str] | None = None
         for client in args["clients"]:
             for key in ("id", "name", "declared_paths", "restore_paths"):
                 if not client.get(key):
@@ -485,7 +499,7 @@ class ActionModule(ResticActionBase):
         # Compare: the restored tree (hashed for every client in one file_manifest run) against the snapshot's
         # listing and its backup-time manifest.
         hashed = self._hash_all(alive(), states)
-        manifests = self._manifest_tags(alive())
+        manifests = self._manifest_tags(alive(), states)
         for client in alive():
             try:
                 got = hashed[client["id"]]
@@ -599,11 +613,19 @@ class ActionModule(ResticActionBase):
         state["restic"] = res
         state["batch"] = False
 
-    def _manifest_tags(self, clients: list[dict]) -> set[str] | None:
+    def _manifest_tags(self, clients: list[dict], states: dict) -> set[str] | None:
         """The tags of the repository's backup-time manifest snapshots (one listing for every client), or None when
-        they cannot be listed (then each client's compare looks for its manifest itself)."""
+        they cannot be listed (then each client's compare looks for its manifest itself). When snapshot_damage's
+        snapshot list already showed the manifest of every client's restore point, that list answers (issue 19:
+        one restic run and one module run fewer); a manifest it did not show may have been recorded since, so then
+        the snapshots are listed again."""
         if not self._args["backup_manifest"] or not clients:
             return None
+        listed = self._listed_manifests
+        if listed is not None and all(
+            manifest_tags(states[c["id"]]["point"]["chosen"]["id"])[1] in listed for c in clients
+        ):
+            return listed
         res = self._module(
             COLLECTION + "restic_snapshots",
             {"tags": [manifest_tags("0" * 64)[0]], "include_manifests": True},

@@ -99,6 +99,19 @@ options:
       - V(false) trusts type and size only (faster on large targets, but a same-size corruption goes unnoticed).
     type: bool
     default: true
+  listing_dir:
+    description:
+      - A folder on the host where M(ledgerguard.recovery.snapshot_damage) kept its listings
+        (O(ledgerguard.recovery.snapshot_damage#module:listing_dir)). With a full snapshot ID whose listing is kept
+        there and covers O(include_paths), the top of the tree and the selected files are read from it instead of
+        two C(restic ls) runs (each opens the repository and pays its key derivation); the listing of a snapshot
+        named by its full ID never changes.
+      - A kept listing is used only from a folder (not a link) owned by the user the module runs as, mode 0700, as a
+        regular file of that user that no one else may write, naming the same repository and snapshot; otherwise
+        the snapshot is listed as without this option. Nothing is written there.
+      - Empty (the default) lists the snapshot with restic.
+    type: str
+    default: ''
 extends_documentation_fragment:
   - ledgerguard.recovery.restic
 attributes:
@@ -378,6 +391,7 @@ def main() -> None:
         compare_content={"type": "bool", "default": True},
         snapshot_paths={"type": "dict", "default": {}},
         landing={"type": "str", "default": "snapshot", "choices": ["snapshot", "live"]},
+        listing_dir={"type": "str", "default": ""},
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=RESTIC_MUTUALLY_EXCLUSIVE, supports_check_mode=True)
     params = module.params
@@ -406,6 +420,8 @@ def main() -> None:
         # The layout is read from the snapshot itself, not from its recorded paths: one 'restic ls' of the top of
         # its tree maps each live include path to where the snapshot stores it (restic_snapshots, backup_manifest
         # and the roles use the same Restic.map_path).
+        if FULL_ID.match(wanted) and params["listing_dir"]:
+            restic.load_listing(params["listing_dir"], wanted)  # snapshot_damage's listing, when one can be trusted
         if FULL_ID.match(wanted):
             layout = restic.layout(wanted, includes)
         else:

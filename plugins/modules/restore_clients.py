@@ -107,7 +107,11 @@ options:
     type: str
     required: true
   marker_dir:
-    description: Folder of the per-client progress markers on the host (root only, created mode C(0700)).
+    description:
+      - Folder of the per-client progress markers on the host (root only, created mode C(0700)).
+      - Its C(listings) folder keeps the listings M(ledgerguard.recovery.snapshot_damage) made of the snapshots it
+        assessed, one file per repository and full snapshot ID, so that M(ledgerguard.recovery.restic_restore) does
+        not list the chosen snapshot again (the listing of a snapshot named by its full ID never changes).
     type: str
     required: true
   verify:

@@ -180,10 +180,24 @@ options:
     type: list
     elements: dict
     default: []
+  listing_dir:
+    description:
+      - "With O(clients), a folder on the host (absolute; created mode 0700 when missing, its parent must exist)
+        where each recursive listing of the clients' folders in a snapshot is kept, one file (0600) per repository
+        and full snapshot ID, for M(ledgerguard.recovery.restic_restore)'s
+        O(ledgerguard.recovery.restic_restore#module:listing_dir): the listing of a snapshot named by its full ID
+        never changes, so the restore of the chosen snapshot does not list it again (each C(restic) run that opens
+        the repository pays its key derivation). M(ledgerguard.recovery.restore_clients) uses
+        C(<marker_dir>/listings)."
+      - An existing folder must be a folder (not a link) owned by the user the module runs as, mode 0700; when it is
+        not, or a listing cannot be written, nothing is kept and the module warns. Nothing is kept in check mode.
+      - Empty (the default) keeps nothing.
+    type: str
+    default: ''
 attributes:
   check_mode:
     support: full
-    description: Read-only; runs the same in check mode.
+    description: Read-only (only O(listing_dir) is written, never in check mode); runs the same in check mode.
 """
 
 EXAMPLES = r"""
@@ -294,6 +308,18 @@ clients:
   type: dict
   sample: {"c001": {"failed": false, "snapshots": [], "clean": []},
            "c002": {"failed": true, "msg": "snapshot_damage: snapshot '4f1e2a9c' was not found ..."}}
+manifest_tags:
+  description:
+    - With O(clients), the tags of the backup-time manifest snapshots in the snapshot list the clients were assessed
+      from (see M(ledgerguard.recovery.restic_snapshots)'s C(include_manifests)), so a caller sees whether a restore
+      point's manifest was recorded without listing the snapshots again. A manifest recorded after that list was read
+      is not in it.
+  returned: with O(clients), when the snapshot list was read
+  type: list
+  elements: str
+  sample:
+    - ledgerguard-manifest
+    - ledgerguard-manifest-for=9e3556b60f7f1177cd26a96c4a0e32c5ee50c7f6091216a4b61fed84040e0878
 """
 
 import os  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
@@ -319,6 +345,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
     iter_json_lines,
+    is_manifest_snapshot,
     parse_json_lines,
     RESTIC_MUTUALLY_EXCLUSIVE,
     PasswordFile,
@@ -375,10 +402,15 @@ class Shared:
     same for every client). When the shared listing cannot be made (the repository lost a tree one client's folder
     needs), each client lists its own folders as alone, so one client's lost data never marks another's unusable."""
 
-    def __init__(self, restic: Restic):
+    def __init__(self, restic: Restic, keep_dir: str = "", warn=None):
+        """``keep_dir``: the folder each recursive listing is kept in for restic_restore (O(listing_dir), "" keeps
+        none); ``warn``: how a listing that cannot be kept is reported (module.warn)."""
         self.restic = restic
+        self.keep_dir = keep_dir
+        self.warn = warn
         self.assessors: list[Assessor] = []
         self._snapshots: list | None = None
+        self.manifest_tags: list[str] | None = None
         self._warmed: set[str] = set()
         self._listings: dict[str, str | None] = {}
         self._diffs: dict[tuple[str, str], str] = {}
@@ -386,7 +418,11 @@ class Shared:
 
     def snapshots(self) -> list:
         if self._snapshots is None:
-            self._snapshots = self.restic.snapshots()
+            every = self.restic.snapshots(manifests=True)
+            # the backup-time manifests the list holds (RV(manifest_tags)): restore_clients asks restic no more for
+            # a restore point's manifest this list already shows
+            self.manifest_tags = sorted({t for s in every if is_manifest_snapshot(s.tags) for t in s.tags})
+            self._snapshots = [s for s in every if not is_manifest_snapshot(s.tags)]
         return self._snapshots
 
     def covering(self, module: AnsibleModule, selected: list, assessor: Assessor) -> list[dict[str, str]]:
@@ -434,6 +470,8 @@ class Shared:
                     ).stdout  # fmt: skip
             except ResticError:
                 text = None
+            if text is not None and self.keep_dir:
+                self.keep(snapshot_id, list(dict.fromkeys(roots)), text)
             # bounded: the oldest listings go first (one asked for again is listed again, for every client again)
             while self._listings and sum(len(t or "") for t in self._listings.values()) + len(text or "") > (
                 SHARED_LISTING_CHARS
@@ -441,6 +479,22 @@ class Shared:
                 self._listings.pop(next(iter(self._listings)))
             self._listings[snapshot_id] = text
         return self._listings[snapshot_id]
+
+    def keep(self, snapshot_id: str, roots: list[str], text: str) -> None:
+        """Keep the listing for restic_restore (Restic.keep_listing); a listing that cannot be kept is only a restic
+        run restic_restore makes again, so it warns once and keeps no more."""
+        if not self.keep_dir:
+            return
+        try:
+            self.restic.keep_listing(self.keep_dir, snapshot_id, roots, text)
+        except (OSError, ValueError) as exc:
+            if self.warn is not None:
+                self.warn(
+                    f"snapshot_damage: listing_dir {self.keep_dir}: the listing of snapshot {snapshot_id[:8]} could "
+                    f"not be kept ({exc}); the restore lists the snapshot again. Give a folder of the module's user "
+                    "alone (mode 0700, not a link) whose parent exists."
+                )
+            self.keep_dir = ""
 
     def diff(self, older: str, newer: str) -> str:
         key = (older, newer)
@@ -1032,7 +1086,7 @@ def run_module(module: AnsibleModule) -> dict:
             sftp_known_hosts_file=params.get("sftp_known_hosts_file"),
         )
         if params["clients"]:
-            return {"clients": assess_clients(module, restic)}
+            return assess_clients(module, restic)
         try:
             before = cutoff(params)
             assessor = Assessor(module, restic)
@@ -1055,7 +1109,13 @@ def assess_clients(module: AnsibleModule, restic: Restic) -> dict:
     shares the snapshot list, the layouts, the listings and the diffs (Shared). A client whose assessment fails is
     reported failed with the reason (and restic's error kind); the others go on."""
     params = module.params
-    shared = Shared(restic)
+    keep_dir = "" if module.check_mode else params["listing_dir"]
+    if keep_dir and not os.path.isabs(keep_dir):
+        module.fail_json(
+            msg=f"snapshot_damage: listing_dir {keep_dir!r} is not an absolute path; give the folder on the host, "
+            "e.g. /var/lib/ledgerguard/incidents/<incident>/restore/listings, or leave it empty"
+        )
+    shared = Shared(restic, keep_dir, module.warn)
     todo: list[tuple[str, dict, Assessor]] = []
     out: dict[str, dict] = {}
     for client in params["clients"]:
@@ -1081,7 +1141,10 @@ def assess_clients(module: AnsibleModule, restic: Restic) -> dict:
             out[cid] = {"failed": True, "msg": exc.message, "error_kind": exc.kind}
         finally:
             assessor.cleanup()
-    return {str(c["id"]): out[str(c["id"])] for c in params["clients"]}
+    result: dict = {"clients": {str(c["id"]): out[str(c["id"])] for c in params["clients"]}}
+    if shared.manifest_tags is not None:
+        result["manifest_tags"] = shared.manifest_tags
+    return result
 
 
 def assess_history(snapshots: list, restic: Restic, assessor: Assessor, params: dict, before) -> dict:
@@ -1173,6 +1236,7 @@ def main() -> None:
             "ledger": {"type": "dict", "default": {}},
             "ledger_paths": {"type": "list", "elements": "path", "default": []},
             "snapshot_paths": {"type": "dict", "default": {}},
+            "listing_dir": {"type": "str", "default": ""},
         }
     )
     module = AnsibleModule(

@@ -107,6 +107,13 @@ def test_restore_clients_batches_restores_and_resumes(
         swapped = json.loads((marker_dir / f"{c['id']}.swapped.json").read_text(encoding="utf-8"))
         assert swapped["restored"] == len(by_id[c["id"]]["restored"]) > 0
     assert (marker_dir / "c001.done.json").stat().st_mode & 0o777 == 0o600
+    # snapshot_damage's listing of the restore point, kept for restic_restore (issue 19): root's alone, one file
+    listings = marker_dir / "listings"
+    assert listings.stat().st_mode & 0o777 == 0o700
+    (kept,) = listings.iterdir()
+    assert kept.name.endswith(f"-{by_id['c001']['snapshot']['id']}.json") and kept.stat().st_mode & 0o777 == 0o600
+    roots = json.loads(kept.read_text(encoding="utf-8"))["roots"]
+    assert all(any(c["root"].endswith(r) for r in roots) for c in clients), roots
     shared = by_id["c001"]["staging"]
     assert shared == by_id["c002"]["staging"] and Path(shared).parent.name == "c001+c002"
     assert Path(by_id["c003"]["staging"]).parent.name == "c003"

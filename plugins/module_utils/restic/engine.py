@@ -10,7 +10,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (
@@ -20,6 +20,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors
     classify_error,
     parse_lock_holder,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import kept
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (
     Listing,
     Snapshot,
@@ -32,6 +33,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parser
     parse_find,
     parse_ls,
     parse_snapshots,
+    snapshot_from_json,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (
     ResticFeatures,
@@ -238,6 +240,8 @@ class Restic:
             command = " ".join(sftp_ssh_argv(repository, sftp_identity_file, sftp_known_hosts_file))
             self.global_options = ["-o", f"sftp.command={command}"]
         self._layouts: dict[str, Any] = {}
+        # listings kept by an earlier module run on this host (load_listing): {full id: (listed roots, ls stdout)}
+        self._kept: dict[str, tuple[list[str], str]] = {}
 
     @property
     def features(self) -> ResticFeatures:
@@ -431,6 +435,10 @@ class Restic:
         snapshot_id = validate_snapshot_id(snapshot_id)
         args = ["ls", "--json"]
         paths = list(paths)
+        if paths and snapshot_id in self._kept:
+            listing = self._kept_listing(snapshot_id, paths)
+            if listing is not None:
+                return listing
         if paths:
             args.append("--recursive")  # without it, a directory filter lists only the directory's own entries
         if snapshot_id == "latest":
@@ -458,6 +466,61 @@ class Restic:
                 action="list the snapshot's files",
             )
         return listing
+
+    # -- listings kept for the next module run on this host (issue 19) ----------------------------------------
+
+    def keep_listing(self, folder: str, snapshot_id: str, roots: Iterable[str], text: str) -> str:
+        """Keep in ``folder`` (module_utils/restic/kept) what this run read of a snapshot named by its full ID: the
+        top of its tree as ``layout`` holds it, and ``text``, the stdout of ``restic ls --json --recursive`` of
+        ``roots``. Returns the file's path; raises OSError or ValueError when it cannot be kept."""
+        layout = self._layouts.get(snapshot_id)
+        data: dict[str, Any] = {"roots": [norm_path(r) for r in roots], "ls": text}
+        if layout is not None:
+            data["layout"] = {
+                "snapshot": layout.snapshot.as_dict(),
+                "nodes": [asdict(node) for node in layout.nodes.values()],
+                "asked": sorted(layout.asked),
+            }
+        return kept.save(folder, self.repository, snapshot_id, data)
+
+    def load_listing(self, folder: str, snapshot_id: str) -> bool:
+        """Take up the listing an earlier run kept of ``snapshot_id`` (a full ID) in ``folder``: ``layout`` and
+        ``ls`` of paths under the kept roots then answer without restic. False (and nothing taken up) when there is
+        no kept listing that can be trusted (kept.load) or it does not read as one."""
+        data = kept.load(folder, self.repository, snapshot_id)
+        if data is None:
+            return False
+        try:
+            roots = [norm_path(str(r)) for r in data["roots"]]
+            text = data["ls"]
+            if not isinstance(text, str):
+                return False
+            layout = None
+            if data.get("layout"):
+                snap = snapshot_from_json(data["layout"]["snapshot"])
+                if snap.id != snapshot_id:
+                    return False
+                nodes = {norm_path(n["path"]): TreeNode(**n) for n in data["layout"]["nodes"]}
+                layout = SnapshotLayout(snap, nodes, {norm_path(str(a)) for a in data["layout"]["asked"]})
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+        if layout is not None and snapshot_id not in self._layouts:
+            self._layouts[snapshot_id] = layout
+        self._kept[snapshot_id] = (roots, text)
+        return True
+
+    def _kept_listing(self, snapshot_id: str, paths: list[str]) -> Listing | None:
+        """``restic ls --json --recursive`` of ``paths`` as restic would print it, from the kept listing (the nodes
+        under those paths, in restic's order) when every path is under a kept root; else None."""
+        roots, text = self._kept[snapshot_id]
+        wanted = [norm_path(p) for p in paths]
+        if not all(any(path_under(w, r) is not None for r in roots) for w in wanted):
+            return None
+        listing = parse_ls(text)
+        if listing.snapshot is None or listing.snapshot.id != snapshot_id:
+            return None
+        nodes = [n for n in listing.nodes if any(path_under(n.path, w) is not None for w in wanted)]
+        return Listing(listing.snapshot, nodes)
 
     # -- snapshot layout (issue 17) ---------------------------------------------------------------------------
 
