@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: ledgerguard engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for the ``backup`` role: per-client status after a run (failed, late) and its Prometheus metrics.
+"""Filters for the ``backup`` role: per-client status after a run (failed, late) and its Prometheus metrics; for the
+database dumps it makes, their tag and (the restore role) the published results of their restores.
 
-Thin wrappers over ``plugins/module_utils/backup_policy.py`` and ``dbcapture.py`` (pure Python, unit tested there); docs
-in the sidecar files ``backup_client_status.yml``, ``backup_metric_families.yml``, ``db_dump_tag.yml`` and
-``retention_policy.yml``.
+Thin wrappers over ``plugins/module_utils/backup_policy.py``, ``dbcapture.py`` and ``dbrestore.py`` (pure Python, unit
+tested there); docs in the sidecar files ``backup_client_status.yml``, ``backup_metric_families.yml``,
+``db_dump_tag.yml``, ``db_restore_results.yml`` and ``retention_policy.yml``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ansible.utils.display import Display
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_policy as _policy
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import retention as _retention
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import dump_tag as _dump_tag
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbrestore import published_results as _published
 
 _display = Display()
 
@@ -59,6 +61,14 @@ def db_dump_tag(database: dict[str, Any]) -> str:
         ) from exc
 
 
+def db_restore_results(runs: Any) -> list[dict[str, Any]]:
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise AnsibleFilterError(
+            f"db_restore_results: expected the results of a db_restore loop (a registered loop's results), got {runs!r}"
+        )
+    return _published(runs)
+
+
 def retention_policy(backup_policy: Any, forget: bool = False, **aliases: Any) -> Any:
     """The retention policy in force (module_utils/retention.py resolve_retention), with a deprecation warning for
     each deprecated alias that is set; ``forget=True``: as the restic forget policy (None = nothing is forgotten)."""
@@ -83,5 +93,6 @@ class FilterModule:
             "backup_client_status": backup_client_status,
             "backup_metric_families": backup_metric_families,
             "db_dump_tag": db_dump_tag,
+            "db_restore_results": db_restore_results,
             "retention_policy": retention_policy,
         }

@@ -97,6 +97,53 @@ def check_counts(
     return problems
 
 
+def published_results(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One published entry per database (the restore role's restore_database_results) from the results of its
+    db_restore loop (each result carries its loop item: the database entry, under ``ansible_loop_var``). A database is
+    ``ok`` when its task did not fail; ``line`` says what was done, or ``FAILED:`` and the reason."""
+    out = []
+    for run in runs or []:
+        entry = run.get(run.get("ansible_loop_var") or "item") or {}
+        ok = not run.get("failed", False)
+        name = f"{entry.get('engine')}/{entry.get('database')}"
+        if ok:
+            kept = (
+                f", damaged database kept as {run['quarantine']}"
+                if run.get("swapped") and run.get("quarantine")
+                else ""
+            )
+            line = (
+                f"{name}: {run.get('state')} from dump {run.get('short_id')} ({run.get('total_rows')} rows){kept}: "
+                + "; ".join(run.get("actions") or [])
+            )
+        else:
+            line = f"{name}: FAILED: {run.get('msg') or 'restore failed'}"
+        out.append(
+            {
+                "engine": entry.get("engine"),
+                "database": entry.get("database"),
+                "ok": ok,
+                "state": run.get("state", "failed"),
+                "changed": run.get("changed", False),
+                "snapshot_id": run.get("snapshot_id", ""),
+                "short_id": run.get("short_id", ""),
+                "snapshot_time": run.get("snapshot_time", ""),
+                "target": run.get("target", ""),
+                "quarantine": run.get("quarantine", ""),
+                "swapped": run.get("swapped", False),
+                "tables": run.get("tables", {}),
+                "total_rows": run.get("total_rows", 0),
+                "damaged_tables": run.get("damaged_tables"),
+                "actions": run.get("actions", []),
+                "seconds": run.get("restore_seconds", 0),
+                "msg": run.get("msg", ""),
+                "ledger": run.get("ledger"),
+                "line": line,
+            }
+        )
+    return out
+
+
 # ------------------------------------------------------------------------------------------------- servers
 
 

@@ -180,3 +180,36 @@ def test_a_failing_client_is_a_source_error_with_its_stderr(tmp_path):
     rows = srv._stream([srv.client, "-e", "SELECT 1"], "read table t of database d")
     with pytest.raises(lg.SourceError, match=r"^mariadb could not read table t of database d: unexpected: SELECT 1$"):
         list(rows)
+
+
+def test_published_results_from_the_db_restore_loop():
+    """The restore role's restore_database_results: a swapped database with its line, and one whose ledger check
+    failed (the failed item of the loop): not ok, its line and msg the task's message word for word."""
+    swapped = {
+        "ansible_loop_var": "__restore_db", "__restore_db": {"engine": "postgresql", "database": "books2"},
+        "changed": True, "state": "swapped", "snapshot_id": "a" * 64, "short_id": "aaaaaaaa",
+        "snapshot_time": "2026-12-06T03:00:00Z", "target": "books2_restored_inc_1",
+        "quarantine": "books2_damaged_inc_1",
+        "swapped": True, "tables": {"账务.凭证分录": 7}, "total_rows": 7, "damaged_tables": {"账务.凭证分录": 5},
+        "actions": ["restored", "renamed"], "restore_seconds": 1.5, "ledger": {"ok": True},
+    }  # fmt: skip
+    reason = "the ledger of the restore of postgresql database books ... does not check out"
+    failed = {
+        "ansible_loop_var": "__restore_db", "__restore_db": {"engine": "postgresql", "database": "books"},
+        "failed": True, "changed": True, "state": "ledger_failed", "short_id": "bbbbbbbb", "swapped": False,
+        "target": "books_restored_inc_1", "msg": reason, "ledger": {"ok": False},
+    }  # fmt: skip
+    good, bad = dr.published_results([swapped, failed])
+    assert good["ok"] is True and good["seconds"] == 1.5 and good["damaged_tables"] == {"账务.凭证分录": 5}
+    assert good["line"] == (
+        "postgresql/books2: swapped from dump aaaaaaaa (7 rows), damaged database kept as books2_damaged_inc_1: "
+        "restored; renamed"
+    )
+    assert {k: bad[k] for k in ("engine", "database", "ok", "state", "swapped", "target", "msg", "quarantine")} == {
+        "engine": "postgresql", "database": "books", "ok": False, "state": "ledger_failed", "swapped": False,
+        "target": "books_restored_inc_1", "msg": reason, "quarantine": "",
+    }  # fmt: skip
+    assert bad["line"] == f"postgresql/books: FAILED: {reason}"
+    # a loop item that failed before the module returned anything of its own
+    (bare,) = dr.published_results([{"item": {"engine": "mariadb", "database": "erp"}, "failed": True}])
+    assert (bare["state"], bare["line"]) == ("failed", "mariadb/erp: FAILED: restore failed")
