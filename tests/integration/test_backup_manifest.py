@@ -236,6 +236,16 @@ def test_disagreeing_manifest_fails_the_client_before_the_swap(manifest_incident
     assert manifest_incident["report"]["summary"]["clients_restored"] == 2
 
 
+def test_the_restore_points_manifests_come_from_the_assessments_snapshot_list(manifest_incident):
+    """snapshot_damage's snapshot list showed the manifest of every restore point, so restore_clients did not list
+    the snapshots again to find them (issue 19); the comparisons above still ran on them."""
+    timeline = (manifest_incident["evidence"] / "timeline.jsonl").read_text(encoding="utf-8").splitlines()
+    steps = [line["task"] for line in map(json.loads, timeline) if line.get("step_of")]
+    assert any(s.startswith("Assess the snapshots for damage") for s in steps), steps
+    assert any(s.startswith("Restore the chosen snapshot into staging") for s in steps), steps
+    assert not any(s.startswith("Find the backup-time manifests") for s in steps), steps
+
+
 def test_manifest_snapshots_are_never_restore_points(manifest_incident):
     for client in manifest_incident["report"]["clients"]:
         ids = [client["snapshot"].get("id", "")] + [s["id"] for s in client.get("skipped", [])]
