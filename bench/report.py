@@ -1275,9 +1275,11 @@ def _backup(res: dict | None) -> list[str]:
         ]
     out += [
         "The manifest's cost per client: it hashes the client's files again and, per client, starts restic twice "
-        "more (one listing of the repository's snapshots after the backup, and the manifest's own `restic backup "
-        "--stdin`), each opening the repository; with ten clients that is twenty more repository opens per run, "
-        "which is why it costs more with ten clients than with one for the same data.",
+        "more with restic 0.14 (one listing of the repository's snapshots after the backup, and the manifest's own "
+        "`restic backup --stdin`), each opening the repository; with ten clients that is twenty more repository "
+        "opens per run, which is why it costs more with ten clients than with one for the same data. With restic "
+        "0.17 and later the listing is not run (the backup's summary gives the snapshot's full ID and time): one "
+        "more start per client.",
         "",
         "The whole role run (ansible-playbook, manifest off) over the module alone: "
         + "; ".join(

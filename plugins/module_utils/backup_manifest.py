@@ -48,7 +48,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parser
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import ResticResult, stream_restic
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import redact_repository
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc, parse_time
 
 __all__ = [
     "MANIFEST_TAG",
@@ -65,6 +65,7 @@ __all__ = [
     "backup_status",
     "BackupOutput",
     "run_backup",
+    "made_snapshot",
     "backup_dry_run",
     "backup_and_record",
 ]
@@ -607,6 +608,38 @@ def backup_base(restic: Restic, host: str | None, paths: list[str], tags: list[s
     return base
 
 
+def made_snapshot(summary: Mapping[str, Any], base: Mapping[str, Any]) -> Snapshot | None:
+    """The data snapshot a ``restic backup --json`` run just made, known without listing the repository (another
+    restic process: a key derivation and a listing, most of a small client's manifest cost). restic >= 0.17's
+    summary names it by its full ID and gives its time (``backup_start``: the snapshot's own time, as restic writes
+    it), and the run fixed its host (``--host``), paths (restic stores them made absolute, cleaned and sorted) and
+    tags. None when that is not all known: restic 0.14's summary has an 8-digit ID and no time, and without
+    ``--host`` restic chooses the host name."""
+    full, start, host = summary.get("snapshot_id"), summary.get("backup_start"), base.get("host")
+    if not (isinstance(full, str) and len(full) == 64 and isinstance(start, str) and host):
+        return None
+    try:
+        int(full, 16)
+        when = parse_time(start, "backup_start")
+    except ValueError:
+        return None
+    paths = []
+    for path in base["paths"]:
+        clean = os.path.abspath(path)
+        paths.append("/" + clean.lstrip("/"))  # Go's filepath.Clean keeps no leading "//"
+    return Snapshot(
+        id=full,
+        short_id=full[:8],
+        time=when,
+        hostname=host,
+        username="",
+        paths=sorted(paths),
+        tags=list(base["tags"]),
+        tree="",
+        raw_time=start,
+    )
+
+
 def backup_dry_run(restic: Restic, args: list[str], paths: list[str], base: dict[str, Any]) -> dict[str, Any]:
     """Check mode of a backup: restic's own ``--dry-run`` where it has one, else prove the repository opens."""
     empty = {"changed": True, "snapshot_id": "", "short_id": ""}
@@ -647,14 +680,19 @@ def backup_and_record(
     except ValueError:
         raise classify_error(res, restic.repository, restic.features, action=action) from None
     short = summary.get("snapshot_id", "")
-    # Without a manifest only the full ID is needed: read from restic's cache, no second repository open. With one,
-    # one listing serves the snapshot's record and the manifest's "recorded already?" check.
-    listing = restic.snapshots(manifests=True) if manifest else None
-    if listing is None:
-        made, full = None, restic.new_snapshot_id(short, since)
-    else:
+    # Without a manifest only the full ID is needed: restic >= 0.15 prints it, 0.14's is read from restic's cache; no
+    # second repository open. With one, the snapshot's record too: from restic >= 0.17's summary (a snapshot made a
+    # moment ago has no manifest yet, so nothing to list for the "recorded already?" check), else one listing serves
+    # the record and that check.
+    made = made_snapshot(summary, base) if manifest else None
+    if made is not None:
+        listing, full = [], made.id
+    elif manifest:
+        listing = restic.snapshots(manifests=True)
         made = next((s for s in listing if short and s.id.startswith(short)), None)
         full = made.id if made else short
+    else:
+        listing, full = None, restic.new_snapshot_id(short, since)
     if res.rc == 3:
         unreadable = summary.get("errors") or ["(restic did not list them)"]
         if fail_on_unreadable:

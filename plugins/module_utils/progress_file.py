@@ -131,7 +131,7 @@ def finished_record(entry: dict[str, Any], seconds: float) -> dict[str, Any]:
 
 def finished_line(record: dict[str, Any]) -> str:
     """A finished record as the one line the operator sees: ``c001 (客户甲): 3 new, 1 changed, 1.2 KiB added in
-    0.4 s, snapshot 1a2b3c4d, manifest 5e6f7a8b``; ``c002 (客户乙): failed (repository_locked)``;
+    0.4 s, snapshot 1a2b3c4d, manifest 5e6f7a8b``; ``c002 (客户乙): failed (locked)``;
     ``c003: not run``."""
     who = client_name(record)
     status = str(record.get("status") or "")

@@ -101,7 +101,7 @@ ledgerguard_progress:
     - >-
       C(lines) (only when some client finished since the previous poll) - the one-line result of each, in order,
       for example "c001 (客户甲): 3 new, 0 changed, 1.2 KiB added in 0.4 s, snapshot 1a2b3c4d, manifest 5e6f7a8b"
-      or "c002 (客户乙): failed (repository_locked)". The CLI prints each as a line of its own.
+      or "c002 (客户乙): failed (locked)". The CLI prints each as a line of its own.
   returned: always
   type: dict
   sample: {"done": 2, "total": 10, "unit": "clients", "part": 0.45,

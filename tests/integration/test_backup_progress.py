@@ -171,7 +171,8 @@ def test_every_small_client_gets_its_finished_line_once_in_order_with_its_real_s
     """Issue 15: ten small clients backed up (with manifests) as the backup role's async job, polled by job_progress
     as the role polls it but every 4 s, longer than a small client's backup: clients that start and end between two
     polls still each get their one-line result exactly once, in order, naming the snapshot and manifest restic
-    lists for that client; the poll that sees the job ended removes the finished file."""
+    lists for that client; the poll that sees the job ended removes the finished file. Each manifest describes the
+    data snapshot as restic lists it."""
     repo = tmp_path / "repo"
     restic(repo, "init")
     state = tmp_path / "状态"
@@ -228,5 +229,12 @@ def test_every_small_client_gets_its_finished_line_once_in_order_with_its_real_s
             line,
         ), line
         assert sum(cid + " (" in other for other in lines) == 1  # exactly once
+        # the manifest describes the snapshot restic lists (with restic 0.18 it is known from the backup's summary,
+        # without a listing): its host and time, its header's ID, host, time and paths
+        assert manifest["hostname"] == snap["hostname"] == "books-hz01"
+        assert manifest["time"][:19] == snap["time"][:19]
+        header = json.loads(restic(repo, "dump", manifest["id"], manifest["paths"][0]).stdout.splitlines()[0])
+        assert (header["snapshot"], header["hostname"], header["paths"]) == (snap["id"], "books-hz01", snap["paths"])
+        assert header["snapshot_time"] == snap["time"]
     for line in lines:
         assert FILE_NAME_PART not in line and PASSWORD not in line

@@ -218,7 +218,7 @@ def test_each_finished_client_line_is_printed_once_in_both_modes():
             ["c001 (客户甲): 1 new, 0 changed, 1.4 KiB added in 0.3 s, snapshot 1a2b3c4d"],
             [],
             ["c002 (客户乙): 2 new, 0 changed, 2.0 KiB added in 0.2 s, snapshot 5e6f7a8b",
-             "c003 (客户丙): failed (repository_locked)"],
+             "c003 (客户丙): failed (locked)"],
         ]  # fmt: skip
         for done, lines in enumerate(polls):
             clock.t = 1 + done * 0.1  # well within the plain mode's progress interval

@@ -224,12 +224,12 @@ def test_each_finished_client_is_taken_once_in_order_and_the_run_empties_the_fil
     assert os.stat(pf.finished_path(path)).st_mode & 0o777 == 0o600
     progress.finished(OK_ENTRY, 0.449)
     progress.finished({"id": "c002", "name": "客户乙", "status": "failed", "msg": "/srv/账套/客户乙 gone",
-                       "error_kind": "repository_locked"}, 0.1)  # fmt: skip
+                       "error_kind": "locked"}, 0.1)  # fmt: skip
     first = pf.take_finished(path)
     assert first == [
         {"id": "c001", "name": "客户甲", "status": "ok", "files_new": 3, "files_changed": 1, "data_added": 1434,
          "seconds": 0.4, "snapshot": "1a2b3c4d", "manifest": "5e6f7a8b"},
-        {"id": "c002", "name": "客户乙", "status": "failed", "error_kind": "repository_locked"},
+        {"id": "c002", "name": "客户乙", "status": "failed", "error_kind": "locked"},
     ]  # fmt: skip
     assert "账套" not in json.dumps(first, ensure_ascii=False)  # no path, no message: IDs, names and numbers only
     assert pf.take_finished(path) == []  # taken once
@@ -260,3 +260,24 @@ def test_a_finished_file_that_cannot_be_written_is_one_warning(tmp_path):
     progress.finished(OK_ENTRY, 1.0)
     progress.finished(OK_ENTRY, 1.0)
     assert len(warnings) == 1 and "finished clients could not be recorded" in warnings[0]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_snapshot_just_made_is_known_from_restic_018s_summary_without_a_listing(version):
+    """Issue 15: restic 0.18's summary names the snapshot by its full ID and gives its time, so a backup with a
+    manifest needs no listing for it (paths as restic stores them: absolute, cleaned, sorted, as given otherwise);
+    restic 0.14's (8 digits, no time) and a run without --host leave it to the listing."""
+    summary = parse_backup_summary(captured(version).decode("utf-8"))
+    base = {"host": "books-hz01", "paths": ["/srv/账套/客户乙/", "//srv/账套/客户甲", "/srv/账套/客户乙"],
+            "tags": ["客户甲", "ledgerguard-backup"]}  # fmt: skip
+    made = bm.made_snapshot(summary, base)
+    if version == "014":
+        assert made is None
+        return
+    assert made.id == summary["snapshot_id"] and made.short_id == made.id[:8] and len(made.id) == 64
+    assert made.raw_time == "2026-12-06T00:49:27.850673143Z" and made.time.isoformat().startswith("2026-12-06T00:49:27")
+    assert (made.hostname, made.tags) == ("books-hz01", ["客户甲", "ledgerguard-backup"])
+    assert made.paths == ["/srv/账套/客户乙", "/srv/账套/客户乙", "/srv/账套/客户甲"]
+    assert bm.made_snapshot(summary, dict(base, host="")) is None  # restic chose the host name
+    assert bm.made_snapshot(dict(summary, snapshot_id=made.short_id), base) is None
+    assert bm.made_snapshot(dict(summary, backup_start="not a time"), base) is None
