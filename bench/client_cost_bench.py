@@ -46,10 +46,30 @@ def new_repository(base: Path) -> tuple[Path, Path]:
     return repo, pw
 
 
+METERED_PYTHON = Path(__file__).with_name("metered-python")
+
+
+def module_cpu(log: Path) -> tuple[int, float]:
+    """The module processes bench/metered-python logged and their CPU seconds (``user system`` per process; GNU
+    time's note on a module that exited non-zero is its own line and is skipped)."""
+    runs, total = 0, 0.0
+    for line in log.read_text().splitlines() if log.exists() else []:
+        fields = line.split()
+        if len(fields) == 2 and all(f.replace(".", "", 1).isdigit() for f in fields):
+            runs, total = runs + 1, total + float(fields[0]) + float(fields[1])
+    return runs, total
+
+
 def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8, collections: Path = COLLECTIONS):
     """ansible-playbook incident_respond.yml of the benchmarked collection; wall and CPU seconds, the timeline."""
     playbook = collections / "ansible_collections" / "ledgerguard" / "recovery" / "playbooks" / "incident_respond.yml"
     run_dir.mkdir(parents=True, exist_ok=True)
+    # Every module runs under bench/metered-python, which logs its CPU: the run's CPU splits into the controller's own
+    # and the modules' (restic's included).
+    module_log = run_dir / "module-cpu.log"
+    module_log.unlink(missing_ok=True)
+    for hostvars in inventory["all"]["hosts"].values():
+        hostvars["ansible_python_interpreter"] = str(METERED_PYTHON)
     (run_dir / "inventory.json").write_text(json.dumps(inventory, ensure_ascii=False), encoding="utf-8")
     (run_dir / "vars.json").write_text(json.dumps(extravars, ensure_ascii=False), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
@@ -60,6 +80,8 @@ def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8
         ANSIBLE_CALLBACKS_ENABLED="ledgerguard.recovery.timeline",
         ANSIBLE_FORKS=str(forks),
         ANSIBLE_FORCE_COLOR="0",
+        LEDGERGUARD_BENCH_MODULE_LOG=str(module_log),
+        LEDGERGUARD_BENCH_PYTHON=sys.executable,
     )
     ansible_playbook = shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook")
     cmd = [ansible_playbook, str(playbook), "-i", str(run_dir / "inventory.json"), "-e", f"@{run_dir / 'vars.json'}"]
@@ -69,6 +91,7 @@ def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8
         status = "successful"
     except RuntimeError as exc:
         measured, status = {"seconds": None, "cpu_seconds": None}, f"failed: {str(exc)[-600:]}"
+    module_runs, module_seconds = module_cpu(module_log)
     timelines = sorted(Path(extravars["ledgerguard_evidence_dir"]).glob("*/timeline.jsonl"))
     lines = [json.loads(x) for t in timelines for x in t.read_text(encoding="utf-8").splitlines()]
     tasks = [x for x in lines if x.get("event") == "task" and not x.get("step_of")]
@@ -86,6 +109,11 @@ def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8
     return {
         "seconds": round(measured["seconds"], 1) if measured["seconds"] is not None else None,
         "cpu_seconds": round(measured["cpu_seconds"], 1) if measured["cpu_seconds"] is not None else None,
+        "module_cpu_seconds": round(module_seconds, 1),
+        "controller_cpu_seconds": (
+            round(measured["cpu_seconds"] - module_seconds, 1) if measured["cpu_seconds"] is not None else None
+        ),
+        "module_runs": module_runs,
         "status": status,
         "task_results": len(tasks),
         "task_results_per_host": round(len(tasks_on_hosts) / max(1, len(hosts)), 1),

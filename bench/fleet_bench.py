@@ -3,7 +3,9 @@
 Every host is this machine under another inventory name, with its own client folder, state directory and restic
 host name, all backed up into one local repository. Each host loses its client's 凭证 folder (deletion); the playbook
 freezes, snapshots the damaged state, picks the clean snapshot, restores, verifies, swaps back and reports. CPU
-seconds are those of ansible-playbook and every process it started (the controller's work on this one machine).
+seconds are those of ansible-playbook and every process it started (the controller's work on this one machine),
+split into the controller's own (ansible-playbook and its workers) and the modules' (their processes and the restic
+they start, which on a real fleet run on the managed hosts; bench/metered-python measures them).
 ``BENCH_COLLECTIONS=<dir holding ansible_collections/>`` measures another copy of the collection (before and after).
 """
 
@@ -19,6 +21,10 @@ from bench.common import COLLECTIONS, REPO, WORK
 from ledgerguard import sampledata
 
 sys.path.insert(0, str(REPO / "src"))
+
+
+def per_host(value: float | None, hosts: int) -> float | None:
+    return round(value / hosts, 2) if value is not None else None
 
 
 def run(quick: bool, rounds: int, sizes: list[int] | None = None, collections: Path = COLLECTIONS) -> dict:
@@ -71,6 +77,9 @@ def run(quick: bool, rounds: int, sizes: list[int] | None = None, collections: P
                 "seconds_per_host": round(measured["seconds"] / n, 2) if measured["seconds"] else None,
                 "cpu_seconds": measured["cpu_seconds"],
                 "cpu_seconds_per_host": round(measured["cpu_seconds"] / n, 2) if measured["cpu_seconds"] else None,
+                "controller_cpu_seconds_per_host": per_host(measured["controller_cpu_seconds"], n),
+                "module_cpu_seconds_per_host": per_host(measured["module_cpu_seconds"], n),
+                "module_runs_per_host": per_host(measured["module_runs"], n),
                 "task_results": measured["task_results"],
                 "task_results_per_host": measured["task_results_per_host"],
                 "restore_role_task_results": measured["restore_role_task_results"],
