@@ -23,7 +23,6 @@ The decisions (messages, batching, result entries) live in plugin_utils/restore_
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import os
@@ -350,35 +349,27 @@ class ActionModule(ResticActionBase):
             raise AnsibleActionFail(f"restore_clients: detected_at / cutoff {after!r}: {exc}") from exc
 
     def _earlier_results(self) -> dict[str, dict]:
-        """The finished clients of an earlier run of this incident (<marker_dir>/<client>.done.json)."""
+        """The finished clients of an earlier run of this incident (<marker_dir>/<client>.done.json). The marker folder
+        is created (root's own, 0700; not in a dry run) and its markers read in ONE work_dir run (issue 19: it was a
+        file, a find and a slurp per marker)."""
         a = self._args
         ids = [c["id"] for c in a["clients"]]
-        if not self._task.check_mode:
-            res = self._module(
-                "ansible.legacy.file",
-                {"path": a["marker_dir"], "state": "directory", "mode": "0700"},
-                Step.MARKERS,
-                ids,
-            )
-            if res.get("failed"):
-                self._markers_failed = StepFailed(Step.MARKERS, str(res.get("msg") or "failed"))
-                return {}
-        found = self._module(
-            "ansible.legacy.find",
-            {"paths": [a["marker_dir"]], "patterns": ["*.done.json"], "file_type": "file"},
-            Step.EARLIER,
+        res = self._module(
+            COLLECTION + "work_dir",
+            {"path": a["marker_dir"], "parents": True, "read": ["*.done.json"]},
+            Step.MARKERS,
             ids,
         )
-        names = {os.path.basename(f.get("path", "")) for f in found.get("files") or []}
+        if res.get("failed"):
+            if not self._task.check_mode:
+                self._markers_failed = StepFailed(Step.MARKERS, str(res.get("msg") or "failed"))
+            return {}
+        files = res.get("files") or {}
         out = {}
         for cid in ids:
-            if f"{cid}.done.json" not in names:
-                continue
-            res = self._module(
-                "ansible.legacy.slurp", {"src": rc.marker_path(a["marker_dir"], cid, "done")}, Step.EARLIER, [cid]
-            )
-            if not res.get("failed") and res.get("content"):
-                out[cid] = json.loads(base64.b64decode(res["content"]).decode("utf-8"))
+            text = files.get(os.path.basename(rc.marker_path(a["marker_dir"], cid, "done")))
+            if text:
+                out[cid] = json.loads(text)
         return out
 
     # -- dry run -----------------------------------------------------------------------------------------------------

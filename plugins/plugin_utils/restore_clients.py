@@ -34,8 +34,7 @@ class StepFailed(Exception):
 class Step:
     """The step names, as the YAML tasks of roles/restore were named (failed_task values, timeline entries)."""
 
-    MARKERS = "Create the folder of this incident's restore markers (root only)"
-    EARLIER = "Look for a finished restore of this client in an earlier run"
+    MARKERS = "Create the folder of this incident's restore markers (root only), read an earlier run's finished clients"
     ASSESS = "Assess the snapshots for damage, client {cid}"
     CHOOSE = "Choose the restore point"
     NO_POINT = "Stop this client when no clean snapshot exists"

@@ -74,6 +74,50 @@ def test_bad_subdir(tmp_path, capsys):
     assert result["msg"] == f"work_dir: subdir '../x' must be a relative path inside {tmp_path / 'w'} without '..'"
 
 
+def test_parents_and_read_give_the_markers_of_an_earlier_run_in_one_run(tmp_path, capsys):
+    """Issue 19: restore_clients creates its marker folder (and the folders above it) and reads the markers of an
+    earlier run in one work_dir run; only regular files whose names match are read."""
+    path = tmp_path / "state" / "incidents" / "INC-1" / "restore"
+    args = {"path": str(path), "parents": True, "read": ["*.done.json"]}
+    planned = run(args, capsys, check_mode=True)
+    assert planned["changed"] is True and planned["files"] == {} and not (tmp_path / "state").exists()
+    assert planned["created"] == [str(tmp_path / "state"), str(path.parent.parent), str(path.parent), str(path)]
+    first = run(args, capsys)
+    assert first["created"] == planned["created"] and first["files"] == {}
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o700 and stat.S_IMODE(os.lstat(path.parent).st_mode) == 0o755
+    (path / "c001.done.json").write_text('{"id": "c001", "name": "杭州示例贸易有限公司"}\n', encoding="utf-8")
+    (path / "c002.swapped.json").write_text("{}", encoding="utf-8")
+    os.symlink("/etc/passwd", path / "c003.done.json")
+    os.mkfifo(path / "c004.done.json")
+    (path / "c005.done.json").mkdir()
+    for check_mode in (True, False):
+        again = run(args, capsys, check_mode=check_mode)
+        assert again["changed"] is False and again["created"] == []
+        assert again["files"] == {"c001.done.json": '{"id": "c001", "name": "杭州示例贸易有限公司"}\n'}
+
+
+def test_read_refuses_a_planted_marker_folder_and_text_that_is_not_utf8(tmp_path, capsys):
+    path = tmp_path / "restore"
+    path.mkdir()
+    os.chmod(path, 0o755)
+    (path / "c001.done.json").write_bytes(b"\xff\xfe")
+    result = run({"path": str(path), "read": ["*.done.json"]}, capsys)
+    assert result["failed"] is True and result["msg"].startswith(f"work_dir: {path} exists but is not ledgerguard's")
+    os.chmod(path, 0o700)
+    result = run({"path": str(path), "read": ["*.done.json"]}, capsys)
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"work_dir: {path / 'c001.done.json'} is not UTF-8 text (invalid start byte")
+
+
+def test_parents_follow_no_link(tmp_path, capsys):
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    path = tmp_path / "link" / "incidents" / "restore"
+    result = run({"path": str(path), "parents": True}, capsys)
+    assert result["failed"] is True and "each must be a folder reached without symbolic links" in result["msg"]
+    assert list((tmp_path / "real").iterdir()) == []
+
+
 # -- safe_fs ---------------------------------------------------------------------------------------------------------
 
 
