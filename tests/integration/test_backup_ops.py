@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import DEFAULT_RECORD_CLASSES
-from conftest import failed_messages
+from conftest import TEST_BIN, failed_messages
 from ledgerguard import sampledata
 
 LEDGERGUARD = [sys.executable, "-m", "ledgerguard"]
@@ -353,9 +353,12 @@ def test_cli_backup_shows_each_clients_progress(
         (archive / f"2025-{j:02d}.tar").write_bytes(os.urandom(8 << 20))
     slow = tmp_path / "bin"
     slow.mkdir()
+    # the wrapper runs the restic that tests/bin/restic runs: exec'ing that shim would find this wrapper first on PATH
+    # and run it again, for ever
+    beyond = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if d and Path(d).resolve() != TEST_BIN)
     (slow / "restic").write_text(
         '#!/bin/sh\ncase " $* " in *" backup "*) sleep 3; exec "{0}" --limit-upload 12288 "$@";; esac\n'
-        'exec "{0}" "$@"\n'.format(shutil.which("restic"))
+        'exec "{0}" "$@"\n'.format(shutil.which("restic", path=beyond))
     )
     (slow / "restic").chmod(0o755)
     state = tmp_path / "state"
@@ -391,7 +394,12 @@ def test_cli_backup_shows_each_clients_progress(
         )
     data = [s for s in snapshots(restic_cmd, local_repo, restic_password_file, {}) if MANIFEST_TAG not in s["tags"]]
     assert sorted(t for s in data for t in s["tags"] if t in ("c001", "c002", "c003")) == ["c001", "c002", "c003"]
-    # the progress file is gone after the run
+    # while the job ran, each client's one-line result exactly once, in order, with the snapshot restic lists for it
+    short = {s["tags"][0]: s["short_id"] for s in data}
+    line = r"^\[[\d:]+\]   localhost: (c\d+) \(" + NAME + r"\d\): \d+ new, \d+ changed, [\d.]+ \w+ added in [\d.]+ s, "
+    finished = re.findall(line + r"snapshot ([0-9a-f]{8})", run.stdout, re.M)
+    assert finished == [(cid, short[cid]) for cid in ("c001", "c002", "c003")], run.stdout[-3000:]
+    # the progress file and its finished clients' file are gone after the run
     assert list(state.glob("backup-progress-*")) == []
 
 
