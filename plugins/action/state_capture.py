@@ -4,7 +4,8 @@
 the plugin then brings the packed bundle (``archive``) to the controller and files it in the incident's evidence
 folder in the same task: the folder made 0700, ``state-bundle.tar.gz`` and every file of it written 0600, then the
 folder's ``SHA256SUMS``. Before, that was four more tasks (a folder task, fetch, unarchive, evidence_sums) and, in a
-dry run, a message task.
+dry run, a message task. The bundle's bytes come back in the module's own result (return_archive, issue 19: no
+second module run, a slurp, to read it) and are kept out of the task's result.
 
 Documentation: plugins/modules/state_capture.py. Unpacking is plugin_utils/evidence_files.py's, the sums
 plugin_utils/evidence_pack.py's.
@@ -41,7 +42,10 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=problem)
             return result
         module_name = self._task.resolved_action or self._task.action
+        if evidence_dir and not self._task.check_mode:
+            args["return_archive"] = True
         result.update(self._execute_module(module_name=module_name, module_args=args, task_vars=task_vars))
+        content = result.pop("archive_content", None)
         if not evidence_dir or result.get("failed"):
             return result
         evidence_dir = str(evidence_dir)
@@ -53,16 +57,16 @@ class ActionModule(ActionBase):
                 f"{hashed}) would be collected into {evidence_dir}/."
             )
             return result
-        result.update(self._file_bundle(str(args["archive"]), evidence_dir, task_vars))
+        result.update(self._file_bundle(str(args["archive"]), evidence_dir, content))
         return result
 
-    def _file_bundle(self, archive: str, evidence_dir: str, task_vars: dict[str, Any]) -> dict[str, Any]:
-        """The archive read from the host (slurp: works with become and every connection), unpacked and summed."""
-        read = self._execute_module("ansible.legacy.slurp", module_args={"src": archive}, task_vars=task_vars)
-        if read.get("failed"):
-            msg = f"state_capture: the bundle {archive} could not be read from the host: {read.get('msg')}"
+    def _file_bundle(self, archive: str, evidence_dir: str, content: str | None) -> dict[str, Any]:
+        """The archive as the module returned it (read on the host by the module that packed it: works with become
+        and every connection), unpacked and summed."""
+        if not content:
+            msg = f"state_capture: the bundle {archive} could not be read from the host: the module returned no content"
             return {"failed": True, "msg": msg}
-        data = base64.b64decode(read["content"])
+        data = base64.b64decode(content)
         try:
             files = ef.unpack_bundle(data, evidence_dir)
             ef.write_private_bytes(os.path.join(evidence_dir, BUNDLE_NAME), data)

@@ -68,6 +68,13 @@ options:
       - A folder on the controller (the incident's C(hosts/<host>/) evidence folder) to file the bundle in; needs
         O(archive). Handled by the action plugin on the controller; the module on the host does not use it.
     type: path
+  return_archive:
+    description:
+      - Also return the packed O(archive)'s bytes (base64) as RV(archive_content). The action plugin sets it when it
+        files the bundle in O(evidence_dir), so the bundle comes back with the module's own result (issue 19 - no
+        second module run to read it); it removes RV(archive_content) from the task's result.
+    type: bool
+    default: false
 notes:
   - The state is recorded anew on every run, so the module always reports C(changed) (in check mode too, where
     nothing is written).
@@ -122,6 +129,10 @@ archive:
   returned: when O(archive) is given
   type: str
   sample: /var/lib/ledgerguard/incidents/INC-20261126-001/state.tar.gz
+archive_content:
+  description: The packed O(archive)'s bytes, base64 (read back from the file written).
+  returned: when O(return_archive) is set and O(archive) is given, not in check mode
+  type: str
 evidence_dir:
   description: The controller folder the bundle was filed in (O(evidence_dir)).
   returned: when O(evidence_dir) is given
@@ -144,6 +155,7 @@ msg:
   type: str
 """
 
+import base64  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import json  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import re  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -295,6 +307,13 @@ def pack(dest: str, archive: str) -> None:
     os.replace(tmp, archive)
 
 
+def read_archive(archive: str) -> str:
+    """The archive just written, base64 (opened without following a link: the file pack() renamed into place)."""
+    fd = os.open(archive, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        return base64.b64encode(handle.read()).decode("ascii")
+
+
 def make_dest(module: AnsibleModule, dest: str, result: dict) -> None:
     if not os.path.lexists(dest) and not module.check_mode:
         try:
@@ -314,6 +333,7 @@ def main() -> None:
             "record": {"type": "dict"},
             "archive": {"type": "path"},
             "evidence_dir": {"type": "path"},
+            "return_archive": {"type": "bool", "default": False},
         },
         required_by={"evidence_dir": "archive"},
         supports_check_mode=True,
@@ -337,6 +357,8 @@ def main() -> None:
         if p["archive"]:
             pack(dest, p["archive"])
             result["archive"] = p["archive"]
+            if p["return_archive"]:
+                result["archive_content"] = read_archive(p["archive"])
     except OSError as exc:
         module.fail_json(msg=f"Writing the state bundle into {dest} failed: {exc}. Check its space.", **result)
     result["files"] = list(files) + [m["name"] for m in result["manifests"]]

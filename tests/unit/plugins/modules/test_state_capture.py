@@ -3,6 +3,7 @@ shows it with the secrets masked, and no bundle file holds them. Journal-style l
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -111,6 +112,11 @@ def test_bundle_hashes_each_folder_notes_the_snapshot_and_packs_everything(tmp_p
     assert sorted(packed) == sorted([*state_capture.FILES, "pre-restore-snapshot.json", name])
     assert packed[name] == (dest / name).read_bytes()
     assert oct(os.stat(f"{dest}.tar.gz").st_mode & 0o777) == "0o600"
+    assert "archive_content" not in out
+    # Issue 19: for the action plugin the archive's bytes come back in the same run (no slurp); never in check mode.
+    assert "archive_content" not in run({**args, "return_archive": True}, capsys, check_mode=True)
+    again = run({**args, "return_archive": True}, capsys)
+    assert base64.b64decode(again["archive_content"]) == (dest.parent / "state.tar.gz").read_bytes()
 
 
 def test_a_symlink_as_dest_is_refused(tmp_path, capsys):
