@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every test, in the order that fails fastest: lint, sanity, unit, integration, integration again with a newer
-# restic, molecule (which runs in the background beside the two integration layers, see below). Prints how long each
-# took.
+# Every test: lint, sanity, unit, integration, integration again with a newer restic, molecule, reported in that
+# order with how long each took. lint, sanity and unit run together, and molecule beside the integration layers
+# (below).
 #   scripts/test.sh          what `make test` (and CI) runs
 #   scripts/test.sh check    what `make check` runs: lint, sanity, unit and the smoke incident (the edit loop)
 set -uo pipefail
@@ -11,6 +11,9 @@ case "${1:-all}" in
   check) steps=(lint sanity unit smoke) ;;
   *) echo "usage: $0 [check]" >&2; exit 2 ;;
 esac
+# Once, before any step: the steps' own `make` runs then find everything in place and change nothing (several run at
+# once below).
+make --no-print-directory setup >/dev/null || { echo "test.sh: make setup failed" >&2; exit 2; }
 failed=()
 step() {
   local name=$1; shift
@@ -37,41 +40,47 @@ if [[ " ${steps[*]} " == *" molecule "* ]] && [ "$(id -u)" -eq 0 ]; then
     images_pid=$!
   fi
 fi
-# The Molecule scenarios run in the background beside the integration layers once unit passed: they spend much of
-# their time waiting for containers and systemd, which the CPU-bound integration tests fill. Their output goes to
-# .cache/molecule-step.log and is printed whole when the molecule step comes (after restic-newer).
-molecule_pid="" molecule_t0=0
-start_molecule() {
+# Steps that run in the background, beside others: each writes .cache/step-<name>.log, printed whole when the step is
+# collected, in the order of the steps. lint, sanity and unit run together (much of unit and sanity waits on
+# subprocesses, and ansible-lint and pylint are single-threaded); the Molecule scenarios run beside the two
+# integration layers (they spend much of their time waiting for containers, systemd and the network, which the
+# CPU-bound integration tests fill).
+declare -A bg_pid bg_t0
+start_bg() {
+  local name=$1
   mkdir -p .cache
-  molecule_t0=$SECONDS
+  bg_t0[$name]=$SECONDS
   (
-    while [ -n "$images_pid" ] && kill -0 "$images_pid" 2>/dev/null; do sleep 2; done
-    exec make --no-print-directory molecule
-  ) >.cache/molecule-step.log 2>&1 &
-  molecule_pid=$!
-  printf '\n=== molecule: started in the background (log: .cache/molecule-step.log) ===\n'
+    if [ "$name" = molecule ]; then
+      while [ -n "$images_pid" ] && kill -0 "$images_pid" 2>/dev/null; do sleep 2; done
+    fi
+    exec make --no-print-directory "$name"
+  ) >".cache/step-$name.log" 2>&1 &
+  bg_pid[$name]=$!
+  printf '=== %s: started in the background at %d s (log: .cache/step-%s.log) ===\n' "$name" "$SECONDS" "$name"
 }
+finish_bg() {
+  local name=$1 t0=$SECONDS rc
+  wait "${bg_pid[$name]}"
+  rc=$?
+  printf '\n=== %s (ran in the background from %d s; waited %d s for it here) ===\n' "$name" "${bg_t0[$name]}" \
+    $((SECONDS - t0))
+  cat ".cache/step-$name.log"
+  if [ "$rc" -eq 0 ]; then status=ok; else status=FAILED; failed+=("$name"); fi
+  printf '=== %s: %s in %d s ===\n' "$name" "$status" $((SECONDS - bg_t0[$name]))
+}
+for name in lint sanity unit; do start_bg "$name"; done
 for name in "${steps[@]}"; do
-  if [ "$name" = integration ] && [[ " ${steps[*]} " == *" molecule "* ]] && [ ${#failed[@]} -eq 0 ]; then
-    start_molecule
-  fi
-  if [ "$name" = molecule ] && [ -n "$molecule_pid" ]; then
-    printf '\n=== molecule (ran in the background since %d s into the steps) ===\n' "$molecule_t0"
-    wait "$molecule_pid"
-    rc=$?
-    cat .cache/molecule-step.log
-    if [ "$rc" -eq 0 ]; then status=ok; else status=FAILED; failed+=(molecule); fi
-    printf '=== molecule: %s in %d s (background, finished %d s after the end of restic-newer) ===\n' \
-      "$status" $((SECONDS - molecule_t0)) $((SECONDS - last_end))
-    continue
-  fi
-  if [ "$name" = molecule ] && [ -n "$images_pid" ]; then
-    t0=$SECONDS
-    wait "$images_pid" || printf 'images: preparing them in the background failed (see .cache/molecule-images.log)\n'
-    printf '=== waited %d s for the Molecule images ===\n' $((SECONDS - t0))
-  fi
-  step "$name" make --no-print-directory "$name"
-  last_end=$SECONDS
+  case $name in
+    lint | sanity | unit) finish_bg "$name" ;;
+    molecule)
+      if [ -n "${bg_pid[molecule]:-}" ]; then finish_bg molecule; else step molecule make --no-print-directory molecule; fi
+      ;;
+    *)
+      [ "$name" = integration ] && [ -n "$images_pid" ] && start_bg molecule
+      step "$name" make --no-print-directory "$name"
+      ;;
+  esac
 done
 if [ ${#failed[@]} -gt 0 ]; then
   printf '\nmake %s: FAILED steps: %s\n' "${1:-test}" "${failed[*]}"

@@ -566,7 +566,7 @@ def test_incident_with_a_failed_database_is_partial_and_finishes_the_rest(
         "One or more items failed",
         f"Incident {incident} on localhost is not fully restored: database postgresql/hzbooks failed: {reason}. "
         f"Writes were thawed; the lock stays so a re-run with ledgerguard_incident_id={incident} continues. Report: "
-        f"{folder}/report.html"
+        f"{folder}/report.html",
     ]
     assert (tmp_path / "state" / "incident.lock").exists()
     # the database: not swapped, the damaged one still serves, the restore kept beside it

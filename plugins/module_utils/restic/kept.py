@@ -41,7 +41,7 @@ def save(folder: str, repository: str, snapshot_id: str, data: dict[str, Any]) -
     fd, _created = safe_fs.private_dir(folder)
     name = file_name(repository, snapshot_id)
     tmp = f".{name}.{secrets.token_hex(6)}.tmp"
-    body = json.dumps({"format": FORMAT, "repository": name.split("-")[0], "snapshot": snapshot_id, **data})
+    body = json.dumps({"format": FORMAT, "repository": name.split("-", maxsplit=1)[0], "snapshot": snapshot_id, **data})
     try:
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=fd)
         try:
@@ -92,7 +92,7 @@ def load(folder: str, repository: str, snapshot_id: str) -> dict[str, Any] | Non
         not isinstance(data, dict)
         or data.get("format") != FORMAT
         or data.get("snapshot") != snapshot_id
-        or data.get("repository") != name.split("-")[0]
+        or data.get("repository") != name.split("-", maxsplit=1)[0]
     ):
         return None
     return data

@@ -63,7 +63,7 @@ def test_the_bundle_is_filed_from_the_modules_own_result_in_one_module_run(tmp_p
     folder = tmp_path / "证据" / "INC-1" / "hosts" / "会计服务器"
     action = Stub(args(folder), content=bundle())
     out = action.go()
-    assert [name for name, _ in action.runs] == ["ledgerguard.recovery.state_capture"]
+    assert [run[0] for run in action.runs] == ["ledgerguard.recovery.state_capture"]
     assert action.runs[0][1] == {"dest": args(folder)["dest"], "archive": ARCHIVE, "return_archive": True}
     assert "archive_content" not in out and not out.get("failed")
     assert out["evidence_files"] == ["state-bundle.tar.gz", "mounts.txt"]
