@@ -51,11 +51,11 @@ METERED_PYTHON = Path(__file__).with_name("metered-python")
 
 def module_cpu(log: Path) -> tuple[int, float]:
     """The module processes bench/metered-python logged and their CPU seconds (``user system`` per process; GNU
-    time's note on a module that exited non-zero is its own line and is skipped)."""
+    time's note on a module that exited non-zero is its own line and is skipped; the command line follows)."""
     runs, total = 0, 0.0
     for line in log.read_text().splitlines() if log.exists() else []:
         fields = line.split()
-        if len(fields) == 2 and all(f.replace(".", "", 1).isdigit() for f in fields):
+        if len(fields) >= 2 and all(f.replace(".", "", 1).isdigit() for f in fields[:2]):
             runs, total = runs + 1, total + float(fields[0]) + float(fields[1])
     return runs, total
 
