@@ -46,7 +46,11 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parser
     is_manifest_snapshot,
     parse_backup_summary,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import ResticResult, stream_restic
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (
+    FULL_SNAPSHOT_ID_RE,
+    ResticResult,
+    stream_restic,
+)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import redact_repository
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc, parse_time
 
@@ -616,10 +620,9 @@ def made_snapshot(summary: Mapping[str, Any], base: Mapping[str, Any]) -> Snapsh
     tags. None when that is not all known: restic 0.14's summary has an 8-digit ID and no time, and without
     ``--host`` restic chooses the host name."""
     full, start, host = summary.get("snapshot_id"), summary.get("backup_start"), base.get("host")
-    if not (isinstance(full, str) and len(full) == 64 and isinstance(start, str) and host):
+    if not (isinstance(full, str) and FULL_SNAPSHOT_ID_RE.match(full) and isinstance(start, str) and host):
         return None
     try:
-        int(full, 16)
         when = parse_time(start, "backup_start")
     except ValueError:
         return None

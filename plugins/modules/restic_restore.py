@@ -225,7 +225,6 @@ error_kind:
 """
 
 import os  # noqa: E402
-import re  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import shutil  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import tempfile  # noqa: E402
 from dataclasses import replace as dc_replace  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -251,6 +250,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module
     run_module,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    FULL_SNAPSHOT_ID_RE as FULL_ID,
     ResticResult,
     stream_restic,
     validate_snapshot_id,
@@ -297,9 +297,6 @@ def _space_needed(target: str, files) -> tuple[int, int]:
         probe = os.path.dirname(probe)
     st = os.statvfs(probe)
     return needed, st.f_bavail * st.f_frsize
-
-
-FULL_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _empty_or_absent(target: str) -> bool:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 import stat
 from typing import Any
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import safe_fs
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import FULL_SNAPSHOT_ID_RE as FULL_ID
 
-FULL_ID = re.compile(r"^[0-9a-f]{64}$")
 FORMAT = 1
 # Larger kept files are not read back (the listing is made again): about 400 characters per file of the tree.
 MAX_BYTES = 256 * 1024 * 1024

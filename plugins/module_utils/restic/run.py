@@ -210,6 +210,8 @@ class PasswordFile:
 
 
 SNAPSHOT_ID_RE = re.compile(r"^(?:[0-9a-f]{8,64}|latest)$")
+# A snapshot named by its full ID: the hash of the snapshot, so what restic shows of it never changes.
+FULL_SNAPSHOT_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def validate_snapshot_id(value: Any, name: str = "snapshot") -> str:
