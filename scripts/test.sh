@@ -15,12 +15,17 @@ esac
 # once below).
 make --no-print-directory setup >/dev/null || { echo "test.sh: make setup failed" >&2; exit 2; }
 failed=()
-step() {
-  local name=$1; shift
-  local t0=$SECONDS
-  printf '\n=== %s ===\n' "$name"
-  if "$@"; then status=ok; else status=FAILED; failed+=("$name"); fi
+# A step's closing line (its status and time since t0), and its name kept when it failed.
+ended() {
+  local name=$1 rc=$2 t0=$3 status=ok
+  if [ "$rc" -ne 0 ]; then status=FAILED; failed+=("$name"); fi
   printf '=== %s: %s in %d s ===\n' "$name" "$status" $((SECONDS - t0))
+}
+step() {
+  local name=$1 t0=$SECONDS rc=0; shift
+  printf '\n=== %s ===\n' "$name"
+  "$@" || rc=$?
+  ended "$name" "$rc" "$t0"
 }
 # The Molecule images (debootstrap, then the database packages: about 4 minutes on a clean machine, mostly downloads
 # and unpacking) are prepared in the background while the other layers run: scripts/molecule.sh builds the images a
@@ -66,8 +71,7 @@ finish_bg() {
   printf '\n=== %s (ran in the background from %d s; waited %d s for it here) ===\n' "$name" "${bg_t0[$name]}" \
     $((SECONDS - t0))
   cat ".cache/step-$name.log"
-  if [ "$rc" -eq 0 ]; then status=ok; else status=FAILED; failed+=("$name"); fi
-  printf '=== %s: %s in %d s ===\n' "$name" "$status" $((SECONDS - bg_t0[$name]))
+  ended "$name" "$rc" "${bg_t0[$name]}"
 }
 for name in lint sanity unit; do start_bg "$name"; done
 for name in "${steps[@]}"; do
