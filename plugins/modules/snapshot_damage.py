@@ -470,7 +470,7 @@ class Shared:
                     ).stdout  # fmt: skip
             except ResticError:
                 text = None
-            if text is not None and self.keep_dir:
+            if text is not None:
                 self.keep(snapshot_id, list(dict.fromkeys(roots)), text)
             # bounded: the oldest listings go first (one asked for again is listed again, for every client again)
             while self._listings and sum(len(t or "") for t in self._listings.values()) + len(text or "") > (
