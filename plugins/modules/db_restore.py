@@ -463,9 +463,10 @@ def main() -> None:
             if checked["ok"]:
                 actions.append(f"ledger {checked['summary']}")
                 return checked
+            # rstrip: an unreadable table's detail (the reader's error) may end its sentence itself
             head = (
                 f"the ledger of the restore of {engine} database {database} from snapshot {short} into {target} does "
-                f"not check out: {checked['summary']}."
+                f"not check out: {checked['summary'].rstrip('.')}."
             )
             if p["mode"] == "scratch":  # restore_and_check drops the restore
                 actions.append(f"restored snapshot {short} into {target}; its ledger does not check out; dropped it")
