@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -242,6 +243,8 @@ class Restic:
         self._layouts: dict[str, Any] = {}
         # listings kept by an earlier module run on this host (load_listing): {full id: (listed roots, ls stdout)}
         self._kept: dict[str, tuple[list[str], str]] = {}
+        # name of this repository's folder in restic's cache, once new_snapshot_id found a snapshot there
+        self._snapshot_cache = ""
 
     @property
     def features(self) -> ResticFeatures:
@@ -388,13 +391,20 @@ class Restic:
         it opens the repository, so the ID is read there without opening the repository again (another key
         derivation and listing: most of a small backup's cost). Only cache folders touched since ``since`` (epoch
         seconds, taken before the backup started) count; anything but exactly one match falls back to listing the
-        snapshots (``snapshot_id_from_cache``)."""
+        snapshots (``snapshot_id_from_cache``).
+
+        The folder where the ID was found is this repository's cache: the next backup of the same engine (the next
+        client of a run) looks there first, one folder listed instead of every repository cache on the host (a test
+        or bench machine has hundreds; each scan stats every one of them)."""
         if len(short) == 64:
             return short
         root = self.cache_root()
-        found = snapshot_id_from_cache(root, short, since) if root else None
+        found = snapshot_in_cache(root, short, since, self._snapshot_cache) if root and self._snapshot_cache else None
+        if found is None and root:
+            found = snapshot_in_cache(root, short, since)
         if found:
-            return found
+            self._snapshot_cache = found[1]
+            return found[0]
         return next((s.id for s in self.snapshots(manifests=True) if short and s.id.startswith(short)), short)
 
     def resolve_snapshot(self, wanted: str, hosts: Iterable[str] = (), tags: Iterable[str] = ()) -> Snapshot:
@@ -794,22 +804,33 @@ def snapshot_id_from_cache(root: str, short: str, since: float) -> str | None:
     """The one full snapshot ID starting with ``short`` in the restic cache folder ``root``, looking only at the
     repository caches touched at or after ``since`` (epoch seconds); None when there is no such ID, more than one,
     ``short`` is not at least 8 hex digits, or the cache cannot be read."""
+    found = snapshot_in_cache(root, short, since)
+    return found[0] if found else None
+
+
+def snapshot_in_cache(root: str, short: str, since: float, only: str = "") -> tuple[str, str] | None:
+    """``snapshot_id_from_cache``, and the name of the repository cache (the folder under ``root``) that holds it;
+    with ``only``, that one repository cache is looked at instead of every one."""
     if len(short) < 8 or not re.fullmatch(r"[0-9a-f]+", short):
         return None
-    found: set[str] = set()
+    found: dict[str, str] = {}
     try:
-        entries = list(os.scandir(root))
+        names = [only] if only else os.listdir(root)
     except OSError:
         return None
-    for entry in entries:
+    for name in names:
+        folder = os.path.join(root, name)
         try:
-            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_mtime < since:
+            info = os.lstat(folder)
+            if not stat.S_ISDIR(info.st_mode) or info.st_mtime < since:
                 continue
-            names = os.listdir(os.path.join(entry.path, "snapshots", short[:2]))
+            held = os.listdir(os.path.join(folder, "snapshots", short[:2]))
         except OSError:
             continue
-        found.update(n for n in names if len(n) == 64 and n.startswith(short) and re.fullmatch(r"[0-9a-f]+", n))
-    return found.pop() if len(found) == 1 else None
+        for full in held:
+            if len(full) == 64 and full.startswith(short) and re.fullmatch(r"[0-9a-f]+", full):
+                found[full] = name
+    return next(iter(found.items())) if len(found) == 1 else None
 
 
 def restic_pattern(path: str) -> str:

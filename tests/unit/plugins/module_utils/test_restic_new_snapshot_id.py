@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import Restic, snapshot_id_from_cache
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import (
+    Restic,
+    snapshot_id_from_cache,
+    snapshot_in_cache,
+)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import parse_backup_summary
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import subprocess_run
 
@@ -59,6 +63,44 @@ def test_caches_not_touched_since_the_backup_started_do_not_count(tmp_path):
     cache(tmp_path, "new", A, mtime=now)
     assert snapshot_id_from_cache(str(tmp_path), "3f1c9e2a", now - 2) == A
     assert snapshot_id_from_cache(str(tmp_path / "missing"), "3f1c9e2a", now - 2) is None
+
+
+def test_the_repository_cache_that_held_it_is_named_and_can_be_looked_at_alone(tmp_path):
+    now = time.time()
+    cache(tmp_path, "repo-a", A, mtime=now)
+    cache(tmp_path, "repo-b", B, mtime=now)
+    assert snapshot_in_cache(str(tmp_path), "77aa0b1c", now - 2) is None
+    assert snapshot_in_cache(str(tmp_path), "3f1c9e2a", now - 2) is None  # in both: not one match
+    assert snapshot_in_cache(str(tmp_path), "3f1c9e2a", now - 2, only="repo-a") == (A, "repo-a")
+    assert snapshot_in_cache(str(tmp_path), "3f1c9e2a1", now - 2, only="repo-a") is None
+    cache(tmp_path, "repo-a", C, mtime=now - 3600)  # not touched since the backup started
+    assert snapshot_in_cache(str(tmp_path), "77aa0b1c", now - 2, only="repo-a") is None
+
+
+def test_the_next_client_of_a_run_looks_only_in_the_repository_cache_found_first(tmp_path, monkeypatch):
+    now = time.time()
+    cache(tmp_path, "repo-a", A, mtime=now)
+    for i in range(5):
+        cache(tmp_path, f"other-{i}", mtime=now)
+
+    def no_restic(argv, **kw):
+        raise AssertionError(f"restic run: {argv}")
+
+    engine = Restic("restic", "/srv/repo", "/pw", cache_dir=str(tmp_path), run=no_restic)
+    looked: list[str] = []
+    listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: looked.append(str(path)) or listdir(path))
+    assert engine.new_snapshot_id("3f1c9e2a", now - 2) == A
+    assert sum(p.endswith("/snapshots/3f") for p in looked) == 6  # the first client: every repository cache
+    looked.clear()
+    cache(tmp_path, "repo-a", C, mtime=now)
+    assert engine.new_snapshot_id("77aa0b1c", now - 2) == C
+    assert looked == [str(tmp_path / "repo-a" / "snapshots" / "77")]  # the next: its repository's cache alone
+    looked.clear()
+    cache(tmp_path, "repo-b", B, mtime=now)  # not where the last one was: every cache again
+    assert engine.new_snapshot_id("3f1c9e2a1", now - 2) == B
+    assert len(looked) == 2 + 7  # the remembered folder, the root, then each of the seven caches
+    assert engine.new_snapshot_id("3f1c9e2a0", now - 2) == A  # repo-b remembered now, A is not there: every cache
 
 
 def test_engine_reads_the_new_id_from_the_cache_without_listing(tmp_path):
