@@ -11,6 +11,8 @@ import functools
 import hashlib
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from ledgerguard.runner import project_env, tool_path
+from conftest import restic
+from ledgerguard.runner import PlaybookRun, project_env, run_playbook, tool_path
 
 RELIABILITY = Path(__file__).resolve().parent / "reliability"
 
@@ -48,6 +51,8 @@ def restic_env(repo: str, password_file: Path) -> dict[str, str]:
         "LC_ALL": "C",
         "RESTIC_REPOSITORY": repo,
         "RESTIC_PASSWORD_FILE": str(password_file),
+        # beside the repository: the lock test's repositories are copies of one, with one repository ID
+        "RESTIC_CACHE_DIR": repo + "-cache",
     }
 
 
@@ -73,13 +78,14 @@ def hold_lock(repo: str, password_file: Path, other_host: str | None = None) -> 
     raise AssertionError("restic did not take its lock")
 
 
-def run_module_play(playbook, inventory, name: str, **extravars):
-    runner = playbook(str(RELIABILITY / name), inventory=inventory, extravars=extravars)
-    out = {}
+def results_by_host(runner) -> dict[str, dict[str, dict]]:
+    """Each host's task results by task name (one run, several hosts: one per case)."""
+    out: dict[str, dict[str, dict]] = {}
     for ev in runner.events:
         if ev.get("event") in ("runner_on_ok", "runner_on_failed"):
-            out[ev["event_data"]["task"]] = ev["event_data"]["res"]
-    return runner, out
+            data = ev["event_data"]
+            out.setdefault(data["host"], {})[data["task"]] = data["res"]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -90,54 +96,69 @@ def run_module_play(playbook, inventory, name: str, **extravars):
 def test_live_lock_is_never_broken_stale_lock_removed_only_when_provably_stale(
     tmp_path, playbook, localhost_inventory, local_repo, restic_password_file
 ):
-    locks = Path(local_repo) / "locks"
-    inventory = localhost_inventory(
-        {"ledgerguard_repository": local_repo, "ledgerguard_password_file": str(restic_password_file)}
-    )
+    """Four lock states, each in its own copy of one empty repository (a host of the inventory each, one run): a
+    live lock, a stale but young one, a stale one old enough, a stale one held from another host."""
+    repos = {}
+    for case in ("live", "young", "old", "foreign"):
+        repos[case] = str(tmp_path / f"repo-{case}")
+        shutil.copytree(local_repo, repos[case], symlinks=True)
+    locks = {case: Path(repo) / "locks" for case, repo in repos.items()}
     me = socket.gethostname()
 
-    # 1. A live lock (its holder runs): the exclusive check stops, names the holder, and the lock stays.
-    live = hold_lock(local_repo, restic_password_file)
+    # A live lock (its holder runs until the run is over).
+    live = hold_lock(repos["live"], restic_password_file)
     try:
-        _runner, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=1)
-        failed = res["Check the repository"]
+        # Holders killed with SIGKILL: restic could not remove their locks, which are now stale.
+        gone = {}
+        for case in ("young", "old", "foreign"):
+            holder = hold_lock(
+                repos[case], restic_password_file, other_host="books-elsewhere" if case == "foreign" else None
+            )
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=10)
+            gone[case] = holder.pid
+        for case in repos:
+            assert len(list(locks[case].iterdir())) == 1, case
+        time.sleep(2.5)  # every lock is now more than 2 s old
+        hostvars = {"young": 3600, "old": 2, "live": 1, "foreign": 1}
+        inventory = localhost_inventory(
+            {"ledgerguard_password_file": str(restic_password_file)},
+            hosts={
+                case: {"ledgerguard_repository": repos[case], "stale_lock_age": age} for case, age in hostvars.items()
+            },
+        )
+        res = results_by_host(playbook(str(RELIABILITY / "check_locked.yml"), inventory=inventory))
+        # 1. The live lock: the exclusive check stops, names the holder, and the lock stays.
+        failed = res["live"]["Check the repository"]
         assert failed["error_kind"] == "locked"
         assert f"is locked by restic PID {live.pid} on host {me}" in failed["msg"]
         assert "stale_locks_removed" not in failed
         assert live.poll() is None, "the holder must not be disturbed"
-        assert len(list(locks.iterdir())) == 1
+        assert len(list(locks["live"].iterdir())) == 1
     finally:
         live.send_signal(signal.SIGKILL)
         live.wait(timeout=10)
-    # The holder is gone (SIGKILL: restic could not remove its lock). The lock is now stale but young.
-    assert len(list(locks.iterdir())) == 1
-    _runner, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=3600)
-    young = res["Check the repository"]
-    assert young["error_kind"] == "locked" and f"PID {live.pid}" in young["msg"]
-    assert len(list(locks.iterdir())) == 1, "a young lock is never removed"
 
-    # 2. Old enough and its holder provably gone: removed, recorded, and the check runs.
-    time.sleep(2.5)
-    runner, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=2)
-    ok = res["Check the repository"]
+    # 2. Its holder gone but the lock young: kept.
+    young = res["young"]["Check the repository"]
+    assert young["error_kind"] == "locked" and f"PID {gone['young']}" in young["msg"]
+    assert len(list(locks["young"].iterdir())) == 1, "a young lock is never removed"
+
+    # 3. Old enough and its holder provably gone: removed, recorded, and the check runs.
+    ok = res["old"]["Check the repository"]
     assert "error_kind" not in ok, ok.get("msg")
     assert ok["ok"] is True
     [removed] = ok["stale_locks_removed"]
-    assert removed["pid"] == live.pid and removed["host"] == me and removed["age_seconds"] >= 2
-    assert removed["why"].startswith(f"holder PID {live.pid} no longer runs on {me}")
+    assert removed["pid"] == gone["old"] and removed["host"] == me and removed["age_seconds"] >= 2
+    assert removed["why"].startswith(f"holder PID {gone['old']} no longer runs on {me}")
     assert any("Removed a stale restic lock" in w for w in ok.get("warnings", []))
-    assert list(locks.iterdir()) == []
+    assert list(locks["old"].iterdir()) == []
 
-    # 3. A lock held from another host (its PID means nothing here) is never removed, however old.
-    other = hold_lock(local_repo, restic_password_file, other_host="books-elsewhere")
-    other.send_signal(signal.SIGKILL)
-    other.wait(timeout=10)
-    time.sleep(2.5)
-    _runner, res = run_module_play(playbook, inventory, "check_locked.yml", stale_lock_age=1)
-    foreign = res["Check the repository"]
+    # 4. A lock held from another host (its PID means nothing here) is never removed, however old.
+    foreign = res["foreign"]["Check the repository"]
     assert foreign["error_kind"] == "locked"
     assert "on host books-elsewhere" in foreign["msg"]
-    assert len(list(locks.iterdir())) == 1
+    assert len(list(locks["foreign"].iterdir())) == 1
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -151,46 +172,34 @@ def test_two_concurrent_restores_from_one_repository(tmp_path, local_repo, resti
     env = {k: v for k, v in os.environ.items() if "PASSWORD" not in k and "SECRET" not in k}
     env.update(project_env())
     env["PATH"] = tool_path(env.get("PATH"))
-    procs = {}
-    for host in ("books-a", "books-b"):
-        inv = tmp_path / f"{host}.json"
-        inv.write_text(
-            json.dumps(
-                {
-                    "all": {
-                        "hosts": {
-                            host: {
-                                "ansible_connection": "local",
-                                "ansible_python_interpreter": sys.executable,
-                                "ledgerguard_repository": local_repo,
-                                "ledgerguard_password_file": str(restic_password_file),
-                                "target": str(tmp_path / host),
-                            }
-                        }
-                    }
-                }
-            )
-        )
-        procs[host] = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                "-i",
-                str(inv),
-                str(RELIABILITY / "restore_one.yml"),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    # Both restics run at the same moment (sampled from the process table). On a loaded machine one playbook may
-    # reach its restore seconds after the other, so the first restic seen is paused (SIGSTOP) until the second
+    # One playbook, two hosts (one per restore target): Ansible runs the task on both at once.
+    inv = tmp_path / "inventory.json"
+    hosts = {
+        host: {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "ledgerguard_repository": local_repo,
+            "ledgerguard_password_file": str(restic_password_file),
+            "target": str(tmp_path / host),
+        }
+        for host in ("books-a", "books-b")
+    }
+    inv.write_text(json.dumps({"all": {"hosts": hosts}}))
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inv), str(RELIABILITY / "restore_one.yml")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    # Both restics run at the same moment (sampled from the process table). On a loaded machine one host's worker may
+    # reach its restore seconds after the other's, so the first restic seen is paused (SIGSTOP) until the second
     # appears (at most 300 s), then resumed: the two really hold the repository at once.
     overlap = 0
     paused: int | None = None
     done_pausing = False
     deadline = time.monotonic() + 300
-    while any(p.poll() is None for p in procs.values()):
+    while proc.poll() is None:
         running = []
         for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
             try:
@@ -209,9 +218,8 @@ def test_two_concurrent_restores_from_one_repository(tmp_path, local_repo, resti
                 os.kill(paused, signal.SIGCONT)
             paused, done_pausing = None, True
         time.sleep(0.05)
-    outputs = {h: p.communicate()[0] for h, p in procs.items()}
-    for host, proc in procs.items():
-        assert proc.returncode == 0, outputs[host]
+    output = proc.communicate()[0]
+    assert proc.returncode == 0, output
     assert overlap == 2, "the two restores did not run at the same time"
     for host in ("books-a", "books-b"):
         assert tree(tmp_path / host / str(data).lstrip("/")) == tree(data)
@@ -229,39 +237,93 @@ def new_packs(repo: str, before: set[Path]) -> list[Path]:
     )
 
 
-@pytest.mark.parametrize("fault", ["deleted", "corrupted"])
-def test_lost_pack_found_by_verification_and_restore_fails_clearly(
-    tmp_path, fault, playbook, localhost_inventory, local_repo, restic_password_file, restic_cmd
-):
-    data = make_data(tmp_path / "data", files=6, size=30_000)
-    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books01", str(data))
+def two_snapshots(base: Path, password_file: Path, new_file: str, new_size: int) -> dict:
+    """A repository of its own with two snapshots of the same data, the second with one new file; returns the case
+    (repository, data, snapshots, the packs the second snapshot added, biggest first)."""
+    repo = str(base / "repo")
+    restic(repo, password_file, "init")
+    data = make_data(base / "data", files=6, size=30_000)
+    restic(repo, password_file, "backup", "--host", "books01", str(data))
     old_tree = tree(data)
-    packs_before = set(p for p in (Path(local_repo) / "data").rglob("*") if p.is_file())
-    (data / "c000" / "新增-2026-11.csv").write_bytes(os.urandom(3 * 1024 * 1024))
-    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books01", str(data))
-    snaps = json.loads(restic_cmd(local_repo, restic_password_file, "snapshots", "--json").stdout)
-    old_id, new_id = snaps[0]["id"], snaps[1]["id"]
-    victim = new_packs(local_repo, packs_before)[0]  # the biggest new pack: the new file's data
-    if fault == "deleted":
-        victim.unlink()
-    else:
-        victim.chmod(0o644)
-        raw = bytearray(victim.read_bytes())
-        raw[len(raw) // 2] ^= 0xFF
-        victim.write_bytes(bytes(raw))
-    inventory = localhost_inventory(
-        {"ledgerguard_repository": local_repo, "ledgerguard_password_file": str(restic_password_file)}
+    packs_before = set(p for p in (Path(repo) / "data").rglob("*") if p.is_file())
+    (data / new_file).write_bytes(os.urandom(new_size))
+    restic(repo, password_file, "backup", "--host", "books01", str(data))
+    snaps = json.loads(restic(repo, password_file, "snapshots", "--json").stdout)
+    return {
+        "repo": repo,
+        "data": data,
+        "old_tree": old_tree,
+        "snaps": snaps,
+        "old_id": snaps[0]["id"],
+        "new_id": snaps[1]["id"],
+        "new_packs": new_packs(repo, packs_before),
+    }
+
+
+@pytest.fixture(scope="module")
+def pack_faults(tmp_path_factory):
+    """The lost-pack cases, each a host with its own repository, in one run of repository_faults.yml: a data pack
+    deleted, a data pack corrupted (pack_fault.yml), the pack of a snapshot's trees deleted (tree_pack_fault.yml)."""
+    base = tmp_path_factory.mktemp("pack-faults")
+    password_file = base / "restic-password"
+    password_file.write_text("correct horse battery staple " + secrets.token_hex(8) + "\n")
+    password_file.chmod(0o600)
+    cases = {}
+    for fault in ("deleted", "corrupted"):
+        case = two_snapshots(base / fault, password_file, "c000/新增-2026-11.csv", 3 * 1024 * 1024)
+        victim = case["victim"] = case["new_packs"][0]  # the biggest new pack: the new file's data
+        if fault == "deleted":
+            victim.unlink()
+        else:
+            victim.chmod(0o644)
+            raw = bytearray(victim.read_bytes())
+            raw[len(raw) // 2] ^= 0xFF
+            victim.write_bytes(bytes(raw))
+        case["vars"] = {
+            "new_id": case["new_id"],
+            "old_id": case["old_id"],
+            "new_target": str(base / fault / "restore-new"),
+            "old_target": str(base / fault / "restore-old"),
+            "read_data": fault == "corrupted",
+        }
+        cases[fault] = case
+    case = cases["tree"] = two_snapshots(base / "tree", password_file, "c001/新增-2026-11.csv", 200_000)
+    case["victim"] = case["new_packs"][-1]  # the smallest new pack: the new snapshot's trees
+    case["blobs"] = restic(case["repo"], password_file, "list", "blobs").stdout
+    case["victim"].unlink()
+    case["vars"] = {"data_path": str(case["data"]), "cache_dir": str(base / "tree" / "empty-cache")}
+
+    def host(case: dict) -> dict:
+        return {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "ledgerguard_repository": case["repo"],
+            "ledgerguard_password_file": str(password_file),
+            **case["vars"],
+        }
+
+    inventory = base / "inventory.json"
+    groups = {
+        "pack_fault": {"hosts": {fault: host(cases[fault]) for fault in ("deleted", "corrupted")}},
+        "tree_pack": {"hosts": {"tree": host(cases["tree"])}},
+    }
+    inventory.write_text(json.dumps({"all": {"children": groups}}, ensure_ascii=False), encoding="utf-8")
+    runner = run_playbook(
+        PlaybookRun(
+            playbook=str(RELIABILITY / "repository_faults.yml"), private_data_dir=base / "runner", inventory=inventory
+        )
     )
-    runner, res = run_module_play(
-        playbook,
-        inventory,
-        "pack_fault.yml",
-        new_id=new_id,
-        old_id=old_id,
-        new_target=str(tmp_path / "restore-new"),
-        old_target=str(tmp_path / "restore-old"),
-        read_data=fault == "corrupted",
-    )
+    results = results_by_host(runner)
+    for name, case in cases.items():
+        case["res"] = results[name]
+    return cases
+
+
+@pytest.mark.parametrize("fault", ["deleted", "corrupted"])
+def test_lost_pack_found_by_verification_and_restore_fails_clearly(fault, pack_faults):
+    case = pack_faults[fault]
+    res, victim, data, local_repo = case["res"], case["victim"], case["data"], case["repo"]
+    new_id = case["new_id"]
     check = res["Verify the repository"]
     assert check["ok"] is False
     assert any(victim.name in e for e in check["errors"]), check["errors"]
@@ -279,29 +341,14 @@ def test_lost_pack_found_by_verification_and_restore_fails_clearly(
     assert "Run restic check" in new["msg"]
     old = res["Restore the older snapshot"]
     assert not old.get("failed"), old.get("msg")
-    assert tree(tmp_path / "restore-old" / str(data).lstrip("/")) == old_tree
+    assert tree(Path(case["vars"]["old_target"]) / str(data).lstrip("/")) == case["old_tree"]
 
 
-def test_lost_tree_pack_makes_the_snapshot_unusable_and_the_older_one_is_assessed(
-    tmp_path, playbook, localhost_inventory, local_repo, restic_password_file, restic_cmd
-):
-    data = make_data(tmp_path / "data", files=6, size=30_000)
-    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books01", str(data))
-    packs_before = set(p for p in (Path(local_repo) / "data").rglob("*") if p.is_file())
-    (data / "c001" / "新增-2026-11.csv").write_bytes(os.urandom(200_000))
-    restic_cmd(local_repo, restic_password_file, "backup", "--host", "books01", str(data))
-    snaps = json.loads(restic_cmd(local_repo, restic_password_file, "snapshots", "--json").stdout)
-    old_id, new_id = snaps[0]["id"], snaps[1]["id"]
-    victim = new_packs(local_repo, packs_before)[-1]  # the smallest new pack: the new snapshot's trees
-    blobs = restic_cmd(local_repo, restic_password_file, "list", "blobs").stdout
-    victim.unlink()
-    assert f"tree {snaps[1]['tree']}" in blobs
-    inventory = localhost_inventory(
-        {"ledgerguard_repository": local_repo, "ledgerguard_password_file": str(restic_password_file)}
-    )
-    _runner, res = run_module_play(
-        playbook, inventory, "tree_pack_fault.yml", data_path=str(data), cache_dir=str(tmp_path / "empty-cache")
-    )
+def test_lost_tree_pack_makes_the_snapshot_unusable_and_the_older_one_is_assessed(pack_faults):
+    case = pack_faults["tree"]
+    res, victim, snaps, local_repo = case["res"], case["victim"], case["snaps"], case["repo"]
+    old_id, new_id = case["old_id"], case["new_id"]
+    assert f"tree {snaps[1]['tree']}" in case["blobs"]
     check = res["Check the repository and locate the snapshots that need lost packs"]
     assert check["ok"] is False
     [lost] = check["lost_packs"]
