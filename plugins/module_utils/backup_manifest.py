@@ -62,6 +62,9 @@ __all__ = [
     "manifest_for",
     "find_manifests",
     "record_manifest",
+    "HashedTree",
+    "store_manifest",
+    "ManifestBatch",
     "compare_records",
     "compare_with_backup_manifest",
     "backup_args",
@@ -194,7 +197,15 @@ def write_manifest(records: Iterable[dict[str, Any]], handle: IO[bytes], header:
 
     digest = hashlib.sha256(header)
     handle.write(header)
-    stats = {"files": 0, "bytes": 0, "errors": 0, "manifest_bytes": len(header)}
+    stats = write_records(records, handle, digest)
+    stats["manifest_bytes"] += len(header)
+    stats["digest"] = digest.hexdigest()
+    return stats
+
+
+def write_records(records: Iterable[dict[str, Any]], handle: IO[bytes], digest: Any) -> dict[str, Any]:
+    """One JSON line per record into ``handle`` (and ``digest``); counts files, bytes, errors and the bytes written."""
+    stats = {"files": 0, "bytes": 0, "errors": 0, "manifest_bytes": 0}
     for rec in records:
         line = mf.json_line(rec).encode("utf-8", "surrogateescape")
         handle.write(line)
@@ -205,7 +216,6 @@ def write_manifest(records: Iterable[dict[str, Any]], handle: IO[bytes], header:
             stats["bytes"] += int(rec.get("size") or 0)
         if "error" in rec:
             stats["errors"] += 1
-    stats["digest"] = digest.hexdigest()
     return stats
 
 
@@ -215,6 +225,84 @@ def _restic_time(snap: Snapshot) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- recording
+
+
+class HashedTree:
+    """The records of a backup-time manifest of ``paths``, hashed on this host now, in a temporary file, before the
+    data snapshot's record (the manifest's header) is known: with restic < 0.17 a run of several clients hashes each
+    client right after its backup and stores every manifest after one listing at the end (``ManifestBatch``).
+    ``close`` removes the file."""
+
+    def __init__(
+        self,
+        paths: Iterable[str],
+        exclude: Iterable[str] = (),
+        parallel: str = "process",
+        workers: int = 0,
+        tmpdir: str | None = None,
+    ):
+        import hashlib
+
+        started = time.monotonic()
+        self.rels = roots(paths)
+        self.body = tempfile.TemporaryFile(dir=tmpdir)
+        try:
+            self.stats = write_records(
+                tree_records(b"/", self.rels, exclude, parallel, workers), self.body, hashlib.sha256()
+            )
+        except BaseException:
+            self.body.close()
+            raise
+        self.seconds = time.monotonic() - started
+
+    def close(self) -> None:
+        self.body.close()
+
+
+def store_manifest(restic: Restic, snap: Snapshot, hashed: HashedTree, tmpdir: str | None = None) -> dict[str, Any]:
+    """Store ``hashed`` (hashed from ``snap``'s paths) as the manifest snapshot of ``snap``: its header names the
+    snapshot as ``snap`` holds it (ID, host, time, paths, as restic lists them), then the records; ``restic backup
+    --stdin`` with the snapshot's host and time and the manifest tags. Raises ResticError when restic fails."""
+    import hashlib
+
+    started = time.monotonic()
+    header = _header(snap, list(snap.paths))
+    digest = hashlib.sha256(header)
+    with tempfile.TemporaryFile(dir=tmpdir) as handle:
+        handle.write(header)
+        hashed.body.seek(0)
+        for chunk in iter(lambda: hashed.body.read(1 << 20), b""):
+            digest.update(chunk)
+            handle.write(chunk)
+        handle.flush()
+        handle.seek(0)
+        args = ["backup", "--json", "--stdin", "--stdin-filename", stdin_filename(snap.id), "--host", snap.hostname]
+        args += ["--time", _restic_time(snap)]
+        for tag in manifest_tags(snap.id):
+            args += ["--tag", tag]
+        since = time.time() - 2
+        res = restic.run(*args, stdin=handle, env=backup_env(None))
+    action = f"store the backup-time manifest of snapshot {snap.short_id}"
+    if res.rc != 0 or res.timed_out:
+        raise classify_error(res, restic.repository, restic.features, action=action)
+    try:
+        short = parse_backup_summary(res.stdout + "\n" + res.stderr).get("snapshot_id", "")
+    except ValueError:
+        raise classify_error(res, restic.repository, restic.features, action=action) from None
+    full = restic.new_snapshot_id(short, since)
+    return {
+        "changed": True,
+        "snapshot_id": snap.id,
+        "manifest_snapshot_id": full,
+        "manifest_short_id": full[:8],
+        "existing": False,
+        "files": hashed.stats["files"],
+        "bytes": hashed.stats["bytes"],
+        "errors": hashed.stats["errors"],
+        "manifest_bytes": len(header) + hashed.stats["manifest_bytes"],
+        "digest": digest.hexdigest(),
+        "seconds": round(hashed.seconds + time.monotonic() - started, 3),
+    }
 
 
 def record_manifest(
@@ -246,45 +334,100 @@ def record_manifest(
             "manifest_short_id": last.short_id,
             "existing": True,
         }
+    check_on_host(snap)
+    hashed = HashedTree(snap.paths, exclude, parallel, workers, tmpdir)
+    try:
+        return store_manifest(restic, snap, hashed, tmpdir)
+    finally:
+        hashed.close()
+
+
+def check_on_host(snap: Snapshot) -> None:
+    """Raise ValueError when a path ``snap`` backed up does not exist on this host (a manifest is recorded there)."""
     absent = [p for p in snap.paths if not os.path.lexists(p)]
     if absent:
         raise ValueError(
             f"snapshot {snap.short_id} backed up {', '.join(absent)}, which does not exist on this host; record the "
             "manifest on the host that was backed up, right after the backup"
         )
-    started = time.monotonic()
-    with tempfile.TemporaryFile(dir=tmpdir) as handle:
-        records = tree_records(b"/", roots(snap.paths), exclude, parallel, workers)
-        stats = write_manifest(records, handle, _header(snap, list(snap.paths)))
-        handle.flush()
-        handle.seek(0)
-        args = ["backup", "--json", "--stdin", "--stdin-filename", stdin_filename(snap.id), "--host", snap.hostname]
-        args += ["--time", _restic_time(snap)]
-        for tag in manifest_tags(snap.id):
-            args += ["--tag", tag]
-        since = time.time() - 2
-        res = restic.run(*args, stdin=handle, env=backup_env(None))
-    action = f"store the backup-time manifest of snapshot {snap.short_id}"
-    if res.rc != 0 or res.timed_out:
-        raise classify_error(res, restic.repository, restic.features, action=action)
-    try:
-        short = parse_backup_summary(res.stdout + "\n" + res.stderr).get("snapshot_id", "")
-    except ValueError:
-        raise classify_error(res, restic.repository, restic.features, action=action) from None
-    full = restic.new_snapshot_id(short, since)
-    return {
-        "changed": True,
-        "snapshot_id": snap.id,
-        "manifest_snapshot_id": full,
-        "manifest_short_id": full[:8],
-        "existing": False,
-        "files": stats["files"],
-        "bytes": stats["bytes"],
-        "errors": stats["errors"],
-        "manifest_bytes": stats["manifest_bytes"],
-        "digest": stats["digest"],
-        "seconds": round(time.monotonic() - started, 3),
-    }
+
+
+class ManifestBatch:
+    """The backup-time manifests of one run of several clients whose new snapshots restic's summary does not fully
+    describe (restic < 0.17: an 8-digit ID, no time; ``made_snapshot`` is None).
+
+    Each client's tree is hashed right after its backup (``add``: the manifest's records, as ``record_manifest``
+    would hash them then); after the last client, ONE ``restic snapshots --json`` (filtered on the run's host and
+    each waiting client's tags) gives every new snapshot's full ID, host, time and paths as restic lists them, and
+    each manifest is stored with that header (``finish``). Before: one listing per client, each opening the
+    repository (a key derivation). A listing that does not hold a client's snapshot fails that client as
+    ``backup_and_record`` did."""
+
+    def __init__(self, restic: Restic, tmpdir: str | None = None):
+        self.restic, self.tmpdir = restic, tmpdir
+        self.waiting: list[dict[str, Any]] = []
+
+    def add(self, result: dict[str, Any], short: str, hashed: HashedTree, exclude: list[str]) -> None:
+        """``result`` (backup_and_record's, completed in place by ``finish``) waits for its manifest."""
+        self.waiting.append({"result": result, "short": short, "hashed": hashed, "exclude": exclude})
+
+    def finish(self) -> dict[int, tuple[ResticError | ValueError | None, float]]:
+        """List once, store each waiting manifest, in order: {id(result): (the error that failed it or None, the
+        seconds spent on it here)}. Every hashed file is removed."""
+        waiting, self.waiting = self.waiting, []
+        outcome: dict[int, tuple[ResticError | ValueError | None, float]] = {}
+        if not waiting:
+            return outcome
+        started = time.monotonic()
+        hosts = sorted({w["result"]["host"] for w in waiting})
+        filters = {"hosts": hosts if all(hosts) else [], "tags": [",".join(w["result"]["tags"]) for w in waiting]}
+        try:
+            listing: list[Snapshot] | ResticError = self.restic.snapshots(manifests=True, **filters)
+        except ResticError as exc:
+            listing = exc
+        shared = (time.monotonic() - started) / len(waiting)
+        for item in waiting:
+            began = time.monotonic()
+            try:
+                outcome[id(item["result"])] = (self._store(item, listing), shared + time.monotonic() - began)
+            finally:
+                item["hashed"].close()
+        return outcome
+
+    def _store(self, item: dict[str, Any], listing: list[Snapshot] | ResticError) -> ResticError | ValueError | None:
+        if isinstance(listing, ResticError):
+            return listing
+        result, short = item["result"], item["short"]
+        full = result["snapshot_id"]
+        made = next((s for s in listing if s.id == full or (short and s.id.startswith(short))), None)
+        if made is None:
+            return ResticError(
+                "failed",
+                f"Snapshot {short} was made in {self.restic.repository} but restic does not list it, so its "
+                "backup-time manifest was not recorded; list the snapshots and record it with 'ledgerguard manifest "
+                "record'.",
+                {"snapshot_id": full},
+            )
+        try:
+            hashed = item["hashed"]
+            if hashed.rels != roots(made.paths):  # restic stored other paths than were hashed: hash those
+                check_on_host(made)
+                hashed.close()
+                hashed = item["hashed"] = HashedTree(made.paths, item["exclude"], tmpdir=self.tmpdir)
+            recorded = store_manifest(self.restic, made, hashed, self.tmpdir)
+        except (ResticError, ValueError) as exc:
+            return exc
+        result.update(snapshot_id=made.id, short_id=made.short_id)
+        note_manifest(result, recorded)
+        return None
+
+
+def note_manifest(result: dict[str, Any], recorded: Mapping[str, Any]) -> None:
+    """A backup's result gets its recorded manifest (``manifest``, ``manifest_snapshot_id``)."""
+    keys = ("manifest_snapshot_id", "manifest_short_id", "files", "bytes", "errors", "manifest_bytes")
+    result["manifest"] = {"recorded": recorded["changed"], **{k: recorded.get(k) for k in keys}}
+    result["manifest"].update(digest=recorded.get("digest", ""), seconds=recorded.get("seconds", 0.0))
+    result["manifest_snapshot_id"] = recorded["manifest_snapshot_id"]
 
 
 # --------------------------------------------------------------------------------------------------- comparing
@@ -669,10 +812,13 @@ def backup_and_record(
     tmpdir: str | None = None,
     on_status: Callable[[dict[str, float]], None] | None = None,
     progress_interval: float | None = None,
+    batch: ManifestBatch | None = None,
 ) -> dict[str, Any]:
     """Run one ``restic backup`` of ``paths`` and, when asked, record its backup-time manifest: the one place the
     backup modules (restic_backup, sqlite_backup) turn restic's answer into a result. ``on_status`` gets restic's
-    progress while it runs, one status per ``progress_interval`` seconds (``run_backup``)."""
+    progress while it runs, one status per ``progress_interval`` seconds (``run_backup``). With ``batch``, a manifest
+    that needs a listing (restic < 0.17) is hashed now and waits in the batch (the result's ``manifest`` is filled in
+    by ``batch.finish``)."""
     action = "back up " + ", ".join(paths)
     since = time.time() - 2  # file-system timestamps may be coarse; the cache folder is touched after this
     res = run_backup(restic, args, paths, on_status, progress_interval)
@@ -690,6 +836,8 @@ def backup_and_record(
     made = made_snapshot(summary, base) if manifest else None
     if made is not None:
         listing, full = [], made.id
+    elif manifest and batch is not None:
+        listing, full = None, restic.new_snapshot_id(short, since, listing=False)
     elif manifest:
         listing = restic.snapshots(manifests=True)
         made = next((s for s in listing if short and s.id.startswith(short)), None)
@@ -708,6 +856,12 @@ def backup_and_record(
             )
         for line in unreadable[:20]:
             warn(f"restic could not read: {line}")
+    result = dict(
+        base, changed=True, snapshot_id=full, short_id=full[:8], summary=summary, seconds=round(res.seconds, 3)
+    )
+    if manifest and made is None and batch is not None:
+        batch.add(result, short, HashedTree(paths, manifest_exclude, tmpdir=tmpdir), manifest_exclude)
+        return result
     if manifest:
         if made is None:
             raise ResticError(
@@ -717,9 +871,5 @@ def backup_and_record(
                 {"snapshot_id": full},
                 res,
             )
-        recorded = record_manifest(restic, made, manifest_exclude, tmpdir=tmpdir, listing=listing)
-        keys = ("manifest_snapshot_id", "manifest_short_id", "files", "bytes", "errors", "manifest_bytes")
-        base["manifest"] = {"recorded": recorded["changed"], **{k: recorded.get(k) for k in keys}}
-        base["manifest"].update(digest=recorded.get("digest", ""), seconds=recorded.get("seconds", 0.0))
-        base["manifest_snapshot_id"] = recorded["manifest_snapshot_id"]
-    return dict(base, changed=True, snapshot_id=full, short_id=full[:8], summary=summary, seconds=round(res.seconds, 3))
+        note_manifest(result, record_manifest(restic, made, manifest_exclude, tmpdir=tmpdir, listing=listing))
+    return result

@@ -118,6 +118,11 @@ options:
         manifest snapshots.
       - A file that changes between the backup and the manifest is later reported as changed since the manifest
         (its size or mtime differs), not as damage, so recording after the backup is safe on a live tree.
+      - With O(clients) and restic older than 0.17 (whose backup summary names the new snapshot by 8 digits and
+        without its time), each client's files are hashed right after its backup, and the manifests are stored after
+        the last client's backup, from one C(restic snapshots) listing of the run's new snapshots (instead of one per
+        client); those clients' lines in C(<progress_file>.finished) are written then, in order. With restic 0.17 and
+        later no listing is needed and each manifest is stored right after its client's backup.
       - Default V(false) because recording reads every backed-up file a second time (as much read I/O as a first
         backup) and adds a snapshot; turn it on for the nightly backups whose restores you want checked end to end.
     type: bool
@@ -253,6 +258,7 @@ import time  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    ManifestBatch,
     backup_and_record,
     backup_args,
     backup_base,
@@ -290,9 +296,10 @@ def check_tags(tags: list[str]) -> None:
             raise ValueError(f"tag {tag!r} is empty or contains a comma; restic tags cannot contain commas")
 
 
-def back_up(module, restic, paths: list[str], tags: list[str], exclude: list[str], on_status=None) -> dict:
+def back_up(module, restic, paths: list[str], tags: list[str], exclude: list[str], on_status=None, batch=None) -> dict:
     """One snapshot of ``paths`` (check mode: its dry run), with its manifest when asked: the result of a run with
-    O(paths), and of each client with O(clients). ``on_status`` gets restic's progress while it backs up."""
+    O(paths), and of each client with O(clients). ``on_status`` gets restic's progress while it backs up; ``batch``
+    (a ManifestBatch) holds a manifest that waits for the run's one listing."""
     params = module.params
     check_paths(paths)
     check_tags(tags)
@@ -312,6 +319,7 @@ def back_up(module, restic, paths: list[str], tags: list[str], exclude: list[str
         tmpdir=module.tmpdir,
         on_status=on_status,
         progress_interval=params["progress_interval"],
+        batch=batch,
     )
 
 
@@ -382,9 +390,12 @@ class ProgressFile:
                       "the backup went on without updating it until the next client")  # fmt: skip
 
 
-def back_up_client(module, restic, client: dict, stopped_before: str, progress: ProgressFile | None) -> dict:
+def back_up_client(
+    module, restic, client: dict, stopped_before: str, progress: ProgressFile | None, batch: ManifestBatch | None
+) -> dict:
     """One client of O(clients): its entry of RV(clients) (``not_run`` once the run stopped, or when the incident
-    lock O(stop_if_exists) exists now)."""
+    lock O(stop_if_exists) exists now). With ``batch``, an ``ok`` entry may wait there for its manifest (the
+    entry is the batch's result, completed in place)."""
     params = module.params
     entry = {"id": client["id"], "name": client["name"] or ""}
     stop = params["stop_if_exists"]
@@ -393,13 +404,20 @@ def back_up_client(module, restic, client: dict, stopped_before: str, progress: 
     tags = [client["id"], *params["tags"], *client["tags"]]
     exclude = [*params["exclude"], *client["exclude"]]
     try:
-        made = back_up(module, restic, client["paths"], tags, exclude, progress.status if progress else None)
-    except ResticError as exc:
-        return dict(entry, status="failed", msg=exc.message, error_kind=exc.kind)
-    except ValueError as exc:
-        return dict(entry, status="failed", msg=str(exc))
+        made = back_up(module, restic, client["paths"], tags, exclude, progress.status if progress else None, batch)
+    except (ResticError, ValueError) as exc:
+        return failed_entry(entry, exc)
     made.pop("restic_version", None)
-    return dict(made, **entry, status="ok")
+    made.update(entry, status="ok")
+    return made
+
+
+def failed_entry(entry: dict, exc: ResticError | ValueError) -> dict:
+    """A client's entry of RV(clients) when ``exc`` failed it: the message a run of its own would fail with."""
+    if isinstance(exc, ResticError):
+        return {"id": entry["id"], "name": entry["name"], "status": "failed", "msg": exc.message,
+                "error_kind": exc.kind}  # fmt: skip
+    return {"id": entry["id"], "name": entry["name"], "status": "failed", "msg": str(exc)}
 
 
 def back_up_clients(module, restic) -> dict:
@@ -423,16 +441,30 @@ def back_up_clients(module, restic) -> dict:
             "of the progress file, e.g. 5"
         )
     progress = ProgressFile(path, len(ids), params["progress_interval"], module.warn) if path else None
+    # restic < 0.17 names a new snapshot by 8 digits without its time: the manifests wait for one listing after the
+    # last client (ManifestBatch) instead of one listing per client, and so do the finished clients' records (in
+    # order: none overtakes a client still waiting for its manifest)
+    batch = ManifestBatch(restic, module.tmpdir) if params["manifest"] and not module.check_mode else None
+    held: list[tuple[int, float]] = []
     for client in params["clients"]:
         if progress:
             progress.broken = False
             progress.start(entries, client)
         started = time.monotonic()
-        entries.append(back_up_client(module, restic, client, stopped_before, progress))
+        entries.append(back_up_client(module, restic, client, stopped_before, progress, batch))
         if entries[-1]["status"] == "not_run":
             stopped_before = stopped_before or client["id"]
-        if progress:
+        if held or (batch and batch.waiting):
+            held.append((len(entries) - 1, time.monotonic() - started))
+        elif progress:
             progress.finished(entries[-1], time.monotonic() - started)
+    spent = batch.finish() if batch else {}
+    for index, seconds in held:
+        error, more = spent.get(id(entries[index]), (None, 0.0))
+        if error is not None:
+            entries[index] = failed_entry(entries[index], error)
+        if progress:
+            progress.finished(entries[index], seconds + more)
     if progress:
         progress.start(entries, None)
     failed = [e for e in entries if e["status"] == "failed"]

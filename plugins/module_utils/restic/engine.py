@@ -366,10 +366,17 @@ class Restic:
     def config(self) -> dict[str, Any]:
         return parse_config(self.must("cat", "config", action="read the repository config").stdout)
 
-    def snapshots(self, manifests: bool = False) -> list[Snapshot]:
+    def snapshots(self, manifests: bool = False, hosts: Iterable[str] = (), tags: Iterable[str] = ()) -> list[Snapshot]:
         """The repository's snapshots, oldest first. Backup-time manifest snapshots (``is_manifest_snapshot``) are
-        left out unless ``manifests`` is true: they are never restore points, freshness or coverage evidence."""
-        snaps = parse_snapshots(self.must("snapshots", "--json", action="list snapshots").stdout)
+        left out unless ``manifests`` is true: they are never restore points, freshness or coverage evidence.
+        ``hosts``, ``tags``: restic's own filters (``--host`` each, ``--tag`` each: a snapshot of any of the hosts
+        that holds every tag of any one ``tags`` entry, ``a,b`` meaning both)."""
+        args = ["snapshots", "--json"]
+        for host in hosts:
+            args += ["--host", host]
+        for tag in tags:
+            args += ["--tag", tag]
+        snaps = parse_snapshots(self.must(*args, action="list snapshots").stdout)
         return snaps if manifests else [s for s in snaps if not is_manifest_snapshot(s.tags)]
 
     def cache_root(self) -> str | None:
@@ -384,7 +391,7 @@ class Restic:
         )
         return os.path.join(base, "restic") if base else None
 
-    def new_snapshot_id(self, short: str, since: float) -> str:
+    def new_snapshot_id(self, short: str, since: float, listing: bool = True) -> str:
         """The full ID of the snapshot this engine just saved, of which restic printed ``short`` (restic 0.14's
         ``backup --json`` prints 8 hex digits). restic writes each snapshot it saves into its cache
         (``<cache>/<repository id>/snapshots/<2 hex>/<full id>``) and touches that repository's cache folder when
@@ -395,7 +402,8 @@ class Restic:
 
         The folder where the ID was found is this repository's cache: the next backup of the same engine (the next
         client of a run) looks there first, one folder listed instead of every repository cache on the host (a test
-        or bench machine has hundreds; each scan stats every one of them)."""
+        or bench machine has hundreds; each scan stats every one of them). ``listing`` false: no listing either,
+        ``short`` when the cache does not tell."""
         if len(short) == 64:
             return short
         root = self.cache_root()
@@ -405,6 +413,8 @@ class Restic:
         if found:
             self._snapshot_cache = found[1]
             return found[0]
+        if not listing:
+            return short
         return next((s.id for s in self.snapshots(manifests=True) if short and s.id.startswith(short)), short)
 
     def resolve_snapshot(self, wanted: str, hosts: Iterable[str] = (), tags: Iterable[str] = ()) -> Snapshot:

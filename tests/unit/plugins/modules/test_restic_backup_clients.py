@@ -247,10 +247,107 @@ def test_restic_is_asked_for_one_status_per_progress_interval_in_the_backup_only
     args = args_for(site, clients, manifest=True, restic_binary=str(wrapper))
     result = run(dict(args, progress_file=str(progress), progress_interval=2), capsys)
     assert "failed" not in result and [e["status"] for e in result["clients"]] == ["ok", "ok"]
-    per_client = ["backup 0.500000", "snapshots unset", "backup 0.000001"]  # backup, listing, manifest
-    assert seen.read_text().splitlines() == ["version unset", *per_client, *per_client]
+    if tuple(int(p) for p in result["restic_version"].split(".")) >= (0, 17, 0):  # each manifest after its backup
+        calls = ["backup 0.500000", "backup 0.000001"] * 2
+    else:  # the backups, the one listing, the manifests
+        calls = ["backup 0.500000", "backup 0.500000", "snapshots unset", "backup 0.000001", "backup 0.000001"]
+    assert seen.read_text().splitlines() == ["version unset", *calls]
 
     seen.unlink()
     result = run(dict(args, manifest=False), capsys)
     assert "failed" not in result
     assert seen.read_text().splitlines() == ["version unset", "backup 0.000001", "backup 0.000001"]
+
+
+def logging_restic(site, fail: str = "", nth: int = 0) -> tuple:
+    """A restic wrapper that logs each call's arguments (one JSON list a line) and runs the real restic; with
+    ``fail``, the ``nth`` call (every one when 0) whose arguments contain it fails instead (exit 1, a Fatal line)
+    without running restic."""
+    log, wrapper = site["tmp"] / "calls.jsonl", site["tmp"] / "restic-logged"
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        f"open({str(log)!r}, 'a', encoding='utf-8').write(json.dumps(sys.argv[1:], ensure_ascii=False) + '\\n')\n"
+        f"matching = [c for c in open({str(log)!r}, encoding='utf-8') if {fail!r} and {fail!r} in c]\n"
+        f"if {fail!r} and {fail!r} in ' '.join(sys.argv[1:]) and {nth} in (0, len(matching)):\n"
+        "    sys.stderr.write('Fatal: refused by the test\\n')\n    sys.exit(1)\n"
+        f"os.execv({RESTIC!r}, [{RESTIC!r}, *sys.argv[1:]])\n",
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+
+    def calls() -> list[list[str]]:
+        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+    return str(wrapper), calls
+
+
+def finished_records(progress) -> list[dict]:
+    text = (progress.parent / (progress.name + ".finished")).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def test_manifests_of_all_clients_from_one_listing_with_restic_before_017(site, capsys):
+    """Issue 15: with restic 0.14 (summary: 8 digits, no time) the run lists the new snapshots ONCE, after the last
+    client, instead of once per client; each manifest's header still names its data snapshot as restic lists it,
+    and each client's finished record comes once, in order, after the manifests, also around a client that failed
+    before restic ran."""
+    progress = site["tmp"] / "状态" / "backup-progress.json"
+    progress.parent.mkdir()
+    wrapper, calls = logging_restic(site)
+    gone = client(site, "c002", paths=[str(site["tmp"] / "账套" / "没有")])
+    clients = [client(site, "c001"), gone, client(site, "c003", tags=["月结"])]
+    result = run(args_for(site, clients, manifest=True, progress_file=str(progress), restic_binary=wrapper), capsys)
+    assert [e["status"] for e in result["clients"]] == ["ok", "failed", "ok"]
+
+    newer = tuple(int(p) for p in result["restic_version"].split(".")) >= (0, 17, 0)
+    commands = [c[c.index("backup") if "backup" in c else 0] if c else "" for c in calls()]
+    listings = [c for c in calls() if "snapshots" in c]
+    assert len(listings) == (0 if newer else 1), calls()
+    assert commands.count("backup") == 4  # two data backups, two manifests (backup --stdin)
+    if not newer:  # filtered on the run's host and each waiting client's tags
+        assert listings[0][listings[0].index("snapshots") :] == [
+            "snapshots", "--json", "--host=books-hz01", "--tag=c001,ledgerguard-backup",
+            "--tag=c003,ledgerguard-backup,月结",
+        ]  # fmt: skip
+        assert calls().index(listings[0]) == 3  # version, backup c001, backup c003, then the listing
+
+    listed = {s["id"]: s for s in site["snapshots"]()}
+    for entry in (result["clients"][0], result["clients"][2]):
+        snap, manifest = listed[entry["snapshot_id"]], listed[entry["manifest_snapshot_id"]]
+        assert manifest["tags"] == [MANIFEST_TAG, f"ledgerguard-manifest-for={snap['id']}"]
+        assert manifest["hostname"] == snap["hostname"] == "books-hz01"
+        dump = subprocess.run([RESTIC, "dump", manifest["id"], manifest["paths"][0]], env=site["env"], check=True,
+                              capture_output=True, text=True).stdout  # fmt: skip
+        header = json.loads(dump.splitlines()[0])
+        assert (header["snapshot"], header["hostname"], header["paths"]) == (snap["id"], "books-hz01", snap["paths"])
+        assert header["snapshot_time"] == snap["time"]
+        assert entry["manifest"]["recorded"] is True and entry["manifest"]["files"] == 2
+        assert sum('"type":"file"' in line for line in dump.splitlines()) == 2
+    records = finished_records(progress)
+    assert [(r["id"], r["status"], r.get("snapshot"), r.get("manifest")) for r in records] == [
+        ("c001", "ok", result["clients"][0]["short_id"], result["clients"][0]["manifest_snapshot_id"][:8]),
+        ("c002", "failed", None, None),
+        ("c003", "ok", result["clients"][2]["short_id"], result["clients"][2]["manifest_snapshot_id"][:8]),
+    ]
+    end = json.loads(progress.read_text(encoding="utf-8"))
+    assert end["finished"] == [{"id": e["id"], "status": e["status"]} for e in result["clients"]]
+
+
+def test_a_manifest_that_cannot_be_stored_fails_its_client_after_the_listing(site, capsys):
+    """restic refuses the second manifest (the wrapper fails the second backup --stdin): c003 fails with the message
+    a run of its own gives (its data snapshot stays), c001 keeps its manifest, and the finished records say so, in
+    order; the run lists the repository at most once."""
+    progress = site["tmp"] / "状态" / "backup-progress.json"
+    progress.parent.mkdir()
+    wrapper, calls = logging_restic(site, fail="--stdin-filename=ledgerguard-manifest-", nth=2)
+    result = run(args_for(site, [client(site, "c001"), client(site, "c003")], manifest=True,
+                          progress_file=str(progress), restic_binary=wrapper), capsys)  # fmt: skip
+    assert [e["status"] for e in result["clients"]] == ["ok", "failed"] and result["failed_clients"] == ["c003"]
+    failed = result["clients"][1]
+    assert "store the backup-time manifest of snapshot" in failed["msg"] and failed["error_kind"], failed
+    assert result["msg"].startswith("1 of 2 clients failed: client c003: ")
+    assert [(r["id"], r["status"]) for r in finished_records(progress)] == [("c001", "ok"), ("c003", "failed")]
+    snaps = site["snapshots"]()
+    assert sorted(s["tags"][0] for s in snaps if MANIFEST_TAG not in s["tags"]) == ["c001", "c003"]
+    assert [s["id"] for s in snaps if MANIFEST_TAG in s["tags"]] == [result["clients"][0]["manifest_snapshot_id"]]
+    assert len([c for c in calls() if "snapshots" in c]) <= 1
