@@ -38,29 +38,56 @@ TREES = {"small": (1500, 10, 2), "realistic": (2500, 10, 9), "firm": (4860, 30, 
 CLIENT_COUNTS = {"small": (1, 10), "realistic": (1, 10), "firm": (30,)}
 
 
-def _repo(path: Path, pw: Path) -> str:
+def _repo(path: Path, pw: Path, template: Path | None = None) -> str:
+    """A fresh repository at ``path``: a copy of ``template`` when given, else a new ``restic init``."""
     shutil.rmtree(path, ignore_errors=True)
+    if template is not None:
+        shutil.copytree(template, path)
+        return str(path)
     subprocess.run(["restic", "-r", str(path), "--password-file", str(pw), "init"], check=True, capture_output=True)
     return str(path)
 
 
-def _plain(repo: str, pw: Path, clients: list[dict]) -> dict:
+def _template(work: Path, pw: Path) -> tuple[Path, dict]:
+    """One empty repository every contender's repository is copied from, and its key's KDF parameters.
+
+    Every restic run opens the repository and derives its key with the scrypt parameters ``restic init`` calibrated
+    for about half a second on the machine as loaded at that moment (measured: N 32768, r 8, p 7 took 0.50 CPU s per
+    open, p 1 0.10 s). A contender with a repository of its own would pay a different key derivation per client;
+    with 30 clients that differs by seconds of CPU between the contenders, more than the module costs. Copies of one
+    repository share its key, so each restic open costs the same for all."""
+    template = work / "repo-template"
+    _repo(template, pw)
+    key = json.loads(next((template / "keys").iterdir()).read_text(encoding="utf-8"))
+    return template, {k: key.get(k) for k in ("kdf", "N", "r", "p")}
+
+
+def _cache(work: Path, name: str) -> dict[str, str]:
+    """An empty restic cache of the contender's own (``XDG_CACHE_HOME``, read by plain restic and by the module's
+    restic alike): the copies of one template share its repository ID, and so would share a cache folder."""
+    folder = work / f"cache-{name}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return {"XDG_CACHE_HOME": str(folder)}
+
+
+def _plain(repo: str, pw: Path, clients: list[dict], cache: dict[str, str]) -> dict:
     """``restic backup`` of each client, one after the other, as a nightly script would (one measured shell)."""
-    env = dict(os.environ, RESTIC_REPOSITORY=repo, RESTIC_PASSWORD_FILE=str(pw))
+    env = dict(os.environ, RESTIC_REPOSITORY=repo, RESTIC_PASSWORD_FILE=str(pw), **cache)
     script = " && ".join(
         shlex.join(["restic", "backup", "--host", HOST, "--tag", c["id"], "--tag", TAG, *c["paths"]]) for c in clients
     )
     return measure(["sh", "-c", script + " >/dev/null"], env)
 
 
-def _module(repo: str, pw: Path, clients: list[dict], manifest: bool, work: Path) -> dict:
+def _module(repo: str, pw: Path, clients: list[dict], manifest: bool, work: Path, cache: dict[str, str]) -> dict:
     """The role's step: restic_backup with every client of the host in one module run."""
     args = {"repository": repo, "password": pw.read_text().strip(), "host": HOST, "tags": [TAG], "manifest": manifest,
             "clients": [{"id": c["id"], "name": c["name"], "paths": c["paths"]} for c in clients]}  # fmt: skip
-    return measure_module("restic_backup", args, work, tag="m" if manifest else "n")
+    return measure_module("restic_backup", args, work, env=dict(module_env(), **cache), tag="m" if manifest else "n")
 
 
-def _role(repo: str, pw: Path, clients: list[dict], work: Path) -> dict:
+def _role(repo: str, pw: Path, clients: list[dict], work: Path, cache: dict[str, str]) -> dict:
     inv = work / "inventory.json"
     hostvars = {"ansible_connection": "local", "ansible_python_interpreter": PY, "ledgerguard_clients": clients}
     inv.write_text(json.dumps({"all": {"hosts": {HOST: hostvars}}}, ensure_ascii=False), encoding="utf-8")
@@ -68,7 +95,10 @@ def _role(repo: str, pw: Path, clients: list[dict], work: Path) -> dict:
              "ledgerguard_state_dir": str(work / "state"), "backup_manifest": False,
              "backup_retention_enabled": False}  # fmt: skip
     env = dict(
-        module_env(), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_HOME=str(REPO / ".cache" / "ansible-home")
+        module_env(),
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_HOME=str(REPO / ".cache" / "ansible-home"),
+        **cache,
     )
     env.pop("PYTHONPATH", None)
     cmd = [str(Path(PY).parent / "ansible-playbook"), "-i", str(inv), "playbooks/backup.yml", "-e", json.dumps(extra)]
@@ -108,17 +138,18 @@ def layout_case(work: Path, pw: Path, tree: str, count: int, rounds: int) -> dic
     first: dict[str, list[dict]] = {n: [] for n in NAMES}
     again: dict[str, list[dict]] = {n: [] for n in NAMES}
     roles: list[dict] = []
+    template, key = _template(work, pw)
     for r in range(rounds):
         order = NAMES[r % 3 :] + NAMES[: r % 3]  # each contender first, second and third in turn
         for name in order:
-            repo = _repo(work / f"repo-{name}", pw)
+            repo, cache = _repo(work / f"repo-{name}", pw, template), _cache(work, name)
             for runs in (first, again):
                 if name == "plain":
-                    runs[name].append(_plain(repo, pw, clients))
+                    runs[name].append(_plain(repo, pw, clients, cache))
                 else:
-                    runs[name].append(_module(repo, pw, clients, name == "module_manifest", work))
-        roles.append(_role(_repo(work / "repo-role", pw), pw, clients, work))
-    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds}
+                    runs[name].append(_module(repo, pw, clients, name == "module_manifest", work, cache))
+        roles.append(_role(_repo(work / "repo-role", pw, template), pw, clients, work, _cache(work, "role")))
+    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds, "key": key}
     out["first"], out["unchanged"] = _figures(first), _figures(again)
     out["role_seconds"] = round(median([x["seconds"] for x in roles]), 3)
     out["role_cpu_seconds"] = round(median([x["cpu_seconds"] for x in roles]), 3)
@@ -235,13 +266,18 @@ def overhead_check(tree: str, count: int, rounds: int) -> dict:
     pw.chmod(0o600)
     small, large, mib = TREES[tree]
     clients, size = _clients(work / "客户账套", count, small, large, mib)
-    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds, "load_average_start": load_average()}
+    template, key = _template(work, pw)
+    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds, "key": key}
+    out["load_average_start"] = load_average()
     runs: dict[str, list[dict]] = {}
     for r in range(rounds):
         for name in ("plain", "module") if r % 2 == 0 else ("module", "plain"):
-            repo = _repo(work / f"repo-{name}", pw)
+            repo, cache = _repo(work / f"repo-{name}", pw, template), _cache(work, name)
             for kind in ("first", "unchanged"):
-                res = _plain(repo, pw, clients) if name == "plain" else _module(repo, pw, clients, False, work)
+                if name == "plain":
+                    res = _plain(repo, pw, clients, cache)
+                else:
+                    res = _module(repo, pw, clients, False, work, cache)
                 runs.setdefault(f"{name} {kind}", []).append(
                     {
                         "round": r + 1,
