@@ -47,12 +47,16 @@ def s3_bucket(s3_server):
     return name
 
 
-@pytest.fixture
-def restic_password_file(tmp_path):
-    path = tmp_path / "restic-password"
+def write_password_file(path: Path) -> Path:
+    """A fresh restic password in ``path`` (0600); for module-scoped fixtures, which cannot take the one below."""
     path.write_text("correct horse battery staple " + secrets.token_hex(8) + "\n")
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture
+def restic_password_file(tmp_path):
+    return write_password_file(tmp_path / "restic-password")
 
 
 @pytest.fixture
@@ -98,17 +102,22 @@ def s3_repo(s3_server, s3_bucket, restic_password_file):
     return repo
 
 
+def write_inventory(path: Path, hostvars: dict | None = None, hosts: dict | None = None) -> Path:
+    """An inventory in ``path`` of local hosts run by this interpreter (``hosts``: name -> its own vars, by default
+    just localhost), each also with ``hostvars``."""
+    base = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    all_hosts = hosts or {"localhost": {}}
+    inv = {"all": {"hosts": {h: {**base, **(v or {}), **(hostvars or {})} for h, v in all_hosts.items()}}}
+    path.write_text(json.dumps(inv))
+    return path
+
+
 @pytest.fixture
 def localhost_inventory(tmp_path):
     """Write a localhost inventory using this interpreter; returns a function taking extra host vars."""
 
     def make(hostvars: dict | None = None, hosts: dict | None = None) -> Path:
-        base = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-        all_hosts = hosts or {"localhost": {}}
-        inv = {"all": {"hosts": {h: {**base, **(v or {}), **(hostvars or {})} for h, v in all_hosts.items()}}}
-        path = tmp_path / "inventory.json"
-        path.write_text(json.dumps(inv))
-        return path
+        return write_inventory(tmp_path / "inventory.json", hostvars, hosts)
 
     return make
 

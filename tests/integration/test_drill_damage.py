@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from ledgerguard import sampledata
+from ledgerguard.runner import PlaybookRun, run_playbook
 
-from conftest import failed_messages
+from conftest import failed_messages, restic, write_inventory, write_password_file
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +61,13 @@ def custom_books(root: Path) -> None:
     conn.close()
 
 
-@pytest.fixture
-def drilled(tmp_path, local_repo, restic_password_file, restic_cmd, localhost_inventory, playbook):
+@pytest.fixture(scope="module")
+def drilled(tmp_path_factory):
+    """One drill (module-scoped): both tests assert on its record and output; it used to run once per test."""
+    tmp_path = tmp_path_factory.mktemp("drill-damage")
+    restic_password_file = write_password_file(tmp_path / "restic-password")
+    local_repo = str(tmp_path / "repo")
+    restic(local_repo, restic_password_file, "init")
     prod = tmp_path / "prod"
     clients = []
     for n, (cid, name) in enumerate(NAMES.items(), start=1):
@@ -70,7 +76,7 @@ def drilled(tmp_path, local_repo, restic_password_file, restic_cmd, localhost_in
     custom_books(prod / "c005")
     clients.append({"id": "c005", "name": "自定义格式客户", "paths": [str(prod / "c005")], "ledger": LEDGER})
     backup = ("backup", "--host", "books1", str(prod))
-    restic_cmd(local_repo, restic_password_file, *backup, "--time", "2026-11-01 02:00:00")
+    restic(local_repo, restic_password_file, *backup, "--time", "2026-11-01 02:00:00")
     # Friday night's damage, still in the newest backup when the drill runs
     for path in sorted(p for p in (prod / "c002").rglob("*") if p.is_file()):
         path.write_bytes(os.urandom(max(path.stat().st_size, 256)))
@@ -81,11 +87,14 @@ def drilled(tmp_path, local_repo, restic_password_file, restic_cmd, localhost_in
     raw = bytearray(ledger.read_bytes())
     raw[4096 : 4096 + 64] = os.urandom(64)
     ledger.write_bytes(bytes(raw))
-    restic_cmd(local_repo, restic_password_file, *backup, "--time", "2026-11-02 02:00:00")
+    restic(local_repo, restic_password_file, *backup, "--time", "2026-11-02 02:00:00")
     state = tmp_path / "state"
-    inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
-    r = playbook(
-        "drill.yml",
+    inv = write_inventory(
+        tmp_path / "inventory.json", {"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)}
+    )
+    run = PlaybookRun(
+        playbook="drill.yml",
+        private_data_dir=tmp_path / "runner",
         inventory=inv,
         extravars={
             "ledgerguard_repository": local_repo,
@@ -99,6 +108,7 @@ def drilled(tmp_path, local_repo, restic_password_file, restic_cmd, localhost_in
             "drill_ledger_checks": {"c001": {"csv": ["凭证"]}},
         },
     )
+    r = run_playbook(run)
     (rec,) = [json.loads(line) for line in (state / "drills" / "history.jsonl").read_text().splitlines()]
     return {"runner": r, "record": rec, "prod": prod}
 
