@@ -89,6 +89,17 @@ def site(tmp_path, s3_server):
     return site
 
 
+@pytest.fixture(scope="module")
+def refusing_site(tmp_path_factory, s3_server):
+    """One site for every refused input of a module (each case asserts that its run touched nothing, so the next case
+    starts from the same state): the books and the repository are made once instead of once per case."""
+    bucket = "lg-refused-" + secrets.token_hex(4)
+    s3_server.create_bucket(bucket)
+    made = Site(tmp_path_factory.mktemp("refused"), s3_server, bucket)
+    made.restic("init")
+    return made
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Bad input: refused before anything is touched, with the exact reason
 # ----------------------------------------------------------------------------------------------------------------------
@@ -127,7 +138,8 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("extra", "message"), BAD_INPUT, ids=[case[1][:30] for case in BAD_INPUT])
-def test_bad_input_refused_before_anything_is_touched(site, extra, message):
+def test_bad_input_refused_before_anything_is_touched(refusing_site, extra, message):
+    site = refusing_site
     before = {cid: tree(site.root(cid)) for cid in ("c001", "c002", "c003")}
     runner = site.run(**extra)
     assert runner.rc != 0

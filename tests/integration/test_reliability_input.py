@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_incident import Site, evidence_dir, failed_msgs, sha, tree
-from test_incident_failures import site  # noqa: F401 (pytest fixture)  # pylint: disable=unused-import
+from test_incident import evidence_dir, failed_msgs, sha, tree
+from test_incident_failures import refusing_site, site  # noqa: F401 (pytest fixtures)  # pylint: disable=unused-import
 
 from conftest import failed_messages
 
@@ -75,19 +75,8 @@ BAD = [
 ]
 
 
-@pytest.fixture(scope="module")
-def refusing_site(tmp_path_factory, s3_server):
-    """One site for every refused input (each case asserts that its run touched nothing, so the next case starts from
-    the same state): the books and the repository are made once instead of once per case."""
-    bucket = "lg-rel-bad-" + secrets.token_hex(4)
-    s3_server.create_bucket(bucket)
-    made = Site(tmp_path_factory.mktemp("refused"), s3_server, bucket)
-    made.restic("init")
-    return made
-
-
 @pytest.mark.parametrize(("extra", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
-def test_bad_incident_input_refused(refusing_site, extra, message):
+def test_bad_incident_input_refused(refusing_site, extra, message):  # noqa: F811
     site = refusing_site  # noqa: F811
     before = untouched(site)
     extra = {
