@@ -80,26 +80,21 @@ class Site:
     def snapshots(self, repo: str | None = None, password_file: Path | None = None) -> list[dict]:
         return json.loads(self.restic("snapshots", "--json", repo=repo, password_file=password_file).stdout) or []
 
-    def run(self, check: bool = False, **extravars):
-        inv = {
-            "all": {
-                "hosts": {
-                    "localhost": {
-                        "ansible_connection": "local",
-                        "ansible_python_interpreter": sys.executable,
-                        "ledgerguard_clients": self.clients,
-                    }
-                }
-            }
-        }
+    def run(self, check: bool = False, hosts: dict[str, dict] | None = None, **extravars):
+        """playbooks/backup.yml on localhost with this site's clients and state folder; or on ``hosts`` (name -> its
+        own ledgerguard_clients and ledgerguard_state_dir), independent cases in one run."""
+        local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        own = {"localhost": {"ledgerguard_clients": self.clients}} if hosts is None else hosts
+        inv = {"all": {"hosts": {name: {**local, **hostvars} for name, hostvars in own.items()}}}
         path = self.base / "inventory.json"
         path.write_text(json.dumps(inv, ensure_ascii=False), encoding="utf-8")
         base = {
             "ledgerguard_repository": self.repo,
             "ledgerguard_password_file": str(self.password_file),
             "ledgerguard_s3_credentials_file": str(self.credentials_file),
-            "ledgerguard_state_dir": str(self.state),
         }
+        if hosts is None:
+            base["ledgerguard_state_dir"] = str(self.state)
         base.update(extravars)
         run = PlaybookRun(
             playbook="backup.yml",
@@ -111,11 +106,14 @@ class Site:
         return run_playbook(run)
 
 
-def failed_msgs(runner) -> list[str]:
+def failed_msgs(runner, host: str | None = None) -> list[str]:
+    """The messages of the failed tasks (of one host's, when given)."""
     return [
         str(ev["event_data"].get("res", {}).get("msg", ""))
         for ev in runner.events
-        if ev.get("event") == "runner_on_failed" and not ev["event_data"].get("ignore_errors")
+        if ev.get("event") == "runner_on_failed"
+        and not ev["event_data"].get("ignore_errors")
+        and host in (None, ev["event_data"].get("host"))
     ]
 
 
@@ -133,11 +131,15 @@ def data_snapshots(site: Site, **kw) -> list[dict]:
     return [s for s in site.snapshots(**kw) if MANIFEST_TAG not in (s.get("tags") or [])]
 
 
-@pytest.fixture
-def site(tmp_path, s3_server):
+def new_site(base: Path, s3_server) -> Site:
     bucket = "lg-bk-" + secrets.token_hex(4)
     s3_server.create_bucket(bucket)
-    return Site(tmp_path, s3_server, bucket)
+    return Site(base, s3_server, bucket)
+
+
+@pytest.fixture
+def site(tmp_path, s3_server):
+    return new_site(tmp_path, s3_server)
 
 
 # ------------------------------------------------------------------------------------------------ per client
@@ -281,33 +283,58 @@ def test_a_failing_client_does_not_stop_the_others(site):
 # ------------------------------------------------------------------------------------------------ locks
 
 
-def test_refused_while_an_incident_holds_the_host(site):
-    site.state.mkdir(parents=True, exist_ok=True)
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory, s3_server):
+    """The runs refused before anything is backed up, each case a host of one run (module-scoped) with a state folder
+    of its own (they share one site's books and repository): an incident's lock on the host, another backup run
+    holding the backup lock, a relative ledger path, a ledger outside its client's paths."""
+    site = new_site(tmp_path_factory.mktemp("refused"), s3_server)
+    good = site.clients
+    cases = {
+        "incident-held": good,
+        "second-run": good,
+        "relative-ledger": [dict(good[0], sqlite=["账簿/ledger.sqlite"]), good[1]],
+        "ledger-elsewhere": [dict(good[0], sqlite=[good[1]["paths"][0] + "/x.sqlite"]), good[1]],
+    }
+    states = {name: site.base / "state" / name for name in cases}
+    for name in ("incident-held", "second-run"):
+        states[name].mkdir(parents=True)
     lock = {"incident_id": "INC-20261204-0001", "operator": "张伟", "created": "2026-12-04T08:00:00Z"}
-    (site.state / "incident.lock").write_text(json.dumps(lock, ensure_ascii=False))
-    runner = site.run()
+    (states["incident-held"] / "incident.lock").write_text(json.dumps(lock, ensure_ascii=False))
+    held = states["second-run"] / "backup.lock"
+    fd = os.open(held, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    holder = {"run_id": "first-run", "purpose": "backup", "host": "books-hz01", "pid": os.getpid(),
+              "started": "2026-12-04T01:00:00Z"}  # fmt: skip
+    os.write(fd, json.dumps(holder).encode())
+    try:
+        runner = site.run(
+            hosts={
+                name: {"ledgerguard_clients": clients, "ledgerguard_state_dir": str(states[name])}
+                for name, clients in cases.items()
+            }
+        )
+    finally:
+        os.close(fd)
+    return {"runner": runner, "states": states, "site": site}
+
+
+def test_refused_while_an_incident_holds_the_host(refusals):
+    runner, site = refusals["runner"], refusals["site"]
     assert runner.rc != 0
-    msgs = failed_msgs(runner)
+    assert runner.stats["failures"].get("incident-held"), runner.stats
+    msgs = failed_msgs(runner, "incident-held")
     assert any(
         "Incident INC-20261204-0001 holds this host (operator 张伟" in m and "nothing was backed up" in m for m in msgs
     ), msgs
     assert site.snapshots() == []
 
 
-def test_a_second_run_exits_with_a_clear_message(site):
-    site.state.mkdir(parents=True, exist_ok=True)
-    path = site.state / "backup.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    holder = {"run_id": "first-run", "purpose": "backup", "host": "books-hz01", "pid": os.getpid(),
-              "started": "2026-12-04T01:00:00Z"}  # fmt: skip
-    os.write(fd, json.dumps(holder).encode())
-    try:
-        runner = site.run()
-    finally:
-        os.close(fd)
-    assert runner.rc != 0
-    msgs = failed_msgs(runner)
+def test_a_second_run_exits_with_a_clear_message(refusals):
+    runner, site = refusals["runner"], refusals["site"]
+    path = refusals["states"]["second-run"] / "backup.lock"
+    assert runner.stats["failures"].get("second-run"), runner.stats
+    msgs = failed_msgs(runner, "second-run")
     assert any(
         f"Another backup run holds {path} (run first-run, started 2026-12-04T01:00:00Z on books-hz01, holder PID "
         f"{os.getpid()})"
@@ -571,19 +598,19 @@ def test_postgresql_dump_streamed_into_restic_restores_into_a_scratch_database(s
 # ------------------------------------------------------------------------------------------------ bad input
 
 
-def test_bad_input_fails_before_anything_is_backed_up(site):
-    good = site.clients
-    site.clients = [dict(good[0], sqlite=["账簿/ledger.sqlite"]), good[1]]  # a relative ledger path
-    runner = site.run()
-    assert runner.rc != 0
-    assert any(m.startswith("Invalid backup input on localhost") for m in failed_msgs(runner)), failed_msgs(runner)
-    site.clients = [dict(good[0], sqlite=[good[1]["paths"][0] + "/x.sqlite"]), good[1]]  # outside the client's paths
-    runner = site.run()
-    assert runner.rc != 0
+def test_bad_input_fails_before_anything_is_backed_up(refusals):
+    runner, site, states = refusals["runner"], refusals["site"], refusals["states"]
+    msgs = failed_msgs(runner, "relative-ledger")  # a relative ledger path
+    assert runner.stats["failures"].get("relative-ledger"), runner.stats
+    assert any(m.startswith("Invalid backup input on relative-ledger") for m in msgs), msgs
+    msgs = failed_msgs(runner, "ledger-elsewhere")  # outside the client's paths
+    assert runner.stats["failures"].get("ledger-elsewhere"), runner.stats
     assert any(
-        m.startswith("Invalid backup input on localhost") and "is not inside the backed-up paths of its client" in m
-        for m in failed_msgs(runner)
-    ), failed_msgs(runner)
+        m.startswith("Invalid backup input on ledger-elsewhere")
+        and "is not inside the backed-up paths of its client" in m
+        for m in msgs
+    ), msgs
     assert site.snapshots() == []
     # both were refused before the backup lock was taken (checked before anything else)
-    assert not (site.state / "backup.lock").exists()
+    assert not (states["relative-ledger"] / "backup.lock").exists()
+    assert not (states["ledger-elsewhere"] / "backup.lock").exists()
