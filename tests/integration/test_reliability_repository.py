@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import restic
+from conftest import restic, write_password_file
 from ledgerguard.runner import PlaybookRun, project_env, run_playbook, tool_path
 
 RELIABILITY = Path(__file__).resolve().parent / "reliability"
@@ -265,9 +264,7 @@ def pack_faults(tmp_path_factory):
     """The lost-pack cases, each a host with its own repository, in one run of repository_faults.yml: a data pack
     deleted, a data pack corrupted (pack_fault.yml), the pack of a snapshot's trees deleted (tree_pack_fault.yml)."""
     base = tmp_path_factory.mktemp("pack-faults")
-    password_file = base / "restic-password"
-    password_file.write_text("correct horse battery staple " + secrets.token_hex(8) + "\n")
-    password_file.chmod(0o600)
+    password_file = write_password_file(base / "restic-password")
     cases = {}
     for fault in ("deleted", "corrupted"):
         case = two_snapshots(base / fault, password_file, "c000/新增-2026-11.csv", 3 * 1024 * 1024)
