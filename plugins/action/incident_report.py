@@ -69,8 +69,22 @@ def host_results(hostvars: Any, play_hosts_all: list[str], play_hosts: list[str]
         data = {key: value(name, default) for key, name, default in RESULTS}
         data.update({key: incident.get(name, default) for key, name, default in INCIDENT_FIELDS})
         data["in_play"] = host in play_hosts
-        out[host] = data
+        out[host] = after_thaw(data)
     return out
+
+
+def after_thaw(data: dict[str, Any]) -> dict[str, Any]:
+    """What the thaw's own result says, read here instead of by tasks after the thaw: when writes resumed
+    (``thawed_at``: the thaw's ``finished_at``, for a host that froze and a thaw that worked) and the rescan right
+    before the thaw (added to ``rescans`` with the label ``before_thaw`` when it found a writer or failed)."""
+    thaw = data.get("thaw") if isinstance(data.get("thaw"), dict) else {}
+    worked = bool(thaw) and not thaw.get("failed", False) and not thaw.get("skipped", False)
+    if not data.get("thawed_at") and data.get("frozen_at") and worked and thaw.get("finished_at"):
+        data["thawed_at"] = thaw["finished_at"]
+    rescan = thaw.get("rescan")
+    if isinstance(rescan, dict) and (rescan.get("writers") or "msg" in rescan):
+        data["rescans"] = [*(data.get("rescans") or []), {**rescan, "label": "before_thaw"}]
+    return data
 
 
 class ActionModule(ControllerAction):

@@ -91,29 +91,34 @@ class ActionModule(ControllerAction):
             "hosts": args["hosts"],
             "report": _report(evidence_dir) if milestone == "end" and evidence_dir and not check_mode else {},
         }
-        hosts = args["hosts"].values()
-        if milestone == "failure" and not any(h.get("failed_step") for h in hosts if isinstance(h, dict)):
+        if milestone == "failure" and not oncall.needs_a_person(args["hosts"]):
             result.update(changed=False, skipped=True, deliveries=[], msg="no step failed: nothing to tell")
             return result
+        # A database named for the incident that was not restored does not fail the run's recovery block (the incident
+        # is partial): the clients milestone, told right after the databases, is followed by the failure message
+        # naming each such database.
+        milestones = [milestone]
+        if milestone == "clients" and any(oncall.failed_databases(h) for h in args["hosts"].values()):
+            milestones.append("failure")
         record_path = os.path.join(evidence_dir, oncall.RECORD_NAME) if evidence_dir and not check_mode else None
         if record_path and not os.path.isdir(evidence_dir):
             record_path = None
             result.setdefault("warnings", []).append(
                 f"the evidence folder {evidence_dir} does not exist: the on-call deliveries are not recorded there"
             )
-        records = oncall.deliver(
-            args["people"],
-            milestone,
-            facts,
-            timeout=args["timeout"],
-            check_mode=check_mode,
-            record_path=record_path,
-        )
+        records = [
+            record
+            for told in milestones
+            for record in oncall.deliver(
+                args["people"], told, facts, timeout=args["timeout"], check_mode=check_mode, record_path=record_path
+            )
+        ]
         failed = [r for r in records if r["status"] == "failed"]
+        said = " and ".join(milestones)
         if check_mode:
-            msg = f"{milestone}: would send {len(records)} message(s) (check mode, nothing sent)"
+            msg = f"{said}: would send {len(records)} message(s) (check mode, nothing sent)"
         else:
-            msg = f"{milestone}: {len(records) - len(failed)} of {len(records)} message(s) delivered"
+            msg = f"{said}: {len(records) - len(failed)} of {len(records)} message(s) delivered"
         if failed:
             msg += "; not delivered (recorded, the incident goes on): " + "; ".join(
                 f"{r['person']} {r['channel']} {r['target']}: {r['reason']}" for r in failed

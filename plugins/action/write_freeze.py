@@ -5,7 +5,7 @@ plugin records the run in the incident's evidence folder on the controller in th
 evidence_file task per freeze, rescan and thaw). ``label`` names a rescan. ``rollback_of`` (a freeze's result, with
 state=thawed) thaws only what that freeze froze, and records it in that freeze's record as ``rolled_back``;
 ``fail_msg`` then fails the task with that message (the role's rollback after a host failed to freeze). Without these
-options it only runs the module.
+options it only runs the module. Every result that ran the module carries ``finished_at`` (UTC, the controller's clock).
 
 Documentation: plugins/modules/write_freeze.py. The record is plugin_utils/freeze_record.py's, the writing
 plugin_utils/evidence_files.py's (folder 0700, file 0600, atomic).
@@ -50,6 +50,9 @@ class ActionModule(ActionBase):
             return result
         module_name = self._task.resolved_action or self._task.action
         result.update(self._execute_module(module_name=module_name, module_args=args, task_vars=task_vars))
+        # When the host's state changed (or was found), on the controller's clock: the incident notes when writes
+        # stopped from the freeze's, the report when they resumed from the thaw's (no task of their own).
+        result["finished_at"] = fr.utc_now()
         if state == "rescan":
             result["label"] = label
         recorded, name = result, fr.record_name(state, label)

@@ -87,6 +87,27 @@ options:
     type: list
     elements: path
     default: []
+  freeze_targets:
+    description:
+      - With I(state=present), the action plugin publishes the host's freeze targets in the same task, as the fact
+        C(incident_result.freeze_targets) (the host's C(incident_result) kept, this key set), these targets (the
+        write_freeze format) or, when the list is empty, C(readonly_bind) on each of RV(folders). Handled by the action
+        plugin (the incident role's C(start)); the module on the host does not use it.
+    type: list
+    elements: dict
+  outcome:
+    description:
+      - With I(state=absent), the host's verdict C({done, msg}) (filter C(ledgerguard.recovery.incident_outcome)). The
+        module runs only when C(done) is true and I(release) is true; the task then fails with C(msg) when C(done) is
+        false and returns it as its C(msg) otherwise. Handled by the action plugin (the incident role's C(finish)); the
+        module on the host does not use it.
+    type: dict
+  release:
+    description:
+      - With I(outcome), whether a host that is done gives its lock back (false in a dry run, or with the incident
+        role's C(incident_release_lock) false). Handled by the action plugin; the module on the host does not use it.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -285,6 +306,10 @@ def main() -> None:
             "refuse": {"type": "bool", "default": False},
             "host": {"type": "str", "default": "this host"},
             "folders": {"type": "list", "elements": "path", "default": []},
+            # handled by the action plugin (plugins/action/host_lock.py), never sent with these values
+            "freeze_targets": {"type": "list", "elements": "dict"},
+            "outcome": {"type": "dict"},
+            "release": {"type": "bool", "default": True},
         },
         required_together=[("record", "record_path")],
         supports_check_mode=True,

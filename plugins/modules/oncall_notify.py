@@ -14,9 +14,13 @@ description:
   - Renders one milestone's message per person, in the person's language (zh-CN or en), and sends it over each of the
     person's channels from the controller. Milestones are C(declare) (what, which hosts and clients, who leads, the
     report's future path), C(clients) (each client's result after the restore, restored and verified, restored but
-    not verified, or failed), C(failure) (a step failed and a person is needed; skipped when no host names a failed
-    step) and C(end) (the report's status, the achieved RTO, the longest data-loss window, the report's path; read
-    from C(report.json) in the evidence folder).
+    not verified, or failed), C(failure) (a step failed or a database named for the incident was not restored, and a
+    person is needed, naming each failed step and database; skipped when there is none) and C(end) (the report's
+    status, the achieved RTO, the longest data-loss window, the report's path; read from C(report.json) in the
+    evidence folder).
+  - With O(milestone=clients), when a host's O(hosts) C(databases) holds a database that was not restored, the
+    C(failure) message naming each such database is sent right after the clients' results (the incident is partial
+    and its run does not fail before the end).
   - Channels are the chat webhooks C(backup_verify) speaks (DingTalk, WeCom, Feishu, Slack, generic JSON; same
     payloads and signing) and C(mail) through SMTP from the controller.
   - A channel that is down, refuses the message or does not answer within O(timeout) seconds never fails the task.
@@ -111,7 +115,8 @@ options:
   hosts:
     description:
       - Per host of the incident, C(clients) (the selected clients, C(id) and C(name)), C(results) (the host's
-        C(restore_results)), C(failed_step) and C(failed_msg).
+        C(restore_results)), C(failed_step), C(failed_msg) and C(databases) (the host's C(restore_database_results),
+        C(engine), C(database), C(ok), C(msg)).
     type: dict
     default: {}
   timeout:

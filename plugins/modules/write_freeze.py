@@ -342,6 +342,13 @@ label:
   returned: when state is rescan
   type: str
   sample: after_swap
+finished_at:
+  description:
+    - When the module's run ended, in UTC on the controller's clock (set by the action plugin). The incident notes
+      when writes stopped from the freeze's, and its report when they resumed from the thaw's.
+  returned: when the module ran
+  type: str
+  sample: "2026-11-26T09:00:00Z"
 record:
   description: The record written into O(evidence_dir), when one was written.
   returned: when a record was written

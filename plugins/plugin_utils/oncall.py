@@ -177,13 +177,26 @@ def _hosts_clients(facts: dict[str, Any], lang: str) -> list[str]:
     return lines
 
 
+def failed_databases(host: Any) -> list[dict[str, Any]]:
+    """The databases named for the incident that were not restored on one host (its ``databases``, the restore
+    role's restore_database_results)."""
+    if not isinstance(host, dict):
+        return []
+    return [d for d in host.get("databases") or [] if isinstance(d, dict) and not d.get("ok", False)]
+
+
+def needs_a_person(hosts: dict[str, Any]) -> bool:
+    """True when the ``failure`` milestone has something to tell: a step failed, or a database was not restored."""
+    return any(isinstance(h, dict) and (h.get("failed_step") or failed_databases(h)) for h in hosts.values())
+
+
 def render(milestone: str, lang: str, facts: dict[str, Any]) -> dict[str, str]:
     """The message of ``milestone`` in ``lang``: ``{title, text, status}`` (text in Markdown, status OK/WARN/FAIL).
 
     ``facts``: ``incident_id``, ``cause``, ``summary``, ``operator``, ``detected_at``, ``lead``, ``report_path``,
     ``check_mode``, ``hosts`` (per host: ``clients`` [{id, name}], ``results`` (restore_results), ``failed_step``,
-    ``failed_msg``) and, for ``end``, ``report`` (report.json's ``status``, ``summary``, ``problems``; empty when
-    no report was written).
+    ``failed_msg``, ``databases`` (restore_database_results; ``failure`` names each one not restored)) and, for
+    ``end``, ``report`` (report.json's ``status``, ``summary``, ``problems``; empty when no report was written).
     """
     if milestone not in MILESTONES:
         raise OncallError(f"milestone '{milestone}' is not one of {', '.join(MILESTONES)}")
@@ -252,6 +265,12 @@ def render(milestone: str, lang: str, facts: dict[str, Any]) -> dict[str, str]:
                     lines.append(f"- {host}：步骤「{data['failed_step']}」失败：{data.get('failed_msg') or '-'}")
                 else:
                     lines.append(f'- {host}: step "{data["failed_step"]}" failed: {data.get("failed_msg") or "-"}')
+            for db in failed_databases(data):
+                name = f"{db.get('engine')}/{db.get('database')}"
+                if zh:
+                    lines.append(f"- {host}：数据库 {name} 恢复失败：{db.get('msg') or '-'}")
+                else:
+                    lines.append(f"- {host}: database {name} failed: {db.get('msg') or '-'}")
         lines.append(
             f"解冻和报告仍会执行；主机锁保留，修复后用 ledgerguard_incident_id={inc} 重新运行。报告：{report_path}"
             if zh

@@ -20,6 +20,7 @@ import pytest
 from ansible_collections.ledgerguard.recovery.plugins.modules import db_dump_backup, db_restore
 from ledgerguard import sampledata
 from conftest import failed_messages, module_result, task_result
+from receivers import WebhookReceiver
 
 INCIDENT = "INC-20261205-001"
 QUARANTINE = "ledger_damaged_inc_20261205_001"
@@ -508,7 +509,8 @@ def test_incident_with_a_failed_database_is_partial_and_finishes_the_rest(
     clean dump holds an unbalanced voucher, so its ledger check fails before the swap. The database does not fail the
     recovery block: the folder is restored byte-identical, the post-swap rescan runs, the freeze is thawed, the
     restored notices are drafted for the client alone, and the report says partial naming the database and the exact
-    reason; the run ends failed (the lock stays) naming the database."""
+    reason; the on-call lead is told the failure naming the database right after the clients' results; the run ends
+    failed (the lock stays) naming the database."""
     pg = postgres
     make_books(pg, "hzbooks")
     pg.psql("UPDATE 账务.凭证分录 SET 贷方 = 450.00 WHERE 凭证号 = 2 AND 科目编码 = '1002'", "hzbooks")
@@ -532,6 +534,8 @@ def test_incident_with_a_failed_database_is_partial_and_finishes_the_rest(
         "backup_databases": [{**conn, "ledger": LEDGER}],
     })  # fmt: skip
     evidence = tmp_path / "evidence"
+    hooks = WebhookReceiver()
+    lead = {"name": "张伟", "role": "lead", "channels": [{"kind": "generic", "url": f"http://127.0.0.1:{hooks.port}/h"}]}
     run = playbook(
         "incident_respond.yml",
         inventory=str(inv),
@@ -540,6 +544,7 @@ def test_incident_with_a_failed_database_is_partial_and_finishes_the_rest(
             "ledgerguard_password_file": str(restic_password_file),
             "ledgerguard_state_dir": str(tmp_path / "state"),
             "ledgerguard_evidence_dir": str(evidence),
+            "ledgerguard_oncall": [lead],
             "incident_operator": "pytest",
             "incident_cause": "deleted",
             "incident_loss_started": loss,
@@ -601,3 +606,8 @@ def test_incident_with_a_failed_database_is_partial_and_finishes_the_rest(
     notices = json.loads((folder / "notices" / "index.json").read_text(encoding="utf-8"))["notices"]
     assert "c001.restored.zh-CN" in {n["id"] for n in notices}
     assert all("hzbooks" not in (folder / n["path"]).read_text(encoding="utf-8") for n in notices)
+    # the on-call lead: the failure, naming the database and the exact reason, right after the clients' results
+    assert [p["body"]["data"]["milestone"] for p in hooks.posts] == ["declare", "clients", "failure", "end"]
+    failure = hooks.posts[2]["body"]
+    assert (failure["title"], failure["status"]) == (f"事故 {incident}：步骤失败，需人工处理", "FAIL")
+    assert failure["text"].startswith(f"- localhost：数据库 postgresql/hzbooks 恢复失败：{reason}\n"), failure["text"]

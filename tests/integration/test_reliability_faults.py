@@ -31,8 +31,12 @@ from ledgerguard.runner import PlaybookRun, run_playbook
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
 
 
-# The incident role's task that notes a step on the host (its first result of a run: writes stopped).
-NOTE_TASK = "Note the step in the host's incident result"
+# The first task after every host froze: state_snapshot's argument-spec check (on the controller; the linear strategy
+# starts it once the freeze and its rollback check ran on every host).
+AFTER_FREEZE_TASK = (
+    "Validating arguments against arg spec 'main' - Back up the damaged state and collect the host's state bundle into "
+    "the evidence folder"
+)
 
 
 def try_write(path: Path) -> int:
@@ -263,8 +267,8 @@ def test_controller_killed_while_frozen(tmp_path, s3_server):
 
     def kill_controller(event: dict) -> bool:
         data = event.get("event_data", {})
-        # The first result of the incident role's note step is the note that writes stopped (after the freeze).
-        if event.get("event") == "runner_on_ok" and data.get("task") == NOTE_TASK and not killed:
+        # The first result of the first task after the freeze (writes stopped on every host).
+        if event.get("event") == "runner_on_ok" and data.get("task") == AFTER_FREEZE_TASK and not killed:
             frozen = [try_write(site.root(cid)) for cid in ("c001", "c002", "c003")]
             for pid in ansible_playbook_pids(str(site.state)):
                 with contextlib.suppress(ProcessLookupError):

@@ -29,8 +29,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path fre
 RESULTS = Path(__file__).resolve().parent / "reliability"
 
 
-# The incident role's task that notes a step on the host (its first result of a run: writes stopped).
-NOTE_TASK = "Note the step in the host's incident result"
+# The first task after every host froze: state_snapshot's argument-spec check (on the controller; the linear strategy
+# starts it once the freeze and its rollback check ran on every host).
+AFTER_FREEZE_TASK = (
+    "Validating arguments against arg spec 'main' - Back up the damaged state and collect the host's state bundle into "
+    "the evidence folder"
+)
 
 
 def sha(path: Path) -> str:
@@ -169,8 +173,8 @@ def test_host_unreachable_mid_run(tmp_path, local_repo, restic_password_file):
         # Once writes are frozen everywhere, books03 can no longer run modules: its temp folder becomes a file, which
         # Ansible reports as UNREACHABLE ("Failed to create temporary directory") for every later task there.
         data = event.get("event_data", {})
-        # The first result of the incident role's note step is the note that writes stopped (after the freeze).
-        if event.get("event") == "runner_on_ok" and data.get("task") == NOTE_TASK and not cut:
+        # The first result of the first task after the freeze (writes stopped on every host).
+        if event.get("event") == "runner_on_ok" and data.get("task") == AFTER_FREEZE_TASK and not cut:
             shutil.rmtree(remote_tmp)
             remote_tmp.write_text("not a folder any more\n")
             cut["at"] = time.time()

@@ -50,6 +50,27 @@ def test_every_hosts_published_results_with_their_defaults():
     assert hosts["books-b"]["selected"] == [] and hosts["books-b"]["freeze"] == {}
 
 
+def test_when_writes_resumed_and_the_rescan_before_the_thaw_come_from_the_thaw():
+    rescan = {"writers": [{"pid": 13, "action": "stopped"}], "held": []}
+    thaw = {"changed": True, "targets": [], "finished_at": "2026-11-26T10:00:00Z", "rescan": rescan}
+    hostvars = {"books-a": {**HOSTVARS["books-a"], "write_freeze_thaw_result": thaw}}
+    host = host_results(hostvars, ["books-a"], ["books-a"])["books-a"]
+    assert host["thawed_at"] == "2026-11-26T10:00:00Z"
+    assert host["rescans"] == [{"label": "after_swap", "writers": []}, {**rescan, "label": "before_thaw"}]
+    # a thaw that failed, or a host that never froze: no time; a rescan that found nothing: not listed
+    for incident, answer in (
+        (HOSTVARS["books-a"]["incident_result"], {**thaw, "failed": True}),
+        ({"clients": []}, thaw),
+    ):
+        vars_ = {"incident_result": incident, "write_freeze_thaw_result": {**answer, "rescan": {"writers": []}}}
+        host = host_results({"h": vars_}, ["h"], ["h"])["h"]
+        assert host["thawed_at"] == "" and host["rescans"] == []
+    failed_rescan = {"writers": [], "msg": "pid 13 still writes"}
+    vars_ = {"write_freeze_thaw_result": {**thaw, "rescan": failed_rescan}}
+    host = host_results({"h": vars_}, ["h"], ["h"])["h"]
+    assert host["rescans"] == [{**failed_rescan, "label": "before_thaw"}]
+
+
 CLIENTS = [{"id": "c001", "name": "杭州示例贸易有限公司", "host": "books-a", "status": "ok"}]
 CONFIGURED = [{"id": "c001", "name": "杭州示例贸易有限公司", "paths": ["/srv/c001"], "language": "en"}]
 

@@ -4,7 +4,10 @@ private on the controller, with the module replaced by a stub that answers as th
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -115,6 +118,15 @@ def test_freeze_is_recorded_private_and_the_controller_options_stay_on_the_contr
     )
     assert oct((folder / "freeze.json").stat().st_mode & 0o777) == "0o600"
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    # when the freeze finished, on the controller's clock (the incident's frozen_at): now, in UTC
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", out["finished_at"])
+    assert (
+        abs(
+            dt.datetime.strptime(out["finished_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+            - time.time()
+        )
+        < 60
+    )
 
 
 def test_nothing_is_recorded_in_check_mode_or_without_a_change(tmp_path):

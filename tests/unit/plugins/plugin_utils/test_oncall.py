@@ -116,6 +116,32 @@ def test_failure_names_the_host_step_and_what_to_do():
     ]
 
 
+DB_FAILED = {
+    "engine": "postgresql",
+    "database": "hzbooks",
+    "ok": False,
+    "msg": "the ledger of the restore does not check out",
+}
+
+
+@pytest.mark.parametrize(
+    ("lang", "line"),
+    [
+        ("zh-CN", "- books-hz01：数据库 postgresql/hzbooks 恢复失败：the ledger of the restore does not check out"),
+        ("en", "- books-hz01: database postgresql/hzbooks failed: the ledger of the restore does not check out"),
+    ],
+)
+def test_failure_names_each_database_not_restored(lang, line):
+    restored = {"engine": "mysql", "database": "payroll", "ok": True, "msg": ""}
+    hosts = {"books-hz01": {"clients": [], "results": [], "databases": [restored, DB_FAILED]}}
+    assert oncall.needs_a_person(hosts)
+    assert not oncall.needs_a_person({"books-hz01": {"databases": [restored]}})
+    msg = oncall.render("failure", lang, dict(FACTS, hosts=hosts))
+    assert msg["status"] == "FAIL"
+    assert msg["text"].splitlines()[0] == line
+    assert len(msg["text"].splitlines()) == 2  # the database, then what to do
+
+
 def test_end_gives_rto_window_and_report():
     report = {
         "status": "partial",
