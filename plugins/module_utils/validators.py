@@ -22,27 +22,20 @@ present.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import posixpath
 import re
 import shutil
-import sqlite3
 import struct
 import subprocess
 import zipfile
 import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
-from xml.etree import ElementTree
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.safe_fs import NotRegularFile, open_regular
 
-try:  # pragma: no cover - import style differs between the collection and a checkout
-    from ansible_collections.ledgerguard.recovery.plugins.module_utils import ledger as _ledger
-except ImportError:  # pragma: no cover
-    _ledger = None  # type: ignore[assignment]
 
 VALID = "valid"
 INVALID = "invalid"
@@ -230,6 +223,10 @@ def _check_sqlite(fd: int, size: int, head: bytes, full: bool, ledger: dict[str,
     where = f"/proc/self/fd/{fd}"
     if not os.path.exists(where):  # pragma: no cover - not Linux
         raise _Invalid("cannot open by file descriptor on this system")
+    # Imported here, as csv, ElementTree and module_utils/ledger in their checkers: a module run pays for a format's
+    # libraries only when it validates a file of that format (issue 19: module start-up).
+    import sqlite3
+
     try:
         conn = sqlite3.connect(f"file:{where}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as exc:
@@ -260,7 +257,9 @@ def _check_sqlite(fd: int, size: int, head: bytes, full: bool, ledger: dict[str,
             raise _Invalid(f"SQLite rows unreadable: {exc}") from exc
         declared = (ledger or {}).get("sqlite") if isinstance((ledger or {}).get("sqlite"), dict) else ledger
         table = (declared or {}).get("table") or (declared or {}).get("sqlite_table")
-        if _ledger is not None and table:
+        if table:
+            from ansible_collections.ledgerguard.recovery.plugins.module_utils import ledger as _ledger
+
             mapping = (declared or {}).get("columns") or (declared or {}).get("sqlite_columns") or {}
             scale = int((declared or {}).get("amount_scale") or 0)
             try:
@@ -275,6 +274,8 @@ def _check_sqlite(fd: int, size: int, head: bytes, full: bool, ledger: dict[str,
 
 
 def _bad_amounts(rows, scale: int) -> str | None:
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import ledger as _ledger
+
     for lineno, row in rows:
         for column in ("debit", "credit"):
             try:
@@ -313,6 +314,10 @@ def _check_csv(fd: int, size: int, head: bytes, full: bool, ledger: dict[str, An
             errors.append(f"{enc}: {getattr(exc, 'reason', exc)}")
     if text is None:
         raise _Invalid(f"CSV does not decode as {' or '.join(candidates)} ({'; '.join(errors)})")
+    import csv
+
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils import ledger as _ledger
+
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=str(delimiter), strict=True)
         header = next(reader, None)
@@ -329,19 +334,18 @@ def _check_csv(fd: int, size: int, head: bytes, full: bool, ledger: dict[str, An
     except csv.Error as exc:
         raise _Invalid(f"not valid CSV: {exc}") from exc
     columns = declared.get("columns") or declared.get("csv_columns")
-    if _ledger is not None:
-        try:
-            index = _ledger.resolve_csv_columns(header, columns)
-        except _ledger.SourceError as exc:
-            if columns:
-                raise _Invalid(f"ledger CSV: {exc}") from exc
-            index = None  # not a voucher file in the default layout: structure only
-        if index is not None:
-            logical = ((n, {k: (r[i] if i < len(r) else "") for k, i in index.items()}) for n, r in rows)
-            bad = _bad_amounts(logical, int(declared.get("amount_scale") or 0))
-            if bad:
-                raise _Invalid(f"ledger CSV {bad}")
-            return f"CSV ledger: {len(rows)} rows of {width} columns, amounts parse"
+    try:
+        index = _ledger.resolve_csv_columns(header, columns)
+    except _ledger.SourceError as exc:
+        if columns:
+            raise _Invalid(f"ledger CSV: {exc}") from exc
+        index = None  # not a voucher file in the default layout: structure only
+    if index is not None:
+        logical = ((n, {k: (r[i] if i < len(r) else "") for k, i in index.items()}) for n, r in rows)
+        bad = _bad_amounts(logical, int(declared.get("amount_scale") or 0))
+        if bad:
+            raise _Invalid(f"ledger CSV {bad}")
+        return f"CSV ledger: {len(rows)} rows of {width} columns, amounts parse"
     return f"CSV: {len(rows)} rows of {width} columns"
 
 
@@ -471,6 +475,8 @@ def _check_zip(fd: int, size: int, head: bytes, full: bool, _ledger_decl, path: 
             raise _Invalid(f"ZIP member data unreadable ({exc})") from exc
         if bad is not None:
             raise _Invalid(f"ZIP member {bad} fails its CRC check")
+        from xml.etree import ElementTree
+
         for part in parts:
             try:
                 ElementTree.fromstring(archive.read(part))  # noqa: S314 (our own parts, size-capped above)
