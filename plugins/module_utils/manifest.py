@@ -26,7 +26,6 @@ import fnmatch
 import hashlib
 import heapq
 import json
-import multiprocessing
 import os
 import re
 import stat
@@ -159,7 +158,10 @@ def make_executor(parallel: str, workers: int):
         return _SerialExecutor()
     if parallel == "thread":
         return concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
-    # fork: the module runs from an AnsiballZ payload that a spawned interpreter could not re-import.
+    # fork: the module runs from an AnsiballZ payload that a spawned interpreter could not re-import. multiprocessing
+    # (and the pickle it loads) is imported here, only for a process pool (issue 19: module start-up).
+    import multiprocessing
+
     return concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
 
 
