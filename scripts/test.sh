@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: lint, sanity, unit, integration, integration again with a newer restic, molecule, reported in that
-# order with how long each took. lint, sanity and unit run together, and molecule beside the integration layers
-# (below).
+# order with how long each took. lint, sanity and unit run together, then restic-newer and molecule beside the
+# integration layer (below).
 #   scripts/test.sh          what `make test` (and CI) runs
 #   scripts/test.sh check    what `make check` runs: lint, sanity, unit and the smoke incident (the edit loop)
 set -uo pipefail
@@ -47,9 +47,9 @@ if [[ " ${steps[*]} " == *" molecule "* ]] && [ "$(id -u)" -eq 0 ]; then
 fi
 # Steps that run in the background, beside others: each writes .cache/step-<name>.log, printed whole when the step is
 # collected, in the order of the steps. lint, sanity and unit run together (much of unit and sanity waits on
-# subprocesses, and ansible-lint and pylint are single-threaded); the Molecule scenarios run beside the two
-# integration layers (they spend much of their time waiting for containers, systemd and the network, which the
-# CPU-bound integration tests fill).
+# subprocesses, and ansible-lint and pylint are single-threaded); the Molecule scenarios and restic-newer run beside
+# the integration layer (the scenarios spend much of their time waiting for containers, systemd and the network, and
+# several integration files wait on restic 0.14's retries of a lost pack: the CPU-bound tests fill those waits).
 declare -A bg_pid bg_t0
 start_bg() {
   local name=$1
@@ -77,11 +77,14 @@ for name in lint sanity unit; do start_bg "$name"; done
 for name in "${steps[@]}"; do
   case $name in
     lint | sanity | unit) finish_bg "$name" ;;
-    molecule)
-      if [ -n "${bg_pid[molecule]:-}" ]; then finish_bg molecule; else step molecule make --no-print-directory molecule; fi
+    restic-newer | molecule)
+      if [ -n "${bg_pid[$name]:-}" ]; then finish_bg "$name"; else step "$name" make --no-print-directory "$name"; fi
       ;;
     *)
-      [ "$name" = integration ] && [ -n "$images_pid" ] && start_bg molecule
+      if [ "$name" = integration ]; then
+        [ -n "$images_pid" ] && start_bg molecule
+        [[ " ${steps[*]} " == *" restic-newer "* ]] && start_bg restic-newer
+      fi
       step "$name" make --no-print-directory "$name"
       ;;
   esac
