@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_cleanup_removes_the_progress_file_and_the_finished_clients_file_only(tmp_path):
+def test_the_cleanup_removes_the_progress_file_and_the_finished_clients_file_only(tmp_path, localhost_inventory):
     state = tmp_path / "状态"
     state.mkdir()
     progress = state / "backup-progress-r1.json"
@@ -32,11 +31,7 @@ def test_the_cleanup_removes_the_progress_file_and_the_finished_clients_file_onl
         "        name: ledgerguard.recovery.backup\n"
         "        tasks_from: progress_cleanup\n"
     )
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(
-        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-        f"      ansible_python_interpreter: {sys.executable}\n"
-    )
+    inventory = localhost_inventory()
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
     extra = json.dumps({"ledgerguard_state_dir": str(state), "__backup_run_id": "r1"}, ensure_ascii=False)
     argv = ["ansible-playbook", "-i", str(inventory), str(playbook), "-e", extra]
