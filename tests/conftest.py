@@ -81,6 +81,20 @@ def restic(repo: str, password_file: Path, *args: str, env: dict | None = None, 
     return subprocess.run(["restic", *args], env=full_env, capture_output=True, text=True, check=check, cwd=cwd)
 
 
+def damage_pack(pack: Path, fault: str) -> None:
+    """Damage a repository's pack file the way a lost or rotten object is: ``deleted`` removes it, ``corrupted``
+    flips one byte in its middle (same size, so only its hash tells)."""
+    if fault == "deleted":
+        pack.unlink()
+        return
+    if fault != "corrupted":
+        raise ValueError(f"damage_pack: fault must be 'deleted' or 'corrupted', not {fault!r}")
+    pack.chmod(0o644)  # restic writes packs read-only
+    raw = bytearray(pack.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    pack.write_bytes(bytes(raw))
+
+
 @pytest.fixture
 def restic_cmd():
     return restic
@@ -109,6 +123,20 @@ def write_inventory(path: Path, hostvars: dict | None = None, hosts: dict | None
     all_hosts = hosts or {"localhost": {}}
     inv = {"all": {"hosts": {h: {**base, **(v or {}), **(hostvars or {})} for h, v in all_hosts.items()}}}
     path.write_text(json.dumps(inv))
+    return path
+
+
+def role_tasks_playbook(path: Path, role: str, tasks_from: str, name: str) -> Path:
+    """A playbook in ``path`` whose one task, ``name``, runs ``tasks_from`` of ``ledgerguard.recovery.<role>`` on
+    localhost: a role's own step driven alone through ansible-playbook."""
+    path.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        f"    - name: {name}\n"
+        "      ansible.builtin.include_role:\n"
+        f"        name: ledgerguard.recovery.{role}\n"
+        f"        tasks_from: {tasks_from}\n",
+        encoding="utf-8",
+    )
     return path
 
 

@@ -10,6 +10,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from conftest import role_tasks_playbook
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -23,13 +25,8 @@ def test_the_cleanup_removes_the_progress_file_and_the_finished_clients_file_onl
     others = [state / "backup-progress-r2.json.finished", state / "backup.lock", state / "incident.lock"]
     for path in others:  # another run's file, the locks: not this run's to remove
         path.write_text("x\n", encoding="utf-8")
-    playbook = tmp_path / "cleanup.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-        "    - name: The backup role's progress cleanup\n"
-        "      ansible.builtin.include_role:\n"
-        "        name: ledgerguard.recovery.backup\n"
-        "        tasks_from: progress_cleanup\n"
+    playbook = role_tasks_playbook(
+        tmp_path / "cleanup.yml", "backup", "progress_cleanup", "The backup role's progress cleanup"
     )
     inventory = localhost_inventory()
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")

@@ -6,27 +6,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from conftest import role_tasks_playbook, write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_three_concurrent_takers_exactly_one_wins(tmp_path):
     state = tmp_path / "state"
-    playbook = tmp_path / "lock.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-        "    - name: Take the host lock\n"
-        "      ansible.builtin.include_role:\n"
-        "        name: ledgerguard.recovery.incident\n"
-        "        tasks_from: lock\n"
-    )
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(
-        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-        f"      ansible_python_interpreter: {sys.executable}\n"
-    )
+    playbook = role_tasks_playbook(tmp_path / "lock.yml", "incident", "lock", "Take the host lock")
+    inventory = write_inventory(tmp_path / "hosts.json")
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
     procs = {}
     for i in range(3):
