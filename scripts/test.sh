@@ -15,11 +15,12 @@ esac
 # once below).
 make --no-print-directory setup >/dev/null || { echo "test.sh: make setup failed" >&2; exit 2; }
 failed=()
-# A step's closing line (its status and time since t0), and its name kept when it failed.
+# A step's closing line (its status and how long it ran: from t0 to its end, by default now), and its name kept when
+# it failed.
 ended() {
-  local name=$1 rc=$2 t0=$3 status=ok
+  local name=$1 rc=$2 t0=$3 end=${4:-$SECONDS} status=ok
   if [ "$rc" -ne 0 ]; then status=FAILED; failed+=("$name"); fi
-  printf '=== %s: %s in %d s ===\n' "$name" "$status" $((SECONDS - t0))
+  printf '=== %s: %s in %d s ===\n' "$name" "$status" $((end - t0))
 }
 step() {
   local name=$1 t0=$SECONDS rc=0; shift
@@ -55,23 +56,28 @@ start_bg() {
   local name=$1
   mkdir -p .cache
   bg_t0[$name]=$SECONDS
+  rm -f ".cache/step-$name.end"
   (
     if [ "$name" = molecule ]; then
       while [ -n "$images_pid" ] && kill -0 "$images_pid" 2>/dev/null; do sleep 2; done
     fi
-    exec make --no-print-directory "$name"
+    make --no-print-directory "$name"
+    rc=$?
+    echo "$SECONDS" >".cache/step-$name.end" # when it ended (the subshell counts on from the script's SECONDS)
+    exit "$rc"
   ) >".cache/step-$name.log" 2>&1 &
   bg_pid[$name]=$!
   printf '=== %s: started in the background at %d s (log: .cache/step-%s.log) ===\n' "$name" "$SECONDS" "$name"
 }
 finish_bg() {
-  local name=$1 t0=$SECONDS rc
+  local name=$1 t0=$SECONDS rc end
   wait "${bg_pid[$name]}"
   rc=$?
-  printf '\n=== %s (ran in the background from %d s; waited %d s for it here) ===\n' "$name" "${bg_t0[$name]}" \
-    $((SECONDS - t0))
+  end=$(cat ".cache/step-$name.end" 2>/dev/null) || end=$SECONDS
+  printf '\n=== %s (ran in the background from %d s to %d s; waited %d s for it here) ===\n' "$name" \
+    "${bg_t0[$name]}" "$end" $((SECONDS - t0))
   cat ".cache/step-$name.log"
-  ended "$name" "$rc" "${bg_t0[$name]}"
+  ended "$name" "$rc" "${bg_t0[$name]}" "$end"
 }
 for name in lint sanity unit; do start_bg "$name"; done
 for name in "${steps[@]}"; do
