@@ -535,7 +535,11 @@ def test_incident_with_a_failed_database_is_partial_and_finishes_the_rest(
     })  # fmt: skip
     evidence = tmp_path / "evidence"
     hooks = WebhookReceiver()
-    lead = {"name": "张伟", "role": "lead", "channels": [{"kind": "generic", "url": f"http://127.0.0.1:{hooks.port}/h"}]}
+    lead = {
+        "name": "张伟",
+        "role": "lead",
+        "channels": [{"kind": "generic", "url": f"http://127.0.0.1:{hooks.port}/h"}],
+    }
     run = playbook(
         "incident_respond.yml",
         inventory=str(inv),
