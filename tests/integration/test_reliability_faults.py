@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import damage_pack
 from receivers import WebhookReceiver
 from test_incident import Site, evidence_dir, failed_msgs, sha, tree
 from test_incident_failures import Proxy
@@ -352,13 +353,7 @@ def test_damaged_pack_moves_restore_point_to_older_snapshot(tmp_path, s3_server,
         key=lambda p: p.stat().st_size,
     )
     victim = new_packs[-1]  # the new file's data
-    if fault == "deleted":
-        victim.unlink()
-    else:
-        victim.chmod(0o644)
-        raw = bytearray(victim.read_bytes())
-        raw[len(raw) // 2] ^= 0xFF
-        victim.write_bytes(bytes(raw))
+    damage_pack(victim, fault)
     lost = site.root("c001") / "凭证" / "2026-09.csv"
     lost.unlink()
     extra_sha = sha(extra)

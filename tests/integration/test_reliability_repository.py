@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import restic, write_password_file
+from conftest import damage_pack, restic, write_password_file
 from ledgerguard.runner import PlaybookRun, project_env, run_playbook, tool_path
 
 RELIABILITY = Path(__file__).resolve().parent / "reliability"
@@ -269,13 +269,7 @@ def pack_faults(tmp_path_factory):
     for fault in ("deleted", "corrupted"):
         case = two_snapshots(base / fault, password_file, "c000/新增-2026-11.csv", 3 * 1024 * 1024)
         victim = case["victim"] = case["new_packs"][0]  # the biggest new pack: the new file's data
-        if fault == "deleted":
-            victim.unlink()
-        else:
-            victim.chmod(0o644)
-            raw = bytearray(victim.read_bytes())
-            raw[len(raw) // 2] ^= 0xFF
-            victim.write_bytes(bytes(raw))
+        damage_pack(victim, fault)
         case["vars"] = {
             "new_id": case["new_id"],
             "old_id": case["old_id"],
