@@ -32,9 +32,9 @@ def test_the_cleanup_removes_the_progress_file_and_the_finished_clients_file_onl
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
     extra = json.dumps({"ledgerguard_state_dir": str(state), "__backup_run_id": "r1"}, ensure_ascii=False)
     argv = ["ansible-playbook", "-i", str(inventory), str(playbook), "-e", extra]
-    for _ in range(2):  # the second run finds nothing to remove and changes nothing
+    for run in (1, 2):  # the second run finds nothing to remove and changes nothing
         done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        assert done.returncode == 0, f"run {run}: " + done.stdout[-3000:] + done.stderr[-2000:]
         assert not progress.exists() and not finished.exists()
         assert all(path.exists() for path in others)
         assert "changed=0" in done.stdout and "failed=0" in done.stdout, done.stdout[-2000:]
