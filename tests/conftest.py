@@ -12,6 +12,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -181,6 +182,34 @@ def task_result(runner, task: str) -> dict:
         if ev.get("event") in ("runner_on_ok", "runner_on_failed") and data.get("task") == task:
             return data["res"]
     raise AssertionError(f"no result for task {task!r}")
+
+
+class ModuleActionStub:
+    """Mixed into an action plugin's ActionModule in its unit tests (``class Stub(ModuleActionStub, ActionModule)``):
+    no Ansible task behind it, and the module run replaced: each run's arguments are kept in ``sent`` and answered with
+    ``answer``. ``FQCN`` names the module the action runs."""
+
+    FQCN = ""
+
+    def __init__(self, args: dict, answer: dict, check: bool = False):  # noqa: D107 - no Ansible machinery needed
+        self._task = SimpleNamespace(
+            args=args, check_mode=check, resolved_action=self.FQCN, action=self.FQCN.rsplit(".", 1)[-1], async_val=0
+        )
+        self._templar = SimpleNamespace(template=lambda value: value)
+        self.answer = answer
+        self.sent: list[dict] = []
+
+    def _execute_module(self, module_name=None, module_args=None, task_vars=None, **_kwargs):
+        self.sent.append(dict(module_args))
+        return dict(self.answer)
+
+
+@pytest.fixture
+def no_action_base_run(monkeypatch):
+    """ActionBase.run only checks the task's options against a real task; an action's stub has none to check."""
+    from ansible.plugins.action import ActionBase  # noqa: PLC0415
+
+    monkeypatch.setattr(ActionBase, "run", lambda _self, _tmp=None, _task_vars=None: {})
 
 
 def module_result(main, args: dict, capsys, check_mode: bool = False) -> dict:

@@ -4,9 +4,8 @@ stub that answers as the real one does."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
+from conftest import ModuleActionStub
 
 from ansible_collections.ledgerguard.recovery.plugins.action.host_lock import ActionModule
 
@@ -14,32 +13,16 @@ LOCK = {"path": "/var/lib/ledgerguard/incident.lock", "incident_id": "INC-1"}
 SELECTED = {"clients": [{"id": "c001"}], "client_ids": ["c001"], "paths": ["/srv/账套/c001"]}
 
 
-class Stub(ActionModule):
+class Stub(ModuleActionStub, ActionModule):
     """The action with the module run replaced: records the arguments it would send to the host."""
 
-    def __init__(self, args: dict, answer: dict):  # noqa: D107 - no Ansible machinery needed
-        self._task = SimpleNamespace(
-            args=args, check_mode=False, resolved_action="ledgerguard.recovery.host_lock", action="host_lock",
-            async_val=0,
-        )  # fmt: skip
-        self._templar = SimpleNamespace(template=lambda value: value)
-        self.answer = answer
-        self.sent: list[dict] = []
-
-    def _execute_module(self, module_name=None, module_args=None, task_vars=None, **_kwargs):
-        self.sent.append(dict(module_args))
-        return dict(self.answer)
+    FQCN = "ledgerguard.recovery.host_lock"
 
     def go(self) -> dict:
         return self.run(task_vars={"inventory_hostname": "会计服务器", "incident_result": SELECTED})
 
 
-@pytest.fixture(autouse=True)
-def _no_ansible_base_run(monkeypatch):
-    """ActionBase.run only checks the task's options against a real task; the stub has none to check."""
-    from ansible.plugins.action import ActionBase  # noqa: PLC0415
-
-    monkeypatch.setattr(ActionBase, "run", lambda _self, _tmp=None, _task_vars=None: {})
+pytestmark = pytest.mark.usefixtures("no_action_base_run")
 
 
 def test_the_lock_publishes_readonly_bind_on_each_existing_folder_when_no_targets_are_given():

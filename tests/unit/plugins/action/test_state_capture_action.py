@@ -47,12 +47,7 @@ class Stub(ActionModule):
         return self.run(task_vars={"inventory_hostname": "会计服务器"})
 
 
-@pytest.fixture(autouse=True)
-def _no_ansible_base_run(monkeypatch):
-    """ActionBase.run only checks the task's options against a real task; the stub has none to check."""
-    from ansible.plugins.action import ActionBase  # noqa: PLC0415
-
-    monkeypatch.setattr(ActionBase, "run", lambda _self, _tmp=None, _task_vars=None: {})
+pytestmark = pytest.mark.usefixtures("no_action_base_run")
 
 
 def args(folder) -> dict:

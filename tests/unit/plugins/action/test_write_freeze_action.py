@@ -8,9 +8,9 @@ import datetime as dt
 import json
 import re
 import time
-from types import SimpleNamespace
 
 import pytest
+from conftest import ModuleActionStub
 
 from ansible_collections.ledgerguard.recovery.plugins.action.write_freeze import ActionModule
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import freeze_record as fr
@@ -76,31 +76,16 @@ def test_a_rollback_thaws_only_what_this_run_froze():
     assert fr.frozen_by({"skipped": True}) == []
 
 
-class Stub(ActionModule):
+class Stub(ModuleActionStub, ActionModule):
     """The action with the module run replaced: records the arguments it would send to the host."""
 
-    def __init__(self, args: dict, answer: dict, check: bool = False):  # noqa: D107 - no Ansible machinery needed
-        self._task = SimpleNamespace(
-            args=args, check_mode=check, resolved_action="ledgerguard.recovery.write_freeze", action="write_freeze",
-            async_val=0,
-        )  # fmt: skip
-        self.answer = answer
-        self.sent: list[dict] = []
-
-    def _execute_module(self, module_name=None, module_args=None, task_vars=None, **_kwargs):
-        self.sent.append(dict(module_args))
-        return dict(self.answer)
+    FQCN = "ledgerguard.recovery.write_freeze"
 
     def go(self) -> dict:
         return self.run(task_vars={"inventory_hostname": "会计服务器"})
 
 
-@pytest.fixture(autouse=True)
-def _no_ansible_base_run(monkeypatch):
-    """ActionBase.run only checks the task's options against a real task; the stub has none to check."""
-    from ansible.plugins.action import ActionBase  # noqa: PLC0415
-
-    monkeypatch.setattr(ActionBase, "run", lambda _self, _tmp=None, _task_vars=None: {})
+pytestmark = pytest.mark.usefixtures("no_action_base_run")
 
 
 def test_freeze_is_recorded_private_and_the_controller_options_stay_on_the_controller(tmp_path):
