@@ -191,25 +191,26 @@ def _header(snap: Snapshot, paths: list[str]) -> bytes:
     return (json.dumps(head, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def write_manifest(records: Iterable[dict[str, Any]], handle: IO[bytes], header: bytes) -> dict[str, Any]:
-    """Write header + one JSON line per record; return counts (files, bytes, errors) and the sha256 of the bytes."""
+def write_manifest(header: bytes, body: IO[bytes], handle: IO[bytes]) -> str:
+    """A manifest into ``handle``: ``header``, then the records already written to ``body`` (``HashedTree``, read
+    from its start); the sha256 of the bytes written."""
     import hashlib
 
     digest = hashlib.sha256(header)
     handle.write(header)
-    stats = write_records(records, handle, digest)
-    stats["manifest_bytes"] += len(header)
-    stats["digest"] = digest.hexdigest()
-    return stats
+    body.seek(0)
+    for chunk in iter(lambda: body.read(1 << 20), b""):
+        digest.update(chunk)
+        handle.write(chunk)
+    return digest.hexdigest()
 
 
-def write_records(records: Iterable[dict[str, Any]], handle: IO[bytes], digest: Any) -> dict[str, Any]:
-    """One JSON line per record into ``handle`` (and ``digest``); counts files, bytes, errors and the bytes written."""
+def write_records(records: Iterable[dict[str, Any]], handle: IO[bytes]) -> dict[str, Any]:
+    """One JSON line per record into ``handle``; counts files, bytes, errors and the bytes written."""
     stats = {"files": 0, "bytes": 0, "errors": 0, "manifest_bytes": 0}
     for rec in records:
         line = mf.json_line(rec).encode("utf-8", "surrogateescape")
         handle.write(line)
-        digest.update(line)
         stats["manifest_bytes"] += len(line)
         if rec.get("type") == "file":
             stats["files"] += 1
@@ -241,15 +242,11 @@ class HashedTree:
         workers: int = 0,
         tmpdir: str | None = None,
     ):
-        import hashlib
-
         started = time.monotonic()
         self.rels = roots(paths)
         self.body = tempfile.TemporaryFile(dir=tmpdir)
         try:
-            self.stats = write_records(
-                tree_records(b"/", self.rels, exclude, parallel, workers), self.body, hashlib.sha256()
-            )
+            self.stats = write_records(tree_records(b"/", self.rels, exclude, parallel, workers), self.body)
         except BaseException:
             self.body.close()
             raise
@@ -263,17 +260,10 @@ def store_manifest(restic: Restic, snap: Snapshot, hashed: HashedTree, tmpdir: s
     """Store ``hashed`` (hashed from ``snap``'s paths) as the manifest snapshot of ``snap``: its header names the
     snapshot as ``snap`` holds it (ID, host, time, paths, as restic lists them), then the records; ``restic backup
     --stdin`` with the snapshot's host and time and the manifest tags. Raises ResticError when restic fails."""
-    import hashlib
-
     started = time.monotonic()
     header = _header(snap, list(snap.paths))
-    digest = hashlib.sha256(header)
     with tempfile.TemporaryFile(dir=tmpdir) as handle:
-        handle.write(header)
-        hashed.body.seek(0)
-        for chunk in iter(lambda: hashed.body.read(1 << 20), b""):
-            digest.update(chunk)
-            handle.write(chunk)
+        digest = write_manifest(header, hashed.body, handle)
         handle.flush()
         handle.seek(0)
         args = ["backup", "--json", "--stdin", "--stdin-filename", stdin_filename(snap.id), "--host", snap.hostname]
@@ -300,7 +290,7 @@ def store_manifest(restic: Restic, snap: Snapshot, hashed: HashedTree, tmpdir: s
         "bytes": hashed.stats["bytes"],
         "errors": hashed.stats["errors"],
         "manifest_bytes": len(header) + hashed.stats["manifest_bytes"],
-        "digest": digest.hexdigest(),
+        "digest": digest,
         "seconds": round(hashed.seconds + time.monotonic() - started, 3),
     }
 

@@ -149,17 +149,25 @@ def test_manifest_records_read_the_same_stream_as_hashing_the_tree(tmp_path):
 
 
 def test_write_manifest_is_read_back_by_read_manifest(tmp_path):
-    snap = r.Snapshot(DATA_ID, DATA_ID[:8], datetime(2026, 11, 26, 2, tzinfo=UTC), "web01", "u", ["/srv/b"], [], "t")
+    books = tmp_path / "账套"
+    books.mkdir()
+    (books / "凭证.csv").write_bytes(b"abc")
+    snap = r.Snapshot(DATA_ID, DATA_ID[:8], datetime(2026, 11, 26, 2, tzinfo=UTC), "web01", "u", [str(books)], [], "t")
     snap.raw_time = "2026-11-26T02:00:00Z"
     path = tmp_path / "m.jsonl"
-    with open(path, "wb") as handle:
-        stats = bm.write_manifest([rec("srv/b/a", b"abc")], handle, bm._header(snap, ["/srv/b"]))
+    hashed = bm.HashedTree(snap.paths, parallel="none")
+    try:
+        with open(path, "wb") as handle:
+            digest = bm.write_manifest(bm._header(snap, snap.paths), hashed.body, handle)
+    finally:
+        hashed.close()
     head = json.loads(path.read_text().splitlines()[0])
-    assert head["snapshot"] == DATA_ID and head["kind"] == "backup" and head["paths"] == ["/srv/b"]
-    assert stats["files"] == 1 and stats["bytes"] == 3
-    assert stats["digest"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    back = list(mf.read_manifest(str(path)))
-    assert back[0]["path"] == b"srv/b/a" and back[0]["sha256"] == hashlib.sha256(b"abc").hexdigest()
+    assert head["snapshot"] == DATA_ID and head["kind"] == "backup" and head["paths"] == [str(books)]
+    assert hashed.stats["files"] == 1 and hashed.stats["bytes"] == 3
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    back = [x for x in mf.read_manifest(str(path)) if x["type"] == "file"]
+    assert back[0]["path"] == os.fsencode(books / "凭证.csv").lstrip(b"/")
+    assert back[0]["sha256"] == hashlib.sha256(b"abc").hexdigest()
 
 
 # -- tags and the one test of "manifest snapshot" ---------------------------------------------------------------------
