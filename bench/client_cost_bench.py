@@ -35,15 +35,35 @@ def restic(repo: Path, pw: Path, *args: str) -> None:
     subprocess.run(["restic", *args], env=env, capture_output=True, text=True, check=True)
 
 
+TEMPLATE = WORK / "incident-repo-template"
+
+
 def new_repository(base: Path) -> tuple[Path, Path]:
+    """An empty repository at ``base``/repo, copied from one template made by ``restic init`` the
+    first time (kept in the benchmarks' work folder for later runs).
+
+    Every restic run derives the repository key with the scrypt parameters ``restic init`` calibrated for the machine
+    as loaded at that moment (p 1 costs about 0.10 CPU s per open, p 7 about 0.50 s): before and after a change, each
+    with a repository of its own, would pay different key costs in every module that runs restic. Copies of one
+    template share its key (and its repository ID, so the restic cache the backups use is emptied as well)."""
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
     pw = base / "password"
     pw.write_text("bench only\n")
     pw.chmod(0o600)
+    if not (TEMPLATE / "config").is_file():
+        shutil.rmtree(TEMPLATE, ignore_errors=True)
+        restic(TEMPLATE, pw, "init")
+    shutil.rmtree(WORK / "restic-cache", ignore_errors=True)
     repo = base / "repo"
-    restic(repo, pw, "init")
+    shutil.copytree(TEMPLATE, repo)
     return repo, pw
+
+
+def repository_key() -> dict:
+    """The KDF parameters of the template's key (every benchmark repository's, see ``new_repository``)."""
+    key = json.loads(next((TEMPLATE / "keys").iterdir()).read_text(encoding="utf-8"))
+    return {k: key.get(k) for k in ("kdf", "N", "r", "p")}
 
 
 METERED_PYTHON = Path(__file__).with_name("metered-python")
@@ -191,7 +211,12 @@ def run(quick: bool, sizes: list[int] | None = None, collections: Path = COLLECT
         points.append({"clients": n, "files": files, **point})
         if point["status"] != "successful":
             break
-    out: dict = {"points": points, "collection": str(collections), "description": __doc__.split("\n\n")[0]}
+    out: dict = {
+        "points": points,
+        "collection": str(collections),
+        "repository_key": repository_key(),
+        "description": __doc__.split("\n\n")[0],
+    }
     if len(points) >= 2 and all(p["seconds"] is not None for p in points[:2]):
         a, b = points[0], points[1]
         extra = b["clients"] - a["clients"]

@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench.client_cost_bench import new_repository, restic, run_incident
+from bench.client_cost_bench import new_repository, repository_key, restic, run_incident
 from bench.common import COLLECTIONS, REPO, WORK
 from ledgerguard import sampledata
 
@@ -94,7 +94,12 @@ def run(quick: bool, rounds: int, sizes: list[int] | None = None, collections: P
     one = points[0]
     last = points[-1]
     if one["seconds"] is None or last["seconds"] is None:
-        return {"points": points, "collection": str(collections), "error": f"the incident failed: {last['status']}"}
+        return {
+            "points": points,
+            "collection": str(collections),
+            "repository_key": repository_key(),
+            "error": f"the incident failed: {last['status']}",
+        }
     conclusion = (
         f"{one['hosts']} host: {one['seconds']} s for {one['task_results']} task results "
         f"({one['seconds'] / max(1, one['task_results']):.2f} s per task). "
@@ -107,6 +112,7 @@ def run(quick: bool, rounds: int, sizes: list[int] | None = None, collections: P
     return {
         "points": points,
         "collection": str(collections),
+        "repository_key": repository_key(),
         "forks": 8,
         "description": __doc__.split("\n\n")[1].replace("\n", " "),
         "conclusion": conclusion,
