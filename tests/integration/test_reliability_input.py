@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_incident import evidence_dir, failed_msgs, sha, tree
+from test_incident import Site, evidence_dir, failed_msgs, sha, tree
 from test_incident_failures import refusing_site, site  # noqa: F401 (pytest fixtures)  # pylint: disable=unused-import
 
 from conftest import failed_messages
@@ -119,10 +119,15 @@ def test_cli_refuses_repository_url_with_credentials(tmp_path):
     assert not (tmp_path / "runner").exists() and not (tmp_path / "evidence").exists()
 
 
-def test_client_path_in_a_system_directory_refused(site):  # noqa: F811
+def test_client_path_in_a_system_directory_refused(refusing_site):  # noqa: F811
+    site = refusing_site  # noqa: F811
     before = untouched(site)
-    site.clients = [dict(site.clients[0], paths=["/etc"]), *site.clients[1:]]
-    runner = site.run(incident_clients=["c001"])
+    declared = site.clients
+    site.clients = [dict(declared[0], paths=["/etc"]), *declared[1:]]
+    try:
+        runner = site.run(incident_clients=["c001"])
+    finally:
+        site.clients = declared  # the module's site, shared with the other refused inputs
     assert runner.rc != 0
     msgs = " | ".join(failed_msgs(runner))
     assert "client c001 path '/etc' is a system directory" in msgs and "nothing was touched" in msgs, msgs
@@ -179,86 +184,108 @@ def test_restore_into_root_or_system_directory_refused(
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Symlinks that point out of the client's folder: restored as links, never followed out
+# Hostile links and odd file names: restored as links (never followed out of the client's folder), names byte for byte.
+# Two independent cases, each in a client of its own, share one site, one backup and ONE incident run (issue 19): the
+# declared cause is only the report's label, and each test asserts its own client's state.
 # ----------------------------------------------------------------------------------------------------------------------
 
+ODD_NAMES = [
+    b"\xff\xfe\xb0 invoice (latin-1 \xe9t\xe9).csv",  # not UTF-8
+    b"a" * 251 + b".csv",  # 255 bytes, the ext4 limit
+    ("凭" * 83 + "ab.pdf").encode("utf-8"),  # 83 x 3 + 6 = 255 bytes of UTF-8
+]
+LINKS = {"link-etc": "/etc", "link-up": "../../outside"}  # c001's own links that point out; link-file is added below
 
-def test_symlinks_pointing_out_are_not_followed(site, tmp_path):  # noqa: F811
-    outside = tmp_path / "outside"
+
+def plant_links(site) -> dict:  # noqa: F811
+    """c001: links that point out of its folder (to /etc, up the tree, to a file outside)."""
+    outside = site.base / "outside"
     outside.mkdir()
     (outside / "sentinel.txt").write_text("must stay exactly like this\n")
     c001 = site.root("c001")
-    (c001 / "link-etc").symlink_to("/etc")
-    (c001 / "link-up").symlink_to("../../outside")
+    for name, target in LINKS.items():
+        (c001 / name).symlink_to(target)
     (c001 / "link-file").symlink_to(str(outside / "sentinel.txt"))
-    site.backup(dt.datetime.now() - dt.timedelta(days=1))
-    clean = tree(c001)
-    outside_before = tree(outside)
-    # The attack: the folder 凭证 is replaced by a symlink to a folder outside the client's folder, so a restore that
-    # follows it would write the vouchers there; and a snapshot symlink is deleted.
-    vouchers = c001 / "凭证"
+    return {"outside": outside, "outside_before": tree(outside)}
+
+
+def plant_odd_names(site) -> tuple[dict[bytes, bytes], bytes]:  # noqa: F811
+    """c002: non-UTF-8 and 255-byte file names, in its folder and in a folder whose own name is not UTF-8; returns
+    each file's bytes and that folder."""
+    c002 = os.fsencode(site.root("c002"))
+    odd_dir = os.path.join(c002, b"\xc3\x28-bad-utf8-dir")
+    os.mkdir(odd_dir)
+    contents = {}
+    for i, name in enumerate(ODD_NAMES):
+        for folder in (c002, odd_dir):
+            path = os.path.join(folder, name)
+            data = secrets.token_bytes(1000 + i) + name
+            with open(path, "wb") as fh:
+                fh.write(data)
+            contents[path] = data
+    return contents, odd_dir
+
+
+@pytest.fixture(scope="module")
+def hostile_tree_incident(tmp_path_factory, s3_server):
+    """c001's vouchers folder replaced by a link to a folder outside and a snapshot link deleted (the attack), c002's
+    odd names deleted; then one incident over both clients."""
+    bucket = "lg-hostile-" + secrets.token_hex(4)
+    s3_server.create_bucket(bucket)
+    made = Site(tmp_path_factory.mktemp("hostile"), s3_server, bucket)
+    made.restic("init")
+    links = plant_links(made)
+    contents, odd_dir = plant_odd_names(made)
+    made.backup(dt.datetime.now() - dt.timedelta(days=1))
+    clean = {cid: tree(made.root(cid)) for cid in ("c001", "c002")}
+    # The attack on c001: the folder 凭证 is replaced by a symlink to a folder outside the client's folder, so a
+    # restore that follows it would write the vouchers there; and a snapshot symlink is deleted.
+    vouchers = made.root("c001") / "凭证"
     for f in vouchers.iterdir():
         f.unlink()
     vouchers.rmdir()
-    vouchers.symlink_to(outside)
-    (c001 / "link-file").unlink()
-    runner = site.run(incident_clients=["c001"], incident_cause="unknown")
+    vouchers.symlink_to(links["outside"])
+    (made.root("c001") / "link-file").unlink()
+    # c002 loses every oddly named file and the oddly named folder.
+    for path in contents:
+        os.unlink(path)
+    os.rmdir(odd_dir)
+    runner = made.run(incident_clients=["c001", "c002"], incident_cause="unknown")
+    return {"site": made, "runner": runner, "clean": clean, "contents": contents, **links}
+
+
+def test_symlinks_pointing_out_are_not_followed(hostile_tree_incident):
+    h = hostile_tree_incident
+    site, runner, outside = h["site"], h["runner"], h["outside"]  # noqa: F811
     assert runner.rc == 0, failed_msgs(runner)
-    assert tree(outside) == outside_before  # nothing written through a link
+    c001 = site.root("c001")
+    assert tree(outside) == h["outside_before"]  # nothing written through a link
     assert sorted(p.name for p in outside.iterdir()) == ["sentinel.txt"]
+    vouchers = c001 / "凭证"
     assert vouchers.is_dir() and not vouchers.is_symlink()
-    for name, target in (
-        ("link-etc", "/etc"),
-        ("link-up", "../../outside"),
-        ("link-file", str(outside / "sentinel.txt")),
-    ):
+    for name, target in (*LINKS.items(), ("link-file", str(outside / "sentinel.txt"))):
         assert (c001 / name).is_symlink() and os.readlink(c001 / name) == target
     restored = {k: v for k, v in tree(c001).items() if not k.startswith(("link-",))}
-    assert restored == {k: v for k, v in clean.items() if not k.startswith(("link-",))}
+    assert restored == {k: v for k, v in h["clean"]["c001"].items() if not k.startswith(("link-",))}
     # The attacker's link went to quarantine as a link (not the folder it pointed at).
     ev = evidence_dir(site)
     quarantined = list(site.books.glob(f".ledgerguard-{ev.name}/quarantine/c001/**/凭证"))
     assert quarantined and all(p.is_symlink() and os.readlink(p) == str(outside) for p in quarantined)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
-# Non-UTF-8 and 255-byte file names: restored faithfully
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def test_odd_file_names_restored_faithfully(site):  # noqa: F811
-    c001 = os.fsencode(site.root("c001"))
-    names = [
-        b"\xff\xfe\xb0 invoice (latin-1 \xe9t\xe9).csv",  # not UTF-8
-        b"a" * 251 + b".csv",  # 255 bytes, the ext4 limit
-        ("凭" * 83 + "ab.pdf").encode("utf-8"),  # 83 x 3 + 6 = 255 bytes of UTF-8
-    ]
-    assert [len(n) for n in names[1:]] == [255, 255]
-    odd_dir = os.path.join(c001, b"\xc3\x28-bad-utf8-dir")
-    os.mkdir(odd_dir)
-    contents = {}
-    for i, name in enumerate(names):
-        for folder in (c001, odd_dir):
-            path = os.path.join(folder, name)
-            data = secrets.token_bytes(1000 + i) + name
-            with open(path, "wb") as fh:
-                fh.write(data)
-            contents[path] = data
-    site.backup(dt.datetime.now() - dt.timedelta(days=1))
-    clean = tree(site.root("c001"))
-    for path in contents:
-        os.unlink(path)
-    os.rmdir(odd_dir)
-    runner = site.run(incident_clients=["c001"], incident_cause="deleted")
+def test_odd_file_names_restored_faithfully(hostile_tree_incident):
+    h = hostile_tree_incident
+    site, runner = h["site"], h["runner"]  # noqa: F811
+    assert [len(n) for n in ODD_NAMES[1:]] == [255, 255]
     assert runner.rc == 0, [
         (ev["event_data"].get("task"), str(ev["event_data"].get("res", {}).get("msg"))[:300])
         for ev in runner.events
         if ev.get("event") == "runner_on_failed"
     ]
-    for path, data in contents.items():
+    for path, data in h["contents"].items():
         with open(path, "rb") as fh:
             assert fh.read() == data, path
-    assert tree(site.root("c001")) == clean
+    assert tree(site.root("c002")) == h["clean"]["c002"]
     report = json.loads((evidence_dir(site) / "report.json").read_text(encoding="utf-8"))
     assert report["status"] == "restored"
     assert sha(evidence_dir(site) / "report.json")
