@@ -25,6 +25,7 @@ from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import eviden
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import evidence_pack as ep
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import notices as _n
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.controller_action import ControllerAction
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.report_inputs import host_results
 
 SPEC: dict[str, Any] = {
     "record": {"type": "dict", "required": True},
@@ -35,56 +36,7 @@ SPEC: dict[str, Any] = {
     "compliance_from": {"type": "str"},
 }
 
-# Each host's published results as the report reads them: (key in the report's host data, variable, default).
-RESULTS = (
-    ("restore_results", "restore_results", []),
-    ("restore_database_results", "restore_database_results", []),
-    ("freeze", "write_freeze_result", {}),
-    ("thaw", "write_freeze_thaw_result", {}),
-    ("rescans", "write_freeze_rescans", []),
-    ("state_snapshot", "state_snapshot_result", {}),
-)
-# From each host's incident_result.
-INCIDENT_FIELDS = (
-    ("frozen_at", "frozen_at", ""),
-    ("thawed_at", "thawed_at", ""),
-    ("failed_step", "failed_step", ""),
-    ("failed_msg", "failed_msg", ""),
-    ("repository_damage", "repository_damage", {}),
-    ("selected", "clients", []),
-)
 SUMS_EXCLUDE = ["timeline.jsonl", "oncall.jsonl"]  # the timeline and the on-call record have their own hash chains
-
-
-def host_results(hostvars: Any, play_hosts_all: list[str], play_hosts: list[str]) -> dict[str, dict[str, Any]]:
-    """Every host's published results, as plugins/filter/incident_report.py takes them (``hosts``)."""
-    out = {}
-    for host in play_hosts_all:
-        variables = hostvars[host]
-
-        def value(name: str, default: Any, variables: Any = variables) -> Any:
-            return variables[name] if name in variables else default
-
-        incident = value("incident_result", {}) or {}
-        data = {key: value(name, default) for key, name, default in RESULTS}
-        data.update({key: incident.get(name, default) for key, name, default in INCIDENT_FIELDS})
-        data["in_play"] = host in play_hosts
-        out[host] = after_thaw(data)
-    return out
-
-
-def after_thaw(data: dict[str, Any]) -> dict[str, Any]:
-    """What the thaw's own result says, read here instead of by tasks after the thaw: when writes resumed
-    (``thawed_at``: the thaw's ``finished_at``, for a host that froze and a thaw that worked) and the rescan right
-    before the thaw (added to ``rescans`` with the label ``before_thaw`` when it found a writer or failed)."""
-    thaw = data.get("thaw") if isinstance(data.get("thaw"), dict) else {}
-    worked = bool(thaw) and not thaw.get("failed", False) and not thaw.get("skipped", False)
-    if not data.get("thawed_at") and data.get("frozen_at") and worked and thaw.get("finished_at"):
-        data["thawed_at"] = thaw["finished_at"]
-    rescan = thaw.get("rescan")
-    if isinstance(rescan, dict) and (rescan.get("writers") or "msg" in rescan):
-        data["rescans"] = [*(data.get("rescans") or []), {**rescan, "label": "before_thaw"}]
-    return data
 
 
 class ActionModule(ControllerAction):

@@ -402,6 +402,34 @@ def template_name(notice: dict[str, Any]) -> str:
     return f"{prefix}{notice['language']}.md.j2"
 
 
+def pending_clients(selected: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The selected clients of every host (``{host: incident_result.clients}``, in play order), not restored yet: the
+    clients of the ``confirmed`` and ``restoring`` drafts, each with its ``host`` and status ``pending``."""
+    return [{**client, "host": host, "status": "pending"} for host, clients in selected.items() for client in clients]
+
+
+def with_etas(clients: list[dict[str, Any]], queue: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each client with its ETA from the incident's restore queue (plugin_utils/filing.py ``restore_queue``): ``eta``,
+    ``eta_basis``, ``eta_utc_offset`` (its next deadline's UTC offset, +08:00 without one) and ``next_deadline``.
+    Raises ``NoticeError`` for a client the queue does not hold."""
+    out = []
+    for client in clients:
+        entry = next((q for q in queue if q["host"] == client["host"] and q["id"] == str(client["id"])), None)
+        if entry is None:
+            raise NoticeError(f"client {client['id']} on {client['host']} is not in the restore queue")
+        deadline = entry.get("next_deadline")
+        out.append(
+            {
+                **client,
+                "eta": entry["eta"],
+                "eta_basis": entry["eta_basis"],
+                "eta_utc_offset": (deadline or {}).get("utc_offset", "+08:00"),
+                "next_deadline": deadline,
+            }
+        )
+    return out
+
+
 def write_drafts(
     evidence_dir: str,
     incident_id: str,
