@@ -4,10 +4,12 @@ their test repositories (cmd/restic/testdata/repo-*): a data pack deleted, the i
 restic_check runs on each as a real module process; the index repair is run on a copy of the index and the
 repository is then restored byte-identical."""
 
-# ruff: noqa: F811 (the restic_bin / repo / pristine_repo fixtures come from test_repo_layouts; tests take them by name)
+# ruff: noqa: F811 (the restic_bin / pristine_repo fixtures come from test_repo_layouts; tests take them by name)
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,28 +18,55 @@ import pytest
 from test_repo_layouts import common, make_books, restore, run_module, run_restic, sha_tree
 
 # fixtures, taken by name
-from test_repo_layouts import pristine_repo, repo, restic_bin  # noqa: F401  # pylint: disable=unused-import
+from test_repo_layouts import pristine_repo, restic_bin  # noqa: F401  # pylint: disable=unused-import
 
 
 def files_of(repo: dict, kind: str) -> set[Path]:
     return {p for p in (Path(repo["path"]) / kind).rglob("*") if p.is_file()}
 
 
-def two_snapshots(repo: dict, tmp_path: Path) -> tuple[Path, list[str]]:
-    """Two snapshots of different data: books (a) and a second folder (b), each in its own packs and index file."""
-    books = make_books(tmp_path / "live")
-    run_restic(repo["bin"], repo["path"], repo["pw"], "backup", "-q", str(books / "C001"))
-    (tmp_path / "live" / "b").mkdir()
-    (tmp_path / "live" / "b" / "two.bin").write_bytes(os.urandom(300_000))
-    before = files_of(repo, "data")
-    index_before = files_of(repo, "index")
-    run_restic(repo["bin"], repo["path"], repo["pw"], "backup", "-q", str(tmp_path / "live" / "b"))
-    repo["second_packs"] = sorted(files_of(repo, "data") - before, key=lambda p: p.stat().st_size)
-    repo["second_index"] = sorted(files_of(repo, "index") - index_before)
-    out = run_restic(repo["bin"], repo["path"], repo["pw"], "snapshots", "--json")
-    import json
+@pytest.fixture(scope="module")
+def two_snapshot_repo(restic_bin, pristine_repo, tmp_path_factory) -> dict:
+    """Two snapshots of different data, made once per restic version in a copy of the pristine repository (each test
+    damages a copy of this one, issue 19): books (a) and a second folder (b), each in its own packs and index file.
+    The books stay where they were backed up from (read only: the tests compare restores with them)."""
+    base = tmp_path_factory.mktemp("two-snapshots")
+    made = {"path": str(base / "repo"), "pw": base / "pw", "bin": restic_bin}
+    shutil.copy2(pristine_repo / "pw", made["pw"])
+    shutil.copytree(pristine_repo / "repo", made["path"], symlinks=True)
+    books = make_books(base / "live")
+    run_restic(restic_bin, made["path"], made["pw"], "backup", "-q", str(books / "C001"))
+    (base / "live" / "b").mkdir()
+    (base / "live" / "b" / "two.bin").write_bytes(os.urandom(300_000))
+    before = files_of(made, "data")
+    index_before = files_of(made, "index")
+    run_restic(restic_bin, made["path"], made["pw"], "backup", "-q", str(base / "live" / "b"))
+    root = Path(made["path"])
+    out = run_restic(restic_bin, made["path"], made["pw"], "snapshots", "--json")
+    return {
+        "repo": made,
+        "books": books,
+        "snaps": [s["id"] for s in json.loads(out.stdout)],
+        "second_packs": [
+            p.relative_to(root) for p in sorted(files_of(made, "data") - before, key=lambda p: p.stat().st_size)
+        ],
+        "second_index": [p.relative_to(root) for p in sorted(files_of(made, "index") - index_before)],
+    }
 
-    return books, [s["id"] for s in json.loads(out.stdout)]
+
+@pytest.fixture
+def snapped(two_snapshot_repo, tmp_path) -> tuple[dict, Path, list[str]]:
+    """A copy of the two-snapshot repository for one test to damage: (repo, books, snapshot IDs); repo also names the
+    second snapshot's packs (smallest first) and index files in the copy."""
+    made = two_snapshot_repo
+    path = tmp_path / "repo"
+    shutil.copytree(made["repo"]["path"], path, symlinks=True)
+    pwfile = tmp_path / "pw"
+    shutil.copy2(made["repo"]["pw"], pwfile)
+    repo = {"path": str(path), "pw": pwfile, "bin": made["repo"]["bin"]}
+    repo["second_packs"] = [path / rel for rel in made["second_packs"]]
+    repo["second_index"] = [path / rel for rel in made["second_index"]]
+    return repo, made["books"], made["snaps"]
 
 
 def kinds(res: dict) -> list[str]:
@@ -50,8 +79,8 @@ def check(repo: dict, tmp_path: Path, **extra) -> dict:
     return run_module("restic_check", dict(common(repo, tmp_path), fail_on_error=False, **extra), tmp_path)
 
 
-def test_data_pack_missing_names_its_snapshot_and_is_never_repaired(repo, tmp_path):
-    _books, snaps = two_snapshots(repo, tmp_path)
+def test_data_pack_missing_names_its_snapshot_and_is_never_repaired(snapped, tmp_path):
+    repo, _books, snaps = snapped
     repo["second_packs"][-1].unlink()  # the data pack of the second snapshot's file
     res = check(repo, tmp_path, repair_index=True, index_backup_dir=str(tmp_path / "index-copy"))
     assert not res.get("failed"), res.get("msg")
@@ -65,10 +94,10 @@ def test_data_pack_missing_names_its_snapshot_and_is_never_repaired(repo, tmp_pa
 
 
 @pytest.mark.parametrize("which", ["all", "one"])
-def test_index_missing_is_diagnosed_and_repaired_after_a_copy(which, repo, tmp_path):
+def test_index_missing_is_diagnosed_and_repaired_after_a_copy(which, snapped, tmp_path):
     """The packs are all there, the index (all of it, or the second snapshot's index file) is gone: diagnosed as an
     incomplete index, repaired only when asked, after a copy of the index; then the books restore byte-identical."""
-    books, snaps = two_snapshots(repo, tmp_path)
+    repo, books, snaps = snapped
     removed = files_of(repo, "index") if which == "all" else set(repo["second_index"])
     kept = files_of(repo, "index") - removed
     for path in removed:
@@ -91,11 +120,11 @@ def test_index_missing_is_diagnosed_and_repaired_after_a_copy(which, repo, tmp_p
     assert sha_tree(Path(got["restored_paths"][0]["restored_to"])) == sha_tree(books / "C001")
 
 
-def test_unused_data_missing_and_duplicates_are_harmless(repo, tmp_path):
-    books, _snaps = two_snapshots(repo, tmp_path)
+def test_unused_data_missing_and_duplicates_are_harmless(snapped, tmp_path):
+    repo, _books, _snaps = snapped
     # duplicates: two backups of the same new data at once write the same blobs twice
     dup = tmp_path / "live" / "dup"
-    dup.mkdir()
+    dup.mkdir(parents=True)
     (dup / "d.bin").write_bytes(os.urandom(2_000_000))
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "LC_ALL": "C"}
     env.update(RESTIC_REPOSITORY=repo["path"], RESTIC_PASSWORD_FILE=str(repo["pw"]))
@@ -117,9 +146,9 @@ def test_unused_data_missing_and_duplicates_are_harmless(repo, tmp_path):
     assert kinds(res) == ["unused_data_missing"] and res["damaged_snapshots"] == []
 
 
-def test_cache_notice_is_not_a_repository_error(repo, tmp_path):
+def test_cache_notice_is_not_a_repository_error(snapped, tmp_path):
     """restic cannot create its temporary check cache (TMPDIR missing): the check is clean and says so."""
-    two_snapshots(repo, tmp_path)
+    repo, _books, _snaps = snapped
     args = dict(common(repo, tmp_path))
     args.pop("cache_dir")
     env_tmp = os.environ.get("TMPDIR")
@@ -215,12 +244,12 @@ def test_restics_own_repositories_repaired_on_request(restic_bin, tmp_path):
         assert again["ok"] is True and kinds(again) in ([], ["unindexed_data"]), (name, again["diagnosis"])
 
 
-def test_truncated_pack_a_snapshot_needs_is_data_lost(repo, tmp_path):
+def test_truncated_pack_a_snapshot_needs_is_data_lost(snapped, tmp_path):
     """The data pack of the second snapshot's file truncated to 0 bytes (restic: 'pack <id>: unexpected file size:
     got 0, expected N', as in restic's repo-unused-data-missing, where that pack is unused): data lost, naming the
     snapshot, and the check fails. Before: the line was not read as an error at all, the diagnosis was empty and the
     check passed as 'harmless'."""
-    _books, snaps = two_snapshots(repo, tmp_path)
+    repo, _books, snaps = snapped
     pack = repo["second_packs"][-1]
     pack.write_bytes(b"")
     res = check(repo, tmp_path)
