@@ -7,8 +7,9 @@ and must find the damage there, and treat a night without the client's folder as
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,14 @@ def make_client(folder: Path, count: int = 8) -> None:
         (folder / "凭证" / f"2026-{i + 1:02d}.csv").write_text("编号,日期,科目,借方,贷方\n" + rows, encoding="utf-8")
 
 
+NIGHT = itertools.count(1)  # distinct snapshot times, in order, without waiting for the clock
+
+
 def night(books: Path, repo: dict) -> str:
-    """One nightly relative backup (cwd is the parent of the books folder); return the snapshot ID."""
-    time.sleep(1.1)  # distinct snapshot times
-    return backup(repo, books.name, cwd=books.parent)
+    """One nightly relative backup (cwd is the parent of the books folder), a minute after the one before; return
+    the snapshot ID."""
+    when = dt.datetime.now() - dt.timedelta(days=1) + dt.timedelta(minutes=next(NIGHT))
+    return backup(repo, "--time", when.strftime("%Y-%m-%d %H:%M:%S"), books.name, cwd=books.parent)
 
 
 def encrypt(folder: Path) -> None:
