@@ -80,30 +80,42 @@ class Site:
     def snapshots(self, repo: str | None = None, password_file: Path | None = None) -> list[dict]:
         return json.loads(self.restic("snapshots", "--json", repo=repo, password_file=password_file).stdout) or []
 
+    def hostvars(self, **more) -> dict:
+        """This site as one host's variables (its repository, secret files, state folder and clients), with ``more``:
+        several sites can then be hosts of one run, each backing up into its own repository."""
+        return {
+            "ledgerguard_repository": self.repo,
+            "ledgerguard_password_file": str(self.password_file),
+            "ledgerguard_s3_credentials_file": str(self.credentials_file),
+            "ledgerguard_state_dir": str(self.state),
+            "ledgerguard_clients": self.clients,
+            **more,
+        }
+
     def run(self, check: bool = False, hosts: dict[str, dict] | None = None, **extravars):
         """playbooks/backup.yml on localhost with this site's clients and state folder; or on ``hosts`` (name -> its
         own ledgerguard_clients and ledgerguard_state_dir), independent cases in one run."""
-        local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-        own = {"localhost": {"ledgerguard_clients": self.clients}} if hosts is None else hosts
-        inv = {"all": {"hosts": {name: {**local, **hostvars} for name, hostvars in own.items()}}}
-        path = self.base / "inventory.json"
-        path.write_text(json.dumps(inv, ensure_ascii=False), encoding="utf-8")
+        if hosts is None:
+            hosts = {"localhost": {"ledgerguard_clients": self.clients, "ledgerguard_state_dir": str(self.state)}}
         base = {
             "ledgerguard_repository": self.repo,
             "ledgerguard_password_file": str(self.password_file),
             "ledgerguard_s3_credentials_file": str(self.credentials_file),
         }
-        if hosts is None:
-            base["ledgerguard_state_dir"] = str(self.state)
-        base.update(extravars)
-        run = PlaybookRun(
-            playbook="backup.yml",
-            private_data_dir=self.base / "runner",
-            inventory=str(path),
-            extravars=base,
-            check=check,
-        )
-        return run_playbook(run)
+        return run_hosts(self.base, hosts, check=check, **base, **extravars)
+
+
+def run_hosts(base: Path, hosts: dict[str, dict], check: bool = False, event_handler=None, **extravars):
+    """playbooks/backup.yml on local ``hosts`` (name -> its variables), with the run's inventory and runner folder in
+    ``base``; ``event_handler`` sees each event as it comes."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inv = {"all": {"hosts": {name: {**local, **hostvars} for name, hostvars in hosts.items()}}}
+    path = base / "inventory.json"
+    path.write_text(json.dumps(inv, ensure_ascii=False), encoding="utf-8")
+    run = PlaybookRun(
+        playbook="backup.yml", private_data_dir=base / "runner", inventory=str(path), extravars=extravars, check=check
+    )
+    return run_playbook(run, event_handler=event_handler)
 
 
 def failed_msgs(runner, host: str | None = None) -> list[str]:
@@ -117,14 +129,29 @@ def failed_msgs(runner, host: str | None = None) -> list[str]:
     ]
 
 
-def facts(runner, name: str):
-    """The last value a set_fact task gave ``name``."""
+def facts(runner, name: str, host: str | None = None):
+    """The last value a set_fact task gave ``name`` (on ``host``, when given)."""
     found = None
     for ev in runner.events:
         res = ev.get("event_data", {}).get("res", {})
-        if ev.get("event") == "runner_on_ok" and name in res.get("ansible_facts", {}):
+        if (
+            ev.get("event") == "runner_on_ok"
+            and name in res.get("ansible_facts", {})
+            and host in (None, ev["event_data"].get("host"))
+        ):
             found = res["ansible_facts"][name]
     return found
+
+
+def item_msgs(runner, task: str, host: str | None = None) -> list[str]:
+    """The messages of the loop items of ``task`` (on ``host``, when given)."""
+    return [
+        str(ev["event_data"]["res"].get("msg", ""))
+        for ev in runner.events
+        if ev.get("event") == "runner_item_on_ok"
+        and ev["event_data"].get("task") == task
+        and host in (None, ev["event_data"].get("host"))
+    ]
 
 
 def data_snapshots(site: Site, **kw) -> list[dict]:
@@ -134,6 +161,7 @@ def data_snapshots(site: Site, **kw) -> list[dict]:
 def new_site(base: Path, s3_server) -> Site:
     bucket = "lg-bk-" + secrets.token_hex(4)
     s3_server.create_bucket(bucket)
+    base.mkdir(parents=True, exist_ok=True)
     return Site(base, s3_server, bucket)
 
 
@@ -142,44 +170,7 @@ def site(tmp_path, s3_server):
     return new_site(tmp_path, s3_server)
 
 
-# ------------------------------------------------------------------------------------------------ per client
-
-
-def test_per_client_snapshots_with_manifests_as_the_incident_expects(site):
-    checked = site.run(check=True)
-    assert checked.rc == 0, failed_msgs(checked)
-    assert site.snapshots() == []  # check mode made nothing
-
-    runner = site.run()
-    assert runner.rc == 0, failed_msgs(runner)
-    results = {r["client"]: r for r in facts(runner, "backup_results")}
-    snaps = {s["id"]: s for s in site.snapshots()}
-    for client in site.clients:
-        cid = client["id"]
-        res = results[cid]
-        snap = snaps[res["snapshot_id"]]
-        # what the incident path filters on: host = inventory hostname, the client's declared paths; tagged by client
-        assert snap["hostname"] == "localhost"
-        assert snap["paths"] == client["paths"]
-        assert snap["tags"] == [cid, "ledgerguard-backup"]
-        manifest = snaps[res["manifest_snapshot_id"]]
-        assert manifest["tags"] == [MANIFEST_TAG, f"ledgerguard-manifest-for={res['snapshot_id']}"]
-        assert res["line"].startswith(f"{cid} ({NAMES[cid]}): ")
-        assert f"snapshot {res['snapshot_id'][:8]}" in res["line"] and f"manifest {res['manifest_snapshot_id'][:8]}"
-        assert int(res["files_new"]) > 0 and int(res["bytes_added"]) > 0
-    assert results["c001"]["ledgers"][0]["check"] == "ok"
-    assert "1 SQLite ledger(s) captured consistently" in results["c001"]["line"]
-    # the per-client excludes apply
-    listing = site.restic("ls", results["c001"]["snapshot_id"]).stdout
-    assert "scratch.tmp" not in listing and "ledger.sqlite" in listing
-    # the lock is free again, and its copies folder is empty
-    assert not list((site.state / "backup-work").iterdir())
-    fd = os.open(site.state / "backup.lock", os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.close(fd)
-
-
-# ------------------------------------------------------------------------------------------------ consistent SQLite
+# ------------------------------------------------------------------------------------------------ the first nightly
 
 WRITER = r"""
 import sqlite3, sys, time, os
@@ -196,35 +187,189 @@ while not os.path.exists(flag):
     conn.execute("UPDATE pytest_writes SET payload = randomblob(1024) WHERE id % 97 = ?", (batch % 97,))
     conn.execute("COMMIT")
 """
+JOURNALS = ("wal", "delete")
 
 
-@pytest.mark.parametrize("journal", ["wal", "delete"])
-def test_sqlite_written_during_the_backup_restores_consistent_at_its_path(site, tmp_path, journal):
-    ledger = Path(site.clients[0]["sqlite"][0])
-    flag = tmp_path / "stop-writer"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(ledger), journal, str(flag)])
+def written_rows(ledger: Path) -> int:
+    """The rows the writer has committed so far (0 before its table exists)."""
+    try:
+        conn = sqlite3.connect(ledger, timeout=30)
+        try:
+            return conn.execute("SELECT count(*) FROM pytest_writes").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
+def seed_history(site: Site, times: dict[str, dt.datetime]) -> None:
+    """c002's synthetic history: one backup of its folder at each of ``times`` (host localhost, the role's tags)."""
+    for when in sorted(times.values()):
+        site.restic("backup", "-q", "--host", "localhost", "--tag", "c002", "--tag", "ledgerguard-backup",
+                    "--time", when.strftime("%Y-%m-%d %H:%M:%S"), site.clients[1]["paths"][0], TZ="UTC")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def nightly(tmp_path_factory, s3_server):
+    """The first nightly run of five fresh sites, each a host of one backup.yml run with its own books, repository and
+    state folder (independent cases; each test asserts its own host's outcome and repository):
+
+    - ``localhost``: both clients, with the off-site copy to a second bucket (before it, the same run in check mode);
+    - ``wal`` and ``delete``: c001 alone, its SQLite ledger written in that journal mode throughout the run;
+    - ``failing``: c001's ledger gone, c003's folder gone, c004 added;
+    - ``retention``: c002 over a synthetic multi-year history (backed up as host localhost), the legal policy's dry
+      run.
+    """
+    base = tmp_path_factory.mktemp("nightly")
+    sites = {name: new_site(base / name, s3_server) for name in ("localhost", *JOURNALS, "failing", "retention")}
+    # the off-site copy of localhost
+    books = sites["localhost"]
+    bucket2 = "lg-off-" + secrets.token_hex(4)
+    s3_server.create_bucket(bucket2)
+    offsite = {
+        "repo": s3_server.restic_url(bucket2, "offsite"),
+        "password_file": books.secret("offsite-password", "another secret " + secrets.token_hex(8) + "\n"),
+    }
+    books.restic("init", repo=offsite["repo"], password_file=offsite["password_file"])
+    copy_vars = {"backup_copy_repository": offsite["repo"], "backup_copy_password_file": str(offsite["password_file"])}
+    # failing: c001's ledger is gone (its own step fails) and c003's folder is gone (it fails inside the one
+    # restic_backup run of the clients without ledgers)
+    failing = sites["failing"]
+    Path(failing.clients[0]["sqlite"][0]).unlink()
+    extra = failing.books / "c004"
+    (extra / "凭证").mkdir(parents=True)
+    (extra / "凭证" / "2026-10.csv").write_text("科目,金额\n1001,88.00\n", encoding="utf-8")
+    failing.clients += [
+        {"id": "c003", "name": "温州示例商贸有限公司", "paths": [str(failing.books / "c003-已迁走")]},
+        {"id": "c004", "name": "台州示例科技有限公司", "paths": [str(extra)]},
+    ]
+    # retention: the history
+    year = dt.datetime.now(dt.UTC).year
+    times = history_times(year)
+    seed_history(sites["retention"], times)
+    hosts = {
+        "localhost": books.hostvars(**copy_vars),
+        **{j: sites[j].hostvars(backup_client_ids=["c001"], backup_retention_enabled=False) for j in JOURNALS},
+        "failing": failing.hostvars(backup_retention_enabled=False),
+        "retention": sites["retention"].hostvars(
+            ledgerguard_backup_host="localhost",
+            backup_client_ids=["c002"],
+            ledgerguard_backup_policy={"retention": LEGAL_POLICY},
+            backup_verify_record_classes=CLASSES,
+        ),
+    }
+    checked = books.run(check=True, hosts={"localhost": hosts["localhost"]})
+    checked_snapshots = books.snapshots()
+    # the ledgers of wal and delete are written from before the run until their host's capture is done (the writer
+    # is a busy loop: it would burn a core for the rest of the run)
+    ledgers = {j: Path(sites[j].clients[0]["sqlite"][0]) for j in JOURNALS}
+    flags = {j: base / f"stop-writer-{j}" for j in JOURNALS}
+    after: dict[str, int] = {}
+
+    def stop_writer_after_capture(event: dict) -> bool:
+        data = event.get("event_data", {})
+        host = data.get("host")
+        if (
+            event.get("event") in ("runner_on_ok", "runner_on_failed")
+            and host in flags
+            and host not in after
+            and str(data.get("task", "")).startswith("Back up with consistent SQLite ledgers")
+        ):
+            after[host] = written_rows(ledgers[host])
+            flags[host].write_text("stop")
+        return True
+
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(ledgers[j]), j, str(flags[j])]) for j in JOURNALS]
     try:
         deadline = time.monotonic() + 30
-        before = 0
-        while before < 400 and time.monotonic() < deadline:  # the writer is well under way
+        before = dict.fromkeys(JOURNALS, 0)
+        while min(before.values()) < 400 and time.monotonic() < deadline:  # the writers are well under way
             time.sleep(0.2)
-            try:
-                conn = sqlite3.connect(ledger, timeout=30)
-                before = conn.execute("SELECT count(*) FROM pytest_writes").fetchone()[0]
-                conn.close()
-            except sqlite3.OperationalError:
-                before = 0
-        assert before >= 400
-        runner = site.run(backup_client_ids=["c001"], backup_retention_enabled=False)
-        conn = sqlite3.connect(ledger, timeout=30)
-        after = conn.execute("SELECT count(*) FROM pytest_writes").fetchone()[0]
-        conn.close()
+            before = {j: written_rows(ledgers[j]) for j in JOURNALS}
+        runner = run_hosts(base, hosts, event_handler=stop_writer_after_capture)
+        for j in JOURNALS:
+            after.setdefault(j, written_rows(ledgers[j]))
     finally:
-        flag.write_text("stop")
-        writer.wait(timeout=60)
-    assert runner.rc == 0, failed_msgs(runner)
-    assert after > before  # the writer really wrote during the backup
-    result = facts(runner, "backup_results")[0]
+        for j in JOURNALS:
+            flags[j].write_text("stop")
+        for writer in writers:
+            writer.wait(timeout=60)
+    # what localhost's repository held after its first run (the off-site test goes on with it)
+    made = {r["client"]: r["snapshot_id"] for r in facts(runner, "backup_results", "localhost") or []}
+    first = {
+        "snapshots": books.snapshots(),
+        "c001_listing": books.restic("ls", made["c001"]).stdout if "c001" in made else "",
+    }
+    return {
+        "runner": runner,
+        "sites": sites,
+        "first": first,
+        "checked": checked,
+        "checked_snapshots": checked_snapshots,
+        "offsite": offsite,
+        "copy_vars": copy_vars,
+        "before": before,
+        "after": after,
+        "year": year,
+        "times": times,
+    }
+
+
+def succeeded(runner, host: str) -> None:
+    """``host``'s part of a run failed nothing (other hosts of the run may have failed)."""
+    assert host in runner.stats["ok"] and not runner.stats["failures"].get(host), failed_msgs(runner, host)
+
+
+# ------------------------------------------------------------------------------------------------ per client
+
+
+def test_per_client_snapshots_with_manifests_as_the_incident_expects(nightly):
+    site, checked, runner = nightly["sites"]["localhost"], nightly["checked"], nightly["runner"]
+    assert checked.rc == 0, failed_msgs(checked)
+    assert nightly["checked_snapshots"] == []  # check mode made nothing
+
+    succeeded(runner, "localhost")
+    results = {r["client"]: r for r in facts(runner, "backup_results", "localhost")}
+    snaps = {s["id"]: s for s in nightly["first"]["snapshots"]}
+    for client in site.clients:
+        cid = client["id"]
+        res = results[cid]
+        snap = snaps[res["snapshot_id"]]
+        # what the incident path filters on: host = inventory hostname, the client's declared paths; tagged by client
+        assert snap["hostname"] == "localhost"
+        assert snap["paths"] == client["paths"]
+        assert snap["tags"] == [cid, "ledgerguard-backup"]
+        manifest = snaps[res["manifest_snapshot_id"]]
+        assert manifest["tags"] == [MANIFEST_TAG, f"ledgerguard-manifest-for={res['snapshot_id']}"]
+        assert res["line"].startswith(f"{cid} ({NAMES[cid]}): ")
+        assert f"snapshot {res['snapshot_id'][:8]}" in res["line"] and f"manifest {res['manifest_snapshot_id'][:8]}"
+        assert int(res["files_new"]) > 0 and int(res["bytes_added"]) > 0
+    assert results["c001"]["ledgers"][0]["check"] == "ok"
+    assert "1 SQLite ledger(s) captured consistently" in results["c001"]["line"]
+    # the per-client excludes apply
+    listing = nightly["first"]["c001_listing"]
+    assert "scratch.tmp" not in listing and "ledger.sqlite" in listing
+    # the lock is free again, and its copies folder is empty
+    assert not list((site.state / "backup-work").iterdir())
+    fd = os.open(site.state / "backup.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------------ consistent SQLite
+
+
+@pytest.mark.parametrize("journal", JOURNALS)
+def test_sqlite_written_during_the_backup_restores_consistent_at_its_path(nightly, tmp_path, journal):
+    site, runner = nightly["sites"][journal], nightly["runner"]
+    ledger = Path(site.clients[0]["sqlite"][0])
+    before, after = nightly["before"][journal], nightly["after"][journal]
+    assert before >= 400
+    succeeded(runner, journal)
+    assert after > before  # the writer really wrote during the run, until its capture was done
+    result = facts(runner, "backup_results", journal)[0]
+    snap = next(s for s in site.snapshots() if s["id"] == result["snapshot_id"])
+    assert snap["hostname"] == journal  # the inventory hostname, when no ledgerguard_backup_host is set
     target = tmp_path / "restored"
     site.restic("restore", result["snapshot_id"], "--target", str(target))
     restored = target / str(ledger).lstrip("/")
@@ -247,35 +392,27 @@ def test_sqlite_written_during_the_backup_restores_consistent_at_its_path(site, 
     assert not any(os.fsencode(ledger) in line for line in Path("/proc/self/mounts").read_bytes().splitlines())
 
 
-def test_a_failing_client_does_not_stop_the_others(site):
+def test_a_failing_client_does_not_stop_the_others(nightly):
     """c001's SQLite ledger is gone (its own step fails) and c003's folder is gone (it fails inside the one
     restic_backup run of the clients without ledgers): c002 and c004 are still backed up, the run fails naming both."""
+    site, runner = nightly["sites"]["failing"], nightly["runner"]
     ledger = Path(site.clients[0]["sqlite"][0])
-    ledger.unlink()
-    gone = site.books / "c003-已迁走"
-    extra = site.books / "c004"
-    (extra / "凭证").mkdir(parents=True)
-    (extra / "凭证" / "2026-10.csv").write_text("科目,金额\n1001,88.00\n", encoding="utf-8")
-    site.clients += [
-        {"id": "c003", "name": "温州示例商贸有限公司", "paths": [str(gone)]},
-        {"id": "c004", "name": "台州示例科技有限公司", "paths": [str(extra)]},
-    ]
-    runner = site.run(backup_retention_enabled=False)
-    assert runner.rc != 0
-    msgs = failed_msgs(runner)
+    gone = site.clients[2]["paths"][0]
+    assert runner.stats["failures"].get("failing"), runner.stats
+    msgs = failed_msgs(runner, "failing")
     named = (
         f"2 of 4 clients failed: client c001 ({NAMES['c001']}): SQLite ledger {ledger} does not exist on this host (or "
         f"is not a regular file); client c003 (温州示例商贸有限公司): paths entry {gone} does not exist on this host; "
         "nothing was backed up"
     )
     assert any(m == named for m in msgs), msgs
-    assert any(m == f"Backup on localhost failed: {named}" for m in msgs), msgs
+    assert any(m == f"Backup on failing failed: {named}" for m in msgs), msgs
     backed = sorted(s["tags"][0] for s in data_snapshots(site))
     assert backed == ["c002", "c004"]
-    results = facts(runner, "__backup_results")
+    results = facts(runner, "__backup_results", "failing")
     assert [r["client"] for r in results] == ["c002", "c004"]
     assert results[1]["line"].startswith("c004 (台州示例科技有限公司): 1 new, 0 changed, ")
-    status = {s["client"]: s for s in facts(runner, "__backup_status")}
+    status = {s["client"]: s for s in facts(runner, "__backup_status", "failing")}
     assert [cid for cid in ("c001", "c002", "c003", "c004") if status[cid]["failed"]] == ["c001", "c003"]
     assert status["c002"]["backed_up"] and status["c004"]["backed_up"]
 
@@ -386,15 +523,11 @@ EXPECTED_LEGAL = (
 FORGOTTEN_LEGAL = {f"Y-1 12-{d}" for d in range(20, 25)} | {f"Y-{b} 06-30" for b in range(6, 13)}
 
 
-def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
-    year = dt.datetime.now(dt.UTC).year
-    times = history_times(year)
+def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(nightly):
+    """c002's synthetic history (``nightly``'s host ``retention``, backing up as localhost): the nightly's dry run,
+    then retention alone applied, refused (two ways, two hosts of one run), forced."""
+    site, year, times = nightly["sites"]["retention"], nightly["year"], nightly["times"]
     assert EXPECTED_LEGAL | FORGOTTEN_LEGAL == set(times) and not EXPECTED_LEGAL & FORGOTTEN_LEGAL
-    c002 = site.clients[1]
-    env_tz = {"TZ": "UTC"}
-    for _label, when in sorted(times.items(), key=lambda kv: kv[1]):
-        site.restic("backup", "-q", "--host", "localhost", "--tag", "c002", "--tag", "ledgerguard-backup",
-                    "--time", when.strftime("%Y-%m-%d %H:%M:%S"), c002["paths"][0], **env_tz)  # fmt: skip
     by_time = {v.strftime("%Y-%m-%dT%H:%M:%S"): k for k, v in times.items()}
 
     def labels(snaps):
@@ -406,18 +539,16 @@ def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
         "backup_verify_record_classes": CLASSES,
     }
     # 1. the nightly in dry-run mode: a backup, the year-end tags, and the preview; nothing forgotten
-    preview = site.run(**common)
-    assert preview.rc == 0, failed_msgs(preview)
-    shown = facts(preview, "backup_retention_result")
+    preview = nightly["runner"]
+    succeeded(preview, "retention")
+    shown = facts(preview, "backup_retention_result", "retention")
     assert shown["lint"]["status"] == "OK" and shown["mode"] == "dry_run" and shown["forgotten"] == []
     assert labels(shown["preview"][0]["remove"]) == FORGOTTEN_LEGAL
     assert labels(shown["preview"][0]["keep"]) == EXPECTED_LEGAL | {"today"}
     assert {t["year"] for t in shown["tagged"][0]["tagged"]} == {year - b for b in range(1, 13)}
     assert len(data_snapshots(site)) == len(times) + 1  # dry run: nothing forgotten
-    listed = "List what would be forgotten"
-    lines = [ev["event_data"]["res"].get("msg", "") for ev in preview.events
-             if ev.get("event") == "runner_item_on_ok" and ev["event_data"].get("task") == listed]  # fmt: skip
-    assert any(str(m).startswith("c002: the policy keeps 23 and would forget 12 snapshot(s): ") for m in lines), lines
+    lines = item_msgs(preview, "List what would be forgotten", "retention")
+    assert any(m.startswith("c002: the policy keeps 23 and would forget 12 snapshot(s): ") for m in lines), lines
 
     # 2. apply: exactly the table is kept; the permanent ones carry the tag
     applied = site.run(backup_entry="forget", backup_forget_mode="apply", **common)
@@ -432,25 +563,35 @@ def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
         "ledgerguard-manifest-for=" + s["id"] for s in left
     }
 
-    # 3. a policy that fails the 会计档案管理办法 lint is refused: nothing forgotten. It is set here by the deprecated
-    # alias alone (no ledgerguard_backup_policy.retention): the alias is the policy read, with a deprecation warning
+    # 3. refused, two ways, each a host of one run (backing up as localhost, a state folder of its own): nothing
+    # forgotten by either. alias-only: a policy that fails the 会计档案管理办法 lint, set by the deprecated alias alone
+    # (no ledgerguard_backup_policy.retention): the alias is the policy read, with a deprecation warning.
+    # two-policies: the alias with another policy than ledgerguard_backup_policy.retention, refused before anything
+    # is done (not even the lock is taken), naming both variables
     short = {"keep_daily": 3}
     alias_only = {k: v for k, v in common.items() if k != "ledgerguard_backup_policy"}
+    refusing = {"alias-only": dict(alias_only, backup_verify_forget_policy=short),
+                "two-policies": dict(common, backup_forget_policy=short)}  # fmt: skip
     refused = site.run(
-        backup_entry="forget", backup_forget_mode="apply", **dict(alias_only, backup_verify_forget_policy=short)
+        backup_entry="forget",
+        backup_forget_mode="apply",
+        hosts={
+            name: site.hostvars(
+                ledgerguard_state_dir=str(site.base / f"state-{name}"), ledgerguard_backup_host="localhost", **own
+            )
+            for name, own in refusing.items()
+        },  # fmt: skip
     )
-    assert refused.rc != 0
-    assert any("fails the 会计档案管理办法 lint" in m and "nothing was forgotten" in m for m in failed_msgs(refused))
+    assert refused.rc != 0 and set(refused.stats["failures"]) == set(refusing), refused.stats
+    msgs = failed_msgs(refused, "alias-only")
+    assert any("fails the 会计档案管理办法 lint" in m and "nothing was forgotten" in m for m in msgs), msgs
     assert len([s for s in data_snapshots(site) if "c002" in s["tags"]]) == len(left)
     out = " ".join(refused.stdout.read().split())
     assert "backup_verify_forget_policy is deprecated (its policy is in force): write the retention policy once in " \
         "ledgerguard_backup_policy.retention" in out, out[-3000:]  # fmt: skip
+    assert not (site.base / "state-two-policies" / "backup.lock").exists()
 
-    # 3b. the alias with another policy than ledgerguard_backup_policy.retention: two policies, refused before
-    # anything is done (not even the lock is taken), naming both variables
-    conflict = site.run(backup_entry="forget", backup_forget_mode="apply", **dict(common, backup_forget_policy=short))
-    assert conflict.rc != 0
-    (msg,) = failed_msgs(conflict)
+    (msg,) = failed_msgs(refused, "two-policies")
     assert msg.endswith(
         "retention_policy: two retention policies are set: ledgerguard_backup_policy.retention = {keep_daily: 7, "
         "keep_monthly: 12, keep_yearly: 31, keep_tag: ['permanent']} and backup_forget_policy = {keep_daily: 3}. Keep "
@@ -475,18 +616,13 @@ def test_retention_keeps_exactly_the_legal_table_and_permanent_for_ever(site):
 # ------------------------------------------------------------------------------------------------ off-site copy
 
 
-def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tmp_path):
-    bucket2 = "lg-off-" + secrets.token_hex(4)
-    s3_server.create_bucket(bucket2)
-    repo2 = s3_server.restic_url(bucket2, "offsite")
-    password2 = site.secret("offsite-password", "another secret " + secrets.token_hex(8) + "\n")
-    site.restic("init", repo=repo2, password_file=password2)
-    copy_vars = {"backup_copy_repository": repo2, "backup_copy_password_file": str(password2)}
-
-    first = site.run(**copy_vars)
-    assert first.rc == 0, failed_msgs(first)
-    status = {c["client"]: c for c in facts(first, "backup_copy_result")}
-    made = {r["client"]: r for r in facts(first, "backup_results")}
+def test_offsite_copy_to_a_second_bucket_verified_per_client(nightly, tmp_path):
+    """``nightly``'s host localhost copies off-site in its first run; then a second run, then retention alone."""
+    site, first, copy_vars = nightly["sites"]["localhost"], nightly["runner"], nightly["copy_vars"]
+    repo2, password2 = nightly["offsite"]["repo"], nightly["offsite"]["password_file"]
+    succeeded(first, "localhost")
+    status = {c["client"]: c for c in facts(first, "backup_copy_result", "localhost")}
+    made = {r["client"]: r for r in facts(first, "backup_results", "localhost")}
     offsite = site.snapshots(repo=repo2, password_file=password2)
     for cid in NAMES:
         assert status[cid]["newest"] == made[cid]["snapshot_id"] and status[cid]["in_copy"] is True
@@ -512,7 +648,8 @@ def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tm
     assert int(again["c002"]["files_new"]) == 0 and int(again["c002"]["files_changed"]) == 0
     assert int(again["c002"]["bytes_added"]) < 4096
     # the same retention policy reached the copy, per client, as a dry run (the default mode): nothing forgotten
-    assert facts(first, "backup_copy_retention_result") is None  # no policy in the first run: nothing to apply
+    # no policy in the first run: nothing to apply
+    assert facts(first, "backup_copy_retention_result", "localhost") is None
     kept = facts(second, "backup_copy_retention_result")
     assert kept["mode"] == "dry_run" and kept["forgotten"] == []
     assert sorted(c["client"] for c in kept["preview"]) == sorted(NAMES)
@@ -530,9 +667,7 @@ def test_offsite_copy_to_a_second_bucket_verified_per_client(site, s3_server, tm
     offsite3 = site.snapshots(repo=repo2, password_file=password2)
     left = {cid: [s["id"] for s in offsite3 if cid in s["tags"] and MANIFEST_TAG not in s["tags"]] for cid in NAMES}
     assert left == {cid: [status2[cid]["copy_id"]] for cid in NAMES}
-    task = "List what would be forgotten"
-    listed = [str(ev["event_data"]["res"].get("msg", "")) for ev in pruned.events
-              if ev.get("event") == "runner_item_on_ok" and ev["event_data"].get("task") == task]  # fmt: skip
+    listed = item_msgs(pruned, "List what would be forgotten")
     assert any(m.startswith("off-site copy c001: the policy keeps 1 and would forget 1 snapshot(s): ") for m in listed)
 
     # a restore from the copy gives the client's files back, the ledger consistent at its own path
@@ -564,9 +699,18 @@ def test_postgresql_dump_streamed_into_restic_restores_into_a_scratch_database(s
     assert checked.rc == 0, failed_msgs(checked)
     assert site.snapshots() == []
 
-    runner = site.run(backup_client_ids=["c002"], backup_databases=[db], backup_retention_enabled=False)
-    assert runner.rc == 0, failed_msgs(runner)
-    result = next(r for r in facts(runner, "backup_results") if r.get("database") == "postgresql/ledger")
+    # the dump, and beside it (a host of the same run, with a state folder of its own) a dump that fails
+    bad = dict(db, database="no_such_db")
+    runner = site.run(
+        backup_client_ids=["c002"],
+        backup_retention_enabled=False,
+        hosts={
+            "localhost": site.hostvars(backup_databases=[db]),
+            "bad-dump": site.hostvars(ledgerguard_state_dir=str(site.base / "state-bad"), backup_databases=[bad]),
+        },
+    )
+    succeeded(runner, "localhost")
+    result = next(r for r in facts(runner, "backup_results", "localhost") if r.get("database") == "postgresql/ledger")
     assert result["line"].startswith("postgresql database ledger (client c002): dump of ")
     snap = next(s for s in site.snapshots() if s["id"] == result["snapshot_id"])
     assert snap["paths"] == ["/ledgerguard-db/postgresql/ledger.dump"]
@@ -585,10 +729,8 @@ def test_postgresql_dump_streamed_into_restic_restores_into_a_scratch_database(s
     assert psql("SELECT count(*), sum(amount) FROM vouchers", "scratch") == "500|156562.50"
 
     # a dump that fails leaves no snapshot behind and says why
-    bad = dict(db, database="no_such_db")
-    failed = site.run(backup_client_ids=["c002"], backup_databases=[bad], backup_retention_enabled=False)
-    assert failed.rc != 0
-    msgs = failed_msgs(failed)
+    assert runner.rc != 0 and runner.stats["failures"].get("bad-dump"), runner.stats
+    msgs = failed_msgs(runner, "bad-dump")
     assert any(
         "pg_dump of database no_such_db failed" in m and "nothing of this database was backed up" in m for m in msgs
     ), msgs
