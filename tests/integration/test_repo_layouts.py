@@ -183,15 +183,31 @@ LAYOUTS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def layout_snapshots(restic_bin, pristine_repo, tmp_path_factory) -> dict:
+    """One snapshot per layout of LAYOUTS, all of the same books, in one repository per restic version (a copy of the
+    pristine one): the tests of each layout only restore from it, each into its own folder with its own cache, so
+    they share the books and the backups (issue 19: each made its own before)."""
+    made = tmp_path_factory.mktemp("layout-snapshots")
+    repo = {"path": str(made / "repo"), "pw": made / "pw", "bin": restic_bin}
+    shutil.copy2(pristine_repo / "pw", repo["pw"])
+    shutil.copytree(pristine_repo / "repo", repo["path"], symlinks=True)
+    base = made / "live"
+    books = make_books(base)
+    snaps = {}
+    for name, how, _expected in LAYOUTS:
+        paths, cwd = how(base)
+        snaps[name] = backup(repo, *paths, cwd=cwd)
+    return {"repo": repo, "base": base, "books": books, "snaps": snaps}
+
+
 @pytest.mark.parametrize("case", LAYOUTS, ids=[c[0] for c in LAYOUTS])
-def test_restore_maps_the_live_path_into_the_snapshot(case, repo, tmp_path):
+def test_restore_maps_the_live_path_into_the_snapshot(case, layout_snapshots, tmp_path):
     """restic_restore run directly on each way firms write their backup job: the client's live folder is restored
     byte-identical, lands where restored_paths says, and the module's own landing check passes."""
-    _name, how, expected = case
-    base = tmp_path / "live"
-    books = make_books(base)
-    paths, cwd = how(base)
-    snap = backup(repo, *paths, cwd=cwd)
+    name, _how, expected = case
+    repo, base, books = layout_snapshots["repo"], layout_snapshots["base"], layout_snapshots["books"]
+    snap = layout_snapshots["snaps"][name]
     live = str(books / "C001")
     result = restore(repo, tmp_path, snap, [live], "restore")
     assert not result.get("failed"), result.get("msg")
@@ -361,14 +377,11 @@ def test_survey_lists_hosts_tags_and_in_snapshot_paths(repo, tmp_path):
 
 
 @pytest.mark.parametrize("case", LAYOUTS, ids=[c[0] for c in LAYOUTS])
-def test_landing_live_puts_books_at_their_live_path(case, repo, tmp_path):
+def test_landing_live_puts_books_at_their_live_path(case, layout_snapshots, tmp_path):
     """landing: live - whatever the layout, the client's books land at <target>/<live path> (what the restore
     role's hashing and swap expect), byte-identical; a second run finds them there and restores nothing."""
-    _name, how, _expected = case
-    base = tmp_path / "live"
-    books = make_books(base)
-    paths, cwd = how(base)
-    snap = backup(repo, *paths, cwd=cwd)
+    repo, books = layout_snapshots["repo"], layout_snapshots["books"]
+    snap = layout_snapshots["snaps"][case[0]]
     live = str(books / "C001")
     for fast in (True, False):  # full ID into an empty target (fast path), then a short ID (compare first)
         result = restore(repo, tmp_path, snap if fast else snap[:8], [live], "staging", landing="live")
