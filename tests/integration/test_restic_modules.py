@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -14,17 +15,21 @@ from pathlib import Path
 import pytest
 
 from ledgerguard.embedded_s3 import EmbeddedS3
+from ledgerguard.runner import PlaybookRun, run_playbook
+
+from conftest import restic, write_inventory, write_password_file
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
 
 
-def task_results(runner) -> dict[str, dict]:
-    """{task name: module result} of every ok / failed task (last one wins)."""
+def task_results(runner, host: str | None = None) -> dict[str, dict]:
+    """{task name: module result} of every ok / failed task (last one wins), of ``host`` only when given."""
     out = {}
     for ev in runner.events:
         if ev.get("event") in ("runner_on_ok", "runner_on_failed"):
             data = ev.get("event_data", {})
-            out[data.get("task")] = dict(data.get("res", {}), _failed=ev["event"] == "runner_on_failed")
+            if host is None or data.get("host") == host:
+                out[data.get("task")] = dict(data.get("res", {}), _failed=ev["event"] == "runner_on_failed")
     return out
 
 
@@ -58,19 +63,44 @@ def make_tree(root: Path) -> Path:
     return src
 
 
-@pytest.fixture(params=["local", "s3"])
-def backend(request, tmp_path, s3_server, s3_bucket, s3_credentials_file, restic_password_file):
-    """Inventory variables for a not-yet-initialised repository on the chosen backend."""
-    if request.param == "local":
-        repo = str(tmp_path / "repo-new")
-        hostvars = {}
-        env = {}
-    else:
-        repo = s3_server.restic_url(s3_bucket, "restic")
-        hostvars = {"ledgerguard_s3_credentials_file": str(s3_credentials_file)}
-        env = s3_server.env()
-    hostvars.update(ledgerguard_repository=repo, ledgerguard_password_file=str(restic_password_file))
-    return {"name": request.param, "repo": repo, "hostvars": hostvars, "env": env}
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory, s3_server) -> dict:
+    """restic_flow.yml run ONCE with one inventory host per backend (issue 19: a run each before): ``local`` on a
+    local-directory repository, ``s3`` on a bucket of the moto server, each with its own tree, scratch folder and
+    not-yet-initialised repository; test_flow[<backend>] asserts on its own host's results."""
+    base = tmp_path_factory.mktemp("flow")
+    password_file = write_password_file(base / "restic-password")
+    credentials = base / "s3-credentials"
+    aws = s3_server.env()
+    credentials.write_text(
+        f"[default]\naws_access_key_id = {aws['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {aws['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    credentials.chmod(0o600)
+    bucket = "lg-flow-" + secrets.token_hex(4)
+    s3_server.create_bucket(bucket)
+    backends = {
+        "local": {"repo": str(base / "local" / "repo-new"), "hostvars": {}, "env": {}},
+        "s3": {
+            "repo": s3_server.restic_url(bucket, "restic"),
+            "hostvars": {"ledgerguard_s3_credentials_file": str(credentials)},
+            "env": aws,
+        },
+    }
+    for name, backend in backends.items():
+        backend["src"] = make_tree(base / name / "data")
+        backend["work"] = base / name / "work"
+        backend["work"].mkdir()
+        # the filters the S3 host skips are backend-independent: every case on the local host, the core path on S3
+        backend["hostvars"].update(
+            ledgerguard_repository=backend["repo"], ledgerguard_password_file=str(password_file),
+            src=str(backend["src"]), work=str(backend["work"]), every_case=name == "local",
+        )  # fmt: skip
+    inventory = write_inventory(base / "inventory.json", hosts={n: b["hostvars"] for n, b in backends.items()})
+    runner = run_playbook(
+        PlaybookRun(playbook=str(PLAYBOOKS / "restic_flow.yml"), private_data_dir=base / "runner", inventory=inventory)
+    )
+    return {"base": base, "runner": runner, "inventory": inventory, "password_file": password_file, **backends}
 
 
 def assert_no_secret_in_artifacts(private_data_dir: Path, *secrets_: str) -> None:
@@ -81,22 +111,17 @@ def assert_no_secret_in_artifacts(private_data_dir: Path, *secrets_: str) -> Non
                 assert secret.encode() not in data, f"secret leaked into {path}"
 
 
-def test_flow(backend, tmp_path, playbook, localhost_inventory, restic_cmd, restic_password_file):
-    src = make_tree(tmp_path / "data")
-    work = tmp_path / "work"
-    work.mkdir()
-    inventory = localhost_inventory(backend["hostvars"])
-    runner = playbook(
-        str(PLAYBOOKS / "restic_flow.yml"),
-        inventory=inventory,
-        extravars={"src": str(src), "work": str(work), "every_case": backend["name"] == "local"},
-    )
-    res = task_results(runner)
-    assert runner.rc == 0, {k: v.get("msg") for k, v in res.items() if v["_failed"]}
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_flow(backend, flow):
+    host = flow[backend]
+    src, work, password_file = host["src"], host["work"], flow["password_file"]
+    res = task_results(flow["runner"], backend)
+    assert flow["runner"].rc == 0, {k: v.get("msg") for k, v in task_results(flow["runner"]).items() if v["_failed"]}
+    assert res, f"no task results for host {backend}"
 
     # repository: initialised once, never again
     assert res["Initialise the repository"]["changed"] is True
-    assert res["Initialise the repository"]["backend"] == ("s3" if backend["name"] == "s3" else "local")
+    assert res["Initialise the repository"]["backend"] == backend
     assert res["Initialise again (must not re-initialise)"]["changed"] is False
     assert (
         res["Initialise again (must not re-initialise)"]["repository_id"]
@@ -112,13 +137,11 @@ def test_flow(backend, tmp_path, playbook, localhost_inventory, restic_cmd, rest
 
     full, c001 = res["Back up the whole tree"], res["Back up client C001 only"]
     assert len(full["snapshot_id"]) == 64 and full["summary"]["total_files_processed"] == 7
-    listed = json.loads(
-        restic_cmd(backend["repo"], restic_password_file, "snapshots", "--json", env=backend["env"]).stdout
-    )
+    listed = json.loads(restic(host["repo"], password_file, "snapshots", "--json", env=host["env"]).stdout)
     assert sorted(s["id"] for s in listed) == sorted([full["snapshot_id"], c001["snapshot_id"]])
 
     # filters (the S3 run does the core path only; filtering happens after restic has answered, on any backend)
-    every_case = backend["name"] == "local"
+    every_case = backend == "local"
     assert [s["id"] for s in res["Filter by tags"]["snapshots"]] == [c001["snapshot_id"]]
     assert res["Which snapshots contain a C001 file"]["containing"] == [full["snapshot_id"], c001["snapshot_id"]]
     if every_case:
@@ -169,7 +192,7 @@ def test_flow(backend, tmp_path, playbook, localhost_inventory, restic_cmd, rest
     assert res["Restore only C001 again"]["changed"] is False
 
     assert_no_secret_in_artifacts(
-        tmp_path / "runner", restic_password_file.read_text().strip(), "ledgerguard-demo-secret-key"
+        flow["base"] / "runner", password_file.read_text().strip(), "ledgerguard-demo-secret-key"
     )
     if not every_case:
         return
@@ -185,10 +208,14 @@ def test_flow(backend, tmp_path, playbook, localhost_inventory, restic_cmd, rest
     corrupt = bytes([original[0] ^ 0xFF]) + original[1:]
     damaged.write_bytes(corrupt)
     (landed / "C002" / "notes.txt").unlink()
-    runner = playbook(
-        str(PLAYBOOKS / "restic_restore_repair.yml"),
-        inventory=inventory,
-        extravars={"snapshot": full["snapshot_id"], "target": str(work / "whole"), "damaged": str(damaged)},
+    runner = run_playbook(
+        PlaybookRun(
+            playbook=str(PLAYBOOKS / "restic_restore_repair.yml"),
+            private_data_dir=flow["base"] / "runner-repair",
+            inventory=flow["inventory"],
+            limit=backend,
+            extravars={"snapshot": full["snapshot_id"], "target": str(work / "whole"), "damaged": str(damaged)},
+        )
     )
     res = task_results(runner)
     assert runner.rc == 0, {k: v.get("msg") for k, v in res.items() if v["_failed"]}
