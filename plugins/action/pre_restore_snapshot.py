@@ -8,6 +8,12 @@ when there is none. The connection is resolved on the controller as for every re
 (plugin_utils/restic_action.py); ``password_file`` is the forensic repository's controller password file, used in
 place of ledgerguard_password_file.
 
+With ``bundle`` the same task then collects the host's state bundle as ledgerguard.recovery.state_capture does (the
+module on the host, the bundle filed in the evidence folder on the controller: plugin_utils/evidence_files.py
+``capture_state``), hashing the paths that exist and noting the snapshot; ``backup: false`` collects only the bundle.
+With ``publish`` the snapshot is published as the fact ``state_snapshot_result`` (the state_snapshot role's result):
+the role's backup, its result and its bundle take one task where they took three (issue 19).
+
 Documentation: plugins/modules/pre_restore_snapshot.py.
 """
 
@@ -18,6 +24,7 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import evidence_files as ef
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restic_action import ResticActionBase
 
 COLLECTION = "ledgerguard.recovery."
@@ -28,6 +35,18 @@ SPEC: dict[str, Any] = {
     "host": {"type": "str", "required": True},
     "repository": {"type": "str"},
     "password_file": {"type": "path"},
+    "backup": {"type": "bool", "default": True},
+    "bundle": {
+        "type": "dict",
+        "options": {
+            "dest": {"type": "path", "required": True},
+            "archive": {"type": "path", "required": True},
+            "evidence_dir": {"type": "path", "required": True},
+            "journal_lines": {"type": "int", "default": 2000},
+            "manifest": {"type": "bool", "default": True},
+        },
+    },
+    "publish": {"type": "bool", "default": False},
 }
 # Prints the index of each argument that exists (a broken symlink counts, as stat without follow says).
 PROBE = 'i=0; for p; do if [ -e "$p" ] || [ -L "$p" ]; then echo $i; fi; i=$((i+1)); done'
@@ -67,6 +86,51 @@ class ActionModule(ResticActionBase):
         result = super(ResticActionBase, self).run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=SPEC)
+        snapshot = None
+        if args["backup"]:
+            result.update(self._backup(args, task_vars))
+            if result.get("failed"):
+                return result
+            snapshot = result["snapshot"]
+        if args["bundle"]:
+            bundle = self._bundle(args["bundle"], snapshot, task_vars)
+            failed = bundle.pop("failed", False)
+            result.update(
+                changed=bool(result.get("changed")) or bool(bundle.get("changed")),
+                bundle={k: v for k, v in bundle.items() if k not in ("invocation", "changed", "msg")},
+            )
+            if failed or "msg" in bundle:
+                result.update(msg=bundle.get("msg", "state_capture failed"))
+            if failed:
+                # A failed task publishes no fact: the message names the snapshot kept (the report shows the message).
+                short_id = (snapshot or {}).get("short_id")
+                kept = f"{result['msg'].rstrip('.')}. The damaged state is kept in snapshot {short_id}."
+                result.update(failed=True, step="state_capture", msg=kept if short_id else result["msg"])
+                return result
+        if args["publish"] and snapshot is not None:
+            result["ansible_facts"] = {"state_snapshot_result": snapshot}
+        return result
+
+    def _bundle(self, bundle: dict[str, Any], snapshot: dict[str, Any] | None, task_vars: dict[str, Any]) -> dict:
+        """The state_capture module on the host (the paths that exist hashed when ``manifest``, the snapshot noted),
+        the bundle filed in the evidence folder."""
+        module_args = {
+            "dest": bundle["dest"],
+            "journal_lines": bundle["journal_lines"],
+            "manifest_paths": list((snapshot or {}).get("paths") or []) if bundle["manifest"] else [],
+            "record": snapshot or {},
+            "archive": bundle["archive"],
+        }
+
+        def execute(args: dict[str, Any]) -> dict[str, Any]:
+            return self._execute_module(COLLECTION + "state_capture", module_args=args, task_vars=task_vars)
+
+        return ef.capture_state(
+            execute, module_args, bundle["evidence_dir"], self._task.check_mode, owner="pre_restore_snapshot"
+        )
+
+    def _backup(self, args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
+        """The paths that exist, this incident's pre-restore snapshot of an earlier run, else a backup of them."""
         paths = list(args["paths"])
         probe = self._low_level_execute_command(probe_command(paths), sudoable=True)
         if probe.get("rc") != 0:
@@ -74,8 +138,7 @@ class ActionModule(ResticActionBase):
                 f"pre_restore_snapshot: could not see which affected paths exist on the host (rc {probe.get('rc')}: "
                 f"{(probe.get('stderr') or '').strip()[-300:]}). Check the connection and run again."
             )
-            result.update(failed=True, msg=msg)
-            return result
+            return {"failed": True, "msg": msg}
         existing = existing_paths(paths, probe.get("stdout") or "")
         if args["password_file"]:
             task_vars = {**task_vars, "ledgerguard_password_file": args["password_file"]}
@@ -84,12 +147,10 @@ class ActionModule(ResticActionBase):
         try:
             lookup = self._restic_module_args({**connection, "hosts": [args["host"]], "tags": tags}, task_vars)
         except AnsibleActionFail as exc:
-            result.update(failed=True, msg=exc.message)
-            return result
+            return {"failed": True, "msg": exc.message}
         earlier = self._execute_module(COLLECTION + "restic_snapshots", module_args=lookup, task_vars=task_vars)
         if earlier.get("failed"):
-            result.update(failed=True, msg=earlier.get("msg", "restic_snapshots failed"), step="restic_snapshots")
-            return result
+            return {"failed": True, "msg": earlier.get("msg", "restic_snapshots failed"), "step": "restic_snapshots"}
         snapshots = earlier.get("snapshots") or []
         backup = None
         if existing and not snapshots:
@@ -97,11 +158,9 @@ class ActionModule(ResticActionBase):
             module_args = self._restic_module_args({**connection, **extra}, task_vars)
             backup = self._execute_module(COLLECTION + "restic_backup", module_args=module_args, task_vars=task_vars)
             if backup.get("failed"):
-                result.update(failed=True, msg=backup.get("msg", "restic_backup failed"), step="restic_backup")
-                return result
-        result.update(
-            changed=bool(backup and backup.get("changed")),
-            snapshot=published(args, existing, snapshots, backup),
-            backup={k: v for k, v in (backup or {}).items() if k not in ("invocation", "changed", "failed")},
-        )
-        return result
+                return {"failed": True, "msg": backup.get("msg", "restic_backup failed"), "step": "restic_backup"}
+        return {
+            "changed": bool(backup and backup.get("changed")),
+            "snapshot": published(args, existing, snapshots, backup),
+            "backup": {k: v for k, v in (backup or {}).items() if k not in ("invocation", "changed", "failed")},
+        }

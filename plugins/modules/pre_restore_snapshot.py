@@ -21,7 +21,12 @@ description:
     module of the collection (C(ledgerguard_repository), C(ledgerguard_password_file),
     C(ledgerguard_s3_credentials_file) or the controller's environment); the password travels only as a C(no_log)
     module option.
-  - Used by the C(ledgerguard.recovery.state_snapshot) role, which publishes RV(snapshot) as C(state_snapshot_result).
+  - With O(bundle), the same task then collects the host's state bundle as M(ledgerguard.recovery.state_capture) with
+    its C(evidence_dir) does - the module on the host records the state, hashes the paths that exist (when
+    O(bundle.manifest)) and notes RV(snapshot); the bundle is filed in O(bundle.evidence_dir) on the controller.
+    O(backup=false) collects only the bundle (no path is known to exist then, and none is hashed).
+  - Used by the C(ledgerguard.recovery.state_snapshot) role in one task, which publishes RV(snapshot) as
+    C(state_snapshot_result) (O(publish)).
 author:
   - ledgerguard engineers (@ledgerguard)
 options:
@@ -50,16 +55,51 @@ options:
     description:
       - The controller password file (mode 0600) of O(repository); omitted, C(ledgerguard_password_file).
     type: path
+  backup:
+    description: Keep the damaged state in restic (the steps above); false - only the bundle (O(bundle)).
+    type: bool
+    default: true
+  bundle:
+    description:
+      - Collect the host's state bundle after the backup (the options of M(ledgerguard.recovery.state_capture)).
+    type: dict
+    suboptions:
+      dest:
+        description: The folder on the host the bundle is written into.
+        type: path
+        required: true
+      archive:
+        description: The bundle packed on the host (C(.tar.gz)), brought into O(bundle.evidence_dir).
+        type: path
+        required: true
+      evidence_dir:
+        description: The host's folder in the incident's evidence folder on the controller (absolute).
+        type: path
+        required: true
+      journal_lines:
+        description: Most recent journal lines kept.
+        type: int
+        default: 2000
+      manifest:
+        description: Hash the paths that exist into the bundle's manifest.
+        type: bool
+        default: true
+  publish:
+    description: Publish RV(snapshot) as the host fact C(state_snapshot_result) (the state_snapshot role's result).
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
-    description: The backup runs as C(restic backup --dry-run); no snapshot is written.
+    description: The backup runs as C(restic backup --dry-run); no snapshot is written; the bundle is not collected.
   diff_mode:
     support: none
     description: No diff is shown.
 notes:
   - An earlier pre-restore snapshot of the incident is reused as it is, so a re-run never overwrites the damaged
     state it kept first.
+  - A bundle that fails fails the task after the backup; a failed task publishes no fact, so its message names the
+    snapshot that keeps the damaged state.
 """
 
 EXAMPLES = r"""
@@ -77,6 +117,17 @@ EXAMPLES = r"""
     host: "{{ inventory_hostname }}"
     repository: s3:https://s3.example.cn/forensics
     password_file: /etc/ledgerguard/forensic-password
+
+- name: Back up the affected paths and file the host's state bundle in the evidence folder, publish the snapshot
+  ledgerguard.recovery.pre_restore_snapshot:
+    paths: [/srv/账套/c001]
+    incident: INC-20261126-001
+    host: "{{ inventory_hostname }}"
+    bundle:
+      dest: /var/lib/ledgerguard/incidents/INC-20261126-001/state
+      archive: /var/lib/ledgerguard/incidents/INC-20261126-001/state.tar.gz
+      evidence_dir: /srv/evidence/INC-20261126-001/hosts/{{ inventory_hostname }}
+    publish: true
 """
 
 RETURN = r"""
@@ -100,9 +151,19 @@ backup:
   description: The M(ledgerguard.recovery.restic_backup) result when a backup ran, else empty.
   returned: success
   type: dict
+bundle:
+  description:
+    - The M(ledgerguard.recovery.state_capture) result (its C(evidence_files) and C(evidence_sums) once filed; the
+      bundle's bytes are not in it).
+  returned: when O(bundle) is given
+  type: dict
+msg:
+  description: In a dry run, what the bundle would hold; why the bundle failed.
+  returned: when O(bundle) is given in a dry run, or the bundle failed
+  type: str
 step:
-  description: The restic module that failed (C(restic_snapshots) or C(restic_backup)).
-  returned: failure of a restic step
+  description: The step that failed (C(restic_snapshots), C(restic_backup) or C(state_capture)).
+  returned: failure of a step
   type: str
   sample: restic_backup
 """

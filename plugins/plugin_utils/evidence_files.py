@@ -3,17 +3,21 @@
 """Writing one file of an incident's evidence folder on the controller: private (folders 0700, file 0600), atomic,
 and only when its bytes change (a re-run over the same evidence changes nothing). Used by the controller actions
 evidence_file (a role's record, e.g. write_freeze's freeze.json), notice_drafts (the customer notice drafts) and
-state_capture (a host's state bundle, unpacked into the evidence folder)."""
+state_capture and pre_restore_snapshot (a host's state bundle, unpacked into the evidence folder: ``capture_state``)."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
 import stat
 import tarfile
 import tempfile
+from collections.abc import Callable
 from typing import Any
+
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import evidence_pack as ep
 
 
 def nice_json(data: Any) -> str:
@@ -106,3 +110,55 @@ def unpack_bundle(data: bytes, folder: str) -> list[str]:
     for name, content in files:
         write_private_bytes(os.path.join(folder, name), content)
     return [name for name, _content in files]
+
+
+BUNDLE_NAME = "state-bundle.tar.gz"
+
+
+def capture_state(
+    execute: Callable[[dict[str, Any]], dict[str, Any]],
+    module_args: dict[str, Any],
+    evidence_dir: str | None,
+    check: bool,
+    owner: str = "state_capture",
+) -> dict[str, Any]:
+    """Run the state_capture module (``execute(module_args)``, its ``archive`` packed on the host) and, with
+    ``evidence_dir``, file the bundle in the incident's evidence folder on the controller: the folder made 0700,
+    ``state-bundle.tar.gz`` and every file of it written 0600, then the folder's ``SHA256SUMS``. The bundle's bytes come
+    back in the module's own result (``return_archive``: no second module run to read it) and are kept out of the
+    result. In a dry run nothing is asked for or filed, and ``msg`` says what the bundle would hold. Failures name
+    ``owner`` (the action that ran it)."""
+    args = dict(module_args)
+    if evidence_dir and not args.get("archive"):
+        return {"failed": True, "msg": f"{owner}: evidence_dir needs archive (the bundle to bring into it)."}
+    problem = evidence_dir and not_absolute(owner, "evidence_dir", evidence_dir)
+    if problem:
+        return {"failed": True, "msg": problem}
+    if evidence_dir and not check:
+        args["return_archive"] = True
+    result = dict(execute(args))
+    content = result.pop("archive_content", None)
+    if not evidence_dir or result.get("failed"):
+        return result
+    evidence_dir = str(evidence_dir)
+    result["evidence_dir"] = evidence_dir
+    if check:
+        hashed = ", ".join(args.get("manifest_paths") or []) or "no existing path"
+        result["msg"] = (
+            f"Dry run: the state bundle (mounts, disk usage, services, processes, journal, sha256 manifest of "
+            f"{hashed}) would be collected into {evidence_dir}/."
+        )
+        return result
+    if not content:
+        archive = args["archive"]
+        msg = f"{owner}: the bundle {archive} could not be read from the host: the module returned no content"
+        return {**result, "failed": True, "msg": msg}
+    data = base64.b64decode(content)
+    try:
+        files = unpack_bundle(data, evidence_dir)
+        write_private_bytes(os.path.join(evidence_dir, BUNDLE_NAME), data)
+        sums = ep.write_sums(evidence_dir)
+    except (OSError, ValueError, ep.EvidenceError) as exc:
+        msg = f"{owner}: the bundle was not filed in {evidence_dir}: {exc}. Check the folder and run again."
+        return {**result, "failed": True, "msg": msg}
+    return {**result, "evidence_files": [BUNDLE_NAME, *files], "evidence_sums": sums["path"]}
