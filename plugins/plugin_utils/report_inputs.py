@@ -15,6 +15,7 @@ RESULTS = (
     ("freeze", "write_freeze_result", {}),
     ("thaw", "write_freeze_thaw_result", {}),
     ("rescans", "write_freeze_rescans", []),
+    ("rescan", "write_freeze_rescan_result", {}),
     ("state_snapshot", "state_snapshot_result", {}),
 )
 # From each host's incident_result.
@@ -41,8 +42,17 @@ def host_results(hostvars: Any, play_hosts_all: list[str], play_hosts: list[str]
         data = {key: value(name, default) for key, name, default in RESULTS}
         data.update({key: incident.get(name, default) for key, name, default in INCIDENT_FIELDS})
         data["in_play"] = host in play_hosts
-        out[host] = after_thaw(data)
+        out[host] = after_thaw(after_rescan(data))
     return out
+
+
+def after_rescan(data: dict[str, Any]) -> dict[str, Any]:
+    """The write_freeze ``rescan`` entry point's result (``rescan``: after the swap in the incident), added to
+    ``rescans`` after the restore's when it found a process (``writers``, ``held``) or failed."""
+    rescan = data.pop("rescan", None)
+    if isinstance(rescan, dict) and (rescan.get("failed") or rescan.get("writers") or rescan.get("held")):
+        data["rescans"] = [*(data.get("rescans") or []), rescan]
+    return data
 
 
 def after_thaw(data: dict[str, Any]) -> dict[str, Any]:

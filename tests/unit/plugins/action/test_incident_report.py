@@ -71,6 +71,27 @@ def test_when_writes_resumed_and_the_rescan_before_the_thaw_come_from_the_thaw()
     assert host["rescans"] == [{**failed_rescan, "label": "before_thaw"}]
 
 
+def test_the_rescan_after_the_swap_is_listed_after_the_restores_when_it_found_a_process_or_failed():
+    before_swap = [{"label": "before_swap", "writers": []}]
+    found = {"label": "after_swap", "writers": [{"pid": 13, "action": "stopped"}], "held": [], "changed": True}
+    held = {"label": "after_swap", "writers": [], "held": [{"pid": 14}]}
+    failed = {"label": "after_swap", "failed": True, "msg": "pid 13 still writes", "writers": []}
+    thaw = {"finished_at": "2026-11-26T10:00:00Z", "rescan": {"writers": [{"pid": 15}]}}
+    for rescan in (found, held, failed):
+        vars_ = {
+            "write_freeze_rescans": before_swap,
+            "write_freeze_rescan_result": rescan,
+            "write_freeze_thaw_result": thaw,
+        }
+        host = host_results({"h": vars_}, ["h"], ["h"])["h"]
+        assert host["rescans"] == [*before_swap, rescan, {**thaw["rescan"], "label": "before_thaw"}]
+        assert "rescan" not in host
+    # found nothing, or skipped (no freeze): not listed
+    for rescan in ({"label": "after_swap", "writers": [], "held": []}, {"skipped": True, "changed": False}):
+        vars_ = {"write_freeze_rescans": before_swap, "write_freeze_rescan_result": rescan}
+        assert host_results({"h": vars_}, ["h"], ["h"])["h"]["rescans"] == before_swap
+
+
 CLIENTS = [{"id": "c001", "name": "杭州示例贸易有限公司", "host": "books-a", "status": "ok"}]
 CONFIGURED = [{"id": "c001", "name": "杭州示例贸易有限公司", "paths": ["/srv/c001"], "language": "en"}]
 
