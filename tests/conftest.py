@@ -60,11 +60,10 @@ def restic_password_file(tmp_path):
     return write_password_file(tmp_path / "restic-password")
 
 
-@pytest.fixture
-def s3_credentials_file(tmp_path, s3_server):
-    """An AWS shared-credentials file (0600) for the moto server."""
+def write_s3_credentials(path: Path, s3_server) -> Path:
+    """An AWS shared-credentials file (0600) for the moto server in ``path``; for module-scoped fixtures, which
+    cannot take the one below."""
     env = s3_server.env()
-    path = tmp_path / "s3-credentials"
     path.write_text(
         "[default]\n"
         f"aws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
@@ -72,6 +71,11 @@ def s3_credentials_file(tmp_path, s3_server):
     )
     path.chmod(0o600)
     return path
+
+
+@pytest.fixture
+def s3_credentials_file(tmp_path, s3_server):
+    return write_s3_credentials(tmp_path / "s3-credentials", s3_server)
 
 
 def restic(repo: str, password_file: Path, *args: str, env: dict | None = None, check=True, cwd=None):

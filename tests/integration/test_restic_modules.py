@@ -17,7 +17,7 @@ import pytest
 from ledgerguard.embedded_s3 import EmbeddedS3
 from ledgerguard.runner import PlaybookRun, run_playbook
 
-from conftest import restic, write_inventory, write_password_file
+from conftest import restic, write_inventory, write_password_file, write_s3_credentials
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
 
@@ -70,13 +70,8 @@ def flow(tmp_path_factory, s3_server) -> dict:
     not-yet-initialised repository; test_flow[<backend>] asserts on its own host's results."""
     base = tmp_path_factory.mktemp("flow")
     password_file = write_password_file(base / "restic-password")
-    credentials = base / "s3-credentials"
+    credentials = write_s3_credentials(base / "s3-credentials", s3_server)
     aws = s3_server.env()
-    credentials.write_text(
-        f"[default]\naws_access_key_id = {aws['AWS_ACCESS_KEY_ID']}\n"
-        f"aws_secret_access_key = {aws['AWS_SECRET_ACCESS_KEY']}\n"
-    )
-    credentials.chmod(0o600)
     bucket = "lg-flow-" + secrets.token_hex(4)
     s3_server.create_bucket(bucket)
     backends = {
