@@ -78,8 +78,8 @@ class Stub(prs.ActionModule):
     def _low_level_execute_command(self, cmd, sudoable=True, **_kwargs):
         return {"rc": 0, "stdout": "0\n", "stderr": ""}
 
-    def _restic_module_args(self, extra, task_vars):
-        return {"repository": "/srv/restic", **extra}
+    def _restic_module_args(self, args, task_vars):
+        return {"repository": "/srv/restic", **args}
 
     def _execute_module(self, module_name=None, module_args=None, task_vars=None, **_kwargs):
         self.runs.append((module_name.rsplit(".", 1)[-1], dict(module_args)))
