@@ -159,6 +159,35 @@ def test_sandbox_inside_production_is_refused_before_anything_runs(
     assert not (state / "drills" / "history.jsonl").exists()
 
 
+def test_a_sandbox_that_cannot_be_made_is_the_drills_error_and_still_recorded(
+    tmp_path, books, local_repo, restic_password_file, localhost_inventory, playbook
+):
+    prod, clients = books()
+    state = tmp_path / "state"
+    inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
+    sandbox = tmp_path / "sandbox-file"
+    sandbox.write_text("a file where the sandbox should be")
+    r = playbook(
+        "drill.yml",
+        inventory=inv,
+        extravars=drill_vars(
+            tmp_path, local_repo, restic_password_file, drill_sandbox_dir=str(sandbox), drill_id="drill-nofolder"
+        ),
+    )
+    reason = (
+        f"drill_sandbox: {sandbox} is not a folder, so the drill's folder {sandbox / 'drill-nofolder'} cannot be "
+        "made under it; fix the folder's owner or mode, or choose another drill_sandbox_dir"
+    )
+    assert r.status == "failed"
+    [message] = failed_messages(r)
+    assert message.startswith(f"Drill drill-nofolder on localhost FAILED: {reason} (targets missed: False")
+    [record] = [json.loads(line) for line in (state / "drills" / "history.jsonl").read_text().splitlines()]
+    assert record["errors"] == [reason] and record["passed"] is False and record["clients"] == []
+    report = json.loads((tmp_path / "evidence" / "drill-nofolder" / "report.json").read_text())
+    assert report["passed"] is False
+    assert sandbox.read_text() == "a file where the sandbox should be"
+
+
 class Hook(http.server.BaseHTTPRequestHandler):
     received: list = []
 
