@@ -13,9 +13,10 @@ version_added: 0.1.0
 description:
   - Reads every play host's published results itself (C(incident_result), C(restore_results),
     C(restore_database_results), C(write_freeze_result), C(write_freeze_thaw_result), C(write_freeze_rescans),
-    C(write_freeze_rescan_result), C(state_snapshot_result); a host that dropped out of the run has its selected clients reported C(not_done)) and
-    builds the report (status, RTO, data-loss windows, containment, databases, restore queue, the timeline checked
-    against its hash chain, the evidence files with their sha256; see docs/contracts.md).
+    C(write_freeze_rescan_result), C(state_snapshot_result); a host that dropped out of the run has its selected
+    clients reported C(not_done)) and builds the report (status, RTO, data-loss windows, containment, databases,
+    restore queue, the timeline checked against its hash chain, the evidence files with their sha256; see
+    docs/contracts.md).
   - With O(write) (the default), in this order - C(report.json); when O(notices), the customer notice drafts and
     C(notices/index.json) (every draft no person has acted on re-rendered from the final results, plus the final
     notices; a problem is a warning and the report goes on); the compliance checklist from the inputs in
