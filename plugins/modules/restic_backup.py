@@ -264,12 +264,6 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manife
     backup_base,
     backup_dry_run,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.progress_file import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
-    append_finished,
-    finished_record,
-    start_finished,
-    write_state,
-)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     ResticError,
 )
@@ -336,13 +330,18 @@ class ProgressFile:
     which the poller empties as it reads it. ``clock``: monotonic seconds (a test's own clock)."""
 
     def __init__(self, path: str, total: int, interval: float, warn, clock=time.monotonic):
+        # module_utils/progress_file is imported by the runs that write a progress file only: a run without one
+        # (the plain nightly backup) does not compile it
+        from ansible_collections.ledgerguard.recovery.plugins.module_utils import progress_file
+
+        self.files = progress_file
         self.path, self.total, self.interval, self.warn, self.clock = path, total, interval, warn, clock
         self.entries: list[dict] = []
         self.client: dict | None = None
         self.written = -float("inf")
         self.broken = False
         self.finished_broken = False
-        start_finished(path)
+        progress_file.start_finished(path)
 
     def state(self, figures: dict | None = None) -> dict:
         state = {
@@ -356,7 +355,7 @@ class ProgressFile:
         return state
 
     def write(self, state: dict) -> None:
-        write_state(self.path, state)
+        self.files.write_state(self.path, state)
         self.written = self.clock()
 
     def start(self, entries: list[dict], client: dict | None) -> None:
@@ -370,7 +369,7 @@ class ProgressFile:
         if self.finished_broken:
             return
         try:
-            append_finished(self.path, finished_record(entry, seconds))
+            self.files.append_finished(self.path, self.files.finished_record(entry, seconds))
         except OSError as exc:
             self.finished_broken = True
             self.warn(f"progress_file {self.path}: the finished clients could not be recorded ({exc.strerror}); "

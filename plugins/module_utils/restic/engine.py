@@ -21,7 +21,6 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors
     classify_error,
     parse_lock_holder,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import kept
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (
     Listing,
     Snapshot,
@@ -501,12 +500,16 @@ class Restic:
                 "nodes": [asdict(node) for node in layout.nodes.values()],
                 "asked": sorted(layout.asked),
             }
+        from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import kept  # only runs that keep one
+
         return kept.save(folder, self.repository, snapshot_id, data)
 
     def load_listing(self, folder: str, snapshot_id: str) -> bool:
         """Take up the listing an earlier run kept of ``snapshot_id`` (a full ID) in ``folder``: ``layout`` and
         ``ls`` of paths under the kept roots then answer without restic. False (and nothing taken up) when there is
         no kept listing that can be trusted (kept.load) or it does not read as one."""
+        from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import kept  # only runs that read one
+
         data = kept.load(folder, self.repository, snapshot_id)
         if data is None:
             return False
