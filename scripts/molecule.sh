@@ -12,6 +12,11 @@
 # says so in molecule.yml with `image: localhost/ledgerguard-test:db`), starts moto on 127.0.0.1 and exports
 # LEDGERGUARD_TEST_S3_ENDPOINT, LEDGERGUARD_TEST_PASSWORD_FILE, LEDGERGUARD_TEST_S3_CREDENTIALS_FILE and the AWS_*
 # credentials, runs `molecule <cmd> -s <scenario>` for each scenario, stops moto, and prints a summary with times.
+# The summary's CPU seconds: 'here' is what this script waited for (molecule, Ansible, testinfra, podman's CLI, and
+# the modules and their restic that lg_podman runs in the containers through nsenter, which stay in this cgroup);
+# 'in containers' is the containers' own processes (systemd, the services) and their conmon, from the cpuacct counter
+# of the cgroup podman puts this run's containers under (create.yml's --cgroup-parent,
+# LEDGERGUARD_MOLECULE_CGROUP_PARENT); '-' where no cpuacct cgroup is writable.
 # Exits non-zero when any scenario fails or leaves a loop device attached.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -98,12 +103,43 @@ done
 source "$RUN_DIR/s3.env"
 say "S3 server at $LEDGERGUARD_TEST_S3_ENDPOINT; images ready in ${image_seconds} s"
 
+# The containers' CPU: every container of this run (and its conmon) under one cgroup, whose cpuacct counter keeps
+# what removed containers used.
+CG_NAME="ledgerguard-molecule-$(basename "$RUN_DIR")"
+cg_usage_file=""
+if [ -d /sys/fs/cgroup/cpuacct ] && mkdir -p "/sys/fs/cgroup/cpuacct/$CG_NAME" 2>/dev/null; then
+  cg_usage_file="/sys/fs/cgroup/cpuacct/$CG_NAME/cpuacct.usage" # cgroup v1, nanoseconds
+elif [ -f /sys/fs/cgroup/cgroup.controllers ] && mkdir -p "/sys/fs/cgroup/$CG_NAME" 2>/dev/null; then
+  cg_usage_file="/sys/fs/cgroup/$CG_NAME/cpu.stat" # cgroup v2, usage_usec
+fi
+[ -n "$cg_usage_file" ] && export LEDGERGUARD_MOLECULE_CGROUP_PARENT="/$CG_NAME"
+containers_cpu_ms() { # CPU milliseconds the run's containers used so far, or nothing
+  [ -n "$cg_usage_file" ] && [ -r "$cg_usage_file" ] || return 0
+  case $cg_usage_file in
+    */cpuacct.usage) echo $(($(cat "$cg_usage_file") / 1000000)) ;;
+    *) awk '$1 == "usage_usec" { print int($2 / 1000) }' "$cg_usage_file" ;;
+  esac
+}
+remove_cgroup() {
+  find /sys/fs/cgroup/*/"$CG_NAME" /sys/fs/cgroup/"$CG_NAME" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+}
+read_children_cpu() { # CHILDREN_MS: user + system CPU ms of this shell's waited-for children so far (`times`, run
+  # in this shell: in a subshell it would count the subshell's children)
+  times >"$RUN_DIR/times"
+  CHILDREN_MS=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+                               print int(t * 1000) }' "$RUN_DIR/times")
+}
+cpu_s() { [ -n "$1" ] && printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)) || printf -- -; }
+
 loops_before=$(losetup -a 2>/dev/null | cut -d: -f1 | sort)
 results=()
 failed=0
 for s in "${scenarios[@]}"; do
   printf '\n=== molecule %s -s %s ===\n' "$CMD" "$s"
   ts=$SECONDS
+  read_children_cpu
+  here0=$CHILDREN_MS
+  cont0=$(containers_cpu_ms)
   log="$RUN_DIR/$s.log"
   # shellcheck disable=SC2086
   timeout --kill-after=60 "$SCENARIO_TIMEOUT" .venv/bin/molecule $CMD -s "$s" 2>&1 | tee "$log"
@@ -114,10 +150,15 @@ for s in "${scenarios[@]}"; do
     { .venv/bin/molecule cleanup -s "$s" && .venv/bin/molecule destroy -s "$s"; } >>"$log" 2>&1 ||
       say "cleanup/destroy of $s failed too: inspect with 'source scripts/molecule/env.sh; podman ps -a' (see $log)"
   fi
+  read_children_cpu
+  here=$((CHILDREN_MS - here0))
+  cont=$(containers_cpu_ms)
+  [ -n "$cont" ] && [ -n "$cont0" ] && cont=$((cont - cont0)) || cont=""
+  cpu="$(printf 'CPU %6s s here, %6s s in containers' "$(cpu_s "$here")" "$(cpu_s "$cont")")"
   if [ "$rc" -eq 0 ]; then
-    results+=("$(printf '%-16s passed %5d s' "$s" $((SECONDS - ts)))")
+    results+=("$(printf '%-16s passed %5d s  %s' "$s" $((SECONDS - ts)) "$cpu")")
   else
-    results+=("$(printf '%-16s FAILED %5d s  (exit %d, log: %s)' "$s" $((SECONDS - ts)) "$rc" "${log#"$ROOT"/}")")
+    results+=("$(printf '%-16s FAILED %5d s  %s  (exit %d, log: %s)' "$s" $((SECONDS - ts)) "$cpu" "$rc" "${log#"$ROOT"/}")")
     failed=1
   fi
 done
@@ -140,6 +181,7 @@ for other in "$RUNS"/*/; do
 done
 
 stop_s3
+remove_cgroup
 printf '\n=== molecule summary (%s) ===\n' "$CMD"
 printf '%s\n' "${results[@]}"
 if [ -n "$leaked" ]; then
