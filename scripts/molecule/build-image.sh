@@ -4,7 +4,8 @@
 #
 #   scripts/molecule/build-image.sh                      -> localhost/ledgerguard-test:base
 #   scripts/molecule/build-image.sh db postgresql mariadb-server
-#                                                        -> localhost/ledgerguard-test:db (base + those packages)
+#                                                        -> localhost/ledgerguard-test:db (base + those packages,
+#                                                           then scripts/molecule/image-db.sh if present)
 #
 # Each image is tagged twice: `<variant>-<recipe hash>` (exact) and `<variant>` (what molecule.yml names). The hash
 # covers this script, the variant name and its package list, so editing the recipe builds a new image. The root
@@ -41,6 +42,9 @@ fi
 [ "$(id -u)" -eq 0 ] || die "debootstrap and podman import need root; run as root (sudo $0 $VARIANT ${EXTRA_PACKAGES[*]})"
 command -v podman >/dev/null || die "podman is not installed: apt-get install -y podman runc (or: make setup)"
 
+# A variant's own settings: scripts/molecule/image-<variant>.sh, when present, runs in the image's root (chroot) after
+# its packages are installed; its text is part of the variant's hash.
+SETUP_SCRIPT="$ROOT/scripts/molecule/image-$VARIANT.sh"
 recipe_hash() { # $1 variant, rest: packages
   { cat "$ROOT/scripts/molecule/build-image.sh"; printf '%s\n' "$SUITE" "${BASE_PACKAGES[@]}" "--" "$@"; } |
     sha256sum | cut -c1-12
@@ -49,7 +53,8 @@ BASE_HASH=$(recipe_hash base)
 if [ "$VARIANT" = base ]; then
   HASH=$BASE_HASH
 else
-  HASH=$(printf '%s\n' "$BASE_HASH" "$VARIANT" "${EXTRA_PACKAGES[@]}" | sha256sum | cut -c1-12)
+  HASH=$({ printf '%s\n' "$BASE_HASH" "$VARIANT" "${EXTRA_PACKAGES[@]}"; cat "$SETUP_SCRIPT" 2>/dev/null || true; } |
+    sha256sum | cut -c1-12)
 fi
 TAG="$REPO:$VARIANT-$HASH"
 TARBALL="$IMAGES_DIR/ledgerguard-test-$VARIANT-$HASH.tar"
@@ -162,6 +167,13 @@ else
   chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 \
     sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"' sh "${EXTRA_PACKAGES[@]}" \
     >"$WORK/apt.log" 2>&1 || { tail -n 30 "$WORK/apt.log" >&2; die "installing ${EXTRA_PACKAGES[*]} failed (log above)"; }
+  if [ -f "$SETUP_SCRIPT" ]; then
+    cp "$SETUP_SCRIPT" "$ROOTFS/tmp/ledgerguard-image-setup.sh"
+    chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+      sh -eu /tmp/ledgerguard-image-setup.sh >"$WORK/setup.log" 2>&1 ||
+      { tail -n 30 "$WORK/setup.log" >&2; die "$(basename "$SETUP_SCRIPT") failed in the image (log above)"; }
+    rm -f "$ROOTFS/tmp/ledgerguard-image-setup.sh"
+  fi
   for m in "${mounted[@]}"; do umount -l "$m"; done
   mounted=()
   rm -f "$ROOTFS/usr/sbin/policy-rc.d"
