@@ -4,7 +4,8 @@
 history's bytes; the plugin parses them into ``history`` (the drill report's trend) and, with ``copy_to``, writes them
 on the controller (the drill's evidence folder) in the same task. The drill role took eight tasks per host for this
 (history folder, lineinfile, slurp, a set_fact to parse it, the metrics folder and file, the evidence folder and a
-copy; issue 19). The bytes are kept out of the task's result.
+copy; issue 19). The bytes are kept out of the task's result. The copy is written as the evidence files are
+(plugin_utils/evidence_files), with the modes the role's file and copy tasks gave it (folders 0750, file 0640).
 
 Documentation: plugins/modules/drill_history.py.
 """
@@ -14,54 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import tempfile
 from typing import Any
 
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import drill as _drill
-
-
-def make_folders(folder: str, mode: int) -> None:
-    """``folder`` and its missing parents, each created with ``mode`` (as ansible.builtin.file state=directory)."""
-    missing = []
-    cur = folder
-    while not os.path.lexists(cur):
-        missing.append(cur)
-        cur = os.path.dirname(cur)
-    for path in reversed(missing):
-        os.mkdir(path)
-        os.chmod(path, mode)
-    os.chmod(folder, mode)
-
-
-def copy_bytes(path: str, data: bytes, check: bool = False) -> bool:
-    """Write ``data`` to the controller file ``path`` (mode 0640, atomically) when it differs, its folders made
-    mode 0750; whether it was (or would be) written."""
-    try:
-        with open(path, "rb") as handle:
-            same = handle.read() == data
-    except FileNotFoundError:
-        same = False
-    if same:
-        if not check:
-            os.chmod(path, 0o640)
-        return False
-    if check:
-        return True
-    folder = os.path.dirname(path)
-    make_folders(folder, 0o750)
-    fd, tmp = tempfile.mkstemp(prefix=".history.", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return True
+from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import evidence_files as ef
 
 
 class ActionModule(ActionBase):
@@ -93,7 +52,11 @@ class ActionModule(ActionBase):
         result["history"] = _drill.parse_history(data.decode("utf-8", errors="replace"))
         if copy_to is not None:
             try:
-                result["copied"] = copy_bytes(copy_to, data, check=bool(self._task.check_mode))
+                # as ansible.builtin.file (folders 0750, also an existing one) and copy (0640, atomic) did
+                check = bool(self._task.check_mode)
+                folder_changed = ef.private_folder(os.path.dirname(copy_to), check, mode=0o750)
+                copied = ef.write_private_bytes(copy_to, data, check, mode=0o640, folder_mode=0o750)
+                result["copied"] = copied
             except OSError as exc:
                 result.update(
                     failed=True,
@@ -102,5 +65,5 @@ class ActionModule(ActionBase):
                     "by the user running the playbook",
                 )
                 return result
-            result["changed"] = bool(result.get("changed")) or result["copied"]
+            result["changed"] = bool(result.get("changed")) or copied or folder_changed
         return result

@@ -148,9 +148,16 @@ def make_folders(module: AnsibleModule, folder: str, mode: str, changed: bool) -
     for path in reversed(missing):
         try:
             os.mkdir(path)
+            changed = True
+        except FileExistsError:
+            if not os.path.isdir(path):
+                module.fail_json(
+                    msg=f"drill_history: {path} is not a folder; cannot create {folder} under it (move it aside)"
+                )
+            # another host of the same run (a shared parent) made it first, as ansible.builtin.file allows
         except OSError as exc:
             module.fail_json(msg=f"drill_history: cannot create the folder {path}: {exc.strerror or exc}")
-        changed = module.set_mode_if_different(path, mode, True)
+        changed = module.set_mode_if_different(path, mode, changed)
     return module.set_mode_if_different(folder, mode, changed)
 
 

@@ -143,14 +143,26 @@ def main() -> None:
         wrong_mode = not missing and (os.stat(path).st_mode & 0o7777) != int(MODE, 8)
         module.exit_json(changed=bool(missing) or wrong_mode, path=path, realpath=real, created=created)
     changed = False
+    made = []
     for folder in created:
         try:
             os.mkdir(folder)
+        except FileExistsError:
+            if not os.path.isdir(folder):
+                fail_create(
+                    module,
+                    path,
+                    real,
+                    f"{folder} is not a folder, so the drill's folder {path} cannot be made under it",
+                )
+            # another host of the same run (a shared parent) made it first, as ansible.builtin.file allows
         except OSError as exc:
             fail_create(module, path, real, f"cannot create {folder}: {exc.strerror or exc}")
-        changed = module.set_mode_if_different(folder, MODE, True)
+        else:
+            made.append(folder)
+        changed = module.set_mode_if_different(folder, MODE, changed or folder in made)
     changed = module.set_mode_if_different(path, MODE, changed)
-    module.exit_json(changed=changed, path=path, realpath=real, created=created)
+    module.exit_json(changed=changed, path=path, realpath=real, created=made)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,10 @@ def not_absolute(owner: str, option: str, value: Any) -> str | None:
     return f"{owner}: {option} {value} is not absolute; give the full path."
 
 
-def private_folder(folder: str, check: bool = False) -> bool:
-    """Make ``folder`` a folder of mode 0700: created with its missing parents (each 0700), or given mode 0700, as
-    ``ansible.builtin.file`` with ``state=directory`` and ``mode=0700`` would. Whether it changed (would, in check
-    mode). A file or a link in the way raises ``NotADirectoryError``."""
+def private_folder(folder: str, check: bool = False, mode: int = 0o700) -> bool:
+    """Make ``folder`` a folder of mode 0700 (or ``mode``): created with its missing parents (each 0700), or given mode
+    0700, as ``ansible.builtin.file`` with ``state=directory`` and ``mode=0700`` would. Whether it changed (would, in
+    check mode). A file or a link in the way raises ``NotADirectoryError``."""
     missing = []
     probe = folder
     while not os.path.lexists(probe):
@@ -48,12 +48,17 @@ def private_folder(folder: str, check: bool = False) -> bool:
     if not missing and not stat.S_ISDIR(os.lstat(folder).st_mode):
         raise NotADirectoryError(f"{folder} is not a folder (a link or a file is in the way)")
     if check:
-        return bool(missing) or stat.S_IMODE(os.stat(folder).st_mode) != 0o700
+        return bool(missing) or stat.S_IMODE(os.stat(folder).st_mode) != mode
     for path in reversed(missing):
-        os.mkdir(path, 0o700)
-        os.chmod(path, 0o700)  # the umask may have narrowed it
-    if stat.S_IMODE(os.stat(folder).st_mode) != 0o700:
-        os.chmod(folder, 0o700)
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+            # made meanwhile by another host's task of the same run (a shared parent), as ansible.builtin.file allows
+        os.chmod(path, mode)  # the umask may have narrowed it
+    if stat.S_IMODE(os.stat(folder).st_mode) != mode:
+        os.chmod(folder, mode)
         return True
     return bool(missing)
 
@@ -64,8 +69,11 @@ def write_private(path: str, text: str, check: bool = False) -> bool:
     return write_private_bytes(path, text.encode("utf-8"), check)
 
 
-def write_private_bytes(path: str, data: bytes, check: bool = False) -> bool:
-    """``write_private`` for bytes (a file fetched from a host, which need not be UTF-8)."""
+def write_private_bytes(
+    path: str, data: bytes, check: bool = False, mode: int = 0o600, folder_mode: int = 0o700
+) -> bool:
+    """``write_private`` for bytes (a file fetched from a host, which need not be UTF-8); ``mode`` and ``folder_mode``
+    for evidence others may read (the drill's history copy: 0640 in 0750 folders)."""
     try:
         with open(path, "rb") as handle:
             if handle.read() == data:
@@ -76,10 +84,10 @@ def write_private_bytes(path: str, data: bytes, check: bool = False) -> bool:
         return True
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
-        private_folder(folder)
+        private_folder(folder, mode=folder_mode)
     fd, tmp = tempfile.mkstemp(prefix=".evidence-", dir=folder)
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

@@ -85,3 +85,20 @@ def test_a_history_that_is_not_a_file_is_refused_by_name(tmp_path, capsys):
 def test_a_relative_path_is_refused(capsys):
     out = run({"path": "drills/history.jsonl", "record": RECORD}, capsys)
     assert out["failed"] is True and "path must be absolute" in out["msg"]
+
+
+def test_a_parent_made_meanwhile_by_another_host_is_used(tmp_path, capsys, monkeypatch):
+    """Hosts of one run may share the history's parent folder: the one that loses the race to create it goes on."""
+    history = tmp_path / "state" / "relative" / "drills" / "history.jsonl"
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path, *args, **kwargs):
+        if path == str(tmp_path / "state"):
+            real_mkdir(path, *args, **kwargs)  # the other host's
+            raise FileExistsError(17, "File exists", path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    out = run({"path": str(history), "record": RECORD}, capsys)
+    assert out.get("failed") is not True, out
+    assert out["appended"] is True and history.is_file() and mode(tmp_path / "state") == 0o750

@@ -86,3 +86,21 @@ def test_a_run_folder_that_cannot_be_made_is_an_error_not_a_refusal(tmp_path, ca
             "fix the folder's owner or mode, or choose another drill_sandbox_dir"
         )
     )
+
+
+def test_a_parent_made_meanwhile_by_another_host_is_used(tmp_path, capsys, monkeypatch):
+    """Hosts of one run may share the sandbox's parent: the one that loses the race to create it goes on."""
+    sandbox = tmp_path / "sandbox" / "relative"
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path, *args, **kwargs):
+        if path == str(tmp_path / "sandbox"):
+            real_mkdir(path, *args, **kwargs)  # the other host's
+            raise FileExistsError(17, "File exists", path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    out = run({"sandbox": str(sandbox), "path": str(sandbox / "d1")}, capsys)
+    assert out.get("failed") is not True, out
+    assert out["changed"] is True and out["created"] == [str(sandbox), str(sandbox / "d1")]
+    assert stat.S_IMODE(os.stat(sandbox / "d1").st_mode) == 0o700

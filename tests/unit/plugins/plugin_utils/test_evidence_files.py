@@ -88,3 +88,23 @@ def test_not_absolute_names_the_owner_the_option_and_the_value():
     assert ef.not_absolute("state_capture", "evidence_dir", "证据/INC-1") == (
         "state_capture: evidence_dir 证据/INC-1 is not absolute; give the full path."
     )
+
+
+def test_a_folder_made_meanwhile_by_another_host_is_used_and_modes_can_be_given(tmp_path, monkeypatch):
+    """Hosts of one run write into one evidence folder at once (the drill's hosts/<host>/ copies): the worker that
+    loses the race to create the shared parent goes on; the drill's copy asks for 0750 folders and a 0640 file."""
+    shared = tmp_path / "drill-1"
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path, *args, **kwargs):
+        if path == str(shared):
+            real_mkdir(path, *args, **kwargs)  # the other worker's
+            raise FileExistsError(17, "File exists", path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    copy = shared / "hosts" / "会计服务器" / "history.jsonl"
+    assert ef.private_folder(str(copy.parent), mode=0o750) is True
+    assert ef.write_private_bytes(str(copy), b"{}\n", mode=0o640, folder_mode=0o750) is True
+    assert copy.read_bytes() == b"{}\n" and os.stat(copy).st_mode & 0o777 == 0o640
+    assert [os.stat(p).st_mode & 0o777 for p in (shared, copy.parent.parent, copy.parent)] == [0o750] * 3
