@@ -11,8 +11,10 @@ place of ledgerguard_password_file.
 With ``bundle`` the same task then collects the host's state bundle as ledgerguard.recovery.state_capture does (the
 module on the host, the bundle filed in the evidence folder on the controller: plugin_utils/evidence_files.py
 ``capture_state``), hashing the paths that exist and noting the snapshot; ``backup: false`` collects only the bundle.
-With ``publish`` the snapshot is published as the fact ``state_snapshot_result`` (the state_snapshot role's result):
-the role's backup, its result and its bundle take one task where they took three (issue 19).
+With ``publish`` the snapshot's fields are also the result's own, so the result registered as ``state_snapshot_result``
+is the state_snapshot role's result (registered, also when the bundle fails after the backup; not a fact, which a
+persistent fact cache would carry into a later run): the role's backup, its result and its bundle take one task where
+they took three (issue 19).
 
 Documentation: plugins/modules/pre_restore_snapshot.py.
 """
@@ -92,6 +94,8 @@ class ActionModule(ResticActionBase):
             if result.get("failed"):
                 return result
             snapshot = result["snapshot"]
+            if args["publish"]:
+                result.update(snapshot)
         if args["bundle"]:
             bundle = self._bundle(args["bundle"], snapshot, task_vars)
             failed = bundle.pop("failed", False)
@@ -102,13 +106,11 @@ class ActionModule(ResticActionBase):
             if failed or "msg" in bundle:
                 result.update(msg=bundle.get("msg", "state_capture failed"))
             if failed:
-                # A failed task publishes no fact: the message names the snapshot kept (the report shows the message).
+                # the snapshot stays in the (registered) result; the message names it too, for the person reading it
                 short_id = (snapshot or {}).get("short_id")
                 kept = f"{result['msg'].rstrip('.')}. The damaged state is kept in snapshot {short_id}."
                 result.update(failed=True, step="state_capture", msg=kept if short_id else result["msg"])
                 return result
-        if args["publish"] and snapshot is not None:
-            result["ansible_facts"] = {"state_snapshot_result": snapshot}
         return result
 
     def _bundle(self, bundle: dict[str, Any], snapshot: dict[str, Any] | None, task_vars: dict[str, Any]) -> dict:

@@ -68,7 +68,6 @@ ARGUMENT_SPEC = {
     "backup_manifest": {"type": "bool", "default": True},
     "backup_manifest_max_list": {"type": "int", "default": 20},
     "batch": {"type": "bool", "default": True},
-    "publish": {"type": "bool", "default": False},
     "rescan": {
         "type": "dict",
         "default": {},
@@ -325,17 +324,13 @@ class ActionModule(ResticActionBase):
         else:
             entries = self._restore(earlier)
         previous = self._templar.template(task_vars.get("write_freeze_rescans") or [])
-        rescans = list(previous) + self._rescans
         result.update(
             changed=self._changed,
             clients=entries,
-            rescans=rescans,
+            rescans=list(previous) + self._rescans,
             ledgerguard_steps=self._steps,
             msg=", ".join(f"{e['id']} {e['status']}" for e in entries) or "no clients",
         )
-        if args["publish"]:
-            # the restore role's results, published by this task (a set_fact task after it cost a task per host)
-            result["ansible_facts"] = {"restore_results": entries, "write_freeze_rescans": rescans}
         return result
 
     def _order(self, clients: list[dict]) -> list[dict]:

@@ -25,7 +25,7 @@ description:
     its C(evidence_dir) does - the module on the host records the state, hashes the paths that exist (when
     O(bundle.manifest)) and notes RV(snapshot); the bundle is filed in O(bundle.evidence_dir) on the controller.
     O(backup=false) collects only the bundle (no path is known to exist then, and none is hashed).
-  - Used by the C(ledgerguard.recovery.state_snapshot) role in one task, which publishes RV(snapshot) as
+  - Used by the C(ledgerguard.recovery.state_snapshot) role in one task, which registers its result as
     C(state_snapshot_result) (O(publish)).
 author:
   - ledgerguard engineers (@ledgerguard)
@@ -85,7 +85,10 @@ options:
         type: bool
         default: true
   publish:
-    description: Publish RV(snapshot) as the host fact C(state_snapshot_result) (the state_snapshot role's result).
+    description:
+      - Also return the fields of RV(snapshot) at the top of the result, so the registered result is the
+        state_snapshot role's C(state_snapshot_result) (C(snapshot_id), C(short_id), C(reused), C(paths),
+        C(missing_paths), C(repository), C(tags)).
     type: bool
     default: false
 attributes:
@@ -98,8 +101,8 @@ attributes:
 notes:
   - An earlier pre-restore snapshot of the incident is reused as it is, so a re-run never overwrites the damaged
     state it kept first.
-  - A bundle that fails fails the task after the backup; a failed task publishes no fact, so its message names the
-    snapshot that keeps the damaged state.
+  - A bundle that fails fails the task after the backup; the result still holds RV(snapshot) (and, with O(publish),
+    its fields), and the message names the snapshot that keeps the damaged state.
 """
 
 EXAMPLES = r"""
@@ -118,7 +121,7 @@ EXAMPLES = r"""
     repository: s3:https://s3.example.cn/forensics
     password_file: /etc/ledgerguard/forensic-password
 
-- name: Back up the affected paths and file the host's state bundle in the evidence folder, publish the snapshot
+- name: Back up the affected paths and file the host's state bundle in the evidence folder
   ledgerguard.recovery.pre_restore_snapshot:
     paths: [/srv/账套/c001]
     incident: INC-20261126-001
@@ -128,6 +131,7 @@ EXAMPLES = r"""
       archive: /var/lib/ledgerguard/incidents/INC-20261126-001/state.tar.gz
       evidence_dir: /srv/evidence/INC-20261126-001/hosts/{{ inventory_hostname }}
     publish: true
+  register: state_snapshot_result
 """
 
 RETURN = r"""

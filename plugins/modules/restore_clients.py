@@ -150,12 +150,6 @@ options:
     description: Restore clients that share a restore point and a work folder with one restic restore.
     type: bool
     default: true
-  publish:
-    description:
-      - Publish RV(clients) as the host fact C(restore_results) and RV(rescans) as C(write_freeze_rescans) (the
-        restore role's results).
-    type: bool
-    default: false
   rescan:
     description: The write_freeze rescan right before each swap.
     type: dict

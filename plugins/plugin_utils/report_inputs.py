@@ -42,8 +42,19 @@ def host_results(hostvars: Any, play_hosts_all: list[str], play_hosts: list[str]
         data = {key: value(name, default) for key, name, default in RESULTS}
         data.update({key: incident.get(name, default) for key, name, default in INCIDENT_FIELDS})
         data["in_play"] = host in play_hosts
+        data["state_snapshot"] = snapshot_fields(data["state_snapshot"])
         out[host] = after_thaw(after_rescan(data))
     return out
+
+
+# The state_snapshot role's result as the report keeps it (the role registers its task's result, which has these at
+# its top beside the task's own keys).
+SNAPSHOT_FIELDS = ("snapshot_id", "short_id", "reused", "paths", "missing_paths", "repository", "tags")
+
+
+def snapshot_fields(result: Any) -> dict[str, Any]:
+    """The pre-restore snapshot's fields of ``state_snapshot_result`` (none when the backup did not run)."""
+    return {k: result[k] for k in SNAPSHOT_FIELDS if k in result} if isinstance(result, dict) else {}
 
 
 def after_rescan(data: dict[str, Any]) -> dict[str, Any]:

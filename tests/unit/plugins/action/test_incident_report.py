@@ -92,6 +92,21 @@ def test_the_rescan_after_the_swap_is_listed_after_the_restores_when_it_found_a_
         assert host_results({"h": vars_}, ["h"], ["h"])["h"]["rescans"] == before_swap
 
 
+def test_the_snapshot_is_read_from_the_registered_result_of_state_snapshot():
+    registered = {
+        "changed": True,
+        "snapshot_id": "f" * 64,
+        "short_id": "ffffffff",
+        "reused": False,
+        "paths": ["/srv/a"],
+    }
+    registered |= {"missing_paths": [], "repository": "same", "tags": ["INC-1", "pre-restore"], "bundle": {"x": 1}}
+    host = host_results({"h": {"state_snapshot_result": registered}}, ["h"], ["h"])["h"]
+    assert host["state_snapshot"] == {k: v for k, v in registered.items() if k not in ("changed", "bundle")}
+    skipped = {"skipped": True, "changed": False}  # both halves off
+    assert host_results({"h": {"state_snapshot_result": skipped}}, ["h"], ["h"])["h"]["state_snapshot"] == {}
+
+
 CLIENTS = [{"id": "c001", "name": "杭州示例贸易有限公司", "host": "books-a", "status": "ok"}]
 CONFIGURED = [{"id": "c001", "name": "杭州示例贸易有限公司", "paths": ["/srv/c001"], "language": "en"}]
 

@@ -117,7 +117,7 @@ def test_backup_bundle_and_published_result_in_one_task(tmp_path):
     capture = action.runs[2][1]
     assert capture["manifest_paths"] == ["/srv/账套/c001"] and capture["record"] == out["snapshot"]
     assert capture["return_archive"] is True and capture["journal_lines"] == 2000
-    assert out["ansible_facts"] == {"state_snapshot_result": out["snapshot"]}
+    assert {k: out[k] for k in out["snapshot"]} == out["snapshot"] and "ansible_facts" not in out  # registered
     assert out["snapshot"]["missing_paths"] == ["/srv/账套/c002"] and out["changed"] is True
     assert out["bundle"]["evidence_files"] == ["state-bundle.tar.gz", "mounts.txt"] and "archive_content" not in str(
         out
@@ -134,7 +134,7 @@ def test_bundle_alone_hashes_nothing_publishes_nothing_and_a_dry_run_files_nothi
     out = action.run(task_vars={})
     assert [name for name, _args in action.runs] == ["state_capture"]
     assert action.runs[0][1]["manifest_paths"] == [] and "return_archive" not in action.runs[0][1]
-    assert "ansible_facts" not in out and "snapshot" not in out
+    assert "snapshot_id" not in out and "snapshot" not in out
     assert out["msg"].startswith("Dry run: the state bundle") and not (tmp_path / "证据").exists()
 
 
@@ -142,7 +142,8 @@ def test_bundle_alone_hashes_nothing_publishes_nothing_and_a_dry_run_files_nothi
 def test_a_failed_bundle_fails_the_task_naming_the_step(tmp_path):
     answers = {**ANSWERS, "state_capture": {"changed": False}}  # no bytes came back
     out = Stub(bundle_args(tmp_path), answers).run(task_vars={})
-    assert out["failed"] is True and out["step"] == "state_capture" and "ansible_facts" not in out
+    assert out["failed"] is True and out["step"] == "state_capture"
+    assert out["short_id"] == "ffffffff" and out["snapshot"]["short_id"] == "ffffffff"  # kept in the registered result
     assert out["msg"] == (
         "pre_restore_snapshot: the bundle /var/lib/lg/state.tar.gz could not be read from the host: the module "
         "returned no content. The damaged state is kept in snapshot ffffffff."

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-import pytest
-
 from ansible_collections.ledgerguard.recovery.plugins.action.restore_clients import ActionModule
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils.restore_clients import Step
 
@@ -57,39 +55,3 @@ def test_a_marker_folder_work_dir_refuses_stops_every_client_but_not_the_plan():
 def test_a_first_run_creates_the_folder_and_finds_nothing():
     action = Stub({"changed": True, "path": MARKERS, "created": [MARKERS], "files": {}})
     assert action._earlier_results() == {} and action._changed is True
-
-
-class Published(ActionModule):
-    """The action with the restore itself replaced: one client restored, one rescan before its swap."""
-
-    def __init__(self, args: dict):  # noqa: D107 - no Ansible machinery needed
-        self._task = SimpleNamespace(args=args, check_mode=False, async_val=0)
-        self._templar = SimpleNamespace(template=lambda value: value)
-
-    def _order(self, clients):
-        return clients
-
-    def _earlier_results(self):
-        return {}
-
-    def _restore(self, earlier):
-        self._rescans.append({"label": "before_swap", "writers": []})
-        return [{"id": "c001", "status": "ok"}]
-
-
-REQUIRED = {"marker_dir": MARKERS, "snapshot_host": "books-a", "work_name": "INC-1"}
-CLIENT = {"id": "c001", "name": "杭州示例贸易有限公司", "declared_paths": ["/srv/c001"], "restore_paths": ["/srv/c001"]}
-
-
-@pytest.mark.usefixtures("no_action_base_run")
-def test_publish_makes_the_results_the_roles_facts_in_the_same_task():
-    earlier = [{"label": "before_swap", "writers": [], "client": "c000"}]
-    args = {"clients": [CLIENT], "cutoff": "2026-11-26T08:00:00Z", "publish": True, **REQUIRED}
-    out = Published(args).run(task_vars={"inventory_hostname": "books-a", "write_freeze_rescans": earlier})
-    assert out["clients"] == [{"id": "c001", "status": "ok"}]
-    assert out["ansible_facts"] == {
-        "restore_results": out["clients"],
-        "write_freeze_rescans": [*earlier, {"label": "before_swap", "writers": []}],
-    }
-    quiet = Published({**args, "publish": False}).run(task_vars={"inventory_hostname": "books-a"})
-    assert "ansible_facts" not in quiet and quiet["rescans"] == [{"label": "before_swap", "writers": []}]
