@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import DEFAULT_RECORD_CLASSES
-from conftest import TEST_BIN, failed_messages
+from conftest import TEST_BIN, failed_messages, write_s3_credentials
 from ledgerguard import sampledata
 
 LEDGERGUARD = [sys.executable, "-m", "ledgerguard"]
@@ -107,11 +107,7 @@ def repositories(tmp_path: Path, s3_server, restic_cmd, prefix: str) -> Reposito
         copy_repo=s3_server.restic_url(buckets[1], "restic"),
         pw=secret(tmp_path / "restic-password", secrets.token_hex(16) + "\n"),
         copy_pw=secret(tmp_path / "offsite-password", secrets.token_hex(16) + "\n"),
-        creds=secret(
-            tmp_path / "s3-credentials",
-            f"[default]\naws_access_key_id = {aws['AWS_ACCESS_KEY_ID']}\n"
-            f"aws_secret_access_key = {aws['AWS_SECRET_ACCESS_KEY']}\n",
-        ),
+        creds=write_s3_credentials(tmp_path / "s3-credentials", s3_server),
     )
     restic_cmd(out.repo, out.pw, "init", env=aws)
     restic_cmd(out.copy_repo, out.copy_pw, "init", env=aws)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_s3_credentials
 from ledgerguard import sampledata
 from ledgerguard.runner import PlaybookRun, run_playbook
 
@@ -39,11 +40,7 @@ class Site:
         self.s3_env = s3_server.env()
         self.s3_server = s3_server
         self.password_file = self.secret("restic-password", secrets.token_hex(16) + "\n")
-        self.credentials_file = self.secret(
-            "s3-credentials",
-            f"[default]\naws_access_key_id = {self.s3_env['AWS_ACCESS_KEY_ID']}\n"
-            f"aws_secret_access_key = {self.s3_env['AWS_SECRET_ACCESS_KEY']}\n",
-        )
+        self.credentials_file = write_s3_credentials(base / "s3-credentials", s3_server)
         self.repo = s3_server.restic_url(bucket, "restic")
         self.restic("init")
         self.clients = []

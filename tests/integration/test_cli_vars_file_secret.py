@@ -6,10 +6,8 @@ command, job events, stdout) nor on any process's command line; secrets in the C
 from __future__ import annotations
 
 import sys
-import threading
-import time
-from pathlib import Path
 
+from conftest import ProcessWatch
 from ledgerguard import cli
 
 FILE_SECRET = "VarsFileSecret-7d1f0c"
@@ -20,27 +18,6 @@ ENV_SECRETS = {
     "SSHPASS": "sshpass-env-secret-7a8b",
 }
 URL_SECRET = "url-env-secret-9c0d"
-
-
-class ArgvWatch(threading.Thread):
-    def __init__(self, needles):
-        super().__init__(daemon=True)
-        self.needles = [n.encode() for n in needles]
-        self.stop = threading.Event()
-        self.found = []
-        self.saw_playbook = False
-
-    def run(self):
-        while not self.stop.is_set():
-            for proc in Path("/proc").glob("[0-9]*"):
-                try:
-                    cmdline = (proc / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if b"ansible-playbook" in cmdline:
-                    self.saw_playbook = True
-                self.found += [f"{n!r} in PID {proc.name}" for n in self.needles if n in cmdline]
-            time.sleep(0.02)
 
 
 def test_vars_file_and_environment_secrets_never_reach_argv_or_artifacts(tmp_path, monkeypatch, capsys):
@@ -67,7 +44,10 @@ def test_vars_file_and_environment_secrets_never_reach_argv_or_artifacts(tmp_pat
     monkeypatch.setenv("RESTIC_REPOSITORY", f"s3:https://AKIAEXAMPLE:{URL_SECRET}@s3.example.com/b")
     monkeypatch.setitem(cli.PLAYBOOKS, "verify", str(playbook))
     pdd = tmp_path / "runner"
-    watch = ArgvWatch([FILE_SECRET, URL_SECRET, *ENV_SECRETS.values()])
+    secrets = [FILE_SECRET, URL_SECRET, *ENV_SECRETS.values()]
+    watch = ProcessWatch(
+        {s: s.encode() for s in secrets}, seen=lambda argv: any(b"ansible-playbook" in a for a in argv)
+    )
     watch.start()
     try:
         code = cli.main(
@@ -78,7 +58,7 @@ def test_vars_file_and_environment_secrets_never_reach_argv_or_artifacts(tmp_pat
         watch.join()
     out = capsys.readouterr()
     assert code == 0, out.out + out.err
-    assert watch.saw_playbook and watch.found == []
+    assert watch.seen > 0 and watch.found == []
     leaks = []
     files = [p for p in pdd.rglob("*") if p.is_file()]
     assert any(p.name == "command" for p in files)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_s3_credentials
 from ledgerguard import sampledata
 from ledgerguard.runner import PlaybookRun, run_playbook
 
@@ -51,14 +52,8 @@ class Site:
         self.password_file = base / "restic-password"
         self.password_file.write_text(secrets.token_hex(16) + "\n")
         self.password_file.chmod(0o600)
-        env = s3_server.env()
-        self.credentials_file = base / "s3-credentials"
-        self.credentials_file.write_text(
-            f"[default]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
-            f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
-        )
-        self.credentials_file.chmod(0o600)
-        self.s3_env = env
+        self.credentials_file = write_s3_credentials(base / "s3-credentials", s3_server)
+        self.s3_env = s3_server.env()
         self.s3_server = s3_server
         self.repo = s3_server.restic_url(bucket, "restic")
         self.clients = []

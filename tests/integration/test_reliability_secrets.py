@@ -15,50 +15,15 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from conftest import ProcessWatch
 from test_incident import Site, tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
 LEDGERGUARD = [sys.executable, "-m", "ledgerguard"]
-
-
-class ProcessWatch(threading.Thread):
-    """Samples /proc/*/cmdline (and the environment) every 20 ms while the runs go, looking for the secrets."""
-
-    def __init__(self, needles: dict[str, bytes], env_needles: dict[str, bytes]):
-        super().__init__(daemon=True)
-        self.needles = needles
-        self.env_needles = env_needles
-        self.stop = threading.Event()
-        self.found: list[str] = []
-        self.samples = 0
-        self.restic_seen = 0
-
-    def run(self) -> None:
-        me = os.getpid()
-        while not self.stop.is_set():
-            for proc in Path("/proc").glob("[0-9]*"):
-                if int(proc.name) == me:
-                    continue
-                try:
-                    cmdline = (proc / "cmdline").read_bytes()
-                    environ = (proc / "environ").read_bytes()
-                except OSError:
-                    continue
-                if cmdline.split(b"\0")[0].endswith(b"restic"):
-                    self.restic_seen += 1
-                for what, value in self.needles.items():
-                    if value in cmdline:
-                        self.found.append(f"{what} in the command line of PID {proc.name}: {cmdline[:200]!r}")
-                for what, value in self.env_needles.items():
-                    if value in environ:
-                        self.found.append(f"{what} in the environment of PID {proc.name}: {cmdline[:200]!r}")
-            self.samples += 1
-            time.sleep(0.02)
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -97,6 +62,7 @@ def test_no_secret_in_any_file_or_process(tmp_path, s3_server):
             "S3 secret key": secret_key.encode(),
         },
         {"restic password": password.encode()},
+        seen=lambda argv: argv[0].endswith(b"restic"),
     )
     watch.start()
     try:
@@ -126,7 +92,7 @@ def test_no_secret_in_any_file_or_process(tmp_path, s3_server):
     finally:
         watch.stop.set()
         watch.join(timeout=10)
-    assert watch.restic_seen > 0, "the process table was never sampled while restic ran"
+    assert watch.seen > 0, "the process table was never sampled while restic ran"
     assert watch.found == []
 
     needles = {
