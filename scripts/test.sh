@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every test: lint, sanity, unit, integration, integration again with a newer restic, molecule, reported in that
-# order with how long each took. lint, sanity and unit run together, then restic-newer and molecule beside the
-# integration layer (below).
+# Every test: lint, sanity, unit, integration, integration again with a newer restic, molecule, each reported with
+# how long it took. lint, sanity, unit and the integration layer start together (the integration layer in the
+# foreground, its progress shown as it goes); restic-newer and molecule start when lint, sanity and unit have ended;
+# then the logs of the background steps follow in that order (below).
 #   scripts/test.sh          what `make test` (and CI) runs
 #   scripts/test.sh check    what `make check` runs: lint, sanity, unit and the smoke incident (the edit loop)
 set -uo pipefail
@@ -58,6 +59,11 @@ start_bg() {
   bg_t0[$name]=$SECONDS
   rm -f ".cache/step-$name.end"
   (
+    # molecule and restic-newer wait for lint, sanity and unit (and molecule for its images), so that no more
+    # than the foreground step and three others share the CPUs.
+    for pid in ${after_pids:-}; do
+      while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+    done
     if [ "$name" = molecule ]; then
       while [ -n "$images_pid" ] && kill -0 "$images_pid" 2>/dev/null; do sleep 2; done
     fi
@@ -80,18 +86,21 @@ finish_bg() {
   ended "$name" "$rc" "${bg_t0[$name]}" "$end"
 }
 for name in lint sanity unit; do start_bg "$name"; done
+after_pids="${bg_pid[lint]} ${bg_pid[sanity]} ${bg_pid[unit]}"
+[[ " ${steps[*]} " == *" molecule "* ]] && [ -n "$images_pid" ] && start_bg molecule
+[[ " ${steps[*]} " == *" restic-newer "* ]] && start_bg restic-newer
+# The foreground step (integration, or smoke for `make check`) starts at once, its progress shown as it goes: the
+# CPUs would otherwise idle while sanity's last single-threaded part runs. The background steps' logs follow it.
 for name in "${steps[@]}"; do
   case $name in
-    lint | sanity | unit) finish_bg "$name" ;;
-    restic-newer | molecule)
+    lint | sanity | unit | restic-newer | molecule) ;;
+    *) step "$name" make --no-print-directory "$name" ;;
+  esac
+done
+for name in "${steps[@]}"; do
+  case $name in
+    lint | sanity | unit | restic-newer | molecule)
       if [ -n "${bg_pid[$name]:-}" ]; then finish_bg "$name"; else step "$name" make --no-print-directory "$name"; fi
-      ;;
-    *)
-      if [ "$name" = integration ]; then
-        [ -n "$images_pid" ] && start_bg molecule
-        [[ " ${steps[*]} " == *" restic-newer "* ]] && start_bg restic-newer
-      fi
-      step "$name" make --no-print-directory "$name"
       ;;
   esac
 done
