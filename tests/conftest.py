@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pwd
@@ -9,6 +10,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -41,6 +43,31 @@ def s3_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+def lose_mkdir_race(monkeypatch, shared: Path) -> None:
+    """Make ``os.mkdir(shared)`` lose a race: the folder is made (by "another host or worker") and the call raises
+    EEXIST, as when several hosts of one run create a shared parent at once."""
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path, *args, **kwargs):
+        if path == str(shared):
+            real_mkdir(path, *args, **kwargs)  # the other one's
+            raise FileExistsError(17, "File exists", path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+
+
+def state_bundle_bytes() -> bytes:
+    """A small gzipped state bundle (one file, mounts.txt, with a Chinese mount point), as state_capture returns."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        data = "挂载 /srv/账套\n".encode()
+        info = tarfile.TarInfo("mounts.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
 
 
 def read_proc(path: str) -> bytes:

@@ -5,13 +5,13 @@ published result prefers the snapshot made now, else the newest of an earlier ru
 from __future__ import annotations
 
 import base64
-import io
 import os
 import subprocess
-import tarfile
 from types import SimpleNamespace
 
 import pytest
+
+from conftest import state_bundle_bytes
 
 from ansible_collections.ledgerguard.recovery.plugins.action import pre_restore_snapshot as prs
 
@@ -86,20 +86,10 @@ class Stub(prs.ActionModule):
         return dict(self.answers[module_name.rsplit(".", 1)[-1]])
 
 
-def bundle_bytes() -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        data = "挂载 /srv/账套\n".encode()
-        info = tarfile.TarInfo("mounts.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
-
-
 ANSWERS = {
     "restic_snapshots": {"snapshots": []},
     "restic_backup": {"changed": True, "snapshot_id": "f" * 64, "short_id": "ffffffff"},
-    "state_capture": {"changed": True, "archive_content": base64.b64encode(bundle_bytes()).decode("ascii")},
+    "state_capture": {"changed": True, "archive_content": base64.b64encode(state_bundle_bytes()).decode("ascii")},
 }
 
 

@@ -5,25 +5,15 @@ result; nothing is asked for or filed in a dry run; a result without them fails 
 from __future__ import annotations
 
 import base64
-import io
-import tarfile
 from types import SimpleNamespace
 
 import pytest
 
+from conftest import state_bundle_bytes
+
 from ansible_collections.ledgerguard.recovery.plugins.action.state_capture import ActionModule
 
 ARCHIVE = "/var/lib/ledgerguard/incidents/INC-1/state.tar.gz"
-
-
-def bundle() -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        data = "挂载 /srv/账套\n".encode()
-        info = tarfile.TarInfo("mounts.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
 
 
 class Stub(ActionModule):
@@ -56,13 +46,13 @@ def args(folder) -> dict:
 
 def test_the_bundle_is_filed_from_the_modules_own_result_in_one_module_run(tmp_path):
     folder = tmp_path / "证据" / "INC-1" / "hosts" / "会计服务器"
-    action = Stub(args(folder), content=bundle())
+    action = Stub(args(folder), content=state_bundle_bytes())
     out = action.go()
     assert [run[0] for run in action.runs] == ["ledgerguard.recovery.state_capture"]
     assert action.runs[0][1] == {"dest": args(folder)["dest"], "archive": ARCHIVE, "return_archive": True}
     assert "archive_content" not in out and not out.get("failed")
     assert out["evidence_files"] == ["state-bundle.tar.gz", "mounts.txt"]
-    assert (folder / "state-bundle.tar.gz").read_bytes() == bundle()
+    assert (folder / "state-bundle.tar.gz").read_bytes() == state_bundle_bytes()
     assert (folder / "mounts.txt").read_text(encoding="utf-8") == "挂载 /srv/账套\n"
     assert oct((folder / "mounts.txt").stat().st_mode & 0o777) == "0o600"
     assert (folder / "SHA256SUMS").is_file()
@@ -70,7 +60,7 @@ def test_the_bundle_is_filed_from_the_modules_own_result_in_one_module_run(tmp_p
 
 def test_a_dry_run_asks_for_no_bytes_and_files_nothing(tmp_path):
     folder = tmp_path / "证据"
-    action = Stub(args(folder), check=True, content=bundle())
+    action = Stub(args(folder), check=True, content=state_bundle_bytes())
     out = action.go()
     assert action.runs[0][1] == {"dest": args(folder)["dest"], "archive": ARCHIVE}
     assert out["msg"].startswith("Dry run: the state bundle") and not folder.exists()
@@ -86,7 +76,9 @@ def test_without_the_bytes_the_task_fails_naming_the_bundle(tmp_path):
 
 
 def test_without_evidence_dir_the_bytes_are_not_asked_for():
-    action = Stub({"dest": "/var/lib/ledgerguard/incidents/INC-1/state", "archive": ARCHIVE}, content=bundle())
+    action = Stub(
+        {"dest": "/var/lib/ledgerguard/incidents/INC-1/state", "archive": ARCHIVE}, content=state_bundle_bytes()
+    )
     out = action.go()
     assert action.runs[0][1] == {"dest": "/var/lib/ledgerguard/incidents/INC-1/state", "archive": ARCHIVE}
     assert "archive_content" not in out and "evidence_files" not in out

@@ -10,7 +10,7 @@ import os
 import stat
 
 from ansible_collections.ledgerguard.recovery.plugins.modules import drill_history
-from conftest import module_result
+from conftest import lose_mkdir_race, module_result
 
 RECORD = {"drill_id": "drill-1", "host": "会计服务器", "passed": True, "rto_seconds": 12.5, "clients": [{"id": "c001"}]}
 
@@ -90,15 +90,7 @@ def test_a_relative_path_is_refused(capsys):
 def test_a_parent_made_meanwhile_by_another_host_is_used(tmp_path, capsys, monkeypatch):
     """Hosts of one run may share the history's parent folder: the one that loses the race to create it goes on."""
     history = tmp_path / "state" / "relative" / "drills" / "history.jsonl"
-    real_mkdir = os.mkdir
-
-    def racing_mkdir(path, *args, **kwargs):
-        if path == str(tmp_path / "state"):
-            real_mkdir(path, *args, **kwargs)  # the other host's
-            raise FileExistsError(17, "File exists", path)
-        return real_mkdir(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    lose_mkdir_race(monkeypatch, tmp_path / "state")
     out = run({"path": str(history), "record": RECORD}, capsys)
     assert out.get("failed") is not True, out
     assert out["appended"] is True and history.is_file() and mode(tmp_path / "state") == 0o750

@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from ansible_collections.ledgerguard.recovery.plugins.modules import drill_sandbox
-from conftest import module_result
+from conftest import lose_mkdir_race, module_result
 
 
 def run(args: dict, capsys, check_mode: bool = False) -> dict:
@@ -91,15 +91,7 @@ def test_a_run_folder_that_cannot_be_made_is_an_error_not_a_refusal(tmp_path, ca
 def test_a_parent_made_meanwhile_by_another_host_is_used(tmp_path, capsys, monkeypatch):
     """Hosts of one run may share the sandbox's parent: the one that loses the race to create it goes on."""
     sandbox = tmp_path / "sandbox" / "relative"
-    real_mkdir = os.mkdir
-
-    def racing_mkdir(path, *args, **kwargs):
-        if path == str(tmp_path / "sandbox"):
-            real_mkdir(path, *args, **kwargs)  # the other host's
-            raise FileExistsError(17, "File exists", path)
-        return real_mkdir(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    lose_mkdir_race(monkeypatch, tmp_path / "sandbox")
     out = run({"sandbox": str(sandbox), "path": str(sandbox / "d1")}, capsys)
     assert out.get("failed") is not True, out
     assert out["changed"] is True and out["created"] == [str(sandbox), str(sandbox / "d1")]

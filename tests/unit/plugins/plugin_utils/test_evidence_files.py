@@ -9,6 +9,8 @@ import os
 from types import SimpleNamespace
 
 import pytest
+
+from conftest import lose_mkdir_race
 from ansible.plugins.filter.core import to_nice_json
 
 from ansible_collections.ledgerguard.recovery.plugins.action.evidence_file import ActionModule
@@ -94,15 +96,7 @@ def test_a_folder_made_meanwhile_by_another_host_is_used_and_modes_can_be_given(
     """Hosts of one run write into one evidence folder at once (the drill's hosts/<host>/ copies): the worker that
     loses the race to create the shared parent goes on; the drill's copy asks for 0750 folders and a 0640 file."""
     shared = tmp_path / "drill-1"
-    real_mkdir = os.mkdir
-
-    def racing_mkdir(path, *args, **kwargs):
-        if path == str(shared):
-            real_mkdir(path, *args, **kwargs)  # the other worker's
-            raise FileExistsError(17, "File exists", path)
-        return real_mkdir(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    lose_mkdir_race(monkeypatch, shared)
     copy = shared / "hosts" / "会计服务器" / "history.jsonl"
     assert ef.private_folder(str(copy.parent), mode=0o750) is True
     assert ef.write_private_bytes(str(copy), b"{}\n", mode=0o640, folder_mode=0o750) is True
