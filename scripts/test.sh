@@ -57,7 +57,7 @@ start_bg() {
   local name=$1
   mkdir -p .cache
   bg_t0[$name]=$SECONDS
-  rm -f ".cache/step-$name.end"
+  rm -f ".cache/step-$name.start" ".cache/step-$name.end"
   (
     # molecule and restic-newer wait for lint, sanity and unit (and molecule for its images), so that no more
     # than the foreground step and three others share the CPUs.
@@ -67,23 +67,30 @@ start_bg() {
     if [ "$name" = molecule ]; then
       while [ -n "$images_pid" ] && kill -0 "$images_pid" 2>/dev/null; do sleep 2; done
     fi
+    echo "$SECONDS" >".cache/step-$name.start" # when it began to run (after those waits)
     make --no-print-directory "$name"
     rc=$?
     echo "$SECONDS" >".cache/step-$name.end" # when it ended (the subshell counts on from the script's SECONDS)
     exit "$rc"
   ) >".cache/step-$name.log" 2>&1 &
   bg_pid[$name]=$!
-  printf '=== %s: started in the background at %d s (log: .cache/step-%s.log) ===\n' "$name" "$SECONDS" "$name"
+  if [ -n "${after_pids:-}" ]; then
+    printf '=== %s: queued at %d s, runs in the background once lint, sanity and unit have ended (log: .cache/step-%s.log) ===\n' \
+      "$name" "$SECONDS" "$name"
+  else
+    printf '=== %s: started in the background at %d s (log: .cache/step-%s.log) ===\n' "$name" "$SECONDS" "$name"
+  fi
 }
 finish_bg() {
-  local name=$1 t0=$SECONDS rc end
+  local name=$1 t0=$SECONDS rc start end
   wait "${bg_pid[$name]}"
   rc=$?
   end=$(cat ".cache/step-$name.end" 2>/dev/null) || end=$SECONDS
+  start=$(cat ".cache/step-$name.start" 2>/dev/null) || start=${bg_t0[$name]}
   printf '\n=== %s (ran in the background from %d s to %d s; waited %d s for it here) ===\n' "$name" \
-    "${bg_t0[$name]}" "$end" $((SECONDS - t0))
+    "$start" "$end" $((SECONDS - t0))
   cat ".cache/step-$name.log"
-  ended "$name" "$rc" "${bg_t0[$name]}" "$end"
+  ended "$name" "$rc" "$start" "$end"
 }
 for name in lint sanity unit; do start_bg "$name"; done
 after_pids="${bg_pid[lint]} ${bg_pid[sanity]} ${bg_pid[unit]}"
