@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Every test: lint, sanity, unit, integration, integration again with a newer restic, molecule, each reported with
-# how long it took. lint, sanity, unit and the integration layer start together (the integration layer in the
-# foreground, its progress shown as it goes); restic-newer and molecule start when lint, sanity and unit have ended;
-# then the logs of the background steps follow in that order (below).
+# Every test: lint, sanity, unit, integration, integration again with a newer restic, molecule, reported in that
+# order with how long each took. lint, sanity and unit run together, then restic-newer and molecule beside the
+# integration layer (below).
 #   scripts/test.sh          what `make test` (and CI) runs
 #   scripts/test.sh check    what `make check` runs: lint, sanity, unit and the smoke incident (the edit loop)
 set -uo pipefail
@@ -57,57 +56,42 @@ start_bg() {
   local name=$1
   mkdir -p .cache
   bg_t0[$name]=$SECONDS
-  rm -f ".cache/step-$name.start" ".cache/step-$name.end"
+  rm -f ".cache/step-$name.end"
   (
-    # molecule and restic-newer wait for lint, sanity and unit (and molecule for its images), so that no more
-    # than the foreground step and three others share the CPUs.
-    for pid in ${after_pids:-}; do
-      while kill -0 "$pid" 2>/dev/null; do sleep 2; done
-    done
     if [ "$name" = molecule ]; then
       while [ -n "$images_pid" ] && kill -0 "$images_pid" 2>/dev/null; do sleep 2; done
     fi
-    echo "$SECONDS" >".cache/step-$name.start" # when it began to run (after those waits)
     make --no-print-directory "$name"
     rc=$?
     echo "$SECONDS" >".cache/step-$name.end" # when it ended (the subshell counts on from the script's SECONDS)
     exit "$rc"
   ) >".cache/step-$name.log" 2>&1 &
   bg_pid[$name]=$!
-  if [ -n "${after_pids:-}" ]; then
-    printf '=== %s: queued at %d s, runs in the background once lint, sanity and unit have ended (log: .cache/step-%s.log) ===\n' \
-      "$name" "$SECONDS" "$name"
-  else
-    printf '=== %s: started in the background at %d s (log: .cache/step-%s.log) ===\n' "$name" "$SECONDS" "$name"
-  fi
+  printf '=== %s: started in the background at %d s (log: .cache/step-%s.log) ===\n' "$name" "$SECONDS" "$name"
 }
 finish_bg() {
-  local name=$1 t0=$SECONDS rc start end
+  local name=$1 t0=$SECONDS rc end
   wait "${bg_pid[$name]}"
   rc=$?
   end=$(cat ".cache/step-$name.end" 2>/dev/null) || end=$SECONDS
-  start=$(cat ".cache/step-$name.start" 2>/dev/null) || start=${bg_t0[$name]}
   printf '\n=== %s (ran in the background from %d s to %d s; waited %d s for it here) ===\n' "$name" \
-    "$start" "$end" $((SECONDS - t0))
+    "${bg_t0[$name]}" "$end" $((SECONDS - t0))
   cat ".cache/step-$name.log"
-  ended "$name" "$rc" "$start" "$end"
+  ended "$name" "$rc" "${bg_t0[$name]}" "$end"
 }
 for name in lint sanity unit; do start_bg "$name"; done
-after_pids="${bg_pid[lint]} ${bg_pid[sanity]} ${bg_pid[unit]}"
-[[ " ${steps[*]} " == *" molecule "* ]] && [ -n "$images_pid" ] && start_bg molecule
-[[ " ${steps[*]} " == *" restic-newer "* ]] && start_bg restic-newer
-# The foreground step (integration, or smoke for `make check`) starts at once, its progress shown as it goes: the
-# CPUs would otherwise idle while sanity's last single-threaded part runs. The background steps' logs follow it.
 for name in "${steps[@]}"; do
   case $name in
-    lint | sanity | unit | restic-newer | molecule) ;;
-    *) step "$name" make --no-print-directory "$name" ;;
-  esac
-done
-for name in "${steps[@]}"; do
-  case $name in
-    lint | sanity | unit | restic-newer | molecule)
+    lint | sanity | unit) finish_bg "$name" ;;
+    restic-newer | molecule)
       if [ -n "${bg_pid[$name]:-}" ]; then finish_bg "$name"; else step "$name" make --no-print-directory "$name"; fi
+      ;;
+    *)
+      if [ "$name" = integration ]; then
+        [ -n "$images_pid" ] && start_bg molecule
+        [[ " ${steps[*]} " == *" restic-newer "* ]] && start_bg restic-newer
+      fi
+      step "$name" make --no-print-directory "$name"
       ;;
   esac
 done
