@@ -15,17 +15,28 @@ esac
 # once below).
 make --no-print-directory setup >/dev/null || { echo "test.sh: make setup failed" >&2; exit 2; }
 failed=()
-# A step's closing line (its status and how long it ran: from t0 to its end, by default now), and its name kept when
-# it failed.
+mkdir -p .cache
+# The CPU seconds (user + system) of every process a step ran and waited for, written to .cache/step-<name>.cpu by
+# the subshell that ran the step: bash's `times` prints the shell's own times, then its children's. (Molecule's
+# modules enter the containers with nsenter, so they count too; a daemon that detached from the step does not.)
+record_cpu() {
+  times >".cache/step-$1.times"
+  awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
+    printf "%d\n", n + 0.5 }' ".cache/step-$1.times" >".cache/step-$1.cpu"
+}
+# A step's closing line (its status, how long it ran: from t0 to its end, by default now, and the CPU it used), and
+# its name kept when it failed.
 ended() {
-  local name=$1 rc=$2 t0=$3 end=${4:-$SECONDS} status=ok
+  local name=$1 rc=$2 t0=$3 end=${4:-$SECONDS} status=ok cpu
   if [ "$rc" -ne 0 ]; then status=FAILED; failed+=("$name"); fi
-  printf '=== %s: %s in %d s ===\n' "$name" "$status" $((end - t0))
+  cpu=$(cat ".cache/step-$name.cpu" 2>/dev/null) || cpu="?"
+  printf '=== %s: %s in %d s (CPU %s s) ===\n' "$name" "$status" $((end - t0)) "$cpu"
 }
 step() {
   local name=$1 t0=$SECONDS rc=0; shift
   printf '\n=== %s ===\n' "$name"
-  "$@" || rc=$?
+  rm -f ".cache/step-$name.cpu"
+  ("$@"; rc=$?; record_cpu "$name"; exit "$rc") || rc=$?
   ended "$name" "$rc" "$t0"
 }
 # The Molecule images (debootstrap, then the database packages: about 4 minutes on a clean machine, mostly downloads
@@ -41,7 +52,6 @@ if [[ " ${steps[*]} " == *" molecule "* ]] && [ "$(id -u)" -eq 0 ]; then
     if grep -q 'localhost/ledgerguard-test:db' "$f"; then scenario=$f; break; fi
   done
   if [ -n "$scenario" ]; then
-    mkdir -p .cache
     bash scripts/molecule.sh --cmd list "$(basename "$(dirname "$scenario")")" >.cache/molecule-images.log 2>&1 &
     images_pid=$!
   fi
@@ -54,9 +64,8 @@ fi
 declare -A bg_pid bg_t0
 start_bg() {
   local name=$1
-  mkdir -p .cache
   bg_t0[$name]=$SECONDS
-  rm -f ".cache/step-$name.end"
+  rm -f ".cache/step-$name.end" ".cache/step-$name.cpu"
   (
     if [ "$name" = molecule ]; then
       while [ -n "$images_pid" ] && kill -0 "$images_pid" 2>/dev/null; do sleep 2; done
@@ -64,6 +73,7 @@ start_bg() {
     make --no-print-directory "$name"
     rc=$?
     echo "$SECONDS" >".cache/step-$name.end" # when it ended (the subshell counts on from the script's SECONDS)
+    record_cpu "$name"
     exit "$rc"
   ) >".cache/step-$name.log" 2>&1 &
   bg_pid[$name]=$!
