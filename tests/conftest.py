@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pwd
+import resource
 import secrets
 import shutil
 import subprocess
@@ -41,7 +42,10 @@ def s3_server(tmp_path_factory):
     """A moto S3 server on a free 127.0.0.1 port for the whole session."""
     server = EmbeddedS3(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
     server.start()
+    CPU_WATCHED.append(server)
     yield server
+    CPU_WATCHED.remove(server)
+    _CPU_RETIRED.append(_server_cpu(server))  # once stopped, the server counts among this process's children
     server.stop()
 
 
@@ -432,6 +436,55 @@ def postgres(pg_cluster):
         yield pg_cluster
     finally:
         pg_cluster.reset()
+
+
+# ---------------------------------------------------------------------------------------------- CPU per test
+
+# Long-lived servers a test's requests make work for (the session's moto server): their CPU is read from /proc around
+# each test, since they are only waited for (and counted among the children) when the session ends.
+CPU_WATCHED: list[EmbeddedS3] = []
+_CPU_RETIRED: list[float] = []  # the watched servers' CPU seconds when they were stopped
+
+
+def _server_cpu(server: EmbeddedS3) -> float:
+    try:
+        fields = read_proc(f"/proc/{server.process.pid}/stat").rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    except (AttributeError, OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _cpu_now() -> tuple[float, float]:
+    """The CPU seconds of this process and of the children it waited for (the stopped servers left out), and those
+    of the watched servers (the stopped ones included)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    retired = sum(_CPU_RETIRED)
+    servers = retired + sum(_server_cpu(server) for server in CPU_WATCHED)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime - retired, servers
+
+
+_CPU_AT_START: dict[str, tuple[float, float]] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _CPU_AT_START[item.nodeid] = _cpu_now()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Record the CPU seconds of each test (set-up and teardown included, so a module fixture counts in the first test
+    that uses it) on its teardown report, which JUnit XML writes as the properties ``cpu_s`` (this process and the
+    processes it ran and waited for) and ``server_cpu_s`` (the moto server): scripts/test-timings.py sums them per
+    file."""
+    outcome = yield
+    before = _CPU_AT_START.pop(item.nodeid, None) if call.when == "teardown" else None
+    if before is not None:
+        after = _cpu_now()
+        report = outcome.get_result()
+        report.user_properties.append(("cpu_s", round(after[0] - before[0], 2)))
+        report.user_properties.append(("server_cpu_s", round(after[1] - before[1], 2)))
 
 
 # ---------------------------------------------------------------------------------------------- test order
