@@ -45,9 +45,11 @@ integration: setup
 RESTIC_NEWER_TESTS ?= tests/integration/test_restic_modules.py tests/integration/test_incident.py \
 	tests/integration/test_reliability_repository.py tests/integration/test_layouts_playbook.py \
 	tests/integration/test_backup_progress.py
+# pytest workers: 3 alone; `make test` runs it with 1 beside the integration layer, whose length it does not reach.
+RESTIC_NEWER_WORKERS ?= 3
 restic-newer: setup
 	newer=$$(bash scripts/fetch-restic.sh) && PATH="$$(dirname "$$newer"):$$PATH" && restic version && \
-	$(PY) -m pytest -q -n 3 --dist loadfile $(RESTIC_NEWER_TESTS) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(RESTIC_NEWER_WORKERS) --dist loadfile $(RESTIC_NEWER_TESTS) $(PYTEST_ARGS)
 
 molecule: setup
 	bash scripts/molecule.sh

@@ -65,6 +65,9 @@ fi
 # clone it took 1,591 s where this order took 1,461 s, every step used more CPU under the heavier contention
 # (2,973 CPU s in all against 2,656; sanity alone stretched from 200 to 581 s).
 declare -A bg_pid bg_t0
+# restic-newer beside the integration layer with one pytest worker instead of three: it still ends long before the
+# integration layer, and fewer processes at once cost less CPU for the same work (docs/testing.md, Where the time goes).
+declare -A step_make_args=([restic-newer]="RESTIC_NEWER_WORKERS=1")
 start_bg() {
   local name=$1
   bg_t0[$name]=$SECONDS
@@ -73,7 +76,7 @@ start_bg() {
     if [ "$name" = molecule ]; then
       while [ -n "$images_pid" ] && kill -0 "$images_pid" 2>/dev/null; do sleep 2; done
     fi
-    make --no-print-directory "$name"
+    make --no-print-directory "$name" ${step_make_args[$name]:-}
     rc=$?
     echo "$SECONDS" >".cache/step-$name.end" # when it ended (the subshell counts on from the script's SECONDS)
     record_cpu "$name"
