@@ -85,6 +85,12 @@ def read_proc(path: str) -> bytes:
         os.close(fd)
 
 
+def proc_stat(pid: int | str) -> list[bytes]:
+    """The fields of /proc/<pid>/stat after the command name, from the state on: index 1 is the parent's PID, 11 and
+    12 the user and system CPU in clock ticks, 21 the RSS in pages (proc(5) numbers them 3, 4, 14, 15 and 24)."""
+    return read_proc(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
+
+
 class ProcessWatch(threading.Thread):
     """Samples /proc/*/cmdline (and, for ``env_needles``, the environment) of every process but this one every 20 ms
     until ``stop`` is set, looking for secrets; ``found`` says where each one was.
@@ -448,7 +454,7 @@ _CPU_RETIRED: list[float] = []  # the watched servers' CPU seconds when they wer
 
 def _server_cpu(server: EmbeddedS3) -> float:
     try:
-        fields = read_proc(f"/proc/{server.process.pid}/stat").rsplit(b")", 1)[1].split()
+        fields = proc_stat(server.process.pid)
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
     except (AttributeError, OSError, IndexError, ValueError):
         return 0.0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_proc
+from conftest import proc_stat
 from ledgerguard import sampledata
 from ledgerguard.runner import PlaybookRun, run_playbook
 
@@ -248,12 +248,12 @@ class MemoryWatch(threading.Thread):
                 if not name.isdigit():
                     continue
                 try:
-                    fields = read_proc(f"/proc/{name}/stat").rsplit(b")", 1)[1].split()
+                    fields = proc_stat(name)
                 except (OSError, IndexError):
                     continue
                 pid = int(name)
-                parents[pid] = int(fields[1])  # ppid (the fourth field of stat; the first two precede the ")")
-                rss[pid] = int(fields[21]) * page_kib  # rss in pages (the 24th)
+                parents[pid] = int(fields[1])
+                rss[pid] = int(fields[21]) * page_kib
             total = count = 0
             for pid in rss:
                 p, seen = pid, 0
