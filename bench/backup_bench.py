@@ -253,6 +253,22 @@ def run(quick: bool, rounds: int) -> dict:
     return out
 
 
+def _own_share(plain: list[dict], module: list[dict]) -> dict:
+    """The module's cost counted inside its own runs, which the machine's noise cannot hide: the CPU seconds of its
+    own Python process (start-up, arguments, parsing restic's JSON, the result) against those of the restic runs it
+    waited for, per round; and, beside it, the paired round-by-round ratio of those restic runs to plain restic's
+    (the same restic commands plus ``restic version``, so anything systematic there is restic's ``--json`` output)."""
+    own = [m["module_cpu_seconds"] / m["restic_cpu_seconds"] for m in module]
+    restic = [m["restic_cpu_seconds"] / p["cpu_seconds"] for p, m in zip(plain, module, strict=True)]
+    return {
+        "module_process_cpu_seconds": round(median([m["module_cpu_seconds"] for m in module]), 3),
+        "module_process_share": round(median(own), 4),
+        "module_process_share_range": [round(min(own), 4), round(max(own), 4)],
+        "restic_cpu_ratio_paired": round(median(restic) - 1, 4),
+        "restic_cpu_ratio_range": [round(min(restic) - 1, 4), round(max(restic) - 1, 4)],
+    }
+
+
 def overhead_check(tree: str, count: int, rounds: int) -> dict:
     """Only the two contenders of the 5 % target, plain restic and the module without manifest, on one tree as
     ``count`` clients, alternating which goes first, ``rounds`` rounds (first backup into a fresh repository, then
@@ -278,20 +294,19 @@ def overhead_check(tree: str, count: int, rounds: int) -> dict:
                     res = _plain(repo, pw, clients, cache)
                 else:
                     res = _module(repo, pw, clients, False, work, cache)
-                runs.setdefault(f"{name} {kind}", []).append(
-                    {
-                        "round": r + 1,
-                        "seconds": round(res["seconds"], 3),
-                        "cpu_seconds": round(res["cpu_seconds"], 3),
-                        "load_average": load_average(),
-                    }
-                )
+                entry = {"round": r + 1, "seconds": round(res["seconds"], 3)}
+                entry["cpu_seconds"] = round(res["cpu_seconds"], 3)
+                if name == "module":  # the module's own Python process apart from the restic runs it waited for
+                    entry["module_cpu_seconds"] = res["module_cpu_seconds"]
+                    entry["restic_cpu_seconds"] = res["children_cpu_seconds"]
+                runs.setdefault(f"{name} {kind}", []).append(dict(entry, load_average=load_average()))
     out["runs"] = runs
     for kind in ("first", "unchanged"):
         med = {n: {k: round(median([x[k] for x in runs[f"{n} {kind}"]]), 3) for k in ("seconds", "cpu_seconds")}
                for n in ("plain", "module")}  # fmt: skip
         med["overhead_wall"] = round(med["module"]["seconds"] / med["plain"]["seconds"] - 1, 4)
         med["overhead_cpu"] = round(med["module"]["cpu_seconds"] / med["plain"]["cpu_seconds"] - 1, 4)
+        med.update(_own_share(runs[f"plain {kind}"], runs[f"module {kind}"]))
         out[kind] = med
     out["load_average_end"] = load_average()
     out["restic"] = subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.strip()

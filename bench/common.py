@@ -87,7 +87,9 @@ def parse_module_output(text: str) -> dict:
 
 
 def parse_rss_report(text: str) -> dict:
-    """What bench/module_host.py wrote: peak RSS (KiB) of the module's own process and of its largest child."""
+    """What bench/module_host.py wrote: peak RSS (KiB) of the module's own process and of its largest child, and
+    (when present: reports written before they were added have none) the CPU seconds of the module's own process and
+    of the processes it ran and waited for."""
     data = json.loads(text)
     out = {}
     for key in ("module_kib", "children_kib"):
@@ -95,6 +97,13 @@ def parse_rss_report(text: str) -> dict:
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"module_host report {data!r}: {key} is not a non-negative integer")
         out[key] = value
+    for key in ("module_cpu_s", "children_cpu_s"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"module_host report {data!r}: {key} is not a non-negative number")
+        out[key] = float(value)
     return out
 
 
@@ -125,6 +134,7 @@ def measure_module(
     split = parse_rss_report(rss_file.read_text(encoding="utf-8"))
     rss_file.unlink()
     res["module_rss_kib"], res["children_rss_kib"] = split["module_kib"], split["children_kib"]
+    res["module_cpu_seconds"], res["children_cpu_seconds"] = split.get("module_cpu_s"), split.get("children_cpu_s")
     return res
 
 

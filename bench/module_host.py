@@ -5,9 +5,11 @@
 AnsiballZ runs a module with ``runpy`` as ``__main__`` inside its own Python process; this does the same with the
 module's source file and an args file (``{"ANSIBLE_MODULE_ARGS": {...}}``, read by ``AnsibleModule`` from
 ``sys.argv[1]``). When the interpreter exits (``exit_json``/``fail_json`` end with ``sys.exit``), an ``atexit`` hook
-writes ``{"module_kib": ..., "children_kib": ...}`` to RSS_OUT: ``getrusage(RUSAGE_SELF).ru_maxrss`` is the peak RSS
-of the module's own Python process, ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` that of the largest child it waited for
-(restic, sha256 worker processes, mount, ...). Nothing of Ansible's controller side runs here: this measures the
+writes ``{"module_kib": ..., "children_kib": ..., "module_cpu_s": ..., "children_cpu_s": ...}`` to RSS_OUT:
+``getrusage(RUSAGE_SELF).ru_maxrss`` is the peak RSS of the module's own Python process,
+``getrusage(RUSAGE_CHILDREN).ru_maxrss`` that of the largest child it waited for (restic, sha256 worker processes,
+mount, ...); the CPU seconds (user + system) are split the same way: the module's own process against everything it
+ran and waited for. Nothing of Ansible's controller side runs here: this measures the
 module, not Ansible. Standard library only.
 """
 
@@ -24,9 +26,12 @@ import sys
 def _report(path: str, pid: int) -> None:
     if os.getpid() != pid:  # a forked child that exits through sys.exit must not overwrite the module's figures
         return
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     usage = {
-        "module_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "children_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        "module_kib": own.ru_maxrss,
+        "children_kib": children.ru_maxrss,
+        "module_cpu_s": round(own.ru_utime + own.ru_stime, 3),
+        "children_cpu_s": round(children.ru_utime + children.ru_stime, 3),
     }
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(usage, handle)

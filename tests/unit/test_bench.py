@@ -56,11 +56,17 @@ def test_parse_rss_report():
         common.parse_rss_report('{"module_kib": 30000}')
     with pytest.raises(ValueError, match="module_kib"):
         common.parse_rss_report('{"module_kib": -1, "children_kib": 5}')
+    assert common.parse_rss_report(
+        '{"module_kib": 30000, "children_kib": 0, "module_cpu_s": 0.21, "children_cpu_s": 17}'
+    ) == {"module_kib": 30000, "children_kib": 0, "module_cpu_s": 0.21, "children_cpu_s": 17.0}
+    with pytest.raises(ValueError, match="children_cpu_s is not a non-negative number"):
+        common.parse_rss_report('{"module_kib": 1, "children_kib": 0, "children_cpu_s": "1.0"}')
 
 
 @pytest.mark.skipif(not Path(common.TIME).exists(), reason="GNU time (/usr/bin/time) is not installed")
 def test_measure_module_splits_module_and_child_memory(tmp_path):
-    """A real module process: 48 MiB held by the module itself, 96 MiB by a child it waits for."""
+    """A real module process: 48 MiB held by the module itself, 96 MiB by a child it waits for, which also spends
+    0.4 CPU seconds."""
     module = tmp_path / "memory_probe.py"
     module.write_text(
         textwrap.dedent(
@@ -72,7 +78,10 @@ def test_measure_module_splits_module_and_child_memory(tmp_path):
                 module = AnsibleModule(argument_spec={{"mib": {{"type": "int"}}, "child_mib": {{"type": "int"}}}})
                 held = bytearray(module.params["mib"] << 20)
                 held[::4096] = b"x" * len(held[::4096])  # touch every page
-                code = "b = bytearray({{0}} << 20); b[::4096] = b'x' * len(b[::4096])"
+                code = (
+                    "import time; b = bytearray({{0}} << 20); b[::4096] = b'x' * len(b[::4096])\\n"
+                    "while time.process_time() < 0.4: pass"
+                )
                 code = code.format(module.params["child_mib"])
                 subprocess.run([{sys.executable!r}, "-c", code], check=True)
                 module.exit_json(changed=False, held=len(held))
@@ -87,6 +96,10 @@ def test_measure_module_splits_module_and_child_memory(tmp_path):
     assert 48 * 1024 <= res["module_rss_kib"] < 96 * 1024
     assert res["children_rss_kib"] >= 96 * 1024
     assert res["max_rss_kib"] >= res["children_rss_kib"]
+    assert res["children_cpu_seconds"] >= 0.4
+    assert 0 < res["module_cpu_seconds"] < res["children_cpu_seconds"]
+    # GNU time counts the whole tree (its figures have two decimals)
+    assert abs(res["module_cpu_seconds"] + res["children_cpu_seconds"] - res["cpu_seconds"]) < 0.05
     assert not list(tmp_path.glob("*.args.json")), "the args file (it may hold a password) must be removed"
 
 
