@@ -49,7 +49,6 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parser
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (
     FULL_SNAPSHOT_ID_RE,
     ResticResult,
-    stream_restic,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import redact_repository
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import format_utc, parse_time
@@ -529,8 +528,9 @@ def dump_manifest(restic: Restic, manifest: Snapshot, dest: IO[bytes]) -> None:
     """Stream the manifest file stored in ``manifest`` (a stdin snapshot) into ``dest`` with restic dump."""
     if not manifest.paths:
         raise ValueError(f"manifest snapshot {manifest.short_id} holds no file")
-    argv = restic.argv("dump", "--", manifest.id, manifest.paths[0])
-    _value, res = stream_restic(argv, restic.env, lambda out: shutil.copyfileobj(out, dest, 1 << 20), restic.timeout)
+    _value, res = restic.stream(
+        "dump", "--", manifest.id, manifest.paths[0], consume=lambda out: shutil.copyfileobj(out, dest, 1 << 20)
+    )
     if res.rc != 0 or res.timed_out:
         raise classify_error(
             res, restic.repository, restic.features, snapshot=manifest.id, action="read the backup-time manifest"

@@ -252,7 +252,6 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     FULL_SNAPSHOT_ID_RE as FULL_ID,
     ResticResult,
-    stream_restic,
     validate_snapshot_id,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import redact_repository  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -569,11 +568,11 @@ def main() -> None:
             expected: dict[str, str] = {}
             for root in roots or [None]:
                 if root is not None and root.type == "file":
-                    argv, consume = restic.argv("dump", "--", snap.id, root.path), hash_raw_stream
+                    args, consume = ("dump", "--", snap.id, root.path), hash_raw_stream
                 else:
-                    argv = restic.argv("dump", "--archive", "tar", "--", snap.id, root.path if root else "/")
+                    args = ("dump", "--archive", "tar", "--", snap.id, root.path if root else "/")
                     consume = hash_tar_stream
-                value, res = stream_restic(argv, restic.env, consume, restic.timeout)
+                value, res = restic.stream(*args, consume=consume)
                 if res.rc != 0 or res.timed_out:
                     raise classify_error(res, restic.repository, features, snapshot=snap.id, action="read the snapshot")
                 if root is not None and root.type == "file":

@@ -405,7 +405,7 @@ def test_secret_never_in_argv_or_result(tmp_path, local_repo, restic_password_fi
 
     seen = {}
 
-    def spy(argv, env, timeout=None, cwd=None):
+    def spy(argv, env, timeout=None, cwd=None, **_):
         from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import subprocess_run
 
         path = env["RESTIC_PASSWORD_FILE"]

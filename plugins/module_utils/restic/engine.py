@@ -44,6 +44,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run im
     probe_backend,
     probe_sftp,
     safe_args,
+    GIVE_UP_ON_GONE,
     stream_restic,
     subprocess_run,
     validate_snapshot_id,
@@ -275,6 +276,8 @@ class Restic:
         ResticError at once when nothing answers, instead of waiting out newer restic's minutes of retries."""
         self._probe()
         extra = {} if stdin is None else {"stdin": stdin}
+        if args and args[0] in GIVE_UP_ON_GONE:
+            extra["give_up_on_gone"] = True
         child = {**self.env, **env} if env else self.env
         result = self._run(self.argv(*args), env=child, timeout=timeout or self.timeout, cwd=cwd, **extra)
         if self._stale_lock_removed(args, result):
@@ -291,9 +294,10 @@ class Restic:
         Returns (consume's value, the result; its ``stdout`` is empty, the consumer had it)."""
         self._probe()
         child = {**self.env, **env} if env else self.env
-        value, result = stream_restic(self.argv(*args), child, consume, self.timeout)
+        give_up = bool(args) and args[0] in GIVE_UP_ON_GONE
+        value, result = stream_restic(self.argv(*args), child, consume, self.timeout, give_up)
         if self._stale_lock_removed(args, result):
-            value, result = stream_restic(self.argv(*args), child, consume, self.timeout)
+            value, result = stream_restic(self.argv(*args), child, consume, self.timeout, give_up)
         return value, result
 
     def _probe(self) -> None:

@@ -130,6 +130,19 @@ def packs_named(text: str) -> list[str]:
     return out
 
 
+RETRY_NOTICE_RE = re.compile(r", retrying after [^:]*:")
+
+
+def gone_pack_retry(line: str) -> str:
+    """restic's notice that it will read a pack file again although the file is gone (restic 0.14 retries a read ten
+    times with a growing pause, about 44 s in all, even for a file that does not exist; restic 0.18 gives up at once),
+    as the line restic would have printed without the retry ("Load(<data/...>, ...) returned error: open ...: no such
+    file or directory"); "" for any other line."""
+    if "retrying after" not in line or not PACK_NAME_RE.search(line) or not PACK_MISSING_RE.search(line):
+        return ""
+    return RETRY_NOTICE_RE.sub(":", line.strip(), count=1)
+
+
 def _missing_pack_line(text: str) -> str:
     """The first line saying a pack file could not be read because it is gone (retry notices are skipped)."""
     for line in (text or "").splitlines():
@@ -376,6 +389,15 @@ def _pack_missing(clue: Clue, _match: re.Match[str] | None) -> dict[str, Any] | 
     }
 
 
+def _restore_pack_missing(clue: Clue, match: re.Match[str] | None) -> dict[str, Any] | None:
+    """A restore that stopped on a gone pack before restic named the files that need it (restic 0.14 stopped at its
+    first retry of the pack: run.watched_run); restic 0.18 goes on and names them (the rule before this one)."""
+    if not clue.target:
+        return None
+    fields = _pack_missing(clue, match)
+    return dict(fields, short=(clue.snapshot or "")[:8] or "?") if fields else None
+
+
 def _denied(clue: Clue, match: re.Match[str] | None) -> dict[str, Any]:
     match = _matched(match)
     path = (match.group("path") or "").strip()
@@ -536,6 +558,16 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         pattern=IGNORED_RE,
         facts=_restore_damaged,
         details=("paths", "snapshot", "packs"),
+    ),
+    ErrorRule(
+        "repository_damaged",
+        "Snapshot {short} cannot be restored from restic repository {repo}: pack {named}, which it needs, is missing "
+        "from the repository (restic says: {line}).",
+        "Nothing restored from it may be used. Run restic check to see the damage, and restore an older snapshot that "
+        "does not need the lost pack (the incident path moves to one by itself).",
+        pattern=PACK_MISSING_RE,
+        facts=_restore_pack_missing,
+        details=("packs", "snapshot"),
     ),
     ErrorRule(
         "repository_damaged",

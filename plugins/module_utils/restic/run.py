@@ -27,6 +27,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors
     ResticError,
     classify_ssh,
     first_line,
+    gone_pack_retry,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (
     backend_address,
@@ -68,6 +69,7 @@ class ResticResult:
     stderr: str
     seconds: float = 0.0
     timed_out: bool = False
+    gave_up: str = ""  # restic was stopped at its first retry of this pack file that is gone (watched_run)
 
 
 RunFunc = Callable[..., ResticResult]
@@ -102,17 +104,50 @@ def plain_stderr(text: str) -> str:
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 
+# The subcommands whose one answer a lost pack makes unusable, whatever restic would read after it: a restore, a dump,
+# a listing or a diff of a snapshot that needs a pack that is gone fails (the restore point moves to an older
+# snapshot). They give up at restic's first retry of a gone pack file (watched_run). Not ``check`` (its later reads
+# find other damage), ``find`` (it locates every snapshot that needs a lost pack), ``copy`` or ``prune``.
+GIVE_UP_ON_GONE = frozenset({"restore", "dump", "ls", "diff"})
+
+
 def subprocess_run(
     argv: list[str],
     env: Mapping[str, str],
     timeout: float | None = None,
     cwd: str | None = None,
     stdin: Any = None,
+    give_up_on_gone: bool = False,
 ) -> ResticResult:
     """Run restic with a clean environment; on timeout the whole process group is stopped (TERM, then KILL).
 
-    ``stdin`` is an open binary file restic reads (``backup --stdin``); default: no input.
+    ``stdin`` is an open binary file restic reads (``backup --stdin``); default: no input. ``give_up_on_gone``: stop
+    restic at its first retry of a pack file that is gone (``watched_run``)."""
+    stdout, result = watched_run(argv, env, lambda out: out.read(), timeout, cwd, stdin, give_up_on_gone)
+    result.stdout = (stdout or b"").decode("utf-8", "replace")
+    return result
+
+
+def watched_run(
+    argv: list[str],
+    env: Mapping[str, str],
+    consume: Callable[[Any], Any],
+    timeout: float | None = None,
+    cwd: str | None = None,
+    stdin: Any = None,
+    give_up_on_gone: bool = False,
+) -> tuple[Any, ResticResult]:
+    """Run restic as its own process group, restic's stdout (a binary stream) handed to ``consume`` while it runs and
+    its stderr read line by line beside it; returns (consume's value, the result without stdout).
+
+    On ``timeout`` the group is stopped (TERM, then KILL). With ``give_up_on_gone`` restic is stopped (TERM: it
+    removes its lock) at its first notice that it will read a pack file again although the file is gone: restic 0.14
+    retries such a read for about 44 s (ten times, a growing pause), once per read, so a restore that needs a lost pack
+    took minutes to fail; restic 0.18 gives up on a missing file at once. The notice, without its retry, is added to
+    stderr (what restic 0.18 prints), so the classifier names the lost pack as it does when restic gives up itself.
     """
+    import threading
+
     start = time.monotonic()
     proc = subprocess.Popen(
         argv,
@@ -123,21 +158,59 @@ def subprocess_run(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    timed_out = False
-    try:
-        out, err = proc.communicate(timeout=timeout or None)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    expired, err_lines, gone = threading.Event(), [], []
+
+    def expire() -> None:
+        expired.set()
         _stop_group(proc)
-        out, err = proc.communicate()
-    return ResticResult(
+
+    def read_stderr() -> None:
+        for raw in iter(proc.stderr.readline, b""):
+            err_lines.append(raw)
+            if give_up_on_gone and not gone:
+                line = gone_pack_retry(raw.decode("utf-8", "replace"))
+                if line:
+                    gone.append(line)
+                    _signal_group(proc, signal.SIGTERM)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    timer = threading.Timer(timeout, expire) if timeout else None
+    if timer:
+        timer.start()
+    value = None
+    try:
+        value = consume(proc.stdout)
+        proc.stdout.read()  # drain whatever the consumer left
+    finally:
+        proc.stdout.close()
+        if gone:
+            _stop_group(proc)  # KILL when TERM did not end it within 15 s
+        proc.wait()
+        reader.join()
+        proc.stderr.close()
+        if timer:
+            timer.cancel()
+    stderr = plain_stderr(b"".join(err_lines).decode("utf-8", "replace"))
+    if gone:
+        stderr = f"{stderr.rstrip()}\n{gone[0]}\n"
+    result = ResticResult(
         argv=list(argv),
-        rc=proc.returncode if not timed_out else -int(signal.SIGTERM),
-        stdout=out.decode("utf-8", "replace"),
-        stderr=plain_stderr(err.decode("utf-8", "replace")),
+        rc=-int(signal.SIGTERM) if expired.is_set() else proc.returncode,
+        stdout="",
+        stderr=stderr,
         seconds=time.monotonic() - start,
-        timed_out=timed_out,
+        timed_out=expired.is_set(),
+        gave_up=gone[0] if gone else "",
     )
+    return value, result
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -552,40 +625,11 @@ def validate_read_data_subset(value: str) -> str:
 
 
 def stream_restic(
-    argv: list[str], env: Mapping[str, str], consume: Callable[[Any], Any], timeout: float | None = None
+    argv: list[str],
+    env: Mapping[str, str],
+    consume: Callable[[Any], Any],
+    timeout: float | None = None,
+    give_up_on_gone: bool = False,
 ) -> tuple[Any, ResticResult]:
     """Run restic with stdout as a binary stream handed to ``consume``; returns (consume's value, result)."""
-    import threading
-
-    start = time.monotonic()
-    with tempfile.TemporaryFile() as err_file:
-        proc = subprocess.Popen(
-            argv,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err_file,
-            start_new_session=True,
-        )
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            _stop_group(proc)
-
-        timer = threading.Timer(timeout, expire) if timeout else None
-        if timer:
-            timer.start()
-        value = None
-        try:
-            value = consume(proc.stdout)
-            proc.stdout.read()  # drain whatever the consumer left
-        finally:
-            proc.stdout.close()
-            proc.wait()
-            if timer:
-                timer.cancel()
-        err_file.seek(0)
-        stderr = plain_stderr(err_file.read().decode("utf-8", "replace"))
-    result = ResticResult(list(argv), proc.returncode, "", stderr, time.monotonic() - start, expired.is_set())
-    return value, result
+    return watched_run(argv, env, consume, timeout, give_up_on_gone=give_up_on_gone)

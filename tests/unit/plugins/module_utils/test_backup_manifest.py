@@ -205,7 +205,7 @@ def test_engine_listing_leaves_manifest_snapshots_out_unless_asked():
         ]
     )
 
-    def run(argv, env, timeout=None, cwd=None):
+    def run(argv, env, timeout=None, cwd=None, **_):
         return r.ResticResult(list(argv), 0, text, "")
 
     engine = r.Restic("restic", "/repo", "/pw", run=run, base_env={})

@@ -54,7 +54,7 @@ def test_help_flags_of_restic_014():
 def test_detect_features_runs_version_then_each_needed_help_once():
     calls = []
 
-    def fake(argv, env, timeout=None, cwd=None):
+    def fake(argv, env, timeout=None, cwd=None, **_):
         calls.append(argv)
         name = "version" if argv[1] == "version" else f"{argv[1]}_help"
         if not (FIX / f"{name}.stdout").exists():
@@ -453,7 +453,7 @@ def replay(mapping: dict[str, str]):
     """A run function answering each restic subcommand with a captured fixture."""
     calls = []
 
-    def run(argv, env, timeout=None, cwd=None):
+    def run(argv, env, timeout=None, cwd=None, **_):
         calls.append(list(argv))
         sub = next(a for a in argv[1:] if not a.startswith("-") and a not in ("/c",))
         if sub in ("restore", "check", "backup") and "--help" in argv:
@@ -780,7 +780,7 @@ def test_live_path_is_the_reverse_of_map_path():
         ]
     )
 
-    def run(argv, env, timeout=None, cwd=None):
+    def run(argv, env, timeout=None, cwd=None, **_):
         if argv[1] == "version":
             return captured("version")
         return r.ResticResult(list(argv), 0, listing + "\n", "")

@@ -53,7 +53,7 @@ class FakeRestic:
     def __init__(self):
         self.calls: list[list[str]] = []
 
-    def __call__(self, argv, env, timeout=None, cwd=None):
+    def __call__(self, argv, env, timeout=None, cwd=None, **_):
         self.calls.append(list(argv))
         if argv[1] == "version":
             return r.ResticResult(argv, 0, "restic 0.14.0 compiled with go1.19.8 on linux/amd64\n", "")
