@@ -433,7 +433,12 @@ class Shared:
         if key not in self._covered:
             pairs = list(dict.fromkeys((p, a.pins.get(p)) for a in self.assessors for p in a.paths))
             try:
-                found = self.restic.covering_many(selected, pairs) if selected else [{} for _pair in pairs]
+                # a lost pack fails the search at once: each path is then searched, and each snapshot walked, alone
+                found = (
+                    self.restic.covering_many(selected, pairs, give_up_on_gone=True)
+                    if selected
+                    else [{} for _pair in pairs]
+                )
                 self._covered[key] = dict(zip(pairs, found, strict=True))
             except ResticError:
                 self._covered[key] = {}
@@ -1029,7 +1034,7 @@ def covering(module: AnsibleModule, restic: Restic, snapshots: list, live: str, 
     if not snapshots:
         return {}
     try:
-        return restic.covering(snapshots, live, pin)
+        return restic.covering(snapshots, live, pin, give_up_on_gone=True)
     except ResticError as exc:
         if exc.kind != "repository_damaged":
             raise

@@ -268,15 +268,18 @@ class Restic:
         cwd: str | None = None,
         stdin: Any = None,
         env: Mapping[str, str] | None = None,
+        give_up_on_gone: bool | None = None,
     ) -> ResticResult:
         """Run restic once (twice when a provably stale lock was removed). ``stdin``: an open, seekable binary file.
         ``env``: variables added to the engine's environment for this run only (``backup_env``).
+        ``give_up_on_gone``: stop restic at its first retry of a pack file that is gone (``run.watched_run``); by
+        default for the subcommands of ``GIVE_UP_ON_GONE``.
 
         The first run of an engine probes the backend's endpoint (``probe_backend``) and raises the ``unreachable``
         ResticError at once when nothing answers, instead of waiting out newer restic's minutes of retries."""
         self._probe()
         extra = {} if stdin is None else {"stdin": stdin}
-        if args and args[0] in GIVE_UP_ON_GONE:
+        if give_up_on_gone if give_up_on_gone is not None else bool(args) and args[0] in GIVE_UP_ON_GONE:
             extra["give_up_on_gone"] = True
         child = {**self.env, **env} if env else self.env
         result = self._run(self.argv(*args), env=child, timeout=timeout or self.timeout, cwd=cwd, **extra)
@@ -354,10 +357,16 @@ class Restic:
         return True
 
     def must(
-        self, *args: str, action: str, target: str | None = None, snapshot: str | None = None, ok_rcs=(0,)
+        self,
+        *args: str,
+        action: str,
+        target: str | None = None,
+        snapshot: str | None = None,
+        ok_rcs=(0,),
+        give_up_on_gone: bool | None = None,
     ) -> ResticResult:
         """Run and raise a classified ResticError unless the exit code is in ok_rcs."""
-        result = self.run(*args)
+        result = self.run(*args, give_up_on_gone=give_up_on_gone)
         if result.rc not in ok_rcs or result.timed_out:
             raise classify_error(
                 result, self.repository, self.features, target=target, snapshot=snapshot, action=action
@@ -685,18 +694,25 @@ class Restic:
         extra = f" ({', '.join(lost)} could not be found in its tree)" if lost else ""
         return f"{live} is not in {layout.describe()}{extra}. {hint}"
 
-    def covering(self, snapshots: Iterable[Snapshot], live_path: str, pinned: str | None = None) -> dict[str, str]:
+    def covering(
+        self, snapshots: Iterable[Snapshot], live_path: str, pinned: str | None = None, give_up_on_gone: bool = False
+    ) -> dict[str, str]:
         """{snapshot id: path inside it} for each snapshot whose tree holds ``live_path`` (or the pin), with ONE
         ``restic find`` over all of them: the batched form of ``map_path``. Candidates are the places the mapping
         rule allows (every suffix of the live path and of its real path on this host, beneath a recorded path of the
         snapshot); of those the snapshot holds, the longest wins, as in ``map_path``. A live folder that is a parent
         of a snapshot's recorded paths is mapped with ``map_path`` (one listing of that snapshot)."""
-        return self.covering_many(snapshots, [(live_path, pinned)])[0]
+        return self.covering_many(snapshots, [(live_path, pinned)], give_up_on_gone)[0]
 
-    def covering_many(self, snapshots: Iterable[Snapshot], lives: list[tuple[str, str | None]]) -> list[dict[str, str]]:
+    def covering_many(
+        self, snapshots: Iterable[Snapshot], lives: list[tuple[str, str | None]], give_up_on_gone: bool = False
+    ) -> list[dict[str, str]]:
         """``covering`` for several (live path, pin) pairs at once, in order, with ONE ``restic find`` for all of them
         (the patterns of every pair over every snapshot a pair may be in): several clients' paths cost one
-        repository open. Each pair keeps only its own candidates, so its answer is the one ``covering`` gives."""
+        repository open. Each pair keeps only its own candidates, so its answer is the one ``covering`` gives.
+        ``give_up_on_gone``: the search fails (``repository_damaged``) at restic's first retry of a pack file that
+        is gone, for a caller that then maps each snapshot alone, instead of restic 0.14 retrying every tree of the
+        lost pack for about 44 s each."""
         snaps = list(snapshots)
         plans: list[tuple[str, str | None, dict[str, list[str]], list[Snapshot]]] = []
         for live_path, pinned in lives:
@@ -728,7 +744,13 @@ class Restic:
             args = ["find", "--json"]
             for sid in sids:
                 args += ["--snapshot", sid]
-            res = self.must(*args, "--", *(restic_pattern(p) for p in patterns), action=f"search for {what}")
+            res = self.must(
+                *args,
+                "--",
+                *(restic_pattern(p) for p in patterns),
+                action=f"search for {what}",
+                give_up_on_gone=give_up_on_gone,
+            )
             try:
                 held = parse_find(res.stdout)
             except ValueError as exc:

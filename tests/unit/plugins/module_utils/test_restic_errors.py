@@ -113,6 +113,26 @@ CASES = [
         "repository_damaged",
     ),  # fmt: skip
     (
+        # restic 0.14 stopped at its first retry of the gone pack (run.watched_run adds the notice without its retry)
+        "restore stopped on a gone pack",
+        text(
+            "restoring <Snapshot ad807ca4 of [/srv/books] at 2026-11-26 by root@books01> to /WORK/out\n"
+            "Load(<data/16455c0e52>, 3000201, 0) returned error, retrying after 552.330144ms: open /WORK/repo/data/16/"
+            + "16455c0e52"
+            + "0" * 54
+            + ": no such file or directory\n"
+            "Load(<data/16455c0e52>, 3000201, 0) returned error: open /WORK/repo/data/16/"
+            + "16455c0e52"
+            + "0" * 54
+            + ": no such file or directory\n",
+            -15,
+        ),
+        REPO,
+        V014,
+        {"target": "/WORK/out", "snapshot": "ad807ca474f6", "action": "restore"},
+        "repository_damaged",
+    ),  # fmt: skip
+    (
         "ls, tree pack lost",
         captured("ls_lost_tree_pack"),
         REPO,
