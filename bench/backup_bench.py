@@ -269,11 +269,12 @@ def _own_share(plain: list[dict], module: list[dict]) -> dict:
     }
 
 
-def overhead_check(tree: str, count: int, rounds: int) -> dict:
-    """Only the two contenders of the 5 % target, plain restic and the module without manifest, on one tree as
-    ``count`` clients, alternating which goes first, ``rounds`` rounds (first backup into a fresh repository, then
-    the unchanged tree): for a quiet machine, where the full job's other contenders (manifest, role) would take too
-    long. Every round's figures are kept beside the medians."""
+def overhead_check(tree: str, count: int, rounds: int, contender: str = "module") -> dict:
+    """Only the two contenders of the 5 % target, plain restic and the role's step (``module``: restic_backup without
+    manifest) or the whole role (``role``: ansible-playbook playbooks/backup.yml, manifest and retention off), on one
+    tree as ``count`` clients, alternating which goes first, ``rounds`` rounds (first backup into a fresh repository,
+    then the unchanged tree): for a quiet machine, where the full job's other contenders would take too long. Every
+    round's figures are kept beside the medians."""
     work = WORK / "backup-overhead"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -283,7 +284,7 @@ def overhead_check(tree: str, count: int, rounds: int) -> dict:
     small, large, mib = TREES[tree]
     clients, size = _clients(work / "客户账套", count, small, large, mib)
     template, key = _template(work, pw)
-    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds, "key": key}
+    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds, "key": key, "contender": contender}
     out["load_average_start"] = load_average()
     runs: dict[str, list[dict]] = {}
     for r in range(rounds):
@@ -292,11 +293,14 @@ def overhead_check(tree: str, count: int, rounds: int) -> dict:
             for kind in ("first", "unchanged"):
                 if name == "plain":
                     res = _plain(repo, pw, clients, cache)
+                elif contender == "role":
+                    shutil.rmtree(work / "state", ignore_errors=True)
+                    res = _role(repo, pw, clients, work, cache)
                 else:
                     res = _module(repo, pw, clients, False, work, cache)
                 entry = {"round": r + 1, "seconds": round(res["seconds"], 3)}
                 entry["cpu_seconds"] = round(res["cpu_seconds"], 3)
-                if name == "module":  # the module's own Python process apart from the restic runs it waited for
+                if name == "module" and contender == "module":  # the module's own process apart from its restic runs
                     entry["module_cpu_seconds"] = res["module_cpu_seconds"]
                     entry["restic_cpu_seconds"] = res["children_cpu_seconds"]
                 runs.setdefault(f"{name} {kind}", []).append(dict(entry, load_average=load_average()))
@@ -306,7 +310,12 @@ def overhead_check(tree: str, count: int, rounds: int) -> dict:
                for n in ("plain", "module")}  # fmt: skip
         med["overhead_wall"] = round(med["module"]["seconds"] / med["plain"]["seconds"] - 1, 4)
         med["overhead_cpu"] = round(med["module"]["cpu_seconds"] / med["plain"]["cpu_seconds"] - 1, 4)
-        med.update(_own_share(runs[f"plain {kind}"], runs[f"module {kind}"]))
+        if contender == "module":
+            med.update(_own_share(runs[f"plain {kind}"], runs[f"module {kind}"]))
+        else:
+            pairs = list(zip(runs[f"plain {kind}"], runs[f"module {kind}"], strict=True))
+            med["fixed_seconds_paired"] = round(median([m["seconds"] - p["seconds"] for p, m in pairs]), 3)
+            med["fixed_cpu_seconds_paired"] = round(median([m["cpu_seconds"] - p["cpu_seconds"] for p, m in pairs]), 3)
         out[kind] = med
     out["load_average_end"] = load_average()
     out["restic"] = subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.strip()
@@ -321,10 +330,11 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--overhead", default="", help="only plain against the module, e.g. firm:30 (tree:clients)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--contender", choices=("module", "role"), default="module", help="with --overhead: against what")
     args = ap.parse_args()
     if args.overhead:
         name, number = (args.overhead.split(":", 1) + ["1"])[:2]
-        result = overhead_check(name, int(number), args.rounds)
+        result = overhead_check(name, int(number), args.rounds, args.contender)
     else:
         result = run(args.quick, args.rounds)
     print(json.dumps(result, indent=2, ensure_ascii=False))

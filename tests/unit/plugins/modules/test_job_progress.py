@@ -122,3 +122,38 @@ def test_the_clients_finished_since_the_previous_poll_each_once_then_the_file_is
     last = run(job, capsys)
     assert last["finished"] is True and last["ledgerguard_progress"]["lines"] == ["c003: failed (failed)"]
     assert not os.path.exists(pf.finished_path(job["progress_file"]))
+
+
+def test_a_poll_that_waits_returns_when_the_job_ends(job, capsys):
+    """With wait, the poll sees the job's end as it comes (read every 0.2 s), not after the whole wait."""
+    import threading
+    import time
+
+    write(job["results_file"], json.dumps({"started": 1, "finished": 0, "ansible_job_id": "j123.456"}))
+    write(job["progress_file"], json.dumps({"done": 0, "total": 1, "current": "c001"}))
+
+    def end() -> None:
+        write(job["progress_file"], json.dumps({"done": 1, "total": 1, "current": ""}))
+        write(job["results_file"], json.dumps({"changed": True, "clients": [], "finished": 1}))
+
+    timer = threading.Timer(0.6, end)
+    timer.start()
+    begun = time.monotonic()
+    try:
+        result = run({**job, "wait": 60}, capsys)
+    finally:
+        timer.join()
+    assert result["finished"] is True and result["ledgerguard_progress"]["done"] == 1
+    assert 0.6 <= time.monotonic() - begun < 60
+
+
+def test_a_poll_that_waits_for_a_running_job_reports_its_progress_after_the_wait(job, capsys):
+    import time
+
+    write(job["results_file"], json.dumps({"started": 1, "finished": 0, "ansible_job_id": "j123.456"}))
+    write(job["progress_file"], json.dumps({"done": 1, "total": 3, "current": "c002"}))
+    begun = time.monotonic()
+    result = run({**job, "wait": 0.5}, capsys)
+    assert time.monotonic() - begun >= 0.5
+    assert result["finished"] is False
+    assert result["ledgerguard_progress"] == {"done": 1, "total": 3, "unit": "clients", "label": "backup c002"}
