@@ -24,8 +24,9 @@ description:
     M(ledgerguard.recovery.restic_backup) does), each poll takes the lines written since the previous poll and
     empties that file (under a lock shared with the writer), and returns them as C(lines) of RV(ledgerguard_progress),
     one line per client in the order they finished, so every client's one-line result is shown exactly once however
-    short its backup was against the poll interval. The poll that sees the job ended removes the file. Nothing else
-    is changed.
+    short its backup was against the poll interval.
+  - The poll that sees the job ended removes that file and the progress file (the job writes neither after its end),
+    so a polling task that saw the end leaves nothing behind. Nothing else is changed.
 author: ledgerguard contributors (@ledgerguard)
 options:
   results_file:
@@ -138,6 +139,7 @@ progress:
                       "seconds_remaining": 183, "error_count": 0}}
 """
 
+import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import time  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -185,6 +187,11 @@ def main() -> None:
         state = read_json(params["progress_file"]) or {}
         # after the results file: once it says the job ended, every line the job wrote is there
         lines = [finished_line(record) for record in take_finished(params["progress_file"], remove=finished)]
+        if finished:
+            try:
+                os.unlink(params["progress_file"])
+            except FileNotFoundError:
+                pass
     except OSError as exc:
         module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}; check that the job runs on this host")
     current, part = client_progress(state)

@@ -157,3 +157,14 @@ def test_a_poll_that_waits_for_a_running_job_reports_its_progress_after_the_wait
     assert time.monotonic() - begun >= 0.5
     assert result["finished"] is False
     assert result["ledgerguard_progress"] == {"done": 1, "total": 3, "unit": "clients", "label": "backup c002"}
+
+
+def test_the_poll_that_sees_the_end_removes_both_files(job, capsys):
+    write(job["results_file"], json.dumps({"changed": True, "clients": [], "finished": 1}))
+    write(job["progress_file"], json.dumps({"done": 1, "total": 1, "current": ""}))
+    write(job["progress_file"] + ".finished", json.dumps({"id": "c001", "status": "ok"}) + "\n")
+    result = run(job, capsys)
+    assert result["finished"] is True and result["progress"] == {"done": 1, "total": 1, "current": ""}
+    assert not os.path.exists(job["progress_file"]) and not os.path.exists(job["progress_file"] + ".finished")
+    # the results file is async_status's to collect and clean up
+    assert os.path.exists(job["results_file"])
