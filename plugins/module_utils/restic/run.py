@@ -185,7 +185,7 @@ def watched_run(
     finally:
         proc.stdout.close()
         if gone:
-            _stop_group(proc)  # KILL when TERM did not end it within 15 s
+            _reap_or_kill(proc)  # the TERM is sent; a second one could cut restic's lock removal short
         proc.wait()
         reader.join()
         proc.stderr.close()
@@ -206,6 +206,14 @@ def watched_run(
     return value, result
 
 
+def _reap_or_kill(proc: subprocess.Popen, grace: float = 15) -> None:
+    """Wait up to ``grace`` seconds for a process that was sent TERM, then KILL its group."""
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
@@ -215,16 +223,8 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 def _stop_group(proc: subprocess.Popen) -> None:
     """TERM the process group (restic removes its lock on TERM), KILL it if it does not exit within 15 s."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
+    _signal_group(proc, signal.SIGTERM)
+    _reap_or_kill(proc)
 
 
 def build_env(
