@@ -45,9 +45,9 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run im
     probe_sftp,
     safe_args,
     GIVE_UP_ON_GONE,
-    stream_restic,
     subprocess_run,
     validate_snapshot_id,
+    watched_run,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (
     backend_of,
@@ -292,15 +292,15 @@ class Restic:
     def stream(
         self, *args: str, consume: Callable[[Any], Any], env: Mapping[str, str] | None = None
     ) -> tuple[Any, ResticResult]:
-        """``run`` with restic's stdout handed to ``consume`` (a binary stream) while restic runs (``stream_restic``):
+        """``run`` with restic's stdout handed to ``consume`` (a binary stream) while restic runs (``watched_run``):
         the same probe, environment and stale-lock retry (``consume`` then reads the second run from its start).
         Returns (consume's value, the result; its ``stdout`` is empty, the consumer had it)."""
         self._probe()
         child = {**self.env, **env} if env else self.env
         give_up = bool(args) and args[0] in GIVE_UP_ON_GONE
-        value, result = stream_restic(self.argv(*args), child, consume, self.timeout, give_up)
+        value, result = watched_run(self.argv(*args), child, consume, self.timeout, give_up_on_gone=give_up)
         if self._stale_lock_removed(args, result):
-            value, result = stream_restic(self.argv(*args), child, consume, self.timeout, give_up)
+            value, result = watched_run(self.argv(*args), child, consume, self.timeout, give_up_on_gone=give_up)
         return value, result
 
     def _probe(self) -> None:

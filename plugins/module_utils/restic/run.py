@@ -622,14 +622,3 @@ def validate_read_data_subset(value: str) -> str:
             "percentage such as '5%' or '2.5%', or a size such as '500M' or '2G'"
         )
     return text
-
-
-def stream_restic(
-    argv: list[str],
-    env: Mapping[str, str],
-    consume: Callable[[Any], Any],
-    timeout: float | None = None,
-    give_up_on_gone: bool = False,
-) -> tuple[Any, ResticResult]:
-    """Run restic with stdout as a binary stream handed to ``consume``; returns (consume's value, result)."""
-    return watched_run(argv, env, consume, timeout, give_up_on_gone=give_up_on_gone)

@@ -511,8 +511,8 @@ def test_subprocess_run_times_out_and_stops_the_group(tmp_path):
     assert res.timed_out and res.seconds < 20
 
 
-def test_stream_restic_hands_stdout_to_the_consumer():
-    value, res = r.stream_restic(
+def test_watched_run_hands_stdout_to_the_consumer():
+    value, res = r.watched_run(
         ["sh", "-c", "printf abc; echo oops >&2; exit 3"], {"PATH": os.environ["PATH"]}, lambda s: s.read()
     )
     assert value == b"abc" and res.rc == 3 and res.stderr == "oops\n"
