@@ -44,7 +44,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run im
     probe_backend,
     probe_sftp,
     safe_args,
-    GIVE_UP_ON_GONE,
+    gives_up_on_gone,
     subprocess_run,
     validate_snapshot_id,
     watched_run,
@@ -273,13 +273,13 @@ class Restic:
         """Run restic once (twice when a provably stale lock was removed). ``stdin``: an open, seekable binary file.
         ``env``: variables added to the engine's environment for this run only (``backup_env``).
         ``give_up_on_gone``: stop restic at its first retry of a pack file that is gone (``run.watched_run``); by
-        default for the subcommands of ``GIVE_UP_ON_GONE``.
+        default by its subcommand (``run.gives_up_on_gone``).
 
         The first run of an engine probes the backend's endpoint (``probe_backend``) and raises the ``unreachable``
         ResticError at once when nothing answers, instead of waiting out newer restic's minutes of retries."""
         self._probe()
         extra = {} if stdin is None else {"stdin": stdin}
-        if give_up_on_gone if give_up_on_gone is not None else bool(args) and args[0] in GIVE_UP_ON_GONE:
+        if gives_up_on_gone(args, give_up_on_gone):
             extra["give_up_on_gone"] = True
         child = {**self.env, **env} if env else self.env
         result = self._run(self.argv(*args), env=child, timeout=timeout or self.timeout, cwd=cwd, **extra)
@@ -297,7 +297,7 @@ class Restic:
         Returns (consume's value, the result; its ``stdout`` is empty, the consumer had it)."""
         self._probe()
         child = {**self.env, **env} if env else self.env
-        give_up = bool(args) and args[0] in GIVE_UP_ON_GONE
+        give_up = gives_up_on_gone(args)
         value, result = watched_run(self.argv(*args), child, consume, self.timeout, give_up_on_gone=give_up)
         if self._stale_lock_removed(args, result):
             value, result = watched_run(self.argv(*args), child, consume, self.timeout, give_up_on_gone=give_up)

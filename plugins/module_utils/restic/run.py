@@ -111,6 +111,14 @@ def plain_stderr(text: str) -> str:
 GIVE_UP_ON_GONE = frozenset({"restore", "dump", "ls", "diff"})
 
 
+def gives_up_on_gone(args: tuple[str, ...], asked: bool | None = None) -> bool:
+    """Whether a run of restic ``args`` gives up at its first retry of a gone pack: ``asked`` when the caller says,
+    else by its subcommand (``GIVE_UP_ON_GONE``)."""
+    if asked is not None:
+        return asked
+    return bool(args) and args[0] in GIVE_UP_ON_GONE
+
+
 def subprocess_run(
     argv: list[str],
     env: Mapping[str, str],
