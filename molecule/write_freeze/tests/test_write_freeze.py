@@ -368,7 +368,12 @@ def test_watchdog_thaws_without_a_controller(host):
     while time.time() < deadline + 10 and sh(host, "touch /srv/data/clients/acme/wd").rc != 0:
         time.sleep(0.5)
     assert sh(host, "touch /srv/data/clients/acme/wd").rc == 0
-    registry = json.loads(host.file(f"/var/lib/ledgerguard/freeze/{incident}.json").content_string)
+    # The watchdog unmounts first, then disarms its timer and writes the registry: wait for that record.
+    registry_file = f"/var/lib/ledgerguard/freeze/{incident}.json"
+    registry = json.loads(host.file(registry_file).content_string)
+    while time.time() < deadline + 20 and registry["targets"]:
+        time.sleep(0.5)
+        registry = json.loads(host.file(registry_file).content_string)
     assert registry["targets"] == [] and registry["watchdog"] is None
     assert [(r["method"], r["thawed_by"]) for r in registry["released"]] == [
         ("fsfreeze", "watchdog"),
