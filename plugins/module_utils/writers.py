@@ -217,12 +217,18 @@ def controller_root(pid: int, proc: str = PROC) -> int | None:
 
 
 class Targets:
-    """The target folders: their (device, inode), their resolved paths and the devices found below them."""
+    """The target folders: their (device, inode), their resolved paths and the devices found below them.
+
+    One instance serves one scan. It remembers, by (device, inode), the answer for every folder an ancestry walk
+    passed through, so the folders that hold most files (a library folder mapped by every process, the tree above
+    the targets) are walked once per scan, not once per file. The answer for a folder is what the walk found when it
+    passed; a folder moved during the scan is seen as it was then, which is also all a walk without the memo sees."""
 
     def __init__(self, paths: Iterable[str], mounts: list | None = None) -> None:
         self.paths: list[str] = []
         self.same_ns = True
         self.idents: dict[tuple[int, int], str] = {}
+        self.walked: dict[tuple[int, int], str | None] = {}
         self.devs: set[int] = set()
         for p in paths:
             try:
@@ -249,26 +255,36 @@ class Targets:
         return None
 
     def by_ancestry(self, fd: int) -> str | None:
-        """Walk '..' from a directory fd until the root (which is its own parent): the first target met."""
+        """Walk '..' from a directory fd until the root (which is its own parent): the first target met. Every
+        folder passed gets the answer in ``walked`` (a walk that failed on an error records nothing)."""
         cur = os.dup(fd)
-        seen: set[tuple[int, int]] = set()
+        passed: dict[tuple[int, int], None] = {}  # in walking order, with a set's lookup
+        found: str | None = None
         try:
             for _depth in range(4096):
                 st = os.fstat(cur)
                 key = (st.st_dev, st.st_ino)
                 if key in self.idents:
-                    return self.idents[key]
-                if key in seen:
-                    return None
-                seen.add(key)
+                    found = self.idents[key]
+                    break
+                if key in self.walked:
+                    found = self.walked[key]
+                    break
+                if key in passed:
+                    break  # the root, its own parent: no target above
+                passed[key] = None
                 nxt = os.open("..", _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=cur)
                 os.close(cur)
                 cur = nxt
+            else:
+                return None  # deeper than any real tree: answer nothing, remember nothing
         except OSError:
             return None
         finally:
             os.close(cur)
-        return None
+        for key in passed:
+            self.walked[key] = found
+        return found
 
     def dir_under(self, link: str, shown: str) -> str | None:
         """A directory held by a process (``/proc/PID/cwd``, ``root`` or ``fd/N``): by path, then by ancestry."""

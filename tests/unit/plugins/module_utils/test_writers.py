@@ -171,3 +171,62 @@ def test_controller_root_is_the_outermost_ansible_playbook(tmp_path):
     assert wr.controller_root(402, proc) == 300
     assert wr.controller_root(500, proc) is None
     assert 300 in wr.ancestors(402, proc) and 300 not in wr.ancestors(500, proc)
+
+
+def _ancestry_walker(monkeypatch):
+    """Count the '..' opens of the ancestry walks."""
+    real_open = os.open
+    steps = []
+
+    def counting_open(path, flags, *args, **kwargs):
+        if path == "..":
+            steps.append(kwargs.get("dir_fd"))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(wr.os, "open", counting_open)
+    return steps
+
+
+def _lookup(targets, folder):
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return targets.by_ancestry(fd)
+    finally:
+        os.close(fd)
+
+
+def test_ancestry_walks_each_folder_once_per_scan(tmp_path, monkeypatch):
+    target = tmp_path / "账套" / "客户甲"
+    deep = target / "2026年" / "凭证" / "十二月"
+    other = tmp_path / "别处" / "下载"
+    for d in (deep, deep.parent / "十一月", other / "子"):
+        d.mkdir(parents=True)
+    targets = wr.Targets([str(target)])
+    steps = _ancestry_walker(monkeypatch)
+    assert _lookup(targets, deep) == str(target)
+    assert len(steps) == 3  # 十二月 -> 凭证 -> 2026年 -> 客户甲 (the target)
+    # A sibling stops at the folder the first walk passed: one step, the same answer.
+    assert _lookup(targets, deep.parent / "十一月") == str(target)
+    assert len(steps) == 4
+    assert _lookup(targets, deep) == str(target)
+    assert len(steps) == 4
+    # Outside the target: the walk goes to the root once, then its folders answer "no target" at once.
+    assert _lookup(targets, other / "子") is None
+    walked = len(steps)
+    assert walked > 4
+    assert _lookup(targets, other) is None
+    assert _lookup(targets, tmp_path) is None
+    assert len(steps) == walked
+
+
+def test_ancestry_memo_lasts_one_scan(tmp_path):
+    """A folder moved under a target between two scans is found by the second: each scan has its own memo."""
+    target = tmp_path / "客户乙"
+    outside = tmp_path / "外面" / "加密中"
+    target.mkdir()
+    outside.mkdir(parents=True)
+    first = wr.Targets([str(target)])
+    assert _lookup(first, outside) is None
+    moved = target / "加密中"
+    outside.rename(moved)
+    assert _lookup(wr.Targets([str(target)]), moved) == str(target)
