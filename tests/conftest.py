@@ -91,9 +91,47 @@ def proc_stat(pid: int | str) -> list[bytes]:
     return read_proc(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()
 
 
+PF_KTHREAD = 0x00200000
+
+
+class UserPids:
+    """The PIDs of /proc that are not kernel threads, for watches that sample /proc many times a second.
+
+    A kernel thread never executes a program, so its command line, environment and RSS stay empty: each one's
+    /proc/<pid>/stat is read once (its flags) and the PID is skipped from then on, until a listing no longer shows it
+    (the kernel gives a PID again only after going through the others, not within the 0.02 to 0.2 s between two
+    listings of these watches). On a machine with about 70 kernel threads among 100 processes that leaves a third
+    of the reads per sample."""
+
+    def __init__(self) -> None:
+        self.kernel: set[str] = set()
+        self.user: set[str] = set()
+        self.me = str(os.getpid())
+
+    def __call__(self) -> list[str]:
+        listed = [name for name in os.listdir("/proc") if name.isdigit() and name != self.me]
+        self.kernel.intersection_update(listed)
+        pids = []
+        for pid in listed:
+            if pid in self.kernel:
+                continue
+            if pid not in self.user:
+                try:
+                    flags = int(proc_stat(pid)[6])
+                except (OSError, IndexError, ValueError):
+                    continue  # gone, or not readable yet: looked at again in the next listing
+                if flags & PF_KTHREAD:
+                    self.kernel.add(pid)
+                    continue
+            pids.append(pid)
+        self.user = set(pids)
+        return pids
+
+
 class ProcessWatch(threading.Thread):
-    """Samples /proc/*/cmdline (and, for ``env_needles``, the environment) of every process but this one every 20 ms
-    until ``stop`` is set, looking for secrets; ``found`` says where each one was.
+    """Samples /proc/*/cmdline (and, for ``env_needles``, the environment) of every process but this one and the
+    kernel threads (UserPids) every 20 ms until ``stop`` is set, looking for secrets; ``found`` says where each one
+    was.
 
     A process's environment is read again only when its command line changed since the last sample: both are set
     together by exec (a fork keeps its parent's). Plain os calls, not pathlib: a sample of a busy machine (the other
@@ -115,12 +153,10 @@ class ProcessWatch(threading.Thread):
         self.seen = 0  # sightings of a process ``seen`` picks (its argv): proof that sampling met the runs
 
     def run(self) -> None:
-        me = str(os.getpid())
+        user_pids = UserPids()
         environ_read_for: dict[str, bytes] = {}  # PID -> the command line its environment was read with
         while not self.stop.is_set():
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit() or pid == me:
-                    continue
+            for pid in user_pids():
                 try:
                     cmdline = read_proc(f"/proc/{pid}/cmdline")
                     environ = b""

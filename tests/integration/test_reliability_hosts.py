@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import proc_stat
+from conftest import UserPids, proc_stat
 from ledgerguard import sampledata
 from ledgerguard.runner import PlaybookRun, run_playbook
 
@@ -242,11 +242,10 @@ class MemoryWatch(threading.Thread):
     def run(self) -> None:
         me = os.getpid()
         page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+        user_pids = UserPids()
         while not self.stop.is_set():
             parents, rss = {}, {}
-            for name in os.listdir("/proc"):
-                if not name.isdigit():
-                    continue
+            for name in user_pids():
                 try:
                     fields = proc_stat(name)
                 except (OSError, IndexError):
