@@ -343,24 +343,27 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.damage import
     shannon_entropy,
     under,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
-    iter_json_lines,
-    is_manifest_snapshot,
-    parse_json_lines,
-    RESTIC_MUTUALLY_EXCLUSIVE,
-    PasswordFile,
-    PathNotInSnapshot,
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
     Restic,
-    ResticError,
     norm_path,
-    snapshot_pins,
     path_join,
     path_under,
     restic_pattern,
-    iso_utc,
-    parse_time,
+    snapshot_pins,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import PathNotInSnapshot, ResticError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+    RESTIC_MUTUALLY_EXCLUSIVE,
     restic_argument_spec,
 )
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+    is_manifest_snapshot,
+    iso_utc,
+    iter_json_lines,
+    parse_json_lines,
+)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import PasswordFile  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.timeutil import parse_time  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import validators  # noqa: E402
 
 

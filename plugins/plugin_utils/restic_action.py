@@ -21,11 +21,11 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (
+# Only the URL part of the restic package: every restic task's worker process loads this file, and the engine's
+# parts (run, errors, parsers, engine, module: about 140 KB of source) are the module's, on the managed host.
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (
     CREDENTIALS_IN_URL_MESSAGE,
     NO_REPOSITORY_MESSAGE,
-)
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (
     redact_repository,
     url_embeds_credentials,
 )

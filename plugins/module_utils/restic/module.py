@@ -19,7 +19,9 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (
     PasswordFile,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (  # noqa: F401 (the messages are also this module's: callers import them from here)
+    CREDENTIALS_IN_URL_MESSAGE,
+    NO_REPOSITORY_MESSAGE,
     redact_repository,
     url_embeds_credentials,
 )
@@ -84,20 +86,6 @@ def restic_from_module(module: Any) -> Restic:
         sftp_identity_file=params.get("sftp_identity_file"),
         sftp_known_hosts_file=params.get("sftp_known_hosts_file"),
     )
-
-
-NO_REPOSITORY_MESSAGE = (
-    "No restic repository given: set the task option repository, the variable ledgerguard_repository, or "
-    "RESTIC_REPOSITORY in the controller's environment."
-)
-
-
-CREDENTIALS_IN_URL_MESSAGE = (
-    "The repository URL {repo} embeds credentials (user:secret@host). Remove them from the URL: give S3 keys "
-    "through the variable ledgerguard_s3_credentials_file (an AWS shared-credentials file, 0600, on the controller), "
-    "the task option env, or the controller's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, so they never appear in "
-    "logs, process lists or task results."
-)
 
 
 def run_module(module: Any, body: Callable[[Restic], dict[str, Any]]) -> None:

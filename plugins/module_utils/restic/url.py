@@ -93,3 +93,17 @@ def sftp_ssh_argv(
     if where["user"]:
         argv += ["-l", where["user"]]
     return argv + ["-s", "--", where["host"], "sftp"]
+
+
+NO_REPOSITORY_MESSAGE = (
+    "No restic repository given: set the task option repository, the variable ledgerguard_repository, or "
+    "RESTIC_REPOSITORY in the controller's environment."
+)
+
+
+CREDENTIALS_IN_URL_MESSAGE = (
+    "The repository URL {repo} embeds credentials (user:secret@host). Remove them from the URL: give S3 keys "
+    "through the variable ledgerguard_s3_credentials_file (an AWS shared-credentials file, 0600, on the controller), "
+    "the task option env, or the controller's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, so they never appear in "
+    "logs, process lists or task results."
+)
