@@ -10,7 +10,8 @@ module: job_progress
 short_description: Report the progress of a running async job for the ledgerguard CLI and AWX
 version_added: "0.1.0"
 description:
-  - Reads once and changes nothing but the finished-clients file it takes its lines from (see below). Meant for a
+  - Reads, and changes nothing but the job's own temporary files (the finished-clients file it takes its lines from,
+    and at the job's end the files described below). Meant for a
     polling task (C(until) on RV(finished), with C(retries) and C(delay)) after a task started with C(async) and
     C(poll=0) that writes a progress file, such as M(ledgerguard.recovery.restic_backup) with its C(progress_file)
     option.
@@ -26,7 +27,9 @@ description:
     one line per client in the order they finished, so every client's one-line result is shown exactly once however
     short its backup was against the poll interval.
   - The poll that sees the job ended removes that file and the progress file (the job writes neither after its end),
-    so a polling task that saw the end leaves nothing behind. Nothing else is changed.
+    so a polling task that saw the end leaves nothing behind. With O(collect), that poll also returns the job's own
+    result as RV(result) and removes the async results file, which saves the two M(ansible.builtin.async_status)
+    tasks (status, then cleanup) that would otherwise follow. Nothing else is changed.
 author: ledgerguard contributors (@ledgerguard)
 options:
   results_file:
@@ -50,6 +53,14 @@ options:
       - V(0) reads once and returns at once.
     type: float
     default: 0
+  collect:
+    description:
+      - When the job has ended, return its result (the async results file's contents, as
+        M(ansible.builtin.async_status) would) as RV(result) and remove the results file.
+      - The job's failure is not this poll's failure; look at RV(result) (its C(failed) and C(msg)).
+      - While the job runs, nothing is collected and the results file stays.
+    type: bool
+    default: false
   unit:
     description: What C(done) and C(total) count (for example V(clients)), shown after the numbers.
     type: str
@@ -98,22 +109,35 @@ EXAMPLES = r"""
   retries: 8640
   delay: 10
 
-- name: The same, the end seen within 0.2 s (each poll waits up to 10 s for it)
+- name: The same, the end seen within 0.2 s (each poll waits up to 10 s for it), and the job's result collected
   ledgerguard.recovery.job_progress:
     results_file: "{{ backup_job.results_file }}"
     progress_file: /var/lib/ledgerguard/backup-progress.json
     wait: 10
+    collect: true
   register: backup_progress
   until: backup_progress.finished
   retries: 8640
   delay: 0
+
+- name: Fail when the backup job failed
+  ansible.builtin.fail:
+    msg: "{{ backup_progress.result.msg | default('the backup failed') }}"
+  when: backup_progress.result.failed | default(false)
 """
 
 RETURN = r"""
 finished:
-  description: Whether the async job has ended (its result can be collected with M(ansible.builtin.async_status)).
+  description: Whether the async job has ended (its result can be collected with M(ansible.builtin.async_status), or
+    with O(collect)).
   returned: always
   type: bool
+result:
+  description: The ended job's own result, as its async results file held it (the module's return values, with
+    C(failed) and C(msg) when it failed). The results file is removed.
+  returned: when collect is set and the job has ended
+  type: dict
+  sample: {"changed": true, "clients": [{"id": "c001", "status": "ok", "snapshot_id": "1a2b3c4d"}]}
 ledgerguard_progress:
   description:
     - C(done), C(total) (null when unknown), C(unit) and C(label), as the C(ledgerguard) CLI reads them, and, when
@@ -158,15 +182,17 @@ def job_finished(results: dict | None) -> bool:
     return results is not None and ("started" not in results or bool(results.get("finished")))
 
 
-def wait_for_end(results_file: str, wait: float, step: float = 0.2) -> bool:
-    """Whether the job ended, read every ``step`` seconds for up to ``wait`` seconds (once when ``wait`` is 0)."""
+def wait_for_end(results_file: str, wait: float, step: float = 0.2) -> dict | None:
+    """The job's final result once it ended, read every ``step`` seconds for up to ``wait`` seconds (once when
+    ``wait`` is 0); None while it runs."""
     deadline = time.monotonic() + max(wait, 0.0)
     while True:
-        if job_finished(read_json(results_file)):
-            return True
+        results = read_json(results_file)
+        if job_finished(results):
+            return results
         left = deadline - time.monotonic()
         if left <= 0:
-            return False
+            return None
         time.sleep(min(step, left))
 
 
@@ -178,20 +204,24 @@ def main() -> None:
             "unit": {"type": "str", "default": ""},
             "label": {"type": "str", "default": ""},
             "wait": {"type": "float", "default": 0},
+            "collect": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     params = module.params
     try:
-        finished = wait_for_end(params["results_file"], params["wait"])
+        ended = wait_for_end(params["results_file"], params["wait"])
+        finished = ended is not None
         state = read_json(params["progress_file"]) or {}
         # after the results file: once it says the job ended, every line the job wrote is there
         lines = [finished_line(record) for record in take_finished(params["progress_file"], remove=finished)]
         if finished:
-            try:
-                os.unlink(params["progress_file"])
-            except FileNotFoundError:
-                pass
+            for done_with in (params["progress_file"], params["results_file"] if params["collect"] else None):
+                try:
+                    if done_with:
+                        os.unlink(done_with)
+                except FileNotFoundError:
+                    pass
     except OSError as exc:
         module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}; check that the job runs on this host")
     current, part = client_progress(state)
@@ -209,7 +239,8 @@ def main() -> None:
         progress["part"] = part
     if lines:
         progress["lines"] = lines
-    module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress=state)
+    collected = {"result": ended} if finished and params["collect"] else {}
+    module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress=state, **collected)
 
 
 if __name__ == "__main__":

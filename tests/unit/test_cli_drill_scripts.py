@@ -34,6 +34,22 @@ def test_progress_counts_restored_bytes_until_the_async_job_ends(tmp_path):
     out = script("drill_progress.py", str(target), str(job), "2048", "restore c001")
     assert out["finished"] is True and out["ledgerguard_progress"]["done"] == 2048
     assert script("drill_progress.py", str(tmp_path / "none"), str(tmp_path / "nojob"))["finished"] is False
+    assert job.exists()  # without --collect the results file is async_status's
+
+
+def test_progress_collects_the_ended_jobs_result_and_removes_its_results_file(tmp_path):
+    target = tmp_path / "沙箱" / "c001"
+    target.mkdir(parents=True)
+    job = tmp_path / "async_job"
+    job.write_text(json.dumps({"started": 1, "finished": 0, "ansible_job_id": "j1"}))
+    out = script("drill_progress.py", "--collect", str(target), str(job), "0", "restore c001")
+    assert out["finished"] is False and "result" not in out and job.exists()
+    failed = {"failed": True, "msg": "Snapshot 1a2b3c4d cannot be restored", "finished": 1}
+    job.write_text(json.dumps(failed))
+    out = script("drill_progress.py", "--collect", str(target), str(job), "0", "restore c001")
+    assert out["finished"] is True and out["result"] == failed
+    assert out["ledgerguard_progress"] == {"done": 0, "total": None, "unit": "bytes", "label": "restore c001"}
+    assert not job.exists()
 
 
 def test_sqlite_integrity_ok_and_damaged(tmp_path):

@@ -168,3 +168,31 @@ def test_the_poll_that_sees_the_end_removes_both_files(job, capsys):
     assert not os.path.exists(job["progress_file"]) and not os.path.exists(job["progress_file"] + ".finished")
     # the results file is async_status's to collect and clean up
     assert os.path.exists(job["results_file"])
+
+
+def test_collect_returns_the_ended_jobs_result_and_removes_its_results_file(job, capsys):
+    final = {"changed": True, "clients": [{"id": "c001", "name": "杭州示例贸易有限公司", "status": "ok"}]}
+    write(job["results_file"], json.dumps(final, ensure_ascii=False))
+    write(job["progress_file"], json.dumps({"done": 1, "total": 1, "current": ""}))
+    result = run({**job, "collect": True}, capsys)
+    assert result["finished"] is True and result["result"] == final
+    assert result["changed"] is False and "failed" not in result
+    assert not os.path.exists(job["results_file"]) and not os.path.exists(job["progress_file"])
+
+
+def test_collect_returns_a_failed_job_without_failing_the_poll(job, capsys):
+    final = {"failed": 1, "msg": "restic_backup: repository s3:http://127.0.0.1:9/lg is locked", "finished": 1}
+    write(job["results_file"], json.dumps(final))
+    result = run({**job, "collect": True}, capsys)
+    assert result["finished"] is True and result["result"] == final and "failed" not in result
+    assert not os.path.exists(job["results_file"])
+
+
+def test_collect_leaves_a_running_job_alone(job, capsys):
+    running = {"started": 1, "finished": 0, "ansible_job_id": "j123.456"}
+    write(job["results_file"], json.dumps(running))
+    write(job["progress_file"], json.dumps({"done": 0, "total": 2, "current": "c001"}))
+    result = run({**job, "collect": True}, capsys)
+    assert result["finished"] is False and "result" not in result
+    assert json.loads(open(job["results_file"], encoding="utf-8").read()) == running
+    assert os.path.exists(job["progress_file"])
