@@ -258,7 +258,7 @@ class Targets:
         """Walk '..' from a directory fd until the root (which is its own parent): the first target met. Every
         folder passed gets the answer in ``walked`` (a walk that failed on an error records nothing)."""
         cur = os.dup(fd)
-        passed: dict[tuple[int, int], None] = {}  # in walking order, with a set's lookup
+        passed: set[tuple[int, int]] = set()
         found: str | None = None
         try:
             for _depth in range(4096):
@@ -272,7 +272,7 @@ class Targets:
                     break
                 if key in passed:
                     break  # the root, its own parent: no target above
-                passed[key] = None
+                passed.add(key)
                 nxt = os.open("..", _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=cur)
                 os.close(cur)
                 cur = nxt
@@ -282,8 +282,7 @@ class Targets:
             return None
         finally:
             os.close(cur)
-        for key in passed:
-            self.walked[key] = found
+        self.walked.update(dict.fromkeys(passed, found))
         return found
 
     def dir_under(self, link: str, shown: str) -> str | None:

@@ -216,10 +216,10 @@ def main() -> None:
         # after the results file: once it says the job ended, every line the job wrote is there
         lines = [finished_line(record) for record in take_finished(params["progress_file"], remove=finished)]
         if finished:
-            for done_with in (params["progress_file"], params["results_file"] if params["collect"] else None):
+            done_with = [params["progress_file"]] + ([params["results_file"]] if params["collect"] else [])
+            for path in done_with:
                 try:
-                    if done_with:
-                        os.unlink(done_with)
+                    os.unlink(path)
                 except FileNotFoundError:
                     pass
     except OSError as exc:

@@ -19,7 +19,7 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.run import (
     PasswordFile,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (  # noqa: F401 (the messages are also this module's: callers import them from here)
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.url import (
     CREDENTIALS_IN_URL_MESSAGE,
     NO_REPOSITORY_MESSAGE,
     redact_repository,
