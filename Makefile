@@ -15,11 +15,12 @@ setup:
 demo: setup
 	$(PY) -m ledgerguard.demo
 
-test: setup
+# scripts/test.sh runs the setup itself (the Molecule images are prepared beside its pip install).
+test:
 	@bash scripts/test.sh
 
 # The edit loop (under 5 minutes on 2 cores): lint, sanity, unit, and one small incident for one client.
-check: setup
+check:
 	@bash scripts/test.sh check
 
 lint: setup

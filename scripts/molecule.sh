@@ -8,7 +8,7 @@
 #                                        for `source scripts/molecule/env.sh; podman exec -it ledgerguard-restic bash`)
 #
 # What it does: points podman, Molecule and Ansible at private settings inside .cache (scripts/molecule/env.sh),
-# builds or re-imports the test images (scripts/molecule/build-image.sh; a scenario that needs the database image
+# builds or re-imports the test images (scripts/molecule/images.sh; a scenario that needs the database image
 # says so in molecule.yml with `image: localhost/ledgerguard-test:db`), starts moto on 127.0.0.1 and exports
 # LEDGERGUARD_TEST_S3_ENDPOINT, LEDGERGUARD_TEST_PASSWORD_FILE, LEDGERGUARD_TEST_S3_CREDENTIALS_FILE and the AWS_*
 # credentials, runs `molecule <cmd> -s <scenario>` for each scenario, stops moto, and prints a summary with times.
@@ -62,14 +62,7 @@ done
 
 # Images: the base image always; the database image only when a chosen scenario names it.
 t0=$SECONDS
-scripts/molecule/build-image.sh base >/dev/null || die "building the base image failed"
-scenario_files=()
-for s in "${scenarios[@]}"; do scenario_files+=("molecule/$s/molecule.yml"); done
-# The db image also serves the write_freeze scenario's SMB share (smbd stopped by the freeze, smbclient as client).
-DB_PACKAGES=(postgresql mariadb-server samba smbclient)
-if grep -qs 'localhost/ledgerguard-test:db' "${scenario_files[@]}"; then
-  scripts/molecule/build-image.sh db "${DB_PACKAGES[@]}" >/dev/null || die "building the db image failed"
-fi
+scripts/molecule/images.sh "${scenarios[@]}" || die "preparing the images failed (output above)"
 image_seconds=$((SECONDS - t0))
 
 # The S3 server, its password and credentials files live for this run only.

@@ -2,7 +2,14 @@
 # Install everything the project needs, idempotently: Debian packages, the .venv with pinned Python
 # dependencies, the ledgerguard CLI, and the link that makes ledgerguard.recovery.* resolve from the checkout.
 # A second run with nothing changed does nothing and takes about a second.
+#   scripts/setup.sh            everything
+#   scripts/setup.sh --system   the Debian packages only (scripts/test.sh: the Molecule images are built from them
+#                               beside the .venv's pip install)
 set -euo pipefail
+case ${1:-} in
+  "" | --system) ;;
+  *) echo "usage: $0 [--system]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE="$ROOT/.cache"
@@ -35,6 +42,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+[ "${1:-}" = --system ] && exit 0
 
 PY=${LEDGERGUARD_PYTHON:-/usr/bin/python3}
 [ -x "$PY" ] || PY=$(command -v python3)

@@ -11,9 +11,10 @@ case "${1:-all}" in
   check) steps=(lint sanity unit smoke) ;;
   *) echo "usage: $0 [check]" >&2; exit 2 ;;
 esac
-# Once, before any step: the steps' own `make` runs then find everything in place and change nothing (several run at
-# once below).
-make --no-print-directory setup >/dev/null || { echo "test.sh: make setup failed" >&2; exit 2; }
+# Once, before any step: the Debian packages, then the .venv (the steps' own `make` runs then find everything in
+# place and change nothing; several run at once below). The Molecule images need only the Debian packages: they are
+# prepared in the background (below) beside the .venv's pip install, which keeps one core of two busy.
+bash scripts/setup.sh --system >/dev/null || { echo "test.sh: scripts/setup.sh --system failed" >&2; exit 2; }
 failed=()
 mkdir -p .cache
 # The CPU seconds (user + system) of every process a step ran and waited for, written to .cache/step-<name>.cpu by
@@ -40,22 +41,15 @@ step() {
   ended "$name" "$rc" "$t0"
 }
 # The Molecule images (debootstrap, then the database packages: about 4 minutes on a clean machine, mostly downloads
-# and unpacking) are prepared in the background while the other layers run: scripts/molecule.sh builds the images a
-# scenario needs before it runs `molecule list` (which changes nothing) for it; one scenario that names the db image
-# brings both. The molecule step then finds them ready (or builds them itself if this failed).
+# and unpacking; a re-import of the machine's cached image tarballs otherwise) are prepared in the background from here
+# on, beside `make setup` and the first layers (scripts/molecule/images.sh; log in .cache/molecule-images.log). The
+# molecule step then finds them ready (or builds them itself if this failed).
 images_pid=""
 if [[ " ${steps[*]} " == *" molecule "* ]] && [ "$(id -u)" -eq 0 ]; then
-  scenario=""
-  for f in molecule/*/molecule.yml; do
-    [ -f "$f" ] || continue
-    [ -n "$scenario" ] || scenario=$f
-    if grep -q 'localhost/ledgerguard-test:db' "$f"; then scenario=$f; break; fi
-  done
-  if [ -n "$scenario" ]; then
-    bash scripts/molecule.sh --cmd list "$(basename "$(dirname "$scenario")")" >.cache/molecule-images.log 2>&1 &
-    images_pid=$!
-  fi
+  bash scripts/molecule/images.sh >.cache/molecule-images.log 2>&1 &
+  images_pid=$!
 fi
+make --no-print-directory setup >/dev/null || { echo "test.sh: make setup failed" >&2; exit 2; }
 # Steps that run in the background, beside others: each writes .cache/step-<name>.log, printed whole when the step is
 # collected, in the order of the steps. lint, sanity and unit run together (much of unit and sanity waits on
 # subprocesses, and ansible-lint and pylint are single-threaded); the Molecule scenarios and restic-newer run beside

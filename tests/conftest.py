@@ -35,6 +35,13 @@ from ledgerguard.runner import PlaybookRun, run_playbook  # noqa: E402
 TEST_BIN = REPO_ROOT / "tests" / "bin"
 if os.environ.get("PATH", "").split(os.pathsep)[0] != str(TEST_BIN):
     os.environ["PATH"] = os.pathsep.join([str(TEST_BIN), os.environ.get("PATH", "/usr/bin:/bin")])
+# tests/pyboot/sitecustomize.py keeps the bytecode of what Ansible's modules import from their zipped payload (its
+# header says why and how): every Python process the tests start finds it on PYTHONPATH. Set the variable empty to
+# run without it.
+PYBOOT = REPO_ROOT / "tests" / "pyboot"
+os.environ.setdefault("LEDGERGUARD_TEST_MODULE_BYTECODE", str(REPO_ROOT / ".cache" / "module-bytecode"))
+if str(PYBOOT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PYBOOT), os.environ.get("PYTHONPATH", "")) if p)
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,10 @@
 #
 # Each image is tagged twice: `<variant>-<recipe hash>` (exact) and `<variant>` (what molecule.yml names). The hash
 # covers this script, the variant name and its package list, so editing the recipe builds a new image. The root
-# filesystem is cached as `.cache/images/ledgerguard-test-<variant>-<hash>.tar`; a later run (or a fresh podman
-# storage) re-imports the tarball instead of running debootstrap again.
+# filesystem is cached as `ledgerguard-test-<variant>-<hash>.tar` in the machine's image cache,
+# /var/cache/ledgerguard/images (LEDGERGUARD_IMAGE_CACHE overrides it), beside debootstrap's packages: a later run, a
+# fresh podman storage or another checkout on this machine (a clean clone in CI) re-imports the tarball instead of
+# running debootstrap again. The hash names the recipe exactly, so checkouts of one recipe share its tarball.
 #
 # Needs root, debootstrap and podman. Podman must already be pointed at the project's settings (scripts/molecule.sh
 # exports CONTAINERS_CONF and CONTAINERS_STORAGE_CONF before calling this). Packages come from the same Debian
@@ -27,7 +29,7 @@ SUITE=bookworm
 REPO=localhost/ledgerguard-test
 BASE_PACKAGES=(python3 systemd systemd-sysv dbus sudo iproute2 procps e2fsprogs xfsprogs restic util-linux
   ca-certificates)
-IMAGES_DIR="$ROOT/.cache/images"
+IMAGES_DIR=${LEDGERGUARD_IMAGE_CACHE:-/var/cache/ledgerguard/images}
 
 say() { printf 'build-image: %s\n' "$*" >&2; }
 die() { printf 'build-image: ERROR: %s\n' "$*" >&2; exit 1; }
