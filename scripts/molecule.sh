@@ -49,6 +49,11 @@ done
 source scripts/molecule/env.sh
 export MOLECULE_GLOB="molecule/*/molecule.yml"
 export PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 NO_COLOR=1
+# The module_utils part of each module's payload, built once and kept across the scenarios' runs on the controller
+# (tests/pyboot/sitecustomize.py, test harness only; its header says why). Set LEDGERGUARD_TEST_MODULE_PAYLOADS empty
+# to run without it. The modules that run in the containers are the ones Ansible builds either way.
+export LEDGERGUARD_TEST_MODULE_PAYLOADS="${LEDGERGUARD_TEST_MODULE_PAYLOADS-$ROOT/.cache/module-payloads}"
+export PYTHONPATH="$ROOT/tests/pyboot${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ ${#scenarios[@]} -eq 0 ]; then
   for d in molecule/*/; do

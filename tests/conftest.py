@@ -35,11 +35,12 @@ from ledgerguard.runner import PlaybookRun, run_playbook  # noqa: E402
 TEST_BIN = REPO_ROOT / "tests" / "bin"
 if os.environ.get("PATH", "").split(os.pathsep)[0] != str(TEST_BIN):
     os.environ["PATH"] = os.pathsep.join([str(TEST_BIN), os.environ.get("PATH", "/usr/bin:/bin")])
-# tests/pyboot/sitecustomize.py keeps the bytecode of what Ansible's modules import from their zipped payload (its
-# header says why and how): every Python process the tests start finds it on PYTHONPATH. Set the variable empty to
-# run without it.
+# tests/pyboot/sitecustomize.py keeps the bytecode of what Ansible's modules import from their zipped payload, and the
+# module_utils part of each module's payload that ansible-playbook builds (its header says why and how): every Python
+# process the tests start finds it on PYTHONPATH. Set a variable empty to run without that cache.
 PYBOOT = REPO_ROOT / "tests" / "pyboot"
 os.environ.setdefault("LEDGERGUARD_TEST_MODULE_BYTECODE", str(REPO_ROOT / ".cache" / "module-bytecode"))
+os.environ.setdefault("LEDGERGUARD_TEST_MODULE_PAYLOADS", str(REPO_ROOT / ".cache" / "module-payloads"))
 if str(PYBOOT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PYBOOT), os.environ.get("PYTHONPATH", "")) if p)
 

@@ -1,7 +1,11 @@
-"""Test harness only: a bytecode cache for the Python that Ansible's modules import from their zipped payload.
+"""Test harness only: two caches of work that every Ansible run of the tests repeats, kept across runs.
 
-tests/conftest.py puts this folder on PYTHONPATH and names a cache folder in LEDGERGUARD_TEST_MODULE_BYTECODE for
-every pytest run, so the Python processes the tests start import this at start-up (site.py imports ``sitecustomize``).
+tests/conftest.py puts this folder on PYTHONPATH and names the cache folders in LEDGERGUARD_TEST_MODULE_BYTECODE and
+LEDGERGUARD_TEST_MODULE_PAYLOADS for every pytest run (scripts/molecule.sh names the second for Molecule's
+controller), so the Python processes they start import this at start-up (site.py imports ``sitecustomize``). Set a
+variable empty to run without that cache.
+
+1. The bytecode of the Python that Ansible's modules import from their zipped payload (module processes).
 
 Why: an Ansible module runs as ``python AnsiballZ_<name>.py``, which imports ansible.module_utils.basic, its
 imports and the collection's module_utils from a zip file. zipimport never writes bytecode, so every module process
@@ -15,6 +19,21 @@ compile of the same text loads it (marshal) and gives it the file name of this i
 so it is compiled as before; the module code that runs is the same. Nothing changes when the variable is unset, and a
 cache that cannot be read or written is skipped (the source is compiled, as without it). Modules in the Molecule
 containers, and the product outside the tests, run as Ansible runs them.
+
+2. The module_utils part of each module's payload (ansible-playbook and its workers).
+
+Why: before Ansible first sends a module in a run, ``module_common.recursive_finder`` parses the module and every
+module_utils file it imports, transitively (54 files for ``ansible.builtin.stat``, 73 for ``restic_backup``), to
+find what goes into the payload's zip: 0.27 to 0.65 CPU s per module on this machine under load. Ansible keeps the
+result in a folder of that run only, and the tests start hundreds of runs of the same modules.
+
+What it does: it wraps ``recursive_finder``. Its result (the files it put in the zip, and the module's metadata) is
+kept under the SHA-256 of the module's source and name, Ansible's version and installation, the module_utils folders
+Ansible searches, and the content of every collection's module_utils outside this Python's installation (this
+checkout's among them); a later build with the same key writes the same files into the zip and returns the same
+metadata. Any change to a module or a module_utils file of the checkout is a new key. Runs with the debugger or
+coverage extensions are built as without it. Nothing changes when the variable is unset; a cache that cannot be read
+or written is skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +41,19 @@ from __future__ import annotations
 import os
 
 _CACHE = os.environ.get("LEDGERGUARD_TEST_MODULE_BYTECODE", "")
+_PAYLOADS = os.environ.get("LEDGERGUARD_TEST_MODULE_PAYLOADS", "")
+
+
+def _store(path: str, dump, value) -> None:
+    """Write value to path with dump(value, handle) through a temporary file (readers never see half of it)."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as handle:
+            dump(value, handle)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _install(cache: str) -> None:
@@ -48,19 +80,122 @@ def _install(cache: str) -> None:
                     code = marshal.load(handle)
             except (OSError, EOFError, ValueError, TypeError):
                 code = compile_source(pathname, source)
-                try:
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    tmp = f"{path}.{os.getpid()}.tmp"
-                    with open(tmp, "wb") as handle:
-                        marshal.dump(code, handle)
-                    os.replace(tmp, path)
-                except OSError:
-                    pass
+                _store(path, marshal.dump, code)
             seen[key] = code
         return code if code.co_filename == pathname else renamed(code, pathname)
 
     zipimport._compile_source = cached_compile
 
 
+def _module_utils_digest(module_common, prefix: str) -> bytes:
+    """What a payload's module_utils part depends on besides the module itself: Ansible's version and installation,
+    the module_utils folders Ansible searches, and the content of every collection's module_utils folder outside this
+    Python's installation (files under it change only with a new install, which changes its folder's time)."""
+    import hashlib
+
+    import ansible
+    from ansible.utils.collection_loader import AnsibleCollectionConfig
+
+    digest = hashlib.sha256()
+    site = os.path.dirname(os.path.dirname(ansible.__file__))
+    digest.update(f"{ansible.__version__}\0{site}\0{os.stat(site).st_mtime_ns}\0".encode())
+    folders = [p for p in module_common.module_utils_loader._get_paths(subdirs=False) if os.path.isdir(p)]
+    for root in AnsibleCollectionConfig.collection_paths or ():
+        base = os.path.join(root, "ansible_collections")
+        if os.path.realpath(base).startswith(prefix) or not os.path.isdir(base):
+            folders.append(base)
+            continue
+        for namespace in sorted(os.listdir(base)):
+            for name in sorted(os.listdir(os.path.join(base, namespace))):
+                folders.append(os.path.join(base, namespace, name, "plugins", "module_utils"))
+    for folder in folders:
+        digest.update(f"{folder}\0".encode())
+        if os.path.realpath(folder).startswith(prefix):
+            continue
+        for here, dirs, files in os.walk(folder):
+            dirs.sort()
+            for file in sorted(files):
+                if file.endswith(".py"):
+                    with open(os.path.join(here, file), "rb") as handle:
+                        digest.update(f"{here}/{file}\0".encode() + handle.read() + b"\0")
+    return digest.digest()
+
+
+def _cache_payloads(module_common, cache: str) -> None:
+    """Wrap module_common.recursive_finder: its zip entries and metadata kept across runs (the header says why)."""
+    import hashlib
+    import pickle
+    import sys
+
+    finder = module_common.recursive_finder
+    prefix = os.path.realpath(sys.prefix) + os.sep
+
+    class Recording:
+        """The payload's zip, seen through: the entries written into it are kept in order."""
+
+        def __init__(self, zf):
+            self._zf = zf
+            self.entries: list[tuple[str, bytes]] = []
+
+        def writestr(self, zinfo, data, *args, **kwargs):
+            self.entries.append((zinfo.filename, data.encode() if isinstance(data, str) else bytes(data)))
+            return self._zf.writestr(zinfo, data, *args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._zf, name)
+
+    def cached_finder(name, module_fqn, module_data, zf, date_time, extension_manager):
+        if extension_manager.extension_names:
+            return finder(name, module_fqn, module_data, zf, date_time, extension_manager)
+        source = module_data.encode() if isinstance(module_data, str) else bytes(module_data)
+        try:
+            world = _module_utils_digest(module_common, prefix)
+        except (OSError, ImportError, AttributeError):  # what it depends on cannot be told: built as without it
+            return finder(name, module_fqn, module_data, zf, date_time, extension_manager)
+        key = hashlib.sha256(f"{name}\0{module_fqn}\0".encode() + world + source).hexdigest()
+        path = os.path.join(cache, key[:2], key)
+        try:
+            with open(path, "rb") as handle:
+                entries, metadata = pickle.load(handle)
+        except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError, AttributeError, ImportError):
+            recording = Recording(zf)
+            metadata = finder(name, module_fqn, module_data, recording, date_time, extension_manager)
+            _store(path, pickle.dump, (recording.entries, metadata))
+            return metadata
+        for filename, data in entries:
+            zf.writestr(module_common._make_zinfo(filename, date_time, zf=zf), data)
+        return metadata
+
+    module_common.recursive_finder = cached_finder
+
+
+def _on_import(fullname: str, patch) -> None:
+    """Run patch(module) once the module fullname has been imported (by whoever imports it first)."""
+    import importlib.abc
+    import importlib.util
+    import sys
+
+    class Hook(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != fullname:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.loader is None:
+                return spec
+            execute = spec.loader.exec_module
+
+            def exec_module(module):
+                execute(module)
+                patch(module)
+
+            spec.loader.exec_module = exec_module
+            return spec
+
+    sys.meta_path.insert(0, Hook())
+
+
 if _CACHE:
     _install(_CACHE)
+if _PAYLOADS:
+    _on_import("ansible.executor.module_common", lambda module: _cache_payloads(module, _PAYLOADS))

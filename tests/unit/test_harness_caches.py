@@ -1,0 +1,104 @@
+"""The test harness's caches (tests/pyboot/sitecustomize.py), each in its own Python process as the tests start them:
+what a cache holds is what is then used, a hit gives the same result as a build without it, and a changed source is a
+new key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import marshal
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from conftest import PYBOOT, REPO_ROOT
+
+BUILD_PAYLOAD = Path(__file__).parent / "fixtures" / "harness" / "build_payload.py"
+MODULE = "ledgerguard.recovery.restic_backup"
+COLLECTION_UTILS = "ansible_collections/ledgerguard/recovery/plugins/module_utils/"
+
+
+def run_python(args: list[str], **caches: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(PYBOOT), "LEDGERGUARD_TEST_MODULE_BYTECODE": "",
+           "LEDGERGUARD_TEST_MODULE_PAYLOADS": "", **caches}  # fmt: skip
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, check=False, timeout=300)
+
+
+def build(collections: Path, cache: Path | None) -> dict:
+    caches = {"LEDGERGUARD_TEST_MODULE_PAYLOADS": str(cache)} if cache else {}
+    res = run_python([str(BUILD_PAYLOAD), MODULE, str(collections)], **caches)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def cached(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.rglob("*") if p.is_file())
+
+
+def test_payload_cache_gives_what_ansible_builds_and_a_changed_module_utils_is_a_new_key(tmp_path):
+    collection = tmp_path / "collections" / "ansible_collections" / "ledgerguard" / "recovery"
+    (collection / "plugins" / "modules").mkdir(parents=True)
+    shutil.copytree(REPO_ROOT / "plugins" / "module_utils", collection / "plugins" / "module_utils")
+    shutil.copy2(REPO_ROOT / "plugins" / "modules" / "restic_backup.py", collection / "plugins" / "modules")
+    shutil.copytree(REPO_ROOT / "meta", collection / "meta")
+    shutil.copy2(REPO_ROOT / "galaxy.yml", collection)
+    collections, cache = tmp_path / "collections", tmp_path / "cache"
+
+    plain = build(collections, None)
+    assert plain["module"] == str(collection / "plugins" / "modules" / "restic_backup.py")
+    # the collection's own module_utils files in the zip (not the package inits Ansible adds)
+    ours = sorted(
+        name
+        for name in plain["entries"]
+        if name.startswith(COLLECTION_UTILS) and (collection / "plugins" / name.split("/plugins/")[1]).is_file()
+    )
+    assert ours and "ansible/module_utils/basic.py" in plain["entries"]
+
+    first = build(collections, cache)
+    assert first == plain
+    [entry] = cached(cache)
+    with entry.open("rb") as handle:
+        files, metadata = pickle.load(handle)
+    assert [name for name, _data in files] == list(plain["entries"])
+    assert repr(metadata) == plain["metadata"]
+
+    # What the cache holds is what a later build writes: a marker put into the entry comes out in the zip.
+    with entry.open("wb") as handle:
+        pickle.dump(([*files, ("ledgerguard-marker.txt", b"from the cache")], metadata), handle)
+    hit = build(collections, cache)
+    marker = hit["entries"].pop("ledgerguard-marker.txt")
+    assert marker == hashlib.sha256(b"from the cache").hexdigest()
+    assert hit == plain and cached(cache) == [entry]
+
+    # A module_utils file of the collection changed: a new key, the new content in the zip, no marker.
+    edited = collection / "plugins" / ours[0].split("/plugins/")[1]
+    edited.write_bytes(edited.read_bytes() + "\n# 已修改\n".encode())
+    after = build(collections, cache)
+    assert "ledgerguard-marker.txt" not in after["entries"] and len(cached(cache)) == 2
+    assert after["entries"] == build(collections, None)["entries"]
+    assert after["entries"][ours[0]] != plain["entries"][ours[0]]
+
+
+def test_bytecode_cache_is_used_for_zipped_imports_and_keyed_by_the_source(tmp_path):
+    archive, cache = tmp_path / "lib.zip", tmp_path / "bytecode"
+    script = f"import sys; sys.path.insert(0, {str(archive)!r}); import lgmod; print(lgmod.VALUE); lgmod.boom()"
+
+    def run(value: str) -> subprocess.CompletedProcess:
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("lgmod.py", f"VALUE = {value}\n\n\ndef boom():\n    raise RuntimeError('boom')\n")
+        return run_python(["-c", script], LEDGERGUARD_TEST_MODULE_BYTECODE=str(cache))
+
+    first = run("'一'")
+    assert first.stdout == "一\n" and f'File "{archive}/lgmod.py", line 5, in boom' in first.stderr
+    [entry] = cached(cache)
+
+    entry.write_bytes(marshal.dumps(compile("VALUE = 'from the cache'\n", "elsewhere.py", "exec")))
+    assert run("'一'").stdout == "from the cache\n"
+
+    changed = run("'二'")
+    assert changed.stdout == "二\n" and f'File "{archive}/lgmod.py", line 5, in boom' in changed.stderr
+    assert len(cached(cache)) == 2
