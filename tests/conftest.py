@@ -45,6 +45,16 @@ if str(PYBOOT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PYBOOT), os.environ.get("PYTHONPATH", "")) if p)
 
 
+def cli_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for the ``ledgerguard`` CLI as an operator's shell has it: no AWS_ or RESTIC_ variables of the
+    test run (the CLI must take its credentials from its options), then ``extra``; the CLI's package from this
+    checkout's src, and the harness's caches (above) still on PYTHONPATH for the playbooks it runs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
+    env.update(extra or {})
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "src"), str(PYBOOT)])
+    return env
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A moto S3 server on a free 127.0.0.1 port for the whole session."""

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.retention import DEFAULT_RECORD_CLASSES
-from conftest import TEST_BIN, failed_messages, write_s3_credentials
+from conftest import TEST_BIN, cli_environment, failed_messages, write_s3_credentials
 from ledgerguard import sampledata
 
 LEDGERGUARD = [sys.executable, "-m", "ledgerguard"]
@@ -49,9 +49,9 @@ class Hook(http.server.BaseHTTPRequestHandler):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
-    return subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=env, timeout=600, check=False)
+    return subprocess.run(
+        [*LEDGERGUARD, *args], capture_output=True, text=True, env=cli_environment(), timeout=600, check=False
+    )
 
 
 def secret(path: Path, text: str) -> Path:
@@ -359,8 +359,7 @@ def test_cli_backup_shows_each_clients_progress(
     (slow / "restic").chmod(0o755)
     state = tmp_path / "state"
     inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
-    env.update(PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"), PATH=f"{slow}:{os.environ['PATH']}")
+    env = cli_environment({"PATH": f"{slow}:{os.environ['PATH']}"})
     args = [
         "backup", "--plain", "-i", str(inv), "--repository", local_repo, "--password-file", str(restic_password_file),
         "--private-data-dir", str(tmp_path / "runner"), "--evidence-dir", str(tmp_path / "evidence"),

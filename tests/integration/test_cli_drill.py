@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_environment
 
 from ledgerguard import sampledata
 
@@ -18,10 +18,9 @@ LEDGERGUARD = [sys.executable, "-m", "ledgerguard"]
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
-    full_env.update(env or {})
-    full_env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
-    return subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=full_env, timeout=300, check=False)
+    return subprocess.run(
+        [*LEDGERGUARD, *args], capture_output=True, text=True, env=cli_environment(env), timeout=300, check=False
+    )
 
 
 def client_books(tmp_path: Path) -> tuple[Path, list[dict]]:

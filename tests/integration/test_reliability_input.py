@@ -18,7 +18,7 @@ import pytest
 from test_incident import Site, evidence_dir, failed_msgs, sha, tree
 from test_incident_failures import refusing_site, site  # noqa: F401 (pytest fixtures)  # pylint: disable=unused-import
 
-from conftest import failed_messages
+from conftest import cli_environment, failed_messages
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
 
@@ -103,8 +103,7 @@ def test_bad_incident_input_refused(refusing_site, extra, message):  # noqa: F81
 
 
 def test_cli_refuses_repository_url_with_credentials(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+    env = cli_environment()
     res = subprocess.run(
         [sys.executable, "-m", "ledgerguard", "incident", "--plain", "--incident-id", "INC-20261126-009",
          "--repository", "s3:http://AKIARELIABILITY:hunter2-s3cr3t@127.0.0.1:9/bucket/restic",

@@ -16,10 +16,11 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ProcessWatch
+from conftest import ProcessWatch, cli_environment
 from test_incident import Site, tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the incident path freezes with bind mounts (root)")
@@ -27,10 +28,28 @@ LEDGERGUARD = [sys.executable, "-m", "ledgerguard"]
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RESTIC_"))}
-    full.update(env)
-    full["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
-    return subprocess.run([*LEDGERGUARD, *args], capture_output=True, text=True, env=full, timeout=900, check=False)
+    return subprocess.run(
+        [*LEDGERGUARD, *args], capture_output=True, text=True, env=cli_environment(env), timeout=900, check=False
+    )
+
+
+def newer(path: Path, since: float) -> bool:
+    """path was changed at or after since (False when it is gone: other tests remove their folders meanwhile)."""
+    try:
+        return path.lstat().st_mtime >= since
+    except FileNotFoundError:
+        return False
+
+
+def files_under(root: Path) -> Iterator[Path]:
+    """root itself if it is a file, else the files in it, its subfolders' too, not following symlinks; a folder
+    removed during the walk (other tests' temporary folders, Ansible's per-task folders) is skipped, not an error."""
+    if root.is_file():
+        yield root
+        return
+    for here, _folders, files in os.walk(root):
+        for name in files:
+            yield Path(here) / name
 
 
 def test_no_secret_in_any_file_or_process(tmp_path, s3_server):
@@ -105,15 +124,11 @@ def test_no_secret_in_any_file_or_process(tmp_path, s3_server):
     # module temp dirs and restic's cache under HOME, and anything new directly in /tmp (other tests' pytest folders
     # excepted).
     roots = [tmp_path, Path.home() / ".ansible", Path.home() / ".cache" / "restic"]
-    roots += [
-        p
-        for p in Path("/tmp").iterdir()  # noqa: S108
-        if not p.name.startswith("pytest-of-") and p.lstat().st_mtime >= start - 1
-    ]
+    roots += [p for p in Path("/tmp").iterdir() if not p.name.startswith("pytest-of-") and newer(p, start - 1)]  # noqa: S108
     scanned, leaks = 0, []
     seen: set[Path] = set()
     for root in roots:
-        for path in ([root] if root.is_file() else root.rglob("*")) if root.exists() else []:
+        for path in files_under(root):
             try:
                 if path in seen or path in inputs or not path.is_file() or path.is_symlink():
                     continue
