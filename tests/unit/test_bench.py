@@ -98,8 +98,10 @@ def test_measure_module_splits_module_and_child_memory(tmp_path):
     assert res["max_rss_kib"] >= res["children_rss_kib"]
     assert res["children_cpu_seconds"] >= 0.4
     assert 0 < res["module_cpu_seconds"] < res["children_cpu_seconds"]
-    # GNU time counts the whole tree (its figures have two decimals)
-    assert abs(res["module_cpu_seconds"] + res["children_cpu_seconds"] - res["cpu_seconds"]) < 0.05
+    # GNU time counts the whole tree (its figures have two decimals), and also the interpreter's teardown after the
+    # module's atexit report: 0.054 s on a slow, loaded 2-core machine (a clean-clone make test, 2026-12-07)
+    split = res["module_cpu_seconds"] + res["children_cpu_seconds"]
+    assert split - 0.02 <= res["cpu_seconds"] < split + 0.15
     assert not list(tmp_path.glob("*.args.json")), "the args file (it may hold a password) must be removed"
 
 
