@@ -26,6 +26,10 @@ description:
     empties that file (under a lock shared with the writer), and returns them as C(lines) of RV(ledgerguard_progress),
     one line per client in the order they finished, so every client's one-line result is shown exactly once however
     short its backup was against the poll interval.
+  - For a job that writes no progress file but files into a folder, such as
+    M(ledgerguard.recovery.restic_restore) into the drill's sandbox, O(target) counts instead: RV(ledgerguard_progress)
+    then gives the bytes of the regular files under that folder so far (symbolic links not followed, not counted) out
+    of O(total).
   - The poll that sees the job ended removes that file and the progress file (the job writes neither after its end),
     so a polling task that saw the end leaves nothing behind. With O(collect), that poll also returns the job's own
     result as RV(result) and removes the async results file, which saves the two M(ansible.builtin.async_status)
@@ -40,9 +44,23 @@ options:
     type: path
     required: true
   progress_file:
-    description: The progress file the job writes (see the description).
+    description:
+      - The progress file the job writes (see the description).
+      - One of O(progress_file) and O(target) is required, and only one.
     type: path
-    required: true
+  target:
+    description:
+      - A folder the job writes files into; RV(ledgerguard_progress) counts the bytes of the regular files under it
+        (walked with directory file descriptors, symbolic links neither followed nor counted). A missing folder
+        counts as nothing done yet.
+      - The poll that sees the job ended reports O(total) as done when that is more (a restore that compared files
+        in place writes less than it restored).
+    type: path
+  total:
+    description: The bytes O(target) will hold when the job is done, for RV(ledgerguard_progress)'s C(total); V(0)
+      when unknown (C(total) is then null).
+    type: int
+    default: 0
   wait:
     description:
       - Seconds to wait for the job to end before this poll returns; the poll returns as soon as the results file
@@ -120,6 +138,20 @@ EXAMPLES = r"""
   retries: 8640
   delay: 0
 
+- name: Wait for a restore into a sandbox, counting the bytes restored so far
+  ledgerguard.recovery.job_progress:
+    results_file: "{{ restore_job.results_file }}"
+    target: /var/tmp/drill/c001
+    total: "{{ restore_sizing.bytes }}"
+    unit: bytes
+    label: restore c001
+    wait: 2
+    collect: true
+  register: restore_progress
+  until: restore_progress.finished
+  retries: 1800
+  delay: 0
+
 - name: Fail when the backup job failed
   ansible.builtin.fail:
     msg: "{{ backup_progress.result.msg | default('the backup failed') }}"
@@ -154,7 +186,7 @@ ledgerguard_progress:
            "lines": ["c002 (宁波示例制造有限公司): 12 new, 3 changed, 4.1 MiB added in 2.3 s, snapshot 1a2b3c4d,
                       manifest 5e6f7a8b"]}
 progress:
-  description: The progress file's contents as read (empty before the job wrote it).
+  description: The progress file's contents as read (empty before the job wrote it, and with O(target)).
   returned: always
   type: dict
   sample: {"done": 1, "total": 3, "current": "c002", "finished": [{"id": "c001", "status": "ok"}],
@@ -164,6 +196,7 @@ progress:
 """
 
 import os  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+import stat  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 import time  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
@@ -196,19 +229,43 @@ def wait_for_end(results_file: str, wait: float, step: float = 0.2) -> dict | No
         time.sleep(min(step, left))
 
 
+def tree_bytes(root: str) -> int:
+    """The bytes of the regular files under ``root`` (0 when it does not exist), walked with directory file
+    descriptors; symbolic links are neither followed nor counted, and what vanishes during the walk is skipped."""
+    total = 0
+    try:
+        for _folder, _subfolders, files, folder_fd in os.fwalk(root, follow_symlinks=False):
+            for name in files:
+                try:
+                    st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    total += st.st_size
+    except OSError:
+        return 0
+    return total
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "results_file": {"type": "path", "required": True},
-            "progress_file": {"type": "path", "required": True},
+            "progress_file": {"type": "path"},
+            "target": {"type": "path"},
+            "total": {"type": "int", "default": 0},
             "unit": {"type": "str", "default": ""},
             "label": {"type": "str", "default": ""},
             "wait": {"type": "float", "default": 0},
             "collect": {"type": "bool", "default": False},
         },
+        required_one_of=[("progress_file", "target")],
+        mutually_exclusive=[("progress_file", "target")],
         supports_check_mode=True,
     )
     params = module.params
+    if params["target"]:
+        target_progress(module, params)
     try:
         ended = wait_for_end(params["results_file"], params["wait"])
         finished = ended is not None
@@ -241,6 +298,27 @@ def main() -> None:
         progress["lines"] = lines
     collected = {"result": ended} if finished and params["collect"] else {}
     module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress=state, **collected)
+
+
+def target_progress(module: AnsibleModule, params: dict) -> None:
+    """The poll of a job that writes into ``target``: its bytes so far out of ``total``."""
+    try:
+        ended = wait_for_end(params["results_file"], params["wait"])
+        finished = ended is not None
+        if finished and params["collect"]:
+            try:
+                os.unlink(params["results_file"])
+            except FileNotFoundError:
+                pass
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}; check that the job runs on this host")
+    total = params["total"] if params["total"] > 0 else None
+    done = tree_bytes(params["target"])
+    if finished and total is not None:
+        done = max(done, total)
+    progress = {"done": done, "total": total, "unit": params["unit"], "label": params["label"]}
+    collected = {"result": ended} if finished and params["collect"] else {}
+    module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress={}, **collected)
 
 
 if __name__ == "__main__":

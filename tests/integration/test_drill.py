@@ -77,6 +77,7 @@ def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
         drill_metrics_dir=str(tmp_path / "textfile"),
         drill_ledger_checks={"c001": {"csv": ["凭证"], "sqlite": ["账簿/ledger.sqlite"]}},
         drill_targets={"rto_seconds": 600, "rpo_seconds": 3600},
+        drill_progress_interval=1,  # the default path: each restore an async job, polled for its progress
     )
     # A drill from last week is already on record: the new one is appended and both are charted.
     history_file = state / "drills" / "history.jsonl"
@@ -110,6 +111,23 @@ def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
     )
     assert 0 < c001["rpo_seconds"] < 3600
     assert c001["targets"] == {"rto_seconds": 600.0, "rpo_seconds": 3600.0, "min_throughput_bytes_per_second": None}
+
+    # Each restore ran as an async job; the poll that saw its end reported the client's bytes and collected it,
+    # leaving no async status file behind.
+    polls = [
+        ev["event_data"]
+        for ev in r.events
+        if ev.get("event") == "runner_on_ok"
+        and ev["event_data"].get("task") in ("Start the restore", "Wait for the restore (progress)")
+    ]
+    assert [p["task"] for p in polls] == ["Start the restore", "Wait for the restore (progress)"] * 2
+    jobs = list(zip(polls[::2], polls[1::2], strict=True))
+    for client, (start, end) in zip(last["clients"], jobs, strict=True):
+        assert end["res"]["finished"] is True and not end["res"]["result"].get("failed")
+        assert end["res"]["ledgerguard_progress"] == {
+            "done": client["bytes"], "total": client["bytes"], "unit": "bytes", "label": f"restore {client['id']}"
+        }  # fmt: skip
+        assert not Path(start["res"]["results_file"]).exists()
 
     # Production untouched, sandbox gone.
     assert tree_digest(prod) == before

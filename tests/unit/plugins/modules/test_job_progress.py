@@ -196,3 +196,65 @@ def test_collect_leaves_a_running_job_alone(job, capsys):
     assert result["finished"] is False and "result" not in result
     assert json.loads(open(job["results_file"], encoding="utf-8").read()) == running
     assert os.path.exists(job["progress_file"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# target: a job that writes files into a folder (the drill's restore into its sandbox)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore(tmp_path):
+    target = tmp_path / "沙箱" / "c001"
+    return {
+        "results_file": str(tmp_path / "j77.1"),
+        "target": str(target),
+        "total": 2048,
+        "unit": "bytes",
+        "label": "restore c001",
+    }
+
+
+def test_target_counts_the_bytes_restored_so_far_until_the_job_ends(restore, tmp_path, capsys):
+    result = run(restore, capsys)  # neither the folder nor the results file yet
+    assert result["finished"] is False
+    assert result["ledgerguard_progress"] == {"done": 0, "total": 2048, "unit": "bytes", "label": "restore c001"}
+    books = tmp_path / "沙箱" / "c001" / "srv" / "账套"
+    books.mkdir(parents=True)
+    (books / "凭证.csv").write_bytes(b"x" * 1000)
+    (books / "报表.pdf").write_bytes(b"y" * 24)
+    (books / "link").symlink_to("凭证.csv")  # a link is neither followed nor counted
+    (books / "outside").symlink_to(tmp_path)  # nor is a linked folder walked
+    (tmp_path / "big").write_bytes(b"z" * 4096)
+    write(restore["results_file"], json.dumps({"started": 1, "finished": 0, "ansible_job_id": "j77.1"}))
+    result = run(restore, capsys)
+    assert result["finished"] is False and result["progress"] == {}
+    assert result["ledgerguard_progress"] == {"done": 1024, "total": 2048, "unit": "bytes", "label": "restore c001"}
+    write(restore["results_file"], json.dumps({"changed": True, "files": 2, "bytes": 1024}))  # the job ended
+    result = run(restore, capsys)
+    assert result["finished"] is True and "result" not in result
+    assert result["ledgerguard_progress"]["done"] == 2048  # the total, once the job ended
+    assert os.path.exists(restore["results_file"])  # without collect the results file is async_status's
+
+
+def test_target_collects_a_failed_restore_and_removes_its_results_file(restore, capsys):
+    restore.update(total=0, collect=True)
+    write(restore["results_file"], json.dumps({"started": 1, "finished": 0, "ansible_job_id": "j77.1"}))
+    result = run(restore, capsys)
+    assert result["finished"] is False and "result" not in result and os.path.exists(restore["results_file"])
+    failed = {"failed": True, "msg": "Snapshot 1a2b3c4d cannot be restored", "finished": 1}
+    write(restore["results_file"], json.dumps(failed))
+    result = run(restore, capsys)
+    assert result["changed"] is False and "failed" not in result
+    assert result["finished"] is True and result["result"] == failed
+    assert result["ledgerguard_progress"] == {"done": 0, "total": None, "unit": "bytes", "label": "restore c001"}
+    assert not os.path.exists(restore["results_file"])
+
+
+def test_target_and_progress_file_exclude_each_other(restore, job, capsys):
+    result = run({**restore, "progress_file": job["progress_file"]}, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == "parameters are mutually exclusive: progress_file|target"
+    result = run({"results_file": restore["results_file"]}, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == "one of the following is required: progress_file, target"
