@@ -27,9 +27,9 @@ description:
     one line per client in the order they finished, so every client's one-line result is shown exactly once however
     short its backup was against the poll interval.
   - For a job that writes no progress file but files into a folder, such as
-    M(ledgerguard.recovery.restic_restore) into the drill's sandbox, O(target) counts instead: RV(ledgerguard_progress)
-    then gives the bytes of the regular files under that folder so far (symbolic links not followed, not counted) out
-    of O(total).
+    M(ledgerguard.recovery.restic_restore) into the drill's sandbox, O(target) counts instead, and
+    RV(ledgerguard_progress) then gives the bytes of the regular files under that folder so far (symbolic links not
+    followed, not counted) out of O(total).
   - The poll that sees the job ended removes that file and the progress file (the job writes neither after its end),
     so a polling task that saw the end leaves nothing behind. With O(collect), that poll also returns the job's own
     result as RV(result) and removes the async results file, which saves the two M(ansible.builtin.async_status)
