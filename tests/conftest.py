@@ -182,7 +182,7 @@ class ExecEvents:
 
     def wait(self, timeout: float) -> list[int] | None:
         pids: list[int] = []
-        ready, _, _ = select.select([self.sock], [], [], timeout)
+        ready = select.select([self.sock], [], [], timeout)[0]
         while ready:
             try:
                 data = self.sock.recv(65536, socket.MSG_DONTWAIT)
