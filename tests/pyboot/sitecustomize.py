@@ -34,6 +34,17 @@ checkout's among them); a later build with the same key writes the same files in
 metadata. Any change to a module or a module_utils file of the checkout is a new key. Runs with the debugger or
 coverage extensions are built as without it. Nothing changes when the variable is unset; a cache that cannot be read
 or written is skipped.
+
+3. The collections' routing metadata (every Ansible command: ansible-playbook, ansible-doc, ansible-lint's syntax
+checks), in the same folder as 2, under ``runtime-meta``.
+
+Why: each Ansible process parses ansible.builtin's ``config/ansible_builtin_runtime.yml`` (376 KB of redirects) when
+its collection loader first routes a name, and each collection's ``meta/runtime.yml`` when it is first used: 98 ms of
+CPU for the builtin one with libyaml on this machine, about a tenth of ansible-playbook's start.
+
+What it does: it wraps the collection loader's ``_meta_yml_to_dict`` (Ansible's hook for this, which its docstring
+says other tools may replace to cache): the dict parsed from a file's bytes is kept under their SHA-256 and loaded with
+marshal (2.3 ms for the builtin one). Changed bytes are a new key.
 """
 
 from __future__ import annotations
@@ -173,6 +184,37 @@ def _cache_payloads(module_common, cache: str) -> None:
     module_common.recursive_finder = cached_finder
 
 
+def _cache_runtime_meta(collection_finder, cache: str) -> None:
+    """Wrap the collection loader's _meta_yml_to_dict: the dict of a runtime.yml kept across runs (the header says
+    why)."""
+    import marshal
+
+    parse = collection_finder._meta_yml_to_dict
+    if parse is None:  # Ansible could not import it, and says so when it is needed
+        return
+
+    def cached_parse(yaml_string_data, content_id):
+        import hashlib
+
+        data = yaml_string_data.encode() if isinstance(yaml_string_data, str) else bytes(yaml_string_data)
+        key = hashlib.sha256(data).hexdigest()
+        path = os.path.join(cache, "runtime-meta", key[:2], key)
+        try:
+            with open(path, "rb") as handle:
+                return marshal.load(handle)
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+        value = parse(yaml_string_data, content_id)
+        try:
+            marshal.dumps(value)  # only plain data is kept (libyaml's BaseLoader gives dicts, lists and strings)
+        except ValueError:
+            return value
+        _store(path, marshal.dump, value)
+        return value
+
+    collection_finder._meta_yml_to_dict = cached_parse
+
+
 def _on_import(fullname: str, patch) -> None:
     """Run patch(module) once the module fullname has been imported (by whoever imports it first).
 
@@ -208,3 +250,6 @@ if _CACHE:
     _install(_CACHE)
 if _PAYLOADS:
     _on_import("ansible.executor.module_common", lambda module: _cache_payloads(module, _PAYLOADS))
+    _on_import(
+        "ansible.utils.collection_loader._collection_finder", lambda module: _cache_runtime_meta(module, _PAYLOADS)
+    )

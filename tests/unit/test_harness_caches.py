@@ -39,6 +39,11 @@ def cached(cache: Path) -> list[Path]:
     return sorted(p for p in cache.rglob("*") if p.is_file())
 
 
+def payloads(cache: Path) -> list[Path]:
+    """The payload cache's entries (the folder also keeps the routing metadata, under runtime-meta)."""
+    return [p for p in cached(cache) if p.relative_to(cache).parts[0] != "runtime-meta"]
+
+
 def test_payload_cache_gives_what_ansible_builds_and_a_changed_module_utils_is_a_new_key(tmp_path):
     collection = tmp_path / "collections" / "ansible_collections" / "ledgerguard" / "recovery"
     (collection / "plugins" / "modules").mkdir(parents=True)
@@ -60,7 +65,7 @@ def test_payload_cache_gives_what_ansible_builds_and_a_changed_module_utils_is_a
 
     first = build(collections, cache)
     assert first == plain
-    [entry] = cached(cache)
+    [entry] = payloads(cache)
     with entry.open("rb") as handle:
         files, metadata = pickle.load(handle)
     assert [name for name, _data in files] == list(plain["entries"])
@@ -72,13 +77,13 @@ def test_payload_cache_gives_what_ansible_builds_and_a_changed_module_utils_is_a
     hit = build(collections, cache)
     marker = hit["entries"].pop("ledgerguard-marker.txt")
     assert marker == hashlib.sha256(b"from the cache").hexdigest()
-    assert hit == plain and cached(cache) == [entry]
+    assert hit == plain and payloads(cache) == [entry]
 
     # A module_utils file of the collection changed: a new key, the new content in the zip, no marker.
     edited = collection / "plugins" / ours[0].split("/plugins/")[1]
     edited.write_bytes(edited.read_bytes() + "\n# 已修改\n".encode())
     after = build(collections, cache)
-    assert "ledgerguard-marker.txt" not in after["entries"] and len(cached(cache)) == 2
+    assert "ledgerguard-marker.txt" not in after["entries"] and len(payloads(cache)) == 2
     assert after["entries"] == build(collections, None)["entries"]
     assert after["entries"][ours[0]] != plain["entries"][ours[0]]
 
@@ -102,3 +107,56 @@ def test_bytecode_cache_is_used_for_zipped_imports_and_keyed_by_the_source(tmp_p
     changed = run("'二'")
     assert changed.stdout == "二\n" and f'File "{archive}/lgmod.py", line 5, in boom' in changed.stderr
     assert len(cached(cache)) == 2
+
+
+ROUTING = """
+import json, sys
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader(sys.argv[1:])
+from ansible.utils.collection_loader._collection_finder import _get_collection_metadata
+print(json.dumps({name: _get_collection_metadata(name) for name in ("ansible.builtin", "lgtest.routing")}))
+"""
+
+
+def test_runtime_metadata_cache_gives_what_ansible_parses_and_a_changed_file_is_a_new_key(tmp_path):
+    import ansible
+    import yaml
+
+    collection = tmp_path / "collections" / "ansible_collections" / "lgtest" / "routing"
+    (collection / "meta").mkdir(parents=True)
+    runtime = collection / "meta" / "runtime.yml"
+    runtime.write_text(
+        "requires_ansible: '>=2.19'\nplugin_routing:\n  modules:\n    旧名: {redirect: lgtest.routing.new}\n"
+    )
+    cache = tmp_path / "cache"
+
+    def routing(with_cache: bool) -> dict:
+        res = run_python(
+            ["-c", ROUTING, str(tmp_path / "collections")],
+            LEDGERGUARD_TEST_MODULE_PAYLOADS=str(cache) if with_cache else "",
+        )
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    plain = routing(False)
+    assert plain["lgtest.routing"]["plugin_routing"]["modules"]["旧名"] == {"redirect": "lgtest.routing.new"}
+    assert routing(True) == plain
+    builtin = (Path(ansible.__file__).parent / "config" / "ansible_builtin_runtime.yml").read_bytes()
+    entry = cache / "runtime-meta" / hashlib.sha256(builtin).hexdigest()[:2] / hashlib.sha256(builtin).hexdigest()
+    with entry.open("rb") as handle:
+        assert marshal.load(handle) == yaml.load(builtin, Loader=yaml.CBaseLoader)
+    assert len(cached(cache / "runtime-meta")) == 2
+
+    # What the cache holds is what Ansible then routes with: a marker put into the entry comes out.
+    kept = marshal.loads(entry.read_bytes())
+    kept["plugin_routing"]["modules"]["lg_marker"] = {"redirect": "ansible.builtin.ping"}
+    entry.write_bytes(marshal.dumps(kept))
+    hit = routing(True)
+    assert hit["ansible.builtin"]["plugin_routing"]["modules"].pop("lg_marker") == {"redirect": "ansible.builtin.ping"}
+    assert hit == plain
+
+    # A changed runtime.yml: a new key, and its new routing.
+    runtime.write_text(runtime.read_text(encoding="utf-8").replace("lgtest.routing.new", "lgtest.routing.newer"))
+    after = routing(True)
+    assert after["lgtest.routing"]["plugin_routing"]["modules"]["旧名"] == {"redirect": "lgtest.routing.newer"}
+    assert len(cached(cache / "runtime-meta")) == 3
