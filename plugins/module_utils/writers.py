@@ -29,6 +29,7 @@ import os
 import pwd
 import shlex
 import signal
+import stat
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -285,11 +286,36 @@ class Targets:
         self.walked.update(dict.fromkeys(passed, found))
         return found
 
+    def remembered(self, path: str, same_device: bool = False) -> tuple[bool, str | None]:
+        """(True, the answer) when path names a folder that is a target or that a walk of this scan passed, found
+        with one stat; (False, None) otherwise, for the caller to open it and walk. Most folders held or mapped are
+        passed already (the library folders every process maps, the tree above the targets): opening one and
+        starting a walk from it costs five system calls where the stat costs one. The answer is the one the walk
+        would give at its first step (the same folder, looked up once instead of twice). With ``same_device``, a
+        folder on a device of no target is answered None at once, as dir_under does."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False, None
+        if not stat.S_ISDIR(st.st_mode):
+            return False, None
+        key = (st.st_dev, st.st_ino)
+        if key in self.idents:
+            return True, self.idents[key]
+        if key in self.walked:
+            return True, self.walked[key]
+        if same_device and st.st_dev not in self.devs:
+            return True, None
+        return False, None
+
     def dir_under(self, link: str, shown: str) -> str | None:
         """A directory held by a process (``/proc/PID/cwd``, ``root`` or ``fd/N``): by path, then by ancestry."""
         hit = self.by_path(shown)
         if hit:
             return hit
+        known, answer = self.remembered(link, same_device=True)
+        if known:
+            return answer
         try:
             fd = os.open(link, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
@@ -310,9 +336,12 @@ class Targets:
             return hit
         if dev is not None and dev not in self.devs:
             return None
-        folder = os.path.dirname(path)
+        folder = f"{proc}/{pid}/root{os.path.dirname(path)}"
+        known, answer = self.remembered(folder)
+        if known:
+            return answer
         try:
-            fd = os.open(f"{proc}/{pid}/root{folder}", _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = os.open(folder, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             return None
         try:

@@ -230,3 +230,40 @@ def test_ancestry_memo_lasts_one_scan(tmp_path):
     moved = target / "加密中"
     outside.rename(moved)
     assert _lookup(wr.Targets([str(target)]), moved) == str(target)
+
+
+def test_a_folder_a_walk_passed_is_answered_by_one_stat_with_the_walks_answer(tmp_path, monkeypatch):
+    """file_under and dir_under open a folder and walk only when no walk of the scan passed it: a second file in a
+    folder (or a folder held twice) is answered by a stat, with the same answer as the walk's."""
+    target = tmp_path / "账套" / "客户丙"
+    (target / "凭证").mkdir(parents=True)
+    (tmp_path / "lib").mkdir()
+    alias = tmp_path / "别名"  # a name that is not under the target, for a folder that is
+    alias.symlink_to(target)
+    targets = wr.Targets([str(target)])
+    opened: list[str] = []
+    real_open = os.open
+
+    def recording_open(path, flags, *args, **kwargs):
+        opened.append(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(wr.os, "open", recording_open)
+    pid, root = os.getpid(), f"/proc/{os.getpid()}/root"
+    dev = os.stat(target).st_dev
+    assert targets.file_under(pid, f"{alias}/凭证/甲.csv", dev) == str(target)
+    assert opened[0] == f"{root}{alias}/凭证"
+    walked = len(opened)
+    assert targets.file_under(pid, f"{alias}/凭证/乙.csv", dev) == str(target)
+    assert targets.file_under(pid, f"{alias}/凭证/丙.csv (deleted)", dev) == str(target)
+    assert len(opened) == walked  # no open: answered by the stat
+    assert targets.file_under(pid, f"{tmp_path}/lib/libc.so", dev) is None
+    walked = len(opened)
+    assert targets.file_under(pid, f"{tmp_path}/lib/libm.so", dev) is None
+    assert targets.dir_under(f"{tmp_path}/lib", f"{tmp_path}/lib") is None
+    assert targets.dir_under(f"{alias}/凭证", f"{alias}/凭证") == str(target)
+    assert len(opened) == walked
+    # A folder no walk passed is opened and walked as before.
+    (tmp_path / "新").mkdir()
+    assert targets.dir_under(f"{tmp_path}/新", f"{tmp_path}/新") is None
+    assert opened[walked] == f"{tmp_path}/新"
