@@ -160,3 +160,34 @@ def test_runtime_metadata_cache_gives_what_ansible_parses_and_a_changed_file_is_
     after = routing(True)
     assert after["lgtest.routing"]["plugin_routing"]["modules"]["旧名"] == {"redirect": "lgtest.routing.newer"}
     assert len(cached(cache / "runtime-meta")) == 3
+
+
+TYPE_HINTS = """
+import json, typing
+calls = []
+real = typing.get_type_hints
+typing.get_type_hints = lambda obj, *a, **k: calls.append(obj.__name__) or real(obj, *a, **k)
+from ansible.module_utils._internal import _datatag, _messages
+calls.clear()  # the classes' definitions asked too (their validation); from here on, the deserialization's
+info = _messages.PluginInfo(resolved_name="ledgerguard.recovery.restic_backup", type=_messages.PluginType.MODULE)
+first = _messages.PluginInfo._from_dict(info._as_dict())
+second = _messages.PluginInfo._from_dict(info._as_dict())
+hints = sorted(_datatag.t.get_type_hints(_messages.PluginInfo))
+out = {"view": type(_datatag.t).__name__, "same": first == second == info, "calls": calls, "hints": hints}
+print(json.dumps({**out, "cast": _datatag.t.cast is typing.cast}))
+"""
+
+
+def test_type_hints_of_ansibles_serializable_dataclasses_are_asked_once_per_class():
+    def run(**caches: str) -> dict:
+        res = run_python(["-c", TYPE_HINTS], **caches)
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    plain = run()
+    assert plain["view"] == "module" and plain["same"] is True
+    assert plain["calls"] == ["PluginInfo", "PluginInfo", "PluginInfo"]  # at every _from_dict, as Ansible does
+    kept = run(LEDGERGUARD_TEST_MODULE_BYTECODE="/nonexistent/lg-bytecode")
+    assert kept["view"] == "KeptTypeHints" and kept["same"] is True and kept["cast"] is True
+    assert kept["calls"] == ["PluginInfo"]  # once, then from the view's own answer
+    assert kept["hints"] == plain["hints"] and {"resolved_name", "type"} <= set(plain["hints"])
