@@ -487,3 +487,30 @@ def test_invalid_input_is_refused(tmp_path, local_repo, restic_password_file, lo
     assert runner.rc != 0
     msgs = " ".join(failed_messages(runner))
     assert "backup_verify" in msgs and "sometimes" in msgs
+
+
+def test_the_first_host_of_each_repository_runs_its_repository_wide_checks(
+    tmp_path, restic_password_file, localhost_inventory, playbook
+):
+    """Four hosts on two repositories: the first host of each (in play order) owns its repository's checks."""
+    repos = {"books01": "仓库甲", "books02": "仓库乙", "books03": "仓库甲", "books04": "仓库乙"}
+    hosts = {
+        host: {"ledgerguard_repository": str(tmp_path / repo), "ledgerguard_password_file": str(restic_password_file)}
+        for host, repo in repos.items()
+    }
+    runner = playbook(
+        str(Path(__file__).parent / "playbooks" / "backup_verify_owners.yml"),
+        inventory=localhost_inventory(hosts=hosts),
+    )
+    assert runner.rc == 0, failed_messages(runner)
+    shown = {
+        ev["event_data"]["host"]: ev["event_data"]["res"]["msg"]
+        for ev in runner.events
+        if ev.get("event") == "runner_on_ok" and ev["event_data"].get("task") == "Show this host's choice"
+    }
+    assert shown == {
+        "books01": {"repository": str(tmp_path / "仓库甲"), "owner": True},
+        "books02": {"repository": str(tmp_path / "仓库乙"), "owner": True},
+        "books03": {"repository": str(tmp_path / "仓库甲"), "owner": False},
+        "books04": {"repository": str(tmp_path / "仓库乙"), "owner": False},
+    }
