@@ -264,23 +264,33 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    if params["target"]:
-        target_progress(module, params)
     try:
         ended = wait_for_end(params["results_file"], params["wait"])
         finished = ended is not None
-        state = read_json(params["progress_file"]) or {}
-        # after the results file: once it says the job ended, every line the job wrote is there
-        lines = [finished_line(record) for record in take_finished(params["progress_file"], remove=finished)]
+        if params["target"]:
+            state: dict = {}
+            progress = target_progress(params, finished)
+        else:
+            state = read_json(params["progress_file"]) or {}
+            # after the results file: once it says the job ended, every line the job wrote is there
+            lines = [finished_line(record) for record in take_finished(params["progress_file"], remove=finished)]
+            progress = file_progress(params, state, lines)
         if finished:
             done_with = [params["progress_file"]] + ([params["results_file"]] if params["collect"] else [])
-            for path in done_with:
+            for path in filter(None, done_with):
                 try:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
     except OSError as exc:
         module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}; check that the job runs on this host")
+    collected = {"result": ended} if finished and params["collect"] else {}
+    module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress=state, **collected)
+
+
+def file_progress(params: dict, state: dict, lines: list[str]) -> dict:
+    """The progress of a job that writes a progress file (``state``, as read), with the lines of the clients that
+    finished since the previous poll."""
     current, part = client_progress(state)
     if not current and isinstance(state.get("finished"), list) and state["finished"]:
         last = state["finished"][-1]
@@ -296,29 +306,17 @@ def main() -> None:
         progress["part"] = part
     if lines:
         progress["lines"] = lines
-    collected = {"result": ended} if finished and params["collect"] else {}
-    module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress=state, **collected)
+    return progress
 
 
-def target_progress(module: AnsibleModule, params: dict) -> None:
-    """The poll of a job that writes into ``target``: its bytes so far out of ``total``."""
-    try:
-        ended = wait_for_end(params["results_file"], params["wait"])
-        finished = ended is not None
-        if finished and params["collect"]:
-            try:
-                os.unlink(params["results_file"])
-            except FileNotFoundError:
-                pass
-    except OSError as exc:
-        module.fail_json(msg=f"cannot read {exc.filename}: {exc.strerror}; check that the job runs on this host")
+def target_progress(params: dict, finished: bool) -> dict:
+    """The progress of a job that writes into ``target``: its bytes so far out of ``total`` (all of it once the job
+    ended)."""
     total = params["total"] if params["total"] > 0 else None
     done = tree_bytes(params["target"])
     if finished and total is not None:
         done = max(done, total)
-    progress = {"done": done, "total": total, "unit": params["unit"], "label": params["label"]}
-    collected = {"result": ended} if finished and params["collect"] else {}
-    module.exit_json(changed=False, finished=finished, ledgerguard_progress=progress, progress={}, **collected)
+    return {"done": done, "total": total, "unit": params["unit"], "label": params["label"]}
 
 
 if __name__ == "__main__":
