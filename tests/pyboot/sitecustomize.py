@@ -55,8 +55,8 @@ Why: Ansible's ``AnsibleSerializableDataclass._from_dict`` asks ``typing.get_typ
 result that carries Ansible's tagged objects (13 % of ansible-playbook's CPU in a py-spy profile of the 20-host
 incident).
 
-What it does: the ``t`` (typing) that module uses is replaced by a view of typing whose ``get_type_hints(cls)`` keeps
-its answer per class; everything else is typing's own. A dataclass's annotations do not change once it is defined.
+What it does: the ``t`` (typing) that module uses is replaced by a copy of it whose ``get_type_hints(cls)`` keeps its
+answer per class; every other name is typing's own. A dataclass's annotations do not change once it is defined.
 """
 
 from __future__ import annotations
@@ -228,7 +228,10 @@ def _cache_runtime_meta(collection_finder, cache: str) -> None:
 
 
 def _memo_type_hints(datatag) -> None:
-    """Give the datatag module a view of typing whose get_type_hints(cls) is kept per class (the header says why)."""
+    """Give the datatag module a copy of its typing module whose get_type_hints(cls) is kept per class (the header
+    says why). A copy of the module's names, not a proxy: the module reads t.cast and others in its hot paths, and a
+    module's attribute costs no more than before."""
+    import types
     import typing
 
     own = getattr(datatag, "t", None)  # Ansible's compat.typing, which is typing's names
@@ -236,20 +239,18 @@ def _memo_type_hints(datatag) -> None:
         return
     hints: dict[type, dict] = {}
 
-    class KeptTypeHints:
-        def __getattr__(self, name):
-            return getattr(own, name)
+    def get_type_hints(obj, *args, **kwargs):
+        if args or kwargs or not isinstance(obj, type):
+            return typing.get_type_hints(obj, *args, **kwargs)
+        found = hints.get(obj)
+        if found is None:
+            found = hints[obj] = typing.get_type_hints(obj)
+        return dict(found)
 
-        @staticmethod
-        def get_type_hints(obj, *args, **kwargs):
-            if args or kwargs or not isinstance(obj, type):
-                return typing.get_type_hints(obj, *args, **kwargs)
-            found = hints.get(obj)
-            if found is None:
-                found = hints[obj] = typing.get_type_hints(obj)
-            return dict(found)
-
-    datatag.t = KeptTypeHints()
+    view = types.ModuleType(f"{own.__name__}.kept_type_hints")
+    view.__dict__.update({k: v for k, v in vars(own).items() if not k.startswith("__")})
+    view.get_type_hints = get_type_hints
+    datatag.t = view
 
 
 def _on_import(fullname: str, patch) -> None:
