@@ -68,47 +68,58 @@ _PAYLOADS = os.environ.get("LEDGERGUARD_TEST_MODULE_PAYLOADS", "")
 
 
 def _store(path: str, dump, value) -> None:
-    """Write value to path with dump(value, handle) through a temporary file (readers never see half of it)."""
+    """Write value to path with dump(value, handle) through a temporary file (readers never see half of it); a value
+    dump cannot write (marshal's ValueError) or a folder that cannot be written leaves nothing."""
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as handle:
             dump(value, handle)
         os.replace(tmp, path)
-    except OSError:
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _kept(folder: str, key: bytes, build):
+    """The value kept in folder under the SHA-256 of key (marshal), else build()'s, kept there for the next process."""
+    import hashlib
+    import marshal
+
+    digest = hashlib.sha256(key).hexdigest()
+    path = os.path.join(folder, digest[:2], digest)
+    try:
+        with open(path, "rb") as handle:
+            return marshal.load(handle)
+    except (OSError, EOFError, ValueError, TypeError):
         pass
+    value = build()
+    _store(path, marshal.dump, value)
+    return value
 
 
 def _install(cache: str) -> None:
     # Only what the interpreter has loaded already, or builtins: this runs at the start of every Python process the
     # tests start, most of them module processes (hashlib is imported at the first compile, which basic.py's imports
     # bring about, and basic.py imports hashlib anyway).
-    import marshal
     import zipimport
     from _frozen_importlib_external import MAGIC_NUMBER
 
     compile_source = zipimport._compile_source
     code_type = type(_install.__code__)
-    seen: dict[str, object] = {}  # this process: get_filename's compile, then get_code's, of the same module
+    seen: dict[bytes, object] = {}  # this process: get_filename's compile, then get_code's, of the same module
 
     def renamed(code, filename: str):
         consts = tuple(renamed(c, filename) if isinstance(c, code_type) else c for c in code.co_consts)
         return code.replace(co_filename=filename, co_consts=consts)
 
     def cached_compile(pathname, source):
-        import hashlib
-
-        key = hashlib.sha256(MAGIC_NUMBER + bytes(source)).hexdigest()
+        key = MAGIC_NUMBER + bytes(source)
         code = seen.get(key)
         if code is None:
-            path = os.path.join(cache, key[:2], key)
-            try:
-                with open(path, "rb") as handle:
-                    code = marshal.load(handle)
-            except (OSError, EOFError, ValueError, TypeError):
-                code = compile_source(pathname, source)
-                _store(path, marshal.dump, code)
-            seen[key] = code
+            code = seen[key] = _kept(cache, key, lambda: compile_source(pathname, source))
         return code if code.co_filename == pathname else renamed(code, pathname)
 
     zipimport._compile_source = cached_compile
@@ -199,30 +210,15 @@ def _cache_payloads(module_common, cache: str) -> None:
 def _cache_runtime_meta(collection_finder, cache: str) -> None:
     """Wrap the collection loader's _meta_yml_to_dict: the dict of a runtime.yml kept across runs (the header says
     why)."""
-    import marshal
-
     parse = collection_finder._meta_yml_to_dict
     if parse is None:  # Ansible could not import it, and says so when it is needed
         return
+    folder = os.path.join(cache, "runtime-meta")
 
     def cached_parse(yaml_string_data, content_id):
-        import hashlib
-
+        # libyaml's BaseLoader gives dicts, lists and strings, which marshal keeps (anything else is not kept)
         data = yaml_string_data.encode() if isinstance(yaml_string_data, str) else bytes(yaml_string_data)
-        key = hashlib.sha256(data).hexdigest()
-        path = os.path.join(cache, "runtime-meta", key[:2], key)
-        try:
-            with open(path, "rb") as handle:
-                return marshal.load(handle)
-        except (OSError, EOFError, ValueError, TypeError):
-            pass
-        value = parse(yaml_string_data, content_id)
-        try:
-            marshal.dumps(value)  # only plain data is kept (libyaml's BaseLoader gives dicts, lists and strings)
-        except ValueError:
-            return value
-        _store(path, marshal.dump, value)
-        return value
+        return _kept(folder, data, lambda: parse(yaml_string_data, content_id))
 
     collection_finder._meta_yml_to_dict = cached_parse
 
