@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gzip
 import io
 import json
 import os
@@ -91,9 +92,13 @@ def lose_mkdir_race(monkeypatch, shared: Path) -> None:
 
 
 def state_bundle_bytes() -> bytes:
-    """A small gzipped state bundle (one file, mounts.txt, with a Chinese mount point), as state_capture returns."""
+    """A small gzipped state bundle (one file, mounts.txt, with a Chinese mount point), as state_capture returns.
+
+    The same bytes on every call: the gzip header's time is fixed (tarfile's "w:gz" writes the current second, so two
+    calls a second apart differed and a test comparing them failed in CI).
+    """
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed, tarfile.open(fileobj=packed, mode="w") as tar:
         data = "挂载 /srv/账套\n".encode()
         info = tarfile.TarInfo("mounts.txt")
         info.size = len(data)
