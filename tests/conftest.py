@@ -49,6 +49,13 @@ os.environ.setdefault("LEDGERGUARD_TEST_MODULE_BYTECODE", str(REPO_ROOT / ".cach
 os.environ.setdefault("LEDGERGUARD_TEST_MODULE_PAYLOADS", str(REPO_ROOT / ".cache" / "module-payloads"))
 if str(PYBOOT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PYBOOT), os.environ.get("PYTHONPATH", "")) if p)
+# Ansible's modules on the tests' local hosts go to their Python on standard input (pipelining): one process per module
+# run instead of about twenty (the shells and `sleep 0`s that make, fill, chmod and remove the remote temporary
+# folder). A Python started with PYTHONUNBUFFERED (these machines set it; a fresh Debian does not) reads a script on
+# standard input one byte per read(2): 180,000 system calls, about 60 ms of CPU, for each module's payload. So no
+# process the tests start gets it (pytest's own output was set up before this runs). docs/testing.md has the figures.
+os.environ.pop("PYTHONUNBUFFERED", None)
+os.environ.setdefault("ANSIBLE_PIPELINING", "True")
 # Its bytecode written once here: where PYTHONDONTWRITEBYTECODE is set (these machines), each of the thousands of
 # processes would otherwise compile it again at start-up (3 ms each on a loaded 2-core machine). Python still reads
 # bytecode that is there, and checks it against the source's time and size.

@@ -165,7 +165,13 @@ def test_host_unreachable_mid_run(tmp_path, local_repo, restic_password_file):
     # thaw them before the run's own thaw even on a loaded machine; 40 s on the host that drops out, so its watchdog
     # (which this test waits for) thaws it soon after the run instead of up to 150 s later.
     fleet.hostvars = {host: {"write_freeze_max_duration": 150} for host in fleet.hosts}
-    fleet.hostvars[lost] = {"ansible_remote_tmp": str(remote_tmp / "ansible"), "write_freeze_max_duration": 40}
+    # Its modules go through its temporary folder (no pipelining, which the tests turn on for their local hosts), so
+    # replacing that folder by a file cuts it off.
+    fleet.hostvars[lost] = {
+        "ansible_remote_tmp": str(remote_tmp / "ansible"),
+        "ansible_pipelining": False,
+        "write_freeze_max_duration": 40,
+    }
     fleet.backup_all(dt.datetime.now() - dt.timedelta(days=1))
     clean = damage(fleet)
     cut = {}
