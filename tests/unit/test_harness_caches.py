@@ -4,6 +4,7 @@ new key."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import marshal
@@ -88,24 +89,46 @@ def test_payload_cache_gives_what_ansible_builds_and_a_changed_module_utils_is_a
     assert after["entries"][ours[0]] != plain["entries"][ours[0]]
 
 
-def test_bytecode_cache_is_used_for_zipped_imports_and_keyed_by_the_source(tmp_path):
-    archive, cache = tmp_path / "lib.zip", tmp_path / "bytecode"
-    script = f"import sys; sys.path.insert(0, {str(archive)!r}); import lgmod; print(lgmod.VALUE); lgmod.boom()"
+def zip_source_name() -> str:
+    """sitecustomize.ZIP_SOURCE_NAME, read from the file (importing it here would install its hooks in pytest)."""
+    tree = ast.parse((PYBOOT / "sitecustomize.py").read_text(encoding="utf-8"))
+    [value] = [n.value.value for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ZIP_SOURCE_NAME"]
+    return value
 
-    def run(value: str) -> subprocess.CompletedProcess:
+
+def test_bytecode_cache_is_used_for_zipped_imports_and_keyed_by_the_source(tmp_path):
+    cache = tmp_path / "bytecode"
+
+    def run(value: str, archive: Path) -> subprocess.CompletedProcess:
+        script = f"import sys; sys.path.insert(0, {str(archive)!r}); import lgmod; print(lgmod.VALUE); lgmod.boom()"
         with zipfile.ZipFile(archive, "w") as zf:
             zf.writestr("lgmod.py", f"VALUE = {value}\n\n\ndef boom():\n    raise RuntimeError('boom')\n")
         return run_python(["-c", script], LEDGERGUARD_TEST_MODULE_BYTECODE=str(cache))
 
-    first = run("'一'")
-    assert first.stdout == "一\n" and f'File "{archive}/lgmod.py", line 5, in boom' in first.stderr
+    first = run("'一'", tmp_path / "lib.zip")
+    assert first.stdout == "一\n" and f'File "{tmp_path}/lib.zip/lgmod.py", line 5, in boom' in first.stderr
     [entry] = cached(cache)
 
-    entry.write_bytes(marshal.dumps(compile("VALUE = 'from the cache'\n", "elsewhere.py", "exec")))
-    assert run("'一'").stdout == "from the cache\n"
+    # The same source under another path (each module process has its own payload folder): the kept code, named
+    # after this path down to the nested function's frame; an ASCII path by marshal's bytes, another by a copy.
+    elsewhere = run("'一'", tmp_path / "other.zip")
+    assert elsewhere.stdout == "一\n" and f'File "{tmp_path}/other.zip/lgmod.py", line 5, in boom' in elsewhere.stderr
+    (tmp_path / "其他").mkdir()
+    again = run("'一'", tmp_path / "其他" / "lib.zip")
+    assert again.stdout == "一\n" and f'File "{tmp_path}/其他/lib.zip/lgmod.py", line 5, in boom' in again.stderr
+    assert cached(cache) == [entry]
 
-    changed = run("'二'")
-    assert changed.stdout == "二\n" and f'File "{archive}/lgmod.py", line 5, in boom' in changed.stderr
+    planted = compile("VALUE = 'from the cache'\n\n\ndef boom():\n    raise KeyError(7)\n", zip_source_name(), "exec")
+    entry.write_bytes(marshal.dumps(marshal.dumps(planted)))
+    from_cache = run("'一'", tmp_path / "lib.zip")
+    assert from_cache.stdout == "from the cache\n"
+    assert (
+        f'File "{tmp_path}/lib.zip/lgmod.py", line 5, in boom' in from_cache.stderr
+        and "KeyError: 7" in from_cache.stderr
+    )
+
+    changed = run("'二'", tmp_path / "lib.zip")
+    assert changed.stdout == "二\n" and f'File "{tmp_path}/lib.zip/lgmod.py", line 5, in boom' in changed.stderr
     assert len(cached(cache)) == 2
 
 
