@@ -185,6 +185,49 @@ def test_runtime_metadata_cache_gives_what_ansible_parses_and_a_changed_file_is_
     assert len(cached(cache / "runtime-meta")) == 3
 
 
+COLLECTION_CODE = """
+import json, sys
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader(sys.argv[1:])
+from ansible_collections.lgtest.code.plugins.plugin_utils import lgcode
+try:
+    lgcode.boom()
+except RuntimeError as exc:
+    print(json.dumps({"value": lgcode.VALUE, "file": exc.__traceback__.tb_next.tb_frame.f_code.co_filename}))
+"""
+
+
+def test_collection_code_cache_gives_what_the_loader_compiles_and_a_changed_source_is_a_new_key(tmp_path):
+    folder = tmp_path / "collections" / "ansible_collections" / "lgtest" / "code" / "plugins" / "plugin_utils"
+    folder.mkdir(parents=True)
+    source = folder / "lgcode.py"
+    cache = tmp_path / "cache"
+
+    def load(value: str, with_cache: bool = True) -> dict:
+        source.write_text(f"VALUE = {value}\n\n\ndef boom():\n    raise RuntimeError('boom')\n", encoding="utf-8")
+        res = run_python(
+            ["-c", COLLECTION_CODE, str(tmp_path / "collections")],
+            LEDGERGUARD_TEST_MODULE_PAYLOADS=str(cache) if with_cache else "",
+        )
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    plain = load("'账套'", with_cache=False)
+    assert plain == {"value": "账套", "file": str(source)}
+    assert load("'账套'") == plain
+    [entry] = cached(cache / "collection-code")
+
+    # What the cache holds is what the loader then runs.
+    entry.write_bytes(
+        marshal.dumps(compile("VALUE = 'kept'\ndef boom():\n    raise RuntimeError\n", str(source), "exec"))
+    )
+    assert load("'账套'") == {"value": "kept", "file": str(source)}
+
+    # A changed source: a new key, and its new code.
+    assert load("'凭证'") == {"value": "凭证", "file": str(source)}
+    assert len(cached(cache / "collection-code")) == 2
+
+
 TYPE_HINTS = """
 import json, typing
 calls = []
