@@ -52,7 +52,7 @@ if str(PYBOOT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
 # Ansible's modules on the tests' local hosts go to their Python on standard input (pipelining): one process per module
 # run instead of about twenty (the shells and `sleep 0`s that make, fill, chmod and remove the remote temporary
 # folder). A Python started with PYTHONUNBUFFERED (these machines set it; a fresh Debian does not) reads a script on
-# standard input one byte per read(2): 180,000 system calls, about 60 ms of CPU, for each module's payload. So no
+# standard input one byte per read(2): 180,000 system calls, about 0.14 s of CPU, for each module's payload. So no
 # process the tests start gets it (pytest's own output was set up before this runs). docs/testing.md has the figures.
 os.environ.pop("PYTHONUNBUFFERED", None)
 os.environ.setdefault("ANSIBLE_PIPELINING", "True")
