@@ -103,9 +103,9 @@ def drill_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def drill_ledger(client: dict[str, Any], legacy_checks: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The client's books as the drill's damage assessment reads them: C(ledger), its declaration
-    (ledgerguard_clients[].ledger, or the deprecated drill_ledger_checks entry turned into one), and C(paths), its
-    ledger files as the incident's restore finds them (plugin_utils/restore_clients.ledger_paths)."""
+    """The client's books as the drill's damage assessment reads them (:func:`drill_damage_clients`): C(ledger), its
+    declaration (ledgerguard_clients[].ledger, or the deprecated drill_ledger_checks entry turned into one), and
+    C(paths), its ledger files as the incident's restore finds them (plugin_utils/restore_clients.ledger_paths)."""
     client = dict(client or {})
     decl = client.get("ledger") or {}
     legacy = (legacy_checks or {}).get(client.get("id")) or {}
@@ -119,6 +119,30 @@ def drill_ledger(client: dict[str, Any], legacy_checks: dict[str, Any] | None = 
     if not paths:
         return {"ledger": decl, "paths": []}
     return {"ledger": decl, "paths": _restore_clients.ledger_paths({**client, "ledger": decl, "declared_paths": paths})}
+
+
+def drill_damage_clients(
+    clients: list[dict[str, Any]], legacy_checks: dict[str, Any] | None = None, snapshot: str = ""
+) -> list[dict[str, Any]]:
+    """snapshot_damage's O(clients) for the drilled clients that have paths, so that one run assesses them all: each
+    one's id, paths, books (:func:`drill_ledger`), its pin (C(snapshot_path) for its first path) and ``snapshot``."""
+    out = []
+    for client in clients or []:
+        paths = list(client.get("paths") or [])
+        if not paths:
+            continue
+        books = drill_ledger(client, legacy_checks)
+        entry = {
+            "id": str(client["id"]),
+            "paths": paths,
+            "ledger": books["ledger"],
+            "ledger_paths": books["paths"],
+            "snapshot_paths": {paths[0]: client["snapshot_path"]} if client.get("snapshot_path") else {},
+        }
+        if snapshot:
+            entry["snapshot"] = snapshot
+        out.append(entry)
+    return out
 
 
 def drill_action_supports_async(name: str) -> bool:
@@ -148,5 +172,5 @@ class FilterModule:
             "drill_metric_families": drill_metric_families,
             "drill_summary": drill_summary,
             "drill_action_supports_async": drill_action_supports_async,
-            "drill_ledger": drill_ledger,
+            "drill_damage_clients": drill_damage_clients,
         }

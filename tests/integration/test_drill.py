@@ -121,6 +121,10 @@ def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
         and ev["event_data"].get("task") in ("Start the restore", "Wait for the restore (progress)")
     ]
     assert [p["task"] for p in polls] == ["Start the restore", "Wait for the restore (progress)"] * 2
+    # One damage assessment for both clients; its listing gave the progress totals, so no restore was sized apart.
+    ran = [ev["event_data"]["task"] for ev in r.events if ev.get("event") == "runner_on_ok"]
+    assert ran.count("Assess the drilled snapshot for damage, every client in one run") == 1
+    assert not [t for t in ran if t.startswith("Size the restore")]
     jobs = list(zip(polls[::2], polls[1::2], strict=True))
     for client, (start, end) in zip(last["clients"], jobs, strict=True):
         assert end["res"]["finished"] is True and not end["res"]["result"].get("failed")

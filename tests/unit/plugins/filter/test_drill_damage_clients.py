@@ -1,10 +1,15 @@
-"""drill_ledger: the drill reads a client's books exactly as the incident's restore does (one ledger_paths)."""
+"""drill_damage_clients: every drilled client in one damage assessment, each one's books read exactly as the
+incident's restore reads them (drill_ledger, one ledger_paths)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ledgerguard.recovery.plugins.filter.drill import FilterModule, drill_ledger
+from ansible_collections.ledgerguard.recovery.plugins.filter.drill import (
+    FilterModule,
+    drill_damage_clients,
+    drill_ledger,
+)
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import restore_clients as rc
 
 ROOT = "/srv/账套/杭州示例贸易"
@@ -52,6 +57,36 @@ def test_a_deprecated_drill_ledger_checks_entry_becomes_the_declaration():
     assert drill_ledger(own, legacy) == {"ledger": {"csv": "凭证/own.csv"}, "paths": [f"{ROOT}/凭证/own.csv"]}
 
 
-def test_a_client_without_paths_has_no_ledger_files_and_the_filter_is_registered():
+def test_a_client_without_paths_has_no_ledger_files():
     assert drill_ledger({"id": "h1", "name": "h1", "paths": []}, {"h1": {"csv": ["a.csv"]}})["paths"] == []
-    assert FilterModule().filters()["drill_ledger"] is drill_ledger
+
+
+def test_the_clients_of_one_assessment_with_their_books_pins_and_the_snapshot():
+    clients = [
+        {"id": "c001", "name": "杭州示例贸易有限公司", "paths": [ROOT], "ledger": {"sqlite": "账簿/总账.sqlite"}},
+        {"id": "h1", "name": "无目录客户", "paths": []},
+        {"id": 7, "name": "宁波示例", "paths": ["/srv/宁波", "/srv/宁波2"], "snapshot_path": "/stdin/宁波.tar"},
+    ]
+    got = drill_damage_clients(clients, {"7": {"csv": ["x.csv"]}}, "9e3556b6f00d")
+    assert got == [
+        {
+            "id": "c001",
+            "paths": [ROOT],
+            "ledger": {"sqlite": "账簿/总账.sqlite"},
+            "ledger_paths": [f"{ROOT}/账簿/总账.sqlite"],
+            "snapshot_paths": {},
+            "snapshot": "9e3556b6f00d",
+        },
+        {
+            "id": "7",
+            "paths": ["/srv/宁波", "/srv/宁波2"],
+            "ledger": {},
+            "ledger_paths": [],
+            "snapshot_paths": {"/srv/宁波": "/stdin/宁波.tar"},
+            "snapshot": "9e3556b6f00d",
+        },
+    ]
+    assert "snapshot" not in drill_damage_clients(clients[:1])[0]
+    assert drill_damage_clients(None) == []
+    assert FilterModule().filters()["drill_damage_clients"] is drill_damage_clients
+    assert "drill_ledger" not in FilterModule().filters()
