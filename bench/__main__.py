@@ -1,10 +1,10 @@
 """Run every benchmark and write bench/results/*.json and docs/benchmarks.md (+ charts).
 
 Usage: python -m bench [--quick] [--only manifest,scaling,ledger,restore_point,restore_overhead,module_memory,fleet,
-       validation,client_cost,backup] [--rounds N] [--fleet-sizes 1,4,16,32] [--snapshots N] [--no-report]
+       validation,client_cost,drill,backup] [--rounds N] [--fleet-sizes 1,4,16,32] [--snapshots N] [--no-report]
 
-BENCH_BEFORE_COLLECTIONS=<dir holding ansible_collections/> runs fleet and client_cost on that copy of the collection
-too (before a change), right before this checkout's, so both figures come from one machine state.
+BENCH_BEFORE_COLLECTIONS=<dir holding ansible_collections/> runs fleet, client_cost and drill on that copy of the
+collection too (before a change), right before this checkout's, so both figures come from one machine state.
 
 Full size takes about 45 minutes on 2 CPUs (the fleet over 1, 4, 16 and 32 hosts about 15 of them, module_memory
 about 7 to 11, most of it making 500 snapshots); `--quick` (small trees, 1, 4 and 8 hosts) about 10 minutes.
@@ -56,6 +56,12 @@ def _client_cost(quick: bool) -> dict:
     from bench import client_cost_bench
 
     return client_cost_bench.before_after(client_cost_bench.run, quick=quick)
+
+
+def _drill(quick: bool) -> dict:
+    from bench import client_cost_bench, drill_bench
+
+    return client_cost_bench.before_after(drill_bench.run, quick=quick)
 
 
 def _module_memory(quick: bool) -> dict:
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "fleet": lambda: _fleet(args.quick, min(rounds, 3), fleet_sizes),
         "validation": lambda: _validation(args.quick, min(rounds, 3), args.snapshots),
         "client_cost": lambda: _client_cost(args.quick),
+        "drill": lambda: _drill(args.quick),
         "backup": lambda: backup_bench.run(args.quick, min(rounds, 3)),
     }
     failures = 0

@@ -225,5 +225,6 @@ JOBS = (
     "fleet",
     "validation",
     "client_cost",
+    "drill",
     "backup",
 )

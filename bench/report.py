@@ -530,6 +530,38 @@ def _client_cost(res: dict | None) -> list[str]:
     return out + [""]
 
 
+def _drill(res: dict | None) -> list[str]:
+    out = ["## Per-client cost of a drill: one host, 3 and 10 or 30 clients", ""]
+    if p := _problem(res, "drill"):
+        return out + [p]
+    out += [
+        res.get("description", "").strip(),
+        "",
+        KEPT_SLOT,
+        "| code | clients | wall s | CPU s (ansible-playbook and what it waited for) | module runs | module CPU s | "
+        "task results | drill passed | load average before, after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    parts = (("before", res.get("before") or {}), ("after" if res.get("before") else "this code", res))
+    for label, part in parts:
+        for p_ in part.get("points") or []:
+            out.append(
+                f"| {label} | {p_['clients']} | {p_['seconds']} | {p_['cpu_seconds']} | {p_['module_runs']} | "
+                f"{p_['module_cpu_seconds']} | {p_['task_results']} | {p_['passed']} | "
+                f"{p_['load_average_before']}, {p_['load_average_after']} |"
+            )
+    out.append("")
+    for label, part in parts:
+        if "seconds_per_extra_client" in part:
+            out.append(
+                f"- {label}: per extra client {part['seconds_per_extra_client']} s wall, "
+                f"{part['cpu_seconds_per_extra_client']} CPU s, {part['module_runs_per_extra_client']} module runs "
+                f"({part['module_cpu_seconds_per_extra_client']} CPU s), {part['task_results_per_extra_client']} task "
+                "results."
+            )
+    return out + [""]
+
+
 # Why a module's own memory grows with its input (checked with tracemalloc; see "Growth found and fixed").
 GROWTH_WHY = {
     "restic_restore": "the snapshot's listing (one entry per file, about 1 KiB with restic's output text), which the "
@@ -800,6 +832,7 @@ def write() -> Path:
     lines += _fleet(results["fleet"])
     lines += _validation(results["validation"])
     lines += _client_cost(results["client_cost"])
+    lines += _drill(results["drill"])
     lines += _backup(results["backup"])
     old = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
     DOC.write_text("\n".join(with_kept(lines, kept_blocks(old))).rstrip() + "\n", encoding="utf-8")

@@ -204,3 +204,14 @@ def test_report_refuses_an_unclosed_hand_written_block():
     assert str(err.value) == (
         f"docs/benchmarks.md: a block opened with {report.KEPT_OPEN!r} in '## Fleet' is never closed"
     )
+
+
+def test_drill_bench_counts_task_results_from_the_recap():
+    from bench.drill_bench import RECAP
+
+    out = (
+        b"PLAY RECAP *****\n"
+        b"books03      : ok=88   changed=12   unreachable=0    failed=0    skipped=9    rescued=0    ignored=0\n"
+        b"localhost    : ok=2    changed=0    unreachable=0    failed=0    skipped=1    rescued=0    ignored=0\n"
+    )
+    assert [tuple(map(int, m)) for m in RECAP.findall(out)] == [(88, 12, 0, 0, 9), (2, 0, 0, 0, 1)]

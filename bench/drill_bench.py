@@ -1,0 +1,142 @@
+"""The drill playbook on one local host with 3 and with 10 (or 30) clients: the cost of each extra drilled client.
+
+One restic repository holds one nightly backup of every client (the sample tree: 2 periods of vouchers, a SQLite
+ledger, 2 PDFs each); the drill then restores and verifies every client in its sandbox, with the role's defaults
+(damage assessment, restore as an async job with progress, manifest, backup-time manifest check, SQLite check).
+Measured per run: wall seconds, CPU seconds of ansible-playbook and every process it waited for (not the async
+restores, which detach), the module runs and their CPU (bench/metered-python, the async restores included), and the
+task results (the run's recap). The per-extra-client slope is
+(figure at the larger size - figure at 3) / (the difference in clients). ``BENCH_BEFORE_COLLECTIONS`` runs another
+copy of the collection first (bench/client_cost_bench.before_after).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from bench.client_cost_bench import METERED_PYTHON, before_after, module_cpu, new_repository, repository_key, restic
+from bench.common import COLLECTIONS, REPO, WORK, measure
+
+sys.path.insert(0, str(REPO / "src"))
+
+RECAP = re.compile(rb"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)")
+
+
+def run_drill(run_dir: Path, inventory: dict, extravars: dict, collections: Path) -> dict:
+    """ansible-playbook drill.yml of the benchmarked collection: wall and CPU seconds, module runs, task results."""
+    playbook = collections / "ansible_collections" / "ledgerguard" / "recovery" / "playbooks" / "drill.yml"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    module_log = run_dir / "module-cpu.log"
+    module_log.unlink(missing_ok=True)
+    for hostvars in inventory["all"]["hosts"].values():
+        hostvars["ansible_python_interpreter"] = str(METERED_PYTHON)
+    (run_dir / "inventory.json").write_text(json.dumps(inventory, ensure_ascii=False), encoding="utf-8")
+    (run_dir / "vars.json").write_text(json.dumps(extravars, ensure_ascii=False), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_HOME=str(REPO / ".cache" / "ansible-home"),
+        ANSIBLE_COLLECTIONS_PATH=str(collections),
+        ANSIBLE_FORCE_COLOR="0",
+        LEDGERGUARD_BENCH_MODULE_LOG=str(module_log),
+        LEDGERGUARD_BENCH_PYTHON=sys.executable,
+    )
+    ansible_playbook = shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook")
+    cmd = [ansible_playbook, str(playbook), "-i", str(run_dir / "inventory.json"), "-e", f"@{run_dir / 'vars.json'}"]
+    load_before = [round(x, 1) for x in os.getloadavg()]
+    measured = measure(cmd, env=env, cwd=REPO)  # a failed drill raises with its output
+    module_runs, module_seconds = module_cpu(module_log)
+    recap = [tuple(map(int, m)) for m in RECAP.findall(measured["stdout"])]
+    return {
+        "seconds": round(measured["seconds"], 1),
+        "cpu_seconds": round(measured["cpu_seconds"], 1),
+        # the module processes' own count (bench/metered-python), the async restores' included: async_wrapper detaches
+        # them from ansible-playbook, so GNU time's cpu_seconds above does not hold them and the two do not subtract
+        "module_cpu_seconds": round(module_seconds, 1),
+        "module_runs": module_runs,
+        # ok counts changed results too; skipped ones are task results as well
+        "task_results": sum(ok + skipped for ok, _changed, _unreachable, _failed, skipped in recap),
+        "task_results_not_skipped": sum(r[0] for r in recap),
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
+def run(quick: bool, sizes: list[int] | None = None, collections: Path = COLLECTIONS) -> dict:
+    sizes = sizes or ([3, 10] if quick else [3, 30])
+    base = WORK / "drill_cost"
+    repo, pw = new_repository(base)
+    when = (dt.datetime.now() - dt.timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")
+    from ledgerguard import sampledata
+
+    points = []
+    for n in sizes:
+        host = f"books{n:02d}"
+        books = base / host / "账套"
+        clients = []
+        for i in range(1, n + 1):
+            info = sampledata.make_client_tree(
+                books, f"c{i:03d}", f"示例客户{i:03d}有限公司", periods=["2026-09", "2026-10"], vouchers_per_period=8,
+                pdfs=2, seed=i,
+            )  # fmt: skip
+            clients.append({k: info["client"][k] for k in ("id", "name", "paths")})
+        restic(repo, pw, "backup", "--host", host, "--tag", "nightly", "--time", when, str(books))
+        run_dir = base / f"run-{n}"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        inventory = {
+            "all": {
+                "hosts": {
+                    host: {
+                        "ansible_connection": "local",
+                        "ledgerguard_state_dir": str(run_dir / "state"),
+                        "ledgerguard_clients": clients,
+                    }
+                }
+            }
+        }
+        extravars = {
+            "ledgerguard_repository": str(repo),
+            "ledgerguard_password_file": str(pw),
+            "ledgerguard_evidence_dir": str(run_dir / "evidence"),
+            "drill_sandbox_dir": str(run_dir / "sandbox"),
+            "drill_id": f"bench-{n}",
+        }
+        point = run_drill(run_dir, inventory, extravars, collections)
+        history = run_dir / "state" / "drills" / "history.jsonl"
+        record = json.loads(history.read_text(encoding="utf-8").splitlines()[-1])
+        point["passed"] = record["passed"]
+        point["clients_drilled"] = len(record["clients"])
+        points.append({"clients": n, **point})
+    out: dict = {
+        "points": points,
+        "collection": str(collections),
+        "repository_key": repository_key(),
+        "description": __doc__.split("\n\n")[0],
+    }
+    a, b = points[0], points[-1]
+    extra = b["clients"] - a["clients"]
+    if extra:
+        for key in ("seconds", "cpu_seconds", "module_cpu_seconds", "module_runs", "task_results"):
+            out[f"{key}_per_extra_client"] = round((b[key] - a[key]) / extra, 2)
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="3 and 10 clients")
+    ap.add_argument("--sizes", default="", help="client counts, e.g. 3,30")
+    ap.add_argument("--out", default="", help="write the JSON here too")
+    args = ap.parse_args()
+    result = before_after(run, quick=args.quick, sizes=[int(x) for x in args.sizes.split(",") if x.strip()] or None)
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
