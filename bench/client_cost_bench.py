@@ -80,31 +80,47 @@ def module_cpu(log: Path) -> tuple[int, float]:
     return runs, total
 
 
-def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8, collections: Path = COLLECTIONS):
-    """ansible-playbook incident_respond.yml of the benchmarked collection; wall and CPU seconds, the timeline."""
-    playbook = collections / "ansible_collections" / "ledgerguard" / "recovery" / "playbooks" / "incident_respond.yml"
+def metered_playbook(
+    run_dir: Path, name: str, inventory: dict, extravars: dict, collections: Path, **env: str
+) -> tuple[list[str], dict[str, str], Path]:
+    """The command and environment that run playbook ``name`` of the benchmarked collection on ``inventory`` with
+    ``extravars`` (both written into ``run_dir``), every module under bench/metered-python, which logs its CPU into
+    the returned file: a run's CPU then splits into the controller's own (ansible-playbook and its workers) and the
+    modules' (restic's included; on a real fleet they run on the managed hosts). ``env``: more variables."""
+    playbook = collections / "ansible_collections" / "ledgerguard" / "recovery" / "playbooks" / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    # Every module runs under bench/metered-python, which logs its CPU: the run's CPU splits into the controller's own
-    # and the modules' (restic's included).
     module_log = run_dir / "module-cpu.log"
     module_log.unlink(missing_ok=True)
     for hostvars in inventory["all"]["hosts"].values():
         hostvars["ansible_python_interpreter"] = str(METERED_PYTHON)
     (run_dir / "inventory.json").write_text(json.dumps(inventory, ensure_ascii=False), encoding="utf-8")
     (run_dir / "vars.json").write_text(json.dumps(extravars, ensure_ascii=False), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    full.update(
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         ANSIBLE_HOME=str(REPO / ".cache" / "ansible-home"),
         ANSIBLE_COLLECTIONS_PATH=str(collections),
-        ANSIBLE_CALLBACKS_ENABLED="ledgerguard.recovery.timeline",
-        ANSIBLE_FORKS=str(forks),
         ANSIBLE_FORCE_COLOR="0",
         LEDGERGUARD_BENCH_MODULE_LOG=str(module_log),
         LEDGERGUARD_BENCH_PYTHON=sys.executable,
+        **env,
     )
     ansible_playbook = shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook")
     cmd = [ansible_playbook, str(playbook), "-i", str(run_dir / "inventory.json"), "-e", f"@{run_dir / 'vars.json'}"]
+    return cmd, full, module_log
+
+
+def run_incident(run_dir: Path, inventory: dict, extravars: dict, forks: int = 8, collections: Path = COLLECTIONS):
+    """ansible-playbook incident_respond.yml of the benchmarked collection; wall and CPU seconds, the timeline."""
+    cmd, env, module_log = metered_playbook(
+        run_dir,
+        "incident_respond.yml",
+        inventory,
+        extravars,
+        collections,
+        ANSIBLE_CALLBACKS_ENABLED="ledgerguard.recovery.timeline",
+        ANSIBLE_FORKS=str(forks),
+    )
     load_before = [round(x, 1) for x in os.getloadavg()]
     try:
         measured = measure(cmd, env=env, cwd=REPO)

@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench.client_cost_bench import METERED_PYTHON, before_after, module_cpu, new_repository, repository_key, restic
+from bench.client_cost_bench import before_after, metered_playbook, module_cpu, new_repository, repository_key, restic
 from bench.common import COLLECTIONS, REPO, WORK, measure
 
 sys.path.insert(0, str(REPO / "src"))
@@ -30,25 +30,7 @@ RECAP = re.compile(rb"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+
 
 def run_drill(run_dir: Path, inventory: dict, extravars: dict, collections: Path) -> dict:
     """ansible-playbook drill.yml of the benchmarked collection: wall and CPU seconds, module runs, task results."""
-    playbook = collections / "ansible_collections" / "ledgerguard" / "recovery" / "playbooks" / "drill.yml"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    module_log = run_dir / "module-cpu.log"
-    module_log.unlink(missing_ok=True)
-    for hostvars in inventory["all"]["hosts"].values():
-        hostvars["ansible_python_interpreter"] = str(METERED_PYTHON)
-    (run_dir / "inventory.json").write_text(json.dumps(inventory, ensure_ascii=False), encoding="utf-8")
-    (run_dir / "vars.json").write_text(json.dumps(extravars, ensure_ascii=False), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_HOME=str(REPO / ".cache" / "ansible-home"),
-        ANSIBLE_COLLECTIONS_PATH=str(collections),
-        ANSIBLE_FORCE_COLOR="0",
-        LEDGERGUARD_BENCH_MODULE_LOG=str(module_log),
-        LEDGERGUARD_BENCH_PYTHON=sys.executable,
-    )
-    ansible_playbook = shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook")
-    cmd = [ansible_playbook, str(playbook), "-i", str(run_dir / "inventory.json"), "-e", f"@{run_dir / 'vars.json'}"]
+    cmd, env, module_log = metered_playbook(run_dir, "drill.yml", inventory, extravars, collections)
     load_before = [round(x, 1) for x in os.getloadavg()]
     measured = measure(cmd, env=env, cwd=REPO)  # a failed drill raises with its output
     module_runs, module_seconds = module_cpu(module_log)
