@@ -175,53 +175,77 @@ def before_after(run, **kwargs) -> dict:
     return out
 
 
+def backed_up_clients(books: Path, count: int, repo: Path, pw: Path, host: str, when: str) -> tuple[list[dict], int]:
+    """``count`` sample clients under ``books`` (2 periods of 8 vouchers, a SQLite ledger, 2 PDFs each), backed up as
+    one nightly snapshot of ``host`` taken at ``when``: their ledgerguard_clients entries and their number of files."""
+    from ledgerguard import sampledata
+
+    clients, files = [], 0
+    for i in range(1, count + 1):
+        info = sampledata.make_client_tree(
+            books, f"c{i:03d}", f"示例客户{i:03d}有限公司", periods=["2026-09", "2026-10"], vouchers_per_period=8,
+            pdfs=2, seed=i,
+        )  # fmt: skip
+        clients.append(info["client"])
+        files += info["files"]
+    restic(repo, pw, "backup", "--host", host, "--tag", "nightly", "--time", when, str(books))
+    return clients, files
+
+
+def one_host(run_dir: Path, host: str, clients: list[dict], repo: Path, pw: Path, **extravars) -> tuple[dict, dict]:
+    """The inventory of one local host with ``clients`` (its state folder in ``run_dir``) and the run's variables:
+    the repository, its password file, the evidence folder in ``run_dir``, and ``extravars``."""
+    state = str(run_dir / "state")
+    hostvars = {"ansible_connection": "local", "ledgerguard_state_dir": state, "ledgerguard_clients": clients}
+    return {"all": {"hosts": {host: hostvars}}}, {
+        "ledgerguard_repository": str(repo),
+        "ledgerguard_password_file": str(pw),
+        "ledgerguard_evidence_dir": str(run_dir / "evidence"),
+        **extravars,
+    }
+
+
+def cli(run, doc: str) -> None:
+    """The command line of a benchmark with 3 and N clients: ``run`` before (BENCH_BEFORE_COLLECTIONS) and after."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="3 and 10 clients")
+    ap.add_argument("--sizes", default="", help="client counts, e.g. 3,30")
+    ap.add_argument("--out", default="", help="write the JSON here too")
+    args = ap.parse_args()
+    result = before_after(run, quick=args.quick, sizes=[int(x) for x in args.sizes.split(",") if x.strip()] or None)
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
+
+
 def run(quick: bool, sizes: list[int] | None = None, collections: Path = COLLECTIONS) -> dict:
     sizes = sizes or ([3, 10] if quick else [3, 30])
     base = WORK / "client_cost"
     repo, pw = new_repository(base)
     when = (dt.datetime.now() - dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
-    from ledgerguard import sampledata
-
     points = []
     for n in sizes:
         host = f"books{n:02d}"
-        books = base / host / "账套"
-        clients = []
-        files = 0
-        for i in range(1, n + 1):
-            info = sampledata.make_client_tree(
-                books, f"c{i:03d}", f"示例客户{i:03d}有限公司", periods=["2026-09", "2026-10"], vouchers_per_period=8,
-                pdfs=2, seed=i,
-            )  # fmt: skip
-            clients.append(info["client"])
-            files += info["files"]
-        restic(repo, pw, "backup", "--host", host, "--tag", "nightly", "--time", when, str(books))
+        clients, files = backed_up_clients(base / host / "账套", n, repo, pw, host, when)
         for client in clients:
             shutil.rmtree(Path(client["root"]) / "凭证")  # the loss
         run_dir = base / f"run-{n}"
-        inventory = {
-            "all": {
-                "hosts": {
-                    host: {
-                        "ansible_connection": "local",
-                        "ansible_python_interpreter": sys.executable,
-                        "ledgerguard_state_dir": str(run_dir / "state"),
-                        "ledgerguard_clients": clients,
-                    }
-                }
-            }
-        }
-        extravars = {
-            "ledgerguard_repository": str(repo),
-            "ledgerguard_password_file": str(pw),
-            "ledgerguard_evidence_dir": str(run_dir / "evidence"),
-            "incident_cause": "deleted",
-            "incident_clients": [c["id"] for c in clients],
-            "incident_detected_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "incident_operator": "bench",
-            "incident_summary": f"per-client cost, {n} clients",
-            "report_notices_enabled": False,
-        }
+        inventory, extravars = one_host(
+            run_dir,
+            host,
+            clients,
+            repo,
+            pw,
+            incident_cause="deleted",
+            incident_clients=[c["id"] for c in clients],
+            incident_detected_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            incident_operator="bench",
+            incident_summary=f"per-client cost, {n} clients",
+            report_notices_enabled=False,
+        )
         point = run_incident(run_dir, inventory, extravars, collections=collections)
         point["restored_clients"] = sum(1 for c in clients if (Path(c["root"]) / "凭证").is_dir())
         points.append({"clients": n, "files": files, **point})
@@ -245,15 +269,4 @@ def run(quick: bool, sizes: list[int] | None = None, collections: Path = COLLECT
 
 
 if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="3 and 10 clients")
-    ap.add_argument("--sizes", default="", help="client counts, e.g. 3,30")
-    ap.add_argument("--out", default="", help="write the JSON here too")
-    args = ap.parse_args()
-    result = before_after(run, quick=args.quick, sizes=[int(x) for x in args.sizes.split(",") if x.strip()] or None)
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-    print(text)
+    cli(run, __doc__)

@@ -17,13 +17,18 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
-from bench.client_cost_bench import before_after, metered_playbook, module_cpu, new_repository, repository_key, restic
+from bench.client_cost_bench import (
+    backed_up_clients,
+    cli,
+    metered_playbook,
+    module_cpu,
+    new_repository,
+    one_host,
+    repository_key,
+)
 from bench.common import COLLECTIONS, REPO, WORK, measure
-
-sys.path.insert(0, str(REPO / "src"))
 
 RECAP = re.compile(rb"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)")
 
@@ -55,40 +60,16 @@ def run(quick: bool, sizes: list[int] | None = None, collections: Path = COLLECT
     base = WORK / "drill_cost"
     repo, pw = new_repository(base)
     when = (dt.datetime.now() - dt.timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")
-    from ledgerguard import sampledata
-
     points = []
     for n in sizes:
         host = f"books{n:02d}"
-        books = base / host / "账套"
-        clients = []
-        for i in range(1, n + 1):
-            info = sampledata.make_client_tree(
-                books, f"c{i:03d}", f"示例客户{i:03d}有限公司", periods=["2026-09", "2026-10"], vouchers_per_period=8,
-                pdfs=2, seed=i,
-            )  # fmt: skip
-            clients.append({k: info["client"][k] for k in ("id", "name", "paths")})
-        restic(repo, pw, "backup", "--host", host, "--tag", "nightly", "--time", when, str(books))
+        made, _files = backed_up_clients(base / host / "账套", n, repo, pw, host, when)
+        clients = [{k: c[k] for k in ("id", "name", "paths")} for c in made]
         run_dir = base / f"run-{n}"
         shutil.rmtree(run_dir, ignore_errors=True)
-        inventory = {
-            "all": {
-                "hosts": {
-                    host: {
-                        "ansible_connection": "local",
-                        "ledgerguard_state_dir": str(run_dir / "state"),
-                        "ledgerguard_clients": clients,
-                    }
-                }
-            }
-        }
-        extravars = {
-            "ledgerguard_repository": str(repo),
-            "ledgerguard_password_file": str(pw),
-            "ledgerguard_evidence_dir": str(run_dir / "evidence"),
-            "drill_sandbox_dir": str(run_dir / "sandbox"),
-            "drill_id": f"bench-{n}",
-        }
+        inventory, extravars = one_host(
+            run_dir, host, clients, repo, pw, drill_sandbox_dir=str(run_dir / "sandbox"), drill_id=f"bench-{n}"
+        )
         point = run_drill(run_dir, inventory, extravars, collections)
         history = run_dir / "state" / "drills" / "history.jsonl"
         record = json.loads(history.read_text(encoding="utf-8").splitlines()[-1])
@@ -110,15 +91,4 @@ def run(quick: bool, sizes: list[int] | None = None, collections: Path = COLLECT
 
 
 if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="3 and 10 clients")
-    ap.add_argument("--sizes", default="", help="client counts, e.g. 3,30")
-    ap.add_argument("--out", default="", help="write the JSON here too")
-    args = ap.parse_args()
-    result = before_after(run, quick=args.quick, sizes=[int(x) for x in args.sizes.split(",") if x.strip()] or None)
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-    print(text)
+    cli(run, __doc__)
