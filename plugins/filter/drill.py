@@ -145,6 +145,19 @@ def drill_damage_clients(
     return out
 
 
+def drill_manifest_recorded(listed_tags: list[str] | None, snapshot_id: str) -> bool | None:
+    """Whether the snapshot list a damage assessment read (snapshot_damage's RV(manifest_tags)) holds the backup-time
+    manifest of ``snapshot_id``; None when no such list is known (``listed_tags`` None)."""
+    if listed_tags is None:
+        return None
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import manifest_tags
+
+    try:
+        return manifest_tags(snapshot_id)[1] in set(listed_tags)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"drill_manifest_recorded: {exc}") from exc
+
+
 def drill_action_supports_async(name: str) -> bool:
     """Whether the action plugin behind a module accepts `async` (the drill then polls the restore for progress)."""
     from ansible.plugins.loader import action_loader
@@ -173,4 +186,5 @@ class FilterModule:
             "drill_summary": drill_summary,
             "drill_action_supports_async": drill_action_supports_async,
             "drill_damage_clients": drill_damage_clients,
+            "drill_manifest_recorded": drill_manifest_recorded,
         }

@@ -125,6 +125,10 @@ def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
     ran = [ev["event_data"]["task"] for ev in r.events if ev.get("event") == "runner_on_ok"]
     assert ran.count("Assess the drilled snapshot for damage, every client in one run") == 1
     assert not [t for t in ran if t.startswith("Size the restore")]
+    # Its snapshot list showed no backup-time manifest (this backup recorded none): the repository was not read again
+    # for one, and no such check was added.
+    assert "Compare the restored tree with the snapshot's backup-time manifest" not in ran
+    assert "backup_manifest" not in c001["checks"]
     jobs = list(zip(polls[::2], polls[1::2], strict=True))
     for client, (start, end) in zip(last["clients"], jobs, strict=True):
         assert end["res"]["finished"] is True and not end["res"]["result"].get("failed")

@@ -90,3 +90,19 @@ def test_the_clients_of_one_assessment_with_their_books_pins_and_the_snapshot():
     assert drill_damage_clients(None) == []
     assert FilterModule().filters()["drill_damage_clients"] is drill_damage_clients
     assert "drill_ledger" not in FilterModule().filters()
+
+
+def test_whether_the_listed_snapshots_hold_the_snapshots_manifest():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.ledgerguard.recovery.plugins.filter.drill import drill_manifest_recorded
+
+    data = "9e3556b60f7f1177cd26a96c4a0e32c5ee50c7f6091216a4b61fed84040e0878"
+    listed = ["ledgerguard-manifest", f"ledgerguard-manifest-for={data}"]
+    assert drill_manifest_recorded(listed, data) is True
+    assert drill_manifest_recorded(listed, "1" * 64) is False
+    assert drill_manifest_recorded([], data) is False
+    assert drill_manifest_recorded(None, data) is None  # no list known: the caller reads the repository
+    with pytest.raises(AnsibleFilterError, match="cannot be used in a restic tag"):
+        drill_manifest_recorded(listed, "a,b")
+    assert FilterModule().filters()["drill_manifest_recorded"] is drill_manifest_recorded
