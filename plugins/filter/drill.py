@@ -30,10 +30,17 @@ def drill_pick_snapshot(
     now: Any = None,
     seed: Any = None,
     snapshot_id: str = "",
+    own_host: str = "",
 ) -> dict[str, Any]:
     try:
         return _drill.pick_snapshot(
-            snapshots, mode=mode, window_days=window_days, now=now, seed=seed, snapshot_id=snapshot_id
+            snapshots,
+            mode=mode,
+            window_days=window_days,
+            now=now,
+            seed=seed,
+            snapshot_id=snapshot_id,
+            own_host=own_host,
         )
     except ValueError as exc:
         raise AnsibleFilterError(f"drill: {exc}") from exc

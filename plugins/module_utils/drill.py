@@ -66,6 +66,24 @@ def snapshot_age_seconds(snapshot_time: Any, now: Any) -> float:
     return round((parse_time(now) - parse_time(snapshot_time)).total_seconds(), 3)
 
 
+def host_snapshots(snapshots: list[dict[str, Any]], own_host: str) -> list[dict[str, Any]]:
+    """The snapshots a drill of host ``own_host`` chooses from when no host filter was given: this host's when it has
+    any; every snapshot when one host (or none named) wrote them all (a drill host restoring one server's backups);
+    else ValueError naming the hosts: drilling another server's backup of the same paths would prove nothing here."""
+    if not own_host:
+        return snapshots
+    own = [s for s in snapshots if s.get("hostname") == own_host]
+    if own:
+        return own
+    hosts = sorted({str(s.get("hostname") or "") for s in snapshots})
+    if len(hosts) <= 1:
+        return snapshots
+    raise ValueError(
+        f"the repository holds snapshots of {len(hosts)} hosts ({', '.join(hosts)}) and none of this host "
+        f"({own_host}): set drill_snapshot_host to the host whose backups this drill restores, or drill_snapshot_id"
+    )
+
+
 def pick_snapshot(
     snapshots: list[dict[str, Any]],
     mode: str = "latest",
@@ -73,11 +91,13 @@ def pick_snapshot(
     now: Any = None,
     seed: Any = None,
     snapshot_id: str = "",
+    own_host: str = "",
 ) -> dict[str, Any]:
     """Choose the drill's snapshot; raise ValueError with an operator-facing message when none fits.
 
     Backup-time manifest snapshots (tag ``ledgerguard-manifest``) and database dumps (paths under ``/ledgerguard-db/``;
-    the drill's databases step restores those) are never drilled as files (module_utils/restic/parsers.py).
+    the drill's databases step restores those) are never drilled as files (module_utils/restic/parsers.py). Without
+    ``snapshot_id``, the choice is among :func:`host_snapshots` of ``own_host`` (empty: every host).
     """
     snapshots = [
         s
@@ -93,7 +113,7 @@ def pick_snapshot(
             if snapshot_id in (snap.get("id"), snap.get("short_id")) or str(snap.get("id", "")).startswith(snapshot_id):
                 return snap
         raise ValueError(f"drill_snapshot_id '{snapshot_id}' is not among the {len(snapshots)} matching snapshots")
-    ordered = sorted(snapshots, key=lambda s: parse_time(s["time"]))
+    ordered = sorted(host_snapshots(snapshots, own_host), key=lambda s: parse_time(s["time"]))
     if mode == "latest":
         return ordered[-1]
     if mode != "random":

@@ -214,6 +214,42 @@ def test_a_sandbox_that_cannot_be_made_is_the_drills_error_and_still_recorded(
     assert sandbox.read_text() == "a file where the sandbox should be"
 
 
+def test_the_drill_restores_its_own_hosts_backup_and_will_not_guess_between_other_servers(
+    tmp_path, local_repo, restic_password_file, restic_cmd, localhost_inventory, playbook
+):
+    """Two servers with the same layout back up into one repository; the other one's backup is newer. The drill of
+    localhost restores localhost's (not the newest), and a drill host whose own name is neither refuses to guess."""
+    prod = tmp_path / "prod"
+    made = sampledata.make_client_tree(prod, "c001", "杭州示例贸易有限公司", pdfs=1)
+    restic_cmd(local_repo, restic_password_file, "backup", "--host", "localhost", str(prod))
+    ours = tree_digest(prod / "c001")
+    (prod / "c001" / "宁波服务器的文件.txt").write_text("another server's books", encoding="utf-8")
+    restic_cmd(local_repo, restic_password_file, "backup", "--host", "nb-books02", str(prod))
+    client = {k: made["client"][k] for k in ("id", "name", "paths")}
+    state = tmp_path / "state"
+    inv = localhost_inventory({"ledgerguard_clients": [client], "ledgerguard_state_dir": str(state)})
+    extravars = drill_vars(tmp_path, local_repo, restic_password_file, drill_id="own-host", drill_keep_sandbox=True)
+    r = playbook("drill.yml", inventory=inv, extravars=extravars)
+    assert r.status == "successful", failed_messages(r)
+    [record] = [json.loads(line) for line in (state / "drills" / "history.jsonl").read_text().splitlines()]
+    assert record["snapshot"]["hostname"] == "localhost" and record["passed"] is True
+    restored = tmp_path / "sandbox" / "own-host" / "c001" / str(prod / "c001").lstrip("/")
+    assert tree_digest(restored) == ours and record["clients"][0]["files"] == len(ours)
+
+    r = playbook(
+        "drill.yml",
+        inventory=inv,
+        extravars={**extravars, "drill_id": "drill-host", "ledgerguard_backup_host": "drill-host"},
+    )
+    assert r.status == "failed"
+    messages = failed_messages(r)
+    assert messages[-1].startswith(
+        "Drill drill-host on localhost FAILED: drill: the repository holds snapshots of 2 hosts (localhost, "
+        "nb-books02) and none of this host (drill-host): set drill_snapshot_host to the host whose backups this drill "
+        "restores, or drill_snapshot_id"
+    ), messages
+
+
 class Hook(http.server.BaseHTTPRequestHandler):
     received: list = []
 

@@ -56,6 +56,23 @@ def test_database_dumps_and_manifests_are_never_drilled_as_files():
         drill.pick_snapshot([dump, manifest])
 
 
+def test_pick_prefers_the_hosts_own_snapshots_and_refuses_to_guess_among_other_hosts():
+    hz01 = [dict(s, hostname="杭州-books01") for s in SNAPS[:2]]
+    nb02 = dict(SNAPS[2], hostname="nb-books02")  # the newest, but another server's
+    assert drill.pick_snapshot([*hz01, nb02], own_host="杭州-books01")["short_id"] == "bbbbbbbb"
+    assert drill.pick_snapshot([*hz01, nb02])["short_id"] == "cccccccc"  # no host given: every host, as listed
+    # a drill host restoring one server's backups: a single host wrote the repository
+    assert drill.pick_snapshot(hz01, own_host="drill-host")["short_id"] == "bbbbbbbb"
+    with pytest.raises(ValueError) as err:
+        drill.pick_snapshot([*hz01, nb02], own_host="drill-host")
+    assert str(err.value) == (
+        "the repository holds snapshots of 2 hosts (nb-books02, 杭州-books01) and none of this host (drill-host): set "
+        "drill_snapshot_host to the host whose backups this drill restores, or drill_snapshot_id"
+    )
+    # an explicit snapshot wins over the host preference
+    assert drill.pick_snapshot([*hz01, nb02], snapshot_id="cccc", own_host="杭州-books01")["hostname"] == "nb-books02"
+
+
 def test_pick_random_stays_in_window_and_is_reproducible_with_a_seed():
     now = "2026-11-26T00:00:00Z"
     picks = {drill.pick_snapshot(SNAPS, "random", 10, now, seed=s)["short_id"] for s in range(40)}
