@@ -67,8 +67,17 @@ def run(quick: bool, sizes: list[int] | None = None, collections: Path = COLLECT
         clients = [{k: c[k] for k in ("id", "name", "paths")} for c in made]
         run_dir = base / f"run-{n}"
         shutil.rmtree(run_dir, ignore_errors=True)
+        # the repository holds every size's backup: each drill restores its own host's (also with code before 9169933,
+        # which chose the newest snapshot of any host when none was named)
         inventory, extravars = one_host(
-            run_dir, host, clients, repo, pw, drill_sandbox_dir=str(run_dir / "sandbox"), drill_id=f"bench-{n}"
+            run_dir,
+            host,
+            clients,
+            repo,
+            pw,
+            drill_sandbox_dir=str(run_dir / "sandbox"),
+            drill_id=f"bench-{n}",
+            drill_snapshot_host=host,
         )
         point = run_drill(run_dir, inventory, extravars, collections)
         history = run_dir / "state" / "drills" / "history.jsonl"
