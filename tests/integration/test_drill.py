@@ -162,6 +162,27 @@ def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
     assert "# TYPE ledgerguard_drill_rpo_seconds gauge" in prom
 
 
+def test_without_the_damage_assessment_each_restore_is_sized_for_its_progress(
+    tmp_path, books, local_repo, restic_password_file, localhost_inventory, playbook
+):
+    prod, clients = books()
+    state = tmp_path / "state"
+    inv = localhost_inventory({"ledgerguard_clients": clients, "ledgerguard_state_dir": str(state)})
+    extravars = drill_vars(
+        tmp_path, local_repo, restic_password_file, drill_assess_damage=False, drill_progress_interval=1
+    )
+    r = playbook("drill.yml", inventory=inv, extravars=extravars)
+    assert r.status == "successful", failed_messages(r)
+    [record] = [json.loads(line) for line in (state / "drills" / "history.jsonl").read_text().splitlines()]
+    assert [c["id"] for c in record["clients"]] == ["c001", "c002"]
+    assert all("damage" not in c["checks"] for c in record["clients"])
+    ok = [ev["event_data"] for ev in r.events if ev.get("event") == "runner_on_ok"]
+    sized = [e for e in ok if e["task"].startswith("Size the restore")]
+    assert [e["res"]["bytes"] for e in sized] == [c["bytes"] for c in record["clients"]]
+    ends = [e["res"]["ledgerguard_progress"] for e in ok if e["task"] == "Wait for the restore (progress)"]
+    assert [(p["done"], p["total"]) for p in ends] == [(c["bytes"], c["bytes"]) for c in record["clients"]]
+
+
 def test_sandbox_inside_production_is_refused_before_anything_runs(
     tmp_path, books, local_repo, restic_password_file, localhost_inventory, playbook
 ):
