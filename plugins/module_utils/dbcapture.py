@@ -1,6 +1,6 @@
 # Copyright (c) ledgerguard contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Consistent database captures for the backup role, and the host's backup lock.
+"""Consistent database captures for the backup role (the host's backup lock: ``backup_lock``).
 
 SQLite. A live ledger copied byte by byte while its program writes is torn. ``capture_sqlite`` takes a consistent
 copy with SQLite's online backup API (``sqlite3.Connection.backup``, all pages in one step, so the copy is the
@@ -14,21 +14,13 @@ then bind-mounts each copy over its live ledger there. restic, run from this pro
 with the copies in place of the live files; no other process on the host sees the bind mounts, and they vanish
 with the process (nothing to undo, even after a crash). The live ledger's ``-wal``, ``-shm`` and ``-journal``
 files are excluded from the snapshot: restored beside the copy they would be replayed into it.
-
-Lock. ``BackupLock`` is an ``flock`` on ``<state dir>/backup.lock`` held by a small detached process for the length
-of a backup run, so two runs never overlap; the file names the run that holds it.
 """
 
 from __future__ import annotations
 
 import ctypes
-import errno
-import fcntl
-import json
 import os
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -185,103 +177,6 @@ def bind_file(source: str, target: str) -> None:
     if _libc().mount(os.fsencode(source), os.fsencode(target), None, MS_BIND, None) != 0:
         err = ctypes.get_errno()
         raise CaptureError(f"cannot put the consistent copy in place of {target} for the backup ({os.strerror(err)})")
-
-
-# ------------------------------------------------------------------------------------------------- the lock
-
-
-def read_holder(path: str) -> dict[str, Any]:
-    """What the lock file says about its holder ({} when empty or unreadable)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read().strip()
-        return json.loads(text) if text else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def try_flock(path: str) -> int | None:
-    """Open ``path`` (0600) and take an exclusive non-blocking flock; the fd, or None when another holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return None
-        raise
-    return fd
-
-
-def lock_is_free(path: str) -> bool:
-    if not os.path.exists(path):
-        return True
-    fd = try_flock(path)
-    if fd is None:
-        return False
-    os.close(fd)
-    return True
-
-
-def hold_detached(fd: int, max_seconds: int) -> int:
-    """Fork a detached process that keeps ``fd``'s flock for at most ``max_seconds`` (until SIGTERM); return its
-    PID. The caller closes its own copy of ``fd`` afterwards: the lock stays with the holder."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # first child: new session, fork again, report the grandchild's pid
-        try:
-            os.setsid()
-            grandchild = os.fork()
-            if grandchild:
-                os.write(write_end, str(grandchild).encode())
-                os._exit(0)
-            os.chdir("/")
-            null = os.open(os.devnull, os.O_RDWR)
-            for std in (0, 1, 2):
-                os.dup2(null, std)
-            keep = {0, 1, 2, fd}
-            for other in range(3, 1024):
-                if other not in keep:
-                    try:
-                        os.close(other)
-                    except OSError:
-                        pass
-            os.set_inheritable(fd, False)
-            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            deadline = time.monotonic() + max_seconds
-            while time.monotonic() < deadline:
-                time.sleep(min(30.0, max(0.1, deadline - time.monotonic())))
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    data = b""
-    while True:
-        chunk = os.read(read_end, 64)
-        if not chunk:
-            break
-        data += chunk
-    os.close(read_end)
-    return int(data or b"0")
-
-
-def write_holder(fd: int, info: dict[str, Any]) -> None:
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, (json.dumps(info, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
-    os.fsync(fd)
-
-
-def holder_info(run_id: str, max_seconds: int) -> dict[str, Any]:
-    now = time.time()
-    return {
-        "run_id": run_id,
-        "host": socket.gethostname(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-        "started_epoch": int(now),
-        "expires_epoch": int(now) + max_seconds,
-    }
 
 
 # ------------------------------------------------------------------------------------------------- SQL dumps

@@ -86,117 +86,38 @@ waited:
   type: float
 """
 
-import os  # noqa: E402
-import time  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import (  # noqa: E402
-    hold_detached,
-    holder_info,
-    lock_is_free,
-    read_holder,
-    try_flock,
-    write_holder,
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_lock import (  # noqa: E402
+    LOCK_OPTIONS,
+    LockRefused,
+    acquire,
+    release,
 )
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine import pid_alive  # noqa: E402
-from ansible_collections.ledgerguard.recovery.plugins.module_utils.incident_lock import read_lock  # noqa: E402
-
-
-def incident_message(module: AnsibleModule, what: str) -> str | None:
-    """Why this run must not start (an incident owns the host), or None. A lock that cannot be read (a link, a FIFO,
-    not JSON) still refuses: nobody can tell that no incident owns the host."""
-    path = module.params["incident_lock"]
-    holder = read_lock(path)
-    if holder is None:
-        return None
-    if "error" in holder:
-        owner = f"An incident lock that cannot be read holds this host ({holder['error']})"
-    else:
-        owner = (
-            f"Incident {holder.get('incident_id', '?')} holds this host (operator "
-            f"{holder.get('operator') or 'unknown'}, since {holder.get('created', '?')}; lock {path})"
-        )
-    return (
-        f"{owner}. No {what} runs while an incident owns the host: nothing was backed up, forgotten or pruned. Run it "
-        "again after the incident is released."
-    )
-
-
-def held_message(path: str, holder: dict, waited: float) -> str:
-    pid = holder.get("pid")
-    alive = isinstance(pid, int) and pid > 0 and pid_alive(pid)
-    return (
-        f"Another {holder.get('purpose', 'backup')} run holds {path} (run {holder.get('run_id', '?')}, started "
-        f"{holder.get('started', '?')} on {holder.get('host', '?')}, holder PID {pid or '?'}"
-        f"{'' if alive else ', not running here'}); this run exits without doing anything"
-        f"{f' after waiting {int(waited)} s' if waited else ''}. Wait for it to finish; if that run is dead, its lock "
-        f"ends with PID {pid or '?'} (kill {pid or '?'})."
-    )
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "state": {"type": "str", "choices": ["acquired", "released"], "default": "acquired"},
-            "path": {"type": "path", "default": "/var/lib/ledgerguard/backup.lock"},
-            "incident_lock": {"type": "path", "default": "/var/lib/ledgerguard/incident.lock"},
-            "run_id": {"type": "str", "required": True},
-            "purpose": {"type": "str", "default": "backup"},
-            "max_hold": {"type": "int", "default": 43200},
-            "wait": {"type": "int", "default": 0},
-        },
+            **LOCK_OPTIONS,
+        },  # fmt: skip
         supports_check_mode=True,
     )
     p = module.params
-    path = p["path"]
     if p["state"] == "released":
-        holder = read_holder(path)
-        if lock_is_free(path):
-            module.exit_json(changed=False, holder={}, waited=0.0)
-        if holder.get("run_id") != p["run_id"]:
-            module.warn(f"{path} is held by run {holder.get('run_id', '?')}, not by {p['run_id']}: left alone")
-            module.exit_json(changed=False, holder=holder, waited=0.0)
-        if module.check_mode:
-            module.exit_json(changed=True, holder={}, waited=0.0)
-        pid = int(holder.get("pid") or 0)
-        if pid > 0 and pid_alive(pid):
-            os.kill(pid, 15)
-        deadline = time.monotonic() + 15
-        while not lock_is_free(path) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not lock_is_free(path):
-            module.fail_json(msg=f"the holder of {path} (PID {pid}) did not end within 15 s; kill {pid} by hand")
-        module.exit_json(changed=True, holder={}, waited=0.0)
-
-    refused = incident_message(module, p["purpose"])
-    if refused:
-        module.fail_json(msg=refused, holder={}, waited=0.0)
-    os.makedirs(os.path.dirname(path) or "/", mode=0o700, exist_ok=True)
-    started = time.monotonic()
-    fd = try_flock(path)
-    while fd is None and time.monotonic() - started < p["wait"]:
-        time.sleep(1.0)
-        fd = try_flock(path)
-    waited = round(time.monotonic() - started, 1) if p["wait"] else 0.0
-    if fd is None:
-        holder = read_holder(path)
-        if holder.get("run_id") == p["run_id"]:
-            module.exit_json(changed=False, holder=holder, waited=waited)
-        module.fail_json(msg=held_message(path, holder, waited), holder=holder, waited=waited)
+        try:
+            changed, holder, warning = release(p["path"], p["run_id"], module.check_mode)
+        except OSError as exc:
+            module.fail_json(msg=str(exc))
+        if warning:
+            module.warn(warning)
+        module.exit_json(changed=changed, holder=holder, waited=0.0)
     try:
-        refused = incident_message(module, p["purpose"])  # an incident that started while we took the lock
-        if refused:
-            module.fail_json(msg=refused, holder={}, waited=waited)
-        info = dict(holder_info(p["run_id"], p["max_hold"]), purpose=p["purpose"])
-        if module.check_mode:
-            module.exit_json(changed=True, holder=info, waited=waited)
-        write_holder(fd, dict(info, pid=0))
-        info["pid"] = hold_detached(fd, p["max_hold"])
-        write_holder(fd, info)
-    finally:
-        os.close(fd)
-    module.exit_json(changed=True, holder=info, waited=waited)
+        held = acquire(p, module.check_mode)
+    except LockRefused as exc:
+        module.fail_json(msg=exc.message, holder=exc.holder, waited=exc.waited)
+    module.exit_json(changed=held["taken"], holder=held["holder"], waited=held["waited"])
 
 
 if __name__ == "__main__":

@@ -64,9 +64,9 @@ options:
   wait:
     description:
       - Seconds to wait for the job to end before this poll returns; the poll returns as soon as the results file
-        says the job ended (it is read every 0.2 s), else after O(wait) with the progress as it is then.
+        says the job ended (it is read every 0.05 s), else after O(wait) with the progress as it is then.
       - With O(wait) set to the poll interval and C(delay=0) on the polling task, each poll still reports once per
-        interval, and the job's end is seen within 0.2 s instead of up to a whole C(delay) later (the backup role's
+        interval, and the job's end is seen within 0.05 s instead of up to a whole C(delay) later (the backup role's
         fixed cost on a small backup was mostly that sleep).
       - V(0) reads once and returns at once.
     type: float
@@ -127,7 +127,7 @@ EXAMPLES = r"""
   retries: 8640
   delay: 10
 
-- name: The same, the end seen within 0.2 s (each poll waits up to 10 s for it), and the job's result collected
+- name: The same, the end seen within 0.05 s (each poll waits up to 10 s for it), and the job's result collected
   ledgerguard.recovery.job_progress:
     results_file: "{{ backup_job.results_file }}"
     progress_file: /var/lib/ledgerguard/backup-progress.json
@@ -215,7 +215,7 @@ def job_finished(results: dict | None) -> bool:
     return results is not None and ("started" not in results or bool(results.get("finished")))
 
 
-def wait_for_end(results_file: str, wait: float, step: float = 0.2) -> dict | None:
+def wait_for_end(results_file: str, wait: float, step: float = 0.05) -> dict | None:
     """The job's final result once it ended, read every ``step`` seconds for up to ``wait`` seconds (once when
     ``wait`` is 0); None while it runs."""
     deadline = time.monotonic() + max(wait, 0.0)

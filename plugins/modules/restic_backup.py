@@ -62,6 +62,48 @@ options:
         that client and the ones after it are not backed up (status C(not_run)), RV(stopped_before) names the first
         of them and the task fails.
     type: path
+  lock:
+    description:
+      - Take the host's backup lock (the one M(ledgerguard.recovery.backup_lock) takes) before anything is backed up,
+        so that the run needs no task of its own for it. The run fails without backing anything up, with the message
+        M(ledgerguard.recovery.backup_lock) gives, while the incident lock O(lock.incident_lock) exists (looked for
+        before and after taking the lock) or while another run holds the lock after O(lock.wait) seconds.
+      - Without O(lock.hold_after) the module's own process holds the lock and gives it back when it ends - also when
+        it is killed (for example at the end of an C(async) job's time), for a backup that nothing else of the run
+        follows. With O(lock.hold_after=true) a small detached process keeps it after the module ends, for the
+        run's later steps, until M(ledgerguard.recovery.backup_lock) releases it (C(state=released), the same
+        O(lock.run_id)) or O(lock.max_hold) seconds pass.
+      - In check mode the lock is only tested (taken and given back at once); the same refusals apply.
+    type: dict
+    suboptions:
+      path:
+        description: The lock file (created 0600). Its folder is created 0700 when missing.
+        type: path
+        default: /var/lib/ledgerguard/backup.lock
+      incident_lock:
+        description: The incident lock file of the host (the incident role's C(<ledgerguard_state_dir>/incident.lock)).
+        type: path
+        default: /var/lib/ledgerguard/incident.lock
+      run_id:
+        description: ID of this run (the same the release is given). A lock this run ID already holds is kept.
+        type: str
+        required: true
+      purpose:
+        description: What the run does (shown to a run that finds the lock held).
+        type: str
+        default: backup
+      max_hold:
+        description: With O(lock.hold_after), seconds after which the detached holder gives the lock up by itself.
+        type: int
+        default: 43200
+      wait:
+        description: Seconds to wait for a lock another run holds before failing. V(0) fails at once.
+        type: int
+        default: 0
+      hold_after:
+        description: Keep the lock after the module ends (see above), for the run's later steps.
+        type: bool
+        default: false
   progress_file:
     description:
       - With O(clients), a file on the managed host to which the run writes its progress, for a poller while the task
@@ -246,6 +288,17 @@ stopped_before:
   description: With O(clients), the client before which O(stop_if_exists) stopped the run; empty when it did not.
   returned: with O(clients), also when the task fails
   type: str
+lock:
+  description:
+    - With O(lock), the lock as the run left it - C(taken) (false when this O(lock.run_id) held it already, or when
+      refused), C(held_after) (whether it is still held for this run after the module - O(lock.hold_after), or held
+      already), C(holder) (the run holding it - C(run_id), C(purpose), C(host), C(pid), C(started); another run's when
+      refused) and C(waited) (seconds).
+  returned: with O(lock), also when the task fails
+  type: dict
+  sample: {"taken": true, "held_after": false, "waited": 0.0,
+           "holder": {"run_id": "20261207T020000Z-books-hz01-1", "purpose": "backup", "host": "books-hz01",
+                      "pid": 41873, "held_by": "module", "started": "2026-12-07T02:00:00Z"}}
 error_kind:
   description: On failure, the class of the failure (see the restic doc fragment notes).
   returned: failure
@@ -257,6 +310,11 @@ import time  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
 
+from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_lock import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
+    LOCK_OPTIONS,
+    LockRefused,
+    acquire,
+)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.backup_manifest import (  # noqa: E402 (Ansible modules put DOCUMENTATION before imports)
     ManifestBatch,
     backup_and_record,
@@ -489,6 +547,14 @@ def back_up_clients(module, restic) -> dict:
     return out
 
 
+def back_up_all(module, restic) -> dict:
+    """The run's backups: each client of O(clients), or O(paths)."""
+    params = module.params
+    if params["clients"] is not None:
+        return back_up_clients(module, restic)
+    return back_up(module, restic, params["paths"], params["tags"], params["exclude"])
+
+
 def main() -> None:
     spec = restic_argument_spec()
     spec.update(
@@ -505,6 +571,7 @@ def main() -> None:
             },
         },
         stop_if_exists={"type": "path"},
+        lock={"type": "dict", "options": dict(LOCK_OPTIONS, hold_after={"type": "bool", "default": False})},
         progress_file={"type": "path"},
         progress_interval={"type": "float", "default": 5.0},
         tags={"type": "list", "elements": "str", "default": []},
@@ -522,9 +589,22 @@ def main() -> None:
     params = module.params
 
     def body(restic):
-        if params["clients"] is not None:
-            return back_up_clients(module, restic)
-        return back_up(module, restic, params["paths"], params["tags"], params["exclude"])
+        if params["lock"] is None:
+            return back_up_all(module, restic)
+        try:
+            held = acquire(params["lock"], module.check_mode, detach=params["lock"]["hold_after"])
+        except LockRefused as exc:
+            lock = {"taken": False, "held_after": False, "holder": exc.holder, "waited": exc.waited}
+            return {"failed": True, "changed": False, "msg": exc.message, "lock": lock}
+        after = not module.check_mode and (params["lock"]["hold_after"] or not held["taken"])
+        try:
+            result = back_up_all(module, restic)
+        finally:
+            if held["fd"] is not None:
+                os.close(held["fd"])  # the lock this process held ends here
+        result["lock"] = {"taken": held["taken"], "held_after": after, "holder": held["holder"],
+                          "waited": held["waited"]}  # fmt: skip
+        return result
 
     run_module(module, body)
 

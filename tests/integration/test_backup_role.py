@@ -215,10 +215,13 @@ def nightly(tmp_path_factory, s3_server):
     - ``wal`` and ``delete``: c001 alone, its SQLite ledger written in that journal mode throughout the run;
     - ``failing``: c001's ledger gone, c003's folder gone, c004 added;
     - ``retention``: c002 over a synthetic multi-year history (backed up as host localhost), the legal policy's dry
-      run.
+      run;
+    - ``lockjob``: c002 alone, retention off: nothing follows the clients' one restic_backup run under the lock.
     """
     base = tmp_path_factory.mktemp("nightly")
-    sites = {name: new_site(base / name, s3_server) for name in ("localhost", *JOURNALS, "failing", "retention")}
+    sites = {
+        name: new_site(base / name, s3_server) for name in ("localhost", *JOURNALS, "failing", "retention", "lockjob")
+    }
     # the off-site copy of localhost
     books = sites["localhost"]
     bucket2 = "lg-off-" + secrets.token_hex(4)
@@ -248,6 +251,7 @@ def nightly(tmp_path_factory, s3_server):
         "localhost": books.hostvars(**copy_vars),
         **{j: sites[j].hostvars(backup_client_ids=["c001"], backup_retention_enabled=False) for j in JOURNALS},
         "failing": failing.hostvars(backup_retention_enabled=False),
+        "lockjob": sites["lockjob"].hostvars(backup_client_ids=["c002"], backup_retention_enabled=False),
         "retention": sites["retention"].hostvars(
             ledgerguard_backup_host="localhost",
             backup_client_ids=["c002"],
@@ -415,6 +419,46 @@ def test_a_failing_client_does_not_stop_the_others(nightly):
 
 
 # ------------------------------------------------------------------------------------------------ locks
+
+
+def task_events(runner, host: str, name: str) -> list[tuple[str, bool]]:
+    """(event, changed) of each result of the tasks whose name starts with ``name``, on ``host``."""
+    return [
+        (ev["event"], bool(ev["event_data"].get("res", {}).get("changed")))
+        for ev in runner.events
+        if ev.get("event") in ("runner_on_ok", "runner_on_skipped", "runner_on_failed")
+        and ev["event_data"].get("host") == host
+        and str(ev["event_data"].get("task", "")).startswith(name)
+    ]
+
+
+def lock_is_free(path: Path) -> bool:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_the_clients_run_takes_the_lock_and_keeps_it_only_for_later_steps(nightly):
+    """The clients' one restic_backup run takes the backup lock itself (no lock task). ``lockjob``: nothing follows it
+    under the lock, so its own process held the lock and no release task ran; ``failing``: a client with a SQLite
+    ledger follows, so the run kept the lock for it (a detached holder) and the release task gave it back. Both locks
+    are free after the run."""
+    runner, sites = nightly["runner"], nightly["sites"]
+    succeeded(runner, "lockjob")
+    for host, after, release in (("lockjob", False, [("runner_on_skipped", False)]),
+                                 ("failing", True, [("runner_on_ok", True)])):  # fmt: skip
+        lock = facts(runner, "__backup_batch", host)["lock"]
+        assert lock["taken"] is True and lock["held_after"] is after, (host, lock)
+        assert lock["holder"].get("held_by") == (None if after else "module"), (host, lock)
+        assert task_events(runner, host, "Take the backup lock") == [("runner_on_skipped", False)], host
+        assert task_events(runner, host, "Release the backup lock") == release, host
+        assert lock_is_free(sites[host].state / "backup.lock"), host
+    assert [s["tags"][0] for s in data_snapshots(sites["lockjob"])] == ["c002"]
 
 
 @pytest.fixture(scope="module")

@@ -210,18 +210,6 @@ def test_capture_sqlite(tmp_path):
         dc.capture_sqlite(str(tmp_path / "not.sqlite"), str(tmp_path / "copy2.sqlite"))
 
 
-def test_lock_refuses_a_second_holder(tmp_path):
-    path = str(tmp_path / "backup.lock")
-    fd = dc.try_flock(path)
-    assert fd is not None and dc.try_flock(path) is None and not dc.lock_is_free(path)
-    dc.write_holder(fd, {"run_id": "r1"})
-    assert dc.read_holder(path) == {"run_id": "r1"}
-    import os
-
-    os.close(fd)
-    assert dc.lock_is_free(path)
-
-
 def test_dump_argv_never_carries_a_password():
     pg = dc.dump_argv(
         "postgresql", "/usr/bin/pg_dump", "ledger", {"host": "/run/postgresql", "port": 5433, "user": "bk"}

@@ -8,13 +8,8 @@ import os
 
 import pytest
 
-from ansible_collections.ledgerguard.recovery.plugins.module_utils import incident_lock
-from ansible_collections.ledgerguard.recovery.plugins.modules import backup_lock, host_lock
-
-
-class FakeModule:
-    def __init__(self, path):
-        self.params = {"incident_lock": str(path)}
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_lock, incident_lock
+from ansible_collections.ledgerguard.recovery.plugins.modules import host_lock
 
 
 def test_one_reader_for_both_modules():
@@ -24,11 +19,11 @@ def test_one_reader_for_both_modules():
 
 def test_held_lock_refuses_a_backup(tmp_path):
     lock = tmp_path / "incident.lock"
-    assert backup_lock.incident_message(FakeModule(lock), "backup") is None
+    assert backup_lock.incident_message(str(lock), "backup") is None
     assert incident_lock.take(str(lock), {"incident_id": "INC-7", "operator": "李娜", "token": "t1"})
     assert not incident_lock.take(str(lock), {"incident_id": "INC-8", "token": "t2"})
     assert json.loads(lock.read_text())["incident_id"] == "INC-7"
-    msg = backup_lock.incident_message(FakeModule(lock), "backup")
+    msg = backup_lock.incident_message(str(lock), "backup")
     assert msg.startswith("Incident INC-7 holds this host (operator 李娜") and "nothing was backed up" in msg
 
 
@@ -47,5 +42,5 @@ def test_untrusted_lock_still_refuses_and_never_blocks(tmp_path, kind):
         lock.write_text("{}")
     holder = incident_lock.read_lock(str(lock))
     assert set(holder) == {"error"}
-    msg = backup_lock.incident_message(FakeModule(lock), "prune")
+    msg = backup_lock.incident_message(str(lock), "prune")
     assert "cannot be read" in msg and "No prune runs" in msg

@@ -125,7 +125,7 @@ def test_the_clients_finished_since_the_previous_poll_each_once_then_the_file_is
 
 
 def test_a_poll_that_waits_returns_when_the_job_ends(job, capsys):
-    """With wait, the poll sees the job's end as it comes (read every 0.2 s), not after the whole wait."""
+    """With wait, the poll sees the job's end as it comes (read every 0.05 s), not after the whole wait."""
     import threading
     import time
 

@@ -1,9 +1,11 @@
 """restic_backup with ``clients`` (issue 15: every client of a host in one module run) against a real restic in a
 local repository: one snapshot per client with its tags and manifest, a failing client reported by name while the
-others are backed up, the incident lock stopping the run between clients, check mode, and bad input."""
+others are backed up, the incident lock stopping the run between clients, check mode, bad input, and the host's
+backup lock taken by the run itself (held while it backs up, given back or kept for later steps, refused)."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import json
 import os
@@ -13,6 +15,8 @@ import sys
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_lock
 
 RESTIC = shutil.which("restic")
 pytestmark = pytest.mark.skipif(RESTIC is None, reason="restic is not installed")
@@ -351,3 +355,119 @@ def test_a_manifest_that_cannot_be_stored_fails_its_client_after_the_listing(sit
     assert sorted(s["tags"][0] for s in snaps if MANIFEST_TAG not in s["tags"]) == ["c001", "c003"]
     assert [s["id"] for s in snaps if MANIFEST_TAG in s["tags"]] == [result["clients"][0]["manifest_snapshot_id"]]
     assert len([c for c in calls() if "snapshots" in c]) <= 1
+
+
+# ------------------------------------------------------------------------------------------------ the backup lock
+
+
+def lock_opts(site, **kw) -> dict:
+    state = site["tmp"] / "状态"
+    return {"path": str(state / "backup.lock"), "incident_lock": str(state / "incident.lock"), "run_id": "run-1", **kw}
+
+
+def lock_probe(site) -> tuple:
+    """A restic that, at each backup, tries the backup lock from another process and writes down what it found."""
+    probe = site["tmp"] / "probe.jsonl"
+    wrapper = site["tmp"] / "restic-probe"
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport fcntl, json, os, subprocess, sys\n"
+        "if 'backup' in sys.argv:\n"
+        f"    fd = os.open({lock_opts(site)['path']!r}, os.O_RDWR)\n"
+        "    try:\n        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); held = False\n"
+        "    except OSError:\n        held = True\n"
+        f"    text = open({lock_opts(site)['path']!r}).read()\n"
+        f"    open({str(probe)!r}, 'a').write(json.dumps({{'held': held, 'file': text}}) + '\\n')\n"
+        f"sys.exit(subprocess.call([{RESTIC!r}, *sys.argv[1:]]))\n"
+    )
+    wrapper.chmod(0o755)
+    return str(wrapper), probe
+
+
+def lock_free(path: str) -> bool:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_the_lock_held_by_the_run_itself_while_it_backs_up_and_free_at_its_end(site, capsys):
+    wrapper, probe = lock_probe(site)
+    clients = [client(site, "c001"), client(site, "c002")]
+    result = run(args_for(site, clients, lock=lock_opts(site), restic_binary=wrapper), capsys)
+    assert "failed" not in result and [e["status"] for e in result["clients"]] == ["ok", "ok"]
+    seen = [json.loads(line) for line in probe.read_text().splitlines()]
+    assert [s["held"] for s in seen] == [True, True]  # another process could not take it during either backup
+    holder = json.loads(seen[0]["file"])
+    assert holder["run_id"] == "run-1" and holder["held_by"] == "module" and holder["purpose"] == "backup"
+    lock = result["lock"]
+    assert lock["taken"] is True and lock["held_after"] is False and lock["holder"]["pid"] == holder["pid"]
+    assert lock_free(lock_opts(site)["path"])  # given back with the module's descriptor: no release needed
+    # the state folder was created for it, 0700
+    assert (site["tmp"] / "状态").stat().st_mode & 0o777 == 0o700
+
+
+def test_the_lock_kept_for_the_later_steps_until_released(site, capsys):
+    path = lock_opts(site)["path"]
+    result = run(args_for(site, [client(site, "c001")], lock=lock_opts(site, hold_after=True)), capsys)
+    assert "failed" not in result
+    assert result["lock"]["taken"] is True and result["lock"]["held_after"] is True
+    holder = result["lock"]["holder"]
+    assert "held_by" not in holder and holder["pid"] != os.getpid()
+    assert not lock_free(path)  # a detached process keeps it after the module ended
+    # a second run of the same run ID keeps it (nothing taken twice), another run is refused
+    again = run(args_for(site, [client(site, "c003")], lock=lock_opts(site, hold_after=True)), capsys)
+    assert again["lock"]["taken"] is False and again["lock"]["held_after"] is True and "failed" not in again
+    other = run(args_for(site, [client(site, "c002")], lock=lock_opts(site, run_id="run-2")), capsys)
+    assert other["failed"] is True and other["lock"]["taken"] is False and "clients" not in other
+    assert other["msg"].startswith(f"Another backup run holds {path} (run run-1, started {holder['started']} on ")
+    assert f"holder PID {holder['pid']}); this run exits without doing anything." in other["msg"]
+    assert sorted(s["tags"][0] for s in site["snapshots"]()) == ["c001", "c003"]
+    assert backup_lock.release(path, "run-1", False) == (True, {}, "")
+    assert lock_free(path)
+
+
+def test_the_lock_refused_under_an_incident_backs_up_nothing(site, capsys):
+    opts = lock_opts(site)
+    os.makedirs(os.path.dirname(opts["incident_lock"]))
+    incident = {"incident_id": "INC-20261207-0002", "operator": "王芳", "created": "2026-12-07T01:00:00Z"}
+    with open(opts["incident_lock"], "w", encoding="utf-8") as handle:
+        json.dump(incident, handle, ensure_ascii=False)
+    result = run(args_for(site, [client(site, "c001")], lock=opts), capsys)
+    assert result["failed"] is True and "clients" not in result
+    assert result["msg"] == (
+        f"Incident INC-20261207-0002 holds this host (operator 王芳, since 2026-12-07T01:00:00Z; lock "
+        f"{opts['incident_lock']}). No backup runs while an incident owns the host: nothing was backed up, forgotten "
+        "or pruned. Run it again after the incident is released."
+    )
+    assert result["lock"] == {"taken": False, "held_after": False, "holder": {}, "waited": 0.0}
+    assert site["snapshots"]() == []
+    assert not os.path.exists(opts["path"])  # refused before the lock file was made
+
+
+def test_the_lock_in_check_mode_is_only_tested(site, capsys):
+    opts = lock_opts(site, hold_after=True)
+    result = run(args_for(site, [client(site, "c001")], lock=opts), capsys, check_mode=True)
+    assert "failed" not in result and result["lock"]["taken"] is True and result["lock"]["held_after"] is False
+    assert lock_free(opts["path"]) and site["snapshots"]() == []
+
+
+def test_release_never_stops_a_module_that_holds_the_lock_itself(tmp_path):
+    path = str(tmp_path / "backup.lock")
+    options = {**lock_opts({"tmp": tmp_path}), "path": path, "purpose": "backup", "wait": 0, "max_hold": 60}
+    held = backup_lock.acquire(options, False, detach=False)
+    try:
+        assert held["holder"]["held_by"] == "module" and held["holder"]["pid"] == os.getpid()
+        changed, holder, warning = backup_lock.release(path, "run-1", False)
+        assert not changed and holder["pid"] == os.getpid()
+        assert warning == (
+            f"{path} is held by this run's module process (PID {os.getpid()}), which is still running: left alone; "
+            "the lock ends with that process"
+        )
+        assert not lock_free(path)
+    finally:
+        os.close(held["fd"])
+    assert lock_free(path)
