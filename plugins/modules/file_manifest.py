@@ -118,7 +118,13 @@ options:
     type: int
     default: 0
   reference:
-    description: The expected manifest file (V(compare)), e.g. taken from the source before a backup.
+    description:
+      - The expected manifest file (V(compare)), e.g. taken from the source before a backup.
+      - With V(create) (and O(path)), the new manifest is also compared with it when it exists, as V(compare) with
+        O(candidate) set to the manifest just written (in check mode, with O(path) hashed again), with the same
+        O(compare_fields), O(max_list) and O(fail_on_differences); RV(reference_compare) holds the result. A
+        reference that does not exist is no error (C(found) is false in RV(reference_compare)) - one task instead of a
+        C(stat) and a V(compare).
     type: path
   candidates:
     description:
@@ -294,6 +300,17 @@ parallel:
   returned: when a tree was hashed
   type: str
   sample: process
+reference_compare:
+  description:
+    - With V(create) and O(reference), the comparison with the reference - C(reference) (its path), C(found) (false
+      when the file does not exist; nothing else is returned then), and C(matched), C(counts), C(differences),
+      C(truncated), C(seconds) as V(compare) returns them.
+  returned: O(operation=create) with O(reference)
+  type: dict
+  sample: {"reference": "/var/lib/ledgerguard/manifests/c001.source.jsonl", "found": true, "matched": false,
+           "counts": {"reference": 120, "candidate": 119, "missing": 1, "changed": 0, "extra": 0},
+           "differences": {"missing": ["凭证/2024-02.csv"], "changed": [], "extra": []}, "truncated": false,
+           "seconds": 0.02}
 matched:
   description: True when V(compare) found no difference.
   returned: O(operation=compare)
@@ -479,6 +496,26 @@ def run_create(module: AnsibleModule, p: dict | None = None) -> dict:
     return result
 
 
+def run_create_and_compare(module: AnsibleModule) -> dict:
+    """V(create), then with O(reference) the comparison with it when it exists (RV(reference_compare))."""
+    p = module.params
+    result = run_create(module)
+    if not p["reference"]:
+        return result
+    if not os.path.lexists(p["reference"]):
+        result["reference_compare"] = {"reference": p["reference"], "found": False}
+        return result
+    written = p["dest"] and not module.check_mode
+    # the comparison's options: the manifest just written as the candidate (else the tree hashed again), no report
+    compared = run_compare(module, dict(p, candidate=p["dest"] if written else None, report=None))
+    compared.pop("operation", None)
+    compared.pop("changed", None)
+    for key in ("workers", "parallel"):
+        compared.pop(key, None)
+    result["reference_compare"] = dict(compared, reference=p["reference"], found=True)
+    return result
+
+
 def run_create_trees(module: AnsibleModule) -> dict:
     """O(trees): each tree's manifest as run_create makes it; a tree that fails is reported, the others are built."""
     results = []
@@ -496,9 +533,8 @@ def run_create_trees(module: AnsibleModule) -> dict:
     }
 
 
-def _manifest_stream(module: AnsibleModule, name: str):
-    """(sorted records, format) of the manifest file named by option ``name``."""
-    path = module.params[name]
+def _manifest_stream(module: AnsibleModule, name: str, path: str):
+    """(sorted records, format) of the manifest file ``path`` (option ``name``)."""
     if not os.path.isfile(path):
         module.fail_json(msg=f"{name} {path!r} is not a file: give a manifest written by file_manifest or sha256sum.")
     with open(path, "rb") as handle:
@@ -515,8 +551,9 @@ def _files_only(records):
     return (r for r in records if r.get("type") == "file")
 
 
-def run_compare(module: AnsibleModule) -> dict:
-    p = module.params
+def run_compare(module: AnsibleModule, p: dict | None = None) -> dict:
+    """V(compare) (``p``: the module's options, or those of the comparison after a V(create))."""
+    p = module.params if p is None else p
     if not p["reference"]:
         module.fail_json(msg="operation=compare needs 'reference': the expected manifest file.")
     if p["report"]:
@@ -534,10 +571,10 @@ def run_compare(module: AnsibleModule) -> dict:
             yield rec
 
     try:
-        reference, ref_format = _manifest_stream(module, "reference")
+        reference, ref_format = _manifest_stream(module, "reference", p["reference"])
         cand_format = "json"
         if p["candidate"]:
-            candidate, cand_format = _manifest_stream(module, "candidate")
+            candidate, cand_format = _manifest_stream(module, "candidate", p["candidate"])
         else:
             root = _tree_root(p)
             skip = _skip_list(p["report"], writer.tmp_path, p["reference"])
@@ -673,6 +710,9 @@ def main() -> None:
         module.fail_json(msg=f"max_list={module.params['max_list']}: give 0 or a positive number.")
     if module.params["trees"] is not None and module.params["operation"] != "create":
         module.fail_json(msg=f"trees is for operation=create, not {module.params['operation']}: give path instead.")
+    if module.params["trees"] is not None and module.params["reference"]:
+        module.fail_json(msg="reference is for one tree (path) with operation=create, not for trees: compare each "
+                         "tree's manifest with operation=compare.")  # fmt: skip
     if module.params["operation"] == "compare_backup":
         run_compare_backup(module)
         return
@@ -680,7 +720,7 @@ def main() -> None:
         if module.params["trees"] is not None:
             module.exit_json(**run_create_trees(module))
         if module.params["operation"] == "create":
-            module.exit_json(**run_create(module))
+            module.exit_json(**run_create_and_compare(module))
         module.exit_json(**run_compare(module))
     except TreeError as exc:
         module.fail_json(msg=str(exc))

@@ -168,3 +168,41 @@ def test_trees_in_one_run_each_as_alone_one_failure_reported_alone(tree, tmp_pat
     assert again["changed"] is False
     wrong = run({"trees": trees, "operation": "compare"}, capsys)
     assert wrong["failed"] is True and wrong["msg"] == "trees is for operation=create, not compare: give path instead."
+
+
+def test_create_compares_with_a_reference_when_it_exists(tree, tmp_path, capsys):
+    """operation=create with reference: the manifest is written, then compared with the reference (the one task the
+    drill runs per client instead of a stat and a compare); a reference that does not exist is no error."""
+    ref = tmp_path / "c001.source.jsonl"
+    dest = tmp_path / "c001.manifest.jsonl"
+    args = {"path": str(tree), "dest": str(dest), "reference": str(ref), "max_list": 1}
+    absent = run(args, capsys)
+    assert absent["changed"] is True and dest.exists() and absent["files"] == 2
+    assert absent["reference_compare"] == {"reference": str(ref), "found": False}
+    ref.write_bytes(dest.read_bytes())
+    same = run(args, capsys)
+    assert same["changed"] is False and same["reference_compare"]["found"] is True
+    assert same["reference_compare"]["matched"] is True
+    assert same["reference_compare"]["counts"] == {"reference": 4, "candidate": 4, "missing": 0, "changed": 0,
+                                                   "extra": 0}  # fmt: skip
+    (tree / "ledger.sqlite").write_bytes(b"damaged")
+    (tree / "凭证" / "2024-03.csv").unlink()
+    (tree / "README_DECRYPT.txt").write_text("pay")
+    for check_mode in (True, False):  # in check mode the tree is hashed again (no manifest written)
+        out = run(args, capsys, check_mode=check_mode)
+        compared = out["reference_compare"]
+        assert out["changed"] is True and compared["matched"] is False, check_mode
+        assert compared["counts"] == {"reference": 4, "candidate": 4, "missing": 1, "changed": 1, "extra": 1}
+        changed = [{"path": "ledger.sqlite", "fields": ["size", "sha256"]}]
+        assert compared["differences"] == {"missing": ["凭证/2024-03.csv"], "extra": ["README_DECRYPT.txt"],
+                                           "changed": changed}  # fmt: skip
+        assert compared["truncated"] is False and set(compared) == {
+            "reference", "found", "matched", "counts", "differences", "truncated", "seconds"}  # fmt: skip
+    failed = run(dict(args, fail_on_differences=True), capsys)
+    assert failed["failed"] is True
+    assert failed["msg"] == f"1 missing, 1 changed, 1 extra entries compared with {ref}; see 'differences'"
+    trees = run({"trees": [{"path": str(tree), "dest": str(dest)}], "reference": str(ref)}, capsys)
+    assert trees["msg"] == (
+        "reference is for one tree (path) with operation=create, not for trees: compare each tree's manifest with "
+        "operation=compare."
+    )
