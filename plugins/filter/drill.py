@@ -128,11 +128,20 @@ def drill_ledger(client: dict[str, Any], legacy_checks: dict[str, Any] | None = 
     return {"ledger": decl, "paths": _restore_clients.ledger_paths({**client, "ledger": decl, "declared_paths": paths})}
 
 
+def drill_snapshot_pin(client: dict[str, Any]) -> dict[str, str]:
+    """The client's first path pinned to where its snapshots store it (ledgerguard_clients[].snapshot_path), as
+    restic_restore's and snapshot_damage's C(snapshot_paths) take it; {} when it sets none or has no path."""
+    client = client or {}
+    paths = client.get("paths") or []
+    pin = client.get("snapshot_path") or ""
+    return {paths[0]: pin} if pin and paths else {}
+
+
 def drill_damage_clients(
     clients: list[dict[str, Any]], legacy_checks: dict[str, Any] | None = None, snapshot: str = ""
 ) -> list[dict[str, Any]]:
     """snapshot_damage's O(clients) for the drilled clients that have paths, so that one run assesses them all: each
-    one's id, paths, books (:func:`drill_ledger`), its pin (C(snapshot_path) for its first path) and ``snapshot``."""
+    one's id, paths, books (:func:`drill_ledger`), its pin (:func:`drill_snapshot_pin`) and ``snapshot``."""
     out = []
     for client in clients or []:
         paths = list(client.get("paths") or [])
@@ -144,7 +153,7 @@ def drill_damage_clients(
             "paths": paths,
             "ledger": books["ledger"],
             "ledger_paths": books["paths"],
-            "snapshot_paths": {paths[0]: client["snapshot_path"]} if client.get("snapshot_path") else {},
+            "snapshot_paths": drill_snapshot_pin(client),
         }
         if snapshot:
             entry["snapshot"] = snapshot
@@ -194,4 +203,5 @@ class FilterModule:
             "drill_action_supports_async": drill_action_supports_async,
             "drill_damage_clients": drill_damage_clients,
             "drill_manifest_recorded": drill_manifest_recorded,
+            "drill_snapshot_pin": drill_snapshot_pin,
         }

@@ -9,6 +9,7 @@ from ansible_collections.ledgerguard.recovery.plugins.filter.drill import (
     FilterModule,
     drill_damage_clients,
     drill_ledger,
+    drill_snapshot_pin,
 )
 from ansible_collections.ledgerguard.recovery.plugins.plugin_utils import restore_clients as rc
 
@@ -90,6 +91,18 @@ def test_the_clients_of_one_assessment_with_their_books_pins_and_the_snapshot():
     assert drill_damage_clients(None) == []
     assert FilterModule().filters()["drill_damage_clients"] is drill_damage_clients
     assert "drill_ledger" not in FilterModule().filters()
+
+
+def test_the_pin_of_a_clients_first_path_one_rule_for_the_restore_and_the_assessment():
+    stdin = {"id": "7", "paths": ["/srv/宁波", "/srv/宁波2"], "snapshot_path": "/stdin/宁波.tar"}
+    assert drill_snapshot_pin(stdin) == {"/srv/宁波": "/stdin/宁波.tar"}
+    assert drill_snapshot_pin(dict(stdin, snapshot_path="")) == {}
+    assert drill_snapshot_pin(dict(stdin, snapshot_path=None)) == {}
+    assert drill_snapshot_pin(dict(stdin, paths=[])) == {}
+    assert drill_snapshot_pin({"id": "c001", "paths": [ROOT]}) == {}
+    assert drill_snapshot_pin(None) == {}
+    assert drill_damage_clients([stdin])[0]["snapshot_paths"] == drill_snapshot_pin(stdin)
+    assert FilterModule().filters()["drill_snapshot_pin"] is drill_snapshot_pin
 
 
 def test_whether_the_listed_snapshots_hold_the_snapshots_manifest():
