@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import gzip
 import io
 import json
@@ -478,6 +479,19 @@ def no_action_base_run(monkeypatch):
     from ansible.plugins.action import ActionBase  # noqa: PLC0415
 
     monkeypatch.setattr(ActionBase, "run", lambda _self, _tmp=None, _task_vars=None: {})
+
+
+def flock_free(path) -> bool:
+    """Whether another process could take an exclusive flock on ``path`` now (the backup lock's test, done here
+    without the collection's own code)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def module_result(main, args: dict, capsys, check_mode: bool = False) -> dict:

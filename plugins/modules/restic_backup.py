@@ -77,19 +77,19 @@ options:
     type: dict
     suboptions:
       path:
-        description: The lock file (created 0600). Its folder is created 0700 when missing.
+        description: As M(ledgerguard.recovery.backup_lock)'s C(path), the lock file.
         type: path
         default: /var/lib/ledgerguard/backup.lock
       incident_lock:
-        description: The incident lock file of the host (the incident role's C(<ledgerguard_state_dir>/incident.lock)).
+        description: As M(ledgerguard.recovery.backup_lock)'s C(incident_lock), the host's incident lock file.
         type: path
         default: /var/lib/ledgerguard/incident.lock
       run_id:
-        description: ID of this run (the same the release is given). A lock this run ID already holds is kept.
+        description: ID of this run, given to the release too. A lock this run ID already holds is kept.
         type: str
         required: true
       purpose:
-        description: What the run does (shown to a run that finds the lock held).
+        description: As M(ledgerguard.recovery.backup_lock)'s C(purpose), shown to a run that finds the lock held.
         type: str
         default: backup
       max_hold:
@@ -97,7 +97,8 @@ options:
         type: int
         default: 43200
       wait:
-        description: Seconds to wait for a lock another run holds before failing. V(0) fails at once.
+        description: As M(ledgerguard.recovery.backup_lock)'s C(wait), the seconds this run waits for another run's lock
+          (V(0) - it fails at once).
         type: int
         default: 0
       hold_after:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_s3_credentials
+from conftest import flock_free, write_s3_credentials
 from ledgerguard import sampledata
 from ledgerguard.runner import PlaybookRun, run_playbook
 
@@ -352,9 +352,7 @@ def test_per_client_snapshots_with_manifests_as_the_incident_expects(nightly):
     assert "scratch.tmp" not in listing and "ledger.sqlite" in listing
     # the lock is free again, and its copies folder is empty
     assert not list((site.state / "backup-work").iterdir())
-    fd = os.open(site.state / "backup.lock", os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    os.close(fd)
+    assert flock_free(site.state / "backup.lock")
 
 
 # ------------------------------------------------------------------------------------------------ consistent SQLite
@@ -432,17 +430,6 @@ def task_events(runner, host: str, name: str) -> list[tuple[str, bool]]:
     ]
 
 
-def lock_is_free(path: Path) -> bool:
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
 def test_the_clients_run_takes_the_lock_and_keeps_it_only_for_later_steps(nightly):
     """The clients' one restic_backup run takes the backup lock itself (no lock task). ``lockjob``: nothing follows it
     under the lock, so its own process held the lock and no release task ran; ``failing``: a client with a SQLite
@@ -457,7 +444,7 @@ def test_the_clients_run_takes_the_lock_and_keeps_it_only_for_later_steps(nightl
         assert lock["holder"].get("held_by") == (None if after else "module"), (host, lock)
         assert task_events(runner, host, "Take the backup lock") == [("runner_on_skipped", False)], host
         assert task_events(runner, host, "Release the backup lock") == release, host
-        assert lock_is_free(sites[host].state / "backup.lock"), host
+        assert flock_free(sites[host].state / "backup.lock"), host
     assert [s["tags"][0] for s in data_snapshots(sites["lockjob"])] == ["c002"]
 
 

@@ -5,7 +5,6 @@ backup lock taken by the run itself (held while it backs up, given back or kept 
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import json
 import os
@@ -17,6 +16,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ledgerguard.recovery.plugins.module_utils import backup_lock
+from conftest import flock_free
 
 RESTIC = shutil.which("restic")
 pytestmark = pytest.mark.skipif(RESTIC is None, reason="restic is not installed")
@@ -383,17 +383,6 @@ def lock_probe(site) -> tuple:
     return str(wrapper), probe
 
 
-def lock_free(path: str) -> bool:
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
 def test_the_lock_held_by_the_run_itself_while_it_backs_up_and_free_at_its_end(site, capsys):
     wrapper, probe = lock_probe(site)
     clients = [client(site, "c001"), client(site, "c002")]
@@ -405,7 +394,7 @@ def test_the_lock_held_by_the_run_itself_while_it_backs_up_and_free_at_its_end(s
     assert holder["run_id"] == "run-1" and holder["held_by"] == "module" and holder["purpose"] == "backup"
     lock = result["lock"]
     assert lock["taken"] is True and lock["held_after"] is False and lock["holder"]["pid"] == holder["pid"]
-    assert lock_free(lock_opts(site)["path"])  # given back with the module's descriptor: no release needed
+    assert flock_free(lock_opts(site)["path"])  # given back with the module's descriptor: no release needed
     # the state folder was created for it, 0700
     assert (site["tmp"] / "状态").stat().st_mode & 0o777 == 0o700
 
@@ -417,7 +406,7 @@ def test_the_lock_kept_for_the_later_steps_until_released(site, capsys):
     assert result["lock"]["taken"] is True and result["lock"]["held_after"] is True
     holder = result["lock"]["holder"]
     assert "held_by" not in holder and holder["pid"] != os.getpid()
-    assert not lock_free(path)  # a detached process keeps it after the module ended
+    assert not flock_free(path)  # a detached process keeps it after the module ended
     # a second run of the same run ID keeps it (nothing taken twice), another run is refused
     again = run(args_for(site, [client(site, "c003")], lock=lock_opts(site, hold_after=True)), capsys)
     assert again["lock"]["taken"] is False and again["lock"]["held_after"] is True and "failed" not in again
@@ -427,7 +416,7 @@ def test_the_lock_kept_for_the_later_steps_until_released(site, capsys):
     assert f"holder PID {holder['pid']}); this run exits without doing anything." in other["msg"]
     assert sorted(s["tags"][0] for s in site["snapshots"]()) == ["c001", "c003"]
     assert backup_lock.release(path, "run-1", False) == (True, {}, "")
-    assert lock_free(path)
+    assert flock_free(path)
 
 
 def test_the_lock_refused_under_an_incident_backs_up_nothing(site, capsys):
@@ -452,7 +441,7 @@ def test_the_lock_in_check_mode_is_only_tested(site, capsys):
     opts = lock_opts(site, hold_after=True)
     result = run(args_for(site, [client(site, "c001")], lock=opts), capsys, check_mode=True)
     assert "failed" not in result and result["lock"]["taken"] is True and result["lock"]["held_after"] is False
-    assert lock_free(opts["path"]) and site["snapshots"]() == []
+    assert flock_free(opts["path"]) and site["snapshots"]() == []
 
 
 def test_release_never_stops_a_module_that_holds_the_lock_itself(tmp_path):
@@ -467,7 +456,7 @@ def test_release_never_stops_a_module_that_holds_the_lock_itself(tmp_path):
             f"{path} is held by this run's module process (PID {os.getpid()}), which is still running: left alone; "
             "the lock ends with that process"
         )
-        assert not lock_free(path)
+        assert not flock_free(path)
     finally:
         os.close(held["fd"])
-    assert lock_free(path)
+    assert flock_free(path)
