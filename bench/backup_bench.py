@@ -33,7 +33,9 @@ NAMES = ("plain", "module", "module_manifest")
 # case (1 GiB in 20,000 files): 2,510 files, about 123 MiB, the same mean file size; "small" the earlier tree; "firm"
 # the nightly run of a firm as issue 19 counts it (30 clients, about 4,900 files, about 450 MB): 4,890 files, about
 # 453 MiB (one 13 MiB archive per client beside its small files).
-TREES = {"small": (1500, 10, 2), "realistic": (2500, 10, 9), "firm": (4860, 30, 13)}
+# "firm3" is three such firms' worth as one host (90 clients, about 14,700 files, 1.36 GB), for ``--overhead firm3:90``:
+# a nightly run long enough (about a minute of restic) to show the whole role's fixed cost against it.
+TREES = {"small": (1500, 10, 2), "realistic": (2500, 10, 9), "firm": (4860, 30, 13), "firm3": (14580, 90, 13)}
 # How many clients of one host each tree is split over (one layout each).
 CLIENT_COUNTS = {"small": (1, 10), "realistic": (1, 10), "firm": (30,)}
 
