@@ -508,11 +508,9 @@ def run_create_and_compare(module: AnsibleModule) -> dict:
     written = p["dest"] and not module.check_mode
     # the comparison's options: the manifest just written as the candidate (else the tree hashed again), no report
     compared = run_compare(module, dict(p, candidate=p["dest"] if written else None, report=None))
-    compared.pop("operation", None)
-    compared.pop("changed", None)
-    for key in ("workers", "parallel"):
-        compared.pop(key, None)
-    result["reference_compare"] = dict(compared, reference=p["reference"], found=True)
+    # the comparison's own figures; the run's operation, change and hashing workers are the create's
+    kept = {k: v for k, v in compared.items() if k not in ("operation", "changed", "workers", "parallel")}
+    result["reference_compare"] = dict(kept, reference=p["reference"], found=True)
     return result
 
 
