@@ -89,7 +89,8 @@ def _module(repo: str, pw: Path, clients: list[dict], manifest: bool, work: Path
     return measure_module("restic_backup", args, work, env=dict(module_env(), **cache), tag="m" if manifest else "n")
 
 
-def _role(repo: str, pw: Path, clients: list[dict], work: Path, cache: dict[str, str]) -> dict:
+def _playbook(playbook: str, repo: str, pw: Path, clients: list[dict], work: Path, cache: dict[str, str]) -> dict:
+    """ansible-playbook ``playbook`` on one local host holding ``clients`` (manifest and retention off)."""
     inv = work / "inventory.json"
     hostvars = {"ansible_connection": "local", "ansible_python_interpreter": PY, "ledgerguard_clients": clients}
     inv.write_text(json.dumps({"all": {"hosts": {HOST: hostvars}}}, ensure_ascii=False), encoding="utf-8")
@@ -103,8 +104,13 @@ def _role(repo: str, pw: Path, clients: list[dict], work: Path, cache: dict[str,
         **cache,
     )
     env.pop("PYTHONPATH", None)
-    cmd = [str(Path(PY).parent / "ansible-playbook"), "-i", str(inv), "playbooks/backup.yml", "-e", json.dumps(extra)]
+    cmd = [str(Path(PY).parent / "ansible-playbook"), "-i", str(inv), playbook, "-e", json.dumps(extra)]
     return measure(cmd, env, cwd=REPO)
+
+
+def _role(repo: str, pw: Path, clients: list[dict], work: Path, cache: dict[str, str]) -> dict:
+    """The whole role: ansible-playbook playbooks/backup.yml."""
+    return _playbook("playbooks/backup.yml", repo, pw, clients, work, cache)
 
 
 def _clients(root: Path, count: int, small: int, large: int, mib: int) -> tuple[list[dict], dict]:
@@ -271,12 +277,23 @@ def _own_share(plain: list[dict], module: list[dict]) -> dict:
     }
 
 
-def overhead_check(tree: str, count: int, rounds: int, contender: str = "module") -> dict:
-    """Only the two contenders of the 5 % target, plain restic and the role's step (``module``: restic_backup without
-    manifest) or the whole role (``role``: ansible-playbook playbooks/backup.yml, manifest and retention off), on one
-    tree as ``count`` clients, alternating which goes first, ``rounds`` rounds (first backup into a fresh repository,
-    then the unchanged tree): for a quiet machine, where the full job's other contenders would take too long. Every
-    round's figures are kept beside the medians."""
+def _floor(repo: str, pw: Path, clients: list[dict], work: Path, cache: dict[str, str]) -> dict:
+    """Ansible's least cost for the same backup: ansible-playbook running ``bench/floor_backup.yml``, one task, the
+    role's backup step (``restic_backup`` with every client, no async job, no lock, no progress, no status or
+    report), so the role's extra splits into what any playbook pays and what the role's own steps add."""
+    return _playbook("bench/floor_backup.yml", repo, pw, clients, work, cache)
+
+
+CONTENDERS = {"module": "the role's step", "role": "the whole role", "floor": "a one-task playbook"}
+
+
+def overhead_check(tree: str, count: int, rounds: int, contenders: tuple[str, ...] = ("module",)) -> dict:
+    """Plain restic against ``contenders``, on one tree as ``count`` clients: ``module`` (the role's step:
+    restic_backup without manifest), ``role`` (ansible-playbook playbooks/backup.yml, manifest and retention off),
+    ``floor`` (a one-task playbook of the same step: Ansible's least cost). All alternate within each round, each
+    first in turn; ``rounds`` rounds of a first backup into a fresh repository, then the unchanged tree: for a quiet
+    machine, where the full job's other contenders would take too long. Every round's figures are kept beside the
+    medians."""
     work = WORK / "backup-overhead"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -286,40 +303,45 @@ def overhead_check(tree: str, count: int, rounds: int, contender: str = "module"
     small, large, mib = TREES[tree]
     clients, size = _clients(work / "客户账套", count, small, large, mib)
     template, key = _template(work, pw)
-    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds, "key": key, "contender": contender}
+    out: dict = {"tree": tree, "clients": count, **size, "rounds": rounds, "key": key, "contenders": list(contenders)}
     out["load_average_start"] = load_average()
+    names = ("plain", *contenders)
     runs: dict[str, list[dict]] = {}
     for r in range(rounds):
-        for name in ("plain", "module") if r % 2 == 0 else ("module", "plain"):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             repo, cache = _repo(work / f"repo-{name}", pw, template), _cache(work, name)
             for kind in ("first", "unchanged"):
+                shutil.rmtree(work / "state", ignore_errors=True)
                 if name == "plain":
                     res = _plain(repo, pw, clients, cache)
-                elif contender == "role":
-                    shutil.rmtree(work / "state", ignore_errors=True)
-                    res = _role(repo, pw, clients, work, cache)
-                else:
+                elif name == "module":
                     res = _module(repo, pw, clients, False, work, cache)
+                else:
+                    res = (_role if name == "role" else _floor)(repo, pw, clients, work, cache)
                 entry = {"round": r + 1, "seconds": round(res["seconds"], 3)}
                 entry["cpu_seconds"] = round(res["cpu_seconds"], 3)
-                if name == "module" and contender == "module":  # the module's own process apart from its restic runs
+                if name == "module":  # the module's own process apart from its restic runs
                     entry["module_cpu_seconds"] = res["module_cpu_seconds"]
                     entry["restic_cpu_seconds"] = res["children_cpu_seconds"]
                 runs.setdefault(f"{name} {kind}", []).append(dict(entry, load_average=load_average()))
     out["runs"] = runs
     for kind in ("first", "unchanged"):
         med = {n: {k: round(median([x[k] for x in runs[f"{n} {kind}"]]), 3) for k in ("seconds", "cpu_seconds")}
-               for n in ("plain", "module")}  # fmt: skip
-        med["overhead_wall"] = round(med["module"]["seconds"] / med["plain"]["seconds"] - 1, 4)
-        if contender == "module":
-            med["overhead_cpu"] = round(med["module"]["cpu_seconds"] / med["plain"]["cpu_seconds"] - 1, 4)
-            med.update(_own_share(runs[f"plain {kind}"], runs[f"module {kind}"]))
-        else:
-            pairs = list(zip(runs[f"plain {kind}"], runs[f"module {kind}"], strict=True))
-            med["fixed_seconds_paired"] = round(median([m["seconds"] - p["seconds"] for p, m in pairs]), 3)
+               for n in names}  # fmt: skip
+        for name in contenders:
+            med[name]["overhead_wall"] = round(med[name]["seconds"] / med["plain"]["seconds"] - 1, 4)
+            pairs = list(zip(runs[f"plain {kind}"], runs[f"{name} {kind}"], strict=True))
+            med[name]["extra_seconds_paired"] = round(median([m["seconds"] - p["seconds"] for p, m in pairs]), 3)
+        if "module" in contenders:
+            med["module"]["overhead_cpu"] = round(med["module"]["cpu_seconds"] / med["plain"]["cpu_seconds"] - 1, 4)
+            med["module"].update(_own_share(runs[f"plain {kind}"], runs[f"module {kind}"]))
+        if "role" in contenders:
             # no CPU comparison: the role's backup is an async job, which Ansible's async_wrapper detaches, so its
             # restic runs are not among the processes GNU time counts under ansible-playbook
-            med["cpu_not_comparable"] = "the role's async backup job (restic) is detached from ansible-playbook"
+            med["role"]["cpu_not_comparable"] = "the role's async backup job (restic) is detached from ansible-playbook"
+        if {"role", "floor"} <= set(contenders):  # what the role's own steps add to Ansible's least cost
+            pairs = list(zip(runs[f"floor {kind}"], runs[f"role {kind}"], strict=True))
+            med["role_over_floor_seconds_paired"] = round(median([m["seconds"] - f["seconds"] for f, m in pairs]), 3)
         out[kind] = med
     out["load_average_end"] = load_average()
     out["restic"] = subprocess.run(["restic", "version"], capture_output=True, text=True).stdout.strip()
@@ -334,11 +356,20 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--overhead", default="", help="only plain against the module, e.g. firm:30 (tree:clients)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--contender", choices=("module", "role"), default="module", help="with --overhead: against what")
+    ap.add_argument(
+        "--contender",
+        default="module",
+        help="with --overhead: against what, comma-separated: "
+        + ", ".join(f"{k} ({v})" for k, v in CONTENDERS.items()),
+    )
     args = ap.parse_args()
     if args.overhead:
         name, number = (args.overhead.split(":", 1) + ["1"])[:2]
-        result = overhead_check(name, int(number), args.rounds, args.contender)
+        chosen = tuple(args.contender.split(","))
+        unknown = [c for c in chosen if c not in CONTENDERS]
+        if unknown:
+            ap.error(f"--contender {args.contender}: unknown {unknown}; expected a list of {list(CONTENDERS)}")
+        result = overhead_check(name, int(number), args.rounds, chosen)
     else:
         result = run(args.quick, args.rounds)
     print(json.dumps(result, indent=2, ensure_ascii=False))
