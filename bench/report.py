@@ -483,6 +483,32 @@ def _issue19_summary(cc: dict | None, fleet: dict | None) -> list[str]:
     return rows
 
 
+def _issue15_summary(step: dict | None, whole: dict | None) -> list[str]:
+    """Summary rows of issue 15's target (the backup role against plain ``restic backup``, without the manifest), from
+    the quiet-machine ``--overhead`` runs: the role's step (the module process's share of its restic runs' CPU,
+    counted inside each run) and the whole role beside the floor any playbook pays (``--contender role,floor``)."""
+    rows = []
+    if step and "module_process_share" in step.get("first", {}):
+        shares = [f"{step[k]['module_process_share'] * 100:.2f} %" for k in ("first", "unchanged")]
+        ok = "met" if all(step[k]["module_process_share"] < 0.05 for k in ("first", "unchanged")) else "**missed**"
+        rows.append(
+            f"| backup: the role's step (`restic_backup`, no manifest) vs plain `restic backup`, "
+            f"{step['clients']} clients | < 5 % | module process {shares[0]} / {shares[1]} of its restic runs' CPU "
+            f"(first / unchanged, medians of {step['rounds']} rounds; {ok}) |"
+        )
+    if whole and {"role", "floor"} <= set(whole.get("contenders") or []):
+        texts = [
+            f"{k}: role {whole[k]['role']['overhead_wall'] * 100:+.1f} %, one-task playbook "
+            f"{whole[k]['floor']['overhead_wall'] * 100:+.1f} %"
+            for k in ("first", "unchanged")
+        ]
+        rows.append(
+            f"| backup: the whole role (ansible-playbook) vs plain `restic backup`, {whole['clients']} clients | "
+            f"reported (fixed cost per run) | {'; '.join(texts)} (wall, medians of {whole['rounds']} rounds) |"
+        )
+    return rows
+
+
 def _client_cost(res: dict | None) -> list[str]:
     out = ["## Per-client cost: one host, 3 and 30 clients (issue 19)", ""]
     if p := _problem(res, "client_cost"):
@@ -949,6 +975,7 @@ def _summary(results: dict[str, dict | None]) -> list[str]:
         text = "not measured"
     out.append(f"| fleet, hosts (forks 8) | scaling shown | {text} |")
     out += _issue19_summary(results.get("client_cost"), fl)
+    out += _issue15_summary(_load("backup_overhead_firm_split"), _load("backup_role_floor_firm"))
     va = results.get("validation")
     rp = (va or {}).get("restore_point") or {}
     if "ratio" in rp:

@@ -152,6 +152,26 @@ def test_verification_text():
     assert "not measured" in " ".join(report._verification({}))
 
 
+def test_issue15_summary_rows():
+    step = {"clients": 30, "rounds": 6}
+    step["first"], step["unchanged"] = {"module_process_share": 0.0084}, {"module_process_share": 0.0096}
+    whole = {"clients": 30, "rounds": 4, "contenders": ["role", "floor"]}
+    for kind, role, floor in (("first", 0.084, 0.0114), ("unchanged", 0.1389, 0.0442)):
+        whole[kind] = {"role": {"overhead_wall": role}, "floor": {"overhead_wall": floor}}
+    assert report._issue15_summary(step, whole) == [
+        "| backup: the role's step (`restic_backup`, no manifest) vs plain `restic backup`, 30 clients | < 5 % | "
+        "module process 0.84 % / 0.96 % of its restic runs' CPU (first / unchanged, medians of 6 rounds; met) |",
+        "| backup: the whole role (ansible-playbook) vs plain `restic backup`, 30 clients | reported (fixed cost per "
+        "run) | first: role +8.4 %, one-task playbook +1.1 %; unchanged: role +13.9 %, one-task playbook +4.4 % "
+        "(wall, medians of 4 rounds) |",
+    ]
+    step["unchanged"]["module_process_share"] = 0.051
+    assert "; **missed**) |" in report._issue15_summary(step, None)[0]
+    # a run without the floor (an older --contender role run) and no runs at all: no rows rather than half a claim
+    assert report._issue15_summary(None, dict(whole, contenders=["role"])) == []
+    assert report._issue15_summary(None, None) == []
+
+
 def test_module_host_usage_message():
     proc = subprocess.run([sys.executable, str(common.MODULE_HOST)], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
