@@ -410,6 +410,8 @@ def test_a_failing_client_does_not_stop_the_others(nightly):
     assert backed == ["c002", "c004"]
     results = facts(runner, "__backup_results", "failing")
     assert [r["client"] for r in results] == ["c002", "c004"]
+    # published before the run fails, so a caller's rescue (and the job's facts) see what was backed up
+    assert facts(runner, "backup_results", "failing") == results
     assert results[1]["line"].startswith("c004 (台州示例科技有限公司): 1 new, 0 changed, ")
     status = {s["client"]: s for s in facts(runner, "__backup_status", "failing")}
     assert [cid for cid in ("c001", "c002", "c003", "c004") if status[cid]["failed"]] == ["c001", "c003"]
