@@ -78,6 +78,7 @@ def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
         drill_ledger_checks={"c001": {"csv": ["凭证"], "sqlite": ["账簿/ledger.sqlite"]}},
         drill_targets={"rto_seconds": 600, "rpo_seconds": 3600},
         drill_progress_interval=1,  # the default path: each restore an async job, polled for its progress
+        drill_keep_sandbox="false",  # as `-e drill_keep_sandbox=false` gives it: a string, still false
     )
     # A drill from last week is already on record: the new one is appended and both are charted.
     history_file = state / "drills" / "history.jsonl"
@@ -92,6 +93,7 @@ def test_healthy_drill_passes_and_keeps_history_reports_and_metrics(
     assert [h["drill_id"] for h in history] == ["drill-a", "drill-b"]
     last = history[-1]
     assert last["passed"] is True and last["host"] == "localhost" and last["selection"] == "latest"
+    assert last["kept_sandbox"] is False and last["sandbox"] and not Path(last["sandbox"]).exists()
     assert [c["id"] for c in last["clients"]] == ["c001", "c002"]
     c001 = last["clients"][0]
     # The restored tree holds exactly the production files: counts and bytes measured by the manifest walk.
