@@ -192,13 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
 # playbook commands
 
 
-def exit_code_for(status: str | None, rc: int | None, artifact_data: dict[str, Any], command: str) -> int:
-    """0 success, 1 a step failed, 3 a drill missed its targets (and nothing else went wrong)."""
+def exit_code_for(
+    status: str | None,
+    rc: int | None,
+    artifact_data: dict[str, Any],
+    command: str,
+    failed_hosts: set[str] | frozenset[str] = frozenset(),
+) -> int:
+    """0 success, 1 a step failed, 3 a drill missed its targets (and nothing else went wrong).
+
+    ``failed_hosts``: the hosts the run's stats count as failed or unreachable. A missed target fails its own host's
+    play, so with missed targets every failed host must have a drill record: one without (unreachable, or stopped
+    before the drill could record anything) is a failure of its own, exit 1."""
     drill = artifact_data.get("ledgerguard_drill") if isinstance(artifact_data, dict) else None
     if command == "drill" and isinstance(drill, dict) and truthy(drill.get("targets_missed")):
-        if not truthy(drill.get("verification_failed")):
-            return EXIT_TARGETS_MISSED
-        return EXIT_FAILED
+        recorded = set(drill.get("hosts") or {}) if isinstance(drill.get("hosts"), dict) else set()
+        if truthy(drill.get("verification_failed")) or set(failed_hosts) - recorded:
+            return EXIT_FAILED
+        return EXIT_TARGETS_MISSED
     if status == "successful" and rc == 0:
         return EXIT_OK
     return EXIT_FAILED
@@ -267,7 +278,7 @@ def run_command(args: argparse.Namespace) -> int:
     with progress:
         runner = run_playbook(run, event_handler=progress)
     artifact_data = progress.summary.artifact_data
-    code = exit_code_for(runner.status, runner.rc, artifact_data, args.command)
+    code = exit_code_for(runner.status, runner.rc, artifact_data, args.command, progress.summary.failed_hosts)
     artifacts = pdd / "artifacts" / ident
     extra: dict[str, Any] = {}
     drill = artifact_data.get("ledgerguard_drill") if isinstance(artifact_data, dict) else None

@@ -41,6 +41,8 @@ SURVEY_ONLY = {
     "backup_verify_storage_enabled": False,
     "backup_verify_retention_enabled": False,
     "backup_verify_survey_enabled": True,
+    # nor the off-site copy's comparison (it defaults to the backup role's backup_copy_repository)
+    "backup_verify_copy_repository": "",
     "backup_verify_metrics_file": "",
     "backup_verify_notify_on": [],
     # the host the incident restores from (restore_snapshot_host), not backup_verify's own default

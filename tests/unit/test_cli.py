@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ledgerguard import cli
 
@@ -137,6 +139,16 @@ def test_exit_codes(status, rc, artifacts, command, expected):
     assert cli.exit_code_for(status, rc, artifacts, command) == expected
 
 
+def test_drill_exit_code_with_missed_targets_counts_hosts_without_a_record():
+    missed = {"targets_missed": True, "verification_failed": False, "hosts": {"书房": {}, "财务": {}}}
+    art = {"ledgerguard_drill": missed}
+    # the hosts that missed their targets failed their own play: still exit 3
+    assert cli.exit_code_for("failed", 2, art, "drill", {"书房", "财务"}) == 3
+    # another host unreachable (or stopped before its drill recorded anything): exit 1, not "only targets missed"
+    assert cli.exit_code_for("failed", 4, art, "drill", {"书房", "档案室"}) == 1
+    assert cli.exit_code_for("failed", 2, {"ledgerguard_drill": dict(missed, hosts=None)}, "drill", {"书房"}) == 1
+
+
 def test_parse_extra_vars_forms(tmp_path):
     assert cli.parse_extra_vars(["a=1", "b=x y", 'c={"k": [1]}', '{"d": true}']).values == {
         "a": "1",
@@ -201,3 +213,19 @@ def test_drill_lines_name_each_database():
         "    database postgresql/ledger: FAILED: table public.凭证 has 120 rows",
         "    - database postgresql/ledger: table public.凭证 has 120 rows",
     ]
+
+
+def test_the_survey_turns_off_every_other_backup_verify_step():
+    """Each of backup_verify's switches (its defaults' *_enabled, data read under check) and the off-site copy's
+    comparison is off in the survey, the survey itself on: a new step of the role must be switched off here too."""
+    from ledgerguard import survey
+
+    root = Path(__file__).resolve().parents[2]
+    defaults = yaml.safe_load((root / "roles/backup_verify/defaults/main.yml").read_text(encoding="utf-8"))
+    switches = {k for k in defaults if k.endswith("_enabled")} - {"backup_verify_data_enabled"}
+    assert {k: survey.SURVEY_ONLY.get(k) for k in switches} == {
+        k: k == "backup_verify_survey_enabled" for k in switches
+    }
+    assert "backup_verify_copy_repository" in defaults and survey.SURVEY_ONLY["backup_verify_copy_repository"] == ""
+    assert survey.SURVEY_ONLY["backup_verify_metrics_file"] == ""
+    assert survey.SURVEY_ONLY["backup_verify_notify_on"] == []
