@@ -487,6 +487,15 @@ def test_invalid_input_is_refused(tmp_path, local_repo, restic_password_file, lo
     assert runner.rc != 0
     msgs = " ".join(failed_messages(runner))
     assert "backup_verify" in msgs and "sometimes" in msgs
+    # what the argument spec lets through, the role's own check refuses with every expected value and what it got
+    hv["backup_verify_data_mode"] = "rolling"
+    hv["backup_verify_spot_check_files"] = 0
+    runner = playbook("backup_verify.yml", inventory=localhost_inventory(hosts={"books01": hv}))
+    assert runner.rc != 0
+    msgs = " ".join(failed_messages(runner))
+    assert msgs.startswith("backup_verify: invalid input. Expected backup_verify_data_mode in ")
+    assert "backup_verify_spot_check_files >= 1 (got 0)" in msgs and "(clients: ['C1'])" in msgs
+    assert "backup_verify_damage_snapshots >= 1 (got 3)" in msgs
 
 
 def test_the_first_host_of_each_repository_runs_its_repository_wide_checks(
