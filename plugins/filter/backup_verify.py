@@ -417,7 +417,8 @@ def bv_spot_pick(
     """Pick up to ``count`` live files (``ansible.builtin.find`` results) that the snapshot should hold unchanged.
 
     Files modified (mtime) or changed (ctime: also copied in with old times, renamed) after the snapshot are left
-    out. The pick is reproducible for one snapshot (seeded with its ID), so a re-run examines the same files.
+    out. The pick is reproducible for one snapshot and seed (its ID and ``seed``); the role seeds it with the run id,
+    so each run draws a new sample.
     """
     if not snapshot:
         return []
@@ -609,7 +610,7 @@ def bv_check_result(
 
 def bv_retention(policy: Any, classes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Lint the retention policy (a forget policy mapping, ``keep-all`` or None; see module_utils/retention.py); one
-    check per record class plus the summary."""
+    check per record class, no summary (an unreadable policy is one FAIL)."""
     try:
         res = lint_policy(forget_policy(policy), classes or None)
     except RetentionPolicyError as exc:
