@@ -67,8 +67,10 @@ options:
     type: str
   include_paths:
     description:
-      - V(compare_backup) only. Absolute paths as stored in the snapshot that were restored; only the manifest
-        entries under them are compared. Default is every path the snapshot backed up.
+      - V(compare_backup) only. Absolute paths that were restored, as the backed-up host named them (the snapshot's
+        C(paths), which the manifest records; for a relative backup restic stores them elsewhere in the snapshot and
+        the module finds them there); only the manifest entries under them are compared. Default is every path the
+        snapshot backed up.
     type: list
     elements: path
     default: []
@@ -221,56 +223,56 @@ format:
   sample: json
 digest:
   description: sha256 of the manifest bytes (what is, or in check mode would be, in O(dest)).
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: str
   sample: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
 manifest_bytes:
   description: Size of the manifest in bytes.
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: int
   sample: 10240
 files:
   description: Regular files recorded.
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: int
   sample: 20000
 dirs:
   description: Directories recorded.
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: int
   sample: 40
 symlinks:
   description: Symlinks recorded.
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: int
   sample: 2
 others:
   description:
     - Other entries (fifos, sockets, devices) recorded. They are never opened or hashed (a FIFO would block, a
       device could be acted on); each is listed in RV(special_paths).
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: int
   sample: 0
 special_paths:
   description:
     - Escaped paths of the fifos, sockets and device nodes found (not hashed, never opened), at most O(max_list).
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: list
   elements: dict
   sample: [{"path": "c001/pipe", "kind": "fifo"}]
 total_bytes:
   description: Sum of the sizes of the regular files.
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: int
   sample: 1073741824
 errors:
   description: Entries that could not be read (listed in RV(error_paths) and marked with C(error) in the manifest).
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: int
   sample: 0
 error_paths:
   description: Escaped paths of unreadable entries with the error, at most O(max_list).
-  returned: O(operation=create)
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees))
   type: list
   elements: dict
   sample: [{"path": "c001/locked.csv", "error": "Permission denied (errno 13)"}]
@@ -287,7 +289,7 @@ entries_truncated:
   sample: false
 seconds:
   description: Wall time of the walk, hashing and comparison.
-  returned: always
+  returned: O(operation=create) with O(path) (with O(trees), in each entry of RV(trees)) and O(operation=compare)
   type: float
   sample: 1.84
 workers:
@@ -312,8 +314,9 @@ reference_compare:
            "differences": {"missing": ["凭证/2024-02.csv"], "changed": [], "extra": []}, "truncated": false,
            "seconds": 0.02}
 matched:
-  description: True when V(compare) found no difference.
-  returned: O(operation=compare)
+  description: True when V(compare) found no difference; with V(compare_backup), when a backup-time manifest was
+    compared and nothing is missing or differing (false without a manifest - see RV(backup_manifest) C(found)).
+  returned: O(operation=compare) and O(operation=compare_backup)
   type: bool
   sample: false
 counts:
@@ -335,8 +338,8 @@ truncated:
   sample: false
 backup_manifest:
   description:
-    - The comparison with the backup-time manifest (V(compare_backup)). Paths are absolute, as stored in the
-      snapshot.
+    - The comparison with the backup-time manifest (V(compare_backup)). Paths are absolute, as the backed-up host
+      named them (the snapshot's C(paths); the manifest records those live paths).
     - C(found) (a manifest snapshot exists for O(snapshot)), C(snapshot), C(manifest_snapshot), C(manifest_short_id),
       C(manifest_time), C(compared), and when compared the counts C(files) (manifest files under O(include_paths)),
       C(identical), C(changed_since_manifest), C(missing), C(differing), C(not_in_manifest), the lists
@@ -430,7 +433,12 @@ def run_create(module: AnsibleModule, p: dict | None = None) -> dict:
     if p["dest"]:
         _check_parent(p, "dest")
     started = time.monotonic()
-    writer = mf.DigestWriter(p["dest"], module.check_mode)
+    try:
+        writer = mf.DigestWriter(p["dest"], module.check_mode)
+    except OSError as exc:
+        raise TreeError(
+            f"dest {p['dest']!r}: the manifest cannot be written there ({exc.strerror or exc}); choose another folder."
+        ) from None
     stats = {"files": 0, "dirs": 0, "symlinks": 0, "others": 0, "errors": 0, "total_bytes": 0}
     error_paths: list[dict] = []
     special_paths: list[dict] = []
@@ -506,11 +514,16 @@ def run_create_and_compare(module: AnsibleModule) -> dict:
         result["reference_compare"] = {"reference": p["reference"], "found": False}
         return result
     written = p["dest"] and not module.check_mode
-    # the comparison's options: the manifest just written as the candidate (else the tree hashed again), no report
-    compared = run_compare(module, dict(p, candidate=p["dest"] if written else None, report=None))
+    # the comparison's options: the manifest just written as the candidate (else the tree hashed again), no report;
+    # a failure on differences is raised here, with the create's result beside the comparison's
+    compared = run_compare(
+        module, dict(p, candidate=p["dest"] if written else None, report=None, fail_on_differences=False)
+    )
     # the comparison's own figures; the run's operation, change and hashing workers are the create's
     kept = {k: v for k, v in compared.items() if k not in ("operation", "changed", "workers", "parallel")}
     result["reference_compare"] = dict(kept, reference=p["reference"], found=True)
+    if not compared["matched"] and p["fail_on_differences"]:
+        module.fail_json(msg=_differences_msg(compared["counts"], p["reference"], None), **result)
     return result
 
 
@@ -613,12 +626,16 @@ def run_compare(module: AnsibleModule, p: dict | None = None) -> dict:
     if p["report"]:
         result["report"] = p["report"]
     if differences and p["fail_on_differences"]:
-        result["msg"] = (
-            f"{counts['missing']} missing, {counts['changed']} changed, {counts['extra']} extra entries compared with "
-            f"{p['reference']}; see 'differences'" + (f" and the full list in {p['report']}" if p["report"] else "")
-        )
+        result["msg"] = _differences_msg(counts, p["reference"], p["report"])
         module.fail_json(**result)
     return result
+
+
+def _differences_msg(counts: dict, reference: str, report: str | None) -> str:
+    return (
+        f"{counts['missing']} missing, {counts['changed']} changed, {counts['extra']} extra entries compared with "
+        f"{reference}; see 'differences'" + (f" and the full list in {report}" if report else "")
+    )
 
 
 def run_compare_backup(module: AnsibleModule) -> None:
@@ -648,7 +665,8 @@ def run_compare_backup(module: AnsibleModule) -> None:
             p["candidates"],
         )
         result = {"changed": False, "operation": "compare_backup", "backup_manifest": got}
-        result["matched"] = bool(got.get("identical_all", True))
+        # matched only when a manifest was compared and nothing differs: no manifest is no evidence of a match
+        result["matched"] = bool(got.get("compared")) and bool(got.get("identical_all"))
         problem = problem_text(got, p["path"])
         if problem:
             result["problem"] = problem

@@ -96,8 +96,10 @@ def test_restic_backup_records_a_manifest_that_listings_ignore(
     assert compared["found"] and compared["compared"] and compared["manifest_snapshot"] == manifest_id
     assert (compared["files"], compared["identical"], compared["differing"], compared["missing"]) == (3, 3, 0, 0)
     assert compared["identical_all"] is True
-    none = task_result(runner, "Compare the snapshot without a manifest")["backup_manifest"]
-    assert none == {"found": False, "snapshot": plain["snapshot_id"], "compared": False}
+    assert task_result(runner, "Compare the restore with the backup-time manifest")["matched"] is True
+    unmatched = task_result(runner, "Compare the snapshot without a manifest")
+    assert unmatched["backup_manifest"] == {"found": False, "snapshot": plain["snapshot_id"], "compared": False}
+    assert unmatched["matched"] is False  # nothing was compared: no claim of a match
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -166,6 +166,15 @@ def test_trees_in_one_run_each_as_alone_one_failure_reported_alone(tree, tmp_pat
         assert got["dest"] == str(manifest) and oct(manifest.stat().st_mode & 0o777) == "0o600"
     again = run({"trees": [trees[0], trees[2]], "file_mode": "0600"}, capsys)
     assert again["changed"] is False
+    # a dest where no file can be made fails its tree alone; the trees after it are still built
+    (out / "2.jsonl").unlink()
+    nowhere = dict(trees[0], dest="/proc/清单.jsonl")
+    mixed = run({"trees": [nowhere, trees[2]], "file_mode": "0600"}, capsys)
+    assert [t["failed"] for t in mixed["trees"]] == [True, False] and (out / "2.jsonl").is_file()
+    assert mixed["trees"][0]["msg"] == (
+        "dest '/proc/清单.jsonl': the manifest cannot be written there (No such file or directory); "
+        "choose another folder."
+    )
     wrong = run({"trees": trees, "operation": "compare"}, capsys)
     assert wrong["failed"] is True and wrong["msg"] == "trees is for operation=create, not compare: give path instead."
 
@@ -201,6 +210,10 @@ def test_create_compares_with_a_reference_when_it_exists(tree, tmp_path, capsys)
     failed = run(dict(args, fail_on_differences=True), capsys)
     assert failed["failed"] is True
     assert failed["msg"] == f"1 missing, 1 changed, 1 extra entries compared with {ref}; see 'differences'"
+    # the manifest was written before the comparison failed: the result says so, beside the comparison
+    assert failed["operation"] == "create" and failed["dest"] == str(dest) and failed["files"] == 2
+    assert failed["digest"] == hashlib.sha256(dest.read_bytes()).hexdigest()
+    assert failed["reference_compare"]["matched"] is False and failed["reference_compare"]["counts"]["missing"] == 1
     trees = run({"trees": [{"path": str(tree), "dest": str(dest)}], "reference": str(ref)}, capsys)
     assert trees["msg"] == (
         "reference is for one tree (path) with operation=create, not for trees: compare each tree's manifest with "
