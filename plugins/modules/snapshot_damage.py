@@ -247,7 +247,9 @@ snapshots:
       type: str
       returned: always
     assessed:
-      description: Whether the snapshot was compared with its predecessor.
+      description:
+        - Whether the snapshot was judged - compared with its predecessor, or found unusable (O(unusable), lost packs)
+          without being read; false for a snapshot taken at or after O(before).
       type: bool
       returned: always
     after_cutoff:
@@ -354,7 +356,9 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.engine
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.errors import PathNotInSnapshot, ResticError  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
     RESTIC_MUTUALLY_EXCLUSIVE,
+    report_removed_locks,
     restic_argument_spec,
+    stale_lock_age,
 )
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import (  # noqa: E402 (Ansible plugins put DOCUMENTATION before imports)
     is_manifest_snapshot,
@@ -1090,11 +1094,12 @@ def run_module(module: AnsibleModule) -> dict:
             env=params["env"],
             cache_dir=params["cache_dir"],
             timeout=params["timeout"],
+            stale_lock_age=stale_lock_age(params),
             sftp_identity_file=params.get("sftp_identity_file"),
             sftp_known_hosts_file=params.get("sftp_known_hosts_file"),
         )
         if params["clients"]:
-            return assess_clients(module, restic)
+            return report_removed_locks(module, restic, assess_clients(module, restic))
         try:
             before = cutoff(params)
             assessor = Assessor(module, restic)
@@ -1105,7 +1110,8 @@ def run_module(module: AnsibleModule) -> dict:
             module.fail_json(msg=f"snapshot_damage: {exc}")
             raise
         try:
-            return assess_history(restic.snapshots(), restic, assessor, params, before)
+            assessed = assess_history(restic.snapshots(), restic, assessor, params, before)
+            return report_removed_locks(module, restic, assessed)
         except ClientError as exc:
             module.fail_json(msg=str(exc))
         finally:

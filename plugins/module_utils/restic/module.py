@@ -82,10 +82,24 @@ def restic_from_module(module: Any) -> Restic:
         env=params.get("env") or {},
         cache_dir=params.get("cache_dir"),
         timeout=params.get("timeout") or 0,
-        stale_lock_age=1800 if params.get("stale_lock_age") is None else params["stale_lock_age"],
+        stale_lock_age=stale_lock_age(params),
         sftp_identity_file=params.get("sftp_identity_file"),
         sftp_known_hosts_file=params.get("sftp_known_hosts_file"),
     )
+
+
+def stale_lock_age(params: dict[str, Any]) -> int:
+    """The module's stale_lock_age option (its default when unset)."""
+    return 1800 if params.get("stale_lock_age") is None else params["stale_lock_age"]
+
+
+def report_removed_locks(module: Any, restic: Restic, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with the stale locks this run removed (stale_locks_removed), each also a warning."""
+    if restic.removed_locks:
+        result["stale_locks_removed"] = restic.removed_locks
+        for lock in restic.removed_locks:
+            module.warn(f"Removed a stale restic lock from {redact_repository(restic.repository)}: {lock['why']}")
+    return result
 
 
 def run_module(module: Any, body: Callable[[Restic], dict[str, Any]]) -> None:
@@ -120,10 +134,7 @@ def run_module(module: Any, body: Callable[[Restic], dict[str, Any]]) -> None:
     except ValueError as exc:
         module.fail_json(msg=str(exc))
         return
-    if restic.removed_locks:
-        result["stale_locks_removed"] = restic.removed_locks
-        for lock in restic.removed_locks:
-            module.warn(f"Removed a stale restic lock from {redact_repository(restic.repository)}: {lock['why']}")
+    report_removed_locks(module, restic, result)
     if result.get("failed"):
         # a body that reports a partial failure (restic_backup with clients: every client's result, then the failure)
         module.fail_json(**result)
