@@ -180,11 +180,15 @@ def acquire(
     (seconds), ``taken`` (False when this ``run_id`` held it already) and ``fd``. Refused (LockRefused) while the
     incident lock exists, before and after the flock, or while another run holds it after ``wait`` seconds.
     ``detach``: a detached process keeps it (``fd`` None); else ``fd`` keeps it, and closing it releases the lock.
-    Check mode only tests it (taken and given back at once, ``fd`` None)."""
+    Check mode only tests it (taken and given back at once, ``fd`` None) and creates nothing: without a lock file
+    nobody holds it."""
     path, purpose = options["path"], options["purpose"]
     refused = incident_message(options["incident_lock"], purpose)
     if refused:
         raise LockRefused(refused, {}, 0.0)
+    if check_mode and not os.path.lexists(path):
+        info = dict(holder_info(options["run_id"], options["max_hold"]), purpose=purpose)
+        return {"holder": info, "waited": 0.0, "taken": True, "fd": None}
     os.makedirs(os.path.dirname(path) or "/", mode=0o700, exist_ok=True)
     started = time.monotonic()
     fd = try_flock(path)

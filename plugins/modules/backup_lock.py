@@ -50,7 +50,8 @@ options:
 attributes:
   check_mode:
     support: full
-    description: In check mode the lock is only tested (taken and given back at once); the same refusals apply.
+    description: In check mode the lock is only tested (taken and given back at once; without a lock file nothing is
+      created); the same refusals apply.
   diff_mode:
     support: none
     description: No diff is produced.
@@ -76,8 +77,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 holder:
-  description: The run holding the lock after the task (C(run_id), C(purpose), C(host), C(pid), C(started)); empty when
-    released.
+  description:
+    - The run holding the lock after the task - C(run_id), C(purpose), C(host), C(started), C(started_epoch),
+      C(expires_epoch), and C(pid) (the holding process; not in check mode), C(held_by) V(module) when a module process
+      holds it itself.
+    - Empty when this run released it or nobody held it; when another run holds it, that run's record (left alone).
   returned: success
   type: dict
 waited:

@@ -93,7 +93,9 @@ options:
   baseline:
     description:
       - "Expected row counts, C({client id: {source: rows}}), sources named as in RV(counts) (relative to the
-        client's C(root)). The RV(counts) of a run on the source data is a baseline."
+        client's C(root)). The RV(counts) of a run on the source data is a baseline. A client's entry here (or in
+        O(baseline_file)) wins over the C(baseline) of its C(ledger) declaration, which applies only when this gives
+        none for the client."
     type: dict
   baseline_file:
     description: JSON file holding the O(baseline) dict (on the managed host).

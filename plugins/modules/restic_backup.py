@@ -73,7 +73,8 @@ options:
         follows. With O(lock.hold_after=true) a small detached process keeps it after the module ends, for the
         run's later steps, until M(ledgerguard.recovery.backup_lock) releases it (C(state=released), the same
         O(lock.run_id)) or O(lock.max_hold) seconds pass.
-      - In check mode the lock is only tested (taken and given back at once); the same refusals apply.
+      - In check mode the lock is only tested (taken and given back at once; without a lock file nothing is created);
+        the same refusals apply.
     type: dict
     suboptions:
       path:

@@ -250,7 +250,7 @@ targets:
   description:
     - One entry per target, with its action (C(freeze), C(already_frozen), C(refreeze), C(left_alone) when it was
       frozen before this incident; C(thaw), C(thawed), C(failed) when thawing), its previous state and its proof.
-  returned: always
+  returned: O(state=frozen) and O(state=thawed) (not with O(state=rescan))
   type: list
   elements: dict
   sample:
@@ -284,7 +284,7 @@ proof:
       detail: "creating /srv/archive/.ledgerguard-freeze-probe-INC-1-0a1b2c3d failed: Read-only file system"
 watchdog:
   description: The armed watchdog (kind C(systemd) with its unit, or C(process) with its pid), or null.
-  returned: always
+  returned: O(state=frozen) and O(state=thawed) (not with O(state=rescan))
   type: dict
   sample: {kind: systemd, unit: ledgerguard-thaw-INC-2026-0042-1, fires_at: "2026-11-26T22:00:00Z"}
 writers:

@@ -441,7 +441,15 @@ def test_the_lock_in_check_mode_is_only_tested(site, capsys):
     opts = lock_opts(site, hold_after=True)
     result = run(args_for(site, [client(site, "c001")], lock=opts), capsys, check_mode=True)
     assert "failed" not in result and result["lock"]["taken"] is True and result["lock"]["held_after"] is False
-    assert flock_free(opts["path"]) and site["snapshots"]() == []
+    assert site["snapshots"]() == []
+    assert not os.path.lexists(os.path.dirname(opts["path"]))  # check mode made neither the state folder nor the file
+    # with a lock file there (another run's, now ended) it is tried and given back: still free, nothing written
+    os.makedirs(os.path.dirname(opts["path"]), mode=0o700)
+    with open(opts["path"], "w", encoding="utf-8") as handle:
+        handle.write('{"run_id": "run-0"}')
+    again = run(args_for(site, [client(site, "c001")], lock=opts), capsys, check_mode=True)
+    assert again["lock"]["taken"] is True and "failed" not in again
+    assert flock_free(opts["path"]) and backup_lock.read_holder(opts["path"]) == {"run_id": "run-0"}
 
 
 def test_release_never_stops_a_module_that_holds_the_lock_itself(tmp_path):
