@@ -39,7 +39,9 @@ options:
     type: str
     required: true
   path:
-    description: The run's folder to create (absolute, inside O(sandbox), e.g. C(<sandbox>/<drill id>)).
+    description:
+      - The run's folder to create (absolute, inside O(sandbox), e.g. C(<sandbox>/<drill id>)). A path outside the
+        sandbox, or one that a link inside the sandbox leads out of it, is refused and nothing is created or changed.
     type: path
     required: true
   clients:
@@ -110,6 +112,11 @@ def fail_create(module: AnsibleModule, path: str, real: str, why: str) -> None:
     module.fail_json(msg=msg, error=msg, refused=False, path=path, realpath=real, created=[])
 
 
+def _inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or below it (both normalised absolute paths)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -131,11 +138,30 @@ def main() -> None:
         module.fail_json(
             msg=f"drill_sandbox: path must be absolute (the run's folder in the sandbox), got {path!r}", refused=True
         )
+    if not _inside(os.path.normpath(path), os.path.normpath(sandbox)):
+        module.fail_json(
+            msg=f"drill_sandbox: path {path!r} is not inside the sandbox {sandbox!r}; the drill makes and changes "
+            "folders only there",
+            refused=True,
+            path=path,
+            realpath=real,
+            created=[],
+        )
     missing = []
     cur = path
     while not os.path.lexists(cur):
         missing.append(cur)
         cur = os.path.dirname(cur)
+    # what exists of the path inside the sandbox must resolve inside it too (no link leads out of it)
+    if _inside(cur, os.path.normpath(sandbox)) and not _inside(os.path.realpath(cur), real):
+        module.fail_json(
+            msg=f"drill_sandbox: {cur!r} resolves to {os.path.realpath(cur)!r}, outside the sandbox {real!r}; "
+            "remove the link from the sandbox",
+            refused=True,
+            path=path,
+            realpath=real,
+            created=[],
+        )
     if not os.path.isdir(cur):
         fail_create(module, path, real, f"{cur} is not a folder, so the drill's folder {path} cannot be made under it")
     created = list(reversed(missing))

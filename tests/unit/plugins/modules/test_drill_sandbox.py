@@ -96,3 +96,38 @@ def test_a_parent_made_meanwhile_by_another_host_is_used(tmp_path, capsys, monke
     assert out.get("failed") is not True, out
     assert out["changed"] is True and out["created"] == [str(sandbox), str(sandbox / "d1")]
     assert stat.S_IMODE(os.stat(sandbox / "d1").st_mode) == 0o700
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_path_outside_the_sandbox_is_refused_and_left_as_it_was(tmp_path, capsys, check_mode):
+    """The run folder must lie inside the sandbox: a production folder given as path is refused, its mode untouched."""
+    prod = tmp_path / "账套" / "c002"
+    prod.mkdir(parents=True, mode=0o755)
+    os.chmod(prod, 0o755)
+    sandbox = tmp_path / "沙箱"
+    out = run({"sandbox": str(sandbox), "path": str(prod), "clients": [client(prod)]}, capsys, check_mode)
+    assert out["failed"] is True and out["refused"] is True and out["created"] == []
+    assert out["msg"] == (
+        f"drill_sandbox: path {str(prod)!r} is not inside the sandbox {str(sandbox)!r}; the drill makes and changes "
+        "folders only there"
+    )
+    assert stat.S_IMODE(os.stat(prod).st_mode) == 0o755 and not sandbox.exists()
+    # a sibling whose name only starts like the sandbox's is outside it too
+    out = run({"sandbox": str(sandbox), "path": str(tmp_path / "沙箱2" / "d1")}, capsys, check_mode)
+    assert out["refused"] is True and not (tmp_path / "沙箱2").exists()
+
+
+def test_a_link_inside_the_sandbox_that_leads_out_is_refused(tmp_path, capsys):
+    prod = tmp_path / "账套" / "c002"
+    prod.mkdir(parents=True)
+    os.chmod(prod, 0o755)
+    sandbox = tmp_path / "沙箱"
+    sandbox.mkdir()
+    (sandbox / "d1").symlink_to(prod)
+    out = run({"sandbox": str(sandbox), "path": str(sandbox / "d1"), "clients": [client(prod)]}, capsys)
+    assert out["refused"] is True
+    assert out["msg"] == (
+        f"drill_sandbox: {str(sandbox / 'd1')!r} resolves to {str(prod)!r}, outside the sandbox {str(sandbox)!r}; "
+        "remove the link from the sandbox"
+    )
+    assert stat.S_IMODE(os.stat(prod).st_mode) == 0o755
