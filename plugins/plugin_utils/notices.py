@@ -78,6 +78,11 @@ class NoticeError(Exception):
     """A refused action or bad input; the message names the input, what was expected and what to do."""
 
 
+class NoticeIndexError(NoticeError):
+    """The notices' index exists but cannot be read: the record of which notices were approved or sent is lost until
+    it is restored, so nothing may be written."""
+
+
 def norm_lang(value: Any, where: str = "language") -> str:
     """``zh-CN`` or ``en`` from the spellings people write (``zh``, ``zh_CN``, ``cn``, ``en-US`` ...)."""
     text = str(value or "").strip().lower().replace("_", "-")
@@ -288,9 +293,9 @@ def load_index(evidence_dir: str) -> dict[str, Any]:
             "(report_notices_enabled: true)"
         ) from None
     except ValueError as exc:
-        raise NoticeError(f"{path} is not valid JSON ({exc}); restore it from the evidence pack") from None
+        raise NoticeIndexError(f"{path} is not valid JSON ({exc}); restore it from the evidence pack") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("notices"), list):
-        raise NoticeError(f"{path} has no 'notices' list; restore it from the evidence pack")
+        raise NoticeIndexError(f"{path} has no 'notices' list; restore it from the evidence pack")
     return doc
 
 
@@ -442,15 +447,13 @@ def write_drafts(
 ) -> dict[str, Any]:
     """Plan the drafts (``plan``), render each with ``render(template, notice, client)`` and write it (0600, only when
     its bytes change), then the index. Returns ``{changed, written, kept, index}`` (in check mode: what would be
-    written, nothing written). Raises ``NoticeError``, ``OSError`` or whatever ``render`` raises."""
-    try:
-        existing = load_index(evidence_dir)
-    except NoticeError:
-        existing = {}
+    written, nothing written). Raises ``NoticeError``, ``OSError`` or whatever ``render`` raises.
+
+    An index that exists but cannot be read stops the run before anything is written: it is the record of which
+    notices were approved or sent, and without it those would be planned again as drafts and overwritten."""
+    existing = load_index(evidence_dir) if os.path.lexists(index_path(evidence_dir)) else {}
     planned = plan(clients, configured, languages, existing, milestones)
     written = [n for n in planned if not n.get("keep")]
-    if check:
-        return {"changed": bool(written), "written": [n["path"] for n in written]}
     changed = False
     for notice in written:
         client = next(
@@ -460,12 +463,15 @@ def write_drafts(
         if client is None:
             raise NoticeError(f"notice {notice['id']}: no result for client {notice['client']} on {notice['host']}")
         text = render(template_name(notice), notice, client)
-        changed |= write_private(os.path.join(evidence_dir, notice["path"]), text)
-    index = build_index(incident_id, planned, evidence_dir, format_utc())
-    before = existing.get("notices") if existing else None
-    if changed or before != index["notices"]:
-        save_index(evidence_dir, index)
-        changed = True
+        changed |= write_private(os.path.join(evidence_dir, notice["path"]), text, check)
+    # the index hashes the drafts as written: in check mode it is compared only when no draft would change
+    if not (check and changed):
+        index = build_index(incident_id, planned, evidence_dir, format_utc())
+        before = existing.get("notices") if existing else None
+        if changed or before != index["notices"]:
+            if not check:
+                save_index(evidence_dir, index)
+            changed = True
     return {
         "changed": changed,
         "written": [n["path"] for n in written],

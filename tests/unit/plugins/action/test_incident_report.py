@@ -125,6 +125,8 @@ def test_drafts_written_private_then_unchanged_and_check_mode_writes_nothing(tmp
     assert planned == {
         "changed": True,
         "written": ["notices/c001.en.md", "notices/c001.restored.en.md", "notices/c001.final.en.md"],
+        "kept": [],
+        "index": str(folder / "notices" / "index.json"),
     }
     assert not folder.exists()
     first = drafts(folder)
@@ -135,6 +137,7 @@ def test_drafts_written_private_then_unchanged_and_check_mode_writes_nothing(tmp
     index = json.loads((folder / "notices" / "index.json").read_text(encoding="utf-8"))
     assert [e["id"] for e in index["notices"]] == ["c001.confirmed.en", "c001.restored.en", "c001.final.en"]
     assert drafts(folder)["changed"] is False
+    assert drafts(folder, check=True)["changed"] is False  # check mode of an unchanged re-run says so too
 
 
 def test_an_approved_notice_is_kept_and_a_render_error_is_raised(tmp_path):

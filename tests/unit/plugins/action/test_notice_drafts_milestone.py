@@ -87,6 +87,33 @@ def test_a_problem_is_a_warning_and_nothing_is_written(tmp_path):
 def test_check_mode_writes_nothing(tmp_path):
     out = action(check=True).act(args(tmp_path, "confirmed"), task_vars())
     assert out["changed"] is True and not (tmp_path / "证据").exists()
+    # after the real run, check mode of the same milestone would change nothing, and says so
+    action().act(args(tmp_path, "confirmed"), task_vars())
+    again = action(check=True).act(args(tmp_path, "confirmed"), task_vars())
+    assert again["changed"] is False and again["kept"] == [] and sorted(again["written"]) == sorted(out["written"])
+
+
+def test_an_unreadable_index_stops_the_drafts_and_keeps_a_sent_notice(tmp_path):
+    """The index records which notices were approved or sent: cut short, it must not be taken for "no notices yet"
+    (every notice planned again as a draft, the sent one's text and status overwritten)."""
+    action().act(args(tmp_path, "confirmed"), task_vars())
+    notices = tmp_path / "证据" / "notices"
+    index = json.loads((notices / "index.json").read_text(encoding="utf-8"))
+    index["notices"][0]["status"] = "sent"
+    sent_text = "尊敬的客户：您的账套已恢复。（已发送）\n"
+    (notices / "c001.zh-CN.md").write_text(sent_text, encoding="utf-8")
+    broken = json.dumps(index, ensure_ascii=False)[:-40]
+    (notices / "index.json").write_text(broken, encoding="utf-8")
+    out = action().act(args(tmp_path, "restoring"), task_vars())
+    assert "failed" not in out and out["changed"] is False
+    assert f"{notices / 'index.json'} is not valid JSON" in out["msg"]
+    assert out["msg"].endswith(
+        "restore it from the evidence pack. Nothing was written; the incident goes on, and no draft is written until "
+        "the index is restored."
+    )
+    assert (notices / "c001.zh-CN.md").read_text(encoding="utf-8") == sent_text
+    assert (notices / "index.json").read_text(encoding="utf-8") == broken
+    assert sorted(p.name for p in notices.iterdir()) == ["c001.zh-CN.md", "c002.zh-CN.md", "index.json"]
 
 
 def test_drill_histories_at_most_four_levels_down(tmp_path):
