@@ -336,6 +336,8 @@ def locate(restic: Restic, lost: list[dict]) -> tuple[bool, list[str], list[dict
             )
     if len(lost) > MAX_PACKS_LOCATED:
         errors.append(f"only the first {MAX_PACKS_LOCATED} of {len(lost)} lost packs were searched")
+        # the packs beyond the search are not known to be unused: never harmless
+        unlocated += [pack["id"] for pack in lost[MAX_PACKS_LOCATED:]]
     try:
         snapshots = restic.snapshots()
     except ResticError as exc:

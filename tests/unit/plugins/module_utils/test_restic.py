@@ -822,3 +822,38 @@ def test_covering_many_searches_every_client_path_with_one_restic_find():
     # covering() of one path is covering_many of that path alone: the same answer, its own search
     assert restic.covering([a, b], "/srv/账套/c002") == found[1]
     assert len(calls) == 2
+
+
+def test_lost_packs_beyond_the_search_are_never_called_unused():
+    """restic_check searches the snapshots of the first MAX_PACKS_LOCATED lost packs only; the others were not
+    searched, so they are data lost (critical), never the harmless 'unused data missing'."""
+    from ansible_collections.ledgerguard.recovery.plugins.modules import restic_check
+
+    ids = [f"{i:02d}" + "e0" * 31 for i in range(restic_check.MAX_PACKS_LOCATED + 5)]
+    stderr = "".join(f"pack {pid}: does not exist\n" for pid in ids) + "Fatal: repository contains errors\n"
+    parsed = r.parse_check(r.ResticResult(argv=["restic"], rc=1, stdout="check all packs\n", stderr=stderr))
+    lost = r.lost_packs_from_check(parsed["errors"])
+    assert [p["id"] for p in lost] == ids
+
+    class Repository:
+        """restic for locate(): every searched pack is needed by no snapshot (restic find prints an empty list)."""
+
+        repository, features = "/srv/备份", None
+        searched: list[str] = []
+
+        def run(self, *argv):
+            self.searched.append(argv[-1])
+            return r.ResticResult(argv=["restic", *argv], rc=0, stdout="[]", stderr="")
+
+        def snapshots(self):
+            return []
+
+    repo = Repository()
+    ok, errors, located, unlocated = restic_check.locate(repo, lost)
+    assert repo.searched == ids[: restic_check.MAX_PACKS_LOCATED] and located == []
+    assert unlocated == ids[restic_check.MAX_PACKS_LOCATED :] and not ok
+    assert errors == [f"only the first 20 of {len(ids)} lost packs were searched"]
+    found = r.diagnose_check(parsed, stderr, located, (0, 14, 0), unlocated=unlocated)
+    kinds = {f["kind"]: f for f in found}
+    assert set(kinds) == {"data_lost", "unused_data_missing"} and kinds["data_lost"]["harmless"] is False
+    assert kinds["data_lost"]["packs"] == unlocated
