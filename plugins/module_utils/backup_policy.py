@@ -161,8 +161,11 @@ def manifest_for(snap: dict[str, Any]) -> str:
 
 
 def orphan_manifests(snaps: list[dict[str, Any]], host: str) -> list[dict[str, Any]]:
-    """Manifest snapshots of ``host`` whose data snapshot no longer exists (forgotten): safe to forget too."""
-    ids = {s["id"] for s in snaps if not is_manifest(s)}
+    """Manifest snapshots of ``host`` whose data snapshot no longer exists (forgotten): safe to forget too.
+
+    A data snapshot is known by its ID and by its ``original``: a copy (``restic copy``, the off-site repository) and
+    a re-tagged snapshot get a new ID and keep the first one there, while their manifest still names that one."""
+    ids = {i for s in snaps if not is_manifest(s) for i in (s["id"], s.get("original")) if i}
     return [s for s in snaps if is_manifest(s) and s.get("hostname") == host and manifest_for(s) not in ids]
 
 

@@ -93,6 +93,8 @@ EXAMPLES = r"""
     clients: [c001, c002]
     host: books-hz01
     policy: {keep_daily: 14, keep_monthly: 24, keep_yearly: 31, keep_tag: [permanent]}
+    # the lint passes only when the permanent classes name the tag that keeps them (docs/backup.md)
+    record_classes: "{{ backup_verify_record_classes }}"
     dry_run: true
 """
 
@@ -180,9 +182,14 @@ def tag_permanent(module, restic) -> dict:
             restic.must("tag", "--add", p["permanent_tag"], "--", pick["id"], action="tag a year-end snapshot")
             changed = True
             fresh = raw_snapshots(restic)
-            new_id = next((s["id"] for s in fresh if s.get("original") == pick["id"] and s["id"] != pick["id"]), "")
+            # restic tag writes a new snapshot whose "original" is the first ID it ever had (a snapshot tagged or
+            # copied before keeps that one): the new snapshot is the one with that original that did not exist before
+            first = by_id[pick["id"]].get("original") or pick["id"]
+            known = {s["id"] for s in snaps}
+            new_id = next((s["id"] for s in fresh if s.get("original") == first and s["id"] not in known), "")
             pick["new_id"] = new_id
-            for manifest in (s for s in fresh if MANIFEST_FOR + pick["id"] in (s.get("tags") or [])):
+            names = {MANIFEST_FOR + pick["id"], MANIFEST_FOR + first}  # its manifest names it by either ID
+            for manifest in (s for s in fresh if names.intersection(s.get("tags") or [])):
                 if new_id:
                     restic.must(
                         "tag",

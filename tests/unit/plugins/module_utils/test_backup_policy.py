@@ -102,6 +102,13 @@ def test_forget_summary_gives_each_kept_snapshot_the_rules_that_keep_it():
         snap("m3", "2024-01-02T00:00:00Z", tags=("ledgerguard-manifest", "ledgerguard-manifest-for=x"), host="h2"),
     ]
     assert [s["id"] for s in bp.orphan_manifests(snaps, "h1")] == ["m2"]
+    # in the off-site copy every snapshot has a new ID and keeps the source's in "original", which its manifest names
+    copied = [
+        snap("k2", "2025-01-02T00:00:00Z", original="k"),
+        snap("m1c", "2025-01-02T00:00:00Z", tags=("ledgerguard-manifest", "ledgerguard-manifest-for=k"), original="m1"),
+        snap("m2c", "2024-01-02T00:00:00Z", tags=("ledgerguard-manifest", "ledgerguard-manifest-for=r"), original="m2"),
+    ]
+    assert [s["id"] for s in bp.orphan_manifests(copied, "h1")] == ["m2c"]
 
 
 def test_copy_status_matches_by_original_or_content():
