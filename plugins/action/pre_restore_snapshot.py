@@ -65,11 +65,22 @@ def existing_paths(paths: list[str], stdout: str) -> list[str]:
     return [p for i, p in enumerate(paths) if i in found]
 
 
+def kept_earlier(existing: list[str], earlier: list[dict]) -> dict[str, str]:
+    """The existing paths an earlier run's pre-restore snapshot already holds: {path: that snapshot's short ID}
+    (the newest holding it). Only these may be reused; the damaged state of any other path is backed up now."""
+    held: dict[str, str] = {}
+    for snap in earlier:
+        for path in snap.get("paths") or []:
+            held[path] = snap.get("short_id") or str(snap.get("id", ""))[:8]
+    return {p: held[p] for p in existing if p in held}
+
+
 def published(args: dict[str, Any], existing: list[str], earlier: list[dict], backup: dict | None) -> dict[str, Any]:
-    """The role's state_snapshot_result: the snapshot made now, else the newest of an earlier run, else none."""
+    """The role's state_snapshot_result: the snapshot made now, else the newest of an earlier run, else none; with
+    ``paths_in_earlier`` when an earlier run's snapshot holds some of the paths and this one the others."""
     newest = earlier[-1] if earlier else {}
     made = backup or {}
-    return {
+    out = {
         "snapshot_id": made.get("snapshot_id", newest.get("id", "")),
         "short_id": made.get("short_id", newest.get("short_id", "")),
         "reused": backup is None and bool(earlier),
@@ -78,6 +89,10 @@ def published(args: dict[str, Any], existing: list[str], earlier: list[dict], ba
         "repository": "forensic" if args["repository"] else "same",
         "tags": [args["incident"], "pre-restore", *args["tags"]],
     }
+    before = kept_earlier(existing, earlier)
+    if backup is not None and before:
+        out["paths_in_earlier"] = before
+    return out
 
 
 class ActionModule(ResticActionBase):
@@ -155,8 +170,10 @@ class ActionModule(ResticActionBase):
             return {"failed": True, "msg": earlier.get("msg", "restic_snapshots failed"), "step": "restic_snapshots"}
         snapshots = earlier.get("snapshots") or []
         backup = None
-        if existing and not snapshots:
-            extra = {"paths": existing, "tags": [*tags, *args["tags"]], "host": args["host"]}
+        # an earlier run kept the damaged state of the paths it saw; a path it did not see is backed up now
+        todo = [p for p in existing if p not in kept_earlier(existing, snapshots)]
+        if todo:
+            extra = {"paths": todo, "tags": [*tags, *args["tags"]], "host": args["host"]}
             module_args = self._restic_module_args({**connection, **extra}, task_vars)
             backup = self._execute_module(COLLECTION + "restic_backup", module_args=module_args, task_vars=task_vars)
             if backup.get("failed"):

@@ -12,11 +12,13 @@ short_description: Keep an incident's damaged state in restic once, before anyth
 version_added: 0.1.0
 description:
   - Backs up the affected paths as they are now, tagged with the incident id and C(pre-restore) (and O(tags)), unless
-    an earlier run of the same incident already did (then that snapshot is reused and nothing is written).
+    an earlier run of the same incident already did (then that snapshot is reused and nothing is written). Only the
+    paths an earlier snapshot holds are reused; an existing path no earlier run kept (a client added to the
+    incident later) is backed up now.
   - "On the host, in one task: one shell command sees which of O(paths) exist (a broken symlink counts; the others
     are listed in C(missing_paths) of RV(snapshot)), M(ledgerguard.recovery.restic_snapshots) looks for the incident's
-    pre-restore snapshot of this host, and M(ledgerguard.recovery.restic_backup) backs up the existing paths when there
-    is none and at least one path exists."
+    pre-restore snapshots of this host, and M(ledgerguard.recovery.restic_backup) backs up the existing paths none of
+    them holds."
   - The repository, its password and the backend credentials are resolved on the controller as for every restic
     module of the collection (C(ledgerguard_repository), C(ledgerguard_password_file),
     C(ledgerguard_s3_credentials_file) or the controller's environment); the password travels only as a C(no_log)
@@ -140,7 +142,8 @@ snapshot:
     - What the role publishes as C(state_snapshot_result).
     - C(snapshot_id) and C(short_id) of the snapshot made now or reused (empty when none, and in check mode when
       nothing was written), C(reused), C(paths) (those that existed, backed up), C(missing_paths), C(repository)
-      (C(same) or C(forensic)) and C(tags).
+      (C(same) or C(forensic)) and C(tags); C(paths_in_earlier) (path -> short ID of the earlier snapshot that holds
+      it) when this run backed up some paths and an earlier run holds the others.
   returned: success
   type: dict
   sample:
