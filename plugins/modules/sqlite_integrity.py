@@ -19,8 +19,8 @@ description:
     journal or WAL file is created beside it and nothing in the tree changes.
   - The drill role runs it on each client's restored tree in the sandbox; it took a C(find) task and a script run
     before (issue 19).
-  - A file SQLite cannot open or read, and a folder that cannot be listed, make RV(ok) false (the check claims only
-    what it read).
+  - A file SQLite cannot open or read, an empty (0-byte) file, which SQLite would read as a valid empty database, and
+    a folder that cannot be listed make RV(ok) false (the check claims only what it read).
 author:
   - ledgerguard engineers (@ledgerguard)
 attributes:
@@ -137,12 +137,15 @@ def check_fd(fd: int) -> tuple[bool, str]:
 def check_file(name: bytes, dir_fd: int) -> tuple[bool, str] | None:
     """The check of the regular file ``name`` in the folder ``dir_fd``; None when it is not a regular file."""
     try:
-        fd, _st = safe_fs.open_regular(name, dir_fd=dir_fd)
+        fd, st = safe_fs.open_regular(name, dir_fd=dir_fd)
     except safe_fs.NotRegularFile:
         return None
     except OSError as exc:
         return False, f"cannot check: cannot open it: {exc.strerror or exc}"
     try:
+        if st.st_size == 0:
+            # SQLite reads an empty file as a valid empty database; a ledger cut to nothing is damage
+            return False, "empty file (0 bytes): no database in it"
         return check_fd(fd)
     finally:
         os.close(fd)

@@ -111,3 +111,21 @@ def test_a_link_as_the_folder_is_refused_with_the_reason(tree, tmp_path, capsys)
     gone = str(tmp_path / "无")
     missing = run({"path": gone}, capsys)
     assert missing["msg"] == f"sqlite_integrity: cannot read the folder {gone!r}: No such file or directory"
+
+
+def test_a_ledger_cut_to_nothing_is_not_ok(tmp_path, capsys):
+    """SQLite reads a 0-byte file as a valid empty database ("ok"); a ledger truncated to zero is damage."""
+    root = tmp_path / "宁波记账" / "c002"
+    root.mkdir(parents=True)
+    ledger(root / "总账.sqlite")
+    (root / "明细账.sqlite").write_bytes(b"")
+    result = run({"path": str(root)}, capsys)
+    assert result["ok"] is False and result["matched"] == 2
+    by = {os.path.basename(f["path"]): f for f in result["files"]}
+    assert by["总账.sqlite"]["ok"] is True
+    assert by["明细账.sqlite"] == {
+        "path": str(root / "明细账.sqlite"),
+        "ok": False,
+        "result": "empty file (0 bytes): no database in it",
+    }
+    assert result["problems"] == [f"{root}/明细账.sqlite: empty file (0 bytes): no database in it"]
