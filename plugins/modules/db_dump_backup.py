@@ -128,6 +128,21 @@ from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.module
 from ansible_collections.ledgerguard.recovery.plugins.module_utils.restic.parsers import parse_backup_summary  # noqa: E402
 
 
+def forget_partial(restic, short: str, full: str) -> str:
+    """Forget the truncated dump's snapshot (restic stored what the failed dump wrote); what happened, as said."""
+    if full:
+        gone = restic.run("forget", "--", full)
+        if gone.rc == 0 and not gone.timed_out:
+            return f"The partial snapshot {full[:8]} was forgotten; "
+        return (
+            f"The partial snapshot {full[:8]} could NOT be forgotten (restic forget exit {gone.rc}): forget it by hand "
+            f"('restic forget {full}') before trusting this database's newest snapshot; "
+        )
+    if short:
+        return f"restic reported snapshot {short}, not in the repository's list: check 'restic snapshots'; "
+    return "No snapshot was kept; "
+
+
 def main() -> None:
     spec = restic_argument_spec()
     spec.update(
@@ -182,13 +197,9 @@ def main() -> None:
             except ValueError:
                 short = ""
             full = next((s.id for s in restic.snapshots() if short and s.id.startswith(short)), "")
-            if full:
-                restic.run("forget", "--", full)
             raise ValueError(
                 f"{os.path.basename(binary)} of database {p['database']} failed (exit {dump_rc}): "
-                f"{err.strip()[-800:]}. "
-                + (f"The partial snapshot {full[:8]} was forgotten; " if full else "No snapshot was kept; ")
-                + "nothing of this database was backed up."
+                f"{err.strip()[-800:]}. {forget_partial(restic, short, full)}nothing of this database was backed up."
             )
         if res.rc != 0 or res.timed_out:
             raise classify_error(res, restic.repository, restic.features, action=action)
