@@ -232,7 +232,9 @@ def lifecycle_findings(rules: list[dict[str, Any]], prefix: str) -> list[dict[st
         if needs_tags:
             continue
         rprefix = (rprefix or "").lstrip("/")
-        applies = not rprefix or repo.startswith(rprefix) or rprefix.startswith(repo + "/") or rprefix == repo
+        # a repository at the bucket's root: every rule reaches its objects (data/, index/, snapshots/, ...)
+        inside = repo.startswith(rprefix) or rprefix == repo or rprefix.startswith(repo + "/")
+        applies = not (repo and rprefix) or inside
         if not applies:
             continue
         rid = rule.get("ID") or "(no id)"
@@ -356,10 +358,18 @@ def audit_bucket(
             results[name] = check_lifecycle(client, bucket, prefix, required)
         elif name == "tls_policy":
             results[name] = check_tls_policy(client, bucket, required)
+    # a required check the store cannot answer is not a failure of the bucket, but no pass either: WARN
+    for name, res in results.items():
+        if res["status"] == "UNSUPPORTED" and name in required:
+            results[name] = dict(res, status="WARN", reason=f"required, but not checked: {res['reason']}")
     worst = "OK"
     for res in results.values():
         if res["status"] == "FAIL" or (res["status"] == "WARN" and worst == "OK"):
             worst = res["status"]
     bad = [f"{n}: {r['reason']}" for n, r in results.items() if r["status"] == worst and worst != "OK"]
-    reason = "; ".join(bad) if bad else f"bucket '{bucket}' passed {len(results)} storage checks"
+    passed = [n for n, r in results.items() if r["status"] == "OK"]
+    unchecked = [n for n, r in results.items() if r["status"] == "UNSUPPORTED"]
+    reason = "; ".join(bad) if bad else f"bucket '{bucket}' passed {len(passed)} of {len(results)} storage checks"
+    if not bad and unchecked:
+        reason += f" ({', '.join(unchecked)}: the store cannot say)"
     return {"status": worst, "reason": reason, "checks": results}

@@ -17,7 +17,7 @@ description:
   - Works against AWS S3 and S3-compatible stores. A call the store does not implement is reported as
     C(UNSUPPORTED), not as a failure.
   - Each check is C(OK), C(WARN), C(FAIL) or C(UNSUPPORTED). Checks listed in O(required) are C(FAIL) when the
-    protection is missing, the others C(WARN). A lifecycle rule that expires or archives restic objects is always
+    protection is missing, the others C(WARN); a required check the store cannot answer is C(WARN), not C(UNSUPPORTED). A lifecycle rule that expires or archives restic objects is always
     C(FAIL).
   - The module only reads. The task does not fail on findings; look at RV(status). It fails when its input is
     unusable (not an C(s3:) repository, boto3 missing).
@@ -101,7 +101,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 status:
-  description: The worst result of all checks (C(OK), C(WARN) or C(FAIL)); C(UNSUPPORTED) checks do not count.
+  description:
+    - The worst result of all checks (C(OK), C(WARN) or C(FAIL)). A check in O(required) that the store cannot answer
+      is C(WARN) ("required, but not checked"); the other C(UNSUPPORTED) checks do not count, and the RV(reason) of a
+      passing audit says how many checks passed and which the store could not answer.
   returned: always
   type: str
   sample: FAIL

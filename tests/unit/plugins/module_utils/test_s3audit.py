@@ -158,6 +158,18 @@ def test_expiring_lifecycle_rule_fails(client):
     assert res["status"] == "FAIL"
     assert [f["id"] for f in res["details"]["findings"]] == ["expire-all"]
     assert "rule 'expire-all' expires current objects after 90 days" in res["reason"]
+    # a repository at the bucket's root (s3:host/bkt): a rule on data/ expires its packs
+    client.put_bucket_lifecycle_configuration(
+        Bucket="bkt",
+        LifecycleConfiguration={
+            "Rules": [
+                {"ID": "数据过期", "Status": "Enabled", "Filter": {"Prefix": "data/"}, "Expiration": {"Days": 30}}
+            ]
+        },
+    )
+    root = s3audit.check_lifecycle(client, "bkt", "", [])
+    assert root["status"] == "FAIL" and [f["id"] for f in root["details"]["findings"]] == ["数据过期"]
+    assert s3audit.check_lifecycle(client, "bkt", "restic", [])["status"] == "OK"  # another prefix: not reached
 
 
 def test_lifecycle_noncurrent_and_transition():
@@ -204,13 +216,22 @@ class _Unsupporting:
         return fail
 
 
-def test_unsupported_calls_are_not_failures():
+def test_unsupported_calls_are_not_failures_nor_a_pass_of_a_required_check():
     res = s3audit.audit_bucket(_Unsupporting(), "bkt", "restic")
-    assert res["status"] == "OK"
     assert res["checks"]["versioning"]["status"] == "OK"
-    for name in ("object_lock", "encryption", "public_access_block", "lifecycle", "tls_policy"):
+    for name in ("object_lock", "encryption", "public_access_block", "tls_policy"):
         assert res["checks"][name]["status"] == "UNSUPPORTED"
         assert "NotImplemented (HTTP 501)" in res["checks"][name]["reason"]
+    # lifecycle is required (by default): the store cannot say, so the bucket is not reported as passing it
+    assert res["checks"]["lifecycle"]["status"] == "WARN" and res["status"] == "WARN"
+    assert res["reason"].startswith("lifecycle: required, but not checked: the store does not support ")
+    # not required: the audit passes, and says how many checks it could not run
+    only = s3audit.audit_bucket(_Unsupporting(), "bkt", "restic", required=("versioning",))
+    assert only["status"] == "OK"
+    assert only["reason"] == (
+        "bucket 'bkt' passed 1 of 6 storage checks (object_lock, encryption, public_access_block, lifecycle, "
+        "tls_policy: the store cannot say)"
+    )
 
 
 def test_missing_bucket_fails_without_checks(client):
