@@ -23,6 +23,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import tempfile
 import time
 from typing import Any
 from urllib.parse import quote
@@ -240,13 +241,17 @@ def dump_argv(
 
 def stream_dump(argv: list[str], env: dict[str, str], consume: Any) -> tuple[int, str, Any]:
     """Run the dump program ``argv`` with its stdout on a pipe handed to ``consume(pipe)`` (restic backup --stdin);
-    the dump never touches the disk. Returns (dump exit code, dump stderr, what ``consume`` returned)."""
-    dump = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        result = consume(dump.stdout)
-    finally:
-        dump.stdout.close()
-        err = dump.stderr.read().decode("utf-8", "replace")
-        dump.stderr.close()
-        dump.wait()
+    the dump never touches the disk. Returns (dump exit code, dump stderr, what ``consume`` returned).
+
+    The dump's messages go to an anonymous temporary file, not a pipe: a pipe nobody reads while restic reads the
+    dump would fill (about 64 KiB of warnings) and stop the dump, and restic with it, for ever."""
+    with tempfile.TemporaryFile() as messages:
+        dump = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=messages)
+        try:
+            result = consume(dump.stdout)
+        finally:
+            dump.stdout.close()
+            dump.wait()
+        messages.seek(0)
+        err = messages.read().decode("utf-8", "replace")
     return dump.returncode, err, result

@@ -32,3 +32,30 @@ def test_the_partial_snapshot_is_said_forgotten_only_when_it_was():
     assert forget_partial(nothing, "1a2b3c4d", "") == (
         "restic reported snapshot 1a2b3c4d, not in the repository's list: check 'restic snapshots'; "
     )
+
+
+def test_a_dump_that_writes_many_warnings_does_not_hang_the_backup():
+    """pg_dump / mariadb-dump may print pages of warnings while restic reads the dump: 1 MiB of them on stderr, and
+    the dump's 64 KiB on stdout read to the end; the dump's exit code and its messages come back."""
+    import sys
+    import threading
+
+    from ansible_collections.ledgerguard.recovery.plugins.module_utils.dbcapture import stream_dump
+
+    program = (
+        "import sys\n"
+        "for _ in range(8192): sys.stderr.write('警告: 表 凭证 的统计信息过期' + 'x' * 100 + '\\n')\n"
+        "sys.stdout.write('D' * 65536)\n"
+        "sys.exit(3)\n"
+    )
+    done: dict = {}
+    worker = threading.Thread(
+        target=lambda: done.update(out=stream_dump([sys.executable, "-c", program], {}, lambda p: len(p.read()))),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the dump stopped on its own warnings (a full stderr pipe)"
+    rc, err, got = done["out"]
+    assert (rc, got) == (3, 65536)
+    assert err.count("警告: 表 凭证 的统计信息过期") == 8192
