@@ -45,7 +45,10 @@ attributes:
     description: Linux hosts (C(/proc), C(ps), C(df); systemd optional).
 options:
   dest:
-    description: Folder (root-only) that receives the files, created when missing; files of an earlier run are replaced.
+    description:
+      - Folder (root-only) that receives the files, created when missing (0700); files of an earlier run are replaced,
+        and only this run's files go into O(archive). A folder another user owns, or group or others can write, is
+        refused.
     type: path
     required: true
   journal_lines:
@@ -97,14 +100,15 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: The files written (names inside I(dest)).
+  description: The files written (names inside I(dest)); in check mode the state files it would write (the manifests
+    and C(pre-restore-snapshot.json) not named).
   returned: always
   type: list
   elements: str
   sample: [mounts.txt, df.txt, services.txt, journal.txt, processes.txt, uname.txt]
 masked_lines:
   description: How many lines had a secret masked, per file.
-  returned: success
+  returned: success, not in check mode
   type: dict
   sample: {"processes.txt": 2, "journal.txt": 1}
 dest:
@@ -114,13 +118,13 @@ dest:
   sample: /var/lib/ledgerguard/incidents/INC-20261126-001/state
 manifests:
   description: Per hashed path, the manifest file's name, its sha256 and the counts of the walk.
-  returned: success
+  returned: success, not in check mode
   type: list
   elements: dict
   sample: [{"path": "/srv/books/c001", "name": "manifest-0_srv_books_c001.jsonl", "files": 12, "errors": 0}]
 manifest_skipped:
   description: The O(manifest_paths) not hashed, each with the reason (missing, a symlink, not a directory).
-  returned: success
+  returned: success, not in check mode
   type: list
   elements: dict
   sample: [{"path": "/srv/books/c002", "reason": "missing"}]
@@ -294,14 +298,15 @@ def hash_paths(dest: str, paths: list[str]) -> tuple[list[dict], list[dict]]:
     return done, skipped
 
 
-def pack(dest: str, archive: str) -> None:
-    """Every file of ``dest`` (flat, no links followed) into ``archive``, written beside it and renamed."""
+def pack(dest: str, archive: str, names: list[str]) -> None:
+    """The files ``names`` of ``dest`` (this run's: a file an earlier run left there is not evidence of this one; no
+    link followed) into ``archive``, written beside it and renamed."""
     tmp = os.path.join(os.path.dirname(archive), f".{os.path.basename(archive)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        for name in sorted(os.listdir(dest)):
+        for name in sorted(names):
             full = os.path.join(dest, name)
-            if not name.startswith(".") and stat.S_ISREG(os.lstat(full).st_mode):
+            if stat.S_ISREG(os.lstat(full).st_mode):
                 tar.add(full, arcname=name, recursive=False)
     os.chmod(tmp, 0o600)
     os.replace(tmp, archive)
@@ -322,6 +327,15 @@ def make_dest(module: AnsibleModule, dest: str, result: dict) -> None:
             module.fail_json(msg=f"dest {dest} cannot be created: {exc.strerror}. Check its parent folder.", **result)
     if os.path.lexists(dest) and (os.path.islink(dest) or not os.path.isdir(dest)):
         module.fail_json(msg=f"dest {dest} is not a folder (or is a symlink): move it away and run again.", **result)
+    if os.path.isdir(dest) and not os.path.islink(dest):
+        st = os.lstat(dest)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            module.fail_json(
+                msg=f"dest {dest} is not this user's private folder (owner uid {st.st_uid}, mode "
+                f"{stat.S_IMODE(st.st_mode):04o}): others could change the bundle; 'chown' and 'chmod 700' it, or "
+                "give another dest.",
+                **result,
+            )
 
 
 def main() -> None:
@@ -355,7 +369,7 @@ def main() -> None:
             write_file(dest, name, text)
         result["manifests"], result["manifest_skipped"] = hash_paths(dest, p["manifest_paths"])
         if p["archive"]:
-            pack(dest, p["archive"])
+            pack(dest, p["archive"], list(files) + [m["name"] for m in result["manifests"]])
             result["archive"] = p["archive"]
             if p["return_archive"]:
                 result["archive_content"] = read_archive(p["archive"])

@@ -117,6 +117,23 @@ def test_bundle_hashes_each_folder_notes_the_snapshot_and_packs_everything(tmp_p
     assert "archive_content" not in run({**args, "return_archive": True}, capsys, check_mode=True)
     again = run({**args, "return_archive": True}, capsys)
     assert base64.b64decode(again["archive_content"]) == (dest.parent / "state.tar.gz").read_bytes()
+    # a file an earlier run (or anyone) left in dest is not this run's evidence: never packed
+    (dest / "manifest-1_srv_old.jsonl").write_text("{}\n", encoding="utf-8")
+    run(args, capsys)
+    with tarfile.open(f"{dest}.tar.gz") as tar:
+        assert sorted(tar.getnames()) == sorted([*state_capture.FILES, "pre-restore-snapshot.json", name])
+
+
+def test_a_dest_others_can_write_is_refused(tmp_path, capsys):
+    dest = tmp_path / "状态"
+    dest.mkdir()
+    os.chmod(dest, 0o777)
+    out = run({"dest": str(dest)}, capsys)
+    assert out["failed"] is True and os.listdir(dest) == []
+    assert out["msg"] == (
+        f"dest {dest} is not this user's private folder (owner uid {os.geteuid()}, mode 0777): others could change "
+        "the bundle; 'chown' and 'chmod 700' it, or give another dest."
+    )
 
 
 def test_a_symlink_as_dest_is_refused(tmp_path, capsys):
