@@ -69,8 +69,13 @@ def find_files(root: str, patterns: list[str] | tuple[str, ...], depth: int) -> 
 
 
 def _read(path: str) -> str:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise _c.ComplianceInputError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); restore it from the evidence pack"
+        ) from None
 
 
 def _union(items: list[Any], extra: list[Any]) -> list[Any]:

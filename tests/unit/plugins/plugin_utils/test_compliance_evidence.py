@@ -71,6 +71,15 @@ def test_a_broken_history_names_its_file_and_line(tmp_path):
     broken = write(tmp_path / "backup_verify" / "result.json", "{")
     with pytest.raises(c.ComplianceInputError, match=f"{broken} is not valid JSON"):
         ce.read_histories([broken])
+    # a history in GBK (or damaged bytes) is an input error naming the file, not a crash of the checklist
+    gbk = tmp_path / "演练" / "history.jsonl"
+    gbk.parent.mkdir()
+    gbk.write_bytes('{"drill_id": "演练-1"}\n'.encode("gbk"))
+    with pytest.raises(c.ComplianceInputError) as raised:
+        ce.read_histories([str(gbk)])
+    assert str(raised.value) == (
+        f"{gbk} is not UTF-8 text (byte 14: invalid continuation byte); restore it from the evidence pack"
+    )
 
 
 def test_error_text_keeps_a_filter_error_from_its_prefix():
