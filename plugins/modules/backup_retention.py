@@ -66,7 +66,10 @@ options:
     elements: str
     default: ["12-31"]
   snapshots:
-    description: IDs (or unique prefixes) of further snapshots to tag permanent (V(tag_permanent)).
+    description:
+      - IDs (or unique prefixes) of further snapshots to tag permanent (V(tag_permanent)), each one of a snapshot of
+        O(clients) on O(host). One that matches several fails the task before anything is tagged; one that matches
+        none is not tagged, with a warning, and listed in RV(unmatched_snapshots).
     type: list
     elements: str
     default: []
@@ -99,6 +102,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+unmatched_snapshots:
+  description: The O(snapshots) that match no snapshot of O(clients) on O(host), so were not tagged (V(tag_permanent)).
+  returned: when O(operation=tag_permanent)
+  type: list
+  elements: str
+  sample: [0badc0de]
 clients:
   description:
     - Per client - C(client), and for V(tag_permanent) C(tagged) (snapshots newly tagged, with C(year) and C(date)),
@@ -162,6 +171,20 @@ def tag_permanent(module, restic) -> dict:
     now = datetime.now(timezone.utc)  # noqa: UP017
     out, changed = [], False
     wanted_extra = [s.lower() for s in p["snapshots"]]
+    theirs = [s for cid in p["clients"] for s in client_snapshots(snaps, cid, p["host"])]
+    matches = {w: len([s for s in theirs if s["id"].startswith(w)]) for w in wanted_extra}
+    where = f"of clients {', '.join(p['clients'])} on host {p['host']}"
+    several = [w for w, n in matches.items() if n > 1]
+    if several:
+        module.fail_json(
+            msg=f"snapshots: {', '.join(several)} match several snapshots {where}; give each one's full ID from "
+            "'restic snapshots'. Nothing was tagged."
+        )
+    # a named snapshot that is not tagged must not look as if it were kept for ever (another client's, when the run
+    # selects some clients, is tagged by the run that selects it)
+    unmatched = [w for w, n in matches.items() if n == 0]
+    for w in unmatched:
+        module.warn(f"snapshots: {w} matches no snapshot {where}: not tagged {p['permanent_tag']} by this run")
     for cid in p["clients"]:
         mine = client_snapshots(snaps, cid, p["host"])
         picks = []
@@ -204,7 +227,11 @@ def tag_permanent(module, restic) -> dict:
                         action="re-tag the manifest of a year-end snapshot",
                     )
         out.append({"client": cid, "tagged": tagged})
-    return {"changed": changed or (module.check_mode and any(c["tagged"] for c in out)), "clients": out}
+    return {
+        "changed": changed or (module.check_mode and any(c["tagged"] for c in out)),
+        "clients": out,
+        "unmatched_snapshots": unmatched,
+    }
 
 
 def forget(module, restic) -> dict:

@@ -42,3 +42,29 @@ def test_a_snapshot_retagged_before_gets_the_permanent_tag_and_keeps_its_manifes
     assert tagged["id"] == retagged["id"] and tagged["new_id"] == permanent["id"] != retagged["id"]
     [manifest] = [s for s in after if "ledgerguard-manifest" in s.get("tags", [])]
     assert f"ledgerguard-manifest-for={permanent['id']}" in manifest["tags"] and "permanent" in manifest["tags"]
+
+
+def test_a_named_snapshot_that_matches_nothing_is_said_not_tagged(tmp_path, capsys, local_repo, restic_password_file):
+    books = tmp_path / "账套" / "c001"
+    books.mkdir(parents=True)
+    (books / "审计报告.pdf").write_bytes(b"%PDF-1.7 audited")
+    pw = restic_password_file
+    restic(local_repo, pw, "backup", "--host", "书房", "--tag", "c001", "--time", "2025-03-31 20:00:00", str(books))
+    restic(local_repo, pw, "backup", "--host", "书房", "--tag", "c001", "--time", "2025-04-30 20:00:00", str(books))
+    before = snapshots(local_repo, pw)
+    args = {"operation": "tag_permanent", "clients": ["c001"], "host": "书房", "repository": local_repo,
+            "password_file": str(pw), "permanent_dates": [], "snapshots": ["0badc0de"]}  # fmt: skip
+    out = module_result(backup_retention.main, args, capsys)
+    assert "failed" not in out and out["unmatched_snapshots"] == ["0badc0de"] and out["changed"] is False
+    assert "snapshots: 0badc0de matches no snapshot of clients c001 on host 书房: not tagged permanent by this run" in (
+        json.dumps(out.get("warnings", []), ensure_ascii=False) + capsys.readouterr().err
+    )
+    assert snapshots(local_repo, pw) == before
+    # a prefix both snapshots share (the empty one) fails before anything is tagged
+    out = module_result(backup_retention.main, dict(args, snapshots=["", "0badc0de"]), capsys)
+    assert out["failed"] is True
+    assert out["msg"] == (
+        "snapshots:  match several snapshots of clients c001 on host 书房; give each one's full ID from "
+        "'restic snapshots'. Nothing was tagged."
+    )
+    assert snapshots(local_repo, pw) == before
