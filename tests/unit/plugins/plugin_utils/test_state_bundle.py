@@ -30,7 +30,7 @@ def test_the_modules_archive_unpacks_private_and_exact(tmp_path):
     files = {"mounts.txt": "挂载 /srv/账套\n".encode(), "journal.txt": b"\xff not utf-8\n", "df.txt": b""}
     for name, data in files.items():
         (host / name).write_bytes(data)
-    state_capture.pack(str(host), str(tmp_path / "state.tar.gz"))
+    state_capture.pack(str(host), str(tmp_path / "state.tar.gz"), list(files))
     folder = tmp_path / "证据" / "hosts" / "会计服务器"
     written = ef.unpack_bundle((tmp_path / "state.tar.gz").read_bytes(), str(folder))
     assert sorted(written) == sorted(files)
