@@ -14,7 +14,13 @@ description:
     does not hold yet.
   - Then verifies by listing both repositories - per client, the newest snapshot of the first repository must be
     present in the second (restic gives a copy a new ID and records the source's in C(original)). With
-    O(verify=true) a client whose newest snapshot is missing fails the task.
+    O(verify=true) and O(copy=true) a client whose newest snapshot is missing after the copy fails the task (not in
+    check mode). With O(copy=false) the repositories are only compared and a missing snapshot does not fail the task -
+    it is reported in RV(checks).
+    A client with no snapshot in the first repository never fails the task; its check is WARN.
+  - Stale restic locks are removed from both repositories (see O(stale_lock_age)), but only those removed from the
+    first repository are returned in C(stale_locks_removed) and shown as warnings; removals on the second
+    repository are not reported.
   - Both repositories are reached with the same backend credentials (O(env), or O(to_env) for the second one when it
     lives with another provider; restic 0.14 reads one set of AWS variables for both, so O(to_env) replaces O(env)
     for the whole copy command).
@@ -57,7 +63,9 @@ options:
     description: A 0600 AWS shared-credentials file on the controller for O(to_env) (read by the action plugin).
     type: path
   verify:
-    description: Fail when a client's newest snapshot is not in the second repository after the copy.
+    description:
+      - Fail when a client's newest snapshot is not in the second repository after the copy. Applies only with
+        O(copy=true) outside check mode; a client with no snapshot in the first repository never fails (WARN).
     type: bool
     default: true
   copy:
@@ -95,8 +103,8 @@ clients:
 checks:
   description:
     - The same per client as C(backup_verify) checks (C(check=offsite_copy), C(subject), C(status) OK / WARN / FAIL,
-      C(reason), C(details)) - OK when the newest snapshot is in the copy, WARN when only an older one is, FAIL when the
-      copy holds none.
+      C(reason), C(details)) - OK when the newest snapshot is in the copy, WARN when only an older one is (or the
+      first repository holds no snapshot of the client), FAIL when the copy holds none.
   returned: success
   type: list
   elements: dict

@@ -127,7 +127,10 @@ options:
   type: list
   elements: str
 orphan_manifests:
-  description: Manifest snapshots forgotten (or that would be) because their data snapshot is gone.
+  description:
+    - Manifest snapshots forgotten because their data snapshot is gone. Looked for only when forgetting for real - in
+      a dry run (O(dry_run)) or in check mode it is always empty, even when such snapshots exist. Also empty when
+      no O(policy) is given.
   returned: when O(operation=forget)
   type: list
   elements: str

@@ -41,8 +41,8 @@ options:
     default: ""
   fail_on_error:
     description:
-      - Fail with C(The compliance checklist could not be computed - <reason>) when it cannot be computed (the
-        periodic report, which has nothing to show without it), instead of setting C(report_compliance_error).
+      - "Fail with C(The compliance checklist could not be computed: <reason>) when it cannot be computed (the
+        periodic report, which has nothing to show without it), instead of setting C(report_compliance_error)."
     type: bool
     default: false
 attributes:

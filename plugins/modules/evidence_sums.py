@@ -15,7 +15,9 @@ description:
     C(SHA256SUMS) in O(path), sorted by path, in GNU C(sha256sum) format, so C(sha256sum -c SHA256SUMS) run inside the
     folder checks it.
   - Files named in O(exclude), at any depth, are left out (files that are still being appended to, such as the
-    timeline, which carries its own hash chain). C(SHA256SUMS) itself is always left out.
+    timeline, which carries its own hash chain). C(SHA256SUMS) itself is always left out, and so are the evidence
+    pack's manifest and signature C(evidence-pack.json) and C(evidence-pack.sig) directly in O(path) (files of those
+    names in subfolders are hashed).
   - The file (mode 0600) is replaced only when its content changes, so a re-run over the same evidence reports
     C(changed=false). A folder that cannot be read completely fails the task and writes nothing.
   - Runs on the controller only (an action plugin; nothing is sent to the managed host).

@@ -16,6 +16,9 @@ description:
     hard-linked to I(path), which fails when I(path) exists (the link is an exclusive create, so two controllers
     that try at the same moment cannot both win, and no one ever reads a half-written lock). The lock is then read
     back and its random token compared, to confirm the owner."
+  - Where the filesystem has no hard links, I(path) is instead created exclusively and the content written into it,
+    so two controllers still cannot both win, but a reader may briefly see the lock half-written (it is then
+    reported as unreadable and never taken over).
   - A lock already held by the same I(incident_id) is kept as it is (a re-run continues the incident); one held by
     another incident, unreadable, or not a regular file is never replaced. The result says which (RV(acquired),
     RV(holder)); the caller decides how to fail (the C(incident) role refuses the host with the holder's name).

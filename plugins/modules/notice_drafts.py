@@ -110,7 +110,7 @@ EXAMPLES = r"""
 RETURN = r"""
 written:
   description: The drafts written or checked this run (paths relative to O(evidence_dir)).
-  returned: always
+  returned: success, except with O(milestone) when the drafts were not written (then RV(msg) says why)
   type: list
   elements: str
   sample: [notices/c001.restored.zh-CN.md]

@@ -214,7 +214,7 @@ deliveries:
       description: The message's text (check mode only).
       type: str
 record:
-  description: The file the deliveries were appended to (empty in check mode).
-  returned: always
+  description: The file the deliveries were appended to (empty in check mode or when the evidence folder is missing).
+  returned: unless O(milestone=failure) is skipped because no step failed (nothing to tell)
   type: str
 """

@@ -41,9 +41,12 @@ options:
     default: true
   locate_snapshots:
     description:
-      - When the check reports pack files missing or damaged, ask restic which snapshots need them
+      - Whenever the check reports pack files missing or damaged, the module asks restic which snapshots need them
         (C(restic find --json --pack <id>) per pack, which works from the index even when the pack file is gone, and
-        the snapshots whose root tree restic could not load) and return them in RV(damaged_snapshots).
+        the snapshots whose root tree restic could not load) and returns them in RV(damaged_snapshots), whatever
+        this option says - the answer decides between C(data_lost) and C(unused_data_missing).
+      - With V(true), RV(damaged_snapshots), RV(located) and RV(locate_errors) are returned on a clean check too
+        (empty lists and RV(located=true)); with V(false) they are left out when the check found no lost pack.
       - Read-only. A failure of this search is returned in RV(locate_errors) and never fails the task.
     type: bool
     default: false
@@ -157,19 +160,19 @@ repair:
   type: dict
 damaged_snapshots:
   description:
-    - With O(locate_snapshots), the snapshots that need a lost pack, oldest first, each with C(id), C(short_id),
-      C(time), C(packs) (the lost packs it needs), C(paths) (up to 20 files that need them) and C(reasons) (one
-      sentence naming the pack and what restic said).
-  returned: success
+    - The snapshots that need a lost pack, oldest first, each with C(id), C(short_id), C(time), C(packs) (the lost
+      packs it needs), C(paths) (up to 20 files that need them) and C(reasons) (one sentence naming the pack and what
+      restic said).
+  returned: success, when the check found lost packs or with O(locate_snapshots)
   type: list
   elements: dict
 located:
-  description: With O(locate_snapshots), whether restic could tell, for every lost pack, which snapshots need it.
-  returned: success
+  description: Whether restic could tell, for every lost pack, which snapshots need it.
+  returned: success, when the check found lost packs or with O(locate_snapshots)
   type: bool
 locate_errors:
-  description: With O(locate_snapshots), why the search for the snapshots that need a lost pack failed, if it did.
-  returned: success
+  description: Why the search for the snapshots that need a lost pack failed, if it did.
+  returned: success, when the check found lost packs or with O(locate_snapshots)
   type: list
   elements: str
 error_kind:

@@ -19,7 +19,8 @@ description:
     chooses the restore point (M(ledgerguard.recovery.snapshot_damage) and the C(clean_restore_point) rules; a pin
     in O(pins) wins), restores it into a fresh staging folder of this run
     (C(<work>/staging/<client>/<run id>) next to the client's first path, created by M(ledgerguard.recovery.work_dir)),
-    compares the restored tree with the snapshot's listing and its backup-time manifest
+    compares the restored tree with the snapshot's listing (only when the client's C(restore_paths) are its
+    C(declared_paths); a restore of only some of its paths skips this comparison) and with its backup-time manifest
     (M(ledgerguard.recovery.file_manifest)), checks the books in staging (M(ledgerguard.recovery.ledger_verify)),
     re-scans the frozen folders for writers right before the client's swap (the M(ledgerguard.recovery.write_freeze)
     C(state=rescan) rescan, label C(before_swap)), swaps the restored files into place with the damaged ones to

@@ -17,8 +17,8 @@ description:
   - Works against AWS S3 and S3-compatible stores. A call the store does not implement is reported as
     C(UNSUPPORTED), not as a failure.
   - Each check is C(OK), C(WARN), C(FAIL) or C(UNSUPPORTED). Checks listed in O(required) are C(FAIL) when the
-    protection is missing, the others C(WARN); a required check the store cannot answer is C(WARN), not C(UNSUPPORTED). A lifecycle rule that expires or archives restic objects is always
-    C(FAIL).
+    protection is missing, the others C(WARN); a required check the store cannot answer is C(WARN), not
+    C(UNSUPPORTED). A lifecycle rule that expires or archives restic objects is always C(FAIL).
   - The module only reads. The task does not fail on findings; look at RV(status). It fails when its input is
     unusable (not an C(s3:) repository, boto3 missing).
   - The same-named action plugin resolves O(repository) and O(env) on the controller like the restic modules do
