@@ -78,6 +78,17 @@ class ActionModule(ControllerAction):
             )
         return out
 
+    @staticmethod
+    def _verify_one(folder: str, public: Any) -> dict[str, Any]:
+        """One folder's report; a folder that cannot be verified at all (missing) is a failed pack, and the others
+        are still verified."""
+        try:
+            return ep.verify(folder, public).as_dict()
+        except ep.EvidenceError as exc:
+            report = ep.VerifyReport(pack=str(folder))
+            report.add("folder-missing", str(folder), str(exc))
+            return report.as_dict()
+
     def _verify(self, args: dict[str, Any]) -> dict[str, Any]:
         trusted = args["public_key"] or (str(ep.public_key_path_for(Path(args["key"]))) if args["key"] else None)
         if not trusted:
@@ -85,7 +96,7 @@ class ActionModule(ControllerAction):
                 "public_key: state=verified needs the firm's public key (public_key, or key whose .pub is trusted)"
             )
         public = ep.load_public_key(trusted)
-        packs = [ep.verify(folder, public).as_dict() for folder in args["path"]]
+        packs = [self._verify_one(folder, public) for folder in args["path"]]
         ok = all(p["ok"] for p in packs)
         out: dict[str, Any] = {"changed": False, "ok": ok, "packs": packs}
         failed = [p for p in packs if not p["ok"]]

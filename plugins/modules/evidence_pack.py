@@ -88,7 +88,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 packs:
-  description: One result per folder, in the order given (O(state=signed) verifies the pack it signed).
+  description:
+    - One result per folder, in the order given (O(state=signed) verifies the pack it signed); a folder that does not
+      exist is a pack with C(ok=false) and the problem C(folder-missing), and the others are still verified.
   returned: always
   type: list
   elements: dict
