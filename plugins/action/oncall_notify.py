@@ -124,6 +124,12 @@ class ActionModule(ControllerAction):
                 f"{r['person']} {r['channel']} {r['target']}: {r['reason']}" for r in failed
             )
             result.setdefault("warnings", []).append(msg)
+        unrecorded = [r for r in records if r.get("record_error")]
+        if unrecorded:
+            result.setdefault("warnings", []).append(
+                f"{len(unrecorded)} delivery record(s) {unrecorded[0]['record_error']} (the messages went out as "
+                "reported; the incident goes on)"
+            )
         result.update(
             changed=False,
             deliveries=records,

@@ -213,6 +213,12 @@ deliveries:
     text:
       description: The message's text (check mode only).
       type: str
+    record_error:
+      description:
+        - Why this delivery is not in oncall.jsonl (the file could not be written); the message went out as
+          RV(deliveries[].status) says, a warning names it, and the task does not fail.
+      type: str
+      returned: when oncall.jsonl could not be written
 record:
   description: The file the deliveries were appended to (empty in check mode or when the evidence folder is missing).
   returned: unless O(milestone=failure) is skipped because no step failed (nothing to tell)

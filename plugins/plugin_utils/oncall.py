@@ -536,6 +536,9 @@ def deliver(
                 ok, reason = sender(channel if isinstance(channel, dict) else {}, message, timeout, data)
                 record.update(status="ok" if ok else "failed", reason=reason)
                 if record_path:
-                    append(record_path, record)
+                    try:
+                        append(record_path, record)
+                    except OSError as exc:  # the message went out; its record failing must not stop the incident
+                        record["record_error"] = f"not recorded in {record_path}: {exc.strerror or exc}"
             records.append(record)
     return records

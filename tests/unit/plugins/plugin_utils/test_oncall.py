@@ -307,3 +307,20 @@ def test_a_channel_that_is_down_or_silent_is_a_reason_not_an_exception(monkeypat
         assert oncall.send({"kind": "generic", "url": url}, msg, 0.3) == (False, "no answer within 0.3 s (timed out)")
         smtp = dict(mail, port=silent.getsockname()[1])
         assert oncall.send(smtp, msg, 0.3) == (False, "no answer within 0.3 s (timed out)")
+
+
+def test_a_record_that_cannot_be_written_does_not_stop_the_deliveries(tmp_path):
+    """oncall.jsonl cannot be written (its folder is a file): every message still goes out, each record says why it
+    was not recorded, nothing raises (the incident goes on)."""
+    sent = []
+
+    def sender(channel, message, timeout, data):
+        sent.append(channel["kind"])
+        return True, "errcode 0"
+
+    blocked = tmp_path / "证据"
+    blocked.write_text("a file where the evidence folder should be", encoding="utf-8")
+    path = blocked / "oncall.jsonl"
+    records = oncall.deliver(PEOPLE, "declare", FACTS, timeout=5, record_path=str(path), sender=sender)
+    assert sent == ["wecom", "mail", "slack"] and [r["status"] for r in records] == ["ok", "ok", "ok"]
+    assert {r["record_error"] for r in records} == {f"not recorded in {path}: Not a directory"}
