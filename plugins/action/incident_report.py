@@ -39,6 +39,12 @@ SPEC: dict[str, Any] = {
 SUMS_EXCLUDE = ["timeline.jsonl", "oncall.jsonl"]  # the timeline and the on-call record have their own hash chains
 
 
+def report_file(formats: list[str]) -> str:
+    """The report as a person reads it, among those written: the HTML one, else the first format, else report.json
+    (always written)."""
+    return "report." + ("html" if "html" in formats else (formats or ["json"])[0])
+
+
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = SPEC
     REQUIRED_IF = [("write", True, ("compliance_from",))]
@@ -83,10 +89,8 @@ class ActionModule(ControllerAction):
                 changed |= drafts["changed"]
                 out["notices"] = drafts
             except (_n.NoticeError, AnsibleError, OSError, KeyError) as exc:
-                out["warnings"].append(
-                    f"customer notice drafts not written: {exc}. Fix ledgerguard_clients[].contacts; the incident "
-                    "goes on, and the report at its end writes every draft again."
-                )
+                tail = _n.not_written_tail(exc, "a re-run of the incident with the same id writes every draft again")
+                out["warnings"].append(f"customer notice drafts not written: {exc}. {tail}")
         variables = {**task_vars, "__report": report}
         try:
             checklist = ce.checklist(ce.plain(self.variable(args["compliance_from"])), configured, folder)
@@ -108,7 +112,7 @@ class ActionModule(ControllerAction):
         out["ansible_stats"] = {
             "data": {
                 "ledgerguard_incident_id": record_id(report),
-                "ledgerguard_report": os.path.join(folder, "report.html"),
+                "ledgerguard_report": os.path.join(folder, report_file(args["formats"])),
                 "ledgerguard_incident_status": report["status"],
                 "ledgerguard_clients_failed": [c.get("id") for c in report["clients"] if c.get("status") != "ok"],
             },

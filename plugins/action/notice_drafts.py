@@ -145,13 +145,7 @@ class ActionModule(ControllerAction):
             step = "writing the drafts"
             out.update(self._write(args, task_vars, report["clients"], [milestone], {"__report": report}))
         except (_n.NoticeError, AnsibleError, OSError, KeyError, TypeError, ValueError) as exc:
-            again = "goes on, and the report at its end writes every draft again."
-            if isinstance(exc, _n.NoticeIndexError):
-                tail = "Nothing was written; the incident goes on, and no draft is written until the index is restored."
-            elif isinstance(exc, _n.NoticeError):
-                tail = f"Fix ledgerguard_clients[].contacts; the incident {again}"
-            else:
-                tail = f"The incident {again}"
+            tail = _n.not_written_tail(exc, "the report at its end writes every draft again")
             warning = f"customer notice drafts ({milestone}) not written ({step}): {exc}. {tail}"
             out.update(warnings=[warning], msg=f"WARNING: {warning}")
         return out

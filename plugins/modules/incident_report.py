@@ -25,8 +25,9 @@ description:
     C(__report), C(report_compliance) and C(report_compliance_error)); C(SHA256SUMS) of the evidence folder (the
     timeline and C(oncall.jsonl) left out, they carry their own hash chains). Each file is mode 0600, written
     atomically and only when its bytes change.
-  - Publishes the job artifacts (set_stats) C(ledgerguard_incident_id), C(ledgerguard_report) (the HTML report),
-    C(ledgerguard_incident_status) and C(ledgerguard_clients_failed).
+  - Publishes the job artifacts (set_stats) C(ledgerguard_incident_id), C(ledgerguard_report) (C(report.html) when
+    HTML is among O(formats), else the first format written, else C(report.json)), C(ledgerguard_incident_status) and
+    C(ledgerguard_clients_failed).
   - Without O(write), nothing is written and the report is returned as RV(report) (the notice drafts of the
     C(restored) milestone read it).
   - Runs on the controller only (an action plugin; nothing is sent to the managed host).

@@ -83,6 +83,15 @@ class NoticeIndexError(NoticeError):
     it is restored, so nothing may be written."""
 
 
+def not_written_tail(exc: Exception, again: str) -> str:
+    """What to do after drafts were not written because of ``exc``; ``again``: when they will be written next."""
+    if isinstance(exc, NoticeIndexError):
+        return "Nothing was written; the incident goes on, and no draft is written until the index is restored."
+    if isinstance(exc, NoticeError):
+        return f"Fix ledgerguard_clients[].contacts; the incident goes on, and {again}."
+    return f"The incident goes on, and {again}."
+
+
 def norm_lang(value: Any, where: str = "language") -> str:
     """``zh-CN`` or ``en`` from the spellings people write (``zh``, ``zh_CN``, ``cn``, ``en-US`` ...)."""
     text = str(value or "").strip().lower().replace("_", "-")

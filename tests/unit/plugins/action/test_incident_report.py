@@ -155,3 +155,12 @@ def test_an_approved_notice_is_kept_and_a_render_error_is_raised(tmp_path):
 
     with pytest.raises(OSError, match="disk full"):
         drafts(tmp_path / "other", render=broken)
+
+
+def test_the_published_report_is_one_that_was_written():
+    """The job artifact ledgerguard_report names report.html only when HTML was written (it named it always)."""
+    from ansible_collections.ledgerguard.recovery.plugins.action.incident_report import report_file
+
+    assert report_file(["md", "html"]) == "report.html"
+    assert report_file(["md"]) == "report.md"
+    assert report_file([]) == "report.json"
