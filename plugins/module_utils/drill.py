@@ -134,7 +134,8 @@ def _norm(path: str) -> str:
     return "/" if out in ("/", "//") else out.rstrip("/")
 
 
-def _within(path: str, parent: str) -> bool:
+def within(path: str, parent: str) -> bool:
+    """``path`` is ``parent`` or below it (both normalised absolute paths)."""
     return path == parent or parent == "/" or path.startswith(parent.rstrip("/") + "/")
 
 
@@ -163,7 +164,7 @@ def sandbox_problem(
         if cand == "/":
             return f"drill_sandbox_dir {shown} is the root directory; a drill never restores onto /"
         for sysdir in SYSTEM_DIRS:
-            if _within(cand, sysdir):
+            if within(cand, sysdir):
                 return (
                     f"drill_sandbox_dir {shown} is inside the system directory '{sysdir}'; "
                     "use a dedicated directory such as /var/tmp/ledgerguard-drill"
@@ -177,19 +178,19 @@ def sandbox_problem(
             for prod in client.get("paths") or []:
                 prod_n = _norm(str(prod))
                 label = f"client {client.get('id')} ({client.get('name', client.get('id'))})"
-                if _within(cand, prod_n):
+                if within(cand, prod_n):
                     return (
                         f"drill_sandbox_dir {shown} is inside production path '{prod_n}' of {label}; "
                         "a drill must restore outside every path declared in ledgerguard_clients"
                     )
-                if _within(prod_n, cand):
+                if within(prod_n, cand):
                     return (
                         f"drill_sandbox_dir {shown} contains production path '{prod_n}' of {label}; "
                         "a drill must restore outside every path declared in ledgerguard_clients"
                     )
         for prod in extra_forbidden or []:
             prod_n = _norm(str(prod))
-            if _within(cand, prod_n) or _within(prod_n, cand):
+            if within(cand, prod_n) or within(prod_n, cand):
                 return f"drill_sandbox_dir {shown} overlaps the protected path '{prod_n}' (drill_forbidden_paths)"
     return None
 

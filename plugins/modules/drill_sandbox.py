@@ -112,11 +112,6 @@ def fail_create(module: AnsibleModule, path: str, real: str, why: str) -> None:
     module.fail_json(msg=msg, error=msg, refused=False, path=path, realpath=real, created=[])
 
 
-def _inside(path: str, folder: str) -> bool:
-    """``path`` is ``folder`` or below it (both normalised absolute paths)."""
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -138,7 +133,7 @@ def main() -> None:
         module.fail_json(
             msg=f"drill_sandbox: path must be absolute (the run's folder in the sandbox), got {path!r}", refused=True
         )
-    if not _inside(os.path.normpath(path), os.path.normpath(sandbox)):
+    if not drill.within(os.path.normpath(path), os.path.normpath(sandbox)):
         module.fail_json(
             msg=f"drill_sandbox: path {path!r} is not inside the sandbox {sandbox!r}; the drill makes and changes "
             "folders only there",
@@ -153,7 +148,7 @@ def main() -> None:
         missing.append(cur)
         cur = os.path.dirname(cur)
     # what exists of the path inside the sandbox must resolve inside it too (no link leads out of it)
-    if _inside(cur, os.path.normpath(sandbox)) and not _inside(os.path.realpath(cur), real):
+    if drill.within(cur, os.path.normpath(sandbox)) and not drill.within(os.path.realpath(cur), real):
         module.fail_json(
             msg=f"drill_sandbox: {cur!r} resolves to {os.path.realpath(cur)!r}, outside the sandbox {real!r}; "
             "remove the link from the sandbox",
