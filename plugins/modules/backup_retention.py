@@ -174,6 +174,7 @@ def tag_permanent(module, restic) -> dict:
     now = datetime.now(timezone.utc)  # noqa: UP017
     out, changed = [], False
     wanted_extra = [s.lower() for s in p["snapshots"]]
+    known = {s["id"] for s in snaps}  # the IDs before this run tagged anything
     theirs = [s for cid in p["clients"] for s in client_snapshots(snaps, cid, p["host"])]
     matches = {w: len([s for s in theirs if s["id"].startswith(w)]) for w in wanted_extra}
     where = f"of clients {', '.join(p['clients'])} on host {p['host']}"
@@ -211,7 +212,6 @@ def tag_permanent(module, restic) -> dict:
             # restic tag writes a new snapshot whose "original" is the first ID it ever had (a snapshot tagged or
             # copied before keeps that one): the new snapshot is the one with that original that did not exist before
             first = by_id[pick["id"]].get("original") or pick["id"]
-            known = {s["id"] for s in snaps}
             new_id = next((s["id"] for s in fresh if s.get("original") == first and s["id"] not in known), "")
             pick["new_id"] = new_id
             names = {MANIFEST_FOR + pick["id"], MANIFEST_FOR + first}  # its manifest names it by either ID
